@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { requireProfile } from '../../profile/load.js';
+import type { HostFacts } from '../../facts/types.js';
+import { formatSize, hex } from '../../units.js';
+import { obtainFacts } from '../hosts.js';
+import type { Output } from '../output.js';
+
+export function renderFacts(f: HostFacts): string {
+  const lines = [
+    `host ${f.hostname}, kernel ${f.kernelRelease}, boot ${f.bootId}`,
+    `cmdline: ${f.cmdline}`,
+    `memory: ${formatSize(Math.floor(f.memTotal / 2 ** 20) * 2 ** 20)} in ${f.numa.length || 1} NUMA node(s)`,
+    `kexec loaded: ${f.kexecLoaded ? 'yes' : 'no'}`,
+    `devices: ${[f.devices.kvm && '/dev/kvm', f.devices.iommu && '/dev/iommu', f.devices.liveupdate && '/dev/liveupdate', ...f.devices.vfio.map((v) => `/dev/vfio/${v}`)].filter(Boolean).join(' ') || 'none of kvm, iommu, liveupdate, vfio'}`,
+    `system RAM / persistent ranges:`,
+    ...f.iomem.filter((r) => /System RAM|Persistent/.test(r.name)).map((r) => `  ${hex(r.start)}-${hex(r.end)} ${r.name} (${formatSize(r.end - r.start + 1)})`),
+    `pmem: ${f.pmem.map((p) => `${p.name} ${formatSize(p.size)}${p.mode ? ` ${p.mode}` : ''}`).join(', ') || 'none'}`,
+    `pci devices in IOMMU groups: ${f.pci.filter((p) => p.iommuGroup !== undefined).length} of ${f.pci.length}`,
+    `qemu: ${f.qemu.map((q) => `${q.binary} ${q.version ?? 'missing'}`).join(', ') || 'none probed'}`,
+    `pkernfs: ${f.filesystems.includes('pkernfs') ? 'available' : 'not in this kernel'}`,
+  ];
+  return lines.join('\n') + '\n';
+}
+
+export function registerFacts(program: Command, out: () => Output): void {
+  program
+    .command('facts')
+    .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
+    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--facts <file>', 'print a saved facts file instead of probing')
+    .action(async (opts: { profile?: string; host?: string; facts?: string }) => {
+      const o = out();
+      const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
+      const facts = await obtainFacts(opts, profile);
+      o.result(renderFacts(facts), facts);
+    });
+}

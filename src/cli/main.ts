@@ -1,0 +1,54 @@
+import { Command, CommanderError } from 'commander';
+import { LiveupdateError } from '../errors.js';
+import { registerFacts } from './commands/facts.js';
+import { registerPlan } from './commands/plan.js';
+import { registerValidate } from './commands/validate.js';
+import { EXIT, makeOutput, type Output } from './output.js';
+
+/** Builds the program; `run` is the one place errors become exit codes. */
+export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
+  const json = argv.includes('--json');
+  const output: Output = makeOutput(json, io.stdout, io.stderr);
+  let exitCode: number = EXIT.ok;
+  const program = new Command()
+    .name('liveupdate')
+    .description('Hypervisor live update: keep guest RAM in place, kexec the host kernel, resume the VMs where they were.')
+    .version('0.1.0')
+    .option('--json', 'machine-readable output (a JSON document, or NDJSON events with a format line first)')
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => (io.stdout ?? process.stdout).write(s),
+      writeErr: (s) => (json ? undefined : (io.stderr ?? process.stderr).write(s)),
+    })
+    .showHelpAfterError('(run liveupdate --help for usage)');
+  const out = (): Output => output;
+  registerValidate(program, out);
+  registerFacts(program, out);
+  registerPlan(program, out, (c) => (exitCode = c));
+  for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help') return EXIT.ok;
+      if (json) output.error(new LiveupdateError('USAGE', err.message.replace(/^error: /, '')));
+      return EXIT.usage;
+    }
+    return output.error(err);
+  }
+}
+
+const isMain = process.argv[1] !== undefined && /liveupdate(\.js)?$|cli\/main\.js$/.test(process.argv[1]);
+if (isMain) {
+  process.on('SIGINT', () => process.exit(EXIT.interrupted));
+  run(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.exitCode = makeOutput(false).error(err);
+    },
+  );
+}

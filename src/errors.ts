@@ -1,0 +1,53 @@
+/** Errors a user can act on carry a stable `code`; anything else reaching main is a bug. */
+export type ErrorCode =
+  | 'PROFILE_INVALID'
+  | 'PROFILE_NOT_FOUND'
+  | 'FACTS_INVALID'
+  | 'FACTS_MISMATCH'
+  | 'PLAN_INVALID'
+  | 'USAGE'
+  | 'HOST_UNREACHABLE'
+  | 'HOST_KEY_REJECTED'
+  | 'HOST_AUTH_FAILED'
+  | 'HOST_COMMAND_FAILED'
+  | 'QMP_ERROR'
+  | 'QMP_TIMEOUT'
+  | 'QMP_CLOSED'
+  | 'QEMU_FAILED'
+  | 'MIGRATION_FAILED'
+  | 'STEP_FAILED'
+  | 'JOURNAL_CONFLICT'
+  | 'HELPER_ERROR'
+  | 'NOT_SUPPORTED';
+
+export interface Diagnostic {
+  /** file:line:column, when the problem has a place in an input file */
+  where?: string;
+  /** dotted path of the field, e.g. vms[1].memory */
+  field?: string;
+  message: string;
+}
+
+export class LiveupdateError extends Error {
+  readonly code: ErrorCode;
+  readonly diagnostics: Diagnostic[];
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; diagnostics?: Diagnostic[]; hint?: string } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'LiveupdateError';
+    this.code = code;
+    this.diagnostics = opts.diagnostics ?? [];
+    this.hint = opts.hint;
+  }
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  const place = d.where ? `${d.where}: ` : '';
+  const field = d.field ? `${d.field}: ` : '';
+  return `${place}${field}${d.message}`;
+}
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,51 @@
+import { readFile } from 'node:fs/promises';
+import { LiveupdateError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import type { Profile } from '../profile/types.js';
+import { parseProbeOutput } from './parse.js';
+import { probeArgv } from './probe.js';
+import { FACTS_FORMAT_VERSION, type HostFacts } from './types.js';
+
+/** What the profile wants probed beyond the fixed set: its QEMU binaries and kexec files. */
+export function probeTargets(profile: Profile | undefined): { qemu: string[]; files: string[] } {
+  if (!profile) return { qemu: ['/usr/bin/qemu-system-x86_64'], files: [] };
+  const qemu = [...new Set(profile.vms.map((v) => v.qemu.binary))];
+  const files = [profile.kexec.kernel, ...(profile.kexec.initrd ? [profile.kexec.initrd] : [])];
+  return { qemu, files };
+}
+
+export async function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
+  const t = probeTargets(profile);
+  const r = await host.exec(probeArgv(t.qemu, t.files), { timeoutMs: 30_000 });
+  if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
+    throw new LiveupdateError('HOST_COMMAND_FAILED', `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+  }
+  return parseProbeOutput(r.stdout, now().toISOString());
+}
+
+/** A saved `facts --json` file, checked enough that a plan made from it means something. */
+export async function readFactsFile(file: string): Promise<HostFacts> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new LiveupdateError('FACTS_INVALID', `cannot read facts file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new LiveupdateError('FACTS_INVALID', `${file}: not JSON (${(err as Error).message}); save facts with 'liveupdate facts --json > FILE'`);
+  }
+  const f = data as Partial<HostFacts>;
+  if (typeof f !== 'object' || f === null || f.formatVersion !== FACTS_FORMAT_VERSION) {
+    throw new LiveupdateError('FACTS_INVALID', `${file}: formatVersion must be ${FACTS_FORMAT_VERSION}; save facts with 'liveupdate facts --json > FILE'`);
+  }
+  for (const key of ['hostname', 'bootId', 'cmdline', 'kernelRelease'] as const) {
+    if (typeof f[key] !== 'string') throw new LiveupdateError('FACTS_INVALID', `${file}: field '${key}' is missing or not a string`);
+  }
+  for (const key of ['iomem', 'mounts', 'pmem', 'pci', 'qemu', 'numa', 'filesystems'] as const) {
+    if (!Array.isArray(f[key])) throw new LiveupdateError('FACTS_INVALID', `${file}: field '${key}' is missing or not a list`);
+  }
+  return f as HostFacts;
+}

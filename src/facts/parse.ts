@@ -1,0 +1,179 @@
+import { LiveupdateError } from '../errors.js';
+import { FACTS_FORMAT_VERSION, type HostFacts, type IomemRange, type Mount, type NumaNode, type PciDevice, type PmemDevice, type QemuFacts } from './types.js';
+
+/** Split probe output into its `@@ name` sections. */
+export function splitSections(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  let name: string | undefined;
+  let body: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^@@ ([a-z_]+)$/.exec(line);
+    if (m) {
+      if (name !== undefined) out.set(name, body.join('\n').trim());
+      name = m[1]!;
+      body = [];
+    } else if (name !== undefined) body.push(line);
+  }
+  if (name !== undefined) out.set(name, body.join('\n').trim());
+  return out;
+}
+
+/** /proc/iomem: `start-end : name`, two spaces of indent per nesting level. */
+export function parseIomem(text: string): IomemRange[] {
+  const roots: IomemRange[] = [];
+  const stack: Array<{ depth: number; node: IomemRange }> = [];
+  for (const line of text.split('\n')) {
+    const m = /^( *)([0-9a-fA-F]+)-([0-9a-fA-F]+) : (.*)$/.exec(line);
+    if (!m) continue;
+    const depth = m[1]!.length / 2;
+    const node: IomemRange = { start: parseInt(m[2]!, 16), end: parseInt(m[3]!, 16), name: m[4]!.trim(), children: [] };
+    while (stack.length && stack[stack.length - 1]!.depth >= depth) stack.pop();
+    if (stack.length) stack[stack.length - 1]!.node.children.push(node);
+    else roots.push(node);
+    stack.push({ depth, node });
+  }
+  return roots;
+}
+
+/** True when /proc/iomem was read without CAP_SYS_ADMIN: every address reads as zero. */
+export function iomemIsRedacted(ranges: IomemRange[]): boolean {
+  return ranges.length > 0 && ranges.every((r) => r.start === 0 && r.end === 0);
+}
+
+export function parseMeminfo(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Za-z0-9_()]+):\s+([0-9]+)( kB)?$/.exec(line.trim());
+    if (m) out[m[1]!] = Number(m[2]) * (m[3] ? 1024 : 1);
+  }
+  return out;
+}
+
+/** /proc/mounts escapes space, tab, newline and backslash as octal. */
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+}
+
+export function parseMounts(text: string): Mount[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 4)
+    .map(([source, target, fstype, options]) => ({
+      source: unescapeMountField(source!),
+      target: unescapeMountField(target!),
+      fstype: fstype!,
+      options: options!.split(','),
+    }));
+}
+
+export function parseFilesystems(text: string): string[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).pop() ?? '')
+    .filter(Boolean);
+}
+
+export function parseNuma(text: string): NumaNode[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 1 && /^[0-9]+$/.test(f[0]!))
+    .map(([id, cpus, kb]) => ({ id: Number(id), cpus: cpus ?? '', memTotal: Number(kb ?? 0) * 1024 }));
+}
+
+/** sysfs spells namespace modes the old way; ndctl's names are what operators know. */
+const PMEM_MODES: Record<string, string> = { memory: 'fsdax', dax: 'devdax', safe: 'sector', raw: 'raw' };
+
+export function parsePmem(text: string): PmemDevice[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 2 && /^pmem/.test(f[0]!))
+    .map(([name, sectors, mode, ns, resource]) => ({
+      name: name!,
+      size: Number(sectors) * 512,
+      mode: mode && mode !== '-' ? (PMEM_MODES[mode] ?? mode) : undefined,
+      namespace: ns && ns.startsWith('namespace') ? ns : undefined,
+      start: resource && resource !== '-' ? parseInt(resource, 16) : undefined,
+    }));
+}
+
+export function parsePci(text: string): PciDevice[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/))
+    .filter((f) => f.length >= 3 && /^[0-9a-f]{4}:/.test(f[0]!))
+    .map(([address, vendor, device, driver, group]) => ({
+      address: address!,
+      vendor: vendor!.replace(/^0x/, ''),
+      device: device!.replace(/^0x/, ''),
+      driver: driver || undefined,
+      iommuGroup: group !== undefined && group !== '' ? Number(group) : undefined,
+    }));
+}
+
+export function parseDevices(text: string): HostFacts['devices'] {
+  const lines = text.split('\n').map((l) => l.trim());
+  return {
+    vfio: lines.filter((l) => l.startsWith('vfio ')).map((l) => l.slice(5)),
+    iommu: lines.includes('iommu'),
+    liveupdate: lines.includes('liveupdate'),
+    kvm: lines.includes('kvm'),
+  };
+}
+
+/** `QEMU emulator version 7.2.15 (Debian 1:7.2+dfsg-7+deb12u18)` -> 7.2.15 */
+export function parseQemuVersion(line: string): string | undefined {
+  return /version ([0-9]+\.[0-9]+(\.[0-9]+)?)/.exec(line)?.[1];
+}
+
+export function parseQemu(text: string): QemuFacts[] {
+  return text
+    .split('\n')
+    .filter((l) => l.includes('\t'))
+    .map((l) => {
+      const [binary, line] = l.split('\t') as [string, string];
+      return { binary, version: parseQemuVersion(line) };
+    });
+}
+
+export function parseFiles(text: string): Record<string, number | null> {
+  const out: Record<string, number | null> = {};
+  for (const l of text.split('\n')) {
+    const tab = l.indexOf('\t');
+    if (tab < 0) continue;
+    const size = l.slice(0, tab);
+    out[l.slice(tab + 1)] = size === 'missing' ? null : Number(size);
+  }
+  return out;
+}
+
+/** Probe output -> HostFacts. `collectedAt` is a parameter so parsing stays pure. */
+export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
+  const s = splitSections(text);
+  if (!s.has('end')) {
+    throw new LiveupdateError('FACTS_INVALID', 'the host probe output is incomplete (no end marker); the probe was cut off');
+  }
+  const get = (k: string): string => s.get(k) ?? '';
+  const meminfo = parseMeminfo(get('meminfo'));
+  return {
+    formatVersion: FACTS_FORMAT_VERSION,
+    collectedAt,
+    hostname: get('hostname'),
+    kernelRelease: get('kernel_release'),
+    bootId: get('boot_id'),
+    cmdline: get('cmdline'),
+    iomem: parseIomem(get('iomem')),
+    memTotal: meminfo['MemTotal'] ?? 0,
+    numa: parseNuma(get('numa')),
+    mounts: parseMounts(get('mounts')),
+    filesystems: parseFilesystems(get('filesystems')),
+    kexecLoaded: get('kexec_loaded') === '1',
+    pmem: parsePmem(get('pmem')),
+    pci: parsePci(get('pci')),
+    devices: parseDevices(get('devices')),
+    qemu: parseQemu(get('qemu')),
+    files: parseFiles(get('files')),
+  };
+}

@@ -1,0 +1,55 @@
+/**
+ * One shell script gathers every fact in a single round trip: over SSH that is one channel,
+ * not one per file. Its output is sections `@@ name` followed by raw file text.
+ * Paths and binaries are passed as positional arguments, never spliced into the script.
+ */
+export const PROBE_SCRIPT = `
+sec() { printf '\\n@@ %s\\n' "$1"; }
+sec hostname; cat /proc/sys/kernel/hostname
+sec kernel_release; cat /proc/sys/kernel/osrelease
+sec boot_id; cat /proc/sys/kernel/random/boot_id
+sec cmdline; cat /proc/cmdline
+sec iomem; cat /proc/iomem
+sec meminfo; cat /proc/meminfo
+sec mounts; cat /proc/mounts
+sec filesystems; cat /proc/filesystems
+sec kexec_loaded; cat /sys/kernel/kexec_loaded 2>/dev/null
+sec numa
+for n in /sys/devices/system/node/node[0-9]*; do
+  [ -d "$n" ] || continue
+  printf '%s %s %s\\n' "\${n##*node}" "$(cat "$n/cpulist" 2>/dev/null)" "$(sed -n 's/.*MemTotal: *\\([0-9]*\\) kB/\\1/p' "$n/meminfo" 2>/dev/null)"
+done
+sec pmem
+for b in /sys/block/pmem*; do
+  [ -e "$b" ] || continue
+  d=$(readlink -f "$b/device" 2>/dev/null)
+  printf '%s %s %s %s %s\\n' "\${b##*/}" "$(cat "$b/size")" "$(cat "$d/mode" 2>/dev/null || echo -)" "\${d##*/}" "$(cat "$d/resource" 2>/dev/null || echo -)"
+done
+sec pci
+for d in /sys/bus/pci/devices/*; do
+  [ -e "$d" ] || continue
+  drv=$(readlink "$d/driver" 2>/dev/null); grp=$(readlink "$d/iommu_group" 2>/dev/null)
+  printf '%s %s %s %s %s\\n' "\${d##*/}" "$(cat "$d/vendor")" "$(cat "$d/device")" "\${drv##*/}" "\${grp##*/}"
+done
+sec devices
+ls /dev/vfio 2>/dev/null | sed 's/^/vfio /'
+[ -c /dev/iommu ] && echo iommu
+[ -c /dev/liveupdate ] && echo liveupdate
+[ -c /dev/kvm ] && echo kvm
+sec qemu
+for q in $QEMU_BINARIES; do
+  v=$("$q" --version 2>/dev/null | head -n 1)
+  printf '%s\\t%s\\n' "$q" "$v"
+done
+sec files
+for f in "$@"; do
+  if [ -e "$f" ]; then printf '%s\\t%s\\n' "$(stat -L -c %s "$f")" "$f"; else printf 'missing\\t%s\\n' "$f"; fi
+done
+sec end
+`;
+
+/** argv that runs the probe; `files` reach the script as "$@". */
+export function probeArgv(qemuBinaries: string[], files: string[]): string[] {
+  // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env.
+  return ['env', `QEMU_BINARIES=${qemuBinaries.join(' ')}`, 'sh', '-c', PROBE_SCRIPT, 'liveupdate-probe', ...files];
+}

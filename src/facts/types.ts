@@ -1,0 +1,67 @@
+/** What a read-only probe learned about a host. Serialisable: `facts --json` saves it, `--facts FILE` replays it. */
+export const FACTS_FORMAT_VERSION = 1;
+
+export interface IomemRange {
+  start: number;
+  end: number; // inclusive, as /proc/iomem prints it
+  name: string;
+  children: IomemRange[];
+}
+
+export interface Mount {
+  source: string;
+  target: string;
+  fstype: string;
+  options: string[];
+}
+
+export interface NumaNode {
+  id: number;
+  cpus: string;
+  memTotal: number; // bytes
+}
+
+export interface PmemDevice {
+  name: string; // pmem0
+  size: number; // bytes
+  /** namespace mode from sysfs when the nd bus shows one: raw, fsdax, devdax, sector */
+  mode: string | undefined;
+  namespace: string | undefined;
+  /** physical range from the region's resource, when readable */
+  start: number | undefined;
+}
+
+export interface PciDevice {
+  address: string; // 0000:00:04.0
+  vendor: string; // 8086
+  device: string; // 10d3
+  driver: string | undefined;
+  iommuGroup: number | undefined;
+}
+
+export interface QemuFacts {
+  binary: string;
+  /** undefined when the binary is missing or did not answer */
+  version: string | undefined;
+}
+
+export interface HostFacts {
+  formatVersion: typeof FACTS_FORMAT_VERSION;
+  collectedAt: string;
+  hostname: string;
+  kernelRelease: string;
+  bootId: string;
+  cmdline: string;
+  iomem: IomemRange[];
+  memTotal: number;
+  numa: NumaNode[];
+  mounts: Mount[];
+  filesystems: string[];
+  kexecLoaded: boolean;
+  pmem: PmemDevice[];
+  pci: PciDevice[];
+  devices: { vfio: string[]; iommu: boolean; liveupdate: boolean; kvm: boolean };
+  qemu: QemuFacts[];
+  /** paths the profile names (kexec kernel, initrd): size in bytes, or null when missing */
+  files: Record<string, number | null>;
+}

@@ -1,0 +1,31 @@
+/** As narrow as Ansible's connection: run an argv, put a file, fetch a file, close. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface ExecOptions {
+  /** text written to the command's stdin */
+  input?: string;
+  timeoutMs?: number;
+}
+
+export interface Host {
+  /** `local`, or `user@address:port` */
+  readonly name: string;
+  exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  put(content: string | Buffer, remotePath: string, mode?: number): Promise<void>;
+  fetch(remotePath: string): Promise<Buffer>;
+  close(): Promise<void>;
+}
+
+export function describeArgv(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(' ');
+}
+
+/** POSIX single-quote quoting: the result is one literal word for any input. */
+export function shellQuote(word: string): string {
+  if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
+  return `'${word.replace(/'/g, `'\\''`)}'`;
+}

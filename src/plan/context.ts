@@ -1,0 +1,101 @@
+import type { HostFacts } from '../facts/types.js';
+import type { Persistence, Profile, VmSpec } from '../profile/types.js';
+import { selectMigrationMode, migrationUris, type KexecMigrationMode } from '../qemu/mode.js';
+import { qemuArgv } from '../qemu/argv.js';
+import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
+import { composeKexecCmdline, missingBootParams, managedParams } from './cmdline.js';
+import type { Phase, Step, StepBody, StepMeta } from './types.js';
+
+/** Everything the phase builders share, computed once from (profile, facts). Pure. */
+export interface PlanContext {
+  profile: Profile;
+  facts: HostFacts;
+  /** persistence with offset resolved to a number */
+  persistence: Persistence;
+  carveOut: ResolvedCarveOut | undefined;
+  bootParams: string[];
+  missingBootParams: string[];
+  kexecCmdline: string;
+  vms: VmContext[];
+  /** pmem backend: the block device and namespace behind the carve-out */
+  pmem: { device: string; namespace: string } | undefined;
+  notes: string[];
+}
+
+export interface VmContext {
+  spec: VmSpec;
+  mode: KexecMigrationMode;
+  modeWhy: string;
+  qemuVersion: string | undefined;
+  ramPath: string;
+  stateFile: string;
+  pidfile: string;
+  uris: { out: string; in: string };
+  vfioArgs: string[];
+}
+
+/** QEMU option values escape ',' by doubling it. */
+const optEscape = (s: string): string => s.replace(/,/g, ',,');
+
+export function buildContext(profile: Profile, facts: HostFacts): PlanContext {
+  const notes: string[] = [];
+  const carveOut = profile.persistence.backend === 'luo' ? undefined : resolveCarveOut(profile.persistence, facts);
+  const persistence: Persistence =
+    profile.persistence.backend === 'luo' ? profile.persistence : { ...profile.persistence, offset: carveOut!.range.start, size: carveOut!.range.size };
+  const vms = profile.vms.map((spec): VmContext => {
+    const qemuVersion = facts.qemu.find((q) => q.binary === spec.qemu.binary)?.version;
+    const { mode, why } = selectMigrationMode(profile.migration.mode, qemuVersion);
+    const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
+    const ramPath =
+      persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
+    const vfioArgs = spec.vfio.flatMap((d) => ['-device', `vfio-pci,host=${d.host},id=vfio-${d.host.replace(/[:.]/g, '-')}`]);
+    if (mode === 'cpr-reboot' && spec.vfio.length) {
+      notes.push(`${spec.name}: cpr-reboot with VFIO needs the guest suspended to RAM first (guest agent guest-suspend-ram, then system_wakeup after restore)`);
+    }
+    return {
+      spec,
+      mode,
+      modeWhy: why,
+      qemuVersion,
+      ramPath: optEscape(ramPath),
+      stateFile,
+      pidfile: `/run/liveupdate/${spec.name}.pid`,
+      uris: migrationUris(stateFile, qemuVersion),
+      vfioArgs,
+    };
+  });
+  if (persistence.backend === 'luo') notes.push('{holder.pid} and {memfd.VM} are filled in at run time from the LUO holder process');
+  const bootParams = managedParams(persistence, false);
+  let pmem: PlanContext['pmem'];
+  if (persistence.backend === 'pmem') {
+    const found = persistence.device !== 'auto'
+      ? facts.pmem.find((d) => `/dev/${d.name}` === persistence.device)
+      : facts.pmem.find((d) => d.start === carveOut?.range.start) ?? (facts.pmem.length === 1 ? facts.pmem[0] : undefined);
+    if (found) pmem = { device: `/dev/${found.name}`, namespace: found.namespace ?? '{pmem.namespace}' };
+    else {
+      pmem = { device: persistence.device === 'auto' ? '{pmem.device}' : persistence.device, namespace: '{pmem.namespace}' };
+      notes.push('{pmem.device} and {pmem.namespace} are found at run time: the carve-out is not active on this boot yet');
+    }
+  }
+  return {
+    profile,
+    facts,
+    persistence,
+    pmem,
+    carveOut,
+    bootParams,
+    missingBootParams: missingBootParams(persistence, facts.cmdline),
+    kexecCmdline: composeKexecCmdline(profile, persistence, facts.cmdline).cmdline,
+    vms,
+    notes,
+  };
+}
+
+export function vmArgv(ctx: PlanContext, vm: VmContext, incoming: boolean): string[] {
+  return qemuArgv({ vm: vm.spec, ramPath: vm.ramPath, pidfile: vm.pidfile, incoming, vfioArgs: vm.vfioArgs });
+}
+
+/** Step factory with the phase's defaults; ids are `phase/name`. */
+export function stepper(phase: Phase) {
+  return (name: string, meta: Omit<StepMeta, 'id' | 'phase'>, body: StepBody): Step => ({ id: `${phase}/${name}`, phase, ...meta, ...body });
+}

@@ -1,0 +1,36 @@
+import { stepper, type PlanContext } from '../context.js';
+import type { Step } from '../types.js';
+
+/** kexec: last checks, flush persistent storage, jump, prove the new kernel is up. */
+export function kexecPhase(ctx: PlanContext): Step[] {
+  const s = stepper('kexec');
+  const p = ctx.persistence;
+  const b = { blackout: true };
+  const steps: Step[] = [s('verify-kexec-loaded', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the new kernel is still staged' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } })];
+  if (p.backend === 'pmem') {
+    // DAX ext4 metadata reaches pmem only on unmount.
+    steps.push(s('umount', { ...b, idempotent: true, check: { kind: 'not-mounted', target: p.mount }, description: `unmount ${p.mount} so ext4 metadata is in pmem` }, { kind: 'umount', argv: ['umount', p.mount], target: p.mount }));
+  }
+  if (p.backend === 'luo') {
+    steps.push(
+      s('verify-luo-holder', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the LUO holder is alive and holds every session' }, {
+        kind: 'verify',
+        verify: { kind: 'luo-holder', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`) },
+      }),
+    );
+  }
+  steps.push(
+    s('sync', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'flush the journal and device state to disk' }, { kind: 'exec', argv: ['sync'] }),
+    s('kexec-exec', { ...b, idempotent: false, pointOfNoReturn: true, check: { kind: 'boot-changed' }, description: 'jump into the new kernel (point of no return)' }, { kind: 'kexec-exec', argv: ['kexec', '-e'] }),
+    s('verify-boot', { ...b, idempotent: true, check: null, description: 'wait for the host; prove a new boot (boot_id changed) with the managed params' }, {
+      kind: 'verify',
+      verify: { kind: 'boot-changed', params: ctx.bootParams, timeoutMs: ctx.profile.kexec.bootTimeoutMs },
+    }),
+  );
+  const patterns =
+    p.backend === 'pkernfs' ? ['pkernfs: Restoring from super block'] : p.backend === 'luo' ? ['KHO: found kexec handover data', 'luo: Retrieved live update data'] : [];
+  if (patterns.length) {
+    steps.push(s('verify-handover', { ...b, idempotent: true, check: null, description: 'prove the handover from the new kernel\'s log' }, { kind: 'verify', verify: { kind: 'dmesg', patterns } }));
+  }
+  return steps;
+}

@@ -1,0 +1,174 @@
+import { formatSize } from '../../units.js';
+import { describeRange } from '../carveout.js';
+import { pkernfsFiles } from '../layout.js';
+import { stepper, vmArgv, type PlanContext } from '../context.js';
+import type { Step } from '../types.js';
+
+const GRUB_DROPIN = '/etc/default/grub.d/liveupdate.cfg';
+
+/** prepare: carve-out on the cmdline, persistent storage mounted, guest RAM files, helpers, VMs started on them. */
+export function preparePhase(ctx: PlanContext): Step[] {
+  const s = stepper('prepare');
+  const steps: Step[] = [];
+  const p = ctx.persistence;
+  const out = { blackout: false };
+
+  if (p.backend !== 'luo' && ctx.carveOut) {
+    const r = ctx.carveOut.range;
+    if (ctx.missingBootParams.length) {
+      const line = `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${ctx.bootParams.join(' ')}"`;
+      steps.push(
+        s('carve-out-cmdline', { ...out, idempotent: true, check: { kind: 'cmdline-has', params: ctx.bootParams }, description: `carve out ${describeRange(r)} for ${p.backend} at next boot`, stopAfter: 'reboot the host so the carve-out takes effect, then run prepare again' }, {
+          kind: 'cmdline',
+          params: ctx.bootParams,
+          bootloaderFile: GRUB_DROPIN,
+          bootloaderText: `# written by liveupdate: ${p.backend} carve-out\n${line}\n`,
+          argv: ['update-grub'],
+          rebootRequired: true,
+        }),
+      );
+    }
+    steps.push(
+      s('verify-carve-out', { ...out, idempotent: true, check: null, description: `verify the running kernel has the ${formatSize(r.size)} carve-out at ${formatSize(r.start)}` }, {
+        kind: 'verify',
+        verify: { kind: 'carve-out', params: ctx.bootParams, range: r },
+      }),
+    );
+  }
+
+  if (p.backend === 'pkernfs') {
+    steps.push(s('verify-pkernfs', { ...out, idempotent: true, check: null, description: 'verify the kernel registers the pkernfs filesystem' }, { kind: 'verify', verify: { kind: 'filesystem', fstype: 'pkernfs' } }));
+    steps.push(s('mkdir-mount', { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }));
+    steps.push(
+      s('mount-pkernfs', { ...out, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'pkernfs' }, description: `mount pkernfs at ${p.mount}` }, {
+        kind: 'mount',
+        argv: ['mount', '-t', 'pkernfs', 'none', p.mount],
+        source: 'none',
+        target: p.mount,
+        fstype: 'pkernfs',
+        options: [],
+      }),
+    );
+    for (const f of pkernfsFiles(ctx.profile)) {
+      const path = `${p.mount}/${f.path}`;
+      // pkernfs never frees blocks on truncate and reads size 0 after kexec: size each file exactly once.
+      steps.push(
+        s(`file/${f.path}`, { ...out, vm: f.vm, idempotent: false, check: { kind: 'journal' }, description: `create ${f.path} (${formatSize(f.size)}, ${f.cost} pkernfs blocks) for ${f.vm}` }, {
+          kind: 'file',
+          path,
+          size: f.size,
+          argv: [['touch', path], ['truncate', '-s', String(f.size), path]],
+        }),
+      );
+    }
+  }
+
+  if (p.backend === 'pmem' && ctx.carveOut) {
+    const { device: dev, namespace } = ctx.pmem!;
+    steps.push(
+      s('fsdax-namespace', { ...out, idempotent: false, check: { kind: 'pmem-mode', device: dev, mode: 'fsdax' }, description: `make the pmem namespace at ${formatSize(ctx.carveOut.range.start)} fsdax` }, {
+        kind: 'exec',
+        argv: ['ndctl', 'create-namespace', '--force', '--reconfig', namespace, '--mode', 'fsdax', '--map', 'mem'],
+      }),
+      // mkfs is destructive: done means "already ext4", never "not mounted yet".
+      s('mkfs', { ...out, idempotent: false, check: { kind: 'has-filesystem', device: dev, fstype: 'ext4' }, description: 'ext4 with 4 KiB blocks (DAX refuses 1 KiB), no reserved blocks' }, {
+        kind: 'exec',
+        argv: ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', dev],
+      }),
+      s('mkdir-mount', { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }),
+      s('mount-dax', { ...out, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'ext4' }, description: `mount ${dev} at ${p.mount} with -o dax` }, {
+        kind: 'mount',
+        argv: ['mount', '-o', 'dax', dev, p.mount],
+        source: dev,
+        target: p.mount,
+        fstype: 'ext4',
+        options: ['dax'],
+      }),
+    );
+    for (const vm of ctx.vms) {
+      const path = `${p.mount}/${vm.spec.ramFile}`;
+      steps.push(
+        s(`file/${vm.spec.ramFile}`, { ...out, vm: vm.spec.name, idempotent: true, check: { kind: 'path-exists', path }, description: `allocate ${formatSize(vm.spec.memory)} of guest RAM for ${vm.spec.name} on pmem` }, {
+          kind: 'file',
+          path,
+          size: vm.spec.memory,
+          argv: [['fallocate', '-l', String(vm.spec.memory), path]],
+        }),
+      );
+    }
+  }
+
+  if (p.backend === 'luo') {
+    steps.push(
+      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
+        kind: 'helper-ioctl',
+        request: {
+          op: 'luo.hold',
+          sessions: ctx.vms.map((v) => ({ name: `liveupdate-${v.spec.name}`, token: 1, memfdSize: v.spec.memory })),
+          ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
+        },
+      }),
+    );
+  }
+
+  steps.push(...vfioSetup(ctx, 'prepare'));
+  steps.push(
+    s('mkdir-state', { ...out, idempotent: true, check: { kind: 'path-exists', path: ctx.profile.migration.stateDir }, description: `create the device-state directory ${ctx.profile.migration.stateDir}` }, {
+      kind: 'exec',
+      argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
+    }),
+  );
+  for (const vm of ctx.vms) {
+    steps.push(
+      s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}` }, {
+        kind: 'qemu-start',
+        vm: vm.spec.name,
+        argv: vmArgv(ctx, vm, false),
+        pidfile: vm.pidfile,
+        incoming: false,
+      }),
+    );
+  }
+  return steps;
+}
+
+/** Devices bound to vfio-pci, and (pkernfs) the IOMMU page tables placed in iommu/dom-N. */
+export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): ReturnType<typeof preparePhase> {
+  const s = stepper(phase);
+  const steps: Step[] = [];
+  const p = ctx.persistence;
+  for (const vm of ctx.vms) {
+    for (const d of vm.spec.vfio) {
+      const dev = `/sys/bus/pci/devices/${d.host}`;
+      const check = { kind: 'pci-driver' as const, address: d.host, driver: 'vfio-pci' };
+      steps.push(
+        s(`vfio-override/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `let vfio-pci claim ${d.host}` }, { kind: 'sysfs-write', path: `${dev}/driver_override`, value: 'vfio-pci' }),
+        s(`vfio-unbind/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `unbind ${d.host} from its host driver` }, { kind: 'sysfs-write', path: `${dev}/driver/unbind`, value: d.host }),
+        s(`vfio-probe/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `bind ${d.host} to vfio-pci` }, { kind: 'sysfs-write', path: '/sys/bus/pci/drivers_probe', value: d.host }),
+      );
+      if (p.backend === 'pkernfs') {
+        const liveUpdate = phase === 'resume';
+        steps.push(
+          s(`vfio-pgtables/${d.host}`, { blackout: liveUpdate, vm: vm.spec.name, idempotent: false, check: { kind: 'journal' }, description: `${liveUpdate ? 're-map' : 'map'} ${vm.spec.name}'s RAM for ${d.host} with page tables in iommu/${d.iommuDomain}` }, {
+            kind: 'helper-ioctl',
+            request: {
+              op: 'vfio.container.persist',
+              group: '{iommu_group.' + d.host + '}',
+              iommuType: 'VFIO_TYPE1v2_IOMMU',
+              pgtablesFile: `${p.mount}/iommu/${d.iommuDomain}`,
+              dmaMap: { iova: 0, size: vm.spec.memory, file: `${p.mount}/${vm.spec.ramFile}`, flags: liveUpdate ? ['READ', 'WRITE', 'LIVE_UPDATE'] : ['READ', 'WRITE'] },
+              ioctls: [
+                'VFIO_GET_API_VERSION',
+                'VFIO_GROUP_SET_CONTAINER',
+                'VFIO_SET_IOMMU',
+                'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
+                liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
+              ],
+            },
+          }),
+        );
+      }
+    }
+  }
+  return steps;
+}

@@ -1,0 +1,80 @@
+import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
+import type { Check, Phase, Step } from '../types.js';
+import { vfioSetup } from './prepare.js';
+import { migrationSetup } from './suspend.js';
+
+/** Persistent storage back in place after the kexec (or, for abort, still in place). */
+export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
+  const s = stepper(phase);
+  const p = ctx.persistence;
+  const b = { blackout: true };
+  if (p.backend === 'pkernfs') {
+    return [
+      s('mkdir-mount', { ...b, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }),
+      s('mount-pkernfs', { ...b, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'pkernfs' }, description: `mount pkernfs at ${p.mount}; its files are back, sizes read 0 (never re-truncate)` }, {
+        kind: 'mount', argv: ['mount', '-t', 'pkernfs', 'none', p.mount], source: 'none', target: p.mount, fstype: 'pkernfs', options: [],
+      }),
+    ];
+  }
+  if (p.backend === 'pmem') {
+    const dev = ctx.pmem!.device;
+    return [
+      s('mkdir-mount', { ...b, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }),
+      s('mount-dax', { ...b, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'ext4' }, description: `mount ${dev} at ${p.mount} with -o dax` }, {
+        kind: 'mount', argv: ['mount', '-o', 'dax', dev, p.mount], source: dev, target: p.mount, fstype: 'ext4', options: ['dax'],
+      }),
+    ];
+  }
+  return [];
+}
+
+/** One VM restored from its saved device state onto RAM that never moved. */
+export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, onlyIf?: Check): Step[] {
+  const s = stepper(phase);
+  const n = vm.spec.name;
+  const sock = vm.spec.qmp;
+  const b = { blackout: true, vm: n, group };
+  const incomingOnly: Check = { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch'] };
+  return [
+    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `start a new QEMU for ${n}, paused, waiting for its state` }, {
+      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true,
+    }),
+    ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),
+    s(`load/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['paused', 'running'] }, onlyIf: incomingOnly, description: `load ${n}'s device state from ${vm.stateFile}` }, {
+      kind: 'qmp',
+      vm: n,
+      socket: sock,
+      command: 'migrate-incoming',
+      arguments: { uri: vm.uris.in },
+      wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
+    }),
+    s(`cont/${n}`, { ...b, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, description: `resume ${n}: its blackout ends` }, { kind: 'qmp', vm: n, socket: sock, command: 'cont' }),
+    s(`verify-running/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` }, { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } }),
+  ];
+}
+
+/** resume: storage back, devices back, every VM restored concurrently; LUO sessions finished last. */
+export function resumePhase(ctx: PlanContext): Step[] {
+  const s = stepper('resume');
+  const steps: Step[] = [...remountStorage(ctx, 'resume')];
+  if (ctx.persistence.backend === 'luo') {
+    steps.push(
+      s('luo-retrieve', { blackout: true, idempotent: false, check: { kind: 'journal' }, description: 'start a new LUO holder: retrieve each VM\'s session and memfd by name and token' }, {
+        kind: 'helper-ioctl',
+        request: { op: 'luo.retrieve', sessions: ctx.vms.map((v) => ({ name: `liveupdate-${v.spec.name}`, token: 1 })), ioctls: ['LIVEUPDATE_IOCTL_RETRIEVE_SESSION', 'LIVEUPDATE_SESSION_RETRIEVE_FD'] },
+      }),
+    );
+  }
+  steps.push(...vfioSetup(ctx, 'resume'));
+  steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate (tmpfs is new after kexec)' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
+  for (const vm of ctx.vms) steps.push(...restoreVm(ctx, vm, 'resume', 'restore-vms'));
+  if (ctx.persistence.backend === 'luo') {
+    steps.push(
+      s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {
+        kind: 'helper-ioctl',
+        request: { op: 'luo.finish', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`), ioctls: ['LIVEUPDATE_SESSION_FINISH'] },
+      }),
+    );
+  }
+  return steps;
+}

@@ -1,0 +1,65 @@
+import { stepper, type PlanContext, type VmContext } from '../context.js';
+import type { Phase, Step } from '../types.js';
+
+export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, blackout: boolean, onlyIf?: Step['onlyIf']): Step[] {
+  const s = stepper(phase);
+  const n = vm.spec.name;
+  const steps: Step[] = [
+    s(`caps/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `keep ${n}'s RAM out of the stream (x-ignore-shared)` }, {
+      kind: 'qmp',
+      vm: n,
+      socket: vm.spec.qmp,
+      command: 'migrate-set-capabilities',
+      arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] },
+    }),
+  ];
+  if (vm.mode === 'cpr-reboot') {
+    steps.push(
+      s(`mode/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `set migration mode cpr-reboot on ${n}` }, {
+        kind: 'qmp',
+        vm: n,
+        socket: vm.spec.qmp,
+        command: 'migrate-set-parameters',
+        arguments: { mode: 'cpr-reboot' },
+      }),
+    );
+  }
+  return steps;
+}
+
+/** suspend: stage the kernel first, then per VM (concurrently) stop -> save device state -> quit. */
+export function suspendPhase(ctx: PlanContext): Step[] {
+  const s = stepper('suspend');
+  const k = ctx.profile.kexec;
+  const load = ['kexec', ...(k.signed ? ['-s'] : []), '-l', k.kernel, ...(k.initrd ? [`--initrd=${k.initrd}`] : []), `--command-line=${ctx.kexecCmdline}`];
+  const steps: Step[] = [
+    s('kexec-load', { blackout: false, idempotent: true, check: null, description: `stage ${k.kernel} with ${k.signed ? 'kexec -s (signature checked)' : 'kexec -l (unsigned)'} before any VM pauses` }, {
+      kind: 'kexec-load',
+      argv: load,
+      cmdline: ctx.kexecCmdline,
+    }),
+    s('verify-kexec-loaded', { blackout: false, idempotent: true, check: null, description: 'verify /sys/kernel/kexec_loaded is 1' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } }),
+  ];
+  for (const vm of ctx.vms) steps.push(...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false));
+  for (const vm of ctx.vms) {
+    const n = vm.spec.name;
+    const sock = vm.spec.qmp;
+    const g = 'suspend-vms';
+    steps.push(
+      s(`stop/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, description: `pause ${n}: its blackout starts` }, {
+        kind: 'qmp', vm: n, socket: sock, command: 'stop',
+      }),
+      s(`save/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, description: `save ${n}'s device state to ${vm.stateFile} (${vm.mode})` }, {
+        kind: 'qmp',
+        vm: n,
+        socket: sock,
+        command: 'migrate',
+        arguments: { uri: vm.uris.out },
+        wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
+      }),
+      s(`verify-state/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: null, description: `verify ${vm.stateFile} is written` }, { kind: 'verify', verify: { kind: 'state-file', vm: n, path: vm.stateFile } }),
+      s(`quit/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: sock, command: 'quit' }),
+    );
+  }
+  return steps;
+}

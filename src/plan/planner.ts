@@ -1,0 +1,104 @@
+import { LiveupdateError, formatDiagnostic, type Diagnostic } from '../errors.js';
+import type { HostFacts } from '../facts/types.js';
+import { factRules } from '../profile/rules.js';
+import type { Locate, Profile } from '../profile/types.js';
+import { buildContext, type PlanContext } from './context.js';
+import { abortPhase } from './phases/abort.js';
+import { kexecPhase } from './phases/kexec.js';
+import { preparePhase } from './phases/prepare.js';
+import { resumePhase } from './phases/resume.js';
+import { suspendPhase } from './phases/suspend.js';
+import { PHASES, PLAN_FORMAT_VERSION, type Check, type Phase, type Plan, type Step } from './types.js';
+
+const BUILDERS: Record<Phase, (ctx: PlanContext) => Step[]> = {
+  prepare: preparePhase,
+  suspend: suspendPhase,
+  kexec: kexecPhase,
+  resume: resumePhase,
+  abort: abortPhase,
+};
+
+export type PhaseSelection = Phase | 'all';
+
+export function selectedPhases(sel: PhaseSelection): Phase[] {
+  return sel === 'all' ? [...PHASES] : [sel];
+}
+
+export interface PlanInput {
+  profile: Profile;
+  facts: HostFacts;
+  phases: PhaseSelection;
+  locate: Locate;
+  /** plan for facts whose hostname differs from the profile's host.name */
+  allowOtherHost?: boolean;
+}
+
+/** Pure: (profile, facts, phase) -> Plan. Throws PLAN_INVALID with every rule that failed. */
+export function makePlan(input: PlanInput): Plan {
+  const { profile, facts } = input;
+  if (!input.allowOtherHost && facts.hostname !== profile.host.name) {
+    throw new LiveupdateError('FACTS_MISMATCH', `the facts are from host '${facts.hostname}' but ${profile.file} is for '${profile.host.name}'; nothing was done`, {
+      hint: 'gather facts on the right host, or pass --allow-other-host to plan anyway',
+    });
+  }
+  const rules = factRules(profile, facts, input.locate);
+  if (rules.errors.length) {
+    throw new LiveupdateError('PLAN_INVALID', `${profile.file} cannot be applied to ${facts.hostname}: ${rules.errors.length} problem${rules.errors.length === 1 ? '' : 's'}; nothing was done`, {
+      diagnostics: rules.errors,
+    });
+  }
+  const ctx = buildContext(profile, facts);
+  const phases = selectedPhases(input.phases);
+  const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
+  const ids = new Set<string>();
+  for (const st of steps) {
+    if (ids.has(st.id)) throw new Error(`planner bug: duplicate step id ${st.id}`);
+    ids.add(st.id);
+  }
+  return {
+    formatVersion: PLAN_FORMAT_VERSION,
+    host: profile.host.name,
+    profile: profile.file,
+    backend: profile.persistence.backend,
+    facts: { hostname: facts.hostname, bootId: facts.bootId, kernelRelease: facts.kernelRelease, collectedAt: facts.collectedAt },
+    phases,
+    ...(ctx.carveOut ? { carveOut: { start: ctx.carveOut.range.start, size: ctx.carveOut.range.size, active: ctx.carveOut.active, cmdline: ctx.bootParams } } : {}),
+    kexecCmdline: ctx.kexecCmdline,
+    vms: ctx.vms.map((v) => ({ name: v.spec.name, migrationMode: v.mode, stateFile: v.stateFile, ramPath: v.ramPath, qmp: v.spec.qmp, qemuVersion: v.qemuVersion })),
+    steps,
+    warnings: rules.warnings.map(formatDiagnostic),
+    notes: [...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`), ...ctx.notes],
+  };
+}
+
+/** What the facts alone prove done; everything else is checked by the executor at run time. */
+export function factsSatisfy(check: Check | null, facts: HostFacts): string | undefined {
+  if (!check) return undefined;
+  switch (check.kind) {
+    case 'cmdline-has': {
+      const words = new Set(facts.cmdline.split(/\s+/));
+      return check.params.every((p) => words.has(p)) ? 'the running cmdline already has these params' : undefined;
+    }
+    case 'mounted':
+      return facts.mounts.some((m) => m.target === check.target && m.fstype === check.fstype) ? `${check.target} is mounted (${check.fstype})` : undefined;
+    case 'pci-driver':
+      return facts.pci.find((d) => d.address === check.address)?.driver === check.driver ? `${check.address} is bound to ${check.driver}` : undefined;
+    case 'pmem-mode':
+      return facts.pmem.some((d) => `/dev/${d.name}` === check.device && d.mode === check.mode) ? `${check.device} is already ${check.mode}` : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** Facts describe this boot: they can only prove steps that run before the kexec. */
+const THIS_BOOT: ReadonlySet<Phase> = new Set(['prepare', 'suspend', 'abort']);
+
+function markSatisfied(step: Step, facts: HostFacts): Step {
+  if (!THIS_BOOT.has(step.phase)) return step;
+  const why = factsSatisfy(step.check, facts);
+  return why ? { ...step, satisfied: why } : step;
+}
+
+export function planDiagnostics(err: unknown): Diagnostic[] {
+  return err instanceof LiveupdateError ? err.diagnostics : [];
+}

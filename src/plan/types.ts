@@ -1,0 +1,108 @@
+/** The plan is a versioned artefact: `plan --json` can be saved, reviewed and diffed. */
+export const PLAN_FORMAT_VERSION = 1;
+
+export type Phase = 'prepare' | 'suspend' | 'kexec' | 'resume' | 'abort';
+export const PHASES: readonly Phase[] = ['prepare', 'suspend', 'kexec', 'resume'];
+
+/** How the executor tells, before acting, that a step is already done. */
+export type Check =
+  | { kind: 'path-exists'; path: string }
+  | { kind: 'mounted'; target: string; fstype: string }
+  | { kind: 'not-mounted'; target: string }
+  | { kind: 'cmdline-has'; params: string[] }
+  | { kind: 'kexec-loaded' }
+  | { kind: 'pci-driver'; address: string; driver: string }
+  | { kind: 'vm-status'; vm: string; status: string[] }
+  | { kind: 'vm-gone'; vm: string }
+  | { kind: 'boot-changed' }
+  | { kind: 'pmem-mode'; device: string; mode: string }
+  | { kind: 'has-filesystem'; device: string; fstype: string }
+  /** only the journal can tell (e.g. pkernfs sizes read 0 after kexec, and a second truncate leaks blocks) */
+  | { kind: 'journal' };
+
+export type Verify =
+  | { kind: 'carve-out'; params: string[]; range: { start: number; size: number } }
+  | { kind: 'filesystem'; fstype: string }
+  | { kind: 'kexec-loaded' }
+  | { kind: 'state-file'; vm: string; path: string }
+  | { kind: 'boot-changed'; params: string[]; timeoutMs: number }
+  | { kind: 'dmesg'; patterns: string[] }
+  | { kind: 'vm-status'; vm: string; status: string }
+  | { kind: 'luo-holder'; sessions: string[] };
+
+export interface HelperRequest {
+  op: string;
+  [arg: string]: unknown;
+}
+
+export interface MigrationWait {
+  /** poll query-migrate until one of these */
+  until: string[];
+  timeoutMs: number;
+}
+
+export type StepBody =
+  | { kind: 'cmdline'; params: string[]; bootloaderFile: string; bootloaderText: string; argv: string[]; rebootRequired: true }
+  | { kind: 'exec'; argv: string[] }
+  | { kind: 'mount'; argv: string[]; source: string; target: string; fstype: string; options: string[] }
+  | { kind: 'umount'; argv: string[]; target: string }
+  | { kind: 'file'; path: string; size: number; argv: string[][] }
+  | { kind: 'sysfs-write'; path: string; value: string }
+  | { kind: 'helper-ioctl'; request: HelperRequest }
+  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean }
+  | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait }
+  | { kind: 'kexec-load'; argv: string[]; cmdline: string }
+  | { kind: 'kexec-exec'; argv: string[] }
+  | { kind: 'verify'; verify: Verify };
+
+export type StepKind = StepBody['kind'];
+
+export interface StepMeta {
+  /** unique and stable within the plan: `phase/what[/vm]` */
+  id: string;
+  phase: Phase;
+  description: string;
+  /** inside the VM blackout window (a VM of this step is paused) */
+  blackout: boolean;
+  /** safe to repeat when the journal cannot say whether it ran */
+  idempotent: boolean;
+  check: Check | null;
+  /** run only while this holds (abort picks a path per VM this way); otherwise skipped */
+  onlyIf?: Check;
+  vm?: string;
+  /** steps sharing a group run concurrently, one lane per VM, each lane in order */
+  group?: string;
+  /** after this step the old kernel is gone: abort can no longer resume the VMs here */
+  pointOfNoReturn?: boolean;
+  /** the planner's facts already show this done, and why */
+  satisfied?: string;
+  /** why the executor must stop after this step (e.g. a reboot is needed) */
+  stopAfter?: string;
+}
+
+export type Step = StepMeta & StepBody;
+
+export interface PlanVm {
+  name: string;
+  migrationMode: 'x-ignore-shared' | 'cpr-reboot';
+  stateFile: string;
+  ramPath: string;
+  qmp: string;
+  qemuVersion: string | undefined;
+}
+
+export interface Plan {
+  formatVersion: typeof PLAN_FORMAT_VERSION;
+  host: string;
+  profile: string;
+  backend: 'pkernfs' | 'pmem' | 'luo';
+  /** facts the plan was made from: a plan only applies to this boot */
+  facts: { hostname: string; bootId: string; kernelRelease: string; collectedAt: string };
+  phases: Phase[];
+  carveOut?: { start: number; size: number; active: boolean; cmdline: string[] };
+  kexecCmdline: string;
+  vms: PlanVm[];
+  steps: Step[];
+  warnings: string[];
+  notes: string[];
+}

@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+
+import { Ajv, type ErrorObject } from 'ajv';
+import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { parseDuration, parseSize, TWO_MIB } from '../units.js';
+import { fieldPath, readYaml, type YamlSource } from './source.js';
+import { staticRules } from './rules.js';
+import { byPosition } from './position.js';
+import type { Locate, Persistence, Profile, VmSpec } from './types.js';
+
+
+import schema from './schema.json' with { type: 'json' };
+
+const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
+const validateSchema = ajv.compile(schema);
+
+export interface Validated<T> {
+  value: T | undefined;
+  warnings: Diagnostic[];
+  errors: Diagnostic[];
+}
+
+/** Parse -> schema -> normalise -> rules, each stage's problems reported with file:line:col. */
+export function loadProfile(file: string): Validated<Profile> & { locate: Locate } {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new LiveupdateError('PROFILE_NOT_FOUND', `cannot read profile ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  return parseProfile(file, text);
+}
+
+export function parseProfile(file: string, text: string): Validated<Profile> & { locate: Locate } {
+  const src = readYaml(file, text);
+  if (src.syntaxErrors.length) return { value: undefined, warnings: [], errors: src.syntaxErrors, locate: src.locate };
+  const schemaErrors = byPosition(schemaDiagnostics(src));
+  if (schemaErrors.length) return { value: undefined, warnings: [], errors: schemaErrors, locate: src.locate };
+  const raw = src.data as RawProfile;
+  const profile = normalise(file, raw);
+  const { errors, warnings } = staticRules(profile, src.locate);
+  if (raw.persistence.backend === 'luo') {
+    // size/offset/mount/device have no meaning for LUO: memfds live in ordinary RAM.
+    for (const k of ['size', 'offset', 'mount', 'device'] as const) {
+      if (raw.persistence[k] !== undefined) errors.push({ where: src.locate(['persistence', k], { key: true }), field: `persistence.${k}`, message: 'not used by the luo backend (guest RAM is a memfd preserved by LUO)' });
+    }
+  }
+  return { value: errors.length ? undefined : profile, warnings: byPosition(warnings), errors: byPosition(errors), locate: src.locate };
+}
+
+/** Throwing form for commands: every problem in one error. */
+export function requireProfile(file: string): { profile: Profile; warnings: Diagnostic[]; locate: Locate } {
+  const r = loadProfile(file);
+  if (!r.value) {
+    throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the profile; nothing was done`, { diagnostics: r.errors });
+  }
+  return { profile: r.value, warnings: r.warnings, locate: r.locate };
+}
+
+function schemaDiagnostics(src: YamlSource): Diagnostic[] {
+  if (validateSchema(src.data)) return [];
+  const seen = new Set<string>();
+  const out: Diagnostic[] = [];
+  for (const e of pickErrors(validateSchema.errors ?? [])) {
+    const path = pointerToPath(e.instancePath);
+    let message: string;
+    let at = path;
+    if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      message = `missing required field '${missing}'`;
+    } else if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      at = [...path, extra];
+      message = `unknown field '${extra}'` + (UNSUPPORTED[extra] ? ` (${UNSUPPORTED[extra]})` : '');
+    } else if (e.keyword === 'enum' && typeof e.data === 'string' && REFUSED_BACKENDS[e.data]) {
+      message = `${e.data} is not supported: ${REFUSED_BACKENDS[e.data]}`;
+    } else {
+      const hint = (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
+      message = hint ?? e.message ?? 'is invalid';
+    }
+    const field = fieldPath(at);
+    const key = `${field}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ where: src.locate(at, { key: e.keyword === 'additionalProperties' }), field: field || '(top level)', message });
+  }
+  return out;
+}
+
+/** anyOf/const noise hides the one message that matters: keep the anyOf's own hint. */
+function pickErrors(errors: ErrorObject[]): ErrorObject[] {
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  return errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
+}
+
+function pointerToPath(pointer: string): Array<string | number> {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+}
+
+const REFUSED_BACKENDS: Record<string, string> = {
+  dmemfs: 'DMEMFS does not persist across kexec (it only avoids struct page overhead)',
+  pkram: 'PKRAM was an RFC (2023) that never merged; no kernel here has it',
+  pools: 'kernel memory pools have no userspace interface for guest RAM',
+};
+const UNSUPPORTED: Record<string, string> = {};
+
+// ---- normalise: fill defaults, parse sizes, full PCI addresses ----
+
+interface RawProfile {
+  version: 1;
+  host: { name: string };
+  persistence: { backend: 'pkernfs' | 'pmem' | 'luo'; size?: string; offset?: string; mount?: string; device?: string; kho?: { scratch?: string } };
+  iommu?: { api?: 'iommufd' | 'vfio-container'; dmaStopsDuringUpdate?: boolean };
+  kexec: { kernel: string; initrd?: string; unsigned?: boolean; bootTimeout?: string; cmdline?: { policy?: 'reuse' | 'replace'; value?: string; append?: string[]; remove?: string[] } };
+  migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string };
+  journal?: { dir?: string };
+  vms: Array<{ name: string; memory: string; ramFile?: string; qmp?: string; qemu?: { binary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] }; vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }> }>;
+}
+
+export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
+
+function normalise(file: string, raw: RawProfile): Profile {
+  const p = raw.persistence;
+  const size = p.size !== undefined ? parseSize(p.size) : 0;
+  const offset = p.offset === undefined || p.offset === 'auto' ? ('auto' as const) : parseSize(p.offset);
+  let persistence: Persistence;
+  if (p.backend === 'pkernfs') persistence = { backend: 'pkernfs', size, offset, mount: p.mount ?? '/mnt/pkernfs' };
+  else if (p.backend === 'pmem') persistence = { backend: 'pmem', size, offset, mount: p.mount ?? '/mnt/pmem', device: p.device ?? 'auto' };
+  else persistence = { backend: 'luo', khoScratch: p.kho?.scratch !== undefined ? parseSize(p.kho.scratch) : undefined };
+
+  const journalDir = raw.journal?.dir ?? DEFAULT_JOURNAL_DIR;
+  const stateDir = raw.migration?.stateDir ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
+  let domainSeq = 0;
+  const vms: VmSpec[] = raw.vms.map((vm) => ({
+    name: vm.name,
+    memory: parseSize(vm.memory),
+    ramFile: vm.ramFile ?? `${vm.name}.ram`,
+    qmp: vm.qmp ?? `/run/liveupdate/${vm.name}.qmp`,
+    qemu: {
+      binary: vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
+      machine: vm.qemu?.machine ?? 'q35',
+      accel: vm.qemu?.accel ?? 'kvm',
+      cpus: vm.qemu?.cpus ?? 1,
+      args: vm.qemu?.args ?? [],
+    },
+    vfio: (vm.vfio ?? []).map((d) => ({
+      host: fullPciAddress(d.host),
+      pgtables: d.pgtables !== undefined ? parseSize(d.pgtables) : TWO_MIB,
+      iommuDomain: d.iommuDomain ?? `dom-${domainSeq++}`,
+    })),
+  }));
+  return {
+    version: 1,
+    file,
+    host: { name: raw.host.name },
+    persistence,
+    iommu: { api: raw.iommu?.api ?? (persistence.backend === 'pkernfs' ? 'vfio-container' : 'iommufd'), dmaStopsDuringUpdate: raw.iommu?.dmaStopsDuringUpdate ?? false },
+    kexec: {
+      kernel: raw.kexec.kernel,
+      initrd: raw.kexec.initrd,
+      signed: !(raw.kexec.unsigned ?? false),
+      cmdline: {
+        policy: raw.kexec.cmdline?.policy ?? 'reuse',
+        value: raw.kexec.cmdline?.value,
+        append: raw.kexec.cmdline?.append ?? [],
+        remove: raw.kexec.cmdline?.remove ?? [],
+      },
+      bootTimeoutMs: parseDuration(raw.kexec.bootTimeout ?? '5m'),
+    },
+    migration: { mode: raw.migration?.mode ?? 'auto', stateDir, timeoutMs: parseDuration(raw.migration?.timeout ?? '120s') },
+    journal: { dir: journalDir },
+    vms,
+  };
+}
+
+/** 00:04.0 -> 0000:00:04.0; anything malformed is left for the rules to report. */
+export function fullPciAddress(addr: string): string {
+  const a = addr.toLowerCase();
+  return /^[0-9a-f]{2}:[0-9a-f]{2}\.[0-7]$/.test(a) ? `0000:${a}` : a;
+}

@@ -1,0 +1,183 @@
+import type { Diagnostic } from '../errors.js';
+import type { HostFacts, Mount } from '../facts/types.js';
+import { pkernfsLayout, pmemLayout } from '../plan/layout.js';
+import { resolveCarveOut } from '../plan/carveout.js';
+import { formatSize, GiB, TWO_MIB } from '../units.js';
+import { fieldPath } from './source.js';
+import { byPosition } from './position.js';
+import type { Locate, Profile } from './types.js';
+
+type Path = Array<string | number>;
+
+class Findings {
+  errors: Diagnostic[] = [];
+  warnings: Diagnostic[] = [];
+  constructor(private readonly locate: Locate) {}
+  error(path: Path, message: string): void {
+    this.errors.push({ where: this.locate(path), field: fieldPath(path) || '(top level)', message });
+  }
+  warn(path: Path, message: string): void {
+    this.warnings.push({ where: this.locate(path), field: fieldPath(path) || '(top level)', message });
+  }
+}
+
+const PCI_ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
+
+/** Cross-field rules that need only the profile. */
+export function staticRules(profile: Profile, locate: Locate): { errors: Diagnostic[]; warnings: Diagnostic[] } {
+  const f = new Findings(locate);
+  const p = profile.persistence;
+
+  if (p.backend !== 'luo') {
+    if (p.size === 0) f.error(['persistence', 'size'], `the ${p.backend} backend needs a carve-out size, like 1G`);
+    else if (p.size % TWO_MIB !== 0) f.error(['persistence', 'size'], `must be a multiple of 2 MiB (got ${formatSize(p.size)})`);
+    if (p.offset !== 'auto' && p.offset % TWO_MIB !== 0) f.error(['persistence', 'offset'], `must be 2 MiB aligned (got ${formatSize(p.offset)})`);
+    if (p.offset !== 'auto' && p.offset < GiB) f.warn(['persistence', 'offset'], `a carve-out below 1 GiB takes memory from the DMA zones`);
+    if (p.size > 0 && p.size % TWO_MIB === 0) {
+      const layout = p.backend === 'pkernfs' ? pkernfsLayout(profile, p) : pmemLayout(profile, p);
+      for (const pr of layout.problems) {
+        const i = pr.vm ? profile.vms.findIndex((v) => v.name === pr.vm) : -1;
+        f.error(i >= 0 ? ['vms', i, pr.message.includes('name') ? 'ramFile' : 'memory'] : ['persistence', 'size'], pr.message);
+      }
+    }
+  }
+
+  const names = new Map<string, number>();
+  const qmps = new Map<string, number>();
+  const ramFiles = new Map<string, number>();
+  const domains = new Map<string, number>();
+  const pciSeen = new Map<string, number>();
+  profile.vms.forEach((vm, i) => {
+    const dup = (seen: Map<string, number>, key: string, field: Path, what: string): void => {
+      const first = seen.get(key);
+      if (first !== undefined) f.error(field, `${what} '${key}' is already used by vms[${first}]`);
+      else seen.set(key, i);
+    };
+    dup(names, vm.name, ['vms', i, 'name'], 'VM name');
+    dup(qmps, vm.qmp, ['vms', i, 'qmp'], 'QMP socket');
+    if (p.backend !== 'luo') dup(ramFiles, vm.ramFile, ['vms', i, 'ramFile'], 'guest RAM file');
+    if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0) f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
+    vm.qemu.args.forEach((a, j) => {
+      if (a === '-m' || /^memory-backend-/.test(a) || a.includes('memory-backend=')) {
+        f.error(['vms', i, 'qemu', 'args', j], `guest RAM is set by 'memory:' and placed by liveupdate; remove '${a}' from args`);
+      }
+      if (a === '-qmp' || a === '-incoming' || a === '-daemonize') f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate; remove it from args`);
+      if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a)) f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
+    });
+    vm.vfio.forEach((d, j) => {
+      const m = PCI_ADDRESS.exec(d.host);
+      if (!m) f.error(['vms', i, 'vfio', j, 'host'], `'${d.host}' is not a PCI address like 0000:00:04.0`);
+      else if (parseInt(m[3]!, 16) > 0x1f) f.error(['vms', i, 'vfio', j, 'host'], `device number ${m[3]} is out of range (00-1f)`);
+      dup(pciSeen, d.host, ['vms', i, 'vfio', j, 'host'], 'PCI device');
+      if (p.backend === 'pkernfs') dup(domains, d.iommuDomain, ['vms', i, 'vfio', j, 'iommuDomain'], 'IOMMU domain file');
+      if (p.backend === 'pkernfs' && d.pgtables % TWO_MIB !== 0) f.error(['vms', i, 'vfio', j, 'pgtables'], `must be a multiple of 2 MiB (pkernfs blocks)`);
+    });
+    if (vm.vfio.length) {
+      const keeps = p.backend === 'pkernfs' && profile.iommu.api === 'vfio-container';
+      if (p.backend === 'pkernfs' && profile.iommu.api === 'iommufd') {
+        f.error(['iommu', 'api'], `the pkernfs RFC persists IOMMU page tables only through VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on a legacy VFIO container; use api: vfio-container with pkernfs, or set dmaStopsDuringUpdate`);
+      } else if (!keeps && !profile.iommu.dmaStopsDuringUpdate) {
+        f.error(
+          ['vms', i, 'vfio'],
+          `the ${p.backend} backend cannot keep IOMMU state across kexec, so device DMA stops during the update; ` +
+            `use the pkernfs backend, or acknowledge with iommu.dmaStopsDuringUpdate: true`,
+        );
+      }
+    }
+  });
+
+  if (profile.migration.mode === 'cpr-transfer') {
+    f.error(['migration', 'mode'], `cpr-transfer keeps the old and new QEMU alive at once over a socket; it cannot span a kexec. Use cpr-reboot or x-ignore-shared (or auto)`);
+  }
+  const c = profile.kexec.cmdline;
+  if (c.policy === 'replace' && !c.value) f.error(['kexec', 'cmdline', 'value'], `policy: replace needs the full cmdline in 'value'`);
+  if (c.policy === 'reuse' && c.value) f.error(['kexec', 'cmdline', 'value'], `'value' is only read with policy: replace`);
+  if (!profile.kexec.signed) f.warn(['kexec', 'unsigned'], `the kernel will be loaded with kexec -l, without signature verification`);
+  for (const dir of [profile.journal.dir, profile.migration.stateDir]) {
+    if (/^\/(run|tmp|dev\/shm)(\/|$)/.test(dir)) {
+      f.error(dir === profile.journal.dir ? ['journal', 'dir'] : ['migration', 'stateDir'], `${dir} is on tmpfs on most hosts and will not survive the kexec`);
+    }
+  }
+  return { errors: f.errors, warnings: f.warnings };
+}
+
+function mountFor(path: string, mounts: Mount[]): Mount | undefined {
+  let best: Mount | undefined;
+  for (const m of mounts) {
+    const t = m.target.endsWith('/') ? m.target : `${m.target}/`;
+    if ((path === m.target || path.startsWith(t) || m.target === '/') && (!best || m.target.length > best.target.length)) best = m;
+  }
+  return best;
+}
+
+function versionAtLeast(v: string | undefined, major: number, minor: number): boolean {
+  if (!v) return false;
+  const [a, b] = v.split('.').map(Number) as [number, number];
+  return a > major || (a === major && b >= minor);
+}
+
+const VOLATILE_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs']);
+
+/** Rules that need the host's facts. */
+export function factRules(profile: Profile, facts: HostFacts, locate: Locate): { errors: Diagnostic[]; warnings: Diagnostic[] } {
+  const f = new Findings(locate);
+  const p = profile.persistence;
+
+  if (p.backend !== 'luo') {
+    const r = resolveCarveOut(p, facts);
+    for (const msg of r?.problems ?? []) f.error(['persistence', p.offset === 'auto' ? 'size' : 'offset'], msg);
+  }
+  if (p.backend === 'pkernfs' && !facts.filesystems.includes('pkernfs')) {
+    f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no pkernfs filesystem; it needs a kernel built from the pkernfs RFC`);
+  }
+  if (p.backend === 'pmem' && p.device !== 'auto' && !facts.pmem.some((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''))) {
+    f.error(['persistence', 'device'], `${p.device} is not on this host (it has ${facts.pmem.map((d) => d.name).join(', ') || 'no pmem devices'})`);
+  }
+  if (p.backend === 'luo') {
+    if (!facts.devices.liveupdate) f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no /dev/liveupdate (LUO needs Linux 6.19+ with CONFIG_LIVEUPDATE and liveupdate=on)`);
+    const total = profile.vms.reduce((n, v) => n + v.memory, 0);
+    if (facts.memTotal && total > facts.memTotal - GiB) {
+      f.error(['vms'], `the VMs need ${formatSize(total)} of memfd RAM but the host has ${formatSize(Math.floor(facts.memTotal / 2 ** 20) * 2 ** 20)} (1 GiB kept for the host)`);
+    }
+  }
+  if (p.backend === 'pkernfs' && facts.numa.length > 1) {
+    f.warn(['persistence'], `this host has ${facts.numa.length} NUMA nodes; pkernfs is one filesystem with no NUMA awareness`);
+  }
+  for (const [dir, path] of [[profile.journal.dir, ['journal', 'dir']], [profile.migration.stateDir, ['migration', 'stateDir']]] as const) {
+    const m = mountFor(dir, facts.mounts);
+    if (m && VOLATILE_FS.has(m.fstype)) f.error([...path], `${dir} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`);
+  }
+  const kernelSize = facts.files[profile.kexec.kernel];
+  if (kernelSize === null) f.error(['kexec', 'kernel'], `${profile.kexec.kernel} does not exist on ${facts.hostname}`);
+  if (profile.kexec.initrd && facts.files[profile.kexec.initrd] === null) f.error(['kexec', 'initrd'], `${profile.kexec.initrd} does not exist on ${facts.hostname}`);
+
+  const anyVfio = profile.vms.some((v) => v.vfio.length);
+  if (anyVfio && profile.iommu.api === 'iommufd' && !facts.devices.iommu) {
+    f.error(['iommu', 'api'], `the running kernel (${facts.kernelRelease}) has no /dev/iommu (CONFIG_IOMMUFD is not set); use api: vfio-container`);
+  }
+  profile.vms.forEach((vm, i) => {
+    const q = facts.qemu.find((x) => x.binary === vm.qemu.binary);
+    if (!q?.version) f.error(['vms', i, 'qemu', 'binary'], `${vm.qemu.binary} is missing on ${facts.hostname} or did not report a version`);
+    else if (profile.migration.mode === 'cpr-reboot' && !versionAtLeast(q.version, 8, 2)) {
+      f.error(['migration', 'mode'], `cpr-reboot needs QEMU 8.2 or newer; ${vm.qemu.binary} is ${q.version}`);
+    }
+    if (vm.qemu.accel.startsWith('kvm') && !facts.devices.kvm) f.error(['vms', i, 'qemu', 'accel'], `kvm was asked for but ${facts.hostname} has no /dev/kvm`);
+    vm.vfio.forEach((d, j) => {
+      const dev = facts.pci.find((x) => x.address === d.host);
+      if (!dev) {
+        f.error(['vms', i, 'vfio', j, 'host'], `no PCI device ${d.host} on ${facts.hostname}`);
+        return;
+      }
+      if (dev.iommuGroup === undefined) {
+        f.error(['vms', i, 'vfio', j, 'host'], `${d.host} is in no IOMMU group: boot with intel_iommu=on (or amd_iommu=on) to pass it through`);
+        return;
+      }
+      const peers = facts.pci.filter((x) => x.iommuGroup === dev.iommuGroup && x.address !== d.host);
+      const busy = peers.filter((x) => x.driver && x.driver !== 'vfio-pci' && x.driver !== 'pcieport');
+      if (busy.length) {
+        f.error(['vms', i, 'vfio', j, 'host'], `IOMMU group ${dev.iommuGroup} is not viable: ${busy.map((x) => `${x.address} (${x.driver})`).join(', ')} share it and are bound to host drivers`);
+      }
+    });
+  });
+  return { errors: byPosition(f.errors), warnings: byPosition(f.warnings) };
+}

@@ -1,0 +1,54 @@
+import { isMap, isSeq, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { Diagnostic } from '../errors.js';
+import type { Locate } from './types.js';
+
+/** A YAML file read with positions kept, so every message can say file:line:col. */
+export interface YamlSource {
+  file: string;
+  data: unknown;
+  locate: Locate;
+  /** YAML syntax errors, already positioned */
+  syntaxErrors: Diagnostic[];
+}
+
+export function fieldPath(path: ReadonlyArray<string | number>): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+export function readYaml(file: string, text: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc: Document = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number): string => {
+    const { line, col } = lineCounter.linePos(offset);
+    return `${file}:${line}:${col}`;
+  };
+  const syntaxErrors: Diagnostic[] = doc.errors.map((e) => ({
+    where: at(e.pos[0]),
+    message: e.message.split('\n')[0] ?? e.message,
+  }));
+
+  const locate: Locate = (path, opts) => {
+    // Walk as deep as the document goes; a missing field points at its parent.
+    let node: unknown = doc.contents;
+    let offset = (doc.contents)?.range?.[0] ?? 0;
+    for (const [i, key] of path.entries()) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
+        if (!pair) break;
+        offset = (pair.key as Node).range?.[0] ?? offset;
+        node = pair.value;
+        const last = i === path.length - 1;
+        // A scalar value is pointed at itself; a collection (or a field named as a key) at its key.
+        if (!(last && opts?.key) && node && (node as Node).range && !isMap(node) && !isSeq(node)) offset = (node as Node).range![0];
+      } else if (isSeq(node) && typeof key === 'number' && node.items[key] !== undefined) {
+        node = node.items[key];
+        offset = (node as Node).range?.[0] ?? offset;
+      } else break;
+    }
+    return at(offset);
+  };
+
+  return { file, data: syntaxErrors.length ? undefined : doc.toJS(), locate, syntaxErrors };
+}

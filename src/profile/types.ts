@@ -1,0 +1,69 @@
+export type Backend = 'pkernfs' | 'pmem' | 'luo';
+export type IommuApi = 'iommufd' | 'vfio-container';
+export type MigrationMode = 'auto' | 'x-ignore-shared' | 'cpr-reboot' | 'cpr-transfer';
+
+/** A carve-out given on the kernel cmdline: pkernfs and pmem both take a physical range. */
+export interface CarveOutSpec {
+  size: number;
+  /** physical start; 'auto' lets the planner pick one from /proc/iomem */
+  offset: number | 'auto';
+}
+
+export interface PkernfsPersistence extends CarveOutSpec {
+  backend: 'pkernfs';
+  mount: string;
+}
+
+export interface PmemPersistence extends CarveOutSpec {
+  backend: 'pmem';
+  mount: string;
+  /** /dev/pmemN, or auto: the namespace whose range is the carve-out */
+  device: string;
+}
+
+export interface LuoPersistence {
+  backend: 'luo';
+  /** kho_scratch= size; undefined lets the kernel size it */
+  khoScratch: number | undefined;
+}
+
+export type Persistence = PkernfsPersistence | PmemPersistence | LuoPersistence;
+
+export interface VfioSpec {
+  /** full PCI address, domain included: 0000:00:04.0 */
+  host: string;
+  /** pkernfs iommu/dom-N file size */
+  pgtables: number;
+  iommuDomain: string;
+}
+
+export interface VmSpec {
+  name: string;
+  memory: number;
+  ramFile: string;
+  qmp: string;
+  qemu: { binary: string; machine: string; accel: string; cpus: number; args: string[] };
+  vfio: VfioSpec[];
+}
+
+export interface Profile {
+  version: 1;
+  /** the file it was read from, for messages */
+  file: string;
+  host: { name: string };
+  persistence: Persistence;
+  iommu: { api: IommuApi; dmaStopsDuringUpdate: boolean };
+  kexec: {
+    kernel: string;
+    initrd: string | undefined;
+    signed: boolean;
+    cmdline: { policy: 'reuse' | 'replace'; value: string | undefined; append: string[]; remove: string[] };
+    bootTimeoutMs: number;
+  };
+  migration: { mode: MigrationMode; stateDir: string; timeoutMs: number };
+  journal: { dir: string };
+  vms: VmSpec[];
+}
+
+/** Where a field of the profile sits in its file: `file:line:col`. */
+export type Locate = (path: ReadonlyArray<string | number>, opts?: { key?: boolean }) => string;

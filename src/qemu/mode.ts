@@ -1,0 +1,31 @@
+import type { MigrationMode } from '../profile/types.js';
+
+export type KexecMigrationMode = 'x-ignore-shared' | 'cpr-reboot';
+
+export function parseVersion(v: string | undefined): [number, number, number] | undefined {
+  const m = /^([0-9]+)\.([0-9]+)(?:\.([0-9]+))?/.exec(v ?? '');
+  return m ? [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)] : undefined;
+}
+
+export function atLeast(v: string | undefined, major: number, minor: number): boolean {
+  const p = parseVersion(v);
+  return !!p && (p[0] > major || (p[0] === major && p[1] >= minor));
+}
+
+/**
+ * Across a kexec both QEMUs are never alive together, so cpr-transfer (10.0) never applies here:
+ * auto picks cpr-reboot where QEMU has it (8.2), else x-ignore-shared (works on 7.2).
+ */
+export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string | undefined): { mode: KexecMigrationMode; why: string } {
+  if (wanted === 'x-ignore-shared' || wanted === 'cpr-reboot') return { mode: wanted, why: 'set in the profile' };
+  if (wanted === 'cpr-transfer') throw new Error('cpr-transfer cannot span a kexec (the profile rules reject it)');
+  if (atLeast(qemuVersion, 8, 2)) return { mode: 'cpr-reboot', why: `auto: QEMU ${qemuVersion} has cpr-reboot (8.2+)` };
+  return { mode: 'x-ignore-shared', why: `auto: QEMU ${qemuVersion ?? 'of unknown version'} predates cpr-reboot (8.2), using x-ignore-shared` };
+}
+
+/** QEMU 8.2 added `file:` migration; older QEMU streams through a shell. */
+export function migrationUris(stateFile: string, qemuVersion: string | undefined): { out: string; in: string } {
+  if (atLeast(qemuVersion, 8, 2)) return { out: `file:${stateFile}`, in: `file:${stateFile}` };
+  const q = `'${stateFile.replace(/'/g, `'\\''`)}'`;
+  return { out: `exec:cat > ${q}`, in: `exec:cat ${q}` };
+}

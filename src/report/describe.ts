@@ -1,0 +1,89 @@
+import { describeArgv } from '../host/host.js';
+import type { Check, Step, Verify } from '../plan/types.js';
+import { formatSize } from '../units.js';
+
+/** The exact action of a step, as the lines an operator reads in a dry run. */
+export function describeAction(step: Step): string[] {
+  switch (step.kind) {
+    case 'cmdline':
+      return [`write ${step.bootloaderFile}: ${step.bootloaderText.trim().split('\n').pop() ?? ''}`, `$ ${describeArgv(step.argv)}`, 'then reboot (the carve-out exists only from boot)'];
+    case 'exec':
+    case 'mount':
+    case 'umount':
+    case 'kexec-exec':
+      return [`$ ${describeArgv(step.argv)}`];
+    case 'kexec-load':
+      return [`$ ${describeArgv(step.argv)}`];
+    case 'file':
+      return step.argv.map((a) => `$ ${describeArgv(a)}`);
+    case 'sysfs-write':
+      return [`write '${step.value}' > ${step.path}`];
+    case 'helper-ioctl': {
+      const { op, ioctls, ...args } = step.request;
+      const lines = [`helper ${op} ${JSON.stringify(args)}`];
+      if (Array.isArray(ioctls)) lines.push(`ioctls: ${ioctls.join(', ')}`);
+      return lines;
+    }
+    case 'qemu-start':
+      return [`$ ${describeArgv(step.argv)}`];
+    case 'qmp': {
+      const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
+      const lines = [`qmp ${step.socket}: ${msg}`];
+      if (step.wait) lines.push(`then poll query-migrate until ${step.wait.until.join('|')} (timeout ${step.wait.timeoutMs / 1000}s)`);
+      return lines;
+    }
+    case 'verify':
+      return [describeVerify(step.verify)];
+  }
+}
+
+export function describeVerify(v: Verify): string {
+  switch (v.kind) {
+    case 'carve-out':
+      return `check /proc/cmdline has ${v.params.join(' ')} and /proc/iomem shows ${formatSize(v.range.size)} at ${formatSize(v.range.start)}`;
+    case 'filesystem':
+      return `check /proc/filesystems lists ${v.fstype}`;
+    case 'kexec-loaded':
+      return 'check /sys/kernel/kexec_loaded = 1';
+    case 'state-file':
+      return `check ${v.path} exists and is not empty`;
+    case 'boot-changed':
+      return `reconnect within ${v.timeoutMs / 1000}s; check boot_id changed and /proc/cmdline has ${v.params.join(' ')}`;
+    case 'dmesg':
+      return `check dmesg for: ${v.patterns.map((p) => `'${p}'`).join(', ')}`;
+    case 'vm-status':
+      return `qmp query-status of ${v.vm} is ${v.status}`;
+    case 'luo-holder':
+      return `check the holder process is alive and holds sessions ${v.sessions.join(', ')}`;
+  }
+}
+
+export function describeCheck(c: Check | null | undefined): string {
+  if (!c) return 'none: always runs';
+  switch (c.kind) {
+    case 'path-exists':
+      return `${c.path} exists`;
+    case 'mounted':
+      return `${c.target} mounted as ${c.fstype}`;
+    case 'not-mounted':
+      return `${c.target} not mounted`;
+    case 'cmdline-has':
+      return `running cmdline has ${c.params.join(' ')}`;
+    case 'kexec-loaded':
+      return 'a kernel is staged';
+    case 'pci-driver':
+      return `${c.address} bound to ${c.driver}`;
+    case 'vm-status':
+      return `${c.vm} is ${c.status.join('|')}`;
+    case 'vm-gone':
+      return `${c.vm}'s QEMU is gone`;
+    case 'boot-changed':
+      return 'boot_id differs from the one recorded';
+    case 'pmem-mode':
+      return `${c.device} is ${c.mode}`;
+    case 'has-filesystem':
+      return `${c.device} already holds ${c.fstype}`;
+    case 'journal':
+      return 'the journal records it done';
+  }
+}

@@ -1,0 +1,36 @@
+/** Sizes in profiles are binary (512M is 512 MiB), as the kernel's memparse reads them. Byte counts stay exact in a number up to 2^53. */
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+export const MiB = 2 ** 20;
+export const GiB = 2 ** 30;
+export const TWO_MIB = 2 * MiB;
+
+export function parseSize(text: string): number {
+  const m = /^([0-9]+)([KMGT]?)$/.exec(text);
+  if (!m) throw new Error(`not a size: ${text}`);
+  return Number(m[1]) * UNITS[m[2]!]!;
+}
+
+/** Shortest exact spelling memparse accepts: 1073741824 -> 1G, 1610612736 -> 1536M. */
+export function formatSize(bytes: number): string {
+  for (const unit of ['T', 'G', 'M', 'K'] as const) {
+    const u = UNITS[unit]!;
+    if (bytes >= u && bytes % u === 0) return `${bytes / u}${unit}`;
+  }
+  return String(bytes);
+}
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
+
+export function alignUp(n: number, a: number): number {
+  return Math.ceil(n / a) * a;
+}
+
+export function parseDuration(text: string): number {
+  const m = /^([0-9]+)(ms|s|m)$/.exec(text);
+  if (!m) throw new Error(`not a duration: ${text}`);
+  const n = Number(m[1]);
+  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}

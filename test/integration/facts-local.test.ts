@@ -1,0 +1,36 @@
+// Real host: probes this machine through LocalHost (execa) and checks against /proc directly.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { gatherFacts } from '../../src/facts/gather.js';
+import { LocalHost } from '../../src/host/local.js';
+import { ROOT } from '../helpers/paths.js';
+
+test('facts of this machine match /proc', async () => {
+  const f = await gatherFacts(new LocalHost(), undefined);
+  assert.equal(f.bootId, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+  assert.equal(f.cmdline, readFileSync('/proc/cmdline', 'utf8').trim());
+  assert.equal(f.kernelRelease, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
+  assert.ok(f.iomem.some((r) => r.name === 'System RAM'));
+  assert.ok(f.mounts.some((m) => m.target === '/'));
+});
+
+test('the CLI binary prints facts as JSON and exits 0', () => {
+  const out = execFileSync(process.execPath, [`${ROOT}/bin/liveupdate.js`, 'facts', '--json'], { encoding: 'utf8' });
+  const f = JSON.parse(out) as { formatVersion: number; bootId: string };
+  assert.equal(f.formatVersion, 1);
+  assert.equal(f.bootId, readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim());
+});
+
+test('the CLI binary: a user mistake is a message and exit 1, never a stack trace', () => {
+  try {
+    execFileSync(process.execPath, [`${ROOT}/bin/liveupdate.js`, 'validate', 'test/fixtures/profiles/bad-size.yaml'], { encoding: 'utf8', stdio: 'pipe', cwd: ROOT });
+    assert.fail('should exit non-zero');
+  } catch (e) {
+    const err = e as { status: number; stderr: string };
+    assert.equal(err.status, 1);
+    assert.match(err.stderr, /bad-size.yaml:9:13: vms\[0\].memory: must be a size like 512M or 4G/);
+    assert.doesNotMatch(err.stderr, /\n\s+at /);
+  }
+});

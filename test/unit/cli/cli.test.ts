@@ -1,0 +1,78 @@
+// The CLI in-process (src/cli/main.ts run()), with saved facts: no host is touched.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { run } from '../../../src/cli/main.js';
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await run(argv, { stdout, stderr });
+  return { code, out, err };
+}
+
+const SEED = ['--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/seed-host.json'];
+
+test('plan --json prints a versioned plan', async () => {
+  const r = await cli('plan', ...SEED, '--json');
+  assert.equal(r.code, 0, r.err);
+  const plan = JSON.parse(r.out) as { formatVersion: number; steps: unknown[]; phases: string[] };
+  assert.equal(plan.formatVersion, 1);
+  assert.deepEqual(plan.phases, ['prepare', 'suspend', 'kexec', 'resume']);
+});
+
+test('plan --detailed-exitcode: 2 while steps are pending', async () => {
+  assert.equal((await cli('plan', ...SEED, '--detailed-exitcode')).code, 2);
+});
+
+test('plan --phase selects one phase', async () => {
+  const r = await cli('plan', ...SEED, '--phase', 'suspend', '--json');
+  const plan = JSON.parse(r.out) as { steps: Array<{ phase: string }> };
+  assert.ok(plan.steps.every((s) => s.phase === 'suspend'));
+  assert.equal((await cli('plan', ...SEED, '--phase', 'reboot')).code, 64);
+});
+
+test("a plan for another host's facts is refused, nothing done", async () => {
+  const r = await cli('plan', '--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/lab.json');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /the facts are from host 'lab' but profiles\/seed-pkernfs.yaml is for 'seed-host'; nothing was done/);
+  assert.doesNotMatch(r.err, /\n\s+at /, 'no stack trace');
+});
+
+test('rules against facts name the file, line and field', async () => {
+  const r = await cli('plan', '--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/lab.json', '--allow-other-host');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /profiles\/seed-pkernfs.yaml:[0-9]+:[0-9]+: persistence.backend: the running kernel .* has no pkernfs filesystem/);
+  assert.match(r.err, /persistence.offset: 0x40000000-0x7fffffff \(1G at 1G\) is not inside one System RAM range .* 'Persistent Memory \(legacy\)'/);
+});
+
+test('bad profile in --json mode is a JSON error document', async () => {
+  const r = await cli('validate', 'test/fixtures/profiles/bad-size.yaml', '--json');
+  assert.equal(r.code, 1);
+  const e = JSON.parse(r.out) as { type: string; code: string; diagnostics: Array<{ where: string; field: string; message: string }> };
+  assert.equal(e.code, 'PROFILE_INVALID');
+  assert.deepEqual(e.diagnostics[0], { where: 'test/fixtures/profiles/bad-size.yaml:9:13', field: 'vms[0].memory', message: 'must be a size like 512M or 4G' });
+});
+
+test('missing files are clear errors', async () => {
+  const a = await cli('validate', 'profiles/nope.yaml');
+  assert.equal(a.code, 1);
+  assert.match(a.err, /cannot read profile profiles\/nope.yaml: ENOENT/);
+  const b = await cli('plan', '--profile', 'profiles/lab.yaml', '--facts', 'nope.json');
+  assert.match(b.err, /cannot read facts file nope.json: ENOENT/);
+  const c = await cli('plan', '--profile', 'profiles/lab.yaml', '--facts', 'profiles/lab.yaml');
+  assert.match(c.err, /not JSON/);
+});
+
+test('usage errors exit 64', async () => {
+  assert.equal((await cli('frobnicate')).code, 64);
+  assert.equal((await cli('plan')).code, 64);
+});
+
+test('every example profile validates', async () => {
+  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
+});

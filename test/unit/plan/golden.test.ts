@@ -1,0 +1,76 @@
+// Golden plans: every example profile against its facts file. UPDATE_GOLDEN=1 rewrites them after a
+// reviewed change; the diff in git is the review.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { makePlan } from '../../../src/plan/planner.js';
+import { readFactsFile } from '../../../src/facts/gather.js';
+import { requireProfile } from '../../../src/profile/load.js';
+import { renderPlan } from '../../../src/report/plan-text.js';
+import { fixture, profilePath, ROOT } from '../../helpers/paths.js';
+import { join } from 'node:path';
+
+const EXAMPLES: Array<[profile: string, facts: string]> = [
+  ['seed-pkernfs', 'seed-host'],
+  ['pmem-stock', 'pmem-host'],
+  ['luo', 'luo-host'],
+  ['lab', 'lab'],
+];
+
+for (const phase of ['all', 'abort'] as const) {
+  for (const [name, factsName] of EXAMPLES) {
+    test(`golden plan: ${name} (${phase})`, async () => {
+      const { profile, locate } = requireProfile(join('profiles', `${name}.yaml`));
+      assert.ok(existsSync(profilePath(`${name}.yaml`)));
+      const facts = await readFactsFile(join(ROOT, 'profiles', 'facts', `${factsName}.json`));
+      const plan = makePlan({ profile, facts, phases: phase, locate });
+      const json = JSON.stringify(plan, null, 2) + '\n';
+      const text = renderPlan(plan);
+      const base = fixture('plans', `${name}.${phase}`);
+      if (process.env['UPDATE_GOLDEN']) {
+        writeFileSync(`${base}.json`, json);
+        writeFileSync(`${base}.txt`, text);
+      }
+      assert.equal(json, readFileSync(`${base}.json`, 'utf8'));
+      assert.equal(text, readFileSync(`${base}.txt`, 'utf8'));
+    });
+  }
+}
+
+test('the seed plan issues exactly the RFC recipe', async () => {
+  const { profile, locate } = requireProfile(join('profiles', 'seed-pkernfs.yaml'));
+  const plan = makePlan({ profile, facts: await readFactsFile(join(ROOT, 'profiles', 'facts', 'seed-host.json')), phases: 'all', locate });
+  const argvs = plan.steps.flatMap((s) => ('argv' in s ? (Array.isArray(s.argv[0]) ? (s.argv as string[][]) : [s.argv as string[]]) : [])).map((a) => a.join(' '));
+  assert.ok(argvs.includes('mount -t pkernfs none /mnt/pkernfs'));
+  assert.ok(argvs.includes('touch /mnt/pkernfs/guest-ram'));
+  assert.ok(argvs.includes('truncate -s 104857600 /mnt/pkernfs/guest-ram'));
+  assert.ok(argvs.includes('touch /mnt/pkernfs/iommu/dom-0'));
+  assert.ok(argvs.includes('truncate -s 2097152 /mnt/pkernfs/iommu/dom-0'));
+  const start = plan.steps.find((s) => s.kind === 'qemu-start' && !s.incoming);
+  assert.ok(start?.kind === 'qemu-start' && start.argv.includes('memory-backend-file,id=ram0,size=104857600,mem-path=/mnt/pkernfs/guest-ram,share=on'));
+  // truncate runs exactly once, and never after the kexec (it would leak pkernfs blocks)
+  assert.equal(argvs.filter((a) => a.startsWith('truncate')).length, 2);
+  const kexecAt = plan.steps.findIndex((s) => s.kind === 'kexec-exec');
+  assert.ok(plan.steps.slice(kexecAt).every((s) => s.kind !== 'file'));
+  // kexec -s -l happens before the first VM pauses; exactly one point of no return
+  const loadAt = plan.steps.findIndex((s) => s.kind === 'kexec-load');
+  const firstBlackout = plan.steps.findIndex((s) => s.blackout);
+  assert.ok(loadAt >= 0 && loadAt < firstBlackout);
+  assert.equal(plan.steps.filter((s) => s.pointOfNoReturn).length, 1);
+  assert.match(plan.kexecCmdline, / memmap=1G%1G nopat pkernfs=1G!1G nokaslr liveupdate$/);
+  const remap = plan.steps.find((s) => s.id === 'resume/vfio-pgtables/0000:00:03.0');
+  assert.ok(remap?.kind === 'helper-ioctl' && JSON.stringify(remap.request).includes('VFIO_DMA_MAP_FLAG_LIVE_UPDATE'));
+});
+
+test('every blackout window closes with cont, and nothing optional sits inside it', async () => {
+  for (const [name, factsName] of EXAMPLES) {
+    const { profile, locate } = requireProfile(join('profiles', `${name}.yaml`));
+    const plan = makePlan({ profile, facts: await readFactsFile(join(ROOT, 'profiles', 'facts', `${factsName}.json`)), phases: 'all', locate });
+    const inside = plan.steps.filter((s) => s.blackout);
+    assert.ok(!inside.some((s) => s.kind === 'kexec-load'), `${name}: kexec load inside the blackout`);
+    assert.ok(!inside.some((s) => s.kind === 'qmp' && s.command === 'migrate-set-capabilities' && s.phase === 'suspend'), `${name}: capabilities set inside the blackout`);
+    const lastBlackout = plan.steps.map((s) => s.blackout).lastIndexOf(true);
+    const last = plan.steps[lastBlackout];
+    assert.ok(last?.kind === 'qmp' && last.command === 'cont', `${name}: blackout ends at ${last?.id}`);
+  }
+});

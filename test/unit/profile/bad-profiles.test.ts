@@ -1,0 +1,113 @@
+// Pure logic: profiles parsed from strings, no host involved.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { parseProfile } from '../../../src/profile/load.js';
+
+const BASE = `version: 1
+host:
+  name: h1
+persistence:
+  backend: pmem
+  size: 2G
+  offset: 4G
+  mount: /mnt/pmem
+kexec:
+  kernel: /boot/vmlinuz
+migration:
+  mode: auto
+vms:
+  - name: a
+    memory: 512M
+    qemu:
+      args: [-nodefaults]
+  - name: b
+    memory: 256M
+`;
+
+interface Case {
+  name: string;
+  edit: (base: string) => string;
+  where: string;
+  field: string;
+  message: RegExp;
+}
+
+const swap = (from: string, to: string) => (b: string): string => {
+  assert.ok(b.includes(from), `base lacks ${from}`);
+  return b.replace(from, to);
+};
+
+const CASES: Case[] = [
+  { name: 'size with a bad unit', edit: swap('size: 2G', 'size: 2Gb'), where: 'p.yaml:6:9', field: 'persistence.size', message: /must be a size like 512M or 4G/ },
+  { name: 'VM memory not a size', edit: swap('memory: 256M', 'memory: lots'), where: 'p.yaml:19:13', field: 'vms[1].memory', message: /must be a size like 512M or 4G/ },
+  { name: 'unknown backend', edit: swap('backend: pmem', 'backend: tmpfs'), where: 'p.yaml:5:12', field: 'persistence.backend', message: /must be one of pkernfs, pmem, luo/ },
+  { name: 'dmemfs refused with reason', edit: swap('backend: pmem', 'backend: dmemfs'), where: 'p.yaml:5:12', field: 'persistence.backend', message: /DMEMFS does not persist across kexec/ },
+  { name: 'pkram refused with reason', edit: swap('backend: pmem', 'backend: pkram'), where: 'p.yaml:5:12', field: 'persistence.backend', message: /PKRAM .* never merged/ },
+  { name: 'relative kernel path', edit: swap('kernel: /boot/vmlinuz', 'kernel: boot/vmlinuz'), where: 'p.yaml:10:11', field: 'kexec.kernel', message: /absolute path/ },
+  { name: 'missing kexec', edit: swap('kexec:\n  kernel: /boot/vmlinuz\n', ''), where: 'p.yaml:1:1', field: '(top level)', message: /missing required field 'kexec'/ },
+  { name: 'unknown field', edit: swap('  - name: b\n', '  - name: b\n    colour: red\n'), where: 'p.yaml:19:5', field: 'vms[1].colour', message: /unknown field 'colour'/ },
+  { name: 'no VMs', edit: (b) => b.slice(0, b.indexOf('vms:')) + 'vms: []\n', where: 'p.yaml:13:1', field: 'vms', message: /at least one VM/ },
+  { name: 'wrong version', edit: swap('version: 1', 'version: 2'), where: 'p.yaml:1:10', field: 'version', message: /must be 1/ },
+  { name: 'bad migration mode', edit: swap('mode: auto', 'mode: postcopy'), where: 'p.yaml:12:9', field: 'migration.mode', message: /auto, x-ignore-shared, cpr-reboot, cpr-transfer/ },
+  { name: 'cpr-transfer across kexec', edit: swap('mode: auto', 'mode: cpr-transfer'), where: 'p.yaml:12:9', field: 'migration.mode', message: /cannot span a kexec/ },
+  { name: 'duplicate VM name', edit: swap('name: b', 'name: a'), where: 'p.yaml:18:11', field: 'vms[1].name', message: /VM name 'a' is already used by vms\[0\]/ },
+  { name: 'unaligned size', edit: swap('size: 2G', 'size: 1025M'), where: 'p.yaml:6:9', field: 'persistence.size', message: /multiple of 2 MiB/ },
+  { name: 'unaligned offset', edit: swap('offset: 4G', 'offset: 4097M'), where: 'p.yaml:7:11', field: 'persistence.offset', message: /2 MiB aligned/ },
+  { name: 'guest RAM does not fit pmem', edit: swap('memory: 512M', 'memory: 3G'), where: 'p.yaml:6:9', field: 'persistence.size', message: /need .* but the 2G pmem carve-out holds about/ },
+  { name: 'bad PCI address', edit: swap('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:4.0"}]\n'), where: 'p.yaml:19:19', field: 'vms[1].vfio[0].host', message: /not a PCI address/ },
+  { name: 'PCI device number out of range', edit: swap('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:44.0"}]\n'), where: 'p.yaml:19:19', field: 'vms[1].vfio[0].host', message: /device number 44 is out of range/ },
+  { name: 'VFIO on pmem without acknowledgement', edit: swap('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:04.0"}]\n'), where: 'p.yaml:19:5', field: 'vms[1].vfio', message: /cannot keep IOMMU state .* iommu\.dmaStopsDuringUpdate: true/ },
+  { name: 'QEMU -m in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, -m, 4G]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /guest RAM is set by 'memory:'/ },
+  { name: 'journal on tmpfs', edit: swap('migration:\n', 'journal:\n  dir: /run/lu\nmigration:\n'), where: 'p.yaml:12:8', field: 'journal.dir', message: /tmpfs .* will not survive the kexec/ },
+  { name: 'replace policy without value', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  cmdline: {policy: replace}\n'), where: 'p.yaml:11:3', field: 'kexec.cmdline.value', message: /needs the full cmdline/ },
+  { name: 'duplicate QMP socket', edit: swap('    memory: 256M\n', '    memory: 256M\n    qmp: /run/liveupdate/a.qmp\n'), where: 'p.yaml:20:10', field: 'vms[1].qmp', message: /QMP socket .* already used/ },
+  { name: 'bad duration', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  bootTimeout: soon\n'), where: 'p.yaml:11:16', field: 'kexec.bootTimeout', message: /duration like 500ms/ },
+  { name: 'YAML syntax error', edit: swap('host:\n  name: h1', 'host: [\n  name: h1'), where: 'p.yaml:4:1', field: '', message: /indented|flow/i },
+  { name: 'duplicate YAML key', edit: swap('  name: h1\n', '  name: h1\n  name: h2\n'), where: 'p.yaml:4:3', field: '', message: /unique/i },
+];
+
+test('the base profile is valid', () => {
+  const r = parseProfile('p.yaml', BASE);
+  assert.deepEqual(r.errors, []);
+  assert.ok(r.value);
+});
+
+for (const c of CASES) {
+  test(`bad profile: ${c.name}`, () => {
+    const r = parseProfile('p.yaml', c.edit(BASE));
+    assert.equal(r.value, undefined, 'must be rejected');
+    const hit = r.errors.find((e) => c.message.test(e.message));
+    assert.ok(hit, `no error matching ${String(c.message)}; got ${JSON.stringify(r.errors)}`);
+    assert.equal(hit.where, c.where);
+    if (c.field) assert.equal(hit.field, c.field);
+  });
+}
+
+test('there are at least 20 distinct bad-profile cases', () => {
+  assert.ok(new Set(CASES.map((c) => c.message.source)).size >= 20);
+});
+
+test('pkernfs: a file name over 31 bytes is refused', () => {
+  const text = BASE.replace('backend: pmem', 'backend: pkernfs').replace('  - name: b\n', '  - name: b\n    ramFile: this-name-is-far-too-long-for-pkernfs\n');
+  const r = parseProfile('p.yaml', text);
+  const hit = r.errors.find((e) => /at most 31/.test(e.message));
+  assert.ok(hit, JSON.stringify(r.errors));
+  assert.equal(hit.field, 'vms[1].ramFile');
+});
+
+test('pkernfs: iommufd is refused (the RFC persists page tables only on a VFIO container)', () => {
+  const text = BASE.replace('backend: pmem', 'backend: pkernfs').replace('migration:\n', 'iommu: {api: iommufd}\nmigration:\n').replace('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:04.0"}]\n');
+  const r = parseProfile('p.yaml', text);
+  assert.ok(r.errors.some((e) => e.field === 'iommu.api' && /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES/.test(e.message)), JSON.stringify(r.errors));
+});
+
+test('luo: carve-out fields are refused', () => {
+  const r = parseProfile('p.yaml', BASE.replace('backend: pmem', 'backend: luo'));
+  assert.ok(r.errors.some((e) => e.field === 'persistence.size' && /not used by the luo backend/.test(e.message)), JSON.stringify(r.errors));
+});
+
+test('luo: hugetlb memory is refused', () => {
+  const text = BASE.replace(/persistence:\n( {2}.*\n)+/, 'persistence:\n  backend: luo\n').replace('args: [-nodefaults]', 'args: [-mem-prealloc, "hugetlb=on"]');
+  const r = parseProfile('p.yaml', text);
+  assert.ok(r.errors.some((e) => /hugetlb memory cannot be preserved/.test(e.message)), JSON.stringify(r.errors));
+});
