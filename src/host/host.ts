@@ -1,3 +1,5 @@
+import type { Duplex } from 'node:stream';
+
 /** As narrow as Ansible's connection: run an argv, put a file, fetch a file, close. */
 export interface ExecResult {
   stdout: string;
@@ -15,6 +17,8 @@ export interface Host {
   /** `local`, or `user@address:port` */
   readonly name: string;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
+  /** a stream to a unix socket on the host (QMP); over SSH, a streamlocal forward */
+  connectUnix(path: string): Promise<Duplex>;
   put(content: string | Buffer, remotePath: string, mode?: number): Promise<void>;
   fetch(remotePath: string): Promise<Buffer>;
   close(): Promise<void>;

@@ -1,30 +1,49 @@
+import { spawn } from 'node:child_process';
 import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
-import { execa } from 'execa';
+import type { Duplex } from 'node:stream';
 import { LiveupdateError } from '../errors.js';
 import type { ExecOptions, ExecResult, Host } from './host.js';
 
-/** This machine, through execa: argv is passed straight to execve, no shell in between. */
+/**
+ * This machine. argv goes straight to execve, no shell. Plain spawn rather than execa: commands
+ * run inside the VM blackout, and execa's extra ~9 ms per spawn was measured there.
+ */
 export class LocalHost implements Host {
   readonly name = 'local';
 
-  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+  exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const [file, ...args] = argv;
-    if (!file) throw new Error('exec: empty argv');
-    const r = await execa(file, args, {
-      reject: false,
-      input: opts.input,
-      stdin: opts.input === undefined ? 'ignore' : 'pipe',
-      timeout: opts.timeoutMs,
-      stripFinalNewline: false,
+    if (!file) return Promise.reject(new Error('exec: empty argv'));
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      let timedOut = false;
+      const timer = opts.timeoutMs ? setTimeout(() => ((timedOut = true), child.kill('SIGKILL')), opts.timeoutMs) : undefined;
+      child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+      child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        if (err.code === 'ENOENT') resolve({ stdout: '', stderr: `${file}: command not found`, exitCode: 127 });
+        else reject(new LiveupdateError('HOST_COMMAND_FAILED', `${file}: ${err.message}`, { cause: err }));
+      });
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        if (timedOut) reject(new LiveupdateError('HOST_COMMAND_FAILED', `${file} timed out after ${opts.timeoutMs} ms`));
+        else resolve({ stdout, stderr, exitCode: code ?? (signal ? 128 : 1) });
+      });
+      if (opts.input !== undefined) child.stdin!.end(opts.input);
     });
-    if (r.failed && r.exitCode === undefined) {
-      const code = (r.cause as NodeJS.ErrnoException | undefined)?.code;
-      if (code === 'ENOENT') return { stdout: '', stderr: `${file}: command not found`, exitCode: 127 };
-      if (r.timedOut) throw new LiveupdateError('HOST_COMMAND_FAILED', `${file} timed out after ${opts.timeoutMs} ms`);
-      throw new LiveupdateError('HOST_COMMAND_FAILED', `${file}: ${r.shortMessage}`, { cause: r.cause });
-    }
-    return { stdout: String(r.stdout), stderr: String(r.stderr), exitCode: r.exitCode ?? 1 };
+  }
+
+  connectUnix(path: string): Promise<Duplex> {
+    return new Promise((resolve, reject) => {
+      const sock = createConnection(path);
+      sock.once('connect', () => resolve(sock));
+      sock.once('error', reject);
+    });
   }
 
   async put(content: string | Buffer, remotePath: string, mode?: number): Promise<void> {

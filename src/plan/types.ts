@@ -24,7 +24,8 @@ export type Verify =
   | { kind: 'carve-out'; params: string[]; range: { start: number; size: number } }
   | { kind: 'filesystem'; fstype: string }
   | { kind: 'kexec-loaded' }
-  | { kind: 'state-file'; vm: string; path: string }
+  /** written and whole; `savedBy` names the step whose outcome recorded its size and sha256 */
+  | { kind: 'state-file'; vm: string; path: string; savedBy?: string }
   | { kind: 'boot-changed'; params: string[]; timeoutMs: number }
   | { kind: 'dmesg'; patterns: string[] }
   | { kind: 'vm-status'; vm: string; status: string }
@@ -49,7 +50,8 @@ export type StepBody =
   | { kind: 'file'; path: string; size: number; argv: string[][] }
   | { kind: 'sysfs-write'; path: string; value: string }
   | { kind: 'helper-ioctl'; request: HelperRequest }
-  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean }
+  /** expectVersion: on restore, QMP query-version of the new (paused, empty) QEMU must match the one that saved the state */
+  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string }
   | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }
   | { kind: 'kexec-exec'; argv: string[] }

@@ -61,6 +61,11 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
       if (a === '-m' || /^memory-backend-/.test(a) || a.includes('memory-backend=')) {
         f.error(['vms', i, 'qemu', 'args', j], `guest RAM is set by 'memory:' and placed by liveupdate; remove '${a}' from args`);
       }
+      const rel = /(?:^|,)file=([^,]+)/.exec(a);
+      if (rel && !rel[1]!.startsWith('/') && !rel[1]!.includes(':')) {
+        // -daemonize changes to /, and QEMU reopens images by name when a migration completes
+        f.error(['vms', i, 'qemu', 'args', j], `relative path '${rel[1]}': QEMU runs with -daemonize, which changes to /; use an absolute path`);
+      }
       if (a === '-qmp' || a === '-incoming' || a === '-daemonize') f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate; remove it from args`);
       if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a)) f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
     });

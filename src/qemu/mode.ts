@@ -23,9 +23,13 @@ export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string |
   return { mode: 'x-ignore-shared', why: `auto: QEMU ${qemuVersion ?? 'of unknown version'} predates cpr-reboot (8.2), using x-ignore-shared` };
 }
 
-/** QEMU 8.2 added `file:` migration; older QEMU streams through a shell. */
+/**
+ * QEMU 8.2 added `file:` migration; older QEMU streams through a shell. QEMU reports `completed`
+ * before it reaps the exec child, so the stream goes to `.part` and is renamed only once `cat`
+ * has written all of it: the state file exists only when whole.
+ */
 export function migrationUris(stateFile: string, qemuVersion: string | undefined): { out: string; in: string } {
   if (atLeast(qemuVersion, 8, 2)) return { out: `file:${stateFile}`, in: `file:${stateFile}` };
-  const q = `'${stateFile.replace(/'/g, `'\\''`)}'`;
-  return { out: `exec:cat > ${q}`, in: `exec:cat ${q}` };
+  const q = (p: string): string => `'${p.replace(/'/g, `'\\''`)}'`;
+  return { out: `exec:cat > ${q(`${stateFile}.part`)} && mv ${q(`${stateFile}.part`)} ${q(stateFile)}`, in: `exec:cat ${q(stateFile)}` };
 }

@@ -25,11 +25,11 @@ export function describeAction(step: Step): string[] {
       return lines;
     }
     case 'qemu-start':
-      return [`$ ${describeArgv(step.argv)}`];
+      return [`$ ${describeArgv(step.argv)}`, ...(step.expectVersion ? [`then qmp query-version must be ${step.expectVersion} (else quit it: state is not loaded across versions)`] : [])];
     case 'qmp': {
       const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
       const lines = [`qmp ${step.socket}: ${msg}`];
-      if (step.wait) lines.push(`then poll query-migrate until ${step.wait.until.join('|')} (timeout ${step.wait.timeoutMs / 1000}s)`);
+      if (step.wait) lines.push(`then wait for MIGRATION ${step.wait.until.join('|')} (event, query-migrate as fallback; timeout ${step.wait.timeoutMs / 1000}s)`);
       return lines;
     }
     case 'verify':
@@ -46,7 +46,7 @@ export function describeVerify(v: Verify): string {
     case 'kexec-loaded':
       return 'check /sys/kernel/kexec_loaded = 1';
     case 'state-file':
-      return `check ${v.path} exists and is not empty`;
+      return v.savedBy ? `check ${v.path} has the size and sha256 recorded by ${v.savedBy}` : `check ${v.path} exists and is not empty; record its size and sha256`;
     case 'boot-changed':
       return `reconnect within ${v.timeoutMs / 1000}s; check boot_id changed and /proc/cmdline has ${v.params.join(' ')}`;
     case 'dmesg':

@@ -126,6 +126,7 @@ export function preparePhase(ctx: PlanContext): Step[] {
         argv: vmArgv(ctx, vm, false),
         pidfile: vm.pidfile,
         incoming: false,
+        socket: vm.spec.qmp,
       }),
     );
   }

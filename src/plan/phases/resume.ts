@@ -36,8 +36,12 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
   const b = { blackout: true, vm: n, group };
   const incomingOnly: Check = { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch'] };
   return [
-    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `start a new QEMU for ${n}, paused, waiting for its state` }, {
-      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true,
+    s(`verify-state/${n}`, { ...b, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `verify ${vm.stateFile} is whole (size and sha256 as saved)` }, {
+      kind: 'verify',
+      verify: { kind: 'state-file', vm: n, path: vm.stateFile, savedBy: `suspend/verify-state/${n}` },
+    }),
+    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it` }, {
+      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.qemuVersion ? { expectVersion: vm.qemuVersion } : {}),
     }),
     ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),
     s(`load/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['paused', 'running'] }, onlyIf: incomingOnly, description: `load ${n}'s device state from ${vm.stateFile}` }, {

@@ -10,7 +10,8 @@ export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, gr
       vm: n,
       socket: vm.spec.qmp,
       command: 'migrate-set-capabilities',
-      arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }] },
+      // events: completion arrives as a MIGRATION event instead of being polled for
+      arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }, { capability: 'events', state: true }] },
     }),
   ];
   if (vm.mode === 'cpr-reboot') {
@@ -40,26 +41,39 @@ export function suspendPhase(ctx: PlanContext): Step[] {
     }),
     s('verify-kexec-loaded', { blackout: false, idempotent: true, check: null, description: 'verify /sys/kernel/kexec_loaded is 1' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } }),
   ];
-  for (const vm of ctx.vms) steps.push(...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false));
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
-    const sock = vm.spec.qmp;
-    const g = 'suspend-vms';
     steps.push(
-      s(`stop/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, description: `pause ${n}: its blackout starts` }, {
-        kind: 'qmp', vm: n, socket: sock, command: 'stop',
+      // a stale state file must never pass for this run's: clear it before the blackout
+      s(`clear-state/${n}`, { blackout: false, vm: n, group: 'migration-setup', idempotent: false, check: { kind: 'journal' }, description: `remove any previous device state of ${n}` }, {
+        kind: 'exec',
+        argv: ['rm', '-f', vm.stateFile, `${vm.stateFile}.part`],
       }),
-      s(`save/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, description: `save ${n}'s device state to ${vm.stateFile} (${vm.mode})` }, {
-        kind: 'qmp',
-        vm: n,
-        socket: sock,
-        command: 'migrate',
-        arguments: { uri: vm.uris.out },
-        wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
-      }),
-      s(`verify-state/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: null, description: `verify ${vm.stateFile} is written` }, { kind: 'verify', verify: { kind: 'state-file', vm: n, path: vm.stateFile } }),
-      s(`quit/${n}`, { blackout: true, vm: n, group: g, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: sock, command: 'quit' }),
+      ...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false),
     );
   }
+  for (const vm of ctx.vms) steps.push(...suspendVm(ctx, vm, 'suspend-vms'));
   return steps;
+}
+
+/** One VM: pause, save device state next to RAM that stays put, quit the old QEMU. */
+export function suspendVm(ctx: PlanContext, vm: VmContext, group: string): Step[] {
+  const s = stepper('suspend');
+  const n = vm.spec.name;
+  const sock = vm.spec.qmp;
+  return [
+    s(`stop/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, description: `pause ${n}: its blackout starts` }, {
+      kind: 'qmp', vm: n, socket: sock, command: 'stop',
+    }),
+    s(`save/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, description: `save ${n}'s device state to ${vm.stateFile} (${vm.mode})` }, {
+      kind: 'qmp',
+      vm: n,
+      socket: sock,
+      command: 'migrate',
+      arguments: { uri: vm.uris.out },
+      wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
+    }),
+    s(`verify-state/${n}`, { blackout: true, vm: n, group, idempotent: true, check: null, description: `verify ${vm.stateFile} is written; record its size and sha256` }, { kind: 'verify', verify: { kind: 'state-file', vm: n, path: vm.stateFile } }),
+    s(`quit/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: sock, command: 'quit' }),
+  ];
 }

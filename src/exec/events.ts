@@ -1,0 +1,39 @@
+import type { Phase, Step } from '../plan/types.js';
+
+export type StepResult = 'ok' | 'already-done' | 'skipped';
+
+export type ExecEvent =
+  | { type: 'step-start'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number }
+  | { type: 'step-end'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number; ms: number; result: StepResult; outcome?: Record<string, unknown> }
+  | { type: 'step-failed'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number; ms: number; code: string; message: string };
+
+export const stepRef = (s: Step): { id: string; phase: Phase; vm?: string; blackout: boolean } => ({ id: s.id, phase: s.phase, ...(s.vm ? { vm: s.vm } : {}), blackout: s.blackout });
+
+export interface Blackout {
+  vm: string;
+  /** stop sent -> cont answered, as the orchestrator measured it */
+  ms: number;
+  /** QEMU's own downtime figures from query-migrate, when it reported them */
+  saveMs?: number;
+  loadMs?: number;
+  qemuDowntimeMs?: number;
+}
+
+/** Each VM's blackout from the event stream: from its `stop` step starting to its `cont` step ending. */
+export function blackouts(events: ExecEvent[]): Blackout[] {
+  const out = new Map<string, Blackout & { start?: number }>();
+  for (const e of events) {
+    if (!e.vm) continue;
+    const b = out.get(e.vm) ?? { vm: e.vm, ms: NaN };
+    out.set(e.vm, b);
+    if (e.type === 'step-start' && /\/stop\//.test(e.id) && b.start === undefined) b.start = e.at;
+    if (e.type !== 'step-end' || e.result !== 'ok') continue;
+    if (/\/cont(-old)?\//.test(e.id) && b.start !== undefined) b.ms = e.at - b.start;
+    if (/\/save\//.test(e.id)) {
+      b.saveMs = e.ms;
+      if (typeof e.outcome?.['downtimeMs'] === 'number') b.qemuDowntimeMs = e.outcome['downtimeMs'];
+    }
+    if (/\/load\//.test(e.id)) b.loadMs = e.ms;
+  }
+  return [...out.values()].filter((b) => !Number.isNaN(b.ms)).map(({ start: _s, ...b }) => b);
+}

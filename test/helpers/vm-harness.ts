@@ -1,0 +1,113 @@
+/**
+ * Real QEMU VMs on this machine for the VM tests and bench:vm. Guest RAM is a file in a temp dir
+ * (share=on), standing in for pmem: the planner gets this machine's real facts with one edit
+ * (the test double): the temp dir's "carve-out" is reported as active pmem, so it plans the
+ * pmem steps without a reboot. The guest is the boot-sector counter from test/lab/image.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { gatherFacts } from '../../src/facts/gather.js';
+import type { HostFacts } from '../../src/facts/types.js';
+import { LocalHost } from '../../src/host/local.js';
+import { buildContext, type PlanContext } from '../../src/plan/context.js';
+import { preparePhase } from '../../src/plan/phases/prepare.js';
+import { restoreVm } from '../../src/plan/phases/resume.js';
+import { migrationSetup, suspendVm } from '../../src/plan/phases/suspend.js';
+import type { Step } from '../../src/plan/types.js';
+import { parseProfile } from '../../src/profile/load.js';
+import { QmpPool } from '../../src/qemu/pool.js';
+import type { RunEnv } from '../../src/exec/runners.js';
+import { ROOT } from './paths.js';
+
+export interface Harness {
+  dir: string;
+  ctx: PlanContext;
+  env: RunEnv;
+  names: string[];
+  /** prepare: RAM files, state dir, VMs started */
+  startSteps: Step[];
+  /** suspend without the kexec staging: capabilities, stop, save, verify, quit */
+  suspendSteps: Step[];
+  restoreSteps: (vm: string) => Step[];
+  counterInRamFile: (vm: string) => bigint;
+  counterLive: (vm: string) => Promise<bigint>;
+  qemuPids: () => number[];
+  cleanup: () => Promise<void>;
+}
+
+let seq = 0;
+const facts0 = gatherFacts(new LocalHost(), undefined);
+
+export async function harness(opts: { vms: number; memory?: string; wrapQemu?: boolean; prefix?: string }): Promise<Harness> {
+  const dir = mkdtempSync('/var/tmp/lu-vm-'); // not /tmp: the profile rules refuse tmpfs for state
+  const tag = `${opts.prefix ?? 't'}${process.pid}x${seq++}`;
+  const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
+  // one boot disk per VM: QEMU locks images for writing
+  for (const n of names) execFileSync('python3', [join(ROOT, 'test/lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  // wrapQemu: the VMs run <dir>/qemu, a symlink a test can swap for another binary
+  const binary = opts.wrapQemu ? join(dir, 'qemu') : '/usr/bin/qemu-system-x86_64';
+  if (opts.wrapQemu) symlinkSync('/usr/bin/qemu-system-x86_64', binary);
+  const vms = names
+    .map((n) => `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qmp: ${dir}/${n}.qmp\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .join('');
+  const text = `version: 1\nhost: {name: harness}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${dir}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${dir}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`;
+  const r = parseProfile(join(dir, 'profile.yaml'), text);
+  if (!r.value) throw new Error(JSON.stringify(r.errors));
+  const real = await facts0;
+  // the one edit: report the carve-out as active pmem at 16G so the pmem plan needs no reboot
+  const facts: HostFacts = {
+    ...real,
+    hostname: 'harness',
+    cmdline: `${real.cmdline.split(' -- ')[0]} memmap=1G!16G`,
+    iomem: [...real.iomem, { start: 16 * 2 ** 30, end: 17 * 2 ** 30 - 1, name: 'Persistent Memory (legacy)', children: [] }],
+    pmem: [{ name: 'pmem9', size: 2 ** 30, mode: 'fsdax', namespace: 'namespace9.0', start: 16 * 2 ** 30 }],
+    qemu: [{ binary, version: real.qemu[0]?.version }],
+  };
+  const ctx = buildContext(r.value, facts);
+  const env: RunEnv = {
+    host: new LocalHost(),
+    qmp: new QmpPool(new LocalHost()),
+    outcomes: new Map(),
+    vars: Object.fromEntries(ctx.vms.map((v) => [`qmp.${v.spec.name}`, v.spec.qmp])),
+  };
+  const prepare = preparePhase(ctx);
+  const startSteps = prepare.filter((s) => /^prepare\/(file|mkdir-state|start)\//.test(s.id) || s.id === 'prepare/mkdir-state');
+  const suspendSteps = [...ctx.vms.flatMap((v) => migrationSetup(ctx, v, 'suspend', 'migration-setup', false)), ...ctx.vms.flatMap((v) => suspendVm(ctx, v, 'suspend-vms'))];
+  const restoreSteps = (vm: string): Step[] => restoreVm(ctx, ctx.vms.find((v) => v.spec.name === vm)!, 'resume', 'restore-vms');
+  const ramFile = (vm: string): string => join(dir, ctx.vms.find((v) => v.spec.name === vm)!.spec.ramFile);
+
+  return {
+    dir,
+    ctx,
+    env,
+    names,
+    startSteps,
+    suspendSteps,
+    restoreSteps,
+    counterInRamFile: (vm) => readFileSync(ramFile(vm)).readBigUInt64LE(0x7e00),
+    counterLive: async (vm) => {
+      const c = await env.qmp.get(env.vars[`qmp.${vm}`]!);
+      const out = await c.execute<string>('human-monitor-command', { 'command-line': 'xp /2wx 0x7e00' });
+      const m = /7e00: (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(out);
+      if (!m) throw new Error(`unexpected xp output: ${out}`);
+      return (BigInt(m[2]!) << 32n) + BigInt(m[1]!);
+    },
+    qemuPids: () => {
+      try {
+        return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+      } catch {
+        return [];
+      }
+    },
+    cleanup: async () => {
+      await env.qmp.closeAll();
+      try {
+        execFileSync('pkill', ['-9', '-f', '--', `-name ${tag}`]);
+      } catch {
+        /* none left */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
