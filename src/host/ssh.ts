@@ -1,0 +1,240 @@
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
+import { LiveupdateError } from '../errors.js';
+import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
+import { fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
+
+export interface SshTarget {
+  user: string;
+  host: string;
+  port: number;
+}
+
+/** user@addr[:port], with [v6]:port. */
+export function parseTarget(spec: string): SshTarget {
+  const m = /^(?:([^@]+)@)?(\[[0-9a-fA-F:.]+\]|[^:@\s]+)(?::([0-9]{1,5}))?$/.exec(spec);
+  if (!m) throw new LiveupdateError('USAGE', `--host ${spec}: expected user@address[:port]`);
+  const port = m[3] ? Number(m[3]) : 22;
+  if (port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--host ${spec}: port ${port} is out of range`);
+  return { user: m[1] ?? process.env['USER'] ?? 'root', host: m[2]!.replace(/^\[|\]$/g, ''), port };
+}
+
+export interface SshOptions {
+  identity?: string;
+  knownHosts?: string;
+  /** trust and record an unknown host key (never a changed one) */
+  acceptNew?: boolean;
+  /** channels at once on the one connection; OpenSSH's MaxSessions defaults to 10 */
+  maxChannels?: number;
+  readyTimeoutMs?: number;
+}
+
+/** A remote host over one SSH connection; commands are argv, each word reaching the host as one literal. */
+export class SshHost implements Host {
+  readonly name: string;
+  private client: Client | undefined;
+  private connecting: Promise<Client> | undefined;
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  private lostWith: Error | undefined;
+
+  constructor(
+    readonly target: SshTarget,
+    private readonly opts: SshOptions = {},
+  ) {
+    this.name = `${target.user}@${target.host}:${target.port}`;
+  }
+
+  private config(onKeyProblem: (e: LiveupdateError) => void): ConnectConfig {
+    const knownHostsFile = this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
+    const identity = this.opts.identity ?? ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).find((f) => existsSync(f));
+    const hostName = knownHostsName(this.target.host, this.target.port);
+    return {
+      host: this.target.host,
+      port: this.target.port,
+      username: this.target.user,
+      ...(identity ? { privateKey: readFileSync(identity) } : {}),
+      ...(process.env['SSH_AUTH_SOCK'] ? { agent: process.env['SSH_AUTH_SOCK'] } : {}),
+      keepaliveInterval: 5000,
+      keepaliveCountMax: 3,
+      readyTimeout: this.opts.readyTimeoutMs ?? 20_000,
+      hostVerifier: (key: Buffer) => {
+        const keyType = keyTypeOf(key);
+        const text = existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : '';
+        const v = verifyHostKey(text, hostName, keyType, key);
+        if (v.kind === 'known') return true;
+        if (v.kind === 'unknown' && this.opts.acceptNew) {
+          mkdirSync(dirname(knownHostsFile), { recursive: true });
+          appendFileSync(knownHostsFile, knownHostsLine(hostName, keyType, key));
+          return true;
+        }
+        const fp = fingerprint(key);
+        onKeyProblem(
+          new LiveupdateError(
+            'HOST_KEY_REJECTED',
+            v.kind === 'unknown'
+              ? `${this.name}: host key ${keyType} ${fp} is not in ${knownHostsFile}; refusing to connect`
+              : v.kind === 'revoked'
+                ? `${this.name}: host key ${fp} is marked @revoked in ${knownHostsFile}`
+                : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${knownHostsFile} has ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
+            { hint: v.kind === 'unknown' ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key' : 'if the host was legitimately rebuilt, remove the old line from known_hosts' },
+          ),
+        );
+        return false;
+      },
+    };
+  }
+
+  private connect(): Promise<Client> {
+    if (this.client && !this.lostWith) return Promise.resolve(this.client);
+    if (this.connecting) return this.connecting;
+    this.lostWith = undefined;
+    this.connecting = new Promise<Client>((resolve, reject) => {
+      const c = new ssh2.Client();
+      let keyProblem: LiveupdateError | undefined;
+      let ready = false;
+      c.once('ready', () => {
+        ready = true;
+        this.client = c;
+        resolve(c);
+      });
+      c.on('error', (err: Error & { level?: string }) => {
+        const e = keyProblem ?? translate(err, this.name, ready);
+        if (!ready) reject(e);
+        else this.lostWith = e;
+      });
+      c.on('close', () => {
+        this.lostWith ??= new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the SSH connection closed`);
+        if (!ready) reject(keyProblem ?? this.lostWith);
+        this.client = undefined;
+      });
+      c.connect(this.config((e) => (keyProblem = e)));
+    }).finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async channel<T>(fn: (c: Client) => Promise<T>): Promise<T> {
+    const max = this.opts.maxChannels ?? 8;
+    if (this.active >= max) await new Promise<void>((r) => this.waiting.push(r));
+    this.active++;
+    try {
+      return await fn(await this.connect());
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private execRaw(argv: string[], opts: ExecOptions & { stdin?: Buffer } = {}): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
+    const command = describeArgv(argv);
+    return this.channel(
+      (c) =>
+        new Promise((resolve, reject) => {
+          c.exec(command, (err, stream: ClientChannel) => {
+            if (err) return reject(new LiveupdateError('HOST_UNREACHABLE', `${this.name}: cannot open a channel for ${argv[0]}: ${err.message}`, { cause: err }));
+            const out: Buffer[] = [];
+            let stderr = '';
+            let exitCode: number | undefined;
+            const timer = opts.timeoutMs
+              ? setTimeout(() => {
+                  stream.close();
+                  reject(new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: ${argv[0]} timed out after ${opts.timeoutMs} ms`));
+                }, opts.timeoutMs)
+              : undefined;
+            stream.on('data', (d: Buffer) => out.push(d));
+            stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+            stream.on('exit', (code: number | null, signal?: string) => (exitCode = code ?? (signal ? 128 : 1)));
+            stream.on('close', () => {
+              clearTimeout(timer);
+              if (exitCode === undefined) {
+                reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
+              } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
+            });
+            if (opts.stdin !== undefined) stream.end(opts.stdin);
+            else if (opts.input !== undefined) stream.end(opts.input);
+            else stream.end();
+          });
+        }),
+    );
+  }
+
+  async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    const r = await this.execRaw(argv, opts);
+    return { stdout: r.stdout.toString(), stderr: r.stderr, exitCode: r.exitCode };
+  }
+
+  async put(content: string | Buffer, remotePath: string, mode?: number): Promise<void> {
+    const r = await this.execRaw(['sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && { [ -z "$2" ] || chmod "$2" "$1"; }', 'sh', remotePath, mode === undefined ? '' : mode.toString(8)], {
+      stdin: Buffer.isBuffer(content) ? content : Buffer.from(content),
+    });
+    if (r.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: cannot write ${remotePath}: ${r.stderr.trim()}`);
+  }
+
+  async fetch(remotePath: string): Promise<Buffer> {
+    const r = await this.execRaw(['cat', remotePath]);
+    if (r.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: cannot read ${remotePath}: ${r.stderr.trim()}`);
+    return r.stdout;
+  }
+
+  /** QMP and other unix sockets: OpenSSH streamlocal forwarding, else a socat channel (dropbear has no streamlocal). */
+  async connectUnix(path: string): Promise<Duplex> {
+    const c = await this.connect();
+    const forwarded = await new Promise<Duplex | undefined>((resolve) => {
+      c.openssh_forwardOutStreamLocal(path, (err, stream) => resolve(err ? undefined : stream));
+    });
+    if (forwarded) return forwarded;
+    return new Promise<Duplex>((resolve, reject) => {
+      c.exec(describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), (err, stream) => {
+        if (err) return reject(err);
+        let early = '';
+        stream.stderr.on('data', (d: Buffer) => (early += d.toString()));
+        stream.once('exit', (code: number) => {
+          if (code !== 0) {
+            stream.emit('error', Object.assign(new Error(early.trim() || `socat exited ${code}`), { code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED' }));
+            stream.destroy();
+          }
+        });
+        resolve(stream);
+      });
+    });
+  }
+
+  /** Drop the connection (kexec does this from the other side); the next call reconnects. */
+  reset(): void {
+    this.client?.end();
+    this.client = undefined;
+    this.lostWith = undefined;
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    if (!c) return;
+    await new Promise<void>((resolve) => {
+      c.once('close', () => resolve());
+      c.end();
+      setTimeout(resolve, 2000).unref();
+    });
+  }
+}
+
+/** ssh2 errors carry `level`: say what went wrong in the operator's terms. */
+function translate(err: Error & { level?: string; code?: string }, name: string, ready: boolean): LiveupdateError {
+  if (err.level === 'client-authentication') {
+    return new LiveupdateError('HOST_AUTH_FAILED', `${name}: authentication failed (no key or agent identity was accepted)`, { cause: err, hint: 'pass --identity FILE, or load the key into ssh-agent' });
+  }
+  if (err.level === 'client-timeout') return new LiveupdateError('HOST_UNREACHABLE', `${name}: no SSH handshake within the timeout`, { cause: err });
+  const what = err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.message;
+  return new LiveupdateError('HOST_UNREACHABLE', `${name}: ${ready ? 'connection lost' : 'cannot connect'}: ${what}`, { cause: err });
+}
+
+/** The key type is the first SSH string of the wire-format blob. */
+export function keyTypeOf(blob: Buffer): string {
+  if (blob.length < 4) return 'unknown';
+  const n = blob.readUInt32BE(0);
+  return n > 0 && n < 64 && blob.length >= 4 + n ? blob.subarray(4, 4 + n).toString('latin1') : 'unknown';
+}

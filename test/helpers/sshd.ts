@@ -1,0 +1,87 @@
+/** A real OpenSSH sshd on 127.0.0.1 with its own host key, config and authorized key, for tests. */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect } from 'node:net';
+
+export interface Sshd {
+  port: number;
+  dir: string;
+  clientKey: string;
+  /** a known_hosts line for this server */
+  knownHostsLine: string;
+  proc: ChildProcess;
+  /** kill the per-connection sshd processes (drops live connections, keeps listening) */
+  dropConnections: () => void;
+  stop: () => Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Sshd> {
+  const dir = mkdtempSync('/var/tmp/lu-sshd-');
+  mkdirSync('/run/sshd', { recursive: true });
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
+  writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, 'sshd_config'),
+    [
+      `Port ${port}`,
+      'ListenAddress 127.0.0.1',
+      `HostKey ${dir}/host_key`,
+      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      `PidFile ${dir}/sshd.pid`,
+      'PermitRootLogin prohibit-password',
+      'PasswordAuthentication no',
+      'KbdInteractiveAuthentication no',
+      'UsePAM no',
+      'StrictModes no',
+      'MaxSessions 10',
+      'LogLevel ERROR',
+      opts.extraConfig ?? '',
+    ].join('\n') + '\n',
+  );
+  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  for (let i = 0; ; i++) {
+    const up = await new Promise<boolean>((r) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (up) break;
+    if (i > 100 || proc.exitCode !== null) throw new Error(`sshd did not start: ${err}`);
+    await sleep(50);
+  }
+  const hostPub = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(' ');
+  return {
+    port,
+    dir,
+    clientKey: join(dir, 'client_key'),
+    knownHostsLine: `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`,
+    proc,
+    dropConnections: () => {
+      try {
+        execFileSync('pkill', ['-KILL', '-P', String(proc.pid)]);
+      } catch {
+        /* no live connection */
+      }
+    },
+    stop: async () => {
+      proc.kill('SIGTERM');
+      await new Promise((r) => (proc.exitCode !== null ? r(null) : proc.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
