@@ -3,6 +3,7 @@ import { LiveupdateError } from '../errors.js';
 import { registerFacts } from './commands/facts.js';
 import { registerPlan } from './commands/plan.js';
 import { registerValidate } from './commands/validate.js';
+import { registerExecute } from './commands/execute.js';
 import { EXIT, makeOutput, type Output } from './output.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
@@ -25,6 +26,7 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
   registerValidate(program, out);
   registerFacts(program, out);
   registerPlan(program, out, (c) => (exitCode = c));
+  registerExecute(program, out, (c) => (exitCode = c));
   for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
 
   try {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type Host } from '../host/host.js';
 import type { Check, Step, Verify } from '../plan/types.js';
-import type { QmpPool } from '../qemu/pool.js';
+import { QmpPool } from '../qemu/pool.js';
 import type { QmpClient, QmpEvent } from '../qemu/qmp.js';
 
 /** What a step left behind for later steps and the journal (sizes, hashes, downtime...). */
@@ -205,8 +205,35 @@ async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       return { lines: lines.map((l) => l!.trim()) };
     }
     case 'boot-changed':
+      return waitForNewBoot(v, env);
     case 'luo-holder':
-      throw new LiveupdateError('NOT_SUPPORTED', `verify ${v.kind} runs in the executor (kexec and LUO issues), not yet here`);
+      throw new LiveupdateError('NOT_SUPPORTED', 'verify luo-holder needs the LUO holder of the native helper, not built yet');
+  }
+}
+
+/** Reconnect until the host answers with a boot_id other than the recorded one, then check its cmdline. */
+async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env: RunEnv): Promise<Outcome> {
+  const before = env.vars['boot.recorded'];
+  if (!before) throw new LiveupdateError('STEP_FAILED', 'cannot prove the reboot: the journal has no boot_id from before kexec -e');
+  const t0 = Date.now();
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 10_000 })).stdout.trim();
+      if (id && id !== before) {
+        const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
+        const missing = v.params.filter((p) => !words.includes(p));
+        if (missing.length) throw new LiveupdateError('STEP_FAILED', `the new kernel (boot ${id}) lacks ${missing.join(' ')} on its cmdline: the carve-out is not protected`);
+        return { bootId: id, previousBootId: before, waitedMs: Date.now() - t0 };
+      }
+      last = `still boot ${before}`;
+    } catch (e) {
+      if (e instanceof LiveupdateError && e.code === 'STEP_FAILED') throw e;
+      last = e instanceof Error ? e.message : String(e);
+      env.host.reset?.();
+    }
+    if (Date.now() - t0 > v.timeoutMs) throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
@@ -219,10 +246,14 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
     case 'kexec-load':
       await sh(env, step.argv, step.id);
       return {};
-    case 'kexec-exec':
-      // The connection dies with the old kernel; the executor proves the reboot.
-      await env.host.exec(step.argv, { timeoutMs: 30_000 }).catch(() => undefined);
+    case 'kexec-exec': {
+      // The connection dies with the old kernel (a local orchestrator dies with it); verify-boot proves the jump.
+      const r = await env.host.exec(step.argv, { timeoutMs: 30_000 }).catch(() => undefined);
+      env.host.reset?.();
+      env.qmp = new QmpPool(env.host);
+      if (r && r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `kexec -e refused (exit ${r.exitCode}): ${r.stderr.trim()}; the host is still on its old kernel`);
       return {};
+    }
     case 'file':
       for (const argv of step.argv) await sh(env, argv, step.id);
       return { size: step.size };

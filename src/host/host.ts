@@ -22,6 +22,8 @@ export interface Host {
   put(content: string | Buffer, remotePath: string, mode?: number): Promise<void>;
   fetch(remotePath: string): Promise<Buffer>;
   close(): Promise<void>;
+  /** forget a connection the other side dropped (kexec); the next call reconnects */
+  reset?(): void;
 }
 
 export function describeArgv(argv: readonly string[]): string {

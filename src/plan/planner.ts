@@ -31,7 +31,11 @@ export interface PlanInput {
   locate: Locate;
   /** plan for facts whose hostname differs from the profile's host.name */
   allowOtherHost?: boolean;
+  /** kernel: the full live update; vmm: restart the VMMs on the running kernel (no kexec) */
+  update?: 'kernel' | 'vmm';
 }
+
+const KEXEC_ONLY = new Set(['suspend/kexec-load', 'suspend/verify-kexec-loaded', 'kexec/verify-kexec-loaded', 'kexec/umount', 'kexec/kexec-exec', 'kexec/verify-boot', 'kexec/verify-handover', 'abort/kexec-unload']);
 
 /** Pure: (profile, facts, phase) -> Plan. Throws PLAN_INVALID with every rule that failed. */
 export function makePlan(input: PlanInput): Plan {
@@ -49,7 +53,10 @@ export function makePlan(input: PlanInput): Plan {
   }
   const ctx = buildContext(profile, facts);
   const phases = selectedPhases(input.phases);
-  const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
+  const steps = phases
+    .flatMap((ph) => BUILDERS[ph](ctx))
+    .filter((st) => input.update !== 'vmm' || !KEXEC_ONLY.has(st.id))
+    .map((st) => markSatisfied(st, facts));
   const ids = new Set<string>();
   for (const st of steps) {
     if (ids.has(st.id)) throw new Error(`planner bug: duplicate step id ${st.id}`);
@@ -62,6 +69,7 @@ export function makePlan(input: PlanInput): Plan {
     backend: profile.persistence.backend,
     facts: { hostname: facts.hostname, bootId: facts.bootId, kernelRelease: facts.kernelRelease, collectedAt: facts.collectedAt },
     phases,
+    update: input.update ?? 'kernel',
     ...(ctx.carveOut ? { carveOut: { start: ctx.carveOut.range.start, size: ctx.carveOut.range.size, active: ctx.carveOut.active, cmdline: ctx.bootParams } } : {}),
     kexecCmdline: ctx.kexecCmdline,
     vms: ctx.vms.map((v) => ({ name: v.spec.name, migrationMode: v.mode, stateFile: v.stateFile, ramPath: v.ramPath, qmp: v.spec.qmp, qemuVersion: v.qemuVersion })),

@@ -101,6 +101,8 @@ export interface Plan {
   /** facts the plan was made from: a plan only applies to this boot */
   facts: { hostname: string; bootId: string; kernelRelease: string; collectedAt: string };
   phases: Phase[];
+  /** kernel: kexec into a new kernel; vmm: restart the VMMs on the running kernel */
+  update: 'kernel' | 'vmm';
   carveOut?: { start: number; size: number; active: boolean; cmdline: string[] };
   kexecCmdline: string;
   vms: PlanVm[];

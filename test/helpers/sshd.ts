@@ -54,7 +54,7 @@ export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Ss
   );
   const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; ; i++) {
     const up = await new Promise<boolean>((r) => {
       const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));

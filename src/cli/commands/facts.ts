@@ -28,8 +28,11 @@ export function registerFacts(program: Command, out: () => Output): void {
     .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
     .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
     .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
     .option('--facts <file>', 'print a saved facts file instead of probing')
-    .action(async (opts: { profile?: string; host?: string; facts?: string }) => {
+    .action(async (opts: { profile?: string; host?: string; identity?: string; knownHosts?: string; acceptNewHostKey?: boolean; facts?: string }) => {
       const o = out();
       const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
       const facts = await obtainFacts(opts, profile);

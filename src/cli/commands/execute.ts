@@ -1,0 +1,155 @@
+import type { Command } from 'commander';
+import { LiveupdateError } from '../../errors.js';
+import { execute, journalEvents } from '../../exec/executor.js';
+import { blackouts } from '../../exec/events.js';
+import { Journal, journalFile } from '../../exec/journal.js';
+import { gatherFacts, readFactsFile } from '../../facts/gather.js';
+import { makePlan, type PhaseSelection } from '../../plan/planner.js';
+import { requireProfile } from '../../profile/load.js';
+import { renderPlan } from '../../report/plan-text.js';
+import { plainLine, renderSummary } from '../../report/progress.js';
+import { ttyReporter } from '../../report/tty.js';
+import { isLocal, openHost, requireLiveBootId, type HostOptions } from '../hosts.js';
+import { EXIT, type Output } from '../output.js';
+
+interface ExecOpts extends HostOptions {
+  profile: string;
+  facts?: string;
+  dryRun?: boolean;
+  vmmOnly?: boolean;
+  journalDir?: string;
+  allowOtherHost?: boolean;
+  markDone?: string[];
+}
+
+export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
+
+function withHostOptions(c: Command): Command {
+  return c
+    .requiredOption('--profile <file>', 'host profile YAML')
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
+    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)')
+    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
+}
+
+async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, setExit: (c: number) => void): Promise<void> {
+  const { profile, warnings, locate } = requireProfile(opts.profile);
+  for (const w of warnings) o.warn(w);
+  const host = openHost(opts);
+  const journal = Journal.open(journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name));
+  try {
+    const facts = opts.facts ? await readFactsFile(opts.facts) : await gatherFacts(host, profile);
+    const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
+    if (opts.dryRun) {
+      o.result(renderPlan(plan, { color: !o.json && process.stdout.isTTY === true }), plan);
+      return;
+    }
+    for (const id of opts.markDone ?? []) {
+      if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
+      if (!plan.steps.some((s) => s.id === id)) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
+      journal.append({ t: 'end', id, at: Date.now(), ms: 0, result: 'marked-done' }, true);
+    }
+    const liveBootId = opts.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
+    o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host: host.name, profile: plan.profile });
+    // listr2 on a terminal, plain lines otherwise, NDJSON with --json
+    const tty = !o.json && process.stderr.isTTY === true && !process.env['CI'] ? ttyReporter(plan) : undefined;
+    let result;
+    try {
+      result = await execute({
+        plan,
+        host,
+        journal,
+        liveBootId,
+        emit: (e) => {
+          if (o.json) o.event(e);
+          else if (tty) tty.emit(e);
+          else {
+            const line = plainLine(e);
+            if (line) process.stderr.write(line);
+          }
+        },
+      });
+    } finally {
+      await tty?.finish();
+    }
+    if (o.json) o.event({ type: 'result', command: name, ...result });
+    else process.stdout.write(renderSummary(result, name));
+    if (!result.ok) setExit(EXIT.error);
+  } finally {
+    journal.close();
+    await host.close();
+  }
+}
+
+export function registerExecute(program: Command, out: () => Output, setExit: (c: number) => void): void {
+  const phaseCommands: Array<[string, PhaseSelection, string]> = [
+    ['prepare', 'prepare', 'carve-out check, persistent storage mounted, guest RAM files, VMs started on them'],
+    ['suspend', 'suspend', 'stage the new kernel, then pause every VM and save its device state'],
+    ['kexec', 'kexec', 'jump into the staged kernel and prove the new boot'],
+    ['resume', 'resume', 'remount, restore every VM from its state, continue it'],
+    ['run', 'all', 'prepare, suspend, kexec and resume in one go'],
+  ];
+  for (const [name, phases, what] of phaseCommands) {
+    const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`))
+      .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
+      .option('--dry-run', 'print the plan and change nothing')
+      .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
+      .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name");
+    if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
+    c.action((opts: ExecOpts) => runPhases(name, phases, opts, out(), setExit));
+  }
+
+  withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
+    .option('--facts <file>', 'plan from saved facts instead of probing')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--vmm-only', 'the run being aborted was --vmm-only')
+    .action(async (opts: ExecOpts) => {
+      const o = out();
+      const { profile } = requireProfile(opts.profile);
+      const journal = Journal.open(journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name));
+      const run = journal.openRun;
+      journal.close();
+      const jumped = run?.records.find((r) => r.t === 'start' && r.id === 'kexec/kexec-exec');
+      if (jumped) {
+        const pending = run!.records.filter((r) => r.t === 'start' && !run!.done.has(r.id)).map((r) => (r.t === 'start' ? r.id : ''));
+        throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.t === 'start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
+          hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}' restores them on the new kernel${pending.length ? ` (unfinished: ${pending.join(', ')})` : ''}`,
+        });
+      }
+      await runPhases('abort', 'abort', opts, o, setExit);
+    });
+
+  program
+    .command('status')
+    .description("what the journal says: the current or last run, each step, each VM's blackout")
+    .requiredOption('--profile <file>', 'host profile YAML')
+    .option('--host <target>', 'the host the run was against (selects the journal)')
+    .option('--journal-dir <dir>', 'journal directory')
+    .action((opts: { profile: string; host?: string; journalDir?: string }) => {
+      const o = out();
+      const { profile } = requireProfile(opts.profile);
+      const file = journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
+      const j = Journal.open(file);
+      const st = j.state;
+      j.close();
+      if (!st) {
+        o.result(`no run recorded in ${file}\n`, { type: 'status', journal: file, run: null });
+        return;
+      }
+      const b = blackouts(journalEvents(st.records));
+      const jumped = st.records.some((r) => r.t === 'start' && r.id === 'kexec/kexec-exec');
+      const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
+      const lines = [
+        `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,
+        `journal: ${file}`,
+        `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${jumped ? 'PASSED' : 'not reached'}`,
+        ...[...st.inFlight].map((id) => `in flight (started, not recorded finished): ${id}`),
+        ...[...st.failed].map(([id, f]) => `failed: ${id}: ${f.message}`),
+        ...b.map((x) => `blackout ${x.vm}: ${x.ms.toFixed(0)} ms`),
+        `next: ${next}`,
+      ];
+      o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: jumped });
+    });
+}

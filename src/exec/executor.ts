@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { LiveupdateError } from '../errors.js';
+import type { Host } from '../host/host.js';
+import type { Plan, Step } from '../plan/types.js';
+import { QmpPool } from '../qemu/pool.js';
+import { runSteps } from './engine.js';
+import { blackouts, type Blackout, type ExecEvent } from './events.js';
+import type { Journal, JournalRecord, RunState } from './journal.js';
+import type { RunEnv } from './runners.js';
+
+export interface ExecuteResult {
+  ok: boolean;
+  failures: Array<{ id: string; code: string; message: string }>;
+  /** steps the journal already had done */
+  fromJournal: string[];
+  blackouts: Blackout[];
+  runId: string;
+}
+
+/** Journal records back into the event shape, so blackouts span process restarts. */
+export function journalEvents(records: JournalRecord[]): ExecEvent[] {
+  const out: ExecEvent[] = [];
+  for (const r of records) {
+    const base = { id: r.t === 'start' || r.t === 'end' || r.t === 'fail' ? r.id : '', phase: 'resume' as const, blackout: false };
+    if (r.t === 'start') out.push({ type: 'step-start', ...base, ...(r.vm ? { vm: r.vm } : {}), at: r.at });
+    if (r.t === 'end') out.push({ type: 'step-end', ...base, ...(r.vm ? { vm: r.vm } : {}), at: r.at, ms: r.ms, result: r.result as 'ok', ...(r.outcome ? { outcome: r.outcome } : {}) });
+  }
+  return out;
+}
+
+function kexecBootId(st: RunState | undefined): string | undefined {
+  for (const r of [...(st?.records ?? [])].reverse()) if (r.t === 'start' && r.bootId) return r.bootId;
+  return undefined;
+}
+
+/**
+ * Run a plan against a host with a write-ahead journal: steps the journal has done are skipped;
+ * a step that was started but never recorded finished is repeated only when that is safe.
+ */
+export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string }): Promise<ExecuteResult> {
+  const { plan, host, journal } = input;
+  let st = journal.openRun;
+  if (st && st.run.profile !== plan.profile) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} for ${st.run.profile}, not ${plan.profile}`, {
+      hint: 'finish it (liveupdate resume / abort with that profile) or move the journal aside',
+    });
+  }
+  // A plan is for one boot: its facts must be this boot's, unless the journal proves a kexec since.
+  const kexecFrom = kexecBootId(st);
+  if (plan.facts.bootId !== input.liveBootId && !(kexecFrom && kexecFrom !== input.liveBootId)) {
+    throw new LiveupdateError('FACTS_MISMATCH', `the plan was made from facts of boot ${plan.facts.bootId}, but ${host.name} is on boot ${input.liveBootId}; nothing was done`, {
+      hint: 'plan again from fresh facts',
+    });
+  }
+  if (!st) {
+    journal.begin({ runId: randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
+    st = journal.openRun!;
+  }
+  journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId }, true);
+
+  const fromJournal: string[] = [];
+  const todo: Step[] = [];
+  for (const step of plan.steps) {
+    if (st.done.has(step.id)) {
+      fromJournal.push(step.id);
+      continue;
+    }
+    if (st.inFlight.has(step.id) && !step.idempotent && (!step.check || step.check.kind === 'journal')) {
+      throw new LiveupdateError('JOURNAL_CONFLICT', `${step.id} was started but never recorded finished, and repeating it is not safe (${step.description}); nothing more was done`, {
+        hint: `inspect the host: if it did complete, record that with 'liveupdate resume --mark-done ${step.id}'`,
+      });
+    }
+    todo.push(step);
+  }
+
+  const env: RunEnv = {
+    host,
+    qmp: new QmpPool(host),
+    outcomes: new Map(st.done),
+    vars: Object.fromEntries<string>([...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]), ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : [])]),
+  };
+  const stepsById = new Map(plan.steps.map((s) => [s.id, s]));
+  const events: ExecEvent[] = [];
+  const onEvent = (e: ExecEvent): void => {
+    events.push(e);
+    const step = stepsById.get(e.id)!;
+    // fsync everything outside the blackout; inside it, what could not safely be repeated
+    const sync = !step.blackout || !step.idempotent;
+    const vm = e.vm ? { vm: e.vm } : {};
+    if (e.type === 'step-start') {
+      if (step.kind === 'kexec-exec') {
+        env.vars['boot.recorded'] = input.liveBootId;
+        journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, bootId: input.liveBootId }, true);
+        journal.sync(); // kexec does not flush the page cache
+      } else journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout }, sync);
+    } else if (e.type === 'step-end') {
+      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...vm, blackout: e.blackout, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
+    } else journal.append({ t: 'fail', id: e.id, at: e.at, ms: e.ms, code: e.code, message: e.message, ...vm }, true);
+    if (step.kind === 'exec' && step.argv[0] === 'sync' && e.type === 'step-end') journal.sync();
+    input.emit(e);
+  };
+  let result;
+  try {
+    result = await runSteps(todo, env, onEvent);
+  } finally {
+    await env.qmp.closeAll();
+  }
+  const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
+  if (finishing) journal.append({ t: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
+  return {
+    ok: result.ok,
+    failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
+    fromJournal,
+    blackouts: blackouts(journalEvents(journal.state?.records ?? [])),
+    runId: st.run.runId,
+  };
+}

@@ -1,0 +1,25 @@
+import type { ExecEvent } from '../exec/events.js';
+import type { ExecuteResult } from '../exec/executor.js';
+
+const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
+
+/** One plain line per finished step (non-TTY, or --plain). */
+export function plainLine(e: ExecEvent): string | undefined {
+  if (e.type === 'step-start') return undefined;
+  if (e.type === 'step-failed') return `${ts(e.at)} ✗ ${e.id} (${e.ms.toFixed(0)} ms): ${e.message}\n`;
+  const mark = e.result === 'ok' ? '✓' : e.result === 'already-done' ? '=' : '-';
+  const note = e.result === 'ok' ? '' : ` ${e.result}`;
+  return `${ts(e.at)} ${mark} ${e.id}${note} (${e.ms.toFixed(0)} ms)${e.blackout ? ' [blackout]' : ''}\n`;
+}
+
+export function renderSummary(r: ExecuteResult, what: string): string {
+  const lines: string[] = [];
+  if (r.fromJournal.length) lines.push(`${r.fromJournal.length} step(s) were already done per the journal and were skipped`);
+  for (const b of r.blackouts) {
+    const parts = [b.saveMs !== undefined ? `save ${b.saveMs.toFixed(0)} ms` : '', b.loadMs !== undefined ? `load ${b.loadMs.toFixed(0)} ms` : '', b.qemuDowntimeMs !== undefined ? `QEMU downtime ${b.qemuDowntimeMs} ms` : ''].filter(Boolean);
+    lines.push(`blackout ${b.vm}: ${b.ms.toFixed(0)} ms${parts.length ? ` (${parts.join(', ')})` : ''}`);
+  }
+  if (r.ok) lines.push(`${what}: done (run ${r.runId})`);
+  else for (const f of r.failures) lines.push(`${what} stopped at ${f.id}: ${f.message}`);
+  return lines.join('\n') + '\n';
+}

@@ -1,0 +1,105 @@
+/**
+ * This machine as a "host" for CLI runs: a real loop-mounted ext4 stands in for the pmem
+ * filesystem, and the saved facts are this machine's real facts with one edit (the test double):
+ * that mount is reported as an active 1G pmem carve-out at 16G. VMs are real QEMU counter guests.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gatherFacts } from '../../src/facts/gather.js';
+import { LocalHost } from '../../src/host/local.js';
+import { ROOT } from './paths.js';
+
+export interface CliHost {
+  dir: string;
+  mount: string;
+  profile: string;
+  facts: string;
+  names: string[];
+  qmp: (vm: string) => string;
+  counterInRamFile: (vm: string) => bigint;
+  qemuPids: () => number[];
+  cli: (args: string[], onLine?: (line: string, kill: () => void) => void) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  cleanup: () => void;
+}
+
+let seq = 0;
+
+export async function cliHost(opts: { vms: number }): Promise<CliHost> {
+  const dir = mkdtempSync('/var/tmp/lu-cli-');
+  const mount = join(dir, 'pmem');
+  mkdirSync(mount);
+  execFileSync('truncate', ['-s', '512M', join(dir, 'fs.img')]);
+  execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', join(dir, 'fs.img')]);
+  execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
+  const tag = `cl${process.pid}x${seq++}`;
+  const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
+  for (const n of names) execFileSync('python3', [join(ROOT, 'test/lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  const vms = names
+    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .join('');
+  const profile = join(dir, 'profile.yaml');
+  writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
+  const real = await gatherFacts(new LocalHost(), undefined);
+  const facts = {
+    ...real,
+    hostname: 'clihost',
+    cmdline: `${real.cmdline.split(' -- ')[0]} memmap=1G!16G`,
+    iomem: [...real.iomem, { start: 16 * 2 ** 30, end: 17 * 2 ** 30 - 1, name: 'Persistent Memory (legacy)', children: [] }],
+    pmem: [{ name: 'pmem9', size: 2 ** 30, mode: 'fsdax', namespace: 'namespace9.0', start: 16 * 2 ** 30 }],
+    files: { '/bin/true': 1 },
+  };
+  const factsFile = join(dir, 'facts.json');
+  writeFileSync(factsFile, JSON.stringify(facts));
+  const pids = (): number[] => {
+    try {
+      return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  };
+  return {
+    dir,
+    mount,
+    profile,
+    facts: factsFile,
+    names,
+    qmp: (vm) => `${dir}/${vm}.qmp`,
+    counterInRamFile: (vm) => readFileSync(join(mount, `${vm}.ram`)).readBigUInt64LE(0x7e00),
+    qemuPids: pids,
+    cli: (args, onLine) =>
+      new Promise((resolve) => {
+        const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        let stdout = '';
+        let stderr = '';
+        let buf = '';
+        const kill = (): void => void child.kill('SIGKILL');
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          buf += d.toString();
+          let nl: number;
+          while ((nl = buf.indexOf('\n')) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            onLine?.(line, kill);
+          }
+        });
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+      }),
+    cleanup: () => {
+      try {
+        execFileSync('pkill', ['-9', '-f', '--', `-name ${tag}`]);
+      } catch {
+        /* none */
+      }
+      execFileSync('sleep', ['0.3']);
+      try {
+        execFileSync('umount', [mount]);
+      } catch {
+        /* not mounted */
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

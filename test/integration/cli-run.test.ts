@@ -1,0 +1,216 @@
+// The CLI as an operator runs it, against this machine: real QEMU, real journal, real files.
+// The only double is the facts edit described in test/helpers/cli-host.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+import { cliHost, type CliHost } from '../helpers/cli-host.js';
+
+const T = { timeout: 600_000 };
+
+async function counter(h: CliHost, vm: string): Promise<{ status: string; value: bigint }> {
+  const c = await QmpClient.connectUnix(h.qmp(vm));
+  try {
+    const status = (await c.execute<{ status: string }>('query-status')).status;
+    const out = await c.execute<string>('human-monitor-command', { 'command-line': 'xp /2wx 0x7e00' });
+    const m = /7e00: (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(out)!;
+    return { status, value: (BigInt(m[2]!) << 32n) + BigInt(m[1]!) };
+  } finally {
+    await c.close();
+  }
+}
+
+const base = (h: CliHost): string[] => ['--profile', h.profile, '--facts', h.facts, '--vmm-only'];
+
+async function prepare(h: CliHost): Promise<void> {
+  // the prepare phase's VM part: RAM files, state dir, VMs started (its carve-out checks read the real cmdline)
+  const { makePlan } = await import('../../src/plan/planner.js');
+  const { requireProfile } = await import('../../src/profile/load.js');
+  const { readFactsFile } = await import('../../src/facts/gather.js');
+  const { runSteps } = await import('../../src/exec/engine.js');
+  const { LocalHost } = await import('../../src/host/local.js');
+  const { QmpPool } = await import('../../src/qemu/pool.js');
+  const { profile, locate } = requireProfile(h.profile);
+  const plan = makePlan({ profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate });
+  const steps = plan.steps.filter((s) => /^prepare\/(file\/|mkdir-state|start\/)/.test(s.id));
+  const host = new LocalHost();
+  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
+  const r = await runSteps(steps, env, () => undefined);
+  await env.qmp.closeAll();
+  assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
+  assert.equal(h.qemuPids().length, h.names.length);
+}
+
+function journal(h: CliHost): JournalRecord[] {
+  const dir = join(h.dir, 'journal');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
+  return readFileSync(join(dir, files[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+}
+
+test('dry run prints the plan and changes nothing', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    const r = await h.cli(['suspend', ...base(h), '--dry-run']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /suspend\/stop\/.*pause/);
+    assert.equal(existsSync(join(h.dir, 'journal')), false, 'no journal written');
+    assert.deepEqual(h.qemuPids(), []);
+  } finally {
+    h.cleanup();
+  }
+});
+
+test('suspend, kexec (VMM restart), resume: the VMs continue and the journal shows every step', T, async () => {
+  const h = await cliHost({ vms: 2 });
+  try {
+    await prepare(h);
+    await sleep(1000);
+    for (const cmd of ['suspend', 'kexec', 'resume']) {
+      const r = await h.cli([cmd, ...base(h)]);
+      assert.equal(r.code, 0, `${cmd}: ${r.stderr}${r.stdout}`);
+      if (cmd === 'resume') assert.match(r.stdout, /blackout .*: [0-9]+ ms/);
+    }
+    for (const vm of h.names) {
+      const stopped = h.counterInRamFile(vm);
+      const c = await counter(h, vm);
+      assert.equal(c.status, 'running');
+      assert.ok(c.value > stopped || c.value > 0n);
+    }
+    const recs = journal(h);
+    assert.equal(recs.filter((r) => r.t === 'done').length, 1);
+    for (const vm of h.names) for (const step of ['stop', 'save', 'quit', 'restart', 'load', 'cont']) assert.ok(recs.some((r) => r.t === 'end' && r.id.endsWith(`/${step}/${vm}`)), `${step}/${vm} in the journal`);
+    const st = await h.cli(['status', '--profile', h.profile, '--json']);
+    const status = JSON.parse(st.stdout) as { finished: boolean; blackouts: Array<{ vm: string; ms: number }> };
+    assert.equal(status.finished, true);
+    assert.equal(status.blackouts.length, 2);
+  } finally {
+    h.cleanup();
+  }
+});
+
+test('a plan for another boot is refused, nothing changed', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    const facts = JSON.parse(readFileSync(h.facts, 'utf8')) as { bootId: string };
+    facts.bootId = '00000000-0000-0000-0000-000000000000';
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(h.facts, JSON.stringify(facts));
+    const r = await h.cli(['suspend', ...base(h)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /the plan was made from facts of boot 00000000-.* nothing was done/);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  } finally {
+    h.cleanup();
+  }
+});
+
+test('bad input for the run commands: clear errors, exit codes, nothing changed', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    const missing = await h.cli(['run', '--profile', join(h.dir, 'nope.yaml')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /cannot read profile .*nope.yaml: ENOENT/);
+    const badHost = await h.cli(['resume', ...base(h), '--host', 'root@bad host']);
+    assert.equal(badHost.code, 64);
+    assert.match(badHost.stderr, /expected user@address\[:port\]/);
+    const unreachable = await h.cli(['suspend', '--profile', h.profile, '--host', 'root@127.0.0.1:1']);
+    assert.equal(unreachable.code, 1);
+    assert.match(unreachable.stderr, /cannot connect: connection refused/);
+    const other = await h.cli(['suspend', '--profile', h.profile, '--facts', join(process.cwd(), 'profiles/facts/lab.json')]);
+    assert.equal(other.code, 1);
+    assert.match(other.stderr, /the facts are from host 'lab' but .* is for 'clihost'/);
+    assert.equal(existsSync(join(h.dir, 'journal')), false);
+    assert.deepEqual(h.qemuPids(), []);
+  } finally {
+    h.cleanup();
+  }
+});
+
+test('crash at every step boundary: re-running continues, VMs end up running with memory intact, nothing unsafe repeats', { timeout: 1_500_000 }, async () => {
+  // count the step boundaries of an uninterrupted run first
+  const phases = ['suspend', 'kexec', 'resume'];
+  let boundaries = 0;
+  {
+    const h = await cliHost({ vms: 1 });
+    try {
+      await prepare(h);
+      for (const cmd of phases) {
+        const r = await h.cli([cmd, ...base(h), '--json'], (line) => {
+          if (line.includes('"type":"step-end"')) boundaries++;
+        });
+        assert.equal(r.code, 0, r.stderr);
+      }
+    } finally {
+      h.cleanup();
+    }
+  }
+  assert.ok(boundaries >= 12, `${boundaries} boundaries`);
+  for (let k = 1; k <= boundaries; k++) {
+    const h = await cliHost({ vms: 1 });
+    const vm = h.names[0]!;
+    try {
+      await prepare(h);
+      await sleep(300);
+      // run the phases, killing the orchestrator right after the k-th finished step
+      let seen = 0;
+      let killedIn = '';
+      for (const cmd of phases) {
+        const r = await h.cli([cmd, ...base(h), '--json'], (line, kill) => {
+          if (line.includes('"type":"step-end"') && ++seen === k) kill();
+        });
+        if (r.signal === 'SIGKILL') {
+          killedIn = cmd;
+          break;
+        }
+        assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+      }
+      assert.ok(killedIn, `killed at boundary ${k}`);
+      // the operator re-runs from the command that was killed
+      for (const cmd of phases.slice(phases.indexOf(killedIn))) {
+        const r = await h.cli([cmd, ...base(h)]);
+        assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
+      }
+      const stopped = h.counterInRamFile(vm);
+      await sleep(300);
+      const c = await counter(h, vm);
+      assert.equal(c.status, 'running', `boundary ${k}`);
+      assert.ok(c.value >= stopped, `boundary ${k}: memory intact (counter ${c.value} >= ${stopped})`);
+      const recs = journal(h);
+      for (const id of ['suspend/clear-state/', 'resume/restart/', 'resume/load/']) {
+        const runs = recs.filter((r) => r.t === 'end' && r.id === `${id}${vm}` && r.result === 'ok').length;
+        assert.ok(runs <= 1, `boundary ${k}: ${id}${vm} ran ${runs} times`);
+      }
+      assert.equal(h.qemuPids().length, 1, `boundary ${k}: exactly one QEMU for the VM`);
+    } finally {
+      h.cleanup();
+    }
+  }
+});
+
+test('abort after suspend restores the VMs on the running kernel from their saved state', T, async () => {
+  const h = await cliHost({ vms: 2 });
+  try {
+    await prepare(h);
+    await sleep(500);
+    const s = await h.cli(['suspend', ...base(h)]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.deepEqual(h.qemuPids(), [], 'suspended VMs have quit');
+    const stopped = new Map(h.names.map((vm) => [vm, h.counterInRamFile(vm)]));
+    const a = await h.cli(['abort', ...base(h)]);
+    assert.equal(a.code, 0, a.stderr + a.stdout);
+    assert.match(a.stdout, /abort: done/);
+    await sleep(500);
+    for (const vm of h.names) {
+      const c = await counter(h, vm);
+      assert.equal(c.status, 'running');
+      assert.ok(c.value > stopped.get(vm)!, `${vm} continued from its saved state`);
+    }
+    const st = JSON.parse((await h.cli(['status', '--profile', h.profile, '--json'])).stdout) as { finished: boolean };
+    assert.equal(st.finished, true);
+  } finally {
+    h.cleanup();
+  }
+});

@@ -1,0 +1,101 @@
+// The lab: a real Debian kernel kexec'd over SSH under a nested VM whose RAM is in legacy pmem.
+// Everything is real: QEMU lab host (TCG), dropbear, kexec-tools, ndctl, ext4 -o dax, nested QEMU.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+import { ROOT } from '../helpers/paths.js';
+import { bootLab, ensureLabImage, type LabHost } from './lab.js';
+
+let lab: LabHost;
+let ssh: SshHost;
+const journalDir = mkdtempSync('/var/tmp/lu-lab-journal-');
+
+before(async () => {
+  ensureLabImage();
+  lab = await bootLab('e2e');
+  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+}, { timeout: 600_000 });
+
+after(async () => {
+  await ssh?.close();
+  await lab?.stop();
+});
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env['LAB_VERBOSE']) process.stderr.write(d);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function remote(argv: string[]): Promise<string> {
+  const r = await ssh.exec(argv, { timeoutMs: 60_000 });
+  assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+const ramCounter = async (): Promise<bigint> => BigInt((await remote(['od', '-A', 'n', '-t', 'u8', '-j', String(0x7e00), '-N', '8', '/mnt/pmem/guest-ram'])).trim());
+
+async function liveCounter(): Promise<{ status: string; value: bigint }> {
+  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  try {
+    const status = (await c.execute<{ status: string }>('query-status')).status;
+    const out = await c.execute<string>('human-monitor-command', { 'command-line': 'xp /2wx 0x7e00' });
+    const m = /7e00: (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(out)!;
+    return { status, value: (BigInt(m[2]!) << 32n) + BigInt(m[1]!) };
+  } finally {
+    await c.close();
+  }
+}
+
+test('liveupdate over SSH: prepare, suspend, kexec into a new boot, resume; the nested VM continues', { timeout: 1_200_000 }, async () => {
+  const profile = join(ROOT, 'profiles/lab.yaml');
+  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+
+  const prep = await cli(['prepare', '--profile', profile]);
+  assert.equal(prep.code, 0, prep.stderr + prep.stdout);
+  assert.equal((await liveCounter()).status, 'running');
+  await sleep(8000);
+
+  const sus = await cli(['suspend', '--profile', profile]);
+  assert.equal(sus.code, 0, sus.stderr + sus.stdout);
+  const atStop = await ramCounter();
+  assert.ok(atStop > 0n, 'the guest counted before the suspend');
+
+  const kx = await cli(['kexec', '--profile', profile]);
+  assert.equal(kx.code, 0, kx.stderr + kx.stdout);
+  ssh.reset();
+  const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  assert.notEqual(bootAfter, bootBefore, 'a new boot');
+  assert.match(await remote(['cat', '/proc/cmdline']), /memmap=256M!1G/);
+
+  const res = await cli(['resume', '--profile', profile]);
+  assert.equal(res.code, 0, res.stderr + res.stdout);
+  assert.equal(await ramCounter().catch(() => atStop) >= atStop, true);
+  const after1 = await liveCounter();
+  assert.equal(after1.status, 'running');
+  assert.ok(after1.value >= atStop, `continued from ${atStop}, now ${after1.value}`);
+  await sleep(2000);
+  assert.ok((await liveCounter()).value > after1.value, 'still counting');
+
+  const recs = readdirSync(journalDir).filter((f) => f.endsWith('.journal')).flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
+  for (const id of ['prepare/start/counter', 'suspend/kexec-load', 'suspend/stop/counter', 'suspend/save/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/load/counter', 'resume/cont/counter']) {
+    assert.ok(recs.some((r) => r.t === 'end' && r.id === id), `${id} recorded`);
+  }
+  const verify = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-boot');
+  assert.ok(verify?.t === 'end' && verify.outcome?.['bootId'] === bootAfter && verify.outcome['previousBootId'] === bootBefore);
+  assert.match(res.stdout, /blackout counter: [0-9]+ ms/);
+});

@@ -1,0 +1,111 @@
+/**
+ * Lab hosts: the Debian 12 image from test/lab/image/build.sh (cached in .cache/lab), booted under
+ * QEMU TCG with an emulated intel-iommu, 256M of legacy pmem at 1G (memmap=256M!1G), an e1000e
+ * for VFIO, and dropbear on a loopback port. Everything here is real; nothing is simulated.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ROOT } from '../helpers/paths.js';
+import { freePort } from '../helpers/sshd.js';
+
+export const LAB_CACHE = process.env['LAB_CACHE'] ?? join(ROOT, '.cache', 'lab');
+
+export interface LabHost {
+  name: string;
+  port: number;
+  target: string;
+  identity: string;
+  knownHosts: string;
+  serialLog: string;
+  proc: ChildProcess;
+  /** wait for a line in the serial console (e.g. after kexec) */
+  waitSerial: (re: RegExp, timeoutMs: number, from?: number) => Promise<string>;
+  serialText: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Build (or reuse) the lab image. Takes about a minute the first time, seconds after. */
+export function ensureLabImage(): void {
+  execFileSync('bash', [join(ROOT, 'test/lab/image/build.sh')], { stdio: process.env['LAB_VERBOSE'] ? 'inherit' : 'pipe', env: { ...process.env, LAB_CACHE } });
+}
+
+export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string } = {}): Promise<LabHost> {
+  const C = LAB_CACHE;
+  const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
+  const vms = join(C, 'vms');
+  mkdirSync(vms, { recursive: true });
+  const disk = join(vms, `${name}.qcow2`);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(C, 'lab-base.ext4'), disk]);
+  const port = await freePort();
+  const serialLog = join(vms, `${name}.serial`);
+  writeFileSync(serialLog, '');
+  const append = `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
+  const proc = spawn(
+    'qemu-system-x86_64',
+    [
+      '-name', `lab-${name}`,
+      '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', '2', '-m', opts.memory ?? '2G',
+      '-device', 'intel-iommu,intremap=on,caching-mode=on',
+      '-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img'), '-append', append,
+      '-drive', `file=${disk},if=virtio,format=qcow2`,
+      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+      '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
+      '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
+    ],
+    { stdio: 'ignore' },
+  );
+  const knownHosts = join(vms, `${name}.known_hosts`);
+  const hostKey = readFileSync(join(C, 'host_key.pub'), 'utf8').trim();
+  writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
+  const serialText = (): string => (existsSync(serialLog) ? readFileSync(serialLog, 'utf8') : '');
+  const waitSerial = async (re: RegExp, timeoutMs: number, from = 0): Promise<string> => {
+    const t0 = Date.now();
+    for (;;) {
+      const text = serialText().slice(from);
+      const m = re.exec(text);
+      if (m) return m[0];
+      if (proc.exitCode !== null) throw new Error(`lab ${name} exited (${proc.exitCode}); serial tail:\n${serialText().slice(-2000)}`);
+      if (Date.now() - t0 > timeoutMs) throw new Error(`lab ${name}: no ${String(re)} within ${timeoutMs} ms; serial tail:\n${serialText().slice(-2000)}`);
+      await sleep(250);
+    }
+  };
+  const lab: LabHost = {
+    name,
+    port,
+    target: `root@127.0.0.1:${port}`,
+    identity: join(C, 'ssh', 'id_ed25519'),
+    knownHosts,
+    serialLog,
+    proc,
+    waitSerial,
+    serialText,
+    stop: async () => {
+      if (proc.exitCode === null) {
+        proc.kill('SIGKILL');
+        await new Promise((r) => proc.once('exit', r));
+      }
+    },
+  };
+  await waitSerial(/LAB-MARK dropbear-started/, 180_000);
+  // the port forward is up once the guest answers with an SSH banner
+  for (let i = 0; i < 120; i++) {
+    const banner = await new Promise<string>((r) => {
+      const s = connect(port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d) => {
+        got += d.toString();
+        s.destroy();
+      });
+      s.on('close', () => r(got));
+      s.on('error', () => r(''));
+      setTimeout(() => s.destroy(), 3000);
+    });
+    if (banner.startsWith('SSH-')) return lab;
+    await sleep(500);
+  }
+  await lab.stop();
+  throw new Error(`lab ${name}: no SSH banner on port ${port}`);
+}
