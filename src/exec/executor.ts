@@ -58,10 +58,21 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   }
   journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId }, true);
 
+  // A VMM the journal says was started but that no longer answers died since: start it again,
+  // and run everything after it in that VM's lane again.
+  const pool = new QmpPool(host);
+  const redoVm = new Set<string>();
+  for (const step of plan.steps) {
+    if (step.kind === 'qemu-start' && st.done.has(step.id) && !redoVm.has(step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
+  }
+  await pool.closeAll();
+  const redoFrom = new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
+
   const fromJournal: string[] = [];
   const todo: Step[] = [];
-  for (const step of plan.steps) {
-    if (st.done.has(step.id)) {
+  for (const [i, step] of plan.steps.entries()) {
+    const redo = step.vm !== undefined && redoFrom.has(step.vm) && i >= redoFrom.get(step.vm)!;
+    if (st.done.has(step.id) && !redo) {
       fromJournal.push(step.id);
       continue;
     }

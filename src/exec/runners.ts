@@ -219,7 +219,7 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
   let last = 'no answer yet';
   for (;;) {
     try {
-      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 10_000 })).stdout.trim();
+      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 5000 })).stdout.trim();
       if (id && id !== before) {
         const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
         const missing = v.params.filter((p) => !words.includes(p));
@@ -227,13 +227,15 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
         return { bootId: id, previousBootId: before, waitedMs: Date.now() - t0 };
       }
       last = `still boot ${before}`;
+      // the old kernel is on its way down: never reuse a connection to it
+      env.host.reset?.();
     } catch (e) {
       if (e instanceof LiveupdateError && e.code === 'STEP_FAILED') throw e;
       last = e instanceof Error ? e.message : String(e);
       env.host.reset?.();
     }
     if (Date.now() - t0 > v.timeoutMs) throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 1000));
+    await new Promise((r) => setTimeout(r, 250));
   }
 }
 
@@ -247,11 +249,12 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
       await sh(env, step.argv, step.id);
       return {};
     case 'kexec-exec': {
-      // The connection dies with the old kernel (a local orchestrator dies with it); verify-boot proves the jump.
-      const r = await env.host.exec(step.argv, { timeoutMs: 30_000 }).catch(() => undefined);
+      // Detached, so the call returns at once instead of hanging until the dead connection times
+      // out; verify-boot then proves the jump. (A local orchestrator dies with the old kernel.)
+      const r = await env.host.exec(['sh', '-c', '(sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 &', 'sh', ...step.argv], { timeoutMs: 15_000 }).catch(() => undefined);
+      if (r && r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `could not start ${step.argv.join(' ')} (exit ${r.exitCode}): ${r.stderr.trim()}; the host is still on its old kernel`);
       env.host.reset?.();
       env.qmp = new QmpPool(env.host);
-      if (r && r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `kexec -e refused (exit ${r.exitCode}): ${r.stderr.trim()}; the host is still on its old kernel`);
       return {};
     }
     case 'file':

@@ -41,6 +41,8 @@ export class SshHost implements Host {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   private lostWith: Error | undefined;
+  /** after reset(): the host is rebooting, so handshakes that stall are retried sooner */
+  private rebooting = false;
 
   constructor(
     readonly target: SshTarget,
@@ -61,7 +63,7 @@ export class SshHost implements Host {
       ...(process.env['SSH_AUTH_SOCK'] ? { agent: process.env['SSH_AUTH_SOCK'] } : {}),
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
-      readyTimeout: this.opts.readyTimeoutMs ?? 20_000,
+      readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
       hostVerifier: (key: Buffer) => {
         const keyType = keyTypeOf(key);
         const text = existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : '';
@@ -99,6 +101,7 @@ export class SshHost implements Host {
       let ready = false;
       c.once('ready', () => {
         ready = true;
+        this.rebooting = false;
         this.client = c;
         resolve(c);
       });
@@ -205,6 +208,7 @@ export class SshHost implements Host {
 
   /** Drop the connection (kexec does this from the other side); the next call reconnects. */
   reset(): void {
+    this.rebooting = true;
     this.client?.end();
     this.client = undefined;
     this.lostWith = undefined;

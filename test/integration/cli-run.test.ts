@@ -214,3 +214,28 @@ test('abort after suspend restores the VMs on the running kernel from their save
     h.cleanup();
   }
 });
+
+test('the new QEMU dies in the middle of resume: re-running resume starts it again and the VM continues', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  const vm = h.names[0]!;
+  try {
+    await prepare(h);
+    await sleep(500);
+    for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
+    const stopped = h.counterInRamFile(vm);
+    // kill the restored QEMU as soon as it has started, before its state is loaded
+    const r = await h.cli(['resume', ...base(h), '--json'], (line) => {
+      if (line.includes('"type":"step-end"') && line.includes(`"resume/restart/${vm}"`)) for (const pid of h.qemuPids()) process.kill(pid, 'SIGKILL');
+    });
+    assert.equal(r.code, 1, 'resume fails when its QEMU dies');
+    assert.match(r.stdout, /"type":"step-failed"/);
+    const again = await h.cli(['resume', ...base(h)]);
+    assert.equal(again.code, 0, again.stderr + again.stdout);
+    await sleep(500);
+    const c = await counter(h, vm);
+    assert.equal(c.status, 'running');
+    assert.ok(c.value > stopped, 'continued from the saved state, RAM intact');
+  } finally {
+    h.cleanup();
+  }
+});
