@@ -47,7 +47,8 @@ if (isMain) {
   process.on('SIGINT', () => process.exit(EXIT.interrupted));
   run(process.argv.slice(2)).then(
     (code) => {
-      process.exitCode = code;
+      // the command is done: a socket to a host that rebooted under us must not keep the CLI alive
+      process.exit(code);
     },
     (err: unknown) => {
       process.exitCode = makeOutput(false).error(err);

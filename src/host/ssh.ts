@@ -209,7 +209,8 @@ export class SshHost implements Host {
   /** Drop the connection (kexec does this from the other side); the next call reconnects. */
   reset(): void {
     this.rebooting = true;
-    this.client?.end();
+    // destroy, not end: a clean close waits for a kernel that is gone
+    this.client?.destroy();
     this.client = undefined;
     this.lostWith = undefined;
   }
@@ -221,7 +222,10 @@ export class SshHost implements Host {
     await new Promise<void>((resolve) => {
       c.once('close', () => resolve());
       c.end();
-      setTimeout(resolve, 2000).unref();
+      setTimeout(() => {
+        c.destroy();
+        resolve();
+      }, 2000).unref();
     });
   }
 }

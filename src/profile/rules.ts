@@ -166,6 +166,13 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
     else if (profile.migration.mode === 'cpr-reboot' && !versionAtLeast(q.version, 8, 2)) {
       f.error(['migration', 'mode'], `cpr-reboot needs QEMU 8.2 or newer; ${vm.qemu.binary} is ${q.version}`);
     }
+    if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !versionAtLeast(q.version, 8, 2)))) {
+      f.error(
+        ['vms', i, 'vfio'],
+        `QEMU ${q.version} cannot save a VM with a passed-through device: vfio-pci blocks migration unless the device has a migration driver, and x-ignore-shared does not lift that. ` +
+          `cpr-reboot (QEMU 8.2+) keeps VFIO devices when the guest is suspended to RAM first`,
+      );
+    }
     if (vm.qemu.accel.startsWith('kvm') && !facts.devices.kvm) f.error(['vms', i, 'qemu', 'accel'], `kvm was asked for but ${facts.hostname} has no /dev/kvm`);
     vm.vfio.forEach((d, j) => {
       const dev = facts.pci.find((x) => x.address === d.host);

@@ -61,6 +61,18 @@ async function liveCounter(): Promise<{ status: string; value: bigint }> {
   }
 }
 
+test('VFIO: the e1000e is in an IOMMU group, and the plan says why this QEMU cannot keep it across the update', { timeout: 300_000 }, async () => {
+  const facts = await cli(['facts', '--profile', join(ROOT, 'profiles/lab-vfio.yaml'), '--json']);
+  assert.equal(facts.code, 0, facts.stderr);
+  const f = JSON.parse(facts.stdout) as { pci: Array<{ address: string; device: string; iommuGroup?: number }>; qemu: Array<{ version?: string }> };
+  const nic = f.pci.find((d) => d.address === '0000:00:03.0');
+  assert.equal(nic?.device, '10d3');
+  assert.equal(typeof nic?.iommuGroup, 'number', 'intel-iommu put the NIC in a group');
+  const plan = await cli(['plan', '--profile', join(ROOT, 'profiles/lab-vfio.yaml')]);
+  assert.equal(plan.code, 1);
+  assert.match(plan.stderr, new RegExp(`lab-vfio.yaml:[0-9]+:[0-9]+: vms\\[0\\]\\.vfio: QEMU ${f.qemu[0]!.version!.replace(/\./g, '\\.')} cannot save a VM with a passed-through device: vfio-pci blocks migration`));
+});
+
 test('liveupdate over SSH: prepare, suspend, kexec into a new boot, resume; the nested VM continues', { timeout: 1_200_000 }, async () => {
   const profile = join(ROOT, 'profiles/lab.yaml');
   const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);

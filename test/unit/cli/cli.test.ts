@@ -74,5 +74,11 @@ test('usage errors exit 64', async () => {
 });
 
 test('every example profile validates', async () => {
-  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
+  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab', 'lab-vfio']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
+});
+
+test('lab-vfio against the lab facts: the plan says why QEMU 7.2 cannot keep the device', async () => {
+  const r = await cli('plan', '--profile', 'profiles/lab-vfio.yaml', '--facts', 'profiles/facts/lab.json');
+  assert.equal(r.code, 1);
+  assert.match(r.err, /profiles\/lab-vfio.yaml:[0-9]+:[0-9]+: vms\[0\]\.vfio: QEMU 7\.2\.[0-9]+ cannot save a VM with a passed-through device: vfio-pci blocks migration .* cpr-reboot \(QEMU 8\.2\+\)/);
 });
