@@ -19,13 +19,14 @@ boot=$("${S[@]}" cat /proc/sys/kernel/random/boot_id)
 cmdline=$("${S[@]}" cat /proc/cmdline)
 "${S[@]}" "kexec -s -l /boot/vmlinuz --initrd=/boot/initrd.img --command-line='$cmdline'; rm -f /mnt/pmem/state/bl.state"
 q "$caps" >/dev/null
+qpid=$("${S[@]}" cat /run/liveupdate/counter.pid)   # QEMU removes its pidfile when it quits
 t0=$(date +%s%N)
 q '{"execute":"stop"}' >/dev/null
 q '{"execute":"migrate","arguments":{"uri":"exec:cat > /mnt/pmem/state/bl.part && mv /mnt/pmem/state/bl.part /mnt/pmem/state/bl.state"}}' >/dev/null
 until_done
 "${S[@]}" 'until [ -e /mnt/pmem/state/bl.state ]; do :; done'
 q '{"execute":"quit"}' >/dev/null || true
-"${S[@]}" 'while [ -e /proc/$(cat /run/liveupdate/counter.pid) ]; do :; done; umount /mnt/pmem; sync; (sleep 0.2; kexec -e) </dev/null >/dev/null 2>&1 &'
+"${S[@]}" "while [ -e /proc/$qpid ]; do :; done; umount /mnt/pmem; sync; (sleep 0.2; kexec -e) </dev/null >/dev/null 2>&1 &"
 ssh -O exit -o ControlPath="$ctl" root@127.0.0.1 2>/dev/null || true
 until new=$(timeout 5 "${S[@]}" cat /proc/sys/kernel/random/boot_id 2>/dev/null) && [ "$new" != "$boot" ]; do sleep 0.25; done
 master

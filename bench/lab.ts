@@ -78,7 +78,7 @@ try {
       bench: 'lab',
       ratio_ours_over_baseline: +(ours.window_ms / baseline).toFixed(3),
       orchestrator_share: +(ours.orchestrator_ms / ours.window_ms).toFixed(3),
-      ...Object.fromEntries(Object.entries(ours).map(([k, v]) => [k, Math.round(v)])),
+      ...Object.fromEntries(Object.entries(ours as unknown as Record<string, number>).map(([k, v]) => [k, Math.round(v)])),
       baseline_window_ms: baseline,
     }),
   );

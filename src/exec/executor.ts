@@ -56,7 +56,7 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     journal.begin({ runId: randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
     st = journal.openRun!;
   }
-  journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId }, true);
+  journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
   // A VMM the journal says was started but that no longer answers died since: start it again,
   // and run everything after it in that VM's lane again.
@@ -116,13 +116,17 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   } finally {
     await env.qmp.closeAll();
   }
+  const measured = blackouts(journalEvents(journal.state?.records ?? []));
   const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
-  if (finishing) journal.append({ t: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
+  if (finishing) {
+    journal.append({ t: 'blackout', at: Date.now(), vms: measured }, true);
+    journal.append({ t: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
+  }
   return {
     ok: result.ok,
     failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
     fromJournal,
-    blackouts: blackouts(journalEvents(journal.state?.records ?? [])),
+    blackouts: measured,
     runId: st.run.runId,
   };
 }

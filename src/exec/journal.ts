@@ -7,7 +7,9 @@ export const JOURNAL_FORMAT_VERSION = 1;
 
 export type JournalRecord =
   | { t: 'run'; format: number; runId: string; at: number; host: string; profile: string; backend: string; bootId: string; vms: Array<{ name: string; qmp: string }> }
-  | { t: 'phase'; at: number; phases: string[]; bootId: string }
+  /** the plan each command ran, as it was made */
+  | { t: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
+  | { t: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
   /** bootId: recorded on the kexec step, so the next boot can be proven new */
   | { t: 'start'; id: string; at: number; vm?: string; blackout?: boolean; bootId?: string }
   | { t: 'end'; id: string; at: number; ms: number; result: string; vm?: string; blackout?: boolean; outcome?: Outcome }

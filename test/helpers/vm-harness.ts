@@ -19,6 +19,7 @@ import { parseProfile } from '../../src/profile/load.js';
 import { QmpPool } from '../../src/qemu/pool.js';
 import type { RunEnv } from '../../src/exec/runners.js';
 import { ROOT } from './paths.js';
+import { readCounter } from './counter.js';
 
 export interface Harness {
   dir: string;
@@ -86,13 +87,7 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
     suspendSteps,
     restoreSteps,
     counterInRamFile: (vm) => readFileSync(ramFile(vm)).readBigUInt64LE(0x7e00),
-    counterLive: async (vm) => {
-      const c = await env.qmp.get(env.vars[`qmp.${vm}`]!);
-      const out = await c.execute<string>('human-monitor-command', { 'command-line': 'xp /2wx 0x7e00' });
-      const m = /7e00: (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(out);
-      if (!m) throw new Error(`unexpected xp output: ${out}`);
-      return (BigInt(m[2]!) << 32n) + BigInt(m[1]!);
-    },
+    counterLive: async (vm) => (await readCounter(await env.qmp.get(env.vars[`qmp.${vm}`]!))).value,
     qemuPids: () => {
       try {
         return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);

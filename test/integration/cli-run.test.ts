@@ -8,16 +8,14 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
+import { readCounter } from '../helpers/counter.js';
 
 const T = { timeout: 600_000 };
 
 async function counter(h: CliHost, vm: string): Promise<{ status: string; value: bigint }> {
   const c = await QmpClient.connectUnix(h.qmp(vm));
   try {
-    const status = (await c.execute<{ status: string }>('query-status')).status;
-    const out = await c.execute<string>('human-monitor-command', { 'command-line': 'xp /2wx 0x7e00' });
-    const m = /7e00: (0x[0-9a-f]+) (0x[0-9a-f]+)/.exec(out)!;
-    return { status, value: (BigInt(m[2]!) << 32n) + BigInt(m[1]!) };
+    return await readCounter(c);
   } finally {
     await c.close();
   }
@@ -235,6 +233,31 @@ test('the new QEMU dies in the middle of resume: re-running resume starts it aga
     const c = await counter(h, vm);
     assert.equal(c.status, 'running');
     assert.ok(c.value > stopped, 'continued from the saved state, RAM intact');
+  } finally {
+    h.cleanup();
+  }
+});
+
+test('abort after the point of no return refuses and says what resume will do', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    // a journal as a real run leaves it once kexec -e has started (the host then rebooted)
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(join(h.dir, 'journal'));
+    const recs = [
+      { t: 'run', format: 1, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [] },
+      { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, bootId: 'b-old' },
+      { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true },
+      { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true },
+    ];
+    writeFileSync(join(h.dir, 'journal', 'clihost.journal'), recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const r = await h.cli(['abort', ...base(h)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /past the point of no return: kexec -e ran at .* \(from boot b-old\); the old kernel is gone and abort cannot resume the VMs on it/);
+    assert.match(r.stderr, /liveupdate resume --profile .* restores them on the new kernel \(unfinished: kexec\/verify-boot\)/);
+    const st = JSON.parse((await h.cli(['status', '--profile', h.profile, '--json'])).stdout) as { pointOfNoReturnPassed: boolean; inFlight: string[] };
+    assert.equal(st.pointOfNoReturnPassed, true);
+    assert.deepEqual(st.inFlight, ['kexec/verify-boot']);
   } finally {
     h.cleanup();
   }
