@@ -42,6 +42,8 @@ export function derivedFacts(): Record<string, HostFacts> {
   seed.pmem = [];
   seed.mounts = lab.mounts.filter((m) => m.target !== '/mnt/pmem');
   seed.files = { '/boot/vmlinuz-6.8.0-pkernfs': 14_000_000, '/boot/initrd.img-6.8.0-pkernfs': 30_000_000 };
+  // the RFC's QEMU (jgowans/qemu, early 2024) is 8.2-era: cpr-reboot, file: migration
+  seed.qemu = [{ binary: '/usr/bin/qemu-system-x86_64', version: '8.2.2' }];
 
   const pmem = structuredClone(lab);
   pmem.hostname = 'pmem-host';
