@@ -6,6 +6,7 @@ import { Journal, journalFile } from '../../exec/journal.js';
 import { gatherFacts, readFactsFile } from '../../facts/gather.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
+import type { Profile } from '../../profile/types.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { ttyReporter } from '../../report/tty.js';
@@ -24,6 +25,11 @@ interface ExecOpts extends HostOptions {
 
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
 
+/** Runs on this machine keep the journal on its disk (it must survive the kexec); remote runs keep it here. */
+function journalFor(opts: { host?: string; journalDir?: string }, profile: Profile): string {
+  return journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
+}
+
 function withHostOptions(c: Command): Command {
   return c
     .requiredOption('--profile <file>', 'host profile YAML')
@@ -38,7 +44,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o
   const { profile, warnings, locate } = requireProfile(opts.profile);
   for (const w of warnings) o.warn(w);
   const host = openHost(opts);
-  const journal = Journal.open(journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name));
+  const journal = Journal.open(journalFor(opts, profile));
   try {
     const facts = opts.facts ? await readFactsFile(opts.facts) : await gatherFacts(host, profile);
     const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
@@ -108,7 +114,7 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
     .action(async (opts: ExecOpts) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
-      const journal = Journal.open(journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name));
+      const journal = Journal.open(journalFor(opts, profile));
       const run = journal.openRun;
       journal.close();
       const jumped = run?.records.find((r) => r.t === 'start' && r.id === 'kexec/kexec-exec');
@@ -130,7 +136,7 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
     .action((opts: { profile: string; host?: string; journalDir?: string }) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
-      const file = journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
+      const file = journalFor(opts, profile);
       const j = Journal.open(file);
       const st = j.state;
       j.close();
