@@ -21,7 +21,15 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
       writeOut: (s) => (io.stdout ?? process.stdout).write(s),
       writeErr: (s) => (json ? undefined : (io.stderr ?? process.stderr).write(s)),
     })
-    .showHelpAfterError('(run liveupdate --help for usage)');
+    .showHelpAfterError('(run liveupdate --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Exit codes: 0 done (plan --detailed-exitcode: nothing to do), 1 error (nothing further was changed;
+the journal says what was), 2 steps pending (plan --detailed-exitcode), 64 usage, 70 a bug in liveupdate.
+
+Start with: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
+    );
   const out = (): Output => output;
   registerValidate(program, out);
   registerFacts(program, out);
