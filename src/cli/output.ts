@@ -16,23 +16,32 @@ export interface Output {
   error(err: unknown): number;
 }
 
+/** Put held warnings into a result document, next to any it already carries. */
+function withWarnings(data: Record<string, unknown>, ws: Diagnostic[]): Record<string, unknown> {
+  const own = Array.isArray(data['warnings']) ? (data['warnings'] as Diagnostic[]) : [];
+  return { ...data, warnings: [...ws, ...own] };
+}
+
 export function makeOutput(json: boolean, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Output {
   let headerDone = false;
+  // JSON mode: warnings join the one result document, or the event stream once it starts
+  const held: Diagnostic[] = [];
   const header = (): void => {
     if (!headerDone) stdout.write(JSON.stringify({ type: 'format', format: 'liveupdate-events', version: EVENTS_FORMAT_VERSION }) + '\n');
     headerDone = true;
+    for (const d of held.splice(0)) stdout.write(JSON.stringify({ type: 'warning', ...d }) + '\n');
   };
   return {
     json,
     result(text, data) {
-      if (json) stdout.write(JSON.stringify(data, null, 2) + '\n');
-      else stdout.write(text);
+      if (!json) stdout.write(text);
+      else if (headerDone) stdout.write(JSON.stringify({ type: 'result', data }) + '\n');
+      else stdout.write(JSON.stringify(held.length && data && typeof data === 'object' ? withWarnings(data as Record<string, unknown>, held.splice(0)) : data, null, 2) + '\n');
     },
     warn(d) {
-      if (json) {
-        header();
-        stdout.write(JSON.stringify({ type: 'warning', ...d }) + '\n');
-      } else stderr.write(`warning: ${formatDiagnostic(d)}\n`);
+      if (!json) stderr.write(`warning: ${formatDiagnostic(d)}\n`);
+      else if (headerDone) stdout.write(JSON.stringify({ type: 'warning', ...d }) + '\n');
+      else held.push(d);
     },
     event(e) {
       if (json) {
@@ -42,7 +51,7 @@ export function makeOutput(json: boolean, stdout: NodeJS.WritableStream = proces
     },
     error(err) {
       if (err instanceof LiveupdateError) {
-        if (json) stdout.write(JSON.stringify({ type: 'error', code: err.code, message: err.message, diagnostics: err.diagnostics, hint: err.hint }) + '\n');
+        if (json) stdout.write(JSON.stringify({ type: 'error', code: err.code, message: err.message, diagnostics: err.diagnostics, hint: err.hint, ...(held.length ? { warnings: held.splice(0) } : {}) }) + '\n');
         else {
           stderr.write(`error: ${err.message}\n`);
           for (const d of err.diagnostics) stderr.write(`  ${formatDiagnostic(d)}\n`);

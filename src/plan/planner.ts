@@ -1,4 +1,4 @@
-import { LiveupdateError, formatDiagnostic, type Diagnostic } from '../errors.js';
+import { LiveupdateError, type Diagnostic } from '../errors.js';
 import type { HostFacts } from '../facts/types.js';
 import { factRules } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
@@ -74,7 +74,7 @@ export function makePlan(input: PlanInput): Plan {
     kexecCmdline: ctx.kexecCmdline,
     vms: ctx.vms.map((v) => ({ name: v.spec.name, migrationMode: v.mode, stateFile: v.stateFile, ramPath: v.ramPath, qmp: v.spec.qmp, qemuVersion: v.qemuVersion })),
     steps,
-    warnings: rules.warnings.map(formatDiagnostic),
+    warnings: rules.warnings,
     notes: [...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`), ...ctx.notes],
   };
 }

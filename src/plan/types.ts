@@ -1,3 +1,5 @@
+import type { Diagnostic } from '../errors.js';
+
 /** The plan is a versioned artefact: `plan --json` can be saved, reviewed and diffed. */
 export const PLAN_FORMAT_VERSION = 1;
 
@@ -107,6 +109,6 @@ export interface Plan {
   kexecCmdline: string;
   vms: PlanVm[];
   steps: Step[];
-  warnings: string[];
+  warnings: Diagnostic[];
   notes: string[];
 }

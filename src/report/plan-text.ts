@@ -1,3 +1,4 @@
+import { formatDiagnostic } from '../errors.js';
 import type { Plan } from '../plan/types.js';
 import { formatSize, hex } from '../units.js';
 import { describeAction, describeCheck } from './describe.js';
@@ -15,7 +16,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   }
   out.push(`next kernel's cmdline: ${plan.kexecCmdline}`);
   for (const n of plan.notes) out.push(`note: ${n}`);
-  for (const w of plan.warnings) out.push(`warning: ${w}`);
+  for (const w of plan.warnings) out.push(`warning: ${formatDiagnostic(w)}`);
 
   let inBlackout = false;
   let phase = '';

@@ -19,7 +19,6 @@ export function registerValidate(program: Command, out: () => Output): void {
         type: 'validated',
         file,
         valid: true,
-        warnings: r.warnings,
         profile: r.value,
       });
     });

@@ -82,3 +82,19 @@ test('lab-vfio against the lab facts: the plan says why QEMU 7.2 cannot keep the
   assert.equal(r.code, 1);
   assert.match(r.err, /profiles\/lab-vfio.yaml:[0-9]+:[0-9]+: vms\[0\]\.vfio: QEMU 7\.2\.[0-9]+ cannot save a VM with a passed-through device: vfio-pci blocks migration .* cpr-reboot \(QEMU 8\.2\+\)/);
 });
+
+test('plan --json with warnings is still one JSON document, warnings inside it', async () => {
+  const r = await cli('plan', '--profile', 'test/fixtures/profiles/warns.yaml', '--facts', 'profiles/facts/lab.json', '--json');
+  assert.equal(r.code, 0, r.err + r.out);
+  const plan = JSON.parse(r.out) as { formatVersion: number; warnings: Array<{ field: string; message: string }> };
+  assert.equal(plan.formatVersion, 1);
+  assert.ok(plan.warnings.some((w) => w.field === 'kexec.unsigned' && /without signature verification/.test(w.message)));
+});
+
+test('validate --json: warnings appear once, in the document', async () => {
+  const r = await cli('validate', 'test/fixtures/profiles/warns.yaml', '--json');
+  assert.equal(r.code, 0);
+  const doc = JSON.parse(r.out) as { valid: boolean; warnings: Array<{ field: string }> };
+  assert.equal(doc.valid, true);
+  assert.deepEqual(doc.warnings.map((w) => w.field), ['kexec.unsigned']);
+});
