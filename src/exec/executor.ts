@@ -52,6 +52,16 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
       hint: 'plan again from fresh facts',
     });
   }
+  // After the kexec, a boot other than the one verify-boot proved means the host rebooted again:
+  // memory kept across a kexec does not survive that, so there is nothing to restore from.
+  const proven = st?.done.get('kexec/verify-boot')?.['bootId'];
+  if (st && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
+    const done = st.done;
+    const lost = st.run.vms.map((v) => v.name).filter((vm) => !done.has(`resume/cont/${vm}`));
+    throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
+      hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
+    });
+  }
   if (!st) {
     journal.begin({ runId: randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
     st = journal.openRun!;

@@ -262,3 +262,27 @@ test('abort after the point of no return refuses and says what resume will do', 
     h.cleanup();
   }
 });
+
+test('the host rebooted again after the kexec (power loss): resume gives a correct account of what was lost', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    // the journal as a run leaves it after verify-boot proved the kexec's boot; this machine's boot differs
+    const { mkdirSync, writeFileSync } = await import('node:fs');
+    mkdirSync(join(h.dir, 'journal'));
+    const vm = h.names[0]!;
+    const recs = [
+      { t: 'run', format: 1, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [{ name: vm, qmp: h.qmp(vm) }] },
+      { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, bootId: 'b-old' },
+      { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true },
+      { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true },
+      { t: 'end', id: 'kexec/verify-boot', at: 5, ms: 1, result: 'ok', blackout: true, outcome: { bootId: 'b-kexec', previousBootId: 'b-old' } },
+    ];
+    writeFileSync(join(h.dir, 'journal', 'clihost.journal'), recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const r = await h.cli(['resume', ...base(h)]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`rebooted again after the live update's kexec \\(now boot [0-9a-f-]+, the kexec's boot was b-kexec\\): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${vm} is lost; those VMs cannot be resumed and must be cold-booted\\. Nothing was done\\.`));
+    assert.deepEqual(h.qemuPids(), [], 'nothing was started');
+  } finally {
+    h.cleanup();
+  }
+});
