@@ -35,11 +35,6 @@ export function parseIomem(text: string): IomemRange[] {
   return roots;
 }
 
-/** True when /proc/iomem was read without CAP_SYS_ADMIN: every address reads as zero. */
-export function iomemIsRedacted(ranges: IomemRange[]): boolean {
-  return ranges.length > 0 && ranges.every((r) => r.start === 0 && r.end === 0);
-}
-
 export function parseMeminfo(text: string): Record<string, number> {
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {

@@ -1,4 +1,4 @@
-import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { LiveupdateError } from '../errors.js';
 import type { HostFacts } from '../facts/types.js';
 import { factRules } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
@@ -107,6 +107,3 @@ function markSatisfied(step: Step, facts: HostFacts): Step {
   return why ? { ...step, satisfied: why } : step;
 }
 
-export function planDiagnostics(err: unknown): Diagnostic[] {
-  return err instanceof LiveupdateError ? err.diagnostics : [];
-}

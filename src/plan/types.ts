@@ -59,8 +59,6 @@ export type StepBody =
   | { kind: 'kexec-exec'; argv: string[] }
   | { kind: 'verify'; verify: Verify };
 
-export type StepKind = StepBody['kind'];
-
 export interface StepMeta {
   /** unique and stable within the plan: `phase/what[/vm]` */
   id: string;

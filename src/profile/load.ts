@@ -72,7 +72,7 @@ function schemaDiagnostics(src: YamlSource): Diagnostic[] {
     } else if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       at = [...path, extra];
-      message = `unknown field '${extra}'` + (UNSUPPORTED[extra] ? ` (${UNSUPPORTED[extra]})` : '');
+      message = `unknown field '${extra}'`;
     } else if (e.keyword === 'enum' && typeof e.data === 'string' && REFUSED_BACKENDS[e.data]) {
       message = `${e.data} is not supported: ${REFUSED_BACKENDS[e.data]}`;
     } else {
@@ -108,7 +108,6 @@ const REFUSED_BACKENDS: Record<string, string> = {
   pkram: 'PKRAM was an RFC (2023) that never merged; no kernel here has it',
   pools: 'kernel memory pools have no userspace interface for guest RAM',
 };
-const UNSUPPORTED: Record<string, string> = {};
 
 // ---- normalise: fill defaults, parse sizes, full PCI addresses ----
 

@@ -3,14 +3,13 @@ import { LiveupdateError } from '../../errors.js';
 import { execute, journalEvents } from '../../exec/executor.js';
 import { blackouts } from '../../exec/events.js';
 import { Journal, journalFile } from '../../exec/journal.js';
-import { gatherFacts, readFactsFile } from '../../facts/gather.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import type { Profile } from '../../profile/types.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { ttyReporter } from '../../report/tty.js';
-import { isLocal, openHost, requireLiveBootId, type HostOptions } from '../hosts.js';
+import { isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from '../hosts.js';
 import { EXIT, type Output } from '../output.js';
 
 interface ExecOpts extends HostOptions {
@@ -46,7 +45,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o
   const host = openHost(opts);
   const journal = Journal.open(journalFor(opts, profile));
   try {
-    const facts = opts.facts ? await readFactsFile(opts.facts) : await gatherFacts(host, profile);
+    const facts = await obtainFacts(opts, profile, host);
     const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
     if (opts.dryRun) {
       o.result(renderPlan(plan, { color: !o.json && process.stdout.isTTY === true }), plan);
