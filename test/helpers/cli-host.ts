@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from './paths.js';
+import { killTaggedQemu, taggedQemuPids, withActivePmem } from './local-qemu.js';
 
 export interface CliHost {
   dir: string;
@@ -41,23 +42,9 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
   const profile = join(dir, 'profile.yaml');
   writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
   const real = await gatherFacts(new LocalHost(), undefined);
-  const facts = {
-    ...real,
-    hostname: 'clihost',
-    cmdline: `${real.cmdline.split(' -- ')[0]} memmap=1G!16G`,
-    iomem: [...real.iomem, { start: 16 * 2 ** 30, end: 17 * 2 ** 30 - 1, name: 'Persistent Memory (legacy)', children: [] }],
-    pmem: [{ name: 'pmem9', size: 2 ** 30, mode: 'fsdax', namespace: 'namespace9.0', start: 16 * 2 ** 30 }],
-    files: { '/bin/true': 1 },
-  };
+  const facts = { ...withActivePmem(real, 'clihost'), files: { '/bin/true': 1 } };
   const factsFile = join(dir, 'facts.json');
   writeFileSync(factsFile, JSON.stringify(facts));
-  const pids = (): number[] => {
-    try {
-      return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-    } catch {
-      return [];
-    }
-  };
   return {
     dir,
     mount,
@@ -66,7 +53,7 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
     names,
     qmp: (vm) => `${dir}/${vm}.qmp`,
     counterInRamFile: (vm) => readFileSync(join(mount, `${vm}.ram`)).readBigUInt64LE(0x7e00),
-    qemuPids: pids,
+    qemuPids: () => taggedQemuPids(tag),
     cli: (args, onLine) =>
       new Promise((resolve) => {
         const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -88,11 +75,7 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
         child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
       }),
     cleanup: () => {
-      try {
-        execFileSync('pkill', ['-9', '-f', '--', `-name ${tag}`]);
-      } catch {
-        /* none */
-      }
+      killTaggedQemu(tag);
       execFileSync('sleep', ['0.3']);
       try {
         execFileSync('umount', [mount]);

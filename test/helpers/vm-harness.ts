@@ -20,6 +20,7 @@ import { QmpPool } from '../../src/qemu/pool.js';
 import type { RunEnv } from '../../src/exec/runners.js';
 import { ROOT } from './paths.js';
 import { readCounter } from './counter.js';
+import { killTaggedQemu, taggedQemuPids, withActivePmem } from './local-qemu.js';
 
 export interface Harness {
   dir: string;
@@ -57,14 +58,7 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
   if (!r.value) throw new Error(JSON.stringify(r.errors));
   const real = await facts0;
   // the one edit: report the carve-out as active pmem at 16G so the pmem plan needs no reboot
-  const facts: HostFacts = {
-    ...real,
-    hostname: 'harness',
-    cmdline: `${real.cmdline.split(' -- ')[0]} memmap=1G!16G`,
-    iomem: [...real.iomem, { start: 16 * 2 ** 30, end: 17 * 2 ** 30 - 1, name: 'Persistent Memory (legacy)', children: [] }],
-    pmem: [{ name: 'pmem9', size: 2 ** 30, mode: 'fsdax', namespace: 'namespace9.0', start: 16 * 2 ** 30 }],
-    qemu: [{ binary, version: real.qemu[0]?.version }],
-  };
+  const facts: HostFacts = { ...withActivePmem(real, 'harness'), qemu: [{ binary, version: real.qemu[0]?.version }] };
   const ctx = buildContext(r.value, facts);
   const env: RunEnv = {
     host: new LocalHost(),
@@ -88,20 +82,10 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
     restoreSteps,
     counterInRamFile: (vm) => readFileSync(ramFile(vm)).readBigUInt64LE(0x7e00),
     counterLive: async (vm) => (await readCounter(await env.qmp.get(env.vars[`qmp.${vm}`]!))).value,
-    qemuPids: () => {
-      try {
-        return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-      } catch {
-        return [];
-      }
-    },
+    qemuPids: () => taggedQemuPids(tag),
     cleanup: async () => {
       await env.qmp.closeAll();
-      try {
-        execFileSync('pkill', ['-9', '-f', '--', `-name ${tag}`]);
-      } catch {
-        /* none left */
-      }
+      killTaggedQemu(tag);
       rmSync(dir, { recursive: true, force: true });
     },
   };

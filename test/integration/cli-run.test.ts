@@ -2,11 +2,11 @@
 // The only double is the facts edit described in test/helpers/cli-host.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '../../src/qemu/qmp.js';
-import type { JournalRecord } from '../../src/exec/journal.js';
+import { journalFile, type JournalRecord } from '../../src/exec/journal.js';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { readCounter } from '../helpers/counter.js';
 
@@ -40,6 +40,13 @@ async function prepare(h: CliHost): Promise<void> {
   await env.qmp.closeAll();
   assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
   assert.equal(h.qemuPids().length, h.names.length);
+}
+
+/** A journal written as a real run leaves it, where the CLI will look for it. */
+function writeJournal(h: CliHost, records: JournalRecord[]): void {
+  const file = journalFile(join(h.dir, 'journal'), 'clihost');
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
 }
 
 function journal(h: CliHost): JournalRecord[] {
@@ -94,7 +101,6 @@ test('a plan for another boot is refused, nothing changed', T, async () => {
   try {
     const facts = JSON.parse(readFileSync(h.facts, 'utf8')) as { bootId: string };
     facts.bootId = '00000000-0000-0000-0000-000000000000';
-    const { writeFileSync } = await import('node:fs');
     writeFileSync(h.facts, JSON.stringify(facts));
     const r = await h.cli(['suspend', ...base(h)]);
     assert.equal(r.code, 1);
@@ -242,15 +248,12 @@ test('abort after the point of no return refuses and says what resume will do', 
   const h = await cliHost({ vms: 1 });
   try {
     // a journal as a real run leaves it once kexec -e has started (the host then rebooted)
-    const { mkdirSync, writeFileSync } = await import('node:fs');
-    mkdirSync(join(h.dir, 'journal'));
-    const recs = [
+    writeJournal(h, [
       { t: 'run', format: 1, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [] },
       { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, bootId: 'b-old' },
       { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true },
       { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true },
-    ];
-    writeFileSync(join(h.dir, 'journal', 'clihost.journal'), recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    ]);
     const r = await h.cli(['abort', ...base(h)]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /past the point of no return: kexec -e ran at .* \(from boot b-old\); the old kernel is gone and abort cannot resume the VMs on it/);
@@ -267,17 +270,14 @@ test('the host rebooted again after the kexec (power loss): resume gives a corre
   const h = await cliHost({ vms: 1 });
   try {
     // the journal as a run leaves it after verify-boot proved the kexec's boot; this machine's boot differs
-    const { mkdirSync, writeFileSync } = await import('node:fs');
-    mkdirSync(join(h.dir, 'journal'));
     const vm = h.names[0]!;
-    const recs = [
+    writeJournal(h, [
       { t: 'run', format: 1, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [{ name: vm, qmp: h.qmp(vm) }] },
       { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, bootId: 'b-old' },
       { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true },
       { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true },
       { t: 'end', id: 'kexec/verify-boot', at: 5, ms: 1, result: 'ok', blackout: true, outcome: { bootId: 'b-kexec', previousBootId: 'b-old' } },
-    ];
-    writeFileSync(join(h.dir, 'journal', 'clihost.journal'), recs.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    ]);
     const r = await h.cli(['resume', ...base(h)]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, new RegExp(`rebooted again after the live update's kexec \\(now boot [0-9a-f-]+, the kexec's boot was b-kexec\\): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${vm} is lost; those VMs cannot be resumed and must be cold-booted\\. Nothing was done\\.`));
