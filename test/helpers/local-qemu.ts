@@ -1,6 +1,7 @@
 /** What the two local test hosts (vm-harness, cli-host) share: the facts edit and their QEMU processes. */
 import { execFileSync } from 'node:child_process';
 import type { HostFacts } from '../../src/facts/types.js';
+import type { Step } from '../../src/plan/types.js';
 
 /**
  * The one edit to this machine's real facts (the test double): a 1G pmem carve-out at 16G is
@@ -31,4 +32,9 @@ export function killTaggedQemu(tag: string): void {
   } catch {
     /* none left */
   }
+}
+
+/** The VM part of the prepare phase: RAM files, the state dir, VMs started (its carve-out checks read the real cmdline). */
+export function vmStartSteps(prepare: Step[]): Step[] {
+  return prepare.filter((s) => /^prepare\/(file\/.*|mkdir-state|start\/.*)$/.test(s.id));
 }

@@ -20,7 +20,7 @@ import { QmpPool } from '../../src/qemu/pool.js';
 import type { RunEnv } from '../../src/exec/runners.js';
 import { ROOT } from './paths.js';
 import { readCounter } from './counter.js';
-import { killTaggedQemu, taggedQemuPids, withActivePmem } from './local-qemu.js';
+import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
 
 export interface Harness {
   dir: string;
@@ -67,7 +67,7 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
     vars: Object.fromEntries(ctx.vms.map((v) => [`qmp.${v.spec.name}`, v.spec.qmp])),
   };
   const prepare = preparePhase(ctx);
-  const startSteps = prepare.filter((s) => /^prepare\/(file|mkdir-state|start)\//.test(s.id) || s.id === 'prepare/mkdir-state');
+  const startSteps = vmStartSteps(prepare);
   const suspendSteps = [...ctx.vms.flatMap((v) => migrationSetup(ctx, v, 'suspend', 'migration-setup', false)), ...ctx.vms.flatMap((v) => suspendVm(ctx, v, 'suspend-vms'))];
   const restoreSteps = (vm: string): Step[] => restoreVm(ctx, ctx.vms.find((v) => v.spec.name === vm)!, 'resume', 'restore-vms');
   const ramFile = (vm: string): string => join(dir, ctx.vms.find((v) => v.spec.name === vm)!.spec.ramFile);

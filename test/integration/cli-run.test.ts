@@ -9,6 +9,7 @@ import { QmpClient } from '../../src/qemu/qmp.js';
 import { journalFile, type JournalRecord } from '../../src/exec/journal.js';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { readCounter } from '../helpers/counter.js';
+import { vmStartSteps } from '../helpers/local-qemu.js';
 
 const T = { timeout: 600_000 };
 
@@ -33,7 +34,7 @@ async function prepare(h: CliHost): Promise<void> {
   const { QmpPool } = await import('../../src/qemu/pool.js');
   const { profile, locate } = requireProfile(h.profile);
   const plan = makePlan({ profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate });
-  const steps = plan.steps.filter((s) => /^prepare\/(file\/|mkdir-state|start\/)/.test(s.id));
+  const steps = vmStartSteps(plan.steps);
   const host = new LocalHost();
   const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
   const r = await runSteps(steps, env, () => undefined);
