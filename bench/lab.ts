@@ -10,10 +10,10 @@ import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExecEvent } from '../src/exec/events.js';
+import { blackoutBreakdown, type ExecEvent } from '../src/exec/events.js';
 import type { Plan } from '../src/plan/types.js';
 import { ROOT } from '../test/helpers/paths.js';
-import { bootLab, ensureLabImage } from '../test/lab/lab.js';
+import { bootLab, ensureLabImage } from '../src/lab/lab.js';
 
 const run = promisify(execFile);
 
@@ -28,26 +28,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-export interface Breakdown {
-  window_ms: number;
-  qemu_save_ms: number;
-  kexec_to_sshd_ms: number;
-  qemu_restore_ms: number;
-  orchestrator_ms: number;
-}
-
-/** The blackout of one VM split by where the time went, from the executor's events. */
-export function breakdown(events: ExecEvent[], vm: string): Breakdown {
-  const start = (id: string): number => events.find((e) => e.type === 'step-start' && e.id === id)!.at;
-  const end = (id: string): ExecEvent & { type: 'step-end' } => events.find((e): e is ExecEvent & { type: 'step-end' } => e.type === 'step-end' && e.id === id)!;
-  const window = end(`resume/cont/${vm}`).at - start(`suspend/stop/${vm}`);
-  const save = end(`suspend/save/${vm}`).ms;
-  const kexec = end('kexec/verify-boot').at - start('kexec/kexec-exec');
-  const restore = [`resume/restart/${vm}`, `resume/caps/${vm}`, `resume/load/${vm}`].reduce((n, id) => n + end(id).ms, 0);
-  return { window_ms: window, qemu_save_ms: save, kexec_to_sshd_ms: kexec, qemu_restore_ms: restore, orchestrator_ms: window - save - kexec - restore };
-}
-
-ensureLabImage();
+await ensureLabImage();
 const lab = await bootLab('bench');
 try {
   const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
@@ -59,7 +40,9 @@ try {
     .split('\n')
     .map((l) => JSON.parse(l) as { type: string })
     .filter((e): e is ExecEvent => e.type.startsWith('step-'));
-  const ours = breakdown(events, 'counter');
+  const b = blackoutBreakdown(events, 'counter');
+  if (!b) throw new Error('the run did not record every blackout step');
+  const ours = { window_ms: b.windowMs, qemu_save_ms: b.qemuSaveMs, kexec_to_sshd_ms: b.kexecMs, qemu_restore_ms: b.qemuRestoreMs, orchestrator_ms: b.orchestratorMs };
   console.log(`liveupdate run: blackout ${ours.window_ms.toFixed(0)} ms = orchestrator ${ours.orchestrator_ms.toFixed(0)} + QEMU save ${ours.qemu_save_ms.toFixed(0)} + kexec to sshd ${ours.kexec_to_sshd_ms.toFixed(0)} + QEMU restore ${ours.qemu_restore_ms.toFixed(0)}`);
 
   // the baseline updates the same lab host again, from the boot liveupdate left it on
@@ -78,7 +61,7 @@ try {
       bench: 'lab',
       ratio_ours_over_baseline: +(ours.window_ms / baseline).toFixed(3),
       orchestrator_share: +(ours.orchestrator_ms / ours.window_ms).toFixed(3),
-      ...Object.fromEntries(Object.entries(ours as unknown as Record<string, number>).map(([k, v]) => [k, Math.round(v)])),
+      ...Object.fromEntries(Object.entries(ours).map(([k, v]) => [k, Math.round(v)])),
       baseline_window_ms: baseline,
     }),
   );

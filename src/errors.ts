@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'STEP_FAILED'
   | 'JOURNAL_CONFLICT'
   | 'HELPER_ERROR'
-  | 'NOT_SUPPORTED';
+  | 'NOT_SUPPORTED'
+  | 'LAB_UNAVAILABLE';
 
 export interface Diagnostic {
   /** file:line:column, when the problem has a place in an input file */

@@ -4,6 +4,7 @@ import { registerFacts } from './commands/facts.js';
 import { registerPlan } from './commands/plan.js';
 import { registerValidate } from './commands/validate.js';
 import { registerExecute } from './commands/execute.js';
+import { registerDemo } from './commands/demo.js';
 import { EXIT, makeOutput, type Output } from './output.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
@@ -28,13 +29,15 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
 Exit codes: 0 done (plan --detailed-exitcode: nothing to do), 1 error (nothing further was changed;
 the journal says what was), 2 steps pending (plan --detailed-exitcode), 64 usage, 70 a bug in liveupdate.
 
-Start with: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
+Start with: liveupdate demo                 (as root: a real live update in a lab VM, a few minutes)
+       or: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
     );
   const out = (): Output => output;
   registerValidate(program, out);
   registerFacts(program, out);
   registerPlan(program, out, (c) => (exitCode = c));
   registerExecute(program, out, (c) => (exitCode = c));
+  registerDemo(program, out, (c) => (exitCode = c));
   for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
 
   try {

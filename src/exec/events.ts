@@ -37,3 +37,31 @@ export function blackouts(events: ExecEvent[]): Blackout[] {
   }
   return [...out.values()].filter((b) => !Number.isNaN(b.ms)).map(({ start: _s, ...b }) => b);
 }
+
+/** Where one VM's blackout went, from the executor's events of a full run (kernel update). */
+export interface BlackoutBreakdown {
+  windowMs: number;
+  /** QEMU writing its device state */
+  qemuSaveMs: number;
+  /** `kexec -e` until the new boot answers (includes the new kernel's boot) */
+  kexecMs: number;
+  /** the new QEMU started, set up and its state loaded */
+  qemuRestoreMs: number;
+  /** the rest of the window: the orchestrator's round trips and checks */
+  orchestratorMs: number;
+}
+
+export function blackoutBreakdown(events: ExecEvent[], vm: string): BlackoutBreakdown | undefined {
+  const start = (id: string): number | undefined => events.find((e) => e.type === 'step-start' && e.id === id)?.at;
+  const end = (id: string): (ExecEvent & { type: 'step-end' }) | undefined => events.find((e): e is ExecEvent & { type: 'step-end' } => e.type === 'step-end' && e.id === id);
+  const stop = start(`suspend/stop/${vm}`);
+  const cont = end(`resume/cont/${vm}`);
+  const save = end(`suspend/save/${vm}`);
+  const jump = start('kexec/kexec-exec');
+  const booted = end('kexec/verify-boot');
+  if (stop === undefined || !cont || !save || jump === undefined || !booted) return undefined;
+  const windowMs = cont.at - stop;
+  const kexecMs = booted.at - jump;
+  const qemuRestoreMs = [`resume/restart/${vm}`, `resume/caps/${vm}`, `resume/load/${vm}`].reduce((n, id) => n + (end(id)?.ms ?? 0), 0);
+  return { windowMs, qemuSaveMs: save.ms, kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecMs - qemuRestoreMs };
+}

@@ -35,7 +35,7 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
   execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
   const tag = `cl${process.pid}x${seq++}`;
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
-  for (const n of names) execFileSync('python3', [join(ROOT, 'test/lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
   const vms = names
     .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');

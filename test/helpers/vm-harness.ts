@@ -2,7 +2,7 @@
  * Real QEMU VMs on this machine for the VM tests and bench:vm. Guest RAM is a file in a temp dir
  * (share=on), standing in for pmem: the planner gets this machine's real facts with one edit
  * (the test double): the temp dir's "carve-out" is reported as active pmem, so it plans the
- * pmem steps without a reboot. The guest is the boot-sector counter from test/lab/image.
+ * pmem steps without a reboot. The guest is the boot-sector counter from lab/image.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
@@ -19,7 +19,7 @@ import { parseProfile } from '../../src/profile/load.js';
 import { QmpPool } from '../../src/qemu/pool.js';
 import type { RunEnv } from '../../src/exec/runners.js';
 import { ROOT } from './paths.js';
-import { readCounter } from './counter.js';
+import { readCounter } from '../../src/lab/counter.js';
 import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
 
 export interface Harness {
@@ -46,7 +46,7 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
   const tag = `${opts.prefix ?? 't'}${process.pid}x${seq++}`;
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   // one boot disk per VM: QEMU locks images for writing
-  for (const n of names) execFileSync('python3', [join(ROOT, 'test/lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
   // wrapQemu: the VMs run <dir>/qemu, a symlink a test can swap for another binary
   const binary = opts.wrapQemu ? join(dir, 'qemu') : '/usr/bin/qemu-system-x86_64';
   if (opts.wrapQemu) symlinkSync('/usr/bin/qemu-system-x86_64', binary);

@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import { journalFile, type JournalRecord } from '../../src/exec/journal.js';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
-import { readCounter } from '../helpers/counter.js';
+import { readCounter } from '../../src/lab/counter.js';
 import { vmStartSteps } from '../helpers/local-qemu.js';
 
 const T = { timeout: 600_000 };

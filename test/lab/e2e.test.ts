@@ -10,15 +10,15 @@ import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
-import { bootLab, ensureLabImage, type LabHost } from './lab.js';
-import { readCounter } from '../helpers/counter.js';
+import { bootLab, ensureLabImage, type LabHost } from '../../src/lab/lab.js';
+import { readCounter } from '../../src/lab/counter.js';
 
 let lab: LabHost;
 let ssh: SshHost;
 const journalDir = mkdtempSync('/var/tmp/lu-lab-journal-');
 
 before(async () => {
-  ensureLabImage();
+  await ensureLabImage();
   lab = await bootLab('e2e');
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
 }, { timeout: 600_000 });

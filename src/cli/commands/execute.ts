@@ -1,18 +1,19 @@
 import type { Command } from 'commander';
 import { LiveupdateError } from '../../errors.js';
-import { execute, journalEvents } from '../../exec/executor.js';
-import { blackouts } from '../../exec/events.js';
+import { execute, journalEvents, type ExecuteResult } from '../../exec/executor.js';
+import { blackouts, type ExecEvent } from '../../exec/events.js';
 import { Journal, journalFile } from '../../exec/journal.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import type { Profile } from '../../profile/types.js';
+import type { Plan } from '../../plan/types.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { ttyReporter } from '../../report/tty.js';
 import { isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from '../hosts.js';
 import { EXIT, type Output } from '../output.js';
 
-interface ExecOpts extends HostOptions {
+export interface ExecOpts extends HostOptions {
   profile: string;
   facts?: string;
   dryRun?: boolean;
@@ -39,7 +40,16 @@ function withHostOptions(c: Command): Command {
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
-async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, setExit: (c: number) => void): Promise<void> {
+export interface PhaseReporter {
+  emit: (e: ExecEvent) => void;
+  finish?: () => Promise<void>;
+}
+
+/**
+ * The path every phase command takes: profile, host, journal, facts, plan, execute. Returns the
+ * executor's result, or undefined for --dry-run (the plan was printed). `demo` runs it too.
+ */
+export async function executePhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, reporter: (plan: Plan) => PhaseReporter): Promise<ExecuteResult | undefined> {
   const { profile, warnings, locate } = requireProfile(opts.profile);
   for (const w of warnings) o.warn(w);
   const host = openHost(opts);
@@ -49,7 +59,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o
     const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
     if (opts.dryRun) {
       o.result(renderPlan(plan, { color: !o.json && process.stdout.isTTY === true }), plan);
-      return;
+      return undefined;
     }
     for (const id of opts.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
@@ -58,34 +68,35 @@ async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o
     }
     const liveBootId = opts.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host: host.name, profile: plan.profile });
-    // listr2 on a terminal, plain lines otherwise, NDJSON with --json
-    const tty = !o.json && process.stderr.isTTY === true && !process.env['CI'] ? ttyReporter(plan) : undefined;
-    let result;
+    const r = reporter(plan);
     try {
-      result = await execute({
-        plan,
-        host,
-        journal,
-        liveBootId,
-        emit: (e) => {
-          if (o.json) o.event(e);
-          else if (tty) tty.emit(e);
-          else {
-            const line = plainLine(e);
-            if (line) process.stderr.write(line);
-          }
-        },
-      });
+      return await execute({ plan, host, journal, liveBootId, emit: r.emit });
     } finally {
-      await tty?.finish();
+      await r.finish?.();
     }
-    if (o.json) o.event({ type: 'result', command: name, ...result });
-    else process.stdout.write(renderSummary(result, name));
-    if (!result.ok) setExit(EXIT.error);
   } finally {
     journal.close();
     await host.close();
   }
+}
+
+async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, setExit: (c: number) => void): Promise<void> {
+  // listr2 on a terminal, plain lines otherwise, NDJSON with --json
+  const reporter = (plan: Plan): PhaseReporter => {
+    if (o.json) return { emit: (e) => o.event(e) };
+    if (process.stderr.isTTY === true && !process.env['CI']) return ttyReporter(plan);
+    return {
+      emit: (e) => {
+        const line = plainLine(e);
+        if (line) process.stderr.write(line);
+      },
+    };
+  };
+  const result = await executePhases(name, phases, opts, o, reporter);
+  if (!result) return;
+  if (o.json) o.event({ type: 'result', command: name, ...result });
+  else process.stdout.write(renderSummary(result, name));
+  if (!result.ok) setExit(EXIT.error);
 }
 
 export function registerExecute(program: Command, out: () => Output, setExit: (c: number) => void): void {

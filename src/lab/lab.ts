@@ -1,17 +1,39 @@
 /**
- * Lab hosts: the Debian 12 image from test/lab/image/build.sh (cached in .cache/lab), booted under
+ * Lab hosts: the Debian 12 image from lab/image/build.sh (cached in .cache/lab), booted under
  * QEMU TCG with an emulated intel-iommu, 256M of legacy pmem at 1G (memmap=256M!1G), an e1000e
  * for VFIO, and dropbear on a loopback port. Everything here is real; nothing is simulated.
+ * Used by `liveupdate demo`, the lab tests and bench:lab.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ROOT } from '../helpers/paths.js';
-import { freePort } from '../helpers/sshd.js';
+import { fileURLToPath } from 'node:url';
 
-export const LAB_CACHE = process.env['LAB_CACHE'] ?? join(ROOT, '.cache', 'lab');
+/** The package root (this file runs as dist/src/lab/lab.js). */
+export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const LAB_CACHE = process.env['LAB_CACHE'] ?? join(PACKAGE_ROOT, '.cache', 'lab');
+export const LAB_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab.yaml');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+    s.on('error', reject);
+  });
+}
+
+/** True when nothing listens on 127.0.0.1:port and we may bind it. */
+export async function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.on('error', () => resolve(false));
+  });
+}
 
 export interface LabHost {
   name: string;
@@ -27,19 +49,38 @@ export interface LabHost {
   stop: () => Promise<void>;
 }
 
-/** Build (or reuse) the lab image. Takes about a minute the first time, seconds after. */
-export function ensureLabImage(): void {
-  execFileSync('bash', [join(ROOT, 'test/lab/image/build.sh')], { stdio: process.env['LAB_VERBOSE'] ? 'inherit' : 'pipe', env: { ...process.env, LAB_CACHE } });
+/** True when the cached image is complete (build.sh then only checks its stamp, in seconds). */
+export function labImageCached(): boolean {
+  return existsSync(join(LAB_CACHE, 'lab-base.ext4')) && existsSync(join(LAB_CACHE, 'image.stamp'));
 }
 
-export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string } = {}): Promise<LabHost> {
+/**
+ * Build (or reuse) the lab image: a few minutes the first time (Debian packages, debootstrap), seconds
+ * after. Each progress line of the builder goes to onLine; a failure carries the builder's last lines.
+ */
+export async function ensureLabImage(onLine: (line: string) => void = () => undefined): Promise<void> {
+  const child = spawn('bash', [join(PACKAGE_ROOT, 'lab/image/build.sh')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB_CACHE } });
+  const tail: string[] = [];
+  const take = (line: string): void => {
+    tail.push(line);
+    if (tail.length > 30) tail.shift();
+    if (process.env['LAB_VERBOSE']) process.stderr.write(line + '\n');
+    onLine(line);
+  };
+  createInterface({ input: child.stdout }).on('line', take);
+  createInterface({ input: child.stderr }).on('line', take);
+  const code = await new Promise<number | null>((r) => child.on('close', r));
+  if (code !== 0) throw new Error(`lab image build failed (exit ${code}); its last lines:\n${tail.join('\n')}\n(full logs in ${join(LAB_CACHE, 'logs')})`);
+}
+
+export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string; port?: number } = {}): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
   const vms = join(C, 'vms');
   mkdirSync(vms, { recursive: true });
   const disk = join(vms, `${name}.qcow2`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(C, 'lab-base.ext4'), disk]);
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const serialLog = join(vms, `${name}.serial`);
   writeFileSync(serialLog, '');
   const append = `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
@@ -55,7 +96,8 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
       '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
       '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
     ],
-    { stdio: 'ignore' },
+    // its own process group: a Ctrl-C in the terminal is ours to handle (tear down, or keep with --keep)
+    { stdio: 'ignore', detached: true },
   );
   const knownHosts = join(vms, `${name}.known_hosts`);
   const hostKey = readFileSync(join(C, 'host_key.pub'), 'utf8').trim();

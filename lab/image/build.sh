@@ -3,13 +3,13 @@
 # Kernel: Debian's current 6.1 cloud-independent amd64 image, resolved by apt at build time (not pinned).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-C=${LAB_CACHE:-$(cd "$here/../../.." && pwd)/.cache/lab}
+C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
 mkdir -p "$C"/{debs,logs}
 log() { echo "[lab-build $(date +%T)] $*"; }
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap dropbear-bin openssh-client socat e2fsprogs; do
+for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap dropbear-bin openssh-client socat e2fsprogs python3; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then

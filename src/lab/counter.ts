@@ -1,4 +1,4 @@
-import type { QmpClient } from '../../src/qemu/qmp.js';
+import type { QmpClient } from '../qemu/qmp.js';
 
 /** The boot-sector counter guest's 64-bit count at 0x7e00, and the VM's run state, over QMP. */
 export async function readCounter(c: QmpClient): Promise<{ status: string; value: bigint }> {

@@ -1,0 +1,59 @@
+// `liveupdate demo` refuses clearly, before building or booting anything, on a machine that cannot run it.
+// Real: the CLI in-process, a real listening socket on the port, this machine's /proc. The uid and
+// memory figures are injected (test doubles) where the test machine cannot be made non-root or small.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:net';
+import { PassThrough } from 'node:stream';
+import { run } from '../../src/cli/main.js';
+import { demoPreflight, runningLabs } from '../../src/lab/preflight.js';
+import { freePort } from '../../src/lab/lab.js';
+import { GiB } from '../../src/units.js';
+
+async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await run(argv, { stdout, stderr });
+  return { code, out, err };
+}
+
+test('demo: the port is taken -> names who holds it, exit 1, no lab started', async () => {
+  const port = await freePort();
+  const server = createServer().listen(port, '127.0.0.1');
+  await new Promise((r) => server.once('listening', r));
+  try {
+    const r = await cli('demo', '--port', String(port));
+    assert.equal(r.code, 1);
+    assert.match(r.err, new RegExp(`port ${port} on 127\\.0\\.0\\.1 is in use by node \\(pid ${process.pid}\\)`));
+    assert.match(r.err, /choose another with --port/);
+    assert.match(r.err, /nothing was changed/);
+    assert.deepEqual(runningLabs('demo'), []);
+    const j = await cli('demo', '--port', String(port), '--json');
+    const doc = JSON.parse(j.out) as { code: string; diagnostics: Array<{ message: string }> };
+    assert.equal(doc.code, 'LAB_UNAVAILABLE');
+    assert.equal(doc.diagnostics.length, 1);
+  } finally {
+    server.close();
+  }
+});
+
+test('demo preflight: not root and too little memory -> both said, each with what to do', async () => {
+  const problems = await demoPreflight({ port: await freePort(), uid: 1000, memAvailable: 1 * GiB });
+  const text = problems.map((p) => `${p.what}; ${p.fix}`).join('\n');
+  assert.match(text, /needs root.*run it as root/);
+  assert.match(text, /too little free memory: 1\.0 GiB available, the lab host needs 2\.5 GiB; stop other VMs/);
+  assert.deepEqual(await demoPreflight({ port: await freePort(), uid: 0, memAvailable: 8 * GiB }), [], 'this machine can run it');
+});
+
+test('demo: bad options are usage errors; --backend luo says what it needs', async () => {
+  assert.equal((await cli('demo', '--backend', 'zfs')).code, 64);
+  assert.equal((await cli('demo', '--port', '70000')).code, 64);
+  const luo = await cli('demo', '--backend', 'luo');
+  assert.equal(luo.code, 1);
+  assert.match(luo.err, /needs a lab kernel with KEXEC_HANDOVER and LIVEUPDATE/);
+  assert.match(luo.err, /liveupdate demo --backend pmem/);
+});
