@@ -100,6 +100,11 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     outcomes: new Map(st.done),
     vars: Object.fromEntries<string>([...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]), ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : [])]),
   };
+  // run-time values earlier steps found (the LUO holder's pid and memfds) come back from the journal
+  for (const o of env.outcomes.values()) {
+    const vars = o['vars'];
+    if (vars && typeof vars === 'object') Object.assign(env.vars, vars as Record<string, string>);
+  }
   const stepsById = new Map(plan.steps.map((s) => [s.id, s]));
   const events: ExecEvent[] = [];
   const onEvent = (e: ExecEvent): void => {

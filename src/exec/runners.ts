@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type Host } from '../host/host.js';
-import type { Check, Step, Verify } from '../plan/types.js';
+import { LUO_HOLDER_SOCKET, type Check, type Step, type Verify } from '../plan/types.js';
+import { HelperError, holderRequest, runHelper } from '../native/helper.js';
 import { QmpPool } from '../qemu/pool.js';
 import type { QmpClient, QmpEvent } from '../qemu/qmp.js';
 
@@ -206,8 +207,14 @@ async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
     }
     case 'boot-changed':
       return waitForNewBoot(v, env);
-    case 'luo-holder':
-      throw new LiveupdateError('NOT_SUPPORTED', 'verify luo-holder needs the LUO holder of the native helper, not built yet');
+    case 'luo-holder': {
+      // right before kexec -e: the holder must be alive and hold every session, or the VMs' RAM is gone
+      const st = await holderRequest(env.host, LUO_HOLDER_SOCKET, { op: 'status' });
+      const held = Object.values((st['handles'] ?? {}) as Record<string, { what: string }>).map((h) => h.what);
+      const missing = v.sessions.filter((n) => !held.includes(`LUO session ${n}`));
+      if (missing.length) throw new LiveupdateError('STEP_FAILED', `the LUO holder (pid ${String(st['pid'])}) does not hold ${missing.join(', ')}: a kexec now would lose those VMs' RAM`);
+      return { holderPid: st['pid'], sessions: v.sessions };
+    }
   }
 }
 
@@ -274,8 +281,37 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
     case 'verify':
       return runVerify(step.verify, env);
     case 'helper-ioctl':
-      throw new LiveupdateError('NOT_SUPPORTED', `${step.id}: the native helper (${step.request.op}) is not built yet`);
+      return runHelperStep(step, env);
   }
+}
+
+/** A dotted path into a helper result: `then.hold.pid`, `handles.ram-vm1.fd`. */
+function pick(doc: unknown, path: string): unknown {
+  let cur = doc;
+  for (const k of path.split('.')) cur = cur && typeof cur === 'object' ? (cur as Record<string, unknown>)[k] : undefined;
+  return cur;
+}
+
+async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }>, env: RunEnv): Promise<Outcome> {
+  if (step.holder) {
+    const answers = [];
+    for (const op of step.program.ops) {
+      const r = await holderRequest(env.host, step.holder, op);
+      if (!r.ok) throw new HelperError(r.error ?? { op: op.op, errno: 0, errnoName: '', code: 'failed', message: 'failed' }, `${step.id} (holder ${step.holder})`);
+      answers.push(r);
+    }
+    return { holder: step.holder, answers };
+  }
+  const doc = await runHelper(env.host, step.program, { allowFailure: true });
+  if (!doc.ok) throw new HelperError(doc.error!, step.id);
+  const vars: Record<string, string> = {};
+  for (const [k, path] of Object.entries(step.vars ?? {})) {
+    const v = pick(doc, path);
+    if (typeof v !== 'string' && typeof v !== 'number') throw new LiveupdateError('HELPER_ERROR', `${step.id}: the helper's result has no ${path} (for {${k}})`);
+    vars[k] = String(v);
+  }
+  Object.assign(env.vars, vars);
+  return { ...(doc.then ? { then: doc.then } : {}), handles: doc.handles ?? {}, vars };
 }
 
 /** Does the host already show this done (or, for onlyIf, does the condition hold)? */

@@ -1,4 +1,5 @@
 import type { Diagnostic } from '../errors.js';
+import type { HelperProgram } from '../native/helper.js';
 
 /** The plan is a versioned artefact: `plan --json` can be saved, reviewed and diffed. */
 export const PLAN_FORMAT_VERSION = 1;
@@ -33,10 +34,8 @@ export type Verify =
   | { kind: 'vm-status'; vm: string; status: string }
   | { kind: 'luo-holder'; sessions: string[] };
 
-export interface HelperRequest {
-  op: string;
-  [arg: string]: unknown;
-}
+/** Where the LUO holder (the helper holding sessions and memfds until kexec) answers. */
+export const LUO_HOLDER_SOCKET = '/run/liveupdate/luo-holder.sock';
 
 export interface MigrationWait {
   /** poll query-migrate until one of these */
@@ -51,7 +50,12 @@ export type StepBody =
   | { kind: 'umount'; argv: string[]; target: string }
   | { kind: 'file'; path: string; size: number; argv: string[][] }
   | { kind: 'sysfs-write'; path: string; value: string }
-  | { kind: 'helper-ioctl'; request: HelperRequest }
+  /**
+   * A native helper program (native/helper.c). With `holder`, each op goes to the helper daemon on
+   * that socket instead. `ioctls` names what the kernel is asked, for the reader; `vars` are run-time
+   * values taken from the result (dotted paths into it), e.g. the holder's pid for /proc/PID/fd/N.
+   */
+  | { kind: 'helper-ioctl'; program: HelperProgram; holder?: string; ioctls: string[]; vars?: Record<string, string> }
   /** expectVersion: on restore, QMP query-version of the new (paused, empty) QEMU must match the one that saved the state */
   | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string }
   | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait }

@@ -19,9 +19,12 @@ export function describeAction(step: Step): string[] {
     case 'sysfs-write':
       return [`write '${step.value}' > ${step.path}`];
     case 'helper-ioctl': {
-      const { op, ioctls, ...args } = step.request;
-      const lines = [`helper ${op} ${JSON.stringify(args)}`];
-      if (Array.isArray(ioctls)) lines.push(`ioctls: ${ioctls.join(', ')}`);
+      const lines = [step.holder ? `helper holding ${step.holder}, asked:` : 'lu-helper <<', ...step.program.ops.map(({ op, ...args }) => `  ${op} ${JSON.stringify(args)}`)];
+      const then = step.program.then;
+      if (then && 'hold' in then) lines.push(`  then hold every fd open in a daemon answering on ${then.hold.socket}`);
+      if (then && 'exec' in then) lines.push(`  then exec ${describeArgv(then.exec)}`);
+      lines.push(`ioctls: ${step.ioctls.join(', ')}`);
+      if (step.vars) lines.push(`gives: ${Object.keys(step.vars).map((k) => `{${k}}`).join(' ')}`);
       return lines;
     }
     case 'qemu-start':

@@ -12,6 +12,7 @@ import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
 import { bootLab, ensureLabImage, type LabHost } from '../../src/lab/lab.js';
 import { readCounter } from '../../src/lab/counter.js';
+import { HelperError, probe, runHelper } from '../../src/native/helper.js';
 
 let lab: LabHost;
 let ssh: SshHost;
@@ -69,6 +70,57 @@ test('VFIO: the e1000e is in an IOMMU group, and the plan says why this QEMU can
   const plan = await cli(['plan', '--profile', join(ROOT, 'profiles/lab-vfio.yaml')]);
   assert.equal(plan.code, 1);
   assert.match(plan.stderr, new RegExp(`lab-vfio.yaml:[0-9]+:[0-9]+: vms\\[0\\]\\.vfio: QEMU ${f.qemu[0]!.version!.replace(/\./g, '\\.')} cannot save a VM with a passed-through device: vfio-pci blocks migration`));
+});
+
+test('native helper on the lab host: real VFIO container ioctls on the e1000e; what Debian 6.1 lacks is said so', { timeout: 300_000 }, async () => {
+  const nic = '0000:00:03.0';
+  // hand the NIC to vfio-pci, as the vfio steps of a plan do
+  await remote(['sh', '-c', `echo vfio-pci > /sys/bus/pci/devices/${nic}/driver_override; echo ${nic} > /sys/bus/pci/devices/${nic}/driver/unbind; echo ${nic} > /sys/bus/pci/drivers_probe`]);
+  assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
+  const group = Number((await remote(['readlink', `/sys/bus/pci/devices/${nic}/iommu_group`])).split('/').pop());
+
+  // the static helper is copied over SSH and probes the real kernel
+  const p = await probe(ssh);
+  assert.deepEqual({ present: p.vfio.present, apiVersion: p.vfio.apiVersion, type1v2: p.vfio.type1v2 }, { present: true, apiVersion: 0, type1v2: true });
+  assert.deepEqual(p.groups.find((g) => g.group === group), { group, devices: [nic], vfio: true, viable: true });
+  assert.equal(p.iommufd.present, false);
+  assert.equal(p.liveupdate.present, false);
+  assert.equal(p.kexec.fileLoad, 'supported');
+
+  // container, group, type1v2, a 1 MiB buffer mapped for DMA at IOVA 1 MiB and unmapped again
+  const MiB = 1 << 20;
+  const base = [
+    { op: 'vfio.container.open', as: 'container' },
+    { op: 'vfio.group.open', device: nic, as: 'group' },
+    { op: 'vfio.group.set_container', group: 'group', container: 'container' },
+    { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
+  ];
+  const r = await runHelper(ssh, {
+    ops: [
+      ...base,
+      { op: 'vfio.group.device', group: 'group', device: nic, as: 'dev' },
+      { op: 'buffer.alloc', size: MiB, as: 'buf' },
+      { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: MiB, flags: ['read', 'write'] },
+      { op: 'vfio.dma.unmap', container: 'container', iova: MiB, size: MiB },
+    ],
+  });
+  assert.deepEqual(r.results.map((x) => x.op), ['vfio.container.open', 'vfio.group.open', 'vfio.group.set_container', 'vfio.set_iommu', 'vfio.group.device', 'buffer.alloc', 'vfio.dma.map', 'vfio.dma.unmap']);
+  assert.equal(r.results[1]!['group'], group);
+  assert.equal(r.results[4]!['pci'], true);
+  assert.ok(Number(r.results[4]!['regions']) > 0);
+  assert.deepEqual(r.results[6], { op: 'vfio.dma.map', iova: MiB, size: MiB, liveUpdate: false });
+  assert.deepEqual(r.results[7], { op: 'vfio.dma.unmap', iova: MiB, unmapped: MiB });
+
+  // the pkernfs RFC's additions on a kernel without them
+  const notSupported = async (ops: Array<Record<string, unknown>>, message: RegExp): Promise<void> => {
+    await assert.rejects(runHelper(ssh, { ops: ops as never }), (e: unknown) => e instanceof HelperError && e.helper.code === 'not-supported' && message.test(e.helper.message));
+  };
+  await notSupported([...base, { op: 'open', path: '/lab/counter.img', as: 'pgt' }, { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgt' }], /^VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on \/dev\/vfio\/vfio: not supported by this kernel \(ENOTTY\): it needs the pkernfs RFC kernel$/);
+  await notSupported([...base, { op: 'buffer.alloc', size: MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: MiB, flags: ['read', 'write', 'live_update'] }], /VFIO_DMA_MAP_FLAG_LIVE_UPDATE on \/dev\/vfio\/vfio: not supported by this kernel \(EINVAL/);
+  // iommufd, the VFIO cdev and LUO: Debian's 6.1 has none of them
+  await notSupported([{ op: 'iommufd.open', as: 'i' }], /no \/dev\/iommu: this kernel has no iommufd/);
+  await notSupported([{ op: 'vfio.cdev.open', device: nic, as: 'd' }], /bound to vfio-pci but has no VFIO cdev .*: not supported by this kernel \(CONFIG_VFIO_DEVICE_CDEV/);
+  await notSupported([{ op: 'luo.open', as: 'l' }], /no \/dev\/liveupdate: this kernel has no LUO: not supported by this kernel/);
 });
 
 test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RAM in pmem and continues', { timeout: 1_200_000 }, async () => {

@@ -2,7 +2,7 @@ import { formatSize } from '../../units.js';
 import { describeRange } from '../carveout.js';
 import { pkernfsFiles } from '../layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
-import type { Step } from '../types.js';
+import { LUO_HOLDER_SOCKET, type Step } from '../types.js';
 
 const GRUB_DROPIN = '/etc/default/grub.d/liveupdate.cfg';
 
@@ -98,19 +98,6 @@ export function preparePhase(ctx: PlanContext): Step[] {
     }
   }
 
-  if (p.backend === 'luo') {
-    steps.push(
-      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
-        kind: 'helper-ioctl',
-        request: {
-          op: 'luo.hold',
-          sessions: ctx.vms.map((v) => ({ name: `liveupdate-${v.spec.name}`, token: 1, memfdSize: v.spec.memory })),
-          ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
-        },
-      }),
-    );
-  }
-
   steps.push(...vfioSetup(ctx, 'prepare'));
   steps.push(
     s('mkdir-state', { ...out, idempotent: true, check: { kind: 'path-exists', path: ctx.profile.migration.stateDir }, description: `create the device-state directory ${ctx.profile.migration.stateDir}` }, {
@@ -118,6 +105,29 @@ export function preparePhase(ctx: PlanContext): Step[] {
       argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
     }),
   );
+  if (p.backend === 'luo') {
+    const names = ctx.vms.map((v) => v.spec.name);
+    steps.push(
+      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
+        kind: 'helper-ioctl',
+        program: {
+          ops: [
+            { op: 'luo.open', as: 'luo' },
+            ...ctx.vms.flatMap((v) => [
+              { op: 'memfd.create', name: `liveupdate-${v.spec.name}`, size: v.spec.memory, as: `ram-${v.spec.name}` },
+              { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${v.spec.name}`, as: `session-${v.spec.name}` },
+              { op: 'luo.preserve', session: `session-${v.spec.name}`, fd: `ram-${v.spec.name}`, token: 1 },
+            ]),
+            // the sessions stay preserved while their fds are open; /dev/liveupdate itself may close
+            { op: 'close', name: 'luo' },
+          ],
+          then: { hold: { socket: LUO_HOLDER_SOCKET } },
+        },
+        ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
+        vars: { 'holder.pid': 'then.hold.pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
+      }),
+    );
+  }
   for (const vm of ctx.vms) {
     steps.push(
       s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}` }, {
@@ -152,20 +162,26 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Return
         steps.push(
           s(`vfio-pgtables/${d.host}`, { blackout: liveUpdate, vm: vm.spec.name, idempotent: false, check: { kind: 'journal' }, description: `${liveUpdate ? 're-map' : 'map'} ${vm.spec.name}'s RAM for ${d.host} with page tables in iommu/${d.iommuDomain}` }, {
             kind: 'helper-ioctl',
-            request: {
-              op: 'vfio.container.persist',
-              group: '{iommu_group.' + d.host + '}',
-              iommuType: 'VFIO_TYPE1v2_IOMMU',
-              pgtablesFile: `${p.mount}/iommu/${d.iommuDomain}`,
-              dmaMap: { iova: 0, size: vm.spec.memory, file: `${p.mount}/${vm.spec.ramFile}`, flags: liveUpdate ? ['READ', 'WRITE', 'LIVE_UPDATE'] : ['READ', 'WRITE'] },
-              ioctls: [
-                'VFIO_GET_API_VERSION',
-                'VFIO_GROUP_SET_CONTAINER',
-                'VFIO_SET_IOMMU',
-                'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
-                liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
+            program: {
+              ops: [
+                { op: 'vfio.container.open', as: 'container' },
+                { op: 'vfio.group.open', device: d.host, as: 'group' },
+                { op: 'vfio.group.set_container', group: 'group', container: 'container' },
+                { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
+                { op: 'open', path: `${p.mount}/iommu/${d.iommuDomain}`, as: 'pgtables' },
+                { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' },
+                { op: 'buffer.file', path: `${p.mount}/${vm.spec.ramFile}`, size: vm.spec.memory, as: 'ram' },
+                { op: 'vfio.dma.map', container: 'container', buffer: 'ram', iova: 0, flags: liveUpdate ? ['read', 'write', 'live_update'] : ['read', 'write'] },
               ],
+              then: { hold: { socket: `/run/liveupdate/vfio-${d.host}.sock` } },
             },
+            ioctls: [
+              'VFIO_GET_API_VERSION',
+              'VFIO_GROUP_SET_CONTAINER',
+              'VFIO_SET_IOMMU',
+              'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
+              liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
+            ],
           }),
         );
       }

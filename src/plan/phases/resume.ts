@@ -1,5 +1,5 @@
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
-import type { Check, Phase, Step } from '../types.js';
+import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
 import { vfioSetup } from './prepare.js';
 import { migrationSetup } from './suspend.js';
 
@@ -61,22 +61,37 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
 export function resumePhase(ctx: PlanContext): Step[] {
   const s = stepper('resume');
   const steps: Step[] = [...remountStorage(ctx, 'resume')];
+  steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate (tmpfs is new after kexec)' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
   if (ctx.persistence.backend === 'luo') {
+    const names = ctx.vms.map((v) => v.spec.name);
     steps.push(
-      s('luo-retrieve', { blackout: true, idempotent: false, check: { kind: 'journal' }, description: 'start a new LUO holder: retrieve each VM\'s session and memfd by name and token' }, {
+      s('luo-retrieve', { blackout: true, idempotent: false, check: { kind: 'journal' }, description: "start a new LUO holder: retrieve each VM's session and memfd by name and token" }, {
         kind: 'helper-ioctl',
-        request: { op: 'luo.retrieve', sessions: ctx.vms.map((v) => ({ name: `liveupdate-${v.spec.name}`, token: 1 })), ioctls: ['LIVEUPDATE_IOCTL_RETRIEVE_SESSION', 'LIVEUPDATE_SESSION_RETRIEVE_FD'] },
+        program: {
+          ops: [
+            { op: 'luo.open', as: 'luo' },
+            ...names.flatMap((n) => [
+              { op: 'luo.session.retrieve', luo: 'luo', name: `liveupdate-${n}`, as: `session-${n}` },
+              { op: 'luo.retrieve_fd', session: `session-${n}`, token: 1, as: `ram-${n}` },
+            ]),
+            { op: 'close', name: 'luo' },
+          ],
+          then: { hold: { socket: LUO_HOLDER_SOCKET } },
+        },
+        ioctls: ['LIVEUPDATE_IOCTL_RETRIEVE_SESSION', 'LIVEUPDATE_SESSION_RETRIEVE_FD'],
+        vars: { 'holder.pid': 'then.hold.pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
       }),
     );
   }
   steps.push(...vfioSetup(ctx, 'resume'));
-  steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate (tmpfs is new after kexec)' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
   for (const vm of ctx.vms) steps.push(...restoreVm(ctx, vm, 'resume', 'restore-vms'));
   if (ctx.persistence.backend === 'luo') {
     steps.push(
       s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {
         kind: 'helper-ioctl',
-        request: { op: 'luo.finish', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`), ioctls: ['LIVEUPDATE_SESSION_FINISH'] },
+        holder: LUO_HOLDER_SOCKET,
+        program: { ops: ctx.vms.map((v) => ({ op: 'luo.finish', session: `session-${v.spec.name}` })) },
+        ioctls: ['LIVEUPDATE_SESSION_FINISH'],
       }),
     );
   }

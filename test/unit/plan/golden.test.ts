@@ -59,7 +59,13 @@ test('the seed plan issues exactly the RFC recipe', async () => {
   assert.equal(plan.steps.filter((s) => s.pointOfNoReturn).length, 1);
   assert.match(plan.kexecCmdline, / memmap=1G%1G nopat pkernfs=1G!1G nokaslr liveupdate$/);
   const remap = plan.steps.find((s) => s.id === 'resume/vfio-pgtables/0000:00:03.0');
-  assert.ok(remap?.kind === 'helper-ioctl' && JSON.stringify(remap.request).includes('VFIO_DMA_MAP_FLAG_LIVE_UPDATE'));
+  assert.ok(remap?.kind === 'helper-ioctl' && remap.ioctls.includes('VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)'));
+  const map = remap.program.ops.find((o) => o.op === 'vfio.dma.map');
+  assert.deepEqual(map?.['flags'], ['read', 'write', 'live_update']);
+  assert.deepEqual(
+    remap.program.ops.map((o) => o.op),
+    ['vfio.container.open', 'vfio.group.open', 'vfio.group.set_container', 'vfio.set_iommu', 'open', 'vfio.set_persistent_pgtables', 'buffer.file', 'vfio.dma.map'],
+  );
 });
 
 test('every blackout window closes with cont, and nothing optional sits inside it', async () => {

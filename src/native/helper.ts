@@ -1,0 +1,179 @@
+/**
+ * The native helper (native/helper.c): the ioctls Node cannot issue. One JSON request in, one JSON
+ * result out, run through the Host interface so the same static binary serves local and SSH hosts.
+ * A program can end by holding its fds in a daemon (`then.hold`) that later requests reach over a
+ * unix socket on the host, or by exec'ing a VMM that inherits them (`then.exec`).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { LiveupdateError } from '../errors.js';
+import type { Host } from '../host/host.js';
+
+export const HELPER_PROTOCOL = 1;
+
+/** One op; `as` names what it opens, later ops refer to that name. */
+export interface HelperOp {
+  op: string;
+  as?: string;
+  [arg: string]: unknown;
+}
+
+export interface HelperProgram {
+  ops: HelperOp[];
+  then?: { hold: { socket: string } } | { exec: string[] };
+}
+
+export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'failed';
+
+export interface HelperErrorInfo {
+  op: string;
+  index?: number;
+  errno: number;
+  errnoName: string;
+  code: HelperErrorCode;
+  message: string;
+}
+
+export interface HelperHandle {
+  kind: 'fd' | 'buffer' | 'id';
+  fd?: number;
+  id?: number;
+  size?: number;
+  what: string;
+}
+
+export interface HelperResult {
+  ok: boolean;
+  results: Array<{ op: string; [k: string]: unknown }>;
+  then?: { hold?: { pid: number; socket: string }; exec?: string[] };
+  handles?: Record<string, HelperHandle>;
+  error?: HelperErrorInfo;
+}
+
+/** A helper op failed: the helper's own words, errno and code kept for callers and tests. */
+export class HelperError extends LiveupdateError {
+  readonly helper: HelperErrorInfo;
+  constructor(info: HelperErrorInfo, where: string) {
+    super(info.code === 'not-supported' ? 'NOT_SUPPORTED' : 'HELPER_ERROR', `${where}: ${info.op}: ${info.message}`);
+    this.helper = info;
+  }
+}
+
+/** Where the orchestrator puts the static helper on a remote host. */
+export const REMOTE_HELPER = '/var/lib/liveupdate/bin/lu-helper';
+
+const NATIVE_DIR = fileURLToPath(new URL('../../native/', import.meta.url));
+
+/** The helper built by `npm run build` (dist/native): dynamic for this machine, static for hosts. */
+export function helperBinary(kind: 'dynamic' | 'static'): string {
+  const path = `${NATIVE_DIR}${kind === 'static' ? 'lu-helper-static' : 'lu-helper'}`;
+  if (!existsSync(path)) {
+    throw new LiveupdateError('NOT_SUPPORTED', `the native helper is not built (${path} is missing)`, {
+      hint: 'install a C compiler (apt-get install gcc libc6-dev make) and run npm run build',
+    });
+  }
+  return path;
+}
+
+const installed = new WeakMap<Host, string>();
+
+/**
+ * The helper's path on the host: this machine's build for a local host; for a remote one the static
+ * build, copied once per content (a sha256 in the name, so an older copy is never run by mistake).
+ */
+export async function ensureHelper(host: Host): Promise<string> {
+  const known = installed.get(host);
+  if (known) return known;
+  let path: string;
+  if (host.name === 'local') path = helperBinary('dynamic');
+  else {
+    const bin = readFileSync(helperBinary('static'));
+    const sum = createHash('sha256').update(bin).digest('hex').slice(0, 16);
+    path = `${REMOTE_HELPER}-${sum}`;
+    const there = await host.exec(['test', '-x', path]);
+    if (there.exitCode !== 0) {
+      await host.put(bin, `${path}.part`, 0o755);
+      const mv = await host.exec(['mv', '-f', `${path}.part`, path]);
+      if (mv.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${host.name}: cannot install the helper at ${path}: ${mv.stderr.trim()}`);
+    }
+  }
+  installed.set(host, path);
+  return path;
+}
+
+/** Parses the helper's stdout; anything else (a crash, a shell error) is said plainly. */
+export function parseHelperOutput(stdout: string, stderr: string, exitCode: number, where: string): HelperResult {
+  const line = stdout.split('\n').find((l) => l.startsWith('{'));
+  let doc: HelperResult | undefined;
+  try {
+    doc = line ? (JSON.parse(line) as HelperResult) : undefined;
+  } catch {
+    doc = undefined;
+  }
+  if (!doc || typeof doc.ok !== 'boolean') {
+    throw new LiveupdateError('HELPER_ERROR', `${where}: the helper gave no result (exit ${exitCode})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}`);
+  }
+  return doc;
+}
+
+/** Runs one request on the host; a failed op throws HelperError unless `allowFailure`. */
+export async function runHelper(host: Host, request: HelperProgram | HelperOp, opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<HelperResult> {
+  const path = await ensureHelper(host);
+  const r = await host.exec([path], { input: JSON.stringify(request), timeoutMs: opts.timeoutMs ?? 60_000 });
+  const doc = parseHelperOutput(r.stdout, r.stderr, r.exitCode, host.name);
+  if (!doc.ok && !opts.allowFailure) throw new HelperError(doc.error ?? { op: 'request', errno: 0, errnoName: '', code: 'failed', message: 'failed without an error' }, host.name);
+  return doc;
+}
+
+/** One request to a holder daemon (`then.hold`) over its unix socket on the host. */
+export async function holderRequest(host: Host, socket: string, request: HelperOp, timeoutMs = 15_000): Promise<Record<string, unknown> & { ok: boolean; error?: HelperErrorInfo }> {
+  const stream = await host.connectUnix(socket).catch((e: unknown) => {
+    throw new LiveupdateError('HELPER_ERROR', `${host.name}: no helper holds ${socket}: ${e instanceof Error ? e.message : String(e)}`, {
+      hint: 'the holder process exited (or was never started): the fds it kept are closed',
+    });
+  });
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => {
+      stream.destroy();
+      reject(new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} did not answer ${request.op} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    stream.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      clearTimeout(timer);
+      stream.destroy();
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown> & { ok: boolean });
+      } catch {
+        reject(new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} answered something that is not JSON`));
+      }
+    });
+    stream.on('error', (e) => {
+      clearTimeout(timer);
+      reject(new LiveupdateError('HELPER_ERROR', `${host.name}: ${socket}: ${e.message}`));
+    });
+    stream.on('close', () => {
+      clearTimeout(timer);
+      if (!buf.includes('\n')) reject(new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} closed without answering ${request.op}`));
+    });
+    stream.write(JSON.stringify(request) + '\n');
+  });
+}
+
+export interface ProbeResult {
+  vfio: { present: boolean; apiVersion?: number; type1?: boolean; type1v2?: boolean; cdev: boolean; error?: string };
+  groups: Array<{ group: number; devices: string[]; vfio: boolean; viable?: boolean; busy?: boolean }>;
+  iommufd: { present: boolean };
+  liveupdate: { present: boolean; busy?: boolean; heldBy?: string };
+  /** supported, not-supported, not-permitted, unknown (not probed), or an errno name */
+  kexec: { loaded?: boolean; fileLoad: string; fileLoadNote?: string };
+}
+
+/** What the host's kernel offers: VFIO, groups, iommufd, /dev/liveupdate, kexec_file_load. */
+export async function probe(host: Host): Promise<ProbeResult> {
+  const r = await runHelper(host, { op: 'probe' });
+  return r.results[0] as unknown as ProbeResult;
+}
