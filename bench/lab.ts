@@ -3,7 +3,8 @@
  * with RAM in pmem) by `liveupdate run`, then the same update by bench/baseline-lab.sh (OpenSSH
  * with a master connection, socat, no checks) on the same lab host, in the same run.
  * The blackout is split into: orchestrator time inside the window, QEMU save, kexec to sshd up,
- * QEMU restore. Ends with one JSON line, ratios first.
+ * QEMU restore. Then the same `liveupdate run` on a LUO lab host (the LUO lab kernel, guest RAM in a
+ * preserved memfd), split the same way, beside it. Ends with one JSON line, ratios first.
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -13,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { blackoutBreakdown, type ExecEvent } from '../src/exec/events.js';
 import type { Plan } from '../src/plan/types.js';
 import { ROOT } from '../test/helpers/paths.js';
-import { bootLab, ensureLabImage } from '../src/lab/lab.js';
+import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../src/lab/lab.js';
 
 const run = promisify(execFile);
 
@@ -28,12 +29,21 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-await ensureLabImage();
-const lab = await bootLab('bench');
-try {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
-  const journalDir = mkdtempSync('/var/tmp/lu-bench-lab-');
-  const r = await cli(['run', ...common, '--journal-dir', journalDir, '--json']);
+interface Figures {
+  window_ms: number;
+  qemu_save_ms: number;
+  kexec_to_sshd_ms: number;
+  qemu_restore_ms: number;
+  orchestrator_ms: number;
+}
+
+/** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
+async function measure(lab: LabHost, profile: string): Promise<Figures> {
+  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')];
+  const prep = await cli(['prepare', ...common]);
+  if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
+  await sleep(3000);
+  const r = await cli(['run', ...common, '--json']);
   if (r.code !== 0) throw new Error(`liveupdate run failed:\n${r.stderr}\n${r.stdout.slice(-3000)}`);
   const events = r.stdout
     .trim()
@@ -42,8 +52,30 @@ try {
     .filter((e): e is ExecEvent => e.type.startsWith('step-'));
   const b = blackoutBreakdown(events, 'counter');
   if (!b) throw new Error('the run did not record every blackout step');
-  const ours = { window_ms: b.windowMs, qemu_save_ms: b.qemuSaveMs, kexec_to_sshd_ms: b.kexecMs, qemu_restore_ms: b.qemuRestoreMs, orchestrator_ms: b.orchestratorMs };
-  console.log(`liveupdate run: blackout ${ours.window_ms.toFixed(0)} ms = orchestrator ${ours.orchestrator_ms.toFixed(0)} + QEMU save ${ours.qemu_save_ms.toFixed(0)} + kexec to sshd ${ours.kexec_to_sshd_ms.toFixed(0)} + QEMU restore ${ours.qemu_restore_ms.toFixed(0)}`);
+  const f = { window_ms: b.windowMs, qemu_save_ms: b.qemuSaveMs, kexec_to_sshd_ms: b.kexecMs, qemu_restore_ms: b.qemuRestoreMs, orchestrator_ms: b.orchestratorMs };
+  console.log(`liveupdate run (${profile.split('/').pop()}): blackout ${f.window_ms.toFixed(0)} ms = orchestrator ${f.orchestrator_ms.toFixed(0)} + QEMU save ${f.qemu_save_ms.toFixed(0)} + kexec to sshd ${f.kexec_to_sshd_ms.toFixed(0)} + QEMU restore ${f.qemu_restore_ms.toFixed(0)}`);
+  return f;
+}
+
+const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries((Object.entries(f) as Array<[string, number]>).map(([k, v]) => [`${prefix}${k}`, Math.round(v)]));
+
+await ensureLabImage();
+let luo: Figures;
+{
+  // the LUO lab kernel: built once (about 13 minutes on 2 cores), cached after
+  await ensureLuoKernel();
+  await ensureLabImage();
+  const luoLab = await bootLab('bench-luo', { kernel: 'luo' });
+  try {
+    luo = await measure(luoLab, LAB_LUO_PROFILE);
+  } finally {
+    await luoLab.stop();
+  }
+}
+const lab = await bootLab('bench');
+try {
+  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
+  const ours = await measure(lab, join(ROOT, 'profiles/lab.yaml'));
 
   // the baseline updates the same lab host again, from the boot liveupdate left it on
   await sleep(3000);
@@ -61,8 +93,10 @@ try {
       bench: 'lab',
       ratio_ours_over_baseline: +(ours.window_ms / baseline).toFixed(3),
       orchestrator_share: +(ours.orchestrator_ms / ours.window_ms).toFixed(3),
-      ...Object.fromEntries(Object.entries(ours).map(([k, v]) => [k, Math.round(v)])),
+      luo_over_pmem_window: +(luo.window_ms / ours.window_ms).toFixed(3),
+      ...round(ours),
       baseline_window_ms: baseline,
+      ...round(luo, 'luo_'),
     }),
   );
 } finally {

@@ -879,8 +879,9 @@ static int luo_session(const struct jv *a, struct jw *w, unsigned long req, cons
 	memcpy(s.name, name, strlen(name));
 	if (ioctl(l->fd, req, &s) < 0) {
 		int e = errno;
-		if (req == LU_LIVEUPDATE_IOCTL_RETRIEVE_SESSION && e == ENOENT)
-			return fail("not-found", e, "LUO session \"%s\" cannot be retrieved: it was never preserved, its holder exited before the kexec, or it was already retrieved and finished", name);
+		/* 7.2 answers ENOENT for a name it never had, EINVAL once the incoming sessions were finished */
+		if (req == LU_LIVEUPDATE_IOCTL_RETRIEVE_SESSION && (e == ENOENT || e == EINVAL))
+			return fail("not-found", e, "LUO session \"%s\" cannot be retrieved (%s): it was never preserved, its holder exited before the kexec, or it was already retrieved and finished", name, ename(e));
 		if (req == LU_LIVEUPDATE_IOCTL_CREATE_SESSION && e == EEXIST) return fail("busy", e, "LUO session \"%s\" already exists", name);
 		return ioctl_fail(ioname, l->what, e, NULL);
 	}

@@ -15,6 +15,8 @@ export interface ExecuteResult {
   fromJournal: string[];
   blackouts: Blackout[];
   runId: string;
+  /** set when a guard step failed and the command aborted on its own (see Step.abortOnFailure) */
+  aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };
 }
 
 /** Journal records back into the event shape, so blackouts span process restarts. */

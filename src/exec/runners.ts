@@ -213,6 +213,13 @@ async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       const held = Object.values((st['handles'] ?? {}) as Record<string, { what: string }>).map((h) => h.what);
       const missing = v.sessions.filter((n) => !held.includes(`LUO session ${n}`));
       if (missing.length) throw new LiveupdateError('STEP_FAILED', `the LUO holder (pid ${String(st['pid'])}) does not hold ${missing.join(', ')}: a kexec now would lose those VMs' RAM`);
+      // and each old QEMU maps the very memfd the holder preserves (same inode), not some other memory
+      const handles = (st['handles'] ?? {}) as Record<string, { fd?: number }>;
+      for (const { vm, pidfile } of v.vms ?? []) {
+        const fd = handles[`ram-${vm}`]?.fd;
+        const r = await env.host.exec(['sh', '-c', 'i=$(stat -L -c %i "/proc/$1/fd/$2") && q=$(cat "$3") && awk -v i="$i" \'$5==i{f=1} END{exit !f}\' "/proc/$q/maps"', 'sh', String(st['pid']), String(fd ?? -1), pidfile]);
+        if (r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `${vm}'s QEMU does not map the memfd the LUO holder preserves (ram-${vm}): a kexec now would lose its RAM`);
+      }
       return { holderPid: st['pid'], sessions: v.sessions };
     }
   }
@@ -300,7 +307,18 @@ async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }>, env:
       if (!r.ok) throw new HelperError(r.error ?? { op: op.op, errno: 0, errnoName: '', code: 'failed', message: 'failed' }, `${step.id} (holder ${step.holder})`);
       answers.push(r);
     }
-    return { holder: step.holder, answers };
+    const vars: Record<string, string> = {};
+    if (step.vars) {
+      // run-time values from the holder's own account of itself: {pid, handles}
+      const st = await holderRequest(env.host, step.holder, { op: 'status' });
+      for (const [k, path] of Object.entries(step.vars)) {
+        const v = pick(st, path);
+        if (typeof v !== 'string' && typeof v !== 'number') throw new LiveupdateError('HELPER_ERROR', `${step.id}: the holder's status has no ${path} (for {${k}})`);
+        vars[k] = String(v);
+      }
+      Object.assign(env.vars, vars);
+    }
+    return { holder: step.holder, answers, ...(step.vars ? { vars } : {}) };
   }
   const doc = await runHelper(env.host, step.program, { allowFailure: true });
   if (!doc.ok) throw new HelperError(doc.error!, step.id);
@@ -351,6 +369,12 @@ export async function holds(check: Check, env: RunEnv, stepId: string): Promise<
     case 'has-filesystem': {
       const r = await env.host.exec(['blkid', '-o', 'value', '-s', 'TYPE', fill(check.device, env.vars)]);
       return r.exitCode === 0 && r.stdout.trim() === check.fstype;
+    }
+    case 'helper-has':
+    case 'helper-absent': {
+      const st = await holderRequest(env.host, check.socket, { op: 'status' }, 5000).catch(() => undefined);
+      if (check.kind === 'helper-absent') return !st?.ok;
+      return st?.ok === true && Object.keys(st['handles'] ?? {}).includes(check.handle);
     }
     case 'journal':
       return env.outcomes.has(stepId);

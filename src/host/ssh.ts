@@ -186,10 +186,36 @@ export class SshHost implements Host {
   /** QMP and other unix sockets: OpenSSH streamlocal forwarding, else a socat channel (dropbear has no streamlocal). */
   async connectUnix(path: string): Promise<Duplex> {
     const c = await this.connect();
-    const forwarded = await new Promise<Duplex | undefined>((resolve) => {
-      c.openssh_forwardOutStreamLocal(path, (err, stream) => resolve(err ? undefined : stream));
-    });
-    if (forwarded) return forwarded;
+    if (this.streamlocal.get(c) !== false) {
+      let unsupported = false;
+      const forwarded = await new Promise<Duplex | undefined>((resolve) => {
+        c.openssh_forwardOutStreamLocal(path, (err, stream) => {
+          // SSH_OPEN_UNKNOWN_CHANNEL_TYPE (3): the server has no streamlocal (dropbear); a missing
+          // socket on an OpenSSH server is CONNECT_FAILED (2) and says nothing about support
+          if (err) unsupported = (err as Error & { reason?: number }).reason === 3 || /unknown channel type/i.test(err.message);
+          resolve(err ? undefined : stream);
+        });
+      });
+      if (forwarded) {
+        this.streamlocal.set(c, true);
+        return forwarded;
+      }
+      if (unsupported) this.streamlocal.set(c, false);
+    }
+    // the server may refuse a channel while others are still closing: try again shortly
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.socatStream(c, path);
+      } catch (e) {
+        if (attempt >= 20 || !(e instanceof Error) || !/Unable to exec|open failed|Channel open failure/i.test(e.message)) throw e;
+        await new Promise((r) => setTimeout(r, 100 + attempt * 50));
+      }
+    }
+  }
+
+  private readonly streamlocal = new WeakMap<Client, boolean>();
+
+  private socatStream(c: Client, path: string): Promise<Duplex> {
     return new Promise<Duplex>((resolve, reject) => {
       c.exec(describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), (err, stream) => {
         if (err) return reject(err);

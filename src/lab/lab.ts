@@ -59,7 +59,11 @@ export function labImageCached(): boolean {
  * after. Each progress line of the builder goes to onLine; a failure carries the builder's last lines.
  */
 export async function ensureLabImage(onLine: (line: string) => void = () => undefined): Promise<void> {
-  const child = spawn('bash', [join(PACKAGE_ROOT, 'lab/image/build.sh')], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB_CACHE } });
+  await runScript(join(PACKAGE_ROOT, 'lab/image/build.sh'), 'lab image build', join(LAB_CACHE, 'logs'), onLine);
+}
+
+async function runScript(script: string, what: string, logs: string, onLine: (line: string) => void): Promise<void> {
+  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB_CACHE } });
   const tail: string[] = [];
   const take = (line: string): void => {
     tail.push(line);
@@ -70,12 +74,29 @@ export async function ensureLabImage(onLine: (line: string) => void = () => unde
   createInterface({ input: child.stdout }).on('line', take);
   createInterface({ input: child.stderr }).on('line', take);
   const code = await new Promise<number | null>((r) => child.on('close', r));
-  if (code !== 0) throw new Error(`lab image build failed (exit ${code}); its last lines:\n${tail.join('\n')}\n(full logs in ${join(LAB_CACHE, 'logs')})`);
+  if (code !== 0) throw new Error(`${what} failed (exit ${code}); its last lines:\n${tail.join('\n')}\n(more in ${logs})`);
 }
 
-export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string; port?: number } = {}): Promise<LabHost> {
+/** True when the LUO lab kernel (lab/kernel/build-luo.sh) is built and cached. */
+export function luoKernelCached(): boolean {
+  return existsSync(join(LAB_CACHE, 'luo-kernel', 'bzImage'));
+}
+
+/** Build (or reuse) the LUO lab kernel: about 13 minutes on 2 cores the first time, seconds after. */
+export async function ensureLuoKernel(onLine: (line: string) => void = () => undefined): Promise<void> {
+  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build-luo.sh'), 'the LUO lab kernel build', join(LAB_CACHE, 'luo-kernel', 'build.log'), onLine);
+}
+
+export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
+
+/**
+ * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
+ * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
+ */
+export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo' } = {}): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
+  const luo = opts.kernel === 'luo';
   const vms = join(C, 'vms');
   mkdirSync(vms, { recursive: true });
   const disk = join(vms, `${name}.qcow2`);
@@ -83,14 +104,17 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
   const port = opts.port ?? (await freePort());
   const serialLog = join(vms, `${name}.serial`);
   writeFileSync(serialLog, '');
-  const append = `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
+  const append = luo
+    ? `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim()
+    : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
+  const boot = luo ? ['-kernel', join(C, 'luo-kernel', 'bzImage')] : ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')];
   const proc = spawn(
     'qemu-system-x86_64',
     [
       '-name', `lab-${name}`,
       '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', '2', '-m', opts.memory ?? '2G',
       '-device', 'intel-iommu,intremap=on,caching-mode=on',
-      '-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img'), '-append', append,
+      ...boot, '-append', append,
       '-drive', `file=${disk},if=virtio,format=qcow2`,
       '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
       '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',

@@ -129,7 +129,7 @@ export async function runHelper(host: Host, request: HelperProgram | HelperOp, o
 /** One request to a holder daemon (`then.hold`) over its unix socket on the host. */
 export async function holderRequest(host: Host, socket: string, request: HelperOp, timeoutMs = 15_000): Promise<Record<string, unknown> & { ok: boolean; error?: HelperErrorInfo }> {
   const stream = await host.connectUnix(socket).catch((e: unknown) => {
-    throw new LiveupdateError('HELPER_ERROR', `${host.name}: no helper holds ${socket}: ${e instanceof Error ? e.message : String(e)}`, {
+    throw new LiveupdateError('HELPER_ERROR', `${host.name}: no helper answers on ${socket}: ${e instanceof Error ? e.message : String(e)}`, {
       hint: 'the holder process exited (or was never started): the fds it kept are closed',
     });
   });
@@ -144,7 +144,9 @@ export async function holderRequest(host: Host, socket: string, request: HelperO
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       clearTimeout(timer);
-      stream.destroy();
+      // a clean end lets the far side (socat over SSH) exit and free its channel
+      stream.end();
+      setTimeout(() => stream.destroy(), 2000).unref();
       try {
         resolve(JSON.parse(buf.slice(0, nl)) as Record<string, unknown> & { ok: boolean });
       } catch {
@@ -153,11 +155,11 @@ export async function holderRequest(host: Host, socket: string, request: HelperO
     });
     stream.on('error', (e) => {
       clearTimeout(timer);
-      reject(new LiveupdateError('HELPER_ERROR', `${host.name}: ${socket}: ${e.message}`));
+      reject(new LiveupdateError('HELPER_ERROR', `${host.name}: no helper answers on ${socket}: ${e.message.trim()}`));
     });
     stream.on('close', () => {
       clearTimeout(timer);
-      if (!buf.includes('\n')) reject(new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} closed without answering ${request.op}`));
+      if (!buf.includes('\n')) reject(new LiveupdateError('HELPER_ERROR', `${host.name}: no helper answers on ${socket}: the connection closed without an answer to ${request.op}`));
     });
     stream.write(JSON.stringify(request) + '\n');
   });

@@ -20,6 +20,9 @@ export type Check =
   | { kind: 'boot-changed' }
   | { kind: 'pmem-mode'; device: string; mode: string }
   | { kind: 'has-filesystem'; device: string; fstype: string }
+  /** a helper daemon answers on this socket and holds this handle (e.g. the LUO holder of the last update) */
+  | { kind: 'helper-has'; socket: string; handle: string }
+  | { kind: 'helper-absent'; socket: string }
   /** only the journal can tell (e.g. pkernfs sizes read 0 after kexec, and a second truncate leaks blocks) */
   | { kind: 'journal' };
 
@@ -32,7 +35,8 @@ export type Verify =
   | { kind: 'boot-changed'; params: string[]; timeoutMs: number }
   | { kind: 'dmesg'; patterns: string[] }
   | { kind: 'vm-status'; vm: string; status: string }
-  | { kind: 'luo-holder'; sessions: string[] };
+  /** the holder is alive, holds every session, and each VM's QEMU maps exactly the memfd the holder preserves */
+  | { kind: 'luo-holder'; sessions: string[]; vms?: Array<{ vm: string; pidfile: string }> };
 
 /** Where the LUO holder (the helper holding sessions and memfds until kexec) answers. */
 export const LUO_HOLDER_SOCKET = '/run/liveupdate/luo-holder.sock';
@@ -84,6 +88,8 @@ export interface StepMeta {
   satisfied?: string;
   /** why the executor must stop after this step (e.g. a reboot is needed) */
   stopAfter?: string;
+  /** a guard before the point of no return: when it fails, the command aborts at once (VMs resume here) */
+  abortOnFailure?: boolean;
 }
 
 export type Step = StepMeta & StepBody;

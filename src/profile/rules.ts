@@ -68,6 +68,9 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
       }
       if (a === '-qmp' || a === '-incoming' || a === '-daemonize') f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate; remove it from args`);
       if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a)) f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
+      if (p.backend === 'luo' && /(?:^|,)(?:maxmem|slots)=|^pc-dimm|virtio-mem|virtio-balloon/.test(a)) {
+        f.error(['vms', i, 'qemu', 'args', j], `'${a}': a preserved memfd's size is frozen, so guest memory cannot grow or be ballooned under LUO`);
+      }
     });
     vm.vfio.forEach((d, j) => {
       const m = PCI_ADDRESS.exec(d.host);

@@ -57,7 +57,7 @@ export function describeVerify(v: Verify): string {
     case 'vm-status':
       return `qmp query-status of ${v.vm} is ${v.status}`;
     case 'luo-holder':
-      return `check the holder process is alive and holds sessions ${v.sessions.join(', ')}`;
+      return `check the holder process is alive and holds sessions ${v.sessions.join(', ')}${v.vms?.length ? "; each VM's QEMU maps the holder's memfd (same inode)" : ''}`;
   }
 }
 
@@ -86,6 +86,10 @@ export function describeCheck(c: Check | null | undefined): string {
       return `${c.device} is ${c.mode}`;
     case 'has-filesystem':
       return `${c.device} already holds ${c.fstype}`;
+    case 'helper-has':
+      return `the helper on ${c.socket} holds ${c.handle}`;
+    case 'helper-absent':
+      return `no helper answers on ${c.socket}`;
     case 'journal':
       return 'the journal records it done';
   }

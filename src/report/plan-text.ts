@@ -37,7 +37,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     n++;
     const bar = inBlackout ? '  │ ' : '    ';
     const mark = step.satisfied ? '✓' : `${n}.`;
-    const tail = [step.group ? `concurrent: ${step.group}` : '', step.idempotent ? '' : 'once'].filter(Boolean).join(', ');
+    const tail = [step.group ? `concurrent: ${step.group}` : '', step.idempotent ? '' : 'once', step.abortOnFailure ? 'on failure: abort' : ''].filter(Boolean).join(', ');
     out.push(`${bar}${mark} ${step.id}  ${step.description}${tail ? dim(`  [${tail}]`) : ''}`);
     for (const line of describeAction(step)) out.push(`${bar}     ${line}`);
     if (step.onlyIf) out.push(`${bar}     ${dim(`only if: ${describeCheck(step.onlyIf)}`)}`);

@@ -21,5 +21,7 @@ export function renderSummary(r: ExecuteResult, what: string): string {
   }
   if (r.ok) lines.push(`${what}: done (run ${r.runId})`);
   else for (const f of r.failures) lines.push(`${what} stopped at ${f.id}: ${f.message}`);
+  if (r.aborted?.ok) lines.push('aborted before the point of no return: every VM runs again on this kernel, the staged kernel is unloaded');
+  else if (r.aborted) for (const f of r.aborted.failures) lines.push(`the abort stopped at ${f.id}: ${f.message} (run liveupdate abort again)`);
   return lines.join('\n') + '\n';
 }

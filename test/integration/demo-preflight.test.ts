@@ -49,11 +49,8 @@ test('demo preflight: not root and too little memory -> both said, each with wha
   assert.deepEqual(await demoPreflight({ port: await freePort(), uid: 0, memAvailable: 8 * GiB }), [], 'this machine can run it');
 });
 
-test('demo: bad options are usage errors; --backend luo says what it needs', async () => {
+test('demo: bad options are usage errors', async () => {
   assert.equal((await cli('demo', '--backend', 'zfs')).code, 64);
   assert.equal((await cli('demo', '--port', '70000')).code, 64);
-  const luo = await cli('demo', '--backend', 'luo');
-  assert.equal(luo.code, 1);
-  assert.match(luo.err, /needs a lab kernel with KEXEC_HANDOVER and LIVEUPDATE/);
-  assert.match(luo.err, /liveupdate demo --backend pmem/);
+  assert.equal((await cli('demo', '--count', '0')).code, 64);
 });

@@ -15,7 +15,7 @@ import type { ExecuteResult } from '../../exec/executor.js';
 import { journalFile } from '../../exec/journal.js';
 import { SshHost, parseTarget } from '../../host/ssh.js';
 import { readCounter } from '../../lab/counter.js';
-import { bootLab, ensureLabImage, labImageCached, LAB_CACHE, LAB_PROFILE, PACKAGE_ROOT, type LabHost } from '../../lab/lab.js';
+import { bootLab, ensureLabImage, ensureLuoKernel, labImageCached, luoKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PROFILE, PACKAGE_ROOT, type LabHost } from '../../lab/lab.js';
 import { demoPreflight } from '../../lab/preflight.js';
 import type { PhaseSelection } from '../../plan/planner.js';
 import { QmpClient } from '../../qemu/qmp.js';
@@ -46,7 +46,7 @@ export interface Snapshot {
 export interface DemoResult {
   type: 'demo';
   ok: boolean;
-  backend: 'pmem';
+  backend: 'pmem' | 'luo';
   continued: boolean;
   newBoot: boolean;
   before: Snapshot;
@@ -96,9 +96,9 @@ export function renderDemo(d: DemoResult): string {
     `  ${d.newBoot ? 'a new boot (kexec)' : 'THE SAME BOOT: no kexec happened'}; ${d.continued ? 'the counter continued from where it was (a restarted guest counts from 0 again)' : 'the counter did NOT continue'}`,
     '',
     `blackout of VM ${b.vm}: ${s(b.windowMs)}`,
-    `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written to pmem (RAM stays where it is)`,
+    `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${d.backend === 'luo' ? 'to disk (RAM stays in a memfd preserved by LUO)' : 'to pmem (RAM stays where it is)'}`,
     `  kexec + boot   ${s(b.kexecMs).padStart(8)}   kexec -e until the new kernel answers SSH (emulated with TCG here: slow)`,
-    `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same RAM file, state loaded`,
+    `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${d.backend === 'luo' ? 'memfd (retrieved from its session)' : 'RAM file'}, state loaded`,
     `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own SSH round trips and checks inside the window`,
     '',
     `journal: ${rel(d.journal)}`,
@@ -121,7 +121,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
   program
     .command('demo')
     .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it over SSH, shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
-    .option('--backend <name>', 'pmem (Debian kernel, legacy pmem) or luo', 'pmem')
+    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem) or luo (Linux 7.2 built once, ~13 min; guest RAM in a preserved memfd)', 'pmem')
     .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
     .option('--count <seconds>', 'how long the guest counts before the update', '10')
@@ -132,11 +132,6 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--port ${opts.port}: expected a TCP port number`);
       const count = Number(opts.count);
       if (!Number.isFinite(count) || count < 1 || count > 600) throw new LiveupdateError('USAGE', `--count ${opts.count}: expected seconds between 1 and 600`);
-      if (opts.backend === 'luo') {
-        throw new LiveupdateError('NOT_SUPPORTED', 'the luo demo needs a lab kernel with KEXEC_HANDOVER and LIVEUPDATE (Linux 6.19+), which this version of liveupdate does not build yet', {
-          hint: 'run `liveupdate demo --backend pmem` (Debian 12 kernel, guest RAM in legacy pmem)',
-        });
-      }
       const problems = await demoPreflight({ port });
       if (problems.length) {
         throw new LiveupdateError('LAB_UNAVAILABLE', 'this machine cannot run the demo yet; nothing was changed', {
@@ -154,8 +149,17 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
         }
       };
 
+      const luo = opts.backend === 'luo';
+      if (luo) {
+        await timed('kernel', 'LUO lab kernel: Linux 7.2 from Debian\'s linux-source-7.2 with KHO, LUO and iommufd', luoKernelCached() ? 'cached: seconds' : 'first time: about 13 min on 2 cores', (log) => ensureLuoKernel(log));
+      }
       await timed('image', 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, dropbear', labImageCached() ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log));
-      const lab = await timed('boot', 'Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:' + port, 'under a minute', () => bootLab('demo', { port }));
+      const lab = await timed(
+        'boot',
+        luo ? `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}` : `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,
+        'under a minute',
+        () => bootLab('demo', { port, kernel: luo ? 'luo' : 'debian' }),
+      );
       // a Ctrl-C or a failure must not leave a 2 GiB VM behind, unless asked to
       const kill = (): void => {
         if (!opts.keep && lab.proc.exitCode === null) lab.proc.kill('SIGKILL');
@@ -165,7 +169,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
       try {
         const journalDir = join(LAB_CACHE, 'demo', 'journal');
         rmSync(journalDir, { recursive: true, force: true });
-        const execOpts: ExecOpts = { profile: LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
+        const execOpts: ExecOpts = { profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
         const events: ExecEvent[] = [];
         const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {
           const r = await executePhases(name, sel, execOpts, o, () => ({
@@ -183,7 +187,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
           }
           return r;
         };
-        await timed('prepare', 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)', 'about 15 s', (log) => phases('prepare', 'prepare', log));
+        await timed('prepare', luo ? 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)' : 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)', 'about 15 s', (log) => phases('prepare', 'prepare', log));
         await timed('count', `Let the guest count for ${count} s`, `${count} s`, () => sleep(count * 1000));
         const before = await timed('before', 'Before: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
         const result = await timed('run', 'Live update: `liveupdate run` over SSH (stage kernel, pause + save, kexec, restore, continue)', '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
@@ -195,7 +199,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
         demo = {
           type: 'demo',
           ok: continued && newBoot,
-          backend: 'pmem',
+          backend: luo ? 'luo' : 'pmem',
           continued,
           newBoot,
           before,
@@ -204,7 +208,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
           runId: result.runId,
           journal: journalFile(journalDir, 'lab'),
           stagesMs,
-          lab: { kept: opts.keep === true, target: lab.target, port, ...(opts.keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: LAB_PROFILE, serialLog: lab.serialLog },
+          lab: { kept: opts.keep === true, target: lab.target, port, ...(opts.keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, serialLog: lab.serialLog },
         };
       } finally {
         if (!opts.keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());

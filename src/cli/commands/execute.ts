@@ -21,6 +21,8 @@ export interface ExecOpts extends HostOptions {
   journalDir?: string;
   allowOtherHost?: boolean;
   markDone?: string[];
+  /** fleet runs: the hostname the inventory expects, in place of the profile's host.name */
+  expectHostname?: string;
 }
 
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
@@ -50,7 +52,9 @@ export interface PhaseReporter {
  * executor's result, or undefined for --dry-run (the plan was printed). `demo` runs it too.
  */
 export async function executePhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, reporter: (plan: Plan) => PhaseReporter): Promise<ExecuteResult | undefined> {
-  const { profile, warnings, locate } = requireProfile(opts.profile);
+  const loaded = requireProfile(opts.profile);
+  const { warnings, locate } = loaded;
+  const profile = opts.expectHostname ? { ...loaded.profile, host: { ...loaded.profile.host, name: opts.expectHostname } } : loaded.profile;
   for (const w of warnings) o.warn(w);
   const host = openHost(opts);
   const journal = Journal.open(journalFor(opts, profile));
@@ -69,11 +73,28 @@ export async function executePhases(name: string, phases: PhaseSelection, opts: 
     const liveBootId = opts.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host: host.name, profile: plan.profile });
     const r = reporter(plan);
+    let result: ExecuteResult;
     try {
-      return await execute({ plan, host, journal, liveBootId, emit: r.emit });
+      result = await execute({ plan, host, journal, liveBootId, emit: r.emit });
     } finally {
       await r.finish?.();
     }
+    // a guard failed before the point of no return: put every VM back to running on this kernel now
+    const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure);
+    if (guard && phases !== 'abort') {
+      o.event({ type: 'auto-abort', step: guard.id });
+      if (!o.json) process.stderr.write(`${guard.id} failed before the point of no return: aborting, every VM resumes on this kernel\n`);
+      const abortPlan = makePlan({ profile, facts, phases: 'abort', locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
+      const ra = reporter(abortPlan);
+      let aborted: ExecuteResult;
+      try {
+        aborted = await execute({ plan: abortPlan, host, journal, liveBootId, emit: ra.emit });
+      } finally {
+        await ra.finish?.();
+      }
+      return { ...result, aborted: { ok: aborted.ok, failures: aborted.failures } };
+    }
+    return result;
   } finally {
     journal.close();
     await host.close();

@@ -1,5 +1,6 @@
 import { stepper, type PlanContext } from '../context.js';
 import type { Step } from '../types.js';
+import { quitVm } from './suspend.js';
 
 /** kexec: last checks, flush persistent storage, jump, prove the new kernel is up. */
 export function kexecPhase(ctx: PlanContext): Step[] {
@@ -13,10 +14,12 @@ export function kexecPhase(ctx: PlanContext): Step[] {
   }
   if (p.backend === 'luo') {
     steps.push(
-      s('verify-luo-holder', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the LUO holder is alive and holds every session' }, {
+      s('verify-luo-holder', { ...b, idempotent: true, abortOnFailure: true, check: { kind: 'boot-changed' }, description: 'verify the LUO holder is alive and holds every session (if not: abort, the old QEMUs still map the RAM)' }, {
         kind: 'verify',
-        verify: { kind: 'luo-holder', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`) },
+        verify: { kind: 'luo-holder', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`), vms: ctx.vms.map((v) => ({ vm: v.spec.name, pidfile: v.pidfile })) },
       }),
+      // only now may the old QEMUs let go of the memfds: the holder alone keeps them until kexec -e
+      ...ctx.vms.map((vm) => quitVm(vm, 'kexec', 'quit-vms')),
     );
   }
   steps.push(

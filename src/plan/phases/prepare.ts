@@ -108,7 +108,7 @@ export function preparePhase(ctx: PlanContext): Step[] {
   if (p.backend === 'luo') {
     const names = ctx.vms.map((v) => v.spec.name);
     steps.push(
-      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
+      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, onlyIf: { kind: 'helper-absent', socket: LUO_HOLDER_SOCKET }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
         kind: 'helper-ioctl',
         program: {
           ops: [
@@ -125,6 +125,24 @@ export function preparePhase(ctx: PlanContext): Step[] {
         },
         ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
         vars: { 'holder.pid': 'then.hold.pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
+      }),
+      // after an earlier update the VMs already run on memfds a holder keeps: preserve those again
+      s('luo-represerve', { ...out, idempotent: false, check: { kind: 'journal' }, onlyIf: { kind: 'helper-has', socket: LUO_HOLDER_SOCKET, handle: `done-${names[0]}` }, description: 'the LUO holder of the last update is alive: preserve the memfds it holds in new sessions' }, {
+        kind: 'helper-ioctl',
+        holder: LUO_HOLDER_SOCKET,
+        program: {
+          ops: [
+            { op: 'luo.open', as: 'luo' },
+            ...names.flatMap((n) => [
+              { op: 'close', name: `done-${n}` },
+              { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${n}`, as: `session-${n}` },
+              { op: 'luo.preserve', session: `session-${n}`, fd: `ram-${n}`, token: 1 },
+            ]),
+            { op: 'close', name: 'luo' },
+          ],
+        },
+        ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
+        vars: { 'holder.pid': 'pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
       }),
     );
   }

@@ -71,8 +71,9 @@ export function resumePhase(ctx: PlanContext): Step[] {
           ops: [
             { op: 'luo.open', as: 'luo' },
             ...names.flatMap((n) => [
-              { op: 'luo.session.retrieve', luo: 'luo', name: `liveupdate-${n}`, as: `session-${n}` },
-              { op: 'luo.retrieve_fd', session: `session-${n}`, token: 1, as: `ram-${n}` },
+              // `done-VM`: a retrieved session, finished once the VM runs; the next update replaces it
+              { op: 'luo.session.retrieve', luo: 'luo', name: `liveupdate-${n}`, as: `done-${n}` },
+              { op: 'luo.retrieve_fd', session: `done-${n}`, token: 1, as: `ram-${n}` },
             ]),
             { op: 'close', name: 'luo' },
           ],
@@ -90,7 +91,7 @@ export function resumePhase(ctx: PlanContext): Step[] {
       s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {
         kind: 'helper-ioctl',
         holder: LUO_HOLDER_SOCKET,
-        program: { ops: ctx.vms.map((v) => ({ op: 'luo.finish', session: `session-${v.spec.name}` })) },
+        program: { ops: ctx.vms.map((v) => ({ op: 'luo.finish', session: `done-${v.spec.name}` })) },
         ioctls: ['LIVEUPDATE_SESSION_FINISH'],
       }),
     );

@@ -74,6 +74,12 @@ export function suspendVm(ctx: PlanContext, vm: VmContext, group: string): Step[
       wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
     }),
     s(`verify-state/${n}`, { blackout: true, vm: n, group, idempotent: true, check: null, description: `verify ${vm.stateFile} is written; record its size and sha256` }, { kind: 'verify', verify: { kind: 'state-file', vm: n, path: vm.stateFile } }),
-    s(`quit/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: sock, command: 'quit' }),
+    // LUO: the old QEMU keeps the memfd mapped until the holder is checked right before kexec (kexec phase)
+    ...(ctx.persistence.backend === 'luo' ? [] : [quitVm(vm, 'suspend', group)]),
   ];
+}
+
+export function quitVm(vm: VmContext, phase: Phase, group: string): Step {
+  const n = vm.spec.name;
+  return stepper(phase)(`quit/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'quit' });
 }

@@ -112,3 +112,11 @@ test('luo: hugetlb memory is refused', () => {
   const r = parseProfile('p.yaml', text);
   assert.ok(r.errors.some((e) => /hugetlb memory cannot be preserved/.test(e.message)), JSON.stringify(r.errors));
 });
+
+test('luo: memory that could grow or balloon is refused (a preserved memfd has a frozen size)', () => {
+  for (const arg of ['-m 1G,slots=4,maxmem=8G', 'virtio-balloon-pci', 'virtio-mem-pci,id=vm0']) {
+    const text = BASE.replace(/persistence:\n( {2}.*\n)+/, 'persistence:\n  backend: luo\n').replace('args: [-nodefaults]', `args: [-nodefaults, -device, "${arg}"]`);
+    const r = parseProfile('p.yaml', text);
+    assert.ok(r.errors.some((e) => /size is frozen, so guest memory cannot grow or be ballooned under LUO/.test(e.message) && /^vms\[[0-9]\]\.qemu\.args\[2\]$/.test(e.field ?? '')), `${arg}: ${JSON.stringify(r.errors)}`);
+  }
+});

@@ -1,0 +1,205 @@
+// The LUO lab: the LUO lab kernel (Linux 7.2 from Debian's linux-source-7.2, KHO + LUO + iommufd)
+// booted under QEMU TCG, updated over SSH by `liveupdate run` with profiles/lab-luo.yaml. The nested
+// VM's RAM is a memfd the helper holds and preserves in a LUO session across a real kexec.
+// Everything is real; nothing is simulated.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { readCounter } from '../../src/lab/counter.js';
+import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
+import { ROOT } from '../helpers/paths.js';
+
+let lab: LabHost;
+let ssh: SshHost;
+const journalDir = mkdtempSync('/var/tmp/lu-luo-journal-');
+
+before(async () => {
+  await ensureLuoKernel();
+  await ensureLabImage();
+  lab = await bootLab('luo', { kernel: 'luo' });
+  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+}, { timeout: 1_800_000 });
+
+after(async () => {
+  await ssh?.close();
+  await lab?.stop();
+});
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env['LAB_VERBOSE']) process.stderr.write(d);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+async function remote(argv: string[]): Promise<string> {
+  const r = await ssh.exec(argv, { timeoutMs: 60_000 });
+  assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+async function counter(): Promise<{ status: string; value: bigint }> {
+  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  try {
+    return await readCounter(c);
+  } finally {
+    await c.close();
+  }
+}
+
+function records(): JournalRecord[] {
+  return readdirSync(journalDir)
+    .filter((f) => f.includes('.journal'))
+    .flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
+}
+
+test('LUO kernel: /dev/liveupdate, iommufd and the VFIO cdev are there', { timeout: 120_000 }, async () => {
+  assert.match(await remote(['uname', '-r']), /^7\.2\./);
+  assert.match(await remote(['cat', '/proc/cmdline']), /kho=on liveupdate=on/);
+  const p = await runHelper(ssh, { op: 'probe' });
+  const r = p.results[0] as unknown as { liveupdate: { present: boolean }; iommufd: { present: boolean }; kexec: { fileLoad: string } };
+  assert.deepEqual([r.liveupdate.present, r.iommufd.present, r.kexec.fileLoad], [true, true, 'supported']);
+});
+
+test('iommufd for real: IOAS alloc and map, VFIO cdev bind and attach, HWPT alloc, hitless replace', { timeout: 120_000 }, async () => {
+  const nic = '0000:00:03.0';
+  await remote(['sh', '-c', `echo vfio-pci > /sys/bus/pci/devices/${nic}/driver_override; echo ${nic} > /sys/bus/pci/devices/${nic}/driver/unbind 2>/dev/null; echo ${nic} > /sys/bus/pci/drivers_probe`]);
+  assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
+  const MiB = 1 << 20;
+  const r = await runHelper(ssh, {
+    ops: [
+      { op: 'iommufd.open', as: 'iommufd' },
+      { op: 'iommufd.ioas.alloc', iommufd: 'iommufd', as: 'ioas1' },
+      { op: 'iommufd.ioas.alloc', iommufd: 'iommufd', as: 'ioas2' },
+      { op: 'vfio.cdev.open', device: nic, as: 'dev' },
+      { op: 'vfio.cdev.bind', device: 'dev', iommufd: 'iommufd' },
+      { op: 'vfio.cdev.attach', device: 'dev', pt: 'ioas1' },
+      { op: 'buffer.alloc', size: MiB, as: 'buf' },
+      { op: 'iommufd.ioas.map', ioas: 'ioas1', buffer: 'buf', iova: MiB },
+      { op: 'iommufd.ioas.map', ioas: 'ioas2', buffer: 'buf', iova: MiB },
+      { op: 'memfd.create', name: 'guest', size: 2 * MiB, as: 'ram' },
+      { op: 'iommufd.ioas.map_file', ioas: 'ioas2', file: 'ram', size: 2 * MiB, iova: 4 * MiB },
+      { op: 'iommufd.hwpt.alloc', device: 'dev', pt: 'ioas2', as: 'hwpt' },
+      // the device moves to another page table without passing through "no translation"
+      { op: 'vfio.cdev.replace', device: 'dev', pt: 'hwpt' },
+      { op: 'vfio.cdev.replace', device: 'dev', pt: 'ioas1' },
+      { op: 'iommufd.ioas.unmap', ioas: 'ioas1', iova: MiB, size: MiB },
+      { op: 'vfio.cdev.detach', device: 'dev' },
+    ],
+  });
+  const by = (i: number): Record<string, unknown> => r.results[i]!;
+  assert.equal(r.results.length, 16);
+  assert.match(String(by(3)['cdev']), /^\/dev\/vfio\/devices\/vfio[0-9]+$/);
+  assert.equal(typeof by(4)['devid'], 'number');
+  assert.equal(by(4)['pci'], true);
+  assert.equal(by(7)['iova'], MiB);
+  assert.deepEqual(by(10), { op: 'iommufd.ioas.map_file', iova: 4 * MiB, size: 2 * MiB });
+  assert.equal(by(12)['replaced'], true);
+  assert.equal(by(14)['unmapped'], MiB);
+});
+
+test('a busy /dev/liveupdate: prepare names who holds it and changes nothing else', { timeout: 300_000 }, async () => {
+  // another agent (here: a helper daemon that keeps /dev/liveupdate open) holds the device
+  const sock = '/run/other-agent.sock';
+  const other = await runHelper(ssh, { ops: [{ op: 'luo.open', as: 'luo' }], then: { hold: { socket: sock } } });
+  const pid = other.then!.hold!.pid;
+  try {
+    const r = await cli(['prepare']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`/dev/liveupdate is busy: only one process may hold it .*; held by pid ${pid} \\(lu-helper`));
+    assert.equal((await ssh.exec(['test', '-e', '/run/liveupdate/counter.qmp'])).exitCode, 1, 'no VM was started');
+  } finally {
+    await holderRequest(ssh, sock, { op: 'exit' });
+  }
+  rmSync(journalDir, { recursive: true, force: true });
+});
+
+test('the holder killed before kexec: the run aborts before the point of no return and the VM runs on', { timeout: 600_000 }, async () => {
+  assert.equal((await cli(['prepare'])).code, 0);
+  await sleep(5000);
+  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  assert.equal((await cli(['suspend'])).code, 0);
+  const st = await holderRequest(ssh, '/run/liveupdate/luo-holder.sock', { op: 'status' });
+  await remote(['kill', '-9', String(st['pid'])]);
+  const k = await cli(['kexec']);
+  assert.equal(k.code, 1);
+  assert.match(k.stdout + k.stderr, /kexec\/verify-luo-holder.*no helper answers on \/run\/liveupdate\/luo-holder\.sock/s);
+  assert.equal(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootBefore, 'no kexec happened');
+  assert.ok(!records().some((r) => r.t === 'start' && r.id === 'kexec/kexec-exec'), 'the point of no return was not passed');
+  // the guard's failure aborted on its own: the old QEMU still mapped the RAM and continues
+  assert.match(k.stdout, /aborted before the point of no return: every VM runs again on this kernel/);
+  assert.ok(records().some((r) => r.t === 'end' && r.id === 'abort/cont-old/counter'), 'the abort continued the old QEMU');
+  const a = await counter();
+  assert.equal(a.status, 'running');
+  await sleep(1500);
+  assert.ok((await counter()).value > a.value, 'the VM runs on, on the old kernel, with its RAM');
+  assert.equal(await remote(['cat', '/sys/kernel/kexec_loaded']), '0', 'the staged kernel was unloaded');
+  // a fresh start for the next test: the VM's memfd now lives only in that QEMU
+  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  await c.execute('quit').catch(() => undefined);
+  await c.close();
+  rmSync(journalDir, { recursive: true, force: true });
+});
+
+test('liveupdate run over SSH on LUO, twice: the memfd survives each kexec in its session; handover proven from dmesg', { timeout: 1_200_000 }, async () => {
+  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  const prep = await cli(['prepare']);
+  assert.equal(prep.code, 0, prep.stdout + prep.stderr);
+  await sleep(12_000);
+  const beforeRun = await counter();
+  assert.equal(beforeRun.status, 'running');
+  const run = await cli(['run']);
+  assert.equal(run.code, 0, run.stdout + run.stderr);
+  ssh.reset();
+  const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  assert.notEqual(bootAfter, bootBefore, 'a new boot');
+  const after1 = await counter();
+  assert.equal(after1.status, 'running');
+  assert.ok(after1.value > beforeRun.value, `continued: ${beforeRun.value} before the run, ${after1.value} after`);
+  await sleep(2000);
+  assert.ok((await counter()).value > after1.value, 'still counting');
+
+  const recs = records();
+  for (const id of ['prepare/luo-hold', 'suspend/save/counter', 'kexec/verify-luo-holder', 'kexec/quit/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'kexec/verify-handover', 'resume/luo-retrieve', 'resume/load/counter', 'resume/cont/counter', 'resume/luo-finish']) {
+    assert.ok(recs.some((r) => r.t === 'end' && r.id === id), `${id} recorded`);
+  }
+  const handover = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-handover');
+  const lines = (handover?.t === 'end' ? (handover.outcome?.['lines'] as string[]) : []).join('\n');
+  assert.match(lines, /KHO: found kexec handover data/);
+  assert.match(lines, /luo: Retrieved live update data/);
+  const bo = recs.find((r) => r.t === 'blackout');
+  assert.ok(bo?.t === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
+  assert.match(run.stdout, /blackout counter: [0-9]+ ms/);
+
+  // a second update: the VM now runs on the memfd the new holder retrieved; it is preserved again
+  const run2 = await cli(['run']);
+  assert.equal(run2.code, 0, run2.stdout + run2.stderr);
+  ssh.reset();
+  assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');
+  const after2 = await counter();
+  assert.equal(after2.status, 'running');
+  assert.ok(after2.value > after1.value, `continued again: ${after1.value} -> ${after2.value}`);
+  const recs2 = records();
+  assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'), 'the held memfd was preserved in a new session');
+  assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-hold' && r.result === 'skipped'), 'no second holder was started');
+
+  // the session was finished: retrieving it again is a clear error
+  await assert.rejects(
+    runHelper(ssh, { ops: [{ op: 'luo.open', as: 'l' }, { op: 'luo.session.retrieve', luo: 'l', name: 'liveupdate-counter', as: 's' }] }),
+    (e: unknown) => e instanceof HelperError && /LUO session "liveupdate-counter" cannot be retrieved/.test(e.helper.message),
+  );
+});
