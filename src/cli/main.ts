@@ -5,6 +5,7 @@ import { registerPlan } from './commands/plan.js';
 import { registerValidate } from './commands/validate.js';
 import { registerExecute } from './commands/execute.js';
 import { registerDemo } from './commands/demo.js';
+import { registerFleet } from './commands/fleet.js';
 import { EXIT, makeOutput, type Output } from './output.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
@@ -38,6 +39,7 @@ Start with: liveupdate demo                 (as root: a real live update in a la
   registerPlan(program, out, (c) => (exitCode = c));
   registerExecute(program, out, (c) => (exitCode = c));
   registerDemo(program, out, (c) => (exitCode = c));
+  registerFleet(program, out, (c) => (exitCode = c));
   for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
 
   try {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Profile } from '../profile/types.js';
@@ -30,6 +30,11 @@ export async function readFactsFile(file: string): Promise<HostFacts> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     throw new LiveupdateError('FACTS_INVALID', `cannot read facts file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  // the probe's own output, as another tool ran it (e.g. an Ansible `script` task), is facts too
+  if (text.trimStart().startsWith('@@ ')) {
+    if (!text.includes('@@ end')) throw new LiveupdateError('FACTS_INVALID', `${file}: the probe output is cut off before its end marker`);
+    return parseProbeOutput(text.replace(/\r\n/g, '\n'), (await stat(file)).mtime.toISOString());
   }
   let data: unknown;
   try {

@@ -18,10 +18,11 @@ const BUILDERS: Record<Phase, (ctx: PlanContext) => Step[]> = {
   abort: abortPhase,
 };
 
-export type PhaseSelection = Phase | 'all';
+/** all: prepare through resume; update: suspend, kexec, resume on a host prepared earlier */
+export type PhaseSelection = Phase | 'all' | 'update';
 
 export function selectedPhases(sel: PhaseSelection): Phase[] {
-  return sel === 'all' ? [...PHASES] : [sel];
+  return sel === 'all' ? [...PHASES] : sel === 'update' ? ['suspend', 'kexec', 'resume'] : [sel];
 }
 
 export interface PlanInput {

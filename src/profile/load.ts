@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
 import { fieldPath, readYaml, type YamlSource } from './source.js';
@@ -11,7 +11,8 @@ import type { Locate, Persistence, Profile, VmSpec } from './types.js';
 
 import schema from './schema.json' with { type: 'json' };
 
-const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
+/** One Ajv for every YAML input: `x-hint` carries the message an operator reads. */
+export const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
 ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
 const validateSchema = ajv.compile(schema);
 
@@ -59,10 +60,15 @@ export function requireProfile(file: string): { profile: Profile; warnings: Diag
 }
 
 function schemaDiagnostics(src: YamlSource): Diagnostic[] {
-  if (validateSchema(src.data)) return [];
+  return schemaDiagnosticsWith(validateSchema, src, REFUSED_BACKENDS);
+}
+
+/** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */
+export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSource, refusedEnum: Record<string, string> = {}): Diagnostic[] {
+  if (validate(src.data)) return [];
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
-  for (const e of pickErrors(validateSchema.errors ?? [])) {
+  for (const e of pickErrors(validate.errors ?? [])) {
     const path = pointerToPath(e.instancePath);
     let message: string;
     let at = path;
@@ -73,8 +79,8 @@ function schemaDiagnostics(src: YamlSource): Diagnostic[] {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       at = [...path, extra];
       message = `unknown field '${extra}'`;
-    } else if (e.keyword === 'enum' && typeof e.data === 'string' && REFUSED_BACKENDS[e.data]) {
-      message = `${e.data} is not supported: ${REFUSED_BACKENDS[e.data]}`;
+    } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
+      message = `${e.data} is not supported: ${refusedEnum[e.data]}`;
     } else {
       const hint = (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
       message = hint ?? e.message ?? 'is invalid';

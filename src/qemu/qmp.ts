@@ -47,6 +47,11 @@ export class QmpClient extends EventEmitter {
     stream.on('data', (chunk: string) => this.onData(chunk));
     stream.on('error', (err) => this.fail(new LiveupdateError('QMP_CLOSED', `QMP ${label}: ${err.message}`, { cause: err })));
     stream.on('close', () => this.fail(new LiveupdateError('QMP_CLOSED', `QMP ${label}: connection closed`)));
+    // QEMU closing its end is the end of QMP; an SSH streamlocal channel may stay half-open until we end ours
+    stream.on('end', () => {
+      this.fail(new LiveupdateError('QMP_CLOSED', `QMP ${label}: connection closed`));
+      stream.end();
+    });
   }
 
   /** Wrap a stream, read the greeting and negotiate capabilities. */

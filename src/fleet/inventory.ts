@@ -1,0 +1,157 @@
+/**
+ * The fleet inventory (YAML, schema-checked like profiles): hosts with address, port, user, profile
+ * and labels; groups that give their hosts defaults; the rollout (batches, failure budget, health
+ * gate, SSH connection rate). Every problem is reported as file:line:col: field: message.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { ajv, schemaDiagnosticsWith } from '../profile/load.js';
+import { byPosition } from '../profile/position.js';
+import { readYaml } from '../profile/source.js';
+import { parseDuration } from '../units.js';
+import type { Serial } from './batches.js';
+import schema from './schema.json' with { type: 'json' };
+
+const validate = ajv.compile(schema);
+
+export interface FleetHost {
+  name: string;
+  address: string;
+  port: number;
+  user: string;
+  /** absolute path of the host profile */
+  profile: string;
+  /** the hostname the host must report (the profile's host.name is replaced by it) */
+  hostname: string;
+  groups: string[];
+  labels: Record<string, string>;
+  identity?: string;
+  knownHosts?: string;
+  facts?: string;
+  /** position of the host's entry, for messages */
+  where: string;
+}
+
+export interface Rollout {
+  serial: Serial | undefined;
+  concurrency: number | undefined;
+  maxFailPercentage: number;
+  maxPerLabel: Record<string, number>;
+  /** new SSH connections per second */
+  connectRate: number;
+  healthGate?: { command: string[]; timeoutMs: number; intervalMs: number };
+  vmmOnly: boolean;
+  /** all (prepare through resume) or update (suspend, kexec, resume: hosts prepared earlier) */
+  phases: 'all' | 'update';
+}
+
+export interface Inventory {
+  file: string;
+  hosts: FleetHost[];
+  rollout: Rollout;
+}
+
+interface Conn {
+  port?: number;
+  user?: string;
+  profile?: string;
+  identity?: string;
+  knownHosts?: string;
+  hostname?: string;
+  labels?: Record<string, string>;
+}
+
+interface RawInventory {
+  version: 1;
+  defaults?: Conn;
+  groups?: Record<string, Conn>;
+  hosts: Array<Conn & { name: string; address?: string; groups?: string[]; facts?: string }>;
+  rollout?: {
+    serial?: Serial;
+    concurrency?: number;
+    maxFailPercentage?: number;
+    maxPerLabel?: Record<string, number>;
+    connectRate?: number;
+    healthGate?: { command: string[]; timeout?: string; interval?: string };
+    vmmOnly?: boolean;
+    phases?: 'all' | 'update';
+  };
+}
+
+export function parseInventory(file: string, text: string): { value?: Inventory; errors: Diagnostic[] } {
+  const src = readYaml(file, text);
+  if (src.syntaxErrors.length) return { errors: src.syntaxErrors };
+  const schemaErrors = byPosition(schemaDiagnosticsWith(validate, src));
+  if (schemaErrors.length) return { errors: schemaErrors };
+  const raw = src.data as RawInventory;
+  const errors: Diagnostic[] = [];
+  const base = dirname(resolve(file));
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
+  const groups = raw.groups ?? {};
+  const seen = new Map<string, number>();
+  const hosts: FleetHost[] = [];
+  raw.hosts.forEach((h, i) => {
+    const at = (field: string): string => src.locate(['hosts', i, field]);
+    const prev = seen.get(h.name);
+    if (prev !== undefined) errors.push({ where: at('name'), field: `hosts[${i}].name`, message: `'${h.name}' is already hosts[${prev}]` });
+    seen.set(h.name, i);
+    const gs = h.groups ?? [];
+    gs.forEach((g, j) => {
+      if (!groups[g]) errors.push({ where: src.locate(['hosts', i, 'groups', j]), field: `hosts[${i}].groups[${j}]`, message: `no group '${g}' in groups:` });
+    });
+    // host fields win over its groups (later groups over earlier), groups over defaults
+    const layers: Conn[] = [raw.defaults ?? {}, ...gs.map((g) => groups[g] ?? {}), h];
+    const pick = <K extends keyof Conn>(k: K): Conn[K] => layers.reduce<Conn[K]>((v, l) => (l[k] !== undefined ? l[k] : v), undefined);
+    const profile = pick('profile');
+    if (!profile) errors.push({ where: src.locate(['hosts', i], { key: true }), field: `hosts[${i}].profile`, message: `no profile for ${h.name}: set it on the host, one of its groups, or defaults` });
+    hosts.push({
+      name: h.name,
+      address: h.address ?? h.name,
+      port: pick('port') ?? 22,
+      user: pick('user') ?? 'root',
+      profile: abs(profile) ?? '',
+      hostname: h.hostname ?? pick('hostname') ?? h.name,
+      groups: gs,
+      labels: Object.assign({}, ...layers.map((l) => l.labels ?? {})) as Record<string, string>,
+      ...(pick('identity') ? { identity: abs(pick('identity')) } : {}),
+      ...(pick('knownHosts') ? { knownHosts: abs(pick('knownHosts')) } : {}),
+      ...(h.facts ? { facts: abs(h.facts) } : {}),
+      where: src.locate(['hosts', i], { key: true }),
+    });
+  });
+  const r = raw.rollout ?? {};
+  const duration = (v: string | undefined, def: number, field: string): number => {
+    if (v === undefined) return def;
+    try {
+      return parseDuration(v);
+    } catch (e) {
+      errors.push({ where: src.locate(['rollout', 'healthGate', field]), field: `rollout.healthGate.${field}`, message: e instanceof Error ? e.message : String(e) });
+      return def;
+    }
+  };
+  const rollout: Rollout = {
+    serial: r.serial,
+    concurrency: r.concurrency,
+    maxFailPercentage: r.maxFailPercentage ?? 0,
+    maxPerLabel: r.maxPerLabel ?? {},
+    connectRate: r.connectRate ?? 10,
+    ...(r.healthGate ? { healthGate: { command: r.healthGate.command, timeoutMs: duration(r.healthGate.timeout, 60_000, 'timeout'), intervalMs: duration(r.healthGate.interval, 2000, 'interval') } } : {}),
+    vmmOnly: r.vmmOnly ?? false,
+    phases: r.phases ?? 'all',
+  };
+  if (errors.length) return { errors: byPosition(errors) };
+  return { value: { file, hosts, rollout }, errors: [] };
+}
+
+export function requireInventory(file: string): Inventory {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new LiveupdateError('PROFILE_NOT_FOUND', `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+  }
+  const r = parseInventory(file, text);
+  if (!r.value) throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the inventory; nothing was done`, { diagnostics: r.errors });
+  return r.value;
+}

@@ -1,0 +1,227 @@
+/**
+ * A fleet run: hosts in rolling batches; within a batch at most `concurrency` hosts (and at most
+ * `maxPerLabel` per rack/zone) update at once; a batch whose failed share exceeds the budget stops
+ * the run and no host not yet started is touched; a health gate on each host of a batch before the
+ * next; every host keeps its own journal, the fleet keeps one too, so `--resume ID` finishes a run.
+ */
+import { randomUUID } from 'node:crypto';
+import { LiveupdateError } from '../errors.js';
+import { blackouts, type Blackout, type ExecEvent } from '../exec/events.js';
+import { SshHost, parseTarget } from '../host/ssh.js';
+import { batches, budgetExceeded, startable } from './batches.js';
+import type { FleetHost, Inventory } from './inventory.js';
+import { FleetJournal, fleetState, type HostReport } from './journal.js';
+import { applyLimit } from './limit.js';
+import { RateLimiter } from './rate.js';
+
+export interface HostOutcome {
+  ok: boolean;
+  unreachable?: boolean;
+  error?: string;
+  events: ExecEvent[];
+}
+
+/** Updates one host: the real one runs `liveupdate run` against it (see cli/commands/fleet.ts). */
+export type HostUpdater = (h: FleetHost, journalDir: string, onEvent: (e: ExecEvent) => void) => Promise<HostOutcome>;
+/** The health gate on one host: resolves with an error message, or undefined when it passed. */
+export type HealthGate = (h: FleetHost) => Promise<string | undefined>;
+
+export type FleetEvent =
+  | { type: 'fleet-run'; runId: string; hosts: number; batches: string[][]; resumed: boolean }
+  | { type: 'batch-start'; batch: number; hosts: string[] }
+  | { type: 'host-start'; host: string; batch: number }
+  | { type: 'host-step'; host: string; event: ExecEvent }
+  | ({ type: 'host-end' } & HostReport)
+  | { type: 'gate'; host: string; ok: boolean; message?: string }
+  | { type: 'batch-end'; batch: number; failed: number; size: number }
+  | { type: 'stopped'; reason: string };
+
+export interface FleetResult {
+  runId: string;
+  ok: boolean;
+  dir: string;
+  stopped?: string;
+  hosts: HostReport[];
+}
+
+export interface FleetRunOptions {
+  inventory: Inventory;
+  limit?: string;
+  fleetDir: string;
+  resume?: string;
+  update: HostUpdater;
+  gate?: HealthGate;
+  emit: (e: FleetEvent) => void;
+}
+
+const UNREACHABLE = new Set(['HOST_UNREACHABLE', 'HOST_KEY_REJECTED', 'HOST_AUTH_FAILED']);
+
+export function phaseReached(events: ExecEvent[]): string | undefined {
+  return [...events].reverse().find((e) => e.type === 'step-end' && e.result === 'ok')?.phase;
+}
+
+export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
+  const byName = new Map(o.inventory.hosts.map((h) => [h.name, h]));
+  let journal: FleetJournal;
+  let plan: string[][];
+  const earlier = new Map<string, HostReport>();
+  if (o.resume) {
+    journal = FleetJournal.open(o.fleetDir, o.resume);
+    const st = fleetState(journal.records());
+    if (!st.run) throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has no fleet-run record`);
+    if (st.done === true) throw new LiveupdateError('USAGE', `fleet run ${o.resume} already finished: every host is done`);
+    for (const n of st.run.batches.flat()) {
+      if (!byName.has(n)) throw new LiveupdateError('USAGE', `fleet run ${o.resume} has host ${n}, which is not in ${o.inventory.file} any more`);
+    }
+    plan = st.run.batches;
+    for (const [n, rep] of st.ended) if (rep.state === 'ok') earlier.set(n, { ...rep, earlier: true });
+    journal.append({ t: 'resume', at: Date.now() });
+  } else {
+    let selected: FleetHost[];
+    try {
+      selected = applyLimit(o.inventory.hosts, o.limit);
+    } catch (e) {
+      throw new LiveupdateError('USAGE', e instanceof Error ? e.message : String(e));
+    }
+    if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${o.limit ?? ''}' selects no host of ${o.inventory.file}`);
+    plan = batches(selected, o.inventory.rollout.serial).map((b) => b.map((h) => h.name));
+    const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+    journal = FleetJournal.create(o.fleetDir, runId);
+    journal.append({ t: 'fleet-run', runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
+  }
+  const runId = journal.dir.split('/').pop()!;
+  const r = o.inventory.rollout;
+  const limiter = new RateLimiter(r.connectRate);
+  const reports = new Map<string, HostReport>(earlier);
+  o.emit({ type: 'fleet-run', runId, hosts: plan.flat().length, batches: plan, resumed: !!o.resume });
+  for (const rep of earlier.values()) o.emit({ type: 'host-end', ...rep });
+  let stopped: string | undefined;
+
+  try {
+    for (const [bi, names] of plan.entries()) {
+      const todo = names.filter((n) => !earlier.has(n)).map((n) => byName.get(n)!);
+      if (!todo.length) continue;
+      o.emit({ type: 'batch-start', batch: bi, hosts: todo.map((h) => h.name) });
+      const waiting = [...todo];
+      const running = new Map<string, Promise<void>>();
+      let failed = 0;
+      let exceeded = false;
+      const finish = (rep: HostReport): void => {
+        reports.set(rep.host, rep);
+        journal.append({ t: 'host-end', at: Date.now(), ...rep });
+        o.emit({ type: 'host-end', ...rep });
+        if (rep.state !== 'ok') failed++;
+        // the budget is of the whole batch: exceeded means no further host of it starts
+        if (budgetExceeded(failed, names.length, r.maxFailPercentage)) exceeded = true;
+      };
+      const one = async (h: FleetHost): Promise<void> => {
+        const t0 = Date.now();
+        journal.append({ t: 'host-start', host: h.name, batch: bi, at: t0 });
+        o.emit({ type: 'host-start', host: h.name, batch: bi });
+        const events: ExecEvent[] = [];
+        let out: HostOutcome;
+        try {
+          await limiter.take();
+          out = await o.update(h, journal.hostJournalDir(h.name), (e) => {
+            events.push(e);
+            o.emit({ type: 'host-step', host: h.name, event: e });
+          });
+        } catch (e) {
+          const code = e instanceof LiveupdateError ? e.code : 'BUG';
+          out = { ok: false, unreachable: UNREACHABLE.has(code), error: e instanceof Error ? e.message : String(e), events };
+        }
+        let error = out.error;
+        let ok = out.ok;
+        if (ok && o.gate) {
+          const why = await o.gate(h).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+          o.emit({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
+          if (why !== undefined) {
+            ok = false;
+            error = `health gate: ${why}`;
+          }
+        }
+        const all = out.events.length ? out.events : events;
+        const reached = phaseReached(all);
+        finish({
+          host: h.name,
+          batch: bi,
+          state: ok ? 'ok' : out.unreachable ? 'unreachable' : 'failed',
+          ...(reached ? { phaseReached: reached } : {}),
+          blackouts: blackouts(all),
+          ms: Date.now() - t0,
+          ...(error ? { error } : {}),
+        });
+      };
+      const concurrency = r.concurrency ?? names.length;
+      while (waiting.length || running.size) {
+        if (!exceeded) {
+          const runningHosts = [...running.keys()].map((n) => byName.get(n)!);
+          for (const h of startable(waiting, runningHosts, concurrency, r.maxPerLabel)) {
+            waiting.splice(waiting.indexOf(h), 1);
+            running.set(
+              h.name,
+              one(h).finally(() => running.delete(h.name)),
+            );
+          }
+        }
+        if (!running.size) break;
+        await Promise.race(running.values());
+      }
+      journal.append({ t: 'batch-end', batch: bi, failed, size: names.length, at: Date.now() });
+      o.emit({ type: 'batch-end', batch: bi, failed, size: names.length });
+      if (exceeded) {
+        stopped = `batch ${bi + 1}: ${failed} of ${names.length} host(s) failed, more than maxFailPercentage ${r.maxFailPercentage}%; hosts not started were left untouched`;
+        break;
+      }
+    }
+  } finally {
+    if (stopped) {
+      journal.append({ t: 'stopped', at: Date.now(), reason: stopped });
+      o.emit({ type: 'stopped', reason: stopped });
+    }
+    const all = plan.flatMap((b, bi) => b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }));
+    const ok = !stopped && all.every((h) => h.state === 'ok');
+    if (ok || stopped) journal.append({ t: 'done', at: Date.now(), ok });
+    journal.close();
+    reports.clear();
+    for (const h of all) reports.set(h.host, h);
+  }
+  const hosts = [...reports.values()];
+  const ok = !stopped && hosts.every((h) => h.state === 'ok');
+  return { runId, ok, dir: journal.dir, ...(stopped ? { stopped } : {}), hosts };
+}
+
+/** The default health gate: the inventory's command on the host until it exits 0, or its timeout. */
+export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => SshHost = defaultConnect): HealthGate | undefined {
+  const g = inv.rollout.healthGate;
+  if (!g) return undefined;
+  return async (h) => {
+    const deadline = Date.now() + g.timeoutMs;
+    const host = connect(h);
+    let last = '';
+    try {
+      for (;;) {
+        try {
+          const r = await host.exec(g.command, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+          if (r.exitCode === 0) return undefined;
+          last = `\`${g.command.join(' ')}\` exited ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`;
+        } catch (e) {
+          last = e instanceof Error ? e.message : String(e);
+          host.reset?.();
+        }
+        if (Date.now() + g.intervalMs > deadline) return `${last} (for ${g.timeoutMs / 1000} s)`;
+        await new Promise((res) => setTimeout(res, g.intervalMs));
+      }
+    } finally {
+      await host.close();
+    }
+  };
+}
+
+export function targetOf(h: FleetHost): string {
+  return `${h.user}@${h.address}:${h.port}`;
+}
+
+function defaultConnect(h: FleetHost): SshHost {
+  return new SshHost(parseTarget(targetOf(h)), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) });
+}

@@ -1,0 +1,165 @@
+// `liveupdate fleet` end to end over real OpenSSH: three sshd instances on loopback, each playing
+// one host. Every host is this machine (test/helpers/cli-host.ts: a loop-mounted ext4 stands in for
+// pmem, the saved facts say so — the test double) with its own real QEMU counter VM; the rollout is
+// --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import { LocalHost } from '../../src/host/local.js';
+import { readCounter } from '../../src/lab/counter.js';
+import { cliHost, type CliHost } from '../helpers/cli-host.js';
+import { vmStartSteps } from '../helpers/local-qemu.js';
+import { makePlan } from '../../src/plan/planner.js';
+import { requireProfile } from '../../src/profile/load.js';
+import { readFactsFile } from '../../src/facts/gather.js';
+import { runSteps } from '../../src/exec/engine.js';
+import { QmpPool } from '../../src/qemu/pool.js';
+import { ROOT } from '../helpers/paths.js';
+import { startSshd, type Sshd } from '../helpers/sshd.js';
+
+const N = 3;
+const sshds: Sshd[] = [];
+const hosts: CliHost[] = [];
+let dir: string;
+let knownHosts: string;
+
+before(async () => {
+  dir = mkdtempSync('/var/tmp/lu-fleet-sshd-');
+  for (let i = 0; i < N; i++) {
+    sshds.push(await startSshd());
+    hosts.push(await cliHost({ vms: 1 }));
+  }
+  knownHosts = join(dir, 'known_hosts');
+  writeFileSync(knownHosts, sshds.map((s) => s.knownHostsLine).join(''));
+  // the hosts were prepared earlier and their VMs run (the fleet runs the update: suspend, kexec, resume)
+  for (const h of hosts) await startVms(h);
+}, { timeout: 300_000 });
+
+after(async () => {
+  for (const h of hosts) h.cleanup();
+  for (const s of sshds) await s.stop();
+});
+
+async function startVms(h: CliHost): Promise<void> {
+  const profile = requireProfile(h.profile);
+  const plan = makePlan({ profile: profile.profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate: profile.locate });
+  const host = new LocalHost();
+  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
+  const r = await runSteps(vmStartSteps(plan.steps), env, () => undefined);
+  await env.qmp.closeAll();
+  assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
+}
+
+function inventory(gate: string, extra = ''): string {
+  const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yaml`);
+  const lines = hosts.map((h, i) => `  - {name: hv${i + 1}, address: 127.0.0.1, port: ${sshds[i]!.port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[i]!.clientKey}, labels: {rack: r${i}}}`);
+  writeFileSync(
+    file,
+    `version: 1\ndefaults: {knownHosts: ${knownHosts}, hostname: clihost}\nhosts:\n${lines.join('\n')}\nrollout:\n  serial: 1\n  maxFailPercentage: 0\n  vmmOnly: true\n  phases: update\n  healthGate: {command: [sh, -c, '${gate}'], timeout: 3s, interval: 500ms}\n${extra}`,
+  );
+  return file;
+}
+
+function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', ...args, '--fleet-dir', join(dir, 'runs')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function qemuPid(h: CliHost): number {
+  return Number(readFileSync(`/run/liveupdate/${h.names[0]}.pid`, 'utf8').trim());
+}
+
+async function counter(h: CliHost): Promise<bigint> {
+  const c = await QmpClient.over(await new LocalHost().connectUnix(h.qmp(h.names[0]!)), 'counter', 10_000);
+  try {
+    return (await readCounter(c)).value;
+  } finally {
+    await c.close();
+  }
+}
+
+test('fleet plan over 3 real sshd: facts and a plan per host, the batches, nothing changed', { timeout: 120_000 }, async () => {
+  const pids = hosts.map(qemuPid);
+  const r = await cli(['plan', '--inventory', inventory('true'), '--json']);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  const doc = JSON.parse(r.stdout) as { batches: string[][]; hosts: Array<{ host: string; ok: boolean; steps: number }> };
+  assert.deepEqual(doc.batches, [['hv1'], ['hv2'], ['hv3']]);
+  assert.ok(doc.hosts.every((h) => h.ok && h.steps > 0));
+  assert.deepEqual(hosts.map(qemuPid), pids);
+  const limited = await cli(['plan', '--inventory', inventory('true'), '--limit', 'rack=r1', '--json']);
+  assert.deepEqual((JSON.parse(limited.stdout) as { batches: string[][] }).batches, [['hv2']]);
+});
+
+test('fleet run: a failed health gate on hv2 stops the run, hv3 is untouched; --resume finishes it', { timeout: 600_000 }, async () => {
+  const flag = join(dir, 'hv2-healthy');
+  // all three hosts are this machine, so the gate cannot tell them apart by itself: it fails once
+  // the marker made at hv2's start exists, until the flag says hv2 is healthy
+  const inv = inventory(`test -e ${flag} -o ! -e ${join(dir, 'gate-for-hv2')}`);
+  const pidsBefore = hosts.map(qemuPid);
+  const c0 = await counter(hosts[0]!);
+  const run = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      for (const line of d.toString().split('\n').filter(Boolean)) {
+        const e = JSON.parse(line) as { type: string; host?: string };
+        if (e.type === 'host-start' && e.host === 'hv2') writeFileSync(join(dir, 'gate-for-hv2'), '');
+      }
+    });
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  const r = await run;
+  assert.equal(r.code, 1, r.stderr);
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  assert.deepEqual(events[0], { type: 'format', format: 'liveupdate-events', version: 1 });
+  const result = events.at(-1) as { type: string; runId: string; stopped: string; hosts: Array<{ host: string; state: string; error?: string; blackouts: unknown[] }> };
+  assert.equal(result.type, 'result');
+  assert.deepEqual(result.hosts.map((h) => [h.host, h.state]), [['hv1', 'ok'], ['hv2', 'failed'], ['hv3', 'not-started']], JSON.stringify(result.hosts.map((h) => h.error)));
+  assert.match(result.hosts[1]!.error!, /^health gate: `sh -c .*` exited 1 \(for 3 s\)$/);
+  assert.match(result.stopped, /^batch 2: 1 of 1 host\(s\) failed, more than maxFailPercentage 0%/);
+  assert.equal(result.hosts[0]!.blackouts.length, 1, 'hv1 reports its VM blackout');
+  const pidsAfter = hosts.map(qemuPid);
+  assert.notEqual(pidsAfter[0], pidsBefore[0], 'hv1 VMM restarted');
+  assert.notEqual(pidsAfter[1], pidsBefore[1], 'hv2 VMM restarted (its gate failed after)');
+  assert.equal(pidsAfter[2], pidsBefore[2], 'hv3 untouched');
+  assert.ok((await counter(hosts[0]!)) > c0, 'hv1 VM continued');
+  assert.ok(existsSync(join(dir, 'runs', result.runId, 'report.json')));
+
+  const st = await cli(['status', '--inventory', inv]);
+  assert.equal(st.code, 0);
+  assert.match(st.stdout, new RegExp(`fleet run ${result.runId}: stopped: batch 2`));
+  assert.match(st.stdout, /hv3\s+3\s+not-started/);
+
+  writeFileSync(flag, '');
+  const resumed = await cli(['run', '--inventory', inv, '--resume', result.runId]);
+  assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
+  assert.match(resumed.stdout, /hv1\s+1\s+ok \(earlier\)/);
+  assert.match(resumed.stdout, /hv3\s+3\s+ok/);
+  assert.match(resumed.stdout, /fleet run done/);
+  const pidsFinal = hosts.map(qemuPid);
+  assert.equal(pidsFinal[0], pidsAfter[0], 'hv1 was not run again');
+  assert.notEqual(pidsFinal[2], pidsBefore[2], 'hv3 updated');
+});
+
+test('bad inventory and --limit: clear errors, exit codes, nothing run', { timeout: 60_000 }, async () => {
+  const bad = join(dir, 'bad.yaml');
+  writeFileSync(bad, 'version: 1\nhosts:\n  - {name: hv1, port: 0}\n');
+  const r = await cli(['run', '--inventory', bad]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /bad\.yaml:3:23: hosts\[0\]\.port: must be a TCP port/);
+  const none = await cli(['run', '--inventory', inventory('true'), '--limit', 'nothing-matches']);
+  assert.equal(none.code, 64);
+  assert.match(none.stderr, /--limit 'nothing-matches' selects no host/);
+});

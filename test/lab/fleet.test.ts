@@ -1,0 +1,73 @@
+// Two real lab hosts (Debian 12 under QEMU TCG, pmem, a nested counter VM each) updated by one
+// `liveupdate fleet run` with serial 1: each gets a real kexec over SSH, one after the other.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { bootLab, ensureLabImage, LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { ROOT } from '../helpers/paths.js';
+
+const labs: LabHost[] = [];
+const dir = mkdtempSync('/var/tmp/lu-lab-fleet-');
+
+before(async () => {
+  await ensureLabImage();
+  labs.push(await bootLab('fleet1'), await bootLab('fleet2'));
+}, { timeout: 900_000 });
+
+after(async () => {
+  for (const l of labs) await l.stop();
+});
+
+async function bootId(l: LabHost): Promise<string> {
+  const ssh = new SshHost(parseTarget(l.target), { identity: l.identity, knownHosts: l.knownHosts });
+  try {
+    return (await ssh.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 60_000 })).stdout.trim();
+  } finally {
+    await ssh.close();
+  }
+}
+
+test('fleet run, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept', { timeout: 1_500_000 }, async () => {
+  const before1 = await Promise.all(labs.map(bootId));
+  const inv = join(dir, 'inventory.yaml');
+  writeFileSync(
+    inv,
+    [
+      'version: 1',
+      `defaults: {profile: ${LAB_PROFILE}, hostname: lab, identity: ${labs[0]!.identity}}`,
+      'hosts:',
+      ...labs.map((l, i) => `  - {name: lab${i + 1}, address: 127.0.0.1, port: ${l.port}, knownHosts: ${l.knownHosts}}`),
+      'rollout:',
+      '  serial: 1',
+      // the gate: the host's VM is alive again
+      `  healthGate: {command: [sh, -c, 'kill -0 "$(cat /run/liveupdate/counter.pid)"'], timeout: 60s}`,
+      '',
+    ].join('\n'),
+  );
+  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+  assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
+  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
+  const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);
+  assert.deepEqual(order, ['host-start:lab1', 'host-end:lab1', 'host-start:lab2', 'host-end:lab2'], 'serial 1: one host at a time');
+  assert.deepEqual(events.filter((e) => e.type === 'gate').map((e) => [e.host, e.ok]), [['lab1', true], ['lab2', true]]);
+  const result = events.at(-1) as unknown as { ok: boolean; hosts: Array<{ host: string; state: string; phaseReached: string; blackouts: Array<{ vm: string; ms: number }> }> };
+  assert.equal(result.ok, true);
+  for (const h of result.hosts) {
+    assert.equal(h.state, 'ok');
+    assert.equal(h.phaseReached, 'resume');
+    assert.equal(h.blackouts[0]?.vm, 'counter');
+  }
+  const after1 = await Promise.all(labs.map(bootId));
+  assert.notEqual(after1[0], before1[0], 'lab1 rebooted into a new kernel');
+  assert.notEqual(after1[1], before1[1], 'lab2 rebooted into a new kernel');
+});

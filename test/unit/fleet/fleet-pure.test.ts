@@ -1,0 +1,103 @@
+// The fleet's pure parts: batches (Ansible's serial), the failure budget, label caps, --limit, the
+// inventory file and its errors. No host is touched.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { batches, budgetExceeded, startable } from '../../../src/fleet/batches.js';
+import { applyLimit } from '../../../src/fleet/limit.js';
+import { parseInventory } from '../../../src/fleet/inventory.js';
+
+const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${String(i).padStart(4, '0')}`);
+
+test('serial: a number, a percentage of the hosts in play, a list whose last value repeats', () => {
+  assert.deepEqual(batches(names(7), 3).map((b) => b.length), [3, 3, 1]);
+  assert.deepEqual(batches(names(10), '30%').map((b) => b.length), [3, 3, 3, 1]);
+  assert.deepEqual(batches(names(10), '5%').map((b) => b.length), Array<number>(10).fill(1), 'rounded down, at least 1');
+  assert.deepEqual(batches(names(1000), [1, 10, '10%']).map((b) => b.length), [1, 10, ...Array<number>(9).fill(100), 89]);
+  assert.deepEqual(batches(names(4), undefined).map((b) => b.length), [4], 'no serial: one batch');
+  assert.deepEqual(batches([], 3), []);
+});
+
+test('property: batches keep every host once, in order, none empty', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 1, max: 500 }), fc.array(fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 100 }).map((p) => `${p}%`)), { minLength: 1, maxLength: 4 }), (n, serial) => {
+      const hs = names(n);
+      const bs = batches(hs, serial);
+      assert.deepEqual(bs.flat(), hs);
+      assert.ok(bs.every((b) => b.length > 0));
+    }),
+  );
+});
+
+test('maxFailPercentage is "exceeded": 0 stops at the first failure, 20 tolerates 1 of 5 but not 2', () => {
+  assert.equal(budgetExceeded(0, 10, 0), false);
+  assert.equal(budgetExceeded(1, 10, 0), true);
+  assert.equal(budgetExceeded(1, 5, 20), false);
+  assert.equal(budgetExceeded(2, 5, 20), true);
+  assert.equal(budgetExceeded(100, 100, 100), false);
+});
+
+test('startable: concurrency and at most N hosts per label value at once', () => {
+  const h = (name: string, rack: string): { name: string; labels: Record<string, string> } => ({ name, labels: { rack } });
+  const waiting = [h('a1', 'a'), h('a2', 'a'), h('b1', 'b'), h('c1', 'c'), h('b2', 'b')];
+  assert.deepEqual(startable(waiting, [], 10, { rack: 1 }).map((x) => x.name), ['a1', 'b1', 'c1']);
+  assert.deepEqual(startable(waiting, [h('a0', 'a')], 10, { rack: 1 }).map((x) => x.name), ['b1', 'c1']);
+  assert.deepEqual(startable(waiting, [], 2, {}).map((x) => x.name), ['a1', 'a2']);
+  assert.deepEqual(startable(waiting, [], 10, { rack: 2 }).map((x) => x.name), ['a1', 'a2', 'b1', 'c1', 'b2']);
+});
+
+test('--limit: names with globs, groups, label=value, !exclude, &intersect', () => {
+  const hs = [
+    { name: 'hv001', groups: ['canary'], labels: { zone: 'z1', rack: 'r1' } },
+    { name: 'hv002', groups: [], labels: { zone: 'z1', rack: 'r2' } },
+    { name: 'hv101', groups: ['gpu'], labels: { zone: 'z2', rack: 'r1' } },
+  ];
+  const pick = (e: string): string[] => applyLimit(hs, e).map((h) => h.name);
+  assert.deepEqual(pick('hv00*'), ['hv001', 'hv002']);
+  assert.deepEqual(pick('canary,gpu'), ['hv001', 'hv101']);
+  assert.deepEqual(pick('zone=z1:!canary'), ['hv002']);
+  assert.deepEqual(pick('rack=r1,&zone=z2'), ['hv101']);
+  assert.deepEqual(pick('!hv002'), ['hv001', 'hv101']);
+  assert.deepEqual(pick('nothing'), []);
+  assert.throws(() => applyLimit(hs, 'a,,b'), /empty term/);
+});
+
+test('inventory: groups and defaults fill hosts; host fields win; paths are relative to the file', () => {
+  const r = parseInventory(
+    '/srv/fleet/inv.yaml',
+    `version: 1
+defaults: {user: ops, profile: profiles/pmem.yaml, labels: {dc: ams}}
+groups:
+  rack-a: {port: 2222, labels: {rack: a}}
+hosts:
+  - {name: hv1, address: 10.0.0.1, groups: [rack-a]}
+  - {name: hv2, port: 22, profile: /etc/lu/other.yaml, labels: {rack: b}}
+rollout: {serial: [1, "50%"], maxFailPercentage: 10, maxPerLabel: {rack: 1}, healthGate: {command: [/bin/true], timeout: 30s}}
+`,
+  );
+  assert.deepEqual(r.errors, []);
+  const [a, b] = r.value!.hosts;
+  assert.deepEqual([a!.user, a!.port, a!.address, a!.profile, a!.labels], ['ops', 2222, '10.0.0.1', '/srv/fleet/profiles/pmem.yaml', { dc: 'ams', rack: 'a' }]);
+  assert.deepEqual([b!.port, b!.address, b!.profile, b!.labels, b!.hostname], [22, 'hv2', '/etc/lu/other.yaml', { dc: 'ams', rack: 'b' }, 'hv2']);
+  assert.equal(r.value!.rollout.healthGate!.timeoutMs, 30_000);
+  assert.equal(r.value!.rollout.connectRate, 10);
+});
+
+test('inventory errors name file, line, column and field', () => {
+  const cases: Array<[string, RegExp]> = [
+    ['version: 1\nhosts:\n  - {name: hv1, profile: p.yaml, port: 70000}\n', /^i\.yaml:3:40: hosts\[0\]\.port: must be a TCP port/],
+    ['version: 1\nhosts:\n  - {name: hv1}\n', /^i\.yaml:3:5: hosts\[0\]\.profile: no profile for hv1/],
+    ['version: 1\nhosts:\n  - {name: hv1, profile: p, groups: [nope]}\n', /^i\.yaml:3:38: hosts\[0\]\.groups\[0\]: no group 'nope'/],
+    ['version: 1\ndefaults: {profile: p}\nhosts:\n  - {name: hv1}\n  - {name: hv1}\n', /^i\.yaml:5:12: hosts\[1\]\.name: 'hv1' is already hosts\[0\]/],
+    ['version: 1\ndefaults: {profile: p}\nhosts: [{name: a}]\nrollout: {serial: "ten"}\n', /^i\.yaml:4:19: rollout\.serial: must be a host count, a percentage/],
+    ['version: 1\nhosts: [{name: a, profile: p, colour: red}]\n', /^i\.yaml:2:31: hosts\[0\]\.colour: unknown field 'colour'/],
+    ['version: 1\nhosts: [{name: "bad name", profile: p}]\n', /hosts\[0\]\.name: must be a host name/],
+    ['version: 1\nhosts: [\n', /^i\.yaml:3:1: /],
+  ];
+  for (const [text, re] of cases) {
+    const r = parseInventory('i.yaml', text);
+    assert.equal(r.value, undefined, text);
+    const line = r.errors.map((e) => `${e.where}: ${e.field ? `${e.field}: ` : ''}${e.message}`).join('\n');
+    assert.match(line, re);
+  }
+});
