@@ -36,8 +36,9 @@ const sshds: Sshd[] = [];
 try {
   execFileSync('ansible-playbook', ['--version'], { stdio: 'ignore' });
 } catch {
-  console.error('bench:fleet needs ansible-playbook: apt-get install ansible-core');
-  process.exit(1);
+  // the baseline: Debian's ansible-core, installed when missing
+  console.error('bench:fleet: installing ansible-core (apt-get)');
+  execFileSync('sh', ['-c', 'apt-get install -y -q --no-install-recommends ansible-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ansible-core >/dev/null; }'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 try {
   for (let i = 0; i < N; i++) sshds.push(await startSshd());

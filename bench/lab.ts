@@ -6,7 +6,7 @@
  * QEMU restore. Then the same `liveupdate run` on a LUO lab host (the LUO lab kernel, guest RAM in a
  * preserved memfd), split the same way, beside it. Ends with one JSON line, ratios first.
  */
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,20 +14,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { blackoutBreakdown, type ExecEvent } from '../src/exec/events.js';
 import type { Plan } from '../src/plan/types.js';
 import { ROOT } from '../test/helpers/paths.js';
+import { runCli } from '../test/helpers/run-cli.js';
 import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../src/lab/lab.js';
 
 const run = promisify(execFile);
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCli;
 
 interface Figures {
   window_ms: number;

@@ -136,7 +136,8 @@ async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: Ru
   }
   if (!step.expectVersion) return {};
   // The new QEMU is paused with nothing loaded: a version check here costs one QMP round trip.
-  const c = await env.qmp.get(fill(step.socket, env.vars));
+  // a QEMU that just started on a loaded host may take a while to greet: the wait only bounds a failure
+  const c = await env.qmp.get(fill(step.socket, env.vars), 30_000);
   const v = await c.execute<{ qemu: { major: number; minor: number; micro: number } }>('query-version');
   const version = `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`;
   if (version !== step.expectVersion) {

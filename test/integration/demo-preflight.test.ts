@@ -4,22 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
-import { PassThrough } from 'node:stream';
-import { run } from '../../src/cli/main.js';
+import { cliInProcess } from '../helpers/run-cli.js';
 import { demoPreflight, runningLabs } from '../../src/lab/preflight.js';
 import { freePort } from '../../src/lab/lab.js';
 import { GiB } from '../../src/units.js';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await run(argv, { stdout, stderr });
-  return { code, out, err };
-}
+const cli = cliInProcess;
 
 test('demo: the port is taken -> names who holds it, exit 1, no lab started', async () => {
   const port = await freePort();

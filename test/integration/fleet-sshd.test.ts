@@ -4,7 +4,6 @@
 // --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { QmpClient } from '../../src/qemu/qmp.js';
@@ -17,7 +16,7 @@ import { requireProfile } from '../../src/profile/load.js';
 import { readFactsFile } from '../../src/facts/gather.js';
 import { runSteps } from '../../src/exec/engine.js';
 import { QmpPool } from '../../src/qemu/pool.js';
-import { ROOT } from '../helpers/paths.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 
 const N = 3;
@@ -63,15 +62,8 @@ function inventory(gate: string, extra = ''): string {
   return file;
 }
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', ...args, '--fleet-dir', join(dir, 'runs')], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
+  return runCli(['fleet', ...args, '--fleet-dir', join(dir, 'runs')], { ...(onStdout ? { onStdout } : {}) });
 }
 
 function qemuPid(h: CliHost): number {
@@ -106,21 +98,11 @@ test('fleet run: a failed health gate on hv2 stops the run, hv3 is untouched; --
   const inv = inventory(`test -e ${flag} -o ! -e ${join(dir, 'gate-for-hv2')}`);
   const pidsBefore = hosts.map(qemuPid);
   const c0 = await counter(hosts[0]!);
-  const run = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      for (const line of d.toString().split('\n').filter(Boolean)) {
-        const e = JSON.parse(line) as { type: string; host?: string };
-        if (e.type === 'host-start' && e.host === 'hv2') writeFileSync(join(dir, 'gate-for-hv2'), '');
-      }
-    });
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
+  const r = await cli(['run', '--inventory', inv, '--json'], (chunk) => {
+    for (const line of chunk.split('\n').filter(Boolean)) {
+      if ((JSON.parse(line) as { type: string; host?: string }).type === 'host-start' && line.includes('"host":"hv2"')) writeFileSync(join(dir, 'gate-for-hv2'), '');
+    }
   });
-  const r = await run;
   assert.equal(r.code, 1, r.stderr);
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(events[0], { type: 'format', format: 'liveupdate-events', version: 1 });

@@ -2,9 +2,7 @@
 // CLI exactly as the README's first command runs it, checked from its --json result.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/run-cli.js';
 import { freePort } from '../../src/lab/lab.js';
 import { runningLabs } from '../../src/lab/preflight.js';
 import type { DemoResult } from '../../src/cli/commands/demo.js';
@@ -12,14 +10,7 @@ import type { DemoResult } from '../../src/cli/commands/demo.js';
 test('liveupdate demo: a new boot, the guest counter continued, the blackout accounted for, the lab torn down', { timeout: 1_200_000 }, async () => {
   const port = await freePort();
   const t0 = Date.now();
-  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'demo', '--json', '--port', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const r = await runCli(['demo', '--json', '--port', String(port)]);
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; stage?: string; data?: DemoResult });
   assert.deepEqual(lines[0], { type: 'format', format: 'liveupdate-events', version: 1 });

@@ -2,7 +2,6 @@
 // Everything is real: QEMU lab host (TCG), dropbear, kexec-tools, ndctl, ext4 -o dax, nested QEMU.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -10,6 +9,7 @@ import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootLab, ensureLabImage, type LabHost } from '../../src/lab/lab.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
@@ -29,20 +29,10 @@ after(async () => {
   await lab?.stop();
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // only the commands that run steps keep a journal
-    const journal = ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort', 'status'].includes(args[0]!) ? ['--journal-dir', journalDir] : [];
-    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (process.env['LAB_VERBOSE']) process.stderr.write(d);
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  // only the commands that run steps keep a journal
+  const journal = ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort', 'status'].includes(args[0]!) ? ['--journal-dir', journalDir] : [];
+  return runCli([...args, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal]);
 }
 
 async function remote(argv: string[]): Promise<string> {

@@ -2,12 +2,11 @@
 // `liveupdate fleet run` with serial 1: each gets a real kexec over SSH, one after the other.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { bootLab, ensureLabImage, LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
-import { ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const labs: LabHost[] = [];
 const dir = mkdtempSync('/var/tmp/lu-lab-fleet-');
@@ -47,14 +46,7 @@ test('fleet run, serial 1: two lab hosts, one after the other, each a real kexec
       '',
     ].join('\n'),
   );
-  const r = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const c = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    c.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  const r = await runCli(['fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
   const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);

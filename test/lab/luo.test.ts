@@ -4,7 +4,6 @@
 // Everything is real; nothing is simulated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +13,7 @@ import type { JournalRecord } from '../../src/exec/journal.js';
 import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../../src/lab/lab.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
-import { ROOT } from '../helpers/paths.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
 
 let lab: LabHost;
 let ssh: SshHost;
@@ -32,18 +31,8 @@ after(async () => {
   await lab?.stop();
 });
 
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      if (process.env['LAB_VERBOSE']) process.stderr.write(d);
-    });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+function cli(args: string[]): Promise<CliResult> {
+  return runCli([...args, '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
 }
 
 async function remote(argv: string[]): Promise<string> {

@@ -1,19 +1,9 @@
 // The CLI in-process (src/cli/main.ts run()), with saved facts: no host is touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PassThrough } from 'node:stream';
-import { run } from '../../../src/cli/main.js';
+import { cliInProcess } from '../../helpers/run-cli.js';
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (c: Buffer) => (out += c.toString()));
-  stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await run(argv, { stdout, stderr });
-  return { code, out, err };
-}
+const cli = cliInProcess;
 
 const SEED = ['--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/seed-host.json'];
 

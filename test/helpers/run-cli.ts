@@ -1,0 +1,42 @@
+/** Running the CLI from tests: as a child process (bin/liveupdate.js), or in-process (run()). */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { run } from '../../src/cli/main.js';
+import { ROOT } from './paths.js';
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; LAB_VERBOSE echoes stderr. */
+export function runCli(args: string[], opts: { onStdout?: (chunk: string) => void } = {}): Promise<CliResult> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      opts.onStdout?.(d.toString());
+    });
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (process.env['LAB_VERBOSE']) process.stderr.write(d);
+    });
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** src/cli/main.ts run() with its streams captured: no process, no host touched unless asked. */
+export async function cliInProcess(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (c: Buffer) => (out += c.toString()));
+  stderr.on('data', (c: Buffer) => (err += c.toString()));
+  const code = await run(argv, { stdout, stderr });
+  return { code, out, err };
+}
