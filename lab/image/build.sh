@@ -45,7 +45,7 @@ fi
 
 # the LUO lab kernel (lab/kernel/build-luo.sh), when built, goes in as /boot/vmlinuz-luo: the kexec target
 LUO=$C/luo-kernel/bzImage
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py; echo "$KV"; [ -f "$LUO" ] && sha256sum < "$LUO") | sha256sum | cut -c1-16)
+stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py; echo "$KV"; if [ -f "$LUO" ]; then sha256sum < "$LUO"; fi) | sha256sum | cut -c1-16)
 if [ -f "$C/lab-base.ext4" ] && [ "$(cat "$C/image.stamp" 2>/dev/null)" = "$stamp" ]; then log "image up to date"; exit 0; fi
 
 log "image"
@@ -57,7 +57,7 @@ for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
-rm -f "$R/boot/vmlinuz-luo"; [ -f "$LUO" ] && cp "$LUO" "$R/boot/vmlinuz-luo"
+rm -f "$R/boot/vmlinuz-luo"; if [ -f "$LUO" ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
 install -m755 "$here/init" "$R/sbin/lab-init"
 cp "$C/counter.img" "$R/lab/counter.img"
 cp "$C/ssh/id_ed25519.pub" "$R/root/.ssh/authorized_keys"; chmod 700 "$R/root/.ssh"; chmod 600 "$R/root/.ssh/authorized_keys"

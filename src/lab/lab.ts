@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { LiveupdateError } from '../errors.js';
 
 /** The package root (this file runs as dist/src/lab/lab.js). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -74,7 +75,11 @@ async function runScript(script: string, what: string, logs: string, onLine: (li
   createInterface({ input: child.stdout }).on('line', take);
   createInterface({ input: child.stderr }).on('line', take);
   const code = await new Promise<number | null>((r) => child.on('close', r));
-  if (code !== 0) throw new Error(`${what} failed (exit ${code}); its last lines:\n${tail.join('\n')}\n(more in ${logs})`);
+  if (code !== 0) {
+    throw new LiveupdateError('LAB_UNAVAILABLE', `${what} failed (exit ${code})${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`, {
+      hint: `more in ${logs}; the script is ${script} (run it with bash -x to see the failing line)`,
+    });
+  }
 }
 
 /** True when the LUO lab kernel (lab/kernel/build-luo.sh) is built and cached. */
