@@ -6,12 +6,12 @@ import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
-import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootLab, ensureLabImage, type LabHost } from '../../src/lab/lab.js';
-import { readCounter } from '../../src/lab/counter.js';
+import { counterOn } from '../../src/lab/counter.js';
+import { mustRun } from '../helpers/remote.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
 
 let lab: LabHost;
@@ -35,20 +35,8 @@ function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal]);
 }
 
-async function remote(argv: string[]): Promise<string> {
-  const r = await ssh.exec(argv, { timeoutMs: 60_000 });
-  assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-async function liveCounter(): Promise<{ status: string; value: bigint }> {
-  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
-  try {
-    return await readCounter(c);
-  } finally {
-    await c.close();
-  }
-}
+const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
+const liveCounter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
 
 test('VFIO: the e1000e is in an IOMMU group, and the plan says why this QEMU cannot keep it across the update', { timeout: 300_000 }, async () => {
   const facts = await cli(['facts', '--profile', join(ROOT, 'profiles/lab-vfio.yaml'), '--json']);

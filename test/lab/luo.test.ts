@@ -11,7 +11,8 @@ import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../../src/lab/lab.js';
-import { readCounter } from '../../src/lab/counter.js';
+import { counterOn } from '../../src/lab/counter.js';
+import { mustRun } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
@@ -35,20 +36,8 @@ function cli(args: string[]): Promise<CliResult> {
   return runCli([...args, '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
 }
 
-async function remote(argv: string[]): Promise<string> {
-  const r = await ssh.exec(argv, { timeoutMs: 60_000 });
-  assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
-  return r.stdout.trim();
-}
-
-async function counter(): Promise<{ status: string; value: bigint }> {
-  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
-  try {
-    return await readCounter(c);
-  } finally {
-    await c.close();
-  }
-}
+const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
+const counter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
 
 function records(): JournalRecord[] {
   return readdirSync(journalDir)

@@ -14,11 +14,10 @@ import { blackoutBreakdown, type BlackoutBreakdown, type ExecEvent } from '../..
 import type { ExecuteResult } from '../../exec/executor.js';
 import { journalFile } from '../../exec/journal.js';
 import { SshHost, parseTarget } from '../../host/ssh.js';
-import { readCounter } from '../../lab/counter.js';
+import { counterOn } from '../../lab/counter.js';
 import { bootLab, ensureLabImage, ensureLuoKernel, labImageCached, luoKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PROFILE, PACKAGE_ROOT, type LabHost } from '../../lab/lab.js';
 import { demoPreflight } from '../../lab/preflight.js';
 import type { PhaseSelection } from '../../plan/planner.js';
-import { QmpClient } from '../../qemu/qmp.js';
 import { plainLine } from '../../report/progress.js';
 import { jsonStages, plainStages, ttyStages, type Stages } from '../../report/stages.js';
 import { EXIT, type Output } from '../output.js';
@@ -64,13 +63,8 @@ async function snapshot(lab: LabHost): Promise<Snapshot> {
   try {
     const r = await ssh.exec(['sh', '-c', 'uname -r; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 });
     const [kernel = '', bootId = ''] = r.stdout.trim().split('\n');
-    const qmp = await QmpClient.over(await ssh.connectUnix(`/run/liveupdate/${VM}.qmp`), `lab-${VM}`, 30_000);
-    try {
-      const c = await readCounter(qmp);
-      return { kernel, bootId, vmStatus: c.status, counter: c.value.toString(), at: Date.now() };
-    } finally {
-      await qmp.close();
-    }
+    const c = await counterOn(ssh, `/run/liveupdate/${VM}.qmp`, `lab-${VM}`);
+    return { kernel, bootId, vmStatus: c.status, counter: c.value.toString(), at: Date.now() };
   } finally {
     await ssh.close();
   }
