@@ -1,7 +1,7 @@
 /**
  * bench:lab — a full live update of the lab host over SSH (real kexec of a Debian kernel, nested VM
  * with RAM in pmem) by `liveupdate run`, then the same update by bench/baseline-lab.sh (OpenSSH
- * with a master connection, socat, no checks) on the same lab host, in the same run.
+ * with a master connection, socat, no checks) on a second, freshly booted and prepared lab host.
  * The blackout is split into: orchestrator time inside the window, QEMU save, kexec to sshd up,
  * QEMU restore. Then the same `liveupdate run` on a LUO lab host (the LUO lab kernel, guest RAM in a
  * preserved memfd), split the same way, beside it. Ends with one JSON line, ratios first.
@@ -65,18 +65,26 @@ let luo: Figures;
   }
 }
 const lab = await bootLab('bench');
+let ours: Figures;
 try {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
-  const ours = await measure(lab, join(ROOT, 'profiles/lab.yaml'));
-
-  // the baseline updates the same lab host again, from the boot liveupdate left it on
+  ours = await measure(lab, join(ROOT, 'profiles/lab.yaml'));
+} finally {
+  await lab.stop();
+}
+// the baseline gets a freshly booted, prepared lab host of its own: a second kexec of the same lab
+// host boots faster than the first, which would flatter whichever side went second
+const base = await bootLab('bench-base');
+try {
+  const common = ['--host', base.target, '--identity', base.identity, '--known-hosts', base.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
+  const prep = await cli(['prepare', ...common, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')]);
+  if (prep.code !== 0) throw new Error(`liveupdate prepare (for the baseline) failed:\n${prep.stderr}`);
   await sleep(3000);
   const p = await cli(['plan', ...common, '--phase', 'resume', '--json']);
   const plan = JSON.parse(p.stdout) as Plan;
   const restart = plan.steps.find((s) => s.kind === 'qemu-start');
   if (restart?.kind !== 'qemu-start') throw new Error('no restart step in the plan');
   const argv = restart.argv.slice(0, restart.argv.indexOf('-S'));
-  const { stdout } = await run(join(ROOT, 'bench/baseline-lab.sh'), [String(lab.port), lab.identity, lab.knownHosts, ...argv], { timeout: 600_000 });
+  const { stdout } = await run(join(ROOT, 'bench/baseline-lab.sh'), [String(base.port), base.identity, base.knownHosts, ...argv], { timeout: 600_000 });
   const baseline = Number(stdout.trim().split('\n').pop());
   console.log(`baseline script: blackout ${baseline} ms`);
 
@@ -92,5 +100,5 @@ try {
     }),
   );
 } finally {
-  await lab.stop();
+  await base.stop();
 }
