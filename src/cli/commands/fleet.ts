@@ -224,13 +224,14 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
       // listr2 on a terminal (batch -> host -> phase), NDJSON with --json, plain lines otherwise
       const tty = !o.json && process.stderr.isTTY === true && !process.env['CI'];
       let reporter: ReturnType<typeof fleetTtyReporter> | undefined;
+      const gate = sshHealthGate(inv);
       const result = await runFleet({
         inventory: inv,
         ...(opts.limit ? { limit: opts.limit } : {}),
         fleetDir: opts.fleetDir,
         ...(opts.resume ? { resume: opts.resume } : {}),
         update: realUpdater(inv),
-        ...(sshHealthGate(inv) ? { gate: sshHealthGate(inv)! } : {}),
+        ...(gate ? { gate } : {}),
         emit: (e) => {
           if (o.json) o.event(e.type === 'host-step' ? { ...e.event, type: 'host-step', host: e.host, step: e.event.type } : { ...e });
           else if (tty) {
