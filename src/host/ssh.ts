@@ -33,6 +33,11 @@ export interface SshOptions {
   readyTimeoutMs?: number;
 }
 
+/** ssh2's words for a channel the server refused to open or to start a command in */
+const REFUSED = /Unable to exec|open failed|Channel open failure|Channel is not open/i;
+const REFUSED_ATTEMPTS = 10;
+const REFUSED_BACKOFF_MS = 100;
+
 /** A remote host over one SSH connection; commands are argv, each word reaching the host as one literal. */
 export class SshHost implements Host {
   readonly name: string;
@@ -133,36 +138,57 @@ export class SshHost implements Host {
   }
 
   private execRaw(argv: string[], opts: ExecOptions & { stdin?: Buffer } = {}): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
-    const command = describeArgv(argv);
-    return this.channel(
-      (c) =>
-        new Promise((resolve, reject) => {
-          c.exec(command, (err, stream: ClientChannel) => {
-            if (err) return reject(new LiveupdateError('HOST_UNREACHABLE', `${this.name}: cannot open a channel for ${argv[0]}: ${err.message}`, { cause: err }));
-            const out: Buffer[] = [];
-            let stderr = '';
-            let exitCode: number | undefined;
-            const timer = opts.timeoutMs
-              ? setTimeout(() => {
-                  stream.close();
-                  reject(new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: ${argv[0]} timed out after ${opts.timeoutMs} ms`));
-                }, opts.timeoutMs)
-              : undefined;
-            stream.on('data', (d: Buffer) => out.push(d));
-            stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-            stream.on('exit', (code: number | null, signal?: string) => (exitCode = code ?? (signal ? 128 : 1)));
-            stream.on('close', () => {
-              clearTimeout(timer);
-              if (exitCode === undefined) {
-                reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
-              } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
-            });
-            if (opts.stdin !== undefined) stream.end(opts.stdin);
-            else if (opts.input !== undefined) stream.end(opts.input);
-            else stream.end();
-          });
-        }),
-    );
+    return this.channel(async (c) => {
+      const stream = await this.startCommand(c, describeArgv(argv), argv[0] ?? '');
+      return new Promise((resolve, reject) => {
+        const out: Buffer[] = [];
+        let stderr = '';
+        let exitCode: number | undefined;
+        const timer = opts.timeoutMs
+          ? setTimeout(() => {
+              stream.close();
+              reject(new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: ${argv[0]} timed out after ${opts.timeoutMs} ms`));
+            }, opts.timeoutMs)
+          : undefined;
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        stream.on('exit', (code: number | null, signal?: string) => (exitCode = code ?? (signal ? 128 : 1)));
+        stream.on('close', () => {
+          clearTimeout(timer);
+          if (exitCode === undefined) {
+            reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
+          } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
+        });
+        if (opts.stdin !== undefined) stream.end(opts.stdin);
+        else if (opts.input !== undefined) stream.end(opts.input);
+        else stream.end();
+      });
+    });
+  }
+
+  /** Exec requests the server refused and that were tried again (nothing had been started). */
+  refusals = 0;
+
+  /**
+   * Open a session channel and start `command` in it. A refused channel or exec request means the
+   * server started nothing (dropbear refuses when it cannot fork or make its pipes for a moment,
+   * OpenSSH past MaxSessions), so it is tried again a few times before it is an error.
+   */
+  private async startCommand(c: Client, command: string, what: string): Promise<ClientChannel> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => c.exec(command, (err, stream) => (err ? reject(err) : resolve(stream))));
+      } catch (e) {
+        const message = e instanceof Error ? e.message : String(e);
+        const refused = REFUSED.test(message) && !this.lostWith;
+        if (!refused || attempt >= REFUSED_ATTEMPTS) {
+          const tail = refused ? ` (refused ${attempt} times in ${(REFUSED_BACKOFF_MS * ((attempt * (attempt - 1)) / 2)) / 1000}s; the command was not started)` : '';
+          throw new LiveupdateError('HOST_UNREACHABLE', `${this.name}: cannot open a channel for ${what}: ${message}${tail}`, { cause: e });
+        }
+        this.refusals++;
+        await new Promise((r) => setTimeout(r, REFUSED_BACKOFF_MS * attempt));
+      }
+    }
   }
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
@@ -202,34 +228,22 @@ export class SshHost implements Host {
       }
       if (unsupported) this.streamlocal.set(c, false);
     }
-    // the server may refuse a channel while others are still closing: try again shortly
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.socatStream(c, path);
-      } catch (e) {
-        if (attempt >= 20 || !(e instanceof Error) || !/Unable to exec|open failed|Channel open failure/i.test(e.message)) throw e;
-        await new Promise((r) => setTimeout(r, 100 + attempt * 50));
-      }
-    }
+    return this.socatStream(c, path);
   }
 
   private readonly streamlocal = new WeakMap<Client, boolean>();
 
-  private socatStream(c: Client, path: string): Promise<Duplex> {
-    return new Promise<Duplex>((resolve, reject) => {
-      c.exec(describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), (err, stream) => {
-        if (err) return reject(err);
-        let early = '';
-        stream.stderr.on('data', (d: Buffer) => (early += d.toString()));
-        stream.once('exit', (code: number) => {
-          if (code !== 0) {
-            stream.emit('error', Object.assign(new Error(early.trim() || `socat exited ${code}`), { code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED' }));
-            stream.destroy();
-          }
-        });
-        resolve(stream);
-      });
+  private async socatStream(c: Client, path: string): Promise<Duplex> {
+    const stream = await this.startCommand(c, describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), 'socat');
+    let early = '';
+    stream.stderr.on('data', (d: Buffer) => (early += d.toString()));
+    stream.once('exit', (code: number) => {
+      if (code !== 0) {
+        stream.emit('error', Object.assign(new Error(early.trim() || `socat exited ${code}`), { code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED' }));
+        stream.destroy();
+      }
     });
+    return stream;
   }
 
   /** Drop the connection (kexec does this from the other side); the next call reconnects. */

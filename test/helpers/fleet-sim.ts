@@ -25,8 +25,10 @@ export interface FleetSim {
   connections: Map<string, number>;
   /** host -> commands run */
   commands: Map<string, string[]>;
-  /** host -> what goes wrong */
-  faults: Map<string, { failPhase?: string; unreachable?: boolean }>;
+  /** host -> what goes wrong; refuseExec: that many exec requests are refused (SSH_MSG_CHANNEL_FAILURE, nothing run) */
+  faults: Map<string, { failPhase?: string; unreachable?: boolean; refuseExec?: number }>;
+  /** host -> exec requests refused */
+  refused: Map<string, number>;
   close: () => Promise<void>;
 }
 
@@ -45,6 +47,7 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
     connections: new Map(),
     commands: new Map(),
     faults: new Map(),
+    refused: new Map(),
     close: async () => {
       for (const c of clients) c.end();
       await new Promise<void>((r) => server.close(() => r()));
@@ -63,7 +66,14 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
     client.on('ready', () => {
       sim.connections.set(user, (sim.connections.get(user) ?? 0) + 1);
       client.on('session', (accept) => {
-        accept().on('exec', (acc, _rej, info) => {
+        accept().on('exec', (acc, rej, info) => {
+          const fault = sim.faults.get(user);
+          if (fault?.refuseExec) {
+            // what dropbear answers when it cannot fork or make the pipes
+            fault.refuseExec--;
+            sim.refused.set(user, (sim.refused.get(user) ?? 0) + 1);
+            return rej();
+          }
           const stream = acc();
           (sim.commands.get(user) ?? sim.commands.set(user, []).get(user)!).push(info.command);
           const m = /^sim phase ([a-z]+)$/.exec(info.command);

@@ -9,6 +9,7 @@ import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import { LiveupdateError } from '../../src/errors.js';
 import { runSteps } from '../../src/exec/engine.js';
+import { startFleetSim } from '../helpers/fleet-sim.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { harness } from '../helpers/vm-harness.js';
 
@@ -176,3 +177,37 @@ for (const fallback of [false, true]) {
     }
   });
 }
+
+// TEST DOUBLE server (the fleet simulator, an ssh2 server) that refuses exec requests the way
+// dropbear does when it cannot fork for a moment; the client side is the real SshHost.
+test('a refused exec request started nothing: it is tried again and the command runs once', async () => {
+  const sim = await startFleetSim({ latencyMs: 1 });
+  const h = new SshHost(parseTarget(`h1@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+  try {
+    sim.faults.set('h1', { refuseExec: 3 });
+    const r = await h.exec(['sim', 'phase', 'kexec']);
+    assert.equal(r.exitCode, 0);
+    assert.equal(r.stdout, 'kexec done\n');
+    assert.equal(sim.refused.get('h1'), 3);
+    assert.equal(h.refusals, 3);
+    assert.deepEqual(sim.commands.get('h1'), ['sim phase kexec'], 'run exactly once');
+  } finally {
+    await h.close();
+    await sim.close();
+  }
+});
+
+test('a server that refuses every exec request: a clear error saying nothing was started', async () => {
+  const sim = await startFleetSim({ latencyMs: 1 });
+  const h = new SshHost(parseTarget(`h2@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+  try {
+    sim.faults.set('h2', { refuseExec: 1000 });
+    const e = await code(h.exec(['sim', 'phase', 'kexec']));
+    assert.equal(e.code, 'HOST_UNREACHABLE');
+    assert.match(e.message, /^h2@127\.0\.0\.1:[0-9]+: cannot open a channel for sim: Unable to exec \(refused 10 times in 4\.5s; the command was not started\)$/);
+    assert.equal(sim.commands.get('h2'), undefined);
+  } finally {
+    await h.close();
+    await sim.close();
+  }
+});
