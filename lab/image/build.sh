@@ -9,7 +9,7 @@ log() { echo "[lab-build $(date +%T)] $*"; }
 export DEBIAN_FRONTEND=noninteractive
 
 need=()
-for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap dropbear-bin openssh-client socat e2fsprogs python3; do
+for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap openssh-client socat e2fsprogs python3; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -33,36 +33,50 @@ KV=$(cat "$C/kernel.release")
 python3 "$here/counter-img.py" "$C/counter.img"
 
 R=$C/rootfs
-if [ ! -f "$R/.complete" ]; then
+# OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
+# several channels open and close at once, see src/host/ssh.ts)
+INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux
+if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   log "debootstrap (about a minute)"
   rm -rf "$R"
-  debootstrap --variant=minbase \
-    --include=qemu-system-x86,qemu-utils,kexec-tools,dropbear-bin,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux \
-    bookworm "$R" > "$C/logs/debootstrap.log" 2>&1
+  debootstrap --variant=minbase --include="$INCLUDE" bookworm "$R" > "$C/logs/debootstrap.log" 2>&1
   rm -rf "$R"/usr/share/doc "$R"/usr/share/man "$R"/usr/share/locale "$R"/var/cache/apt/archives/*.deb
-  touch "$R/.complete"
+  echo "$INCLUDE" > "$R/.complete"
 fi
 
 # the LUO lab kernel (lab/kernel/build-luo.sh), when built, goes in as /boot/vmlinuz-luo: the kexec target
 LUO=$C/luo-kernel/bzImage
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py; echo "$KV"; if [ -f "$LUO" ]; then sha256sum < "$LUO"; fi) | sha256sum | cut -c1-16)
+# QEMU 10 from bookworm-backports (lab/qemu/fetch-qemu10.sh), when fetched, goes in as /opt/qemu-10
+Q10=$C/qemu-10
+stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py; echo "$KV"; if [ -f "$LUO" ]; then sha256sum < "$LUO"; fi; cat "$Q10/.versions" 2>/dev/null || true) | sha256sum | cut -c1-16)
 if [ -f "$C/lab-base.ext4" ] && [ "$(cat "$C/image.stamp" 2>/dev/null)" = "$stamp" ]; then log "image up to date"; exit 0; fi
 
 log "image"
 K=$C/kernel
 MODS="virtio_pci virtio_blk virtio_net ext4 crc32c_generic nd_pmem nd_e820 dax_pmem device_dax e1000e vfio vfio_pci vfio_iommu_type1 kvm_intel kvm_amd tun"
-rm -rf "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/dropbear"
+rm -rf "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/ssh/sshd_config.d"
 cp "$K/lib/modules/$KV"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KV/"
 for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'; done | sort -u | while read -r f; do
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
 rm -f "$R/boot/vmlinuz-luo"; if [ -f "$LUO" ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
+rm -rf "$R/opt/qemu-10"; if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
 install -m755 "$here/init" "$R/sbin/lab-init"
 cp "$C/counter.img" "$R/lab/counter.img"
 cp "$C/ssh/id_ed25519.pub" "$R/root/.ssh/authorized_keys"; chmod 700 "$R/root/.ssh"; chmod 600 "$R/root/.ssh/authorized_keys"
-[ -f "$R/etc/dropbear/dropbear_ed25519_host_key" ] || dropbearkey -t ed25519 -f "$R/etc/dropbear/dropbear_ed25519_host_key" >/dev/null 2>&1
-dropbearkey -y -f "$R/etc/dropbear/dropbear_ed25519_host_key" | grep '^ssh-' | cut -d' ' -f1,2 > "$C/host_key.pub"
+# one host key, made here, so the lab's known_hosts line is known before it boots
+rm -f "$R"/etc/ssh/ssh_host_*key*
+ssh-keygen -q -t ed25519 -N '' -C lab -f "$R/etc/ssh/ssh_host_ed25519_key"
+cut -d' ' -f1,2 "$R/etc/ssh/ssh_host_ed25519_key.pub" > "$C/host_key.pub"
+cat > "$R/etc/ssh/sshd_config.d/lab.conf" <<'CONF'
+HostKey /etc/ssh/ssh_host_ed25519_key
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+UseDNS no
+CONF
 sed -i 's|^root:[^:]*:|root:*:|' "$R/etc/shadow"
 
 I=$C/initramfs; rm -rf "$I"; mkdir -p "$I"/{bin,proc,sys,dev,newroot,m}

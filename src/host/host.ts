@@ -24,8 +24,6 @@ export interface Host {
   close(): Promise<void>;
   /** forget a connection the other side dropped (kexec); the next call reconnects */
   reset?(): void;
-  /** over SSH: exec requests the server refused (nothing started) that were tried again */
-  readonly refusals?: number;
 }
 
 export function describeArgv(argv: readonly string[]): string {

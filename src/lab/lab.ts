@@ -1,7 +1,7 @@
 /**
  * Lab hosts: the Debian 12 image from lab/image/build.sh (cached in .cache/lab), booted under
  * QEMU TCG with an emulated intel-iommu, 256M of legacy pmem at 1G (memmap=256M!1G), an e1000e
- * for VFIO, and dropbear on a loopback port. Everything here is real; nothing is simulated.
+ * for VFIO, and OpenSSH's sshd on a loopback port. Everything here is real; nothing is simulated.
  * Used by `liveupdate demo`, the lab tests and bench:lab.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -92,6 +92,14 @@ export async function ensureLuoKernel(onLine: (line: string) => void = () => und
   await runScript(join(PACKAGE_ROOT, 'lab/kernel/build-luo.sh'), 'the LUO lab kernel build', join(LAB_CACHE, 'luo-kernel', 'build.log'), onLine);
 }
 
+/** Fetch (or reuse) QEMU 10 from bookworm-backports, unpacked for the lab image's /opt/qemu-10. */
+export async function ensureQemu10(onLine: (line: string) => void = () => undefined): Promise<void> {
+  await runScript(join(PACKAGE_ROOT, 'lab/qemu/fetch-qemu10.sh'), 'fetching QEMU 10 from bookworm-backports', join(PACKAGE_ROOT, '.cache', 'apt-bpo'), onLine);
+}
+
+/** Where the lab image has QEMU 10 (the system's QEMU is bookworm's 7.2). */
+export const LAB_QEMU10 = '/opt/qemu-10/usr/bin/qemu-system-x86_64';
+
 export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
 
 /**
@@ -162,7 +170,7 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
       }
     },
   };
-  await waitSerial(/LAB-MARK dropbear-started/, 180_000);
+  await waitSerial(/LAB-MARK sshd-started/, 180_000);
   // the port forward is up once the guest answers with an SSH banner
   for (let i = 0; i < 120; i++) {
     const banner = await new Promise<string>((r) => {

@@ -52,7 +52,7 @@ export async function demoPreflight(opts: { port: number; uid?: number; memAvail
   if (uid !== 0) problems.push({ what: 'the demo needs root: it installs Debian packages, runs debootstrap and mounts the lab image', fix: 'run it as root (sudo liveupdate demo)' });
   if (arch() !== 'x64') problems.push({ what: `this machine is ${arch()}; the lab host is an x86_64 Debian image`, fix: 'run the demo on an x86_64 machine' });
   if (!onPath('apt-get') && (!onPath('qemu-system-x86_64') || !onPath('debootstrap'))) {
-    problems.push({ what: 'no apt-get to install QEMU and debootstrap, and they are not installed', fix: 'install qemu-system-x86, qemu-utils, debootstrap, kexec-tools, dropbear-bin, busybox-static, cpio, socat and e2fsprogs' });
+    problems.push({ what: 'no apt-get to install QEMU and debootstrap, and they are not installed', fix: 'install qemu-system-x86, qemu-utils, debootstrap, kexec-tools, openssh-client, busybox-static, cpio, socat and e2fsprogs' });
   }
   const mem = opts.memAvailable ?? memAvailable();
   if (mem !== undefined && mem < DEMO_MEMORY) {

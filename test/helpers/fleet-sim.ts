@@ -69,7 +69,7 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
         accept().on('exec', (acc, rej, info) => {
           const fault = sim.faults.get(user);
           if (fault?.refuseExec) {
-            // what dropbear answers when it cannot fork or make the pipes
+            // SSH_MSG_CHANNEL_FAILURE: the server declines to start the command
             fault.refuseExec--;
             sim.refused.set(user, (sim.refused.get(user) ?? 0) + 1);
             return rej();

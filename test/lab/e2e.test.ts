@@ -1,5 +1,5 @@
 // The lab: a real Debian kernel kexec'd over SSH under a nested VM whose RAM is in legacy pmem.
-// Everything is real: QEMU lab host (TCG), dropbear, kexec-tools, ndctl, ext4 -o dax, nested QEMU.
+// Everything is real: QEMU lab host (TCG), OpenSSH sshd, kexec-tools, ndctl, ext4 -o dax, nested QEMU.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';

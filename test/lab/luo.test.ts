@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { bootLab, ensureLabImage, ensureLuoKernel, ensureQemu10, LAB_LUO_PROFILE, LAB_QEMU10, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
@@ -22,6 +22,7 @@ const journalDir = mkdtempSync('/var/tmp/lu-luo-journal-');
 
 before(async () => {
   await ensureLuoKernel();
+  await ensureQemu10();
   await ensureLabImage();
   lab = await bootLab('luo', { kernel: 'luo' });
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
@@ -88,6 +89,47 @@ test('iommufd for real: IOAS alloc and map, VFIO cdev bind and attach, HWPT allo
   assert.deepEqual(by(10), { op: 'iommufd.ioas.map_file', iova: 4 * MiB, size: 2 * MiB });
   assert.equal(by(12)['replaced'], true);
   assert.equal(by(14)['unmapped'], MiB);
+});
+
+test('QEMU 10 (bookworm-backports) takes the iommufd and the VFIO cdev fds from the helper: the nested VM has the e1000e', { timeout: 300_000 }, async () => {
+  // the iommufd test above left the NIC bound to vfio-pci
+  const nic = '0000:00:03.0';
+  assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
+  assert.match(await remote([LAB_QEMU10, '--version']), /^QEMU emulator version 10\./);
+  const qmpPath = '/run/lu-q10.qmp';
+  const pidfile = '/run/lu-q10.pid';
+  // the helper opens /dev/iommu and the device's cdev, then becomes QEMU: the fds are inherited
+  const r = await runHelper(ssh, {
+    ops: [
+      { op: 'iommufd.open', as: 'iommufd' },
+      { op: 'vfio.cdev.open', device: nic, as: 'dev' },
+    ],
+    then: {
+      exec: [
+        LAB_QEMU10, '-name', 'lu-q10', '-nodefaults', '-display', 'none', '-M', 'pc', '-accel', 'tcg', '-m', '64',
+        '-object', 'iommufd,id=iommufd0,fd={fd:iommufd}', '-device', 'vfio-pci,id=nic0,iommufd=iommufd0,fd={fd:dev}',
+        '-qmp', `unix:${qmpPath},server=on,wait=off`, '-pidfile', pidfile, '-daemonize', '-S',
+      ],
+    },
+  });
+  const [iommufdFd, devFd] = [r.results[0]!['fd'], r.results[1]!['fd']] as number[];
+  const argv = (r.then as { exec: string[] }).exec;
+  assert.ok(argv.includes(`iommufd,id=iommufd0,fd=${iommufdFd}`) && argv.includes(`vfio-pci,id=nic0,iommufd=iommufd0,fd=${devFd}`), argv.join(' '));
+  const c = await QmpClient.over(await ssh.connectUnix(qmpPath), 'lu-q10', 30_000);
+  try {
+    // the guest sees the passed-through e1000e (8086:10d3) as nic0
+    const buses = await c.execute<Array<{ devices: Array<{ qdev_id: string; id: { vendor: number; device: number } }> }>>('query-pci');
+    const dev = buses.flatMap((b) => b.devices).find((d) => d.qdev_id === 'nic0');
+    assert.deepEqual(dev?.id && [dev.id.vendor, dev.id.device], [0x8086, 0x10d3]);
+    // QEMU uses the helper's fds and opened neither /dev/iommu nor the cdev itself
+    const qpid = await remote(['cat', pidfile]);
+    const fds = (await remote(['sh', '-c', 'for f in /proc/$1/fd/*; do echo "${f##*/} $(readlink "$f")"; done', 'sh', qpid])).split('\n');
+    const devices = fds.filter((l) => /\/dev\/(iommu|vfio\/devices\/)/.test(l)).sort();
+    assert.deepEqual(devices, [`${iommufdFd} /dev/iommu`, `${devFd} /dev/vfio/devices/vfio0`]);
+  } finally {
+    await c.execute('quit').catch(() => undefined);
+    await c.close();
+  }
 });
 
 test('a busy /dev/liveupdate: prepare names who holds it and changes nothing else', { timeout: 300_000 }, async () => {

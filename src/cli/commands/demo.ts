@@ -147,7 +147,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
       if (luo) {
         await timed('kernel', 'LUO lab kernel: Linux 7.2 from Debian\'s linux-source-7.2 with KHO, LUO and iommufd', luoKernelCached() ? 'cached: seconds' : 'first time: about 13 min on 2 cores', (log) => ensureLuoKernel(log));
       }
-      await timed('image', 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, dropbear', labImageCached() ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log));
+      await timed('image', 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH', labImageCached() ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log));
       const lab = await timed(
         'boot',
         luo ? `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}` : `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,

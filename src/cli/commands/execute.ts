@@ -96,7 +96,6 @@ export async function executePhases(name: string, phases: PhaseSelection, opts: 
     }
     return result;
   } finally {
-    if (host.refusals) o.warn({ message: `${host.name}: the SSH server refused ${host.refusals} exec request(s) for a moment; each was tried again (nothing had been started)` });
     journal.close();
     await host.close();
   }
