@@ -6,12 +6,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$root/.cache/uapi
 [ -f "$out/usr/include/linux/liveupdate.h" ] && { echo "$out"; exit 0; }
-A=$root/.cache/apt-sid
-mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/debs"
-echo "deb http://deb.debian.org/debian sid main" > "$A/sources.list"
-O=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o APT::Sandbox::User=root -q)
-apt-get "${O[@]}" update >/dev/null
-(cd "$A/debs" && rm -f linux-libc-dev_*.deb && apt-get "${O[@]}" download linux-libc-dev >/dev/null)
+. "$root/lab/apt-private.sh"
+apt_private sid "deb http://deb.debian.org/debian sid main"
+(cd "$APT_DIR/debs" && rm -f linux-libc-dev_*.deb && apt-get "${APT_OPTS[@]}" download linux-libc-dev >/dev/null)
 rm -rf "$out"; mkdir -p "$out"
-dpkg-deb -x "$A"/debs/linux-libc-dev_*.deb "$out"
+dpkg-deb -x "$APT_DIR"/debs/linux-libc-dev_*.deb "$out"
 echo "$out"

@@ -16,11 +16,9 @@ need=()
 for p in gcc make flex bison bc libelf-dev libssl-dev xz-utils cpio; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
 if [ ${#need[@]} -gt 0 ]; then log "installing ${need[*]}"; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; fi
 
-A=$(cd "$here/../.." && pwd)/.cache/apt-sid
-mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/debs"
-echo "deb http://deb.debian.org/debian sid main" > "$A/sources.list"
-O=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o APT::Sandbox::User=root -q)
-[ -n "$(ls "$A/lists" 2>/dev/null | grep Packages)" ] || apt-get "${O[@]}" update >/dev/null
+. "$here/../apt-private.sh"
+apt_private sid "deb http://deb.debian.org/debian sid main"
+A=$APT_DIR; O=("${APT_OPTS[@]}")
 ver=$(apt-cache "${O[@]}" show linux-source-7.2 | sed -n 's/^Version: //p' | head -n1)
 stamp=$( (cat "$0"; echo "$ver") | sha256sum | cut -c1-16)
 if [ -f "$K/bzImage" ] && [ "$(cat "$K/stamp" 2>/dev/null)" = "$stamp" ]; then log "cached: linux-source-7.2 $ver"; exit 0; fi

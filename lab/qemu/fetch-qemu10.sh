@@ -9,11 +9,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
 Q=$C/qemu-10
 log() { echo "[qemu-10 $(date +%T)] $*"; }
-A=$(cd "$here/../.." && pwd)/.cache/apt-bpo
-mkdir -p "$A/lists/partial" "$A/cache/archives/partial" "$A/debs"
-echo "deb http://deb.debian.org/debian bookworm-backports main" > "$A/sources.list"
-O=(-o Dir::Etc::SourceList="$A/sources.list" -o Dir::Etc::SourceParts=/dev/null -o Dir::State::Lists="$A/lists" -o Dir::Cache="$A/cache" -o APT::Sandbox::User=root -q)
-[ -n "$(ls "$A/lists" 2>/dev/null | grep Packages)" ] || apt-get "${O[@]}" update >/dev/null
+. "$here/../apt-private.sh"
+apt_private bpo "deb http://deb.debian.org/debian bookworm-backports main"
+A=$APT_DIR; O=("${APT_OPTS[@]}")
 PKGS=(qemu-system-x86 qemu-system-common qemu-system-data seabios)
 want=$(for p in "${PKGS[@]}"; do echo "$p=$(apt-cache "${O[@]}" show "$p/bookworm-backports" 2>/dev/null | sed -n 's/^Version: //p' | head -n1)"; done)
 case "$want" in *"="$'\n'*|*=) echo "qemu-10: bookworm-backports lacks one of ${PKGS[*]}" >&2; exit 1 ;; esac
