@@ -29,10 +29,13 @@ export interface FleetSim {
   faults: Map<string, { failPhase?: string; unreachable?: boolean; refuseExec?: number }>;
   /** host -> exec requests refused */
   refused: Map<string, number>;
+  /** the most commands that ran at once, over all hosts */
+  maxRunning: number;
   close: () => Promise<void>;
 }
 
-export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<FleetSim> {
+/** `ident`: the server's software version in its SSH identification string (e.g. dropbear_2022.83). */
+export async function startFleetSim(opts: { latencyMs?: number; ident?: string } = {}): Promise<FleetSim> {
   const dir = mkdtempSync('/tmp/lu-fleet-sim-');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
@@ -48,13 +51,15 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
     commands: new Map(),
     faults: new Map(),
     refused: new Map(),
+    maxRunning: 0,
     close: async () => {
       for (const c of clients) c.end();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
   const clients = new Set<ssh2.Connection>();
-  const server = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host_key'))] }, (client) => {
+  let running = 0;
+  const server = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host_key'))], ...(opts.ident ? { ident: opts.ident } : {}) }, (client) => {
     clients.add(client);
     let user = '';
     client.on('authentication', (ctx) => {
@@ -75,6 +80,7 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
             return rej();
           }
           const stream = acc();
+          sim.maxRunning = Math.max(sim.maxRunning, ++running);
           (sim.commands.get(user) ?? sim.commands.set(user, []).get(user)!).push(info.command);
           const m = /^sim phase ([a-z]+)$/.exec(info.command);
           setTimeout(() => {
@@ -88,6 +94,7 @@ export async function startFleetSim(opts: { latencyMs?: number } = {}): Promise<
               stream.write(`${m[1]} done\n`);
               stream.exit(0);
             }
+            running--;
             stream.end();
           }, sim.latencyMs);
         });

@@ -198,3 +198,20 @@ test('a refused exec request is not tried again: the error says the command may 
     await sim.close();
   }
 });
+
+// TEST DOUBLE server (the fleet simulator) announcing itself as dropbear or as OpenSSH; the client is
+// the real SshHost. On dropbear, commands on one connection go one at a time (see SshHost.channel).
+test('on a dropbear server commands go one at a time; on others up to maxChannels at once', async () => {
+  for (const [ident, most] of [['dropbear_2022.83', 1], ['OpenSSH_9.2p1', 8]] as const) {
+    const sim = await startFleetSim({ latencyMs: 100, ident });
+    const h = new SshHost(parseTarget(`h1@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+    try {
+      const rs = await Promise.all(Array.from({ length: 12 }, () => h.exec(['sim', 'phase', 'prepare'])));
+      assert.ok(rs.every((r) => r.exitCode === 0));
+      assert.equal(sim.maxRunning, most, ident);
+    } finally {
+      await h.close();
+      await sim.close();
+    }
+  }
+});
