@@ -234,7 +234,8 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
   let last = 'no answer yet';
   for (;;) {
     try {
-      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 5000 })).stdout.trim();
+      // one read's own timeout, generous for a slow login shell; the loop is bounded by the boot timeout
+      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 })).stdout.trim();
       if (id && id !== before) {
         const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
         const missing = v.params.filter((p) => !words.includes(p));

@@ -40,7 +40,12 @@ export interface Rollout {
   maxPerLabel: Record<string, number>;
   /** new SSH connections per second */
   connectRate: number;
-  healthGate?: { command: string[]; timeoutMs: number; intervalMs: number };
+  /**
+   * Run on each host of a batch until it exits 0: a new check starts only within `timeoutMs` of the
+   * first; each check has its own `checkTimeoutMs` (the SSH connection has its own too), so a slow
+   * login shell never turns a command that exits in time into a timeout.
+   */
+  healthGate?: { command: string[]; timeoutMs: number; intervalMs: number; checkTimeoutMs: number };
   vmmOnly: boolean;
   /** all (prepare through resume) or update (suspend, kexec, resume: hosts prepared earlier) */
   phases: 'all' | 'update';
@@ -73,7 +78,7 @@ interface RawInventory {
     maxFailPercentage?: number;
     maxPerLabel?: Record<string, number>;
     connectRate?: number;
-    healthGate?: { command: string[]; timeout?: string; interval?: string };
+    healthGate?: { command: string[]; timeout?: string; interval?: string; checkTimeout?: string };
     vmmOnly?: boolean;
     phases?: 'all' | 'update';
   };
@@ -136,7 +141,16 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     maxFailPercentage: r.maxFailPercentage ?? 0,
     maxPerLabel: r.maxPerLabel ?? {},
     connectRate: r.connectRate ?? 10,
-    ...(r.healthGate ? { healthGate: { command: r.healthGate.command, timeoutMs: duration(r.healthGate.timeout, 60_000, 'timeout'), intervalMs: duration(r.healthGate.interval, 2000, 'interval') } } : {}),
+    ...(r.healthGate
+      ? {
+          healthGate: {
+            command: r.healthGate.command,
+            timeoutMs: duration(r.healthGate.timeout, 60_000, 'timeout'),
+            intervalMs: duration(r.healthGate.interval, 2000, 'interval'),
+            checkTimeoutMs: duration(r.healthGate.checkTimeout, 30_000, 'checkTimeout'),
+          },
+        }
+      : {}),
     vmmOnly: r.vmmOnly ?? false,
     phases: r.phases ?? 'all',
   };

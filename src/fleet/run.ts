@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { LiveupdateError } from '../errors.js';
 import { blackouts, type Blackout, type ExecEvent } from '../exec/events.js';
+import type { Host } from '../host/host.js';
 import { SshHost, parseTarget } from '../host/ssh.js';
 import { batches, budgetExceeded, startable } from './batches.js';
 import type { FleetHost, Inventory } from './inventory.js';
@@ -191,8 +192,13 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
   return { runId, ok, dir: journal.dir, ...(stopped ? { stopped } : {}), hosts };
 }
 
-/** The default health gate: the inventory's command on the host until it exits 0, or its timeout. */
-export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => SshHost = defaultConnect): HealthGate | undefined {
+/**
+ * The default health gate: the inventory's command on the host until it exits 0. A check starts only
+ * while the gate's window (`timeout`) is open, and once started it has its own `checkTimeout`, whatever
+ * is left of the window: on a host whose login shell is slow, a command that exits in time is judged
+ * by its exit code, never cut short by the window. The connection has its own timeout as well.
+ */
+export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => Host = defaultConnect): HealthGate | undefined {
   const g = inv.rollout.healthGate;
   if (!g) return undefined;
   return async (h) => {
@@ -202,7 +208,7 @@ export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => SshHost
     try {
       for (;;) {
         try {
-          const r = await host.exec(g.command, { timeoutMs: Math.max(1000, deadline - Date.now()) });
+          const r = await host.exec(g.command, { timeoutMs: g.checkTimeoutMs });
           if (r.exitCode === 0) return undefined;
           last = `\`${g.command.join(' ')}\` exited ${r.exitCode}${r.stderr.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : ''}`;
         } catch (e) {

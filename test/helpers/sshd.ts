@@ -8,6 +8,12 @@ import { connect } from 'node:net';
 
 export interface Sshd {
   port: number;
+  /**
+   * A second port on the same server where every command pays one more second of login-shell
+   * start-up (ForceCommand sleeps 1 s, then runs the command in the same shell): a host whose root
+   * rc files are slow. Commands there behave as on `port`, exit codes included.
+   */
+  slowPort: number;
   dir: string;
   clientKey: string;
   /** a known_hosts line for this server */
@@ -34,10 +40,12 @@ export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Ss
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
   const port = await freePort();
+  const slowPort = await freePort();
   writeFileSync(
     join(dir, 'sshd_config'),
     [
       `Port ${port}`,
+      `Port ${slowPort}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${dir}/host_key`,
       `AuthorizedKeysFile ${dir}/authorized_keys`,
@@ -50,6 +58,9 @@ export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Ss
       'MaxSessions 10',
       'LogLevel ERROR',
       opts.extraConfig ?? '',
+      // last: a Match block runs to the end of the file
+      `Match LocalPort ${slowPort}`,
+      '  ForceCommand sleep 1; eval "$SSH_ORIGINAL_COMMAND"',
     ].join('\n') + '\n',
   );
   const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -67,9 +78,10 @@ export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Ss
   const hostPub = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(' ');
   return {
     port,
+    slowPort,
     dir,
     clientKey: join(dir, 'client_key'),
-    knownHostsLine: `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}\n`,
+    knownHostsLine: [port, slowPort].map((p) => `[127.0.0.1]:${p} ${hostPub[0]} ${hostPub[1]}\n`).join(''),
     proc,
     dropConnections: () => {
       try {

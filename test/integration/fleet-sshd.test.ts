@@ -52,9 +52,10 @@ async function startVms(h: CliHost): Promise<void> {
   assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
 }
 
-function inventory(gate: string, extra = ''): string {
+/** An inventory of the three hosts; `shell: 'slow'` reaches them where every command pays 1 s more. */
+function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'): string {
   const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yaml`);
-  const lines = hosts.map((h, i) => `  - {name: hv${i + 1}, address: 127.0.0.1, port: ${sshds[i]!.port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[i]!.clientKey}, labels: {rack: r${i}}}`);
+  const lines = hosts.map((h, i) => `  - {name: hv${i + 1}, address: 127.0.0.1, port: ${shell === 'slow' ? sshds[i]!.slowPort : sshds[i]!.port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[i]!.clientKey}, labels: {rack: r${i}}}`);
   writeFileSync(
     file,
     `version: 1\ndefaults: {knownHosts: ${knownHosts}, hostname: clihost}\nhosts:\n${lines.join('\n')}\nrollout:\n  serial: 1\n  maxFailPercentage: 0\n  vmmOnly: true\n  phases: update\n  healthGate: {command: [sh, -c, '${gate}'], timeout: 3s, interval: 500ms}\n${extra}`,
@@ -91,16 +92,20 @@ test('fleet plan over 3 real sshd: facts and a plan per host, the batches, nothi
   assert.deepEqual((JSON.parse(limited.stdout) as { batches: string[][] }).batches, [['hv2']]);
 });
 
-test('fleet run: a failed health gate on hv2 stops the run, hv3 is untouched; --resume finishes it', { timeout: 600_000 }, async () => {
-  const flag = join(dir, 'hv2-healthy');
+// Twice: with the login shell as this machine has it, and slowed by 1 s per command on purpose (a
+// gate of 3 s then fits about two checks). The outcome must be the same: the gate judges exit codes.
+for (const shell of ['as is', 'slow'] as const) {
+test(`fleet run (login shell ${shell}): a failed health gate on hv2 stops the run, hv3 is untouched; --resume finishes it`, { timeout: 900_000 }, async () => {
+  const flag = join(dir, `hv2-healthy-${shell.replace(' ', '-')}`);
+  const marker = join(dir, `gate-for-hv2-${shell.replace(' ', '-')}`);
   // all three hosts are this machine, so the gate cannot tell them apart by itself: it fails once
   // the marker made at hv2's start exists, until the flag says hv2 is healthy
-  const inv = inventory(`test -e ${flag} -o ! -e ${join(dir, 'gate-for-hv2')}`);
+  const inv = inventory(`test -e ${flag} -o ! -e ${marker}`, '', shell);
   const pidsBefore = hosts.map(qemuPid);
   const c0 = await counter(hosts[0]!);
   const r = await cli(['run', '--inventory', inv, '--json'], (chunk) => {
     for (const line of chunk.split('\n').filter(Boolean)) {
-      if ((JSON.parse(line) as { type: string; host?: string }).type === 'host-start' && line.includes('"host":"hv2"')) writeFileSync(join(dir, 'gate-for-hv2'), '');
+      if ((JSON.parse(line) as { type: string; host?: string }).type === 'host-start' && line.includes('"host":"hv2"')) writeFileSync(marker, '');
     }
   });
   assert.equal(r.code, 1, r.stderr);
@@ -134,6 +139,7 @@ test('fleet run: a failed health gate on hv2 stops the run, hv3 is untouched; --
   assert.equal(pidsFinal[0], pidsAfter[0], 'hv1 was not run again');
   assert.notEqual(pidsFinal[2], pidsBefore[2], 'hv3 updated');
 });
+}
 
 test('bad inventory and --limit: clear errors, exit codes, nothing run', { timeout: 60_000 }, async () => {
   const bad = join(dir, 'bad.yaml');

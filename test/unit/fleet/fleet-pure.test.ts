@@ -72,14 +72,14 @@ groups:
 hosts:
   - {name: hv1, address: 10.0.0.1, groups: [rack-a]}
   - {name: hv2, port: 22, profile: /etc/lu/other.yaml, labels: {rack: b}}
-rollout: {serial: [1, "50%"], maxFailPercentage: 10, maxPerLabel: {rack: 1}, healthGate: {command: [/bin/true], timeout: 30s}}
+rollout: {serial: [1, "50%"], maxFailPercentage: 10, maxPerLabel: {rack: 1}, healthGate: {command: [/bin/true], timeout: 30s, checkTimeout: 45s}}
 `,
   );
   assert.deepEqual(r.errors, []);
   const [a, b] = r.value!.hosts;
   assert.deepEqual([a!.user, a!.port, a!.address, a!.profile, a!.labels], ['ops', 2222, '10.0.0.1', '/srv/fleet/profiles/pmem.yaml', { dc: 'ams', rack: 'a' }]);
   assert.deepEqual([b!.port, b!.address, b!.profile, b!.labels, b!.hostname], [22, 'hv2', '/etc/lu/other.yaml', { dc: 'ams', rack: 'b' }, 'hv2']);
-  assert.equal(r.value!.rollout.healthGate!.timeoutMs, 30_000);
+  assert.deepEqual(r.value!.rollout.healthGate, { command: ['/bin/true'], timeoutMs: 30_000, intervalMs: 2000, checkTimeoutMs: 45_000 });
   assert.equal(r.value!.rollout.connectRate, 10);
 });
 
@@ -93,6 +93,7 @@ test('inventory errors name file, line, column and field', () => {
     ['version: 1\nhosts: [{name: a, profile: p, colour: red}]\n', /^i\.yaml:2:31: hosts\[0\]\.colour: unknown field 'colour'/],
     ['version: 1\nhosts: [{name: "bad name", profile: p}]\n', /hosts\[0\]\.name: must be a host name/],
     ['version: 1\nhosts: [\n', /^i\.yaml:3:1: /],
+    ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], checkTimeout: 0s}}\n', /^i\.yaml:3:52: rollout\.healthGate\.checkTimeout: must be a duration like 30s/],
   ];
   for (const [text, re] of cases) {
     const r = parseInventory('i.yaml', text);
