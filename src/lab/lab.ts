@@ -5,13 +5,15 @@
  * Used by `liveupdate demo`, the lab tests and bench:lab.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LiveupdateError } from '../errors.js';
+import { claimLabDir, ownLabHost, sweepStaleLabHosts } from './leases.js';
 
 /** The package root (this file runs as dist/src/lab/lab.js). */
 export const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -38,6 +40,8 @@ export async function portFree(port: number): Promise<boolean> {
 
 export interface LabHost {
   name: string;
+  /** this boot's own folder under .cache/lab/vms (disk, serial log, known_hosts, owner record) */
+  dir: string;
   port: number;
   target: string;
   identity: string;
@@ -63,8 +67,8 @@ export async function ensureLabImage(onLine: (line: string) => void = () => unde
   await runScript(join(PACKAGE_ROOT, 'lab/image/build.sh'), 'lab image build', join(LAB_CACHE, 'logs'), onLine);
 }
 
-async function runScript(script: string, what: string, logs: string, onLine: (line: string) => void): Promise<void> {
-  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB_CACHE } });
+async function runScript(script: string, what: string, logs: string, onLine: (line: string) => void, args: string[] = []): Promise<void> {
+  const child = spawn('bash', [script, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LAB_CACHE } });
   const tail: string[] = [];
   const take = (line: string): void => {
     tail.push(line);
@@ -76,20 +80,22 @@ async function runScript(script: string, what: string, logs: string, onLine: (li
   createInterface({ input: child.stderr }).on('line', take);
   const code = await new Promise<number | null>((r) => child.on('close', r));
   if (code !== 0) {
-    throw new LiveupdateError('LAB_UNAVAILABLE', `${what} failed (exit ${code})${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`, {
+    // the builders say the cause of a failure they recognise on a line of its own (e.g. a stale mount)
+    const cause = tail.filter((l) => /^(lab-build|lab-kernel|qemu-10): /.test(l)).pop();
+    throw new LiveupdateError('LAB_UNAVAILABLE', `${what} failed (exit ${code})${cause ? `: ${cause}` : ''}${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`, {
       hint: `more in ${logs}; the script is ${script} (run it with bash -x to see the failing line)`,
     });
   }
 }
 
-/** True when the LUO lab kernel (lab/kernel/build-luo.sh) is built and cached. */
+/** True when the LUO lab kernel (`lab/kernel/build.sh luo`) is built and cached. */
 export function luoKernelCached(): boolean {
   return existsSync(join(LAB_CACHE, 'luo-kernel', 'bzImage'));
 }
 
-/** Build (or reuse) the LUO lab kernel: about 13 minutes on 2 cores the first time, seconds after. */
+/** Build (or reuse) the small LUO lab kernel: about 12 minutes on 2 cores the first time, seconds after. */
 export async function ensureLuoKernel(onLine: (line: string) => void = () => undefined): Promise<void> {
-  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build-luo.sh'), 'the LUO lab kernel build', join(LAB_CACHE, 'luo-kernel', 'build.log'), onLine);
+  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build.sh'), 'the LUO lab kernel build', join(LAB_CACHE, 'luo-kernel', 'build.log'), onLine, ['luo']);
 }
 
 /** Fetch (or reuse) QEMU 10 from bookworm-backports, unpacked for the lab image's /opt/qemu-10. */
@@ -106,16 +112,24 @@ export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
  * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
  * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
  */
-export async function bootLab(name: string, opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo' } = {}): Promise<LabHost> {
+export async function bootLab(
+  name: string,
+  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo'; keep?: boolean } = {},
+): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
   const luo = opts.kernel === 'luo';
   const vms = join(C, 'vms');
-  mkdirSync(vms, { recursive: true });
-  const disk = join(vms, `${name}.qcow2`);
+  // a lab host that an earlier run left behind (its owner died: a timeout, a SIGKILL) is stopped here
+  for (const swept of sweepStaleLabHosts(vms)) process.stderr.write(`lab: ${swept}\n`);
+  // each boot has its own folder, so no leftover of another run can hold this one's disk
+  const dir = join(vms, `${name}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  claimLabDir(dir);
+  const disk = join(dir, 'disk.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(C, 'lab-base.ext4'), disk]);
   const port = opts.port ?? (await freePort());
-  const serialLog = join(vms, `${name}.serial`);
+  const serialLog = join(dir, 'serial.log');
   writeFileSync(serialLog, '');
   const append = luo
     ? `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim()
@@ -123,22 +137,26 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
   // one vCPU for the LUO kernel: on the third boot of a kexec chain, 7.2 under multi-threaded TCG with
   // two vCPUs once died of an int3 Oops while patching its own text (sched_clock going stable)
   const boot = luo ? ['-kernel', join(C, 'luo-kernel', 'bzImage')] : ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')];
-  const proc = spawn(
+  const qemu = [
     'qemu-system-x86_64',
-    [
-      '-name', `lab-${name}`,
-      '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', luo ? '1' : '2', '-m', opts.memory ?? '2G',
-      '-device', 'intel-iommu,intremap=on,caching-mode=on',
-      ...boot, '-append', append,
-      '-drive', `file=${disk},if=virtio,format=qcow2`,
-      '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-      '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
-      '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
-    ],
+    '-name', `lab-${name}`,
+    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', luo ? '1' : '2', '-m', opts.memory ?? '2G',
+    '-device', 'intel-iommu,intremap=on,caching-mode=on',
+    ...boot, '-append', append,
+    '-drive', `file=${disk},if=virtio,format=qcow2`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
+    '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
+  ];
+  // QEMU dies with this process (the kernel sends it SIGKILL when we die, however we die), unless
+  // the lab is to be kept (demo --keep); setpriv execs QEMU, so the pid is QEMU's own
+  const proc = spawn(opts.keep ? qemu[0]! : 'setpriv', opts.keep ? qemu.slice(1) : ['--pdeathsig', 'KILL', ...qemu], {
     // its own process group: a Ctrl-C in the terminal is ours to handle (tear down, or keep with --keep)
-    { stdio: 'ignore', detached: true },
-  );
-  const knownHosts = join(vms, `${name}.known_hosts`);
+    stdio: 'ignore',
+    detached: true,
+  });
+  ownLabHost(dir, proc, opts.keep === true);
+  const knownHosts = join(dir, 'known_hosts');
   const hostKey = readFileSync(join(C, 'host_key.pub'), 'utf8').trim();
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
   const serialText = (): string => (existsSync(serialLog) ? readFileSync(serialLog, 'utf8') : '');
@@ -148,13 +166,14 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
       const text = serialText().slice(from);
       const m = re.exec(text);
       if (m) return m[0];
-      if (proc.exitCode !== null) throw new Error(`lab ${name} exited (${proc.exitCode}); serial tail:\n${serialText().slice(-2000)}`);
+      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`lab ${name} exited (${proc.exitCode ?? proc.signalCode}); serial tail:\n${serialText().slice(-2000)}`);
       if (Date.now() - t0 > timeoutMs) throw new Error(`lab ${name}: no ${String(re)} within ${timeoutMs} ms; serial tail:\n${serialText().slice(-2000)}`);
       await sleep(250);
     }
   };
   const lab: LabHost = {
     name,
+    dir,
     port,
     target: `root@127.0.0.1:${port}`,
     identity: join(C, 'ssh', 'id_ed25519'),
@@ -164,10 +183,12 @@ export async function bootLab(name: string, opts: { memory?: string; extraAppend
     waitSerial,
     serialText,
     stop: async () => {
-      if (proc.exitCode === null) {
+      if (proc.exitCode === null && proc.signalCode === null) {
         proc.kill('SIGKILL');
         await new Promise((r) => proc.once('exit', r));
       }
+      // the serial log stays for a look afterwards; the disk goes (the next sweep takes the rest)
+      rmSync(disk, { force: true });
     },
   };
   await waitSerial(/LAB-MARK sshd-started/, 180_000);

@@ -8,8 +8,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
+import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
-import { bootLab, ensureLabImage, type LabHost } from '../../src/lab/lab.js';
+import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
@@ -19,10 +20,10 @@ let ssh: SshHost;
 const journalDir = mkdtempSync('/var/tmp/lu-lab-journal-');
 
 before(async () => {
-  await ensureLabImage();
+  requireLabArtefacts();
   lab = await bootLab('e2e');
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 600_000 });
+}, { timeout: 300_000 });
 
 after(async () => {
   await ssh?.close();

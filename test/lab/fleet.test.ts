@@ -5,16 +5,17 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
-import { bootLab, ensureLabImage, LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { bootLab, LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const labs: LabHost[] = [];
 const dir = mkdtempSync('/var/tmp/lu-lab-fleet-');
 
 before(async () => {
-  await ensureLabImage();
+  requireLabArtefacts();
   labs.push(await bootLab('fleet1'), await bootLab('fleet2'));
-}, { timeout: 900_000 });
+}, { timeout: 600_000 });
 
 after(async () => {
   for (const l of labs) await l.stop();

@@ -10,10 +10,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { bootLab, ensureLabImage, ensureLuoKernel, ensureQemu10, LAB_LUO_PROFILE, LAB_QEMU10, type LabHost } from '../../src/lab/lab.js';
+import { bootLab, LAB_LUO_PROFILE, LAB_QEMU10, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
+import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
 let lab: LabHost;
@@ -21,12 +22,10 @@ let ssh: SshHost;
 const journalDir = mkdtempSync('/var/tmp/lu-luo-journal-');
 
 before(async () => {
-  await ensureLuoKernel();
-  await ensureQemu10();
-  await ensureLabImage();
+  requireLabArtefacts({ luo: true });
   lab = await bootLab('luo', { kernel: 'luo' });
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 1_800_000 });
+}, { timeout: 300_000 });
 
 after(async () => {
   await ssh?.close();

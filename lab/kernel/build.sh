@@ -1,0 +1,58 @@
+#!/bin/bash
+# A lab kernel, small: `make allnoconfig` plus exactly what the lab needs (lab.config, then NAME.config),
+# everything built in (no modules, no initrd); every =y line of those fragments is checked in the
+# final .config, so a symbol whose dependencies went missing fails the build instead of the boot.
+#   build.sh luo    Debian's linux-source-7.2 (sid, fetched with an apt sources list of its own so the
+#                   machine's lists stay as they are): KHO, LUO with memfd preservation, iommufd.
+# Output in $LAB_CACHE/NAME-kernel: bzImage, config, kernel.release, build.log, stamp. Rebuilt only
+# when this script, a fragment or the source package's version changes.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+name=${1:?usage: build.sh luo}
+case "$name" in
+  luo) src_pkg=linux-source-7.2; apt_name=sid; suite="deb http://deb.debian.org/debian sid main" ;;
+  *) echo "lab-kernel: no lab kernel named '$name' (known: luo)" >&2; exit 64 ;;
+esac
+C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
+K=$C/$name-kernel
+mkdir -p "$K"
+log() { echo "[$name-kernel $(date +%T)] $*"; }
+fail() { echo "lab-kernel: $*" >&2; exit 1; }
+export DEBIAN_FRONTEND=noninteractive
+
+need=()
+for p in gcc make flex bison bc libelf-dev libssl-dev xz-utils cpio; do dpkg -s "$p" >/dev/null 2>&1 || need+=("$p"); done
+if [ ${#need[@]} -gt 0 ]; then log "installing ${need[*]}"; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; fi
+
+. "$here/../apt-private.sh"
+apt_private "$apt_name" "$suite"
+A=$APT_DIR; O=("${APT_OPTS[@]}")
+ver=$(apt-cache "${O[@]}" show "$src_pkg" | sed -n 's/^Version: //p' | head -n1)
+[ -n "$ver" ] || fail "$src_pkg is not in $suite"
+frags=("$here/lab.config" "$here/$name.config")
+stamp=$( (cat "$0" "${frags[@]}"; echo "$src_pkg $ver") | sha256sum | cut -c1-16)
+if [ -f "$K/bzImage" ] && [ "$(cat "$K/stamp" 2>/dev/null)" = "$stamp" ]; then log "cached: $src_pkg $ver ($(cat "$K/kernel.release"))"; exit 0; fi
+
+if [ ! -f "$K/src/.unpacked-$ver" ]; then
+  log "fetching $src_pkg $ver"
+  (cd "$A/debs" && rm -f "${src_pkg}"_*.deb && apt-get "${O[@]}" download "$src_pkg" >/dev/null)
+  rm -rf --one-file-system "$K/src" "$K/deb"; mkdir -p "$K/src"
+  dpkg-deb -x "$A/debs/${src_pkg}_"*.deb "$K/deb"
+  tar -xf "$K/deb/usr/src/$src_pkg.tar.xz" -C "$K/src" --strip-components=1
+  rm -rf --one-file-system "$K/deb"
+  touch "$K/src/.unpacked-$ver"
+fi
+
+cd "$K/src"
+cat "${frags[@]}" > "$K/fragment.config"
+KCONFIG_ALLCONFIG="$K/fragment.config" make -s allnoconfig
+missing=$(grep -E '^CONFIG_[A-Z0-9_]+=y$' "$K/fragment.config" | while read -r line; do grep -qx "$line" .config || echo "${line%=y}"; done)
+[ -z "$missing" ] || fail "these did not end up built in (a dependency is missing from the fragments): $(echo $missing)"
+log "building bzImage ($(grep -c '=y$' .config) options; about 11 minutes on 2 cores)"
+t0=$(date +%s)
+make -s -j"$(nproc)" bzImage > "$K/build.log" 2>&1 || { tail -30 "$K/build.log" >&2; fail "make bzImage failed (log: $K/build.log)"; }
+cp arch/x86/boot/bzImage "$K/bzImage"
+make -s kernelrelease > "$K/kernel.release"
+cp .config "$K/config"
+echo "$stamp" > "$K/stamp"
+log "done in $(( $(date +%s) - t0 )) s: $K/bzImage ($(cat "$K/kernel.release"))"

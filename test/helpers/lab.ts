@@ -1,0 +1,17 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { LAB_CACHE, labImageCached, luoKernelCached } from '../../src/lab/lab.js';
+
+/**
+ * The lab tests never build: `npm run lab:build` (the artefacts stage of scripts/test, also run by
+ * `npm run test:lab`) builds or reuses every artefact first, so no test timeout contains a build.
+ * Throws with what to run when an artefact is missing.
+ */
+export function requireLabArtefacts(opts: { luo?: boolean } = {}): void {
+  const missing = [
+    ...(labImageCached() ? [] : ['the lab image']),
+    ...(opts.luo && !luoKernelCached() ? ['the LUO lab kernel'] : []),
+    ...(opts.luo && !existsSync(join(LAB_CACHE, 'qemu-10', '.versions')) ? ['QEMU 10'] : []),
+  ];
+  if (missing.length) throw new Error(`${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build\` first`);
+}
