@@ -54,7 +54,7 @@ const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEn
 await ensureLabImage();
 let luo: Figures;
 {
-  // the LUO lab kernel: built once (about 13 minutes on 2 cores), cached after
+  // the LUO lab kernel: built by npm run lab:build (about 12 minutes on 2 cores the first time), cached after
   await ensureLuoKernel();
   await ensureLabImage();
   const luoLab = await bootLab('bench-luo', { kernel: 'luo' });

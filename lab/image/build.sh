@@ -1,15 +1,52 @@
 #!/bin/bash
 # Build the lab host image from Debian's packages into $LAB_CACHE (default .cache/lab), reusing what is there.
 # Kernel: Debian's current 6.1 cloud-independent amd64 image, resolved by apt at build time (not pinned).
+# `build.sh rootfs` stops once the Debian root file system is there (for tests of the builder).
+#
+# Mounts: debootstrap mounts proc and sysfs inside the rootfs while it installs. This script unmounts
+# everything under $LAB_CACHE on every exit path it can see (exit, error, Ctrl-C, SIGTERM), and at
+# its next start sweeps what a SIGKILL left mounted, before it removes anything; removals never
+# cross a mount point (rm --one-file-system, after a check that nothing is mounted below).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
 mkdir -p "$C"/{debs,logs}
+C=$(realpath "$C")
 log() { echo "[lab-build $(date +%T)] $*"; }
+# a line the caller (src/lab/lab.ts) shows as the cause of a failed build
+fail() { echo "lab-build: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 
+# one build at a time per cache: the lock is held by this script and its children (debootstrap)
+exec 9>>"$C/build.lock"
+if ! flock -n 9; then
+  fail "another lab image build is running on $C (holders: $(fuser "$C/build.lock" 2>/dev/null | xargs)); wait for it, or stop it"
+fi
+
+# mount points under $1, deepest first (findmnt escapes blanks as \x20: the cache path has none)
+mounts_under() { findmnt -rn -o TARGET | awk -v d="$1/" 'index($0 "/", d) == 1 && $0 != d' | sort -r; }
+# unmount everything under $1; $2 says whose mounts they are
+unmount_under() {
+  local m
+  for m in $(mounts_under "$1"); do
+    if umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null; then log "unmounted $m ($2)"
+    else fail "stale mount: $m ($2) could not be unmounted; unmount it by hand (umount -l $m), then build again"; fi
+  done
+}
+# rm -rf that never leaves its file system, and refuses while anything is mounted below
+remove_tree() {
+  [ -e "$1" ] || return 0
+  unmount_under "$1" "left below $1"
+  [ -z "$(mounts_under "$1")" ] || fail "refusing to remove $1: something is still mounted below it"
+  rm -rf --one-file-system "$1"
+}
+trap 'unmount_under "$C" "mounted by this build"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+unmount_under "$C" "left mounted by an interrupted earlier build"
+
 need=()
-for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap openssh-client socat e2fsprogs python3; do
+for p in qemu-system-x86 qemu-utils busybox-static cpio kexec-tools kmod debootstrap openssh-client socat e2fsprogs python3 psmisc util-linux; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -17,12 +54,29 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null
 fi
 
+R=$C/rootfs
+# OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
+# several channels open and close at once, see src/host/ssh.ts)
+INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux
+if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
+  log "debootstrap (about a minute)"
+  remove_tree "$R"
+  # packages are kept in a cache of their own, so a build after an interrupted one downloads nothing again
+  mkdir -p "${DEBOOTSTRAP_CACHE:=$C/debootstrap-debs}"
+  debootstrap --variant=minbase --cache-dir="$(realpath "$DEBOOTSTRAP_CACHE")" --include="$INCLUDE" bookworm "$R" > "$C/logs/debootstrap.log" 2>&1 \
+    || { tail -5 "$C/logs/debootstrap.log" >&2; fail "debootstrap failed (log: $C/logs/debootstrap.log)"; }
+  unmount_under "$R" "mounted by debootstrap"
+  rm -rf --one-file-system "$R"/usr/share/doc "$R"/usr/share/man "$R"/usr/share/locale "$R"/var/cache/apt/archives/*.deb
+  echo "$INCLUDE" > "$R/.complete"
+fi
+if [ "${1:-}" = rootfs ]; then log "rootfs done: $R"; exit 0; fi
+
 if [ ! -f "$C/kernel.release" ]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
   [ -n "$pkg" ] || { apt-get update -q >/dev/null; pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1); }
   kv=${pkg#linux-image-}
   log "kernel $kv"
-  rm -rf "$C/kernel"; (cd "$C/debs" && apt-get download -q "linux-image-$kv-unsigned" >/dev/null 2>&1 || apt-get download -q "$pkg" >/dev/null)
+  remove_tree "$C/kernel"; (cd "$C/debs" && apt-get download -q "linux-image-$kv-unsigned" >/dev/null 2>&1 || apt-get download -q "$pkg" >/dev/null)
   dpkg-deb -x "$(ls "$C"/debs/linux-image-"$kv"*_amd64.deb | head -n1)" "$C/kernel"
   depmod -b "$C/kernel" "$kv"
   echo "$kv" > "$C/kernel.release"
@@ -32,19 +86,8 @@ KV=$(cat "$C/kernel.release")
 [ -f "$C/ssh/id_ed25519" ] || { mkdir -p "$C/ssh"; ssh-keygen -q -t ed25519 -N '' -C liveupdate-lab -f "$C/ssh/id_ed25519"; }
 python3 "$here/counter-img.py" "$C/counter.img"
 
-R=$C/rootfs
-# OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
-# several channels open and close at once, see src/host/ssh.ts)
-INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux
-if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
-  log "debootstrap (about a minute)"
-  rm -rf "$R"
-  debootstrap --variant=minbase --include="$INCLUDE" bookworm "$R" > "$C/logs/debootstrap.log" 2>&1
-  rm -rf "$R"/usr/share/doc "$R"/usr/share/man "$R"/usr/share/locale "$R"/var/cache/apt/archives/*.deb
-  echo "$INCLUDE" > "$R/.complete"
-fi
 
-# the LUO lab kernel (lab/kernel/build-luo.sh), when built, goes in as /boot/vmlinuz-luo: the kexec target
+# the LUO lab kernel (lab/kernel/build.sh luo), when built, goes in as /boot/vmlinuz-luo: the kexec target
 LUO=$C/luo-kernel/bzImage
 # QEMU 10 from bookworm-backports (lab/qemu/fetch-qemu10.sh), when fetched, goes in as /opt/qemu-10
 Q10=$C/qemu-10
@@ -54,14 +97,14 @@ if [ -f "$C/lab-base.ext4" ] && [ "$(cat "$C/image.stamp" 2>/dev/null)" = "$stam
 log "image"
 K=$C/kernel
 MODS="virtio_pci virtio_blk virtio_net ext4 crc32c_generic nd_pmem nd_e820 dax_pmem device_dax e1000e vfio vfio_pci vfio_iommu_type1 kvm_intel kvm_amd tun"
-rm -rf "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/ssh/sshd_config.d"
+remove_tree "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/ssh/sshd_config.d"
 cp "$K/lib/modules/$KV"/modules.{order,builtin,builtin.modinfo} "$R/lib/modules/$KV/"
 for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'; done | sort -u | while read -r f; do
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
 rm -f "$R/boot/vmlinuz-luo"; if [ -f "$LUO" ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
-rm -rf "$R/opt/qemu-10"; if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
+remove_tree "$R/opt/qemu-10"; if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
 install -m755 "$here/init" "$R/sbin/lab-init"
 cp "$C/counter.img" "$R/lab/counter.img"
 cp "$C/ssh/id_ed25519.pub" "$R/root/.ssh/authorized_keys"; chmod 700 "$R/root/.ssh"; chmod 600 "$R/root/.ssh/authorized_keys"
@@ -79,7 +122,7 @@ UseDNS no
 CONF
 sed -i 's|^root:[^:]*:|root:*:|' "$R/etc/shadow"
 
-I=$C/initramfs; rm -rf "$I"; mkdir -p "$I"/{bin,proc,sys,dev,newroot,m}
+I=$C/initramfs; remove_tree "$I"; mkdir -p "$I"/{bin,proc,sys,dev,newroot,m}
 cp /bin/busybox "$I/bin/busybox"; for a in sh mount umount insmod switch_root cat seq sleep echo cut; do ln -s busybox "$I/bin/$a"; done
 : > "$I/modlist"
 for m in virtio_pci virtio_blk ext4 crc32c_generic; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'; done | awk '!s[$0]++' | while read -r f; do

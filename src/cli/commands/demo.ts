@@ -115,7 +115,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
   program
     .command('demo')
     .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it over SSH, shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
-    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem) or luo (Linux 7.2 built once, ~13 min; guest RAM in a preserved memfd)', 'pmem')
+    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem) or luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd)', 'pmem')
     .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
     .option('--count <seconds>', 'how long the guest counts before the update', '10')
