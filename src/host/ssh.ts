@@ -146,11 +146,10 @@ export class SshHost implements Host {
 
   private execRaw(argv: string[], opts: ExecOptions & { stdin?: Buffer } = {}): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
     return this.channel(async (c) => {
-      const stream = await this.startCommand(c, describeArgv(argv), argv[0] ?? '');
+      const { stream, exit } = await this.startCommand(c, describeArgv(argv), argv[0] ?? '');
       return new Promise((resolve, reject) => {
         const out: Buffer[] = [];
         let stderr = '';
-        let exitCode: number | undefined;
         const timer = opts.timeoutMs
           ? setTimeout(() => {
               stream.close();
@@ -159,9 +158,9 @@ export class SshHost implements Host {
           : undefined;
         stream.on('data', (d: Buffer) => out.push(d));
         stream.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-        stream.on('exit', (code: number | null, signal?: string) => (exitCode = code ?? (signal ? 128 : 1)));
-        stream.on('close', () => {
+        exit.onClose(() => {
           clearTimeout(timer);
+          const exitCode = exit.code();
           if (exitCode === undefined) {
             reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
           } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
@@ -178,10 +177,12 @@ export class SshHost implements Host {
    * or refused before confirming the exec may still have run the command (dropbear 2022.83 does
    * exactly that, see channel()), so the caller is told it may or may not have run.
    */
-  private startCommand(c: Client, command: string, what: string): Promise<ClientChannel> {
-    return new Promise<ClientChannel>((resolve, reject) =>
+  private startCommand(c: Client, command: string, what: string): Promise<{ stream: ClientChannel; exit: ExitStatus }> {
+    return new Promise((resolve, reject) =>
       c.exec(command, (err, stream) => {
-        if (!err) return resolve(stream);
+        // the exit status is watched from here, synchronously: it can arrive in the same read as the
+        // exec's confirmation (a quick command, a busy event loop), before any await resumes
+        if (!err) return resolve({ stream, exit: watchExit(stream) });
         const opened = !/open failed|Channel open failure/i.test(err.message);
         reject(
           new LiveupdateError(
@@ -239,15 +240,17 @@ export class SshHost implements Host {
   private readonly streamlocal = new WeakMap<Client, boolean>();
 
   private async socatStream(c: Client, path: string): Promise<Duplex> {
-    const stream = await this.startCommand(c, describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), 'socat');
+    const { stream, exit } = await this.startCommand(c, describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), 'socat');
     let early = '';
     stream.stderr.on('data', (d: Buffer) => (early += d.toString()));
-    stream.once('exit', (code: number) => {
-      if (code !== 0) {
+    // deferred: socat may have exited already, and the caller attaches its 'error' listener after this returns
+    exit.onExit((code) =>
+      setImmediate(() => {
+        if (code === 0) return;
         stream.emit('error', Object.assign(new Error(early.trim() || `socat exited ${code}`), { code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED' }));
         stream.destroy();
-      }
-    });
+      }),
+    );
     return stream;
   }
 
@@ -290,4 +293,31 @@ export function keyTypeOf(blob: Buffer): string {
   if (blob.length < 4) return 'unknown';
   const n = blob.readUInt32BE(0);
   return n > 0 && n < 64 && blob.length >= 4 + n ? blob.subarray(4, 4 + n).toString('latin1') : 'unknown';
+}
+
+/** A command's exit status and its channel's close: listeners added later still hear of them. */
+interface ExitStatus {
+  code: () => number | undefined;
+  onExit: (fn: (code: number) => void) => void;
+  onClose: (fn: () => void) => void;
+}
+
+function watchExit(stream: ClientChannel): ExitStatus {
+  let status: number | undefined;
+  let closed = false;
+  const onExit: Array<(code: number) => void> = [];
+  const onClose: Array<() => void> = [];
+  stream.once('exit', (code: number | null, signal?: string) => {
+    status = code ?? (signal ? 128 : 1);
+    for (const fn of onExit) fn(status);
+  });
+  stream.once('close', () => {
+    closed = true;
+    for (const fn of onClose) fn();
+  });
+  return {
+    code: () => status,
+    onExit: (fn) => (status === undefined ? onExit.push(fn) : fn(status)),
+    onClose: (fn) => (closed ? fn() : onClose.push(fn)),
+  };
 }

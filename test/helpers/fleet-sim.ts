@@ -83,7 +83,7 @@ export async function startFleetSim(opts: { latencyMs?: number; ident?: string }
           sim.maxRunning = Math.max(sim.maxRunning, ++running);
           (sim.commands.get(user) ?? sim.commands.set(user, []).get(user)!).push(info.command);
           const m = /^sim phase ([a-z]+)$/.exec(info.command);
-          setTimeout(() => {
+          const answer = (): void => {
             if (!m) {
               stream.stderr.write(`sim: unknown command ${info.command}\n`);
               stream.exit(127);
@@ -96,7 +96,11 @@ export async function startFleetSim(opts: { latencyMs?: number; ident?: string }
             }
             running--;
             stream.end();
-          }, sim.latencyMs);
+          };
+          // latency 0: answered in the same tick as the exec's confirmation, so the client reads the
+          // confirmation, the exit status and the close in one go
+          if (sim.latencyMs === 0) answer();
+          else setTimeout(answer, sim.latencyMs);
         });
       });
     });

@@ -215,3 +215,22 @@ test('on a dropbear server commands go one at a time; on others up to maxChannel
     }
   }
 });
+
+test('an exit status that arrives with the exec confirmation is not lost (a quick command, a busy control node)', { timeout: 60_000 }, async () => {
+  // TEST DOUBLE server (test/helpers/fleet-sim.ts) answering in the same tick as it confirms the
+  // exec: the client reads the confirmation, the exit status and the close in one chunk
+  const sim = await startFleetSim({ latencyMs: 0 });
+  try {
+    const h = new SshHost(parseTarget(`h0001@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+    try {
+      const results = await Promise.all(Array.from({ length: 40 }, () => h.exec(['sim', 'phase', 'prepare'])));
+      assert.deepEqual([...new Set(results.map((r) => `${r.exitCode} ${r.stdout.trim()}`))], ['0 prepare done']);
+      const failing = await h.exec(['sim', 'other']);
+      assert.deepEqual([failing.exitCode, failing.stderr.trim()], [127, 'sim: unknown command sim other']);
+    } finally {
+      await h.close();
+    }
+  } finally {
+    await sim.close();
+  }
+});
