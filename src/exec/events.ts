@@ -1,13 +1,33 @@
-import type { Phase, Step } from '../plan/types.js';
+import type { Phase, Step, StepMarks } from '../plan/types.js';
 
 export type StepResult = 'ok' | 'already-done' | 'skipped';
 
-export type ExecEvent =
-  | { type: 'step-start'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number }
-  | { type: 'step-end'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number; ms: number; result: StepResult; outcome?: Record<string, unknown> }
-  | { type: 'step-failed'; id: string; phase: Phase; vm?: string; blackout: boolean; at: number; ms: number; code: string; message: string };
+/** The step's marks as events and journal records carry them: the step's own, and the point of no return. */
+export type EventMarks = StepMarks & { pointOfNoReturn?: true };
 
-export const stepRef = (s: Step): { id: string; phase: Phase; vm?: string; blackout: boolean } => ({ id: s.id, phase: s.phase, ...(s.vm ? { vm: s.vm } : {}), blackout: s.blackout });
+// a type, not an interface: events are also passed on as plain records (--json)
+type StepRef = {
+  id: string;
+  phase: Phase;
+  vm?: string;
+  blackout: boolean;
+  marks?: EventMarks;
+};
+
+export type ExecEvent =
+  | ({ type: 'step-start'; at: number } & StepRef)
+  | ({ type: 'step-end'; at: number; ms: number; result: StepResult; outcome?: Record<string, unknown> } & StepRef)
+  | ({ type: 'step-failed'; at: number; ms: number; code: string; message: string } & StepRef);
+
+export function marksOf(s: Step): EventMarks | undefined {
+  const m: EventMarks = { ...s.marks, ...(s.pointOfNoReturn ? { pointOfNoReturn: true as const } : {}) };
+  return Object.keys(m).length ? m : undefined;
+}
+
+export const stepRef = (s: Step): StepRef => {
+  const marks = marksOf(s);
+  return { id: s.id, phase: s.phase, ...(s.vm ? { vm: s.vm } : {}), blackout: s.blackout, ...(marks ? { marks } : {}) };
+};
 
 export interface Blackout {
   vm: string;
@@ -19,21 +39,21 @@ export interface Blackout {
   qemuDowntimeMs?: number;
 }
 
-/** Each VM's blackout from the event stream: from its `stop` step starting to its `cont` step ending. */
+/** Each VM's blackout from the event stream: from its blackoutStart step starting to its blackoutEnd step ending. */
 export function blackouts(events: ExecEvent[]): Blackout[] {
   const out = new Map<string, Blackout & { start?: number }>();
   for (const e of events) {
     if (!e.vm) continue;
     const b = out.get(e.vm) ?? { vm: e.vm, ms: NaN };
     out.set(e.vm, b);
-    if (e.type === 'step-start' && /\/stop\//.test(e.id) && b.start === undefined) b.start = e.at;
+    if (e.type === 'step-start' && e.marks?.blackoutStart && b.start === undefined) b.start = e.at;
     if (e.type !== 'step-end' || e.result !== 'ok') continue;
-    if (/\/cont(-old)?\//.test(e.id) && b.start !== undefined) b.ms = e.at - b.start;
-    if (/\/save\//.test(e.id)) {
+    if (e.marks?.blackoutEnd && b.start !== undefined) b.ms = e.at - b.start;
+    if (e.marks?.saveState) {
       b.saveMs = e.ms;
       if (typeof e.outcome?.['downtimeMs'] === 'number') b.qemuDowntimeMs = e.outcome['downtimeMs'];
     }
-    if (/\/load\//.test(e.id)) b.loadMs = e.ms;
+    if (e.marks?.restore === 'load') b.loadMs = e.ms;
   }
   return [...out.values()].filter((b) => !Number.isNaN(b.ms)).map(({ start: _s, ...b }) => b);
 }
@@ -52,16 +72,16 @@ export interface BlackoutBreakdown {
 }
 
 export function blackoutBreakdown(events: ExecEvent[], vm: string): BlackoutBreakdown | undefined {
-  const start = (id: string): number | undefined => events.find((e) => e.type === 'step-start' && e.id === id)?.at;
-  const end = (id: string): (ExecEvent & { type: 'step-end' }) | undefined => events.find((e): e is ExecEvent & { type: 'step-end' } => e.type === 'step-end' && e.id === id);
-  const stop = start(`suspend/stop/${vm}`);
-  const cont = end(`resume/cont/${vm}`);
-  const save = end(`suspend/save/${vm}`);
-  const jump = start('kexec/kexec-exec');
-  const booted = end('kexec/verify-boot');
+  type End = ExecEvent & { type: 'step-end' };
+  const ends = events.filter((e): e is End => e.type === 'step-end');
+  const stop = events.find((e) => e.type === 'step-start' && e.vm === vm && e.marks?.blackoutStart)?.at;
+  const cont = ends.find((e) => e.vm === vm && e.phase === 'resume' && e.marks?.blackoutEnd);
+  const save = ends.find((e) => e.vm === vm && e.marks?.saveState);
+  const jump = events.find((e) => e.type === 'step-start' && e.marks?.pointOfNoReturn)?.at;
+  const booted = ends.find((e) => e.marks?.provesBoot);
   if (stop === undefined || !cont || !save || jump === undefined || !booted) return undefined;
   const windowMs = cont.at - stop;
   const kexecMs = booted.at - jump;
-  const qemuRestoreMs = [`resume/restart/${vm}`, `resume/caps/${vm}`, `resume/load/${vm}`].reduce((n, id) => n + (end(id)?.ms ?? 0), 0);
+  const qemuRestoreMs = ends.filter((e) => e.vm === vm && e.phase === 'resume' && e.marks?.restore).reduce((n, e) => n + e.ms, 0);
   return { windowMs, qemuSaveMs: save.ms, kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecMs - qemuRestoreMs };
 }

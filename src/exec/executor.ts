@@ -23,9 +23,10 @@ export interface ExecuteResult {
 export function journalEvents(records: JournalRecord[]): ExecEvent[] {
   const out: ExecEvent[] = [];
   for (const r of records) {
-    const base = { id: r.t === 'start' || r.t === 'end' || r.t === 'fail' ? r.id : '', phase: 'resume' as const, blackout: false };
-    if (r.t === 'start') out.push({ type: 'step-start', ...base, ...(r.vm ? { vm: r.vm } : {}), at: r.at });
-    if (r.t === 'end') out.push({ type: 'step-end', ...base, ...(r.vm ? { vm: r.vm } : {}), at: r.at, ms: r.ms, result: r.result as 'ok', ...(r.outcome ? { outcome: r.outcome } : {}) });
+    if (r.t !== 'start' && r.t !== 'end') continue;
+    const base = { id: r.id, phase: 'resume' as const, blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), ...(r.marks ? { marks: r.marks } : {}) };
+    if (r.t === 'start') out.push({ type: 'step-start', ...base, at: r.at });
+    else out.push({ type: 'step-end', ...base, at: r.at, ms: r.ms, result: r.result as 'ok', ...(r.outcome ? { outcome: r.outcome } : {}) });
   }
   return out;
 }
@@ -56,10 +57,12 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   }
   // After the kexec, a boot other than the one verify-boot proved means the host rebooted again:
   // memory kept across a kexec does not survive that, so there is nothing to restore from.
-  const proven = st?.done.get('kexec/verify-boot')?.['bootId'];
+  const proofStep = plan.steps.find((s) => s.marks?.provesBoot);
+  const proven = proofStep ? st?.done.get(proofStep.id)?.['bootId'] : undefined;
   if (st && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
     const done = st.done;
-    const lost = st.run.vms.map((v) => v.name).filter((vm) => !done.has(`resume/cont/${vm}`));
+    const running = (vm: string): boolean => plan.steps.some((s) => s.vm === vm && s.phase === 'resume' && s.marks?.blackoutEnd && done.has(s.id));
+    const lost = st.run.vms.map((v) => v.name).filter((vm) => !running(vm));
     throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
       hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
     });
@@ -115,16 +118,18 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     // fsync everything outside the blackout; inside it, what could not safely be repeated
     const sync = !step.blackout || !step.idempotent;
     const vm = e.vm ? { vm: e.vm } : {};
+    const marks = e.marks ? { marks: e.marks } : {};
     if (e.type === 'step-start') {
-      if (step.kind === 'kexec-exec') {
+      if (step.pointOfNoReturn) {
+        // the boot it leaves: the next boot is proven new against it
         env.vars['boot.recorded'] = input.liveBootId;
-        journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, bootId: input.liveBootId }, true);
+        journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, ...marks, bootId: input.liveBootId }, true);
         journal.sync(); // kexec does not flush the page cache
-      } else journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout }, sync);
+      } else journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, ...marks }, sync);
     } else if (e.type === 'step-end') {
-      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...vm, blackout: e.blackout, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
+      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...vm, blackout: e.blackout, ...marks, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
     } else journal.append({ t: 'fail', id: e.id, at: e.at, ms: e.ms, code: e.code, message: e.message, ...vm }, true);
-    if (step.kind === 'exec' && step.argv[0] === 'sync' && e.type === 'step-end') journal.sync();
+    if (step.marks?.flushJournal && e.type === 'step-end') journal.sync();
     input.emit(e);
   };
   let result;

@@ -1,6 +1,7 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
+import type { EventMarks } from './events.js';
 import type { Outcome } from './runners.js';
 
 export const JOURNAL_FORMAT_VERSION = 1;
@@ -11,8 +12,8 @@ export type JournalRecord =
   | { t: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
   | { t: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
   /** bootId: recorded on the kexec step, so the next boot can be proven new */
-  | { t: 'start'; id: string; at: number; vm?: string; blackout?: boolean; bootId?: string }
-  | { t: 'end'; id: string; at: number; ms: number; result: string; vm?: string; blackout?: boolean; outcome?: Outcome }
+  | { t: 'start'; id: string; at: number; vm?: string; blackout?: boolean; marks?: EventMarks; bootId?: string }
+  | { t: 'end'; id: string; at: number; ms: number; result: string; vm?: string; blackout?: boolean; marks?: EventMarks; outcome?: Outcome }
   | { t: 'fail'; id: string; at: number; ms: number; code: string; message: string; vm?: string }
   | { t: 'done'; at: number; how: 'resumed' | 'aborted' };
 

@@ -10,6 +10,8 @@ import type { Phase, Step, StepBody, StepMeta } from './types.js';
 export interface PlanContext {
   profile: Profile;
   facts: HostFacts;
+  /** kernel: the full live update; vmm: the VMMs restart on the running kernel (no kernel is staged or jumped to) */
+  update: 'kernel' | 'vmm';
   /** persistence with offset resolved to a number */
   persistence: Persistence;
   carveOut: ResolvedCarveOut | undefined;
@@ -37,7 +39,7 @@ export interface VmContext {
 /** QEMU option values escape ',' by doubling it. */
 const optEscape = (s: string): string => s.replace(/,/g, ',,');
 
-export function buildContext(profile: Profile, facts: HostFacts): PlanContext {
+export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel' | 'vmm' = 'kernel'): PlanContext {
   const notes: string[] = [];
   const carveOut = profile.persistence.backend === 'luo' ? undefined : resolveCarveOut(profile.persistence, facts);
   const persistence: Persistence =
@@ -82,6 +84,7 @@ export function buildContext(profile: Profile, facts: HostFacts): PlanContext {
     facts,
     persistence,
     pmem,
+    update,
     carveOut,
     bootParams,
     missingBootParams: missingBootParams(persistence, facts.cmdline),

@@ -36,8 +36,6 @@ export interface PlanInput {
   update?: 'kernel' | 'vmm';
 }
 
-const KEXEC_ONLY = new Set(['suspend/kexec-load', 'suspend/verify-kexec-loaded', 'kexec/verify-kexec-loaded', 'kexec/umount', 'kexec/kexec-exec', 'kexec/verify-boot', 'kexec/verify-handover', 'abort/kexec-unload']);
-
 /** Pure: (profile, facts, phase) -> Plan. Throws PLAN_INVALID with every rule that failed. */
 export function makePlan(input: PlanInput): Plan {
   const { profile, facts } = input;
@@ -52,12 +50,10 @@ export function makePlan(input: PlanInput): Plan {
       diagnostics: rules.errors,
     });
   }
-  const ctx = buildContext(profile, facts);
+  // a VMM-only update is the phase builders' input: they leave out every kernel step themselves
+  const ctx = buildContext(profile, facts, input.update ?? 'kernel');
   const phases = selectedPhases(input.phases);
-  const steps = phases
-    .flatMap((ph) => BUILDERS[ph](ctx))
-    .filter((st) => input.update !== 'vmm' || !KEXEC_ONLY.has(st.id))
-    .map((st) => markSatisfied(st, facts));
+  const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
   const ids = new Set<string>();
   for (const st of steps) {
     if (ids.has(st.id)) throw new Error(`planner bug: duplicate step id ${st.id}`);

@@ -67,6 +67,25 @@ export type StepBody =
   | { kind: 'kexec-exec'; argv: string[] }
   | { kind: 'verify'; verify: Verify };
 
+/**
+ * What a step means to the executor, the blackout account and the reporters: they read these marks,
+ * never the step's id (ids are for people and the journal).
+ */
+export interface StepMarks {
+  /** this step's VM is paused from this step's start: its blackout begins */
+  blackoutStart?: true;
+  /** this step's VM runs again once this step ends: its blackout ends */
+  blackoutEnd?: true;
+  /** the VMM writes this VM's device state (QEMU's save time) */
+  saveState?: true;
+  /** a new VMM made ready for this VM: started, set up, or its state loaded (QEMU's restore time) */
+  restore?: 'start' | 'setup' | 'load';
+  /** its success proves the new boot; its outcome carries the boot id */
+  provesBoot?: true;
+  /** the journal is flushed to disk once it ends (before the jump: kexec does not flush the page cache) */
+  flushJournal?: true;
+}
+
 export interface StepMeta {
   /** unique and stable within the plan: `phase/what[/vm]` */
   id: string;
@@ -84,6 +103,7 @@ export interface StepMeta {
   group?: string;
   /** after this step the old kernel is gone: abort can no longer resume the VMs here */
   pointOfNoReturn?: boolean;
+  marks?: StepMarks;
   /** the planner's facts already show this done, and why */
   satisfied?: string;
   /** why the executor must stop after this step (e.g. a reboot is needed) */

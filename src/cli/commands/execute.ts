@@ -148,7 +148,7 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
       const journal = Journal.open(journalFor(opts, profile));
       const run = journal.openRun;
       journal.close();
-      const jumped = run?.records.find((r) => r.t === 'start' && r.id === 'kexec/kexec-exec');
+      const jumped = run?.records.find((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
       if (jumped) {
         const pending = run!.records.filter((r) => r.t === 'start' && !run!.done.has(r.id)).map((r) => (r.t === 'start' ? r.id : ''));
         throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.t === 'start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
@@ -176,7 +176,7 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
         return;
       }
       const b = blackouts(journalEvents(st.records));
-      const jumped = st.records.some((r) => r.t === 'start' && r.id === 'kexec/kexec-exec');
+      const jumped = st.records.some((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
       const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
       const lines = [
         `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,

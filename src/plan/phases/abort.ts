@@ -13,12 +13,12 @@ export function abortPhase(ctx: PlanContext): Step[] {
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
     steps.push(
-      s(`cont-old/${n}`, { blackout: true, vm: n, group: 'abort-vms', idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, onlyIf: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, description: `${n}'s old QEMU is alive: continue it` }, {
+      s(`cont-old/${n}`, { blackout: true, vm: n, group: 'abort-vms', idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, onlyIf: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, marks: { blackoutEnd: true }, description: `${n}'s old QEMU is alive: continue it` }, {
         kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'cont',
       }),
       ...restoreVm(ctx, vm, 'abort', 'abort-vms', { kind: 'vm-gone', vm: n }),
     );
   }
-  steps.push(s('kexec-unload', { blackout: false, idempotent: true, check: null, description: 'unload the staged kernel' }, { kind: 'exec', argv: ['kexec', '-u'] }));
+  if (ctx.update === 'kernel') steps.push(s('kexec-unload', { blackout: false, idempotent: true, check: null, description: 'unload the staged kernel' }, { kind: 'exec', argv: ['kexec', '-u'] }));
   return steps;
 }

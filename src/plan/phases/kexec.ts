@@ -2,13 +2,18 @@ import { stepper, type PlanContext } from '../context.js';
 import type { Step } from '../types.js';
 import { quitVm } from './suspend.js';
 
-/** kexec: last checks, flush persistent storage, jump, prove the new kernel is up. */
+/**
+ * kexec: last checks, flush persistent storage, jump, prove the new kernel is up. In a VMM-only
+ * update only what the VMMs need remains: the LUO holder's guard, the old QEMUs quitting, the flush.
+ */
 export function kexecPhase(ctx: PlanContext): Step[] {
   const s = stepper('kexec');
   const p = ctx.persistence;
   const b = { blackout: true };
-  const steps: Step[] = [s('verify-kexec-loaded', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the new kernel is still staged' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } })];
-  if (p.backend === 'pmem') {
+  const kernel = ctx.update === 'kernel';
+  const steps: Step[] = [];
+  if (kernel) steps.push(s('verify-kexec-loaded', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the new kernel is still staged' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } }));
+  if (kernel && p.backend === 'pmem') {
     // DAX ext4 metadata reaches pmem only on unmount.
     steps.push(s('umount', { ...b, idempotent: true, check: { kind: 'not-mounted', target: p.mount }, description: `unmount ${p.mount} so ext4 metadata is in pmem` }, { kind: 'umount', argv: ['umount', p.mount], target: p.mount }));
   }
@@ -22,10 +27,11 @@ export function kexecPhase(ctx: PlanContext): Step[] {
       ...ctx.vms.map((vm) => quitVm(vm, 'kexec', 'quit-vms')),
     );
   }
+  steps.push(s('sync', { ...b, idempotent: true, check: { kind: 'boot-changed' }, marks: { flushJournal: true }, description: 'flush the journal and device state to disk' }, { kind: 'exec', argv: ['sync'] }));
+  if (!kernel) return steps;
   steps.push(
-    s('sync', { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'flush the journal and device state to disk' }, { kind: 'exec', argv: ['sync'] }),
     s('kexec-exec', { ...b, idempotent: false, pointOfNoReturn: true, check: { kind: 'boot-changed' }, description: 'jump into the new kernel (point of no return)' }, { kind: 'kexec-exec', argv: ['kexec', '-e'] }),
-    s('verify-boot', { ...b, idempotent: true, check: null, description: 'wait for the host; prove a new boot (boot_id changed) with the managed params' }, {
+    s('verify-boot', { ...b, idempotent: true, check: null, marks: { provesBoot: true }, description: 'wait for the host; prove a new boot (boot_id changed) with the managed params' }, {
       kind: 'verify',
       verify: { kind: 'boot-changed', params: ctx.bootParams, timeoutMs: ctx.profile.kexec.bootTimeoutMs },
     }),

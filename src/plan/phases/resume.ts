@@ -40,11 +40,11 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
       kind: 'verify',
       verify: { kind: 'state-file', vm: n, path: vm.stateFile, savedBy: `suspend/verify-state/${n}` },
     }),
-    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it` }, {
+    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it` }, {
       kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.qemuVersion ? { expectVersion: vm.qemuVersion } : {}),
     }),
     ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),
-    s(`load/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['paused', 'running'] }, onlyIf: incomingOnly, description: `load ${n}'s device state from ${vm.stateFile}` }, {
+    s(`load/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['paused', 'running'] }, onlyIf: incomingOnly, marks: { restore: 'load' }, description: `load ${n}'s device state from ${vm.stateFile}` }, {
       kind: 'qmp',
       vm: n,
       socket: sock,
@@ -52,7 +52,7 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
       arguments: { uri: vm.uris.in },
       wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
     }),
-    s(`cont/${n}`, { ...b, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, description: `resume ${n}: its blackout ends` }, { kind: 'qmp', vm: n, socket: sock, command: 'cont' }),
+    s(`cont/${n}`, { ...b, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, marks: { blackoutEnd: true }, description: `resume ${n}: its blackout ends` }, { kind: 'qmp', vm: n, socket: sock, command: 'cont' }),
     s(`verify-running/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` }, { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } }),
   ];
 }

@@ -1,11 +1,14 @@
 import { stepper, type PlanContext, type VmContext } from '../context.js';
 import type { Phase, Step } from '../types.js';
 
-export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, blackout: boolean, onlyIf?: Step['onlyIf']): Step[] {
+/** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
+export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, restore: boolean, onlyIf?: Step['onlyIf']): Step[] {
   const s = stepper(phase);
   const n = vm.spec.name;
+  const blackout = restore;
+  const marks = restore ? { marks: { restore: 'setup' as const } } : {};
   const steps: Step[] = [
-    s(`caps/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `keep ${n}'s RAM out of the stream (x-ignore-shared)` }, {
+    s(`caps/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: `keep ${n}'s RAM out of the stream (x-ignore-shared)` }, {
       kind: 'qmp',
       vm: n,
       socket: vm.spec.qmp,
@@ -16,7 +19,7 @@ export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, gr
   ];
   if (vm.mode === 'cpr-reboot') {
     steps.push(
-      s(`mode/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `set migration mode cpr-reboot on ${n}` }, {
+      s(`mode/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: `set migration mode cpr-reboot on ${n}` }, {
         kind: 'qmp',
         vm: n,
         socket: vm.spec.qmp,
@@ -33,7 +36,8 @@ export function suspendPhase(ctx: PlanContext): Step[] {
   const s = stepper('suspend');
   const k = ctx.profile.kexec;
   const load = ['kexec', ...(k.signed ? ['-s'] : []), '-l', k.kernel, ...(k.initrd ? [`--initrd=${k.initrd}`] : []), `--command-line=${ctx.kexecCmdline}`];
-  const steps: Step[] = [
+  // a VMM-only update stages no kernel
+  const steps: Step[] = ctx.update === 'vmm' ? [] : [
     s('kexec-load', { blackout: false, idempotent: true, check: null, description: `stage ${k.kernel} with ${k.signed ? 'kexec -s (signature checked)' : 'kexec -l (unsigned)'} before any VM pauses` }, {
       kind: 'kexec-load',
       argv: load,
@@ -62,10 +66,10 @@ export function suspendVm(ctx: PlanContext, vm: VmContext, group: string): Step[
   const n = vm.spec.name;
   const sock = vm.spec.qmp;
   return [
-    s(`stop/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, description: `pause ${n}: its blackout starts` }, {
+    s(`stop/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, marks: { blackoutStart: true }, description: `pause ${n}: its blackout starts` }, {
       kind: 'qmp', vm: n, socket: sock, command: 'stop',
     }),
-    s(`save/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, description: `save ${n}'s device state to ${vm.stateFile} (${vm.mode})` }, {
+    s(`save/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, marks: { saveState: true }, description: `save ${n}'s device state to ${vm.stateFile} (${vm.mode})` }, {
       kind: 'qmp',
       vm: n,
       socket: sock,

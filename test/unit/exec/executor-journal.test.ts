@@ -1,0 +1,170 @@
+// The executor's rules for resuming from its write-ahead journal, against a host double.
+// TEST DOUBLE: `FakeKernelHost` is an in-memory Host that records every argv it is asked to run,
+// answers boot_id and /proc/cmdline, and moves to a new boot when `kexec -e` is started. The plans
+// are made by hand (exec steps, the jump, the boot proof), so only the executor's own rules are
+// under test; the same rules against real QEMU and a real kexec are in test/integration and test/lab.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import type { ExecOptions, ExecResult, Host } from '../../../src/host/host.js';
+import { execute } from '../../../src/exec/executor.js';
+import { Journal, type JournalRecord } from '../../../src/exec/journal.js';
+import type { ExecEvent } from '../../../src/exec/events.js';
+import { PLAN_FORMAT_VERSION, type Plan, type Step } from '../../../src/plan/types.js';
+import type { LiveupdateError } from '../../../src/errors.js';
+
+class FakeKernelHost implements Host {
+  readonly name = 'fake';
+  boot = 'boot-1';
+  ran: string[] = [];
+  /** argv[0]s that fail (exit 1) */
+  failing = new Set<string>();
+  exec(argv: string[], _opts?: ExecOptions): Promise<ExecResult> {
+    const line = argv.join(' ');
+    if (line === 'cat /proc/sys/kernel/random/boot_id') return ok(`${this.boot}\n`);
+    if (line === 'cat /proc/cmdline') return ok('console=ttyS0 liveupdate\n');
+    this.ran.push(line);
+    if (argv[0] === 'sh' && argv.includes('kexec')) this.boot = `boot-${Number(this.boot.split('-')[1]) + 1}`;
+    if (this.failing.has(argv[0]!)) return Promise.resolve({ stdout: '', stderr: `${argv[0]} failed`, exitCode: 1 });
+    return ok('');
+  }
+  connectUnix(): Promise<Duplex> {
+    return Promise.reject(new Error('no QMP in this double'));
+  }
+  put(): Promise<void> {
+    return Promise.resolve();
+  }
+  fetch(): Promise<Buffer> {
+    return Promise.resolve(Buffer.alloc(0));
+  }
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+const ok = (stdout: string): Promise<ExecResult> => Promise.resolve({ stdout, stderr: '', exitCode: 0 });
+
+function exec(id: string, argv: string[], more: Partial<Step> = {}): Step {
+  return { id, phase: id.split('/')[0] as Step['phase'], description: id, blackout: false, idempotent: true, check: null, kind: 'exec', argv, ...more } as Step;
+}
+
+/** prepare -> suspend (one step that must not run twice) -> flush, jump, prove the boot -> resume. */
+function kernelPlan(bootId: string): Plan {
+  return {
+    formatVersion: PLAN_FORMAT_VERSION,
+    host: 'fake',
+    profile: '/p.yaml',
+    backend: 'pmem',
+    facts: { hostname: 'fake', bootId, kernelRelease: '6.1', collectedAt: '2026-01-01T00:00:00Z' },
+    phases: ['prepare', 'suspend', 'kexec', 'resume'],
+    update: 'kernel',
+    kexecCmdline: 'console=ttyS0 liveupdate',
+    vms: [],
+    steps: [
+      exec('prepare/mkdir', ['mkdir', '-p', '/x']),
+      exec('suspend/once', ['once'], { idempotent: false, blackout: true }),
+      exec('kexec/flush', ['sync'], { blackout: true, marks: { flushJournal: true } }),
+      { id: 'kexec/jump', phase: 'kexec', description: 'jump', blackout: true, idempotent: false, pointOfNoReturn: true, check: { kind: 'boot-changed' }, kind: 'kexec-exec', argv: ['kexec', '-e'] },
+      { id: 'kexec/proof', phase: 'kexec', description: 'proof', blackout: true, idempotent: true, check: null, marks: { provesBoot: true }, kind: 'verify', verify: { kind: 'boot-changed', params: ['liveupdate'], timeoutMs: 5000 } },
+      exec('resume/after', ['after'], { blackout: true }),
+    ],
+    warnings: [],
+    notes: [],
+  };
+}
+
+function journalAt(): { file: string; open: () => Journal; records: () => JournalRecord[] } {
+  const file = join(mkdtempSync('/tmp/lu-exec-unit-'), 'fake.journal');
+  return { file, open: () => Journal.open(file), records: () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord) };
+}
+
+async function run(host: FakeKernelHost, plan: Plan, journal: Journal): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
+  const events: ExecEvent[] = [];
+  try {
+    return { ...(await execute({ plan, host, journal, emit: (e) => events.push(e), liveBootId: host.boot })), events };
+  } finally {
+    journal.close();
+  }
+}
+
+test('a full run: every step once, the jump records the boot it leaves with its marks, the proof records the new boot', async () => {
+  const host = new FakeKernelHost();
+  const j = journalAt();
+  const r = await run(host, kernelPlan('boot-1'), j.open());
+  assert.equal(r.ok, true, JSON.stringify(r.failures));
+  assert.deepEqual(host.ran, ['mkdir -p /x', 'once', 'sync', 'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e', 'after']);
+  const jump = j.records().find((x) => x.t === 'start' && x.id === 'kexec/jump');
+  assert.deepEqual(jump && jump.t === 'start' ? [jump.bootId, jump.marks] : [], ['boot-1', { pointOfNoReturn: true }]);
+  const proof = j.records().find((x) => x.t === 'end' && x.id === 'kexec/proof');
+  assert.equal(proof && proof.t === 'end' ? proof.outcome?.['bootId'] : undefined, 'boot-2');
+  assert.ok(r.events.every((e) => e.type !== 'step-failed'));
+});
+
+test('resumed: steps the journal has done are not run again; the plan of the old boot applies after the recorded jump', async () => {
+  const host = new FakeKernelHost();
+  host.failing.add('after');
+  const j = journalAt();
+  const first = await run(host, kernelPlan('boot-1'), j.open());
+  assert.equal(first.ok, false);
+  assert.deepEqual(first.failures.map((f) => f.id), ['resume/after']);
+  host.failing.clear();
+  host.ran = [];
+  // the host is on boot-2 now; the plan was made on boot-1: allowed, because the journal recorded the jump from boot-1
+  const second = await run(host, kernelPlan('boot-1'), j.open());
+  assert.equal(second.ok, true, JSON.stringify(second.failures));
+  assert.deepEqual(host.ran, ['after']);
+  assert.deepEqual(second.fromJournal, ['prepare/mkdir', 'suspend/once', 'kexec/flush', 'kexec/jump', 'kexec/proof']);
+});
+
+test('a plan of another boot with no recorded jump is refused before anything runs', async () => {
+  const host = new FakeKernelHost();
+  host.boot = 'boot-7';
+  const j = journalAt();
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'FACTS_MISMATCH' && /made from facts of boot boot-1, but fake is on boot boot-7/.test(e.message));
+  assert.deepEqual(host.ran, []);
+});
+
+test('a step started but never recorded finished: repeated when idempotent, refused when not', async () => {
+  // the orchestrator died inside suspend/once (not idempotent, no check): nothing more may run
+  const host = new FakeKernelHost();
+  const j = journalAt();
+  const jr = j.open();
+  jr.begin({ runId: 'r1', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
+  jr.append({ t: 'end', id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' }, true);
+  jr.append({ t: 'start', id: 'suspend/once', at: 3 }, true);
+  jr.close();
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message));
+  assert.deepEqual(host.ran, []);
+
+  // died inside prepare/mkdir instead (idempotent): it runs again, and the run goes on
+  const k = journalAt();
+  const kr = k.open();
+  kr.begin({ runId: 'r2', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
+  kr.append({ t: 'start', id: 'prepare/mkdir', at: 2 }, true);
+  kr.close();
+  const r = await run(host, kernelPlan('boot-1'), k.open());
+  assert.equal(r.ok, true, JSON.stringify(r.failures));
+  assert.equal(host.ran[0], 'mkdir -p /x');
+});
+
+test('a reboot after the jump: the run says the RAM is lost and does nothing', async () => {
+  const host = new FakeKernelHost();
+  host.failing.add('after');
+  const j = journalAt();
+  await run(host, kernelPlan('boot-1'), j.open());
+  host.boot = 'boot-9'; // power loss: not the boot the proof recorded
+  host.ran = [];
+  host.failing.clear();
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => /rebooted again after the live update's kexec \(now boot boot-9, the kexec's boot was boot-2\)/.test(e.message));
+  assert.deepEqual(host.ran, []);
+});
+
+test('a journal of another profile is not continued', async () => {
+  const host = new FakeKernelHost();
+  const j = journalAt();
+  const jr = j.open();
+  jr.begin({ runId: 'r3', at: 1, host: 'fake', profile: '/other.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
+  jr.close();
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message));
+});
