@@ -79,6 +79,15 @@ function journalAt(): { file: string; open: () => Journal; records: () => Journa
   return { file, open: () => Journal.open(file), records: () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord) };
 }
 
+/** A journal left by an earlier run of `profile` on boot-1 that wrote `records` and then died. */
+function leftBy(runId: string, records: JournalRecord[], profile = '/p.yaml'): Journal {
+  const j = journalAt().open();
+  j.begin({ runId, at: 1, host: 'fake', profile, backend: 'pmem', bootId: 'boot-1', vms: [] });
+  for (const r of records) j.append(r, true);
+  j.close();
+  return Journal.open(j.file);
+}
+
 async function run(host: FakeKernelHost, plan: Plan, journal: Journal): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
   const events: ExecEvent[] = [];
   try {
@@ -128,22 +137,15 @@ test('a plan of another boot with no recorded jump is refused before anything ru
 test('a step started but never recorded finished: repeated when idempotent, refused when not', async () => {
   // the orchestrator died inside suspend/once (not idempotent, no check): nothing more may run
   const host = new FakeKernelHost();
-  const j = journalAt();
-  const jr = j.open();
-  jr.begin({ runId: 'r1', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
-  jr.append({ t: 'end', id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' }, true);
-  jr.append({ t: 'start', id: 'suspend/once', at: 3 }, true);
-  jr.close();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message));
+  const died = leftBy('r1', [
+    { t: 'end', id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' },
+    { t: 'start', id: 'suspend/once', at: 3 },
+  ]);
+  await assert.rejects(run(host, kernelPlan('boot-1'), died), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message));
   assert.deepEqual(host.ran, []);
 
   // died inside prepare/mkdir instead (idempotent): it runs again, and the run goes on
-  const k = journalAt();
-  const kr = k.open();
-  kr.begin({ runId: 'r2', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
-  kr.append({ t: 'start', id: 'prepare/mkdir', at: 2 }, true);
-  kr.close();
-  const r = await run(host, kernelPlan('boot-1'), k.open());
+  const r = await run(host, kernelPlan('boot-1'), leftBy('r2', [{ t: 'start', id: 'prepare/mkdir', at: 2 }]));
   assert.equal(r.ok, true, JSON.stringify(r.failures));
   assert.equal(host.ran[0], 'mkdir -p /x');
 });
@@ -162,9 +164,5 @@ test('a reboot after the jump: the run says the RAM is lost and does nothing', a
 
 test('a journal of another profile is not continued', async () => {
   const host = new FakeKernelHost();
-  const j = journalAt();
-  const jr = j.open();
-  jr.begin({ runId: 'r3', at: 1, host: 'fake', profile: '/other.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] });
-  jr.close();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message));
+  await assert.rejects(run(host, kernelPlan('boot-1'), leftBy('r3', [], '/other.yaml')), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message));
 });
