@@ -5,7 +5,7 @@ import type { Plan, Step } from '../plan/types.js';
 import { QmpPool } from '../qemu/pool.js';
 import { runSteps } from './engine.js';
 import { blackouts, type Blackout, type ExecEvent } from './events.js';
-import type { Journal, JournalRecord, RunState } from './journal.js';
+import { JOURNAL_FORMAT_VERSION, type Journal, type JournalRecord, type RunState } from './journal.js';
 import type { RunEnv } from './runners.js';
 
 export interface ExecuteResult {
@@ -43,6 +43,11 @@ function kexecBootId(st: RunState | undefined): string | undefined {
 export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string }): Promise<ExecuteResult> {
   const { plan, host, journal } = input;
   let st = journal.openRun;
+  if (st && st.run.format !== JOURNAL_FORMAT_VERSION) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} journaled in format ${st.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`, {
+      hint: 'finish the run with the liveupdate version that started it, then update liveupdate',
+    });
+  }
   if (st && st.run.profile !== plan.profile) {
     throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} for ${st.run.profile}, not ${plan.profile}`, {
       hint: 'finish it (liveupdate resume / abort with that profile) or move the journal aside',
@@ -55,13 +60,14 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
       hint: 'plan again from fresh facts',
     });
   }
-  // After the kexec, a boot other than the one verify-boot proved means the host rebooted again:
-  // memory kept across a kexec does not survive that, so there is nothing to restore from.
-  const proofStep = plan.steps.find((s) => s.marks?.provesBoot);
-  const proven = proofStep ? st?.done.get(proofStep.id)?.['bootId'] : undefined;
+  // After the kexec, a boot other than the one the boot proof recorded (the journal has it; the resume
+  // plan does not hold that step) means the host rebooted again: memory kept across a kexec does not
+  // survive that, so there is nothing to restore from.
+  const proof = st?.records.find((r) => r.t === 'end' && r.marks?.provesBoot);
+  const proven = proof?.t === 'end' ? proof.outcome?.['bootId'] : undefined;
   if (st && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
-    const done = st.done;
-    const running = (vm: string): boolean => plan.steps.some((s) => s.vm === vm && s.phase === 'resume' && s.marks?.blackoutEnd && done.has(s.id));
+    const { done, records } = st;
+    const running = (vm: string): boolean => records.some((r) => r.t === 'end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
     const lost = st.run.vms.map((v) => v.name).filter((vm) => !running(vm));
     throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
       hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,

@@ -4,7 +4,8 @@ import { LiveupdateError } from '../errors.js';
 import type { EventMarks } from './events.js';
 import type { Outcome } from './runners.js';
 
-export const JOURNAL_FORMAT_VERSION = 1;
+/** 2: step records carry the step's marks (events.ts EventMarks), which status, abort and resume read. */
+export const JOURNAL_FORMAT_VERSION = 2;
 
 export type JournalRecord =
   | { t: 'run'; format: number; runId: string; at: number; host: string; profile: string; backend: string; bootId: string; vms: Array<{ name: string; qmp: string }> }

@@ -166,3 +166,13 @@ test('a journal of another profile is not continued', async () => {
   const host = new FakeKernelHost();
   await assert.rejects(run(host, kernelPlan('boot-1'), leftBy('r3', [], '/other.yaml')), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message));
 });
+
+test('an unfinished run journaled in another format is not continued: the version that started it finishes it', async () => {
+  const host = new FakeKernelHost();
+  const j = journalAt();
+  const old = j.open();
+  old.append({ t: 'run', format: 1, runId: 'r4', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] }, true);
+  old.close();
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 2/.test(e.message));
+  assert.deepEqual(host.ran, []);
+});
