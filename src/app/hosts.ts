@@ -1,3 +1,4 @@
+/** Which host a command acts on (this machine or one over SSH), and its facts: probed live or read from a file. */
 import { LiveupdateError } from '../errors.js';
 import { gatherFacts, readFactsFile } from '../facts/gather.js';
 import type { HostFacts } from '../facts/types.js';

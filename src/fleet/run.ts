@@ -8,7 +8,6 @@ import { randomUUID } from 'node:crypto';
 import { LiveupdateError } from '../errors.js';
 import { blackouts, type Blackout, type ExecEvent } from '../exec/events.js';
 import type { Host } from '../host/host.js';
-import { SshHost, parseTarget } from '../host/ssh.js';
 import { batches, budgetExceeded, startable } from './batches.js';
 import type { FleetHost, Inventory } from './inventory.js';
 import { FleetJournal, fleetState, type HostReport } from './journal.js';
@@ -193,12 +192,12 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
 }
 
 /**
- * The default health gate: the inventory's command on the host until it exits 0. A check starts only
+ * The inventory's health gate: its command on the host (reached by `connect`) until it exits 0. A check starts only
  * while the gate's window (`timeout`) is open, and once started it has its own `checkTimeout`, whatever
  * is left of the window: on a host whose login shell is slow, a command that exits in time is judged
  * by its exit code, never cut short by the window. The connection has its own timeout as well.
  */
-export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => Host = defaultConnect): HealthGate | undefined {
+export function commandHealthGate(inv: Inventory, connect: (h: FleetHost) => Host): HealthGate | undefined {
   const g = inv.rollout.healthGate;
   if (!g) return undefined;
   return async (h) => {
@@ -226,8 +225,4 @@ export function sshHealthGate(inv: Inventory, connect: (h: FleetHost) => Host = 
 
 export function targetOf(h: FleetHost): string {
   return `${h.user}@${h.address}:${h.port}`;
-}
-
-function defaultConnect(h: FleetHost): SshHost {
-  return new SshHost(parseTarget(targetOf(h)), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) });
 }

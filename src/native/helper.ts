@@ -9,20 +9,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
+import type { HelperOp, HelperProgram } from '../plan/types.js';
+
+export type { HelperOp, HelperProgram };
 
 export const HELPER_PROTOCOL = 1;
 
-/** One op; `as` names what it opens, later ops refer to that name. */
-export interface HelperOp {
-  op: string;
-  as?: string;
-  [arg: string]: unknown;
-}
-
-export interface HelperProgram {
-  ops: HelperOp[];
-  then?: { hold: { socket: string } } | { exec: string[] };
-}
 
 export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'failed';
 

@@ -1,6 +1,6 @@
 import { LiveupdateError } from '../errors.js';
 import type { HostFacts } from '../facts/types.js';
-import { factRules } from '../profile/rules.js';
+import { factRules } from './rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { buildContext, type PlanContext } from './context.js';
 import { abortPhase } from './phases/abort.js';

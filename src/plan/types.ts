@@ -1,5 +1,4 @@
 import type { Diagnostic } from '../errors.js';
-import type { HelperProgram } from '../native/helper.js';
 
 /** The plan is a versioned artefact: `plan --json` can be saved, reviewed and diffed. */
 export const PLAN_FORMAT_VERSION = 1;
@@ -37,6 +36,19 @@ export type Verify =
   | { kind: 'vm-status'; vm: string; status: string }
   /** the holder is alive, holds every session, and each VM's QEMU maps exactly the memfd the holder preserves */
   | { kind: 'luo-holder'; sessions: string[]; vms?: Array<{ vm: string; pidfile: string }> };
+
+/** One op of the native helper (native/helper.c); `as` names what it opens, later ops refer to that name. */
+export interface HelperOp {
+  op: string;
+  as?: string;
+  [arg: string]: unknown;
+}
+
+/** What a plan asks the native helper to do: its ops, then hold the handles in a daemon or exec a VMM with them. */
+export interface HelperProgram {
+  ops: HelperOp[];
+  then?: { hold: { socket: string } } | { exec: string[] };
+}
 
 /** Where the LUO holder (the helper holding sessions and memfds until kexec) answers. */
 export const LUO_HOLDER_SOCKET = '/run/liveupdate/luo-holder.sock';

@@ -1,15 +1,13 @@
 import type { Diagnostic } from '../errors.js';
-import type { HostFacts, Mount } from '../facts/types.js';
 import { pkernfsLayout, pmemLayout } from '../plan/layout.js';
-import { resolveCarveOut } from '../plan/carveout.js';
 import { formatSize, GiB, TWO_MIB } from '../units.js';
 import { fieldPath } from './source.js';
-import { byPosition } from './position.js';
 import type { Locate, Profile } from './types.js';
 
-type Path = Array<string | number>;
+export type Path = Array<string | number>;
 
-class Findings {
+/** Errors and warnings with the file position of the field each is about. */
+export class Findings {
   errors: Diagnostic[] = [];
   warnings: Diagnostic[] = [];
   constructor(private readonly locate: Locate) {}
@@ -107,92 +105,4 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     }
   }
   return { errors: f.errors, warnings: f.warnings };
-}
-
-function mountFor(path: string, mounts: Mount[]): Mount | undefined {
-  let best: Mount | undefined;
-  for (const m of mounts) {
-    const t = m.target.endsWith('/') ? m.target : `${m.target}/`;
-    if ((path === m.target || path.startsWith(t) || m.target === '/') && (!best || m.target.length > best.target.length)) best = m;
-  }
-  return best;
-}
-
-function versionAtLeast(v: string | undefined, major: number, minor: number): boolean {
-  if (!v) return false;
-  const [a, b] = v.split('.').map(Number) as [number, number];
-  return a > major || (a === major && b >= minor);
-}
-
-const VOLATILE_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs']);
-
-/** Rules that need the host's facts. */
-export function factRules(profile: Profile, facts: HostFacts, locate: Locate): { errors: Diagnostic[]; warnings: Diagnostic[] } {
-  const f = new Findings(locate);
-  const p = profile.persistence;
-
-  if (p.backend !== 'luo') {
-    const r = resolveCarveOut(p, facts);
-    for (const msg of r?.problems ?? []) f.error(['persistence', p.offset === 'auto' ? 'size' : 'offset'], msg);
-  }
-  if (p.backend === 'pkernfs' && !facts.filesystems.includes('pkernfs')) {
-    f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no pkernfs filesystem; it needs a kernel built from the pkernfs RFC`);
-  }
-  if (p.backend === 'pmem' && p.device !== 'auto' && !facts.pmem.some((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''))) {
-    f.error(['persistence', 'device'], `${p.device} is not on this host (it has ${facts.pmem.map((d) => d.name).join(', ') || 'no pmem devices'})`);
-  }
-  if (p.backend === 'luo') {
-    if (!facts.devices.liveupdate) f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no /dev/liveupdate (LUO needs Linux 6.19+ with CONFIG_LIVEUPDATE and liveupdate=on)`);
-    const total = profile.vms.reduce((n, v) => n + v.memory, 0);
-    if (facts.memTotal && total > facts.memTotal - GiB) {
-      f.error(['vms'], `the VMs need ${formatSize(total)} of memfd RAM but the host has ${formatSize(Math.floor(facts.memTotal / 2 ** 20) * 2 ** 20)} (1 GiB kept for the host)`);
-    }
-  }
-  if (p.backend === 'pkernfs' && facts.numa.length > 1) {
-    f.warn(['persistence'], `this host has ${facts.numa.length} NUMA nodes; pkernfs is one filesystem with no NUMA awareness`);
-  }
-  for (const [dir, path] of [[profile.journal.dir, ['journal', 'dir']], [profile.migration.stateDir, ['migration', 'stateDir']]] as const) {
-    const m = mountFor(dir, facts.mounts);
-    if (m && VOLATILE_FS.has(m.fstype)) f.error([...path], `${dir} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`);
-  }
-  const kernelSize = facts.files[profile.kexec.kernel];
-  if (kernelSize === null) f.error(['kexec', 'kernel'], `${profile.kexec.kernel} does not exist on ${facts.hostname}`);
-  if (profile.kexec.initrd && facts.files[profile.kexec.initrd] === null) f.error(['kexec', 'initrd'], `${profile.kexec.initrd} does not exist on ${facts.hostname}`);
-
-  const anyVfio = profile.vms.some((v) => v.vfio.length);
-  if (anyVfio && profile.iommu.api === 'iommufd' && !facts.devices.iommu) {
-    f.error(['iommu', 'api'], `the running kernel (${facts.kernelRelease}) has no /dev/iommu (CONFIG_IOMMUFD is not set); use api: vfio-container`);
-  }
-  profile.vms.forEach((vm, i) => {
-    const q = facts.qemu.find((x) => x.binary === vm.qemu.binary);
-    if (!q?.version) f.error(['vms', i, 'qemu', 'binary'], `${vm.qemu.binary} is missing on ${facts.hostname} or did not report a version`);
-    else if (profile.migration.mode === 'cpr-reboot' && !versionAtLeast(q.version, 8, 2)) {
-      f.error(['migration', 'mode'], `cpr-reboot needs QEMU 8.2 or newer; ${vm.qemu.binary} is ${q.version}`);
-    }
-    if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !versionAtLeast(q.version, 8, 2)))) {
-      f.error(
-        ['vms', i, 'vfio'],
-        `QEMU ${q.version} cannot save a VM with a passed-through device: vfio-pci blocks migration unless the device has a migration driver, and x-ignore-shared does not lift that. ` +
-          `cpr-reboot (QEMU 8.2+) keeps VFIO devices when the guest is suspended to RAM first`,
-      );
-    }
-    if (vm.qemu.accel.startsWith('kvm') && !facts.devices.kvm) f.error(['vms', i, 'qemu', 'accel'], `kvm was asked for but ${facts.hostname} has no /dev/kvm`);
-    vm.vfio.forEach((d, j) => {
-      const dev = facts.pci.find((x) => x.address === d.host);
-      if (!dev) {
-        f.error(['vms', i, 'vfio', j, 'host'], `no PCI device ${d.host} on ${facts.hostname}`);
-        return;
-      }
-      if (dev.iommuGroup === undefined) {
-        f.error(['vms', i, 'vfio', j, 'host'], `${d.host} is in no IOMMU group: boot with intel_iommu=on (or amd_iommu=on) to pass it through`);
-        return;
-      }
-      const peers = facts.pci.filter((x) => x.iommuGroup === dev.iommuGroup && x.address !== d.host);
-      const busy = peers.filter((x) => x.driver && x.driver !== 'vfio-pci' && x.driver !== 'pcieport');
-      if (busy.length) {
-        f.error(['vms', i, 'vfio', j, 'host'], `IOMMU group ${dev.iommuGroup} is not viable: ${busy.map((x) => `${x.address} (${x.driver})`).join(', ')} share it and are bound to host drivers`);
-      }
-    });
-  });
-  return { errors: byPosition(f.errors), warnings: byPosition(f.warnings) };
 }

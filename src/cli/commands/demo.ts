@@ -1,7 +1,7 @@
 /**
  * `liveupdate demo`: a real live update in a lab VM, for someone who has not read a line of YAML yet.
  * It builds (or reuses) the lab image, boots a lab host under QEMU, starts the counter guest with
- * `prepare`, and updates the host with `run` over SSH — the same executePhases path `liveupdate run
+ * `prepare`, and updates the host with `run` over SSH — the same updateHost path (src/app/update.ts) `liveupdate run
  * --host` takes — then shows the host's kernel and boot before and after, the guest's counter, and
  * where the blackout went.
  */
@@ -21,7 +21,8 @@ import type { PhaseSelection } from '../../plan/planner.js';
 import { plainLine } from '../../report/progress.js';
 import { jsonStages, plainStages, ttyStages, type Stages } from '../../report/stages.js';
 import { EXIT, type Output } from '../output.js';
-import { executePhases, type ExecOpts } from './execute.js';
+import { isDryRun, updateHost, type UpdateRequest } from '../../app/update.js';
+import { cliListener } from './execute.js';
 
 export const DEMO_PORT = 10022;
 const VM = 'counter';
@@ -163,19 +164,24 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
       try {
         const journalDir = join(LAB_CACHE, 'demo', 'journal');
         rmSync(journalDir, { recursive: true, force: true });
-        const execOpts: ExecOpts = { profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
+        const execOpts: UpdateRequest = { profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
         const events: ExecEvent[] = [];
         const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {
-          const r = await executePhases(name, sel, execOpts, o, () => ({
-            emit: (e) => {
-              events.push(e);
-              if (o.json) o.event(e);
-              const line = plainLine(e);
-              if (line) log(line.trimEnd());
-            },
-          }));
-          if (!r?.ok) {
-            throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(r?.failures ?? []).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
+          const r = await updateHost(
+            name,
+            sel,
+            execOpts,
+            cliListener(o, () => ({
+              emit: (e) => {
+                events.push(e);
+                if (o.json) o.event(e);
+                const line = plainLine(e);
+                if (line) log(line.trimEnd());
+              },
+            })),
+          );
+          if (isDryRun(r) || !r.ok) {
+            throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(isDryRun(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
               hint: `the journal is ${journalFile(journalDir, 'lab')}; re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
             });
           }

@@ -1,36 +1,16 @@
 import type { Command } from 'commander';
 import { LiveupdateError } from '../../errors.js';
-import { execute, journalEvents, type ExecuteResult } from '../../exec/executor.js';
-import { blackouts, type ExecEvent } from '../../exec/events.js';
-import { Journal, journalFile } from '../../exec/journal.js';
-import { makePlan, type PhaseSelection } from '../../plan/planner.js';
+import { journalEvents } from '../../exec/executor.js';
+import { blackouts } from '../../exec/events.js';
+import { Journal } from '../../exec/journal.js';
+import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
-import type { Profile } from '../../profile/types.js';
 import type { Plan } from '../../plan/types.js';
+import { isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type PhaseReporter, type UpdateListener, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { ttyReporter } from '../../report/tty.js';
-import { isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from '../hosts.js';
 import { EXIT, type Output } from '../output.js';
-
-export interface ExecOpts extends HostOptions {
-  profile: string;
-  facts?: string;
-  dryRun?: boolean;
-  vmmOnly?: boolean;
-  journalDir?: string;
-  allowOtherHost?: boolean;
-  markDone?: string[];
-  /** fleet runs: the hostname the inventory expects, in place of the profile's host.name */
-  expectHostname?: string;
-}
-
-export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
-
-/** Runs on this machine keep the journal on its disk (it must survive the kexec); remote runs keep it here. */
-function journalFor(opts: { host?: string; journalDir?: string }, profile: Profile): string {
-  return journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
-}
 
 function withHostOptions(c: Command): Command {
   return c
@@ -42,66 +22,20 @@ function withHostOptions(c: Command): Command {
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
-export interface PhaseReporter {
-  emit: (e: ExecEvent) => void;
-  finish?: () => Promise<void>;
+/** The CLI's side of the use case: warnings and events to the chosen output, and the auto-abort said on stderr. */
+export function cliListener(o: Output, reporter: (plan: Plan) => PhaseReporter): UpdateListener {
+  return {
+    warn: (d) => o.warn(d),
+    planned: (plan, host) => o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host, profile: plan.profile }),
+    autoAbort: (id) => {
+      o.event({ type: 'auto-abort', step: id });
+      if (!o.json) process.stderr.write(`${id} failed before the point of no return: aborting, every VM resumes on this kernel\n`);
+    },
+    reporter,
+  };
 }
 
-/**
- * The path every phase command takes: profile, host, journal, facts, plan, execute. Returns the
- * executor's result, or undefined for --dry-run (the plan was printed). `demo` runs it too.
- */
-export async function executePhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, reporter: (plan: Plan) => PhaseReporter): Promise<ExecuteResult | undefined> {
-  const loaded = requireProfile(opts.profile);
-  const { warnings, locate } = loaded;
-  const profile = opts.expectHostname ? { ...loaded.profile, host: { ...loaded.profile.host, name: opts.expectHostname } } : loaded.profile;
-  for (const w of warnings) o.warn(w);
-  const host = openHost(opts);
-  const journal = Journal.open(journalFor(opts, profile));
-  try {
-    const facts = await obtainFacts(opts, profile, host);
-    const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-    if (opts.dryRun) {
-      o.result(renderPlan(plan, { color: !o.json && process.stdout.isTTY === true }), plan);
-      return undefined;
-    }
-    for (const id of opts.markDone ?? []) {
-      if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
-      if (!plan.steps.some((s) => s.id === id)) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
-      journal.append({ t: 'end', id, at: Date.now(), ms: 0, result: 'marked-done' }, true);
-    }
-    const liveBootId = opts.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
-    o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host: host.name, profile: plan.profile });
-    const r = reporter(plan);
-    let result: ExecuteResult;
-    try {
-      result = await execute({ plan, host, journal, liveBootId, emit: r.emit });
-    } finally {
-      await r.finish?.();
-    }
-    // a guard failed before the point of no return: put every VM back to running on this kernel now
-    const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure);
-    if (guard && phases !== 'abort') {
-      o.event({ type: 'auto-abort', step: guard.id });
-      if (!o.json) process.stderr.write(`${guard.id} failed before the point of no return: aborting, every VM resumes on this kernel\n`);
-      const abortPlan = makePlan({ profile, facts, phases: 'abort', locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-      const ra = reporter(abortPlan);
-      let aborted: ExecuteResult;
-      try {
-        aborted = await execute({ plan: abortPlan, host, journal, liveBootId, emit: ra.emit });
-      } finally {
-        await ra.finish?.();
-      }
-      return { ...result, aborted: { ok: aborted.ok, failures: aborted.failures } };
-    }
-    return result;
-  } finally {
-    journal.close();
-    await host.close();
-  }
-}
-
-async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o: Output, setExit: (c: number) => void): Promise<void> {
+async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Output, setExit: (c: number) => void): Promise<void> {
   // listr2 on a terminal, plain lines otherwise, NDJSON with --json
   const reporter = (plan: Plan): PhaseReporter => {
     if (o.json) return { emit: (e) => o.event(e) };
@@ -113,8 +47,11 @@ async function runPhases(name: string, phases: PhaseSelection, opts: ExecOpts, o
       },
     };
   };
-  const result = await executePhases(name, phases, opts, o, reporter);
-  if (!result) return;
+  const result = await updateHost(name, phases, opts, cliListener(o, reporter));
+  if (isDryRun(result)) {
+    o.result(renderPlan(result.dryRun, { color: !o.json && process.stdout.isTTY === true }), result.dryRun);
+    return;
+  }
   if (o.json) o.event({ type: 'result', command: name, ...result });
   else process.stdout.write(renderSummary(result, name));
   if (!result.ok) setExit(EXIT.error);
@@ -135,14 +72,14 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
       .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name");
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
-    c.action((opts: ExecOpts) => runPhases(name, phases, opts, out(), setExit));
+    c.action((opts: UpdateRequest) => runPhases(name, phases, opts, out(), setExit));
   }
 
   withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
     .option('--facts <file>', 'plan from saved facts instead of probing')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--vmm-only', 'the run being aborted was --vmm-only')
-    .action(async (opts: ExecOpts) => {
+    .action(async (opts: UpdateRequest) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
       const journal = Journal.open(journalFor(opts, profile));

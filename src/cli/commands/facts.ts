@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { requireProfile } from '../../profile/load.js';
 import type { HostFacts } from '../../facts/types.js';
 import { formatSize, hex } from '../../units.js';
-import { obtainFacts } from '../hosts.js';
+import { obtainFacts } from '../../app/hosts.js';
 import type { Output } from '../output.js';
 
 export function renderFacts(f: HostFacts): string {

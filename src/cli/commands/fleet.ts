@@ -13,13 +13,13 @@ import { requireInventory, type FleetHost, type Inventory } from '../../fleet/in
 import { DEFAULT_FLEET_DIR, FleetJournal, fleetState, type HostReport } from '../../fleet/journal.js';
 import { applyLimit } from '../../fleet/limit.js';
 import { RateLimiter } from '../../fleet/rate.js';
-import { runFleet, sshHealthGate, targetOf, type FleetEvent, type HostUpdater } from '../../fleet/run.js';
+import { commandHealthGate, runFleet, targetOf, type FleetEvent } from '../../fleet/run.js';
 import { makePlan } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import type { Locate, Profile } from '../../profile/types.js';
 import { EXIT, type Output } from '../output.js';
-import { obtainFacts, openHost } from '../hosts.js';
-import { executePhases } from './execute.js';
+import { obtainFacts, openHost } from '../../app/hosts.js';
+import { connectFleetHost, realUpdater } from '../../app/fleet.js';
 import { plainLine } from '../../report/progress.js';
 import { fleetTtyReporter } from '../../report/fleet-tty.js';
 
@@ -28,39 +28,6 @@ interface FleetOpts {
   limit?: string;
   fleetDir: string;
   forks: string;
-}
-
-/** Nothing of a host command's own output reaches the terminal: the fleet reports per host. */
-const quiet: Output = { json: false, result: () => undefined, warn: () => undefined, event: () => undefined, error: () => EXIT.error };
-
-/** Every inventory host runs exactly what `liveupdate run --host` runs, with its own journal. */
-export function realUpdater(inv: Inventory): HostUpdater {
-  return async (h, journalDir, onEvent) => {
-    const events: Parameters<typeof onEvent>[0][] = [];
-    const r = await executePhases(
-      'run',
-      inv.rollout.phases,
-      {
-        profile: h.profile,
-        host: targetOf(h),
-        journalDir,
-        expectHostname: h.hostname,
-        vmmOnly: inv.rollout.vmmOnly,
-        ...(h.identity ? { identity: h.identity } : {}),
-        ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
-        ...(h.facts ? { facts: h.facts } : {}),
-      },
-      quiet,
-      () => ({
-        emit: (e) => {
-          events.push(e);
-          onEvent(e);
-        },
-      }),
-    );
-    if (!r) return { ok: false, error: 'dry run', events };
-    return { ok: r.ok, events, ...(r.ok ? {} : { error: r.failures.map((f) => `${f.id}: ${f.message}`).join('; ') }) };
-  };
 }
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -224,7 +191,7 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
       // listr2 on a terminal (batch -> host -> phase), NDJSON with --json, plain lines otherwise
       const tty = !o.json && process.stderr.isTTY === true && !process.env['CI'];
       let reporter: ReturnType<typeof fleetTtyReporter> | undefined;
-      const gate = sshHealthGate(inv);
+      const gate = commandHealthGate(inv, connectFleetHost);
       const result = await runFleet({
         inventory: inv,
         ...(opts.limit ? { limit: opts.limit } : {}),

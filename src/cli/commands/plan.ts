@@ -3,7 +3,7 @@ import { LiveupdateError } from '../../errors.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
-import { obtainFacts } from '../hosts.js';
+import { obtainFacts } from '../../app/hosts.js';
 import { EXIT, type Output } from '../output.js';
 
 const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ExecOptions, ExecResult, Host } from '../../../src/host/host.js';
-import { sshHealthGate } from '../../../src/fleet/run.js';
+import { commandHealthGate } from '../../../src/fleet/run.js';
 import { parseInventory, type FleetHost, type Inventory } from '../../../src/fleet/inventory.js';
 
 function inventory(gate: string): Inventory {
@@ -38,7 +38,7 @@ function hostDouble(failures: number): Host & { timeouts: Array<number | undefin
 test('health gate: every check gets its own timeout, never what is left of the window', async () => {
   const inv = inventory('{command: [check], timeout: 2s, interval: 10ms, checkTimeout: 45s}');
   const host = hostDouble(3);
-  const gate = sshHealthGate(inv, () => host)!;
+  const gate = commandHealthGate(inv, () => host)!;
   assert.equal(await gate(inv.hosts[0] as FleetHost), undefined, 'passed on the fourth check');
   assert.deepEqual(host.timeouts, [45_000, 45_000, 45_000, 45_000]);
   assert.ok(host.closed);
@@ -47,7 +47,7 @@ test('health gate: every check gets its own timeout, never what is left of the w
 test('health gate: the default check timeout is 30 s, and a gate that keeps failing says why and for how long', async () => {
   const inv = inventory('{command: [sh, -c, exit 1], timeout: 50ms, interval: 10ms}');
   const host = hostDouble(Number.POSITIVE_INFINITY);
-  const why = await sshHealthGate(inv, () => host)!(inv.hosts[0] as FleetHost);
+  const why = await commandHealthGate(inv, () => host)!(inv.hosts[0] as FleetHost);
   assert.equal(why, '`sh -c exit 1` exited 1: not yet (for 0.05 s)');
   assert.ok(host.timeouts.length >= 1);
   assert.ok(host.timeouts.every((t) => t === 30_000), String(host.timeouts));
@@ -56,5 +56,5 @@ test('health gate: the default check timeout is 30 s, and a gate that keeps fail
 
 test('health gate: none in the inventory, none run', () => {
   const r = parseInventory('/i.yaml', 'version: 1\nhosts: [{name: hv1, profile: p}]\n');
-  assert.equal(sshHealthGate(r.value!, () => hostDouble(0)), undefined);
+  assert.equal(commandHealthGate(r.value!, () => hostDouble(0)), undefined);
 });
