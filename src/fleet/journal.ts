@@ -24,7 +24,7 @@ export interface HostReport {
 }
 
 export type FleetRecord =
-  | { t: 'fleet-run'; runId: string; at: number; inventory: string; limit?: string; batches: string[][]; maxFailPercentage: number }
+  | { t: 'fleet-run'; format: number; runId: string; at: number; inventory: string; limit?: string; batches: string[][]; maxFailPercentage: number }
   | { t: 'resume'; at: number }
   | { t: 'host-start'; host: string; batch: number; at: number }
   | ({ t: 'host-end'; at: number } & HostReport)
@@ -33,6 +33,9 @@ export type FleetRecord =
   | { t: 'done'; at: number; ok: boolean };
 
 export const DEFAULT_FLEET_DIR = '/var/lib/liveupdate/fleet';
+
+/** The fleet journal's format, in its first record; a run journaled in another format is not resumed. */
+export const FLEET_JOURNAL_FORMAT_VERSION = 1;
 
 export class FleetJournal {
   readonly dir: string;
@@ -78,18 +81,24 @@ export class FleetJournal {
 }
 
 export function readFleetRecords(file: string): FleetRecord[] {
-  const text = readFileSync(file, 'utf8');
-  // a torn last line (a crash mid-write) is dropped; everything before it was fsync'd
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .flatMap((l) => {
-      try {
-        return [JSON.parse(l) as FleetRecord];
-      } catch {
-        return [];
-      }
+  const lines = readFileSync(file, 'utf8').split('\n');
+  const out: FleetRecord[] = [];
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as FleetRecord);
+    } catch {
+      // a torn last line (a crash mid-write) is expected: everything before it was fsync'd; anything else is not
+      if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${file}:${i + 1}: unreadable fleet journal record`, { hint: 'the run cannot be resumed from this file; move it aside and start a new run' });
+    }
+  });
+  const first = out[0];
+  if (first?.t === 'fleet-run' && first.format !== FLEET_JOURNAL_FORMAT_VERSION) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${file}: fleet run ${first.runId} was journaled in format ${String(first.format)}; this liveupdate reads format ${FLEET_JOURNAL_FORMAT_VERSION}`, {
+      hint: 'finish or read it with the liveupdate version that started it',
     });
+  }
+  return out;
 }
 
 /** Each host's last recorded outcome, and which hosts started without an end. */

@@ -3,6 +3,8 @@
  * ':'; a term is a host name (globs * and ?), a group name, or label=value; `!term` excludes and
  * `&term` intersects. Pure.
  */
+import { LiveupdateError } from '../errors.js';
+
 export interface Limitable {
   name: string;
   groups: string[];
@@ -27,7 +29,7 @@ function matches(h: Limitable, term: string): boolean {
 export function applyLimit<T extends Limitable>(hosts: readonly T[], expr: string | undefined): T[] {
   if (expr === undefined || expr.trim() === '') return hosts.slice();
   const terms = expr.split(/[,:]/).map((t) => t.trim());
-  if (terms.some((t) => t === '' || t === '!' || t === '&')) throw new Error(`--limit '${expr}': empty term`);
+  if (terms.some((t) => t === '' || t === '!' || t === '&')) throw new LiveupdateError('USAGE', `--limit '${expr}': empty term`);
   const plus = terms.filter((t) => !t.startsWith('!') && !t.startsWith('&'));
   const and = terms.filter((t) => t.startsWith('&')).map((t) => t.slice(1));
   const not = terms.filter((t) => t.startsWith('!')).map((t) => t.slice(1));

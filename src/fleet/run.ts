@@ -10,7 +10,7 @@ import { blackouts, type Blackout, type ExecEvent } from '../exec/events.js';
 import type { Host } from '../host/host.js';
 import { batches, budgetExceeded, startable } from './batches.js';
 import type { FleetHost, Inventory } from './inventory.js';
-import { FleetJournal, fleetState, type HostReport } from './journal.js';
+import { FLEET_JOURNAL_FORMAT_VERSION, FleetJournal, fleetState, type HostReport } from './journal.js';
 import { applyLimit } from './limit.js';
 import { RateLimiter } from './rate.js';
 
@@ -87,7 +87,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
     plan = batches(selected, o.inventory.rollout.serial).map((b) => b.map((h) => h.name));
     const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
     journal = FleetJournal.create(o.fleetDir, runId);
-    journal.append({ t: 'fleet-run', runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
+    journal.append({ t: 'fleet-run', format: FLEET_JOURNAL_FORMAT_VERSION, runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
   }
   const runId = journal.dir.split('/').pop()!;
   const r = o.inventory.rollout;

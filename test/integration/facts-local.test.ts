@@ -1,4 +1,4 @@
-// Real host: probes this machine through LocalHost (execa) and checks against /proc directly.
+// Real host: probes this machine through LocalHost (plain spawn) and checks against /proc directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';

@@ -161,13 +161,8 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
     const inv = requireInventory(opts.inventory);
     const forks = Number(opts.forks);
     if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
-    let r;
-    try {
-      r = await planFleet(inv, opts.limit, forks);
-    } catch (e) {
-      if (e instanceof Error && !(e instanceof LiveupdateError)) throw new LiveupdateError('USAGE', e.message);
-      throw e;
-    }
+    // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
+    const r = await planFleet(inv, opts.limit, forks);
     const bad = r.hosts.filter((h) => !h.ok);
     const text = [
       `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,

@@ -6,6 +6,9 @@ import fc from 'fast-check';
 import { batches, budgetExceeded, startable } from '../../../src/fleet/batches.js';
 import { applyLimit } from '../../../src/fleet/limit.js';
 import { parseInventory } from '../../../src/fleet/inventory.js';
+import { FleetJournal, readFleetRecords } from '../../../src/fleet/journal.js';
+import type { LiveupdateError } from '../../../src/errors.js';
+import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${String(i).padStart(4, '0')}`);
 
@@ -60,6 +63,7 @@ test('--limit: names with globs, groups, label=value, !exclude, &intersect', () 
   assert.deepEqual(pick('!hv002'), ['hv001', 'hv101']);
   assert.deepEqual(pick('nothing'), []);
   assert.throws(() => applyLimit(hs, 'a,,b'), /empty term/);
+  assert.throws(() => applyLimit(hs, 'a,,b'), (e: LiveupdateError) => e.code === 'USAGE', 'a user mistake (exit 64), not a bug');
 });
 
 test('inventory: groups and defaults fill hosts; host fields win; paths are relative to the file', () => {
@@ -101,4 +105,18 @@ test('inventory errors name file, line, column and field', () => {
     const line = r.errors.map((e) => `${e.where}: ${e.field ? `${e.field}: ` : ''}${e.message}`).join('\n');
     assert.match(line, re);
   }
+});
+
+test('fleet journal: a torn last line is dropped; an unreadable line before it, or another format, is refused', () => {
+  const dir = mkdtempSync('/tmp/lu-fleet-journal-');
+  const j = FleetJournal.create(dir, 'r1');
+  j.append({ t: 'fleet-run', format: 1, runId: 'r1', at: 1, inventory: 'inv.yaml', batches: [['a']], maxFailPercentage: 0 });
+  j.append({ t: 'host-start', host: 'a', batch: 0, at: 2 });
+  j.close();
+  appendFileSync(j.file, '{"t":"host-end","ho');
+  assert.deepEqual(readFleetRecords(j.file).map((r) => r.t), ['fleet-run', 'host-start']);
+  appendFileSync(j.file, '\n{"t":"done","at":3,"ok":true}\n');
+  assert.throws(() => readFleetRecords(j.file), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /fleet\.journal:3: unreadable fleet journal record/.test(e.message));
+  writeFileSync(j.file, JSON.stringify({ t: 'fleet-run', format: 9, runId: 'r1', at: 1, inventory: 'i', batches: [], maxFailPercentage: 0 }) + '\n');
+  assert.throws(() => readFleetRecords(j.file), /fleet run r1 was journaled in format 9; this liveupdate reads format 1/);
 });
