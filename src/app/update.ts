@@ -4,8 +4,7 @@
  * abort that puts every VM back on the running kernel. The CLI parses flags and picks a reporter;
  * everything between that and the executor is here.
  */
-import type { Diagnostic } from '../errors.js';
-import { LiveupdateError } from '../errors.js';
+import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, type ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
 import { Journal, journalFile } from '../exec/journal.js';

@@ -19,7 +19,7 @@ export type ExecEvent =
   | ({ type: 'step-end'; at: number; ms: number; result: StepResult; outcome?: Record<string, unknown> } & StepRef)
   | ({ type: 'step-failed'; at: number; ms: number; code: string; message: string } & StepRef);
 
-export function marksOf(s: Step): EventMarks | undefined {
+function marksOf(s: Step): EventMarks | undefined {
   const m: EventMarks = { ...s.marks, ...(s.pointOfNoReturn ? { pointOfNoReturn: true as const } : {}) };
   return Object.keys(m).length ? m : undefined;
 }

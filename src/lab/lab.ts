@@ -112,6 +112,9 @@ export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
  * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
  * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
  */
+/** Ended, by exiting or by a signal. */
+const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
+
 export async function bootLab(
   name: string,
   opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo'; keep?: boolean } = {},
@@ -166,7 +169,7 @@ export async function bootLab(
       const text = serialText().slice(from);
       const m = re.exec(text);
       if (m) return m[0];
-      if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`lab ${name} exited (${proc.exitCode ?? proc.signalCode}); serial tail:\n${serialText().slice(-2000)}`);
+      if (exited(proc)) throw new Error(`lab ${name} exited (${proc.exitCode ?? proc.signalCode}); serial tail:\n${serialText().slice(-2000)}`);
       if (Date.now() - t0 > timeoutMs) throw new Error(`lab ${name}: no ${String(re)} within ${timeoutMs} ms; serial tail:\n${serialText().slice(-2000)}`);
       await sleep(250);
     }
@@ -183,7 +186,7 @@ export async function bootLab(
     waitSerial,
     serialText,
     stop: async () => {
-      if (proc.exitCode === null && proc.signalCode === null) {
+      if (!exited(proc)) {
         proc.kill('SIGKILL');
         await new Promise((r) => proc.once('exit', r));
       }

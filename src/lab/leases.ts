@@ -6,8 +6,8 @@
  * - QEMU runs under `setpriv --pdeathsig KILL`: the kernel kills it when its owner dies, SIGKILL
  *   included (bootLab);
  * - the owner kills its lab hosts when it exits (a test runner giving up on a hook, an uncaught error);
- * - the next bootLab sweeps folders whose owner is gone: their QEMU (only if it is still the lab
- *   QEMU of that folder) is killed and the folder removed.
+ * - the next bootLab sweeps folders whose owner is gone: their QEMU (only if that pid is still the
+ *   process it recorded, by start time) is killed and the folder removed.
  */
 import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -39,18 +39,20 @@ let hooked = false;
 
 /** Claim a new lab host folder for this process, before anything is started in it. */
 export function claimLabDir(dir: string): void {
-  writeOwner(dir, { qemuPid: 0, qemuStart: '', ownerPid: process.pid, ownerStart: processStart(process.pid) ?? '', keep: false });
+  writeOwner(dir, { qemuPid: 0, qemuStart: '', keep: false });
 }
 
-function writeOwner(dir: string, o: Owner): void {
-  writeFileSync(join(dir, 'owner.json'), JSON.stringify(o) + '\n', { mode: 0o600 });
+/** owner.json, with this process as the owner. */
+function writeOwner(dir: string, o: Omit<Owner, 'ownerPid' | 'ownerStart'>): void {
+  const owner: Owner = { ...o, ownerPid: process.pid, ownerStart: processStart(process.pid) ?? '' };
+  writeFileSync(join(dir, 'owner.json'), JSON.stringify(owner) + '\n', { mode: 0o600 });
 }
 
 /** Record the lab host's QEMU in `dir`; unless `keep`, it dies with this process. */
 export function ownLabHost(dir: string, proc: ChildProcess, keep: boolean): void {
   const pid = proc.pid;
   if (pid === undefined) return; // spawn failed: its 'error' event says why, nothing runs
-  writeOwner(dir, { qemuPid: pid, qemuStart: processStart(pid) ?? '', ownerPid: process.pid, ownerStart: processStart(process.pid) ?? '', keep });
+  writeOwner(dir, { qemuPid: pid, qemuStart: processStart(pid) ?? '', keep });
   if (keep) return;
   owned.add(proc);
   proc.once('exit', () => owned.delete(proc));

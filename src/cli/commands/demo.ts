@@ -155,11 +155,7 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
         'under a minute',
         () => bootLab('demo', { port, kernel: luo ? 'luo' : 'debian', keep: opts.keep === true }),
       );
-      // a Ctrl-C or a failure must not leave a 2 GiB VM behind, unless asked to
-      const kill = (): void => {
-        if (!opts.keep && lab.proc.exitCode === null) lab.proc.kill('SIGKILL');
-      };
-      process.once('exit', kill);
+      // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
       let demo: DemoResult | undefined;
       try {
         const journalDir = join(LAB_CACHE, 'demo', 'journal');
@@ -212,7 +208,6 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
         };
       } finally {
         if (!opts.keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());
-        process.removeListener('exit', kill);
       }
       if (!demo) return; // unreachable: the try block either set it or threw
       o.result(renderDemo(demo), demo);
