@@ -92,12 +92,17 @@ async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv): Promis
   const socket = fill(step.socket, env.vars);
   const c = await env.qmp.get(socket);
   if (step.command === 'quit') {
+    // QEMU removes its pidfile as it exits: read the pid before asking it to quit
+    const pid = step.pidfile ? await env.host.fetch(fill(step.pidfile, env.vars)).then((b) => /^\d+$/.test(b.toString().trim()) ? b.toString().trim() : undefined, () => undefined) : undefined;
     const closed = new Promise<void>((resolve) => (c.closed ? resolve() : c.once('closed', () => resolve())));
     await c.execute('quit', undefined, { timeoutMs: 10_000 }).catch((e: LiveupdateError) => {
       if (e.code !== 'QMP_CLOSED') throw e; // QEMU may close before replying: that is the quit
     });
     await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new LiveupdateError('QMP_TIMEOUT', `${step.vm}: QEMU did not exit within 10 s of quit`)), 10_000))]);
     env.qmp.drop(socket);
+    // QMP closes before the process is gone; until it is, its RAM file is still open (umount: EBUSY).
+    // A zombie has let go of everything (an init that reaps slowly must not hold the step).
+    if (pid) await sh(env, ['sh', '-c', 'i=0; while s=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; do [ $i -ge 200 ] && { echo "process $1 still alive 10 s after quit" >&2; exit 1; }; i=$((i+1)); sleep 0.05; done', 'sh', pid], `${step.vm}: wait for QEMU (pid ${pid}) to exit`, 15_000);
     return {};
   }
   const args = step.arguments ? (JSON.parse(fill(JSON.stringify(step.arguments), env.vars)) as Record<string, unknown>) : undefined;

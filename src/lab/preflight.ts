@@ -37,10 +37,15 @@ export function portHolder(port: number): string | undefined {
   }
 }
 
-/** PIDs of lab hosts named `lab-NAME` (every lab QEMU runs with -name lab-NAME). */
+/**
+ * PIDs of lab hosts named `lab-NAME` booted from this lab cache (every lab QEMU runs with -name
+ * lab-NAME and its disk in LAB_CACHE/vms/): a lab of another checkout, with a cache of its own,
+ * is no conflict.
+ */
 export function runningLabs(name: string): number[] {
   try {
-    return execFileSync('pgrep', ['-f', '--', `-name lab-${name} `], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    const lines = execFileSync('pgrep', ['-a', '-f', '--', `-name lab-${name} `], { encoding: 'utf8' }).trim().split('\n');
+    return lines.filter((l) => l.includes(`${LAB_CACHE}/vms/`)).map((l) => Number(l.split(' ')[0]));
   } catch {
     return [];
   }

@@ -74,7 +74,8 @@ export type StepBody =
   | { kind: 'helper-ioctl'; program: HelperProgram; holder?: string; ioctls: string[]; vars?: Record<string, string> }
   /** expectVersion: on restore, QMP query-version of the new (paused, empty) QEMU must match the one that saved the state */
   | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string }
-  | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait }
+  /** `quit` with `pidfile`: done when that QEMU process is gone (its files closed, its mappings released), not only its QMP socket */
+  | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait; pidfile?: string }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }
   | { kind: 'kexec-exec'; argv: string[] }
   | { kind: 'verify'; verify: Verify };

@@ -32,6 +32,7 @@ export function describeAction(step: Step): string[] {
     case 'qmp': {
       const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
       const lines = [`qmp ${step.socket}: ${msg}`];
+      if (step.pidfile) lines.push(`then wait until the process in ${step.pidfile} (read before the quit) has exited`);
       if (step.wait) lines.push(`then wait for MIGRATION ${step.wait.until.join('|')} (event, query-migrate as fallback; timeout ${step.wait.timeoutMs / 1000}s)`);
       return lines;
     }

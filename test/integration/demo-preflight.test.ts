@@ -3,10 +3,12 @@
 // memory figures are injected (test doubles) where the test machine cannot be made non-root or small.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { cliInProcess } from '../helpers/run-cli.js';
 import { demoPreflight, runningLabs } from '../../src/lab/preflight.js';
-import { freePort } from '../../src/lab/lab.js';
+import { freePort, LAB_CACHE } from '../../src/lab/lab.js';
 import { GiB } from '../../src/units.js';
 
 const cli = cliInProcess;
@@ -43,4 +45,21 @@ test('demo: bad options are usage errors', async () => {
   assert.equal((await cli('demo', '--backend', 'zfs')).code, 64);
   assert.equal((await cli('demo', '--port', '70000')).code, 64);
   assert.equal((await cli('demo', '--count', '0')).code, 64);
+});
+
+test('a running demo lab counts only when it was booted from this lab cache (another checkout has its own)', async () => {
+  // Real processes standing in for lab QEMUs: only their command lines matter to the check.
+  const fake = (cache: string) =>
+    spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', '--', '-name', 'lab-demo', '-drive', `file=${cache}/vms/demo-0000/disk.qcow2,if=virtio`], { stdio: 'ignore' });
+  const other = fake('/var/tmp/another-checkout/.cache/lab');
+  const ours = fake(LAB_CACHE);
+  try {
+    await sleep(200);
+    const labs = runningLabs('demo');
+    assert.ok(labs.includes(ours.pid!), 'a lab of this cache is found');
+    assert.ok(!labs.includes(other.pid!), 'a lab of another cache is not');
+  } finally {
+    other.kill();
+    ours.kill();
+  }
 });

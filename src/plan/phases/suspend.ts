@@ -85,5 +85,5 @@ export function suspendVm(ctx: PlanContext, vm: VmContext, group: string): Step[
 
 export function quitVm(vm: VmContext, phase: Phase, group: string): Step {
   const n = vm.spec.name;
-  return stepper(phase)(`quit/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'quit' });
+  return stepper(phase)(`quit/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, description: `quit ${n}'s old QEMU` }, { kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'quit', pidfile: vm.pidfile });
 }
