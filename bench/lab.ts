@@ -4,7 +4,10 @@
  * with a master connection, socat, no checks) on a second, freshly booted and prepared lab host.
  * The blackout is split into: orchestrator time inside the window, QEMU save, kexec to sshd up,
  * QEMU restore. Then the same `liveupdate run` on a LUO lab host (the LUO lab kernel, guest RAM in a
- * preserved memfd), split the same way, beside it. Ends with one JSON line, ratios first.
+ * preserved memfd), split the same way, beside it. Then `liveupdate run --agent` on a fourth lab host:
+ * the on-host agent runs every step, the lab init's boot-time resume finishes the run before sshd
+ * starts; its split comes from the host's own journal, and the console marks say when the agent
+ * started at boot and when sshd did. Ends with one JSON line, ratios first.
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -30,8 +33,8 @@ interface Figures {
 }
 
 /** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
-async function measure(lab: LabHost, profile: string): Promise<Figures> {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')];
+async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[] }> {
+  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-'), ...(via === 'agent' ? ['--agent'] : [])];
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
   await sleep(3000);
@@ -45,11 +48,25 @@ async function measure(lab: LabHost, profile: string): Promise<Figures> {
   const b = blackoutBreakdown(events, 'counter');
   if (!b) throw new Error('the run did not record every blackout step');
   const f = { window_ms: b.windowMs, qemu_save_ms: b.qemuSaveMs, kexec_to_sshd_ms: b.kexecMs, qemu_restore_ms: b.qemuRestoreMs, orchestrator_ms: b.orchestratorMs };
-  console.log(`liveupdate run (${profile.split('/').pop()}): blackout ${f.window_ms.toFixed(0)} ms = orchestrator ${f.orchestrator_ms.toFixed(0)} + QEMU save ${f.qemu_save_ms.toFixed(0)} + kexec to sshd ${f.kexec_to_sshd_ms.toFixed(0)} + QEMU restore ${f.qemu_restore_ms.toFixed(0)}`);
-  return f;
+  console.log(`liveupdate run${via === 'agent' ? ' --agent' : ''} (${profile.split('/').pop()}): blackout ${f.window_ms.toFixed(0)} ms = orchestrator ${f.orchestrator_ms.toFixed(0)} + QEMU save ${f.qemu_save_ms.toFixed(0)} + kexec to sshd ${f.kexec_to_sshd_ms.toFixed(0)} + QEMU restore ${f.qemu_restore_ms.toFixed(0)}`);
+  return { ...f, events };
 }
 
-const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries((Object.entries(f) as Array<[string, number]>).map(([k, v]) => [`${prefix}${k}`, Math.round(v)]));
+/** The agent's run: the host's clock throughout (its journal, its console marks). */
+async function measureAgent(lab: LabHost): Promise<Record<string, number>> {
+  const f = await measure(lab, join(ROOT, 'profiles/lab.yaml'), 'agent');
+  const serial = lab.serialText();
+  const mark = (re: RegExp): number => Number([...serial.matchAll(re)].pop()?.[1] ?? NaN);
+  const agentStart = mark(/LAB-MARK agent-boot-start uptime=\S+ epoch-ms=(\d+)/g);
+  const sshd = mark(/LAB-MARK sshd-started epoch-ms=(\d+)/g);
+  const jump = f.events.find((e) => e.type === 'step-start' && e.marks?.pointOfNoReturn)?.at ?? NaN;
+  const cont = f.events.find((e) => e.type === 'step-end' && e.vm === 'counter' && e.phase === 'resume' && e.marks?.blackoutEnd)?.at ?? NaN;
+  console.log(`  at boot: kernel and init ${(agentStart - jump).toFixed(0)} ms, agent start to VM running ${(cont - agentStart).toFixed(0)} ms; VM running ${(sshd - cont).toFixed(0)} ms before sshd started (host clock: cont ${new Date(cont).toISOString()}, sshd ${new Date(sshd).toISOString()})`);
+  return { ...round(f, 'agent_'), agent_kexec_to_agent_start_ms: Math.round(agentStart - jump), agent_start_to_running_ms: Math.round(cont - agentStart), agent_running_before_sshd_ms: Math.round(sshd - cont) };
+}
+
+const FIGURES = ['window_ms', 'qemu_save_ms', 'kexec_to_sshd_ms', 'qemu_restore_ms', 'orchestrator_ms'] as const;
+const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries(FIGURES.map((k) => [`${prefix}${k}`, Math.round(f[k])]));
 
 await ensureLabImage();
 let luo: Figures;
@@ -70,6 +87,13 @@ try {
   ours = await measure(lab, join(ROOT, 'profiles/lab.yaml'));
 } finally {
   await lab.stop();
+}
+const agentLab = await bootLab('bench-agent');
+let agent: Record<string, number>;
+try {
+  agent = await measureAgent(agentLab);
+} finally {
+  await agentLab.stop();
 }
 // the baseline gets a freshly booted, prepared lab host of its own: a second kexec of the same lab
 // host boots faster than the first, which would flatter whichever side went second
@@ -92,11 +116,14 @@ try {
     JSON.stringify({
       bench: 'lab',
       ratio_ours_over_baseline: +(ours.window_ms / baseline).toFixed(3),
+      ratio_agent_over_baseline: +(agent['agent_window_ms']! / baseline).toFixed(3),
       orchestrator_share: +(ours.orchestrator_ms / ours.window_ms).toFixed(3),
+      agent_orchestrator_share: +(agent['agent_orchestrator_ms']! / agent['agent_window_ms']!).toFixed(3),
       luo_over_pmem_window: +(luo.window_ms / ours.window_ms).toFixed(3),
       ...round(ours),
       baseline_window_ms: baseline,
       ...round(luo, 'luo_'),
+      ...agent,
     }),
   );
 } finally {

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'STEP_FAILED'
   | 'JOURNAL_CONFLICT'
+  | 'HOST_BUSY'
   | 'HELPER_ERROR'
   | 'NOT_SUPPORTED'
   | 'LAB_UNAVAILABLE';

@@ -57,7 +57,7 @@ fi
 R=$C/rootfs
 # OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
 # several channels open and close at once, see src/host/ssh.ts)
-INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux
+INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux,systemd
 if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   log "debootstrap (about a minute)"
   remove_tree "$R"
@@ -121,6 +121,27 @@ UsePAM no
 UseDNS no
 CONF
 sed -i 's|^root:[^:]*:|root:*:|' "$R/etc/shadow"
+# Booted with lab.init=/lib/systemd/systemd (bootLab's init: 'systemd'), the same image runs systemd:
+# networkd for the forwarded NIC, Debian's ssh.service, and a mark on the console once sshd is up.
+# Nothing of liveupdate's is here: its agent install adds and enables liveupdate-resume.service.
+echo lab > "$R/etc/hostname"
+mkdir -p "$R/etc/systemd/network" "$R/etc/systemd/system/multi-user.target.wants"
+printf '[Match]\nDriver=virtio_net\n\n[Network]\nAddress=10.0.2.15/24\nGateway=10.0.2.2\n' > "$R/etc/systemd/network/10-lab.network"
+ln -sf /lib/systemd/system/systemd-networkd.service "$R/etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+cat > "$R/etc/systemd/system/lab-mark.service" <<'UNIT'
+[Unit]
+Description=lab: say on the console that sshd is up (what bootLab waits for)
+After=ssh.service
+Wants=ssh.service
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'echo "LAB-MARK sshd-started epoch-ms=$(date +%%s%%3N)" > /dev/ttyS0; echo "LAB-MARK ready uptime=$(cut -d" " -f1 /proc/uptime)" > /dev/ttyS0'
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -sf /etc/systemd/system/lab-mark.service "$R/etc/systemd/system/multi-user.target.wants/lab-mark.service"
 
 I=$C/initramfs; remove_tree "$I"; mkdir -p "$I"/{bin,proc,sys,dev,newroot,m}
 cp /bin/busybox "$I/bin/busybox"; for a in sh mount umount insmod switch_root cat seq sleep echo cut; do ln -s busybox "$I/bin/$a"; done

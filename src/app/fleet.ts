@@ -3,7 +3,7 @@ import type { FleetHost, Inventory } from '../fleet/inventory.js';
 import { targetOf, type HostUpdater } from '../fleet/run.js';
 import type { Host } from '../host/host.js';
 import { parseTarget, SshHost } from '../host/ssh.js';
-import { updateHost, isDryRun } from './update.js';
+import { updateHost, isDryRun, isExecuted } from './update.js';
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
 export function connectFleetHost(h: FleetHost): Host {
@@ -40,6 +40,7 @@ export function realUpdater(inv: Inventory): HostUpdater {
       },
     );
     if (isDryRun(r)) return { ok: false, error: 'dry run', events };
+    if (!isExecuted(r)) return { ok: false, error: `stopped following the agent: ${r.detached.why}`, events };
     return { ok: r.ok, events, ...(r.ok ? {} : { error: r.failures.map((f) => `${f.id}: ${f.message}`).join('; ') }) };
   };
 }

@@ -5,9 +5,10 @@
  * everything between that and the executor is here.
  */
 import { LiveupdateError, type Diagnostic } from '../errors.js';
-import { execute, type ExecuteResult } from '../exec/executor.js';
+import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
 import { Journal, journalFile } from '../exec/journal.js';
+import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { makePlan, type PhaseSelection } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
 import { requireProfile } from '../profile/load.js';
@@ -24,6 +25,8 @@ export interface UpdateRequest extends HostOptions {
   markDone?: string[];
   /** fleet runs: the hostname the inventory expects, in place of the profile's host.name */
   expectHostname?: string;
+  /** hand the plan to the on-host agent and follow the host's journal (app/agent.ts) */
+  agent?: boolean;
 }
 
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
@@ -47,11 +50,19 @@ export interface UpdateListener {
   /** a guard failed before the point of no return: every VM is being resumed on this kernel */
   autoAbort: (stepId: string) => void;
   reporter: (plan: Plan) => PhaseReporter;
+  /** with the agent: stop following when this aborts (Ctrl-C); the host goes on */
+  signal?: AbortSignal;
 }
 
-export type UpdateOutcome = { dryRun: Plan } | ExecuteResult;
+/** detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent) */
+export type UpdateOutcome = { dryRun: Plan } | { detached: { requestId: string; host: string; why: string } } | ExecuteResult;
 
 export const isDryRun = (r: UpdateOutcome): r is { dryRun: Plan } => 'dryRun' in r;
+export const isDetached = (r: UpdateOutcome): r is Extract<UpdateOutcome, { detached: unknown }> => 'detached' in r;
+export const isExecuted = (r: UpdateOutcome): r is ExecuteResult => 'ok' in r;
+
+/** How long a follower waits for a silent host (the kexec, a cut network) before it detaches. */
+const followSilenceMs = (profile: Profile): number => profile.kexec.bootTimeoutMs + 120_000;
 
 /** One host through the phases `phases` of its profile's plan, journaled; see the file comment. */
 export async function updateHost(name: string, phases: PhaseSelection, req: UpdateRequest, listener: UpdateListener): Promise<UpdateOutcome> {
@@ -75,6 +86,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     const facts = await obtainFacts(req, profile, host);
     const plan = planFor(phases, facts);
     if (req.dryRun) return { dryRun: plan };
+    if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done with --agent: the journal is on the host; run liveupdate resume --mark-done there');
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
       if (!plan.steps.some((s) => s.id === id)) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
@@ -82,15 +94,27 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     }
     const liveBootId = req.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     listener.planned(plan, host.name);
-    const result = await run(plan, liveBootId);
-    // a guard failed before the point of no return: put every VM back to running on this kernel now
-    const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure);
-    if (guard && phases !== 'abort') {
-      listener.autoAbort(guard.id);
-      const aborted = await run(planFor('abort', facts), liveBootId);
-      return { ...result, aborted: { ok: aborted.ok, failures: aborted.failures } };
+    // a guard failed before the point of no return: the abort plan, made from the same facts
+    const abortPlan = phases === 'abort' ? undefined : planFor('abort', facts);
+    if (req.agent) {
+      const journalOnHost = journalFile(profile.journal.dir, profile.host.name);
+      const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), journal: journalOnHost });
+      const r = listener.reporter(plan);
+      let followed;
+      try {
+        followed = await followAgent(host, started.spool, journalOnHost, started.mark, { emit: r.emit, silenceMs: followSilenceMs(profile), ...(listener.signal ? { signal: listener.signal } : {}) });
+      } finally {
+        await r.finish?.();
+      }
+      if (followed.state === 'detached') return { detached: { requestId: started.requestId, host: host.name, why: followed.why } };
+      if (followed.state === 'died') {
+        throw new LiveupdateError('STEP_FAILED', `${host.name}: ${followed.why}; the journal on the host (${journalOnHost}) says how far it got${followed.log ? `; its log ends: ${followed.log.split('\n').join(' / ')}` : ''}`, {
+          hint: `see 'liveupdate status --profile ${req.profile}${req.host ? ` --host ${req.host}` : ''}', then run the same command again: it continues from the journal`,
+        });
+      }
+      return agentOutcome(followed.result);
     }
-    return result;
+    return await executeGuarded(plan, abortPlan, (p) => run(p, liveBootId), listener.autoAbort);
   } finally {
     journal.close();
     await host.close();

@@ -6,6 +6,7 @@ import { registerValidate } from './commands/validate.js';
 import { registerExecute } from './commands/execute.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFleet } from './commands/fleet.js';
+import { interrupt } from './interrupt.js';
 import { EXIT, makeOutput, type Output } from './output.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
@@ -57,7 +58,7 @@ Start with: liveupdate demo                 (as root: a real live update in a la
 
 const isMain = process.argv[1] !== undefined && /liveupdate(\.js)?$|cli\/main\.js$/.test(process.argv[1]);
 if (isMain) {
-  process.on('SIGINT', () => process.exit(EXIT.interrupted));
+  process.on('SIGINT', interrupt);
   run(process.argv.slice(2)).then(
     (code) => {
       // the command is done: a socket to a host that rebooted under us must not keep the CLI alive

@@ -19,12 +19,14 @@ export interface ExecuteResult {
   aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };
 }
 
-/** Journal records back into the event shape, so blackouts span process restarts. */
+/** Journal records back into the event shape: blackouts span process restarts, and a follower of the on-host agent draws them. */
 export function journalEvents(records: JournalRecord[]): ExecEvent[] {
   const out: ExecEvent[] = [];
   for (const r of records) {
+    if (r.t === 'fail') out.push({ type: 'step-failed', id: r.id, phase: r.phase ?? 'resume', blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), at: r.at, ms: r.ms, code: r.code, message: r.message });
     if (r.t !== 'start' && r.t !== 'end') continue;
-    const base = { id: r.id, phase: 'resume' as const, blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), ...(r.marks ? { marks: r.marks } : {}) };
+    // records written before they carried their phase: 'resume', which is what the blackout account asks
+    const base = { id: r.id, phase: r.phase ?? ('resume' as const), blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), ...(r.marks ? { marks: r.marks } : {}) };
     if (r.t === 'start') out.push({ type: 'step-start', ...base, at: r.at });
     else out.push({ type: 'step-end', ...base, at: r.at, ms: r.ms, result: r.result as 'ok', ...(r.outcome ? { outcome: r.outcome } : {}) });
   }
@@ -40,7 +42,7 @@ function kexecBootId(st: RunState | undefined): string | undefined {
  * Run a plan against a host with a write-ahead journal: steps the journal has done are skipped;
  * a step that was started but never recorded finished is repeated only when that is safe.
  */
-export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string }): Promise<ExecuteResult> {
+export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string; runId?: string }): Promise<ExecuteResult> {
   const { plan, host, journal } = input;
   let st = journal.openRun;
   if (st && st.run.format !== JOURNAL_FORMAT_VERSION) {
@@ -74,17 +76,19 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     });
   }
   if (!st) {
-    journal.begin({ runId: randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
+    journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
     st = journal.openRun!;
   }
   journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
-  // A VMM the journal says was started but that no longer answers died since: start it again,
-  // and run everything after it in that VM's lane again.
+  // A VMM the journal says was started, that no later step quit on purpose, and that no longer
+  // answers died since: start it again, and run everything after it in that VM's lane again. (Its
+  // latest start counts: a run continued after the kexec has the first QEMU quit and a new one started.)
   const pool = new QmpPool(host);
   const redoVm = new Set<string>();
-  for (const step of plan.steps) {
-    if (step.kind === 'qemu-start' && st.done.has(step.id) && !redoVm.has(step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
+  const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && st.done.has(s.id));
+  for (const [i, step] of plan.steps.entries()) {
+    if (step.kind === 'qemu-start' && st.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
   }
   await pool.closeAll();
   const redoFrom = new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
@@ -123,18 +127,21 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     const step = stepsById.get(e.id)!;
     // fsync everything outside the blackout; inside it, what could not safely be repeated
     const sync = !step.blackout || !step.idempotent;
-    const vm = e.vm ? { vm: e.vm } : {};
+    const ref = { phase: e.phase, ...(e.vm ? { vm: e.vm } : {}) };
     const marks = e.marks ? { marks: e.marks } : {};
     if (e.type === 'step-start') {
       if (step.pointOfNoReturn) {
-        // the boot it leaves: the next boot is proven new against it
-        env.vars['boot.recorded'] = input.liveBootId;
-        journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, ...marks, bootId: input.liveBootId }, true);
+        // the boot it leaves: the next boot is proven new against it. When the journal already has the
+        // jump from another boot (a run continued on the new boot, the agent at boot), that boot stays
+        // the one left: the step's check then finds the boot changed and never jumps a second time.
+        const leaves = kexecFrom && kexecFrom !== input.liveBootId ? kexecFrom : input.liveBootId;
+        env.vars['boot.recorded'] = leaves;
+        journal.append({ t: 'start', id: e.id, at: e.at, ...ref, blackout: e.blackout, ...marks, bootId: leaves }, true);
         journal.sync(); // kexec does not flush the page cache
-      } else journal.append({ t: 'start', id: e.id, at: e.at, ...vm, blackout: e.blackout, ...marks }, sync);
+      } else journal.append({ t: 'start', id: e.id, at: e.at, ...ref, blackout: e.blackout, ...marks }, sync);
     } else if (e.type === 'step-end') {
-      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...vm, blackout: e.blackout, ...marks, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
-    } else journal.append({ t: 'fail', id: e.id, at: e.at, ms: e.ms, code: e.code, message: e.message, ...vm }, true);
+      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...ref, blackout: e.blackout, ...marks, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
+    } else journal.append({ t: 'fail', id: e.id, at: e.at, ms: e.ms, code: e.code, message: e.message, ...ref, blackout: e.blackout }, true);
     if (step.marks?.flushJournal && e.type === 'step-end') journal.sync();
     input.emit(e);
   };
@@ -157,4 +164,23 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     blackouts: measured,
     runId: st.run.runId,
   };
+}
+
+/**
+ * A plan, and when one of its guards fails before the point of no return (Step.abortOnFailure), the
+ * abort plan made from the same facts, so every VM runs again on this kernel. The control node's
+ * use case and the on-host agent both run plans this way.
+ */
+export async function executeGuarded(
+  plan: Plan,
+  abortPlan: Plan | undefined,
+  run: (plan: Plan) => Promise<ExecuteResult>,
+  onAbort: (stepId: string) => void = () => undefined,
+): Promise<ExecuteResult> {
+  const result = await run(plan);
+  const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure);
+  if (!guard || !abortPlan) return result;
+  onAbort(guard.id);
+  const aborted = await run(abortPlan);
+  return { ...result, aborted: { ok: aborted.ok, failures: aborted.failures } };
 }

@@ -1,10 +1,15 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
+import type { Phase } from '../plan/types.js';
 import type { EventMarks } from './events.js';
 import type { Outcome } from './runners.js';
 
-/** 2: step records carry the step's marks (events.ts EventMarks), which status, abort and resume read. */
+/**
+ * 2: step records carry the step's marks (events.ts EventMarks), which status, abort and resume read.
+ * Their `phase` (added within format 2, optional) lets a reader that has only the journal (a control
+ * node following the on-host agent) draw the same events the executor emitted.
+ */
 export const JOURNAL_FORMAT_VERSION = 2;
 
 export type JournalRecord =
@@ -13,9 +18,9 @@ export type JournalRecord =
   | { t: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
   | { t: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
   /** bootId: recorded on the kexec step, so the next boot can be proven new */
-  | { t: 'start'; id: string; at: number; vm?: string; blackout?: boolean; marks?: EventMarks; bootId?: string }
-  | { t: 'end'; id: string; at: number; ms: number; result: string; vm?: string; blackout?: boolean; marks?: EventMarks; outcome?: Outcome }
-  | { t: 'fail'; id: string; at: number; ms: number; code: string; message: string; vm?: string }
+  | { t: 'start'; id: string; at: number; phase?: Phase; vm?: string; blackout?: boolean; marks?: EventMarks; bootId?: string }
+  | { t: 'end'; id: string; at: number; ms: number; result: string; phase?: Phase; vm?: string; blackout?: boolean; marks?: EventMarks; outcome?: Outcome }
+  | { t: 'fail'; id: string; at: number; ms: number; code: string; message: string; phase?: Phase; vm?: string; blackout?: boolean }
   | { t: 'done'; at: number; how: 'resumed' | 'aborted' };
 
 export interface RunState {

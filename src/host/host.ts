@@ -9,7 +9,7 @@ export interface ExecResult {
 
 export interface ExecOptions {
   /** text written to the command's stdin */
-  input?: string;
+  input?: string | Buffer;
   timeoutMs?: number;
 }
 

@@ -108,16 +108,18 @@ export const LAB_QEMU10 = '/opt/qemu-10/usr/bin/qemu-system-x86_64';
 
 export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
 
-/**
- * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
- * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
- */
 /** Ended, by exiting or by a signal. */
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
 
+/**
+ * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
+ * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
+ * `init: 'systemd'` boots the same image with systemd as PID 1 instead of the lab's own init.
+ */
+
 export async function bootLab(
   name: string,
-  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo'; keep?: boolean } = {},
+  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo'; keep?: boolean; init?: 'lab' | 'systemd' } = {},
 ): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
@@ -136,7 +138,7 @@ export async function bootLab(
   writeFileSync(serialLog, '');
   const append = luo
     ? `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim()
-    : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
+    : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.init === 'systemd' ? 'lab.init=/lib/systemd/systemd ' : ''}${opts.extraAppend ?? ''}`.trim();
   // one vCPU for the LUO kernel: on the third boot of a kexec chain, 7.2 under multi-threaded TCG with
   // two vCPUs once died of an int3 Oops while patching its own text (sched_clock going stable)
   const boot = luo ? ['-kernel', join(C, 'luo-kernel', 'bzImage')] : ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')];

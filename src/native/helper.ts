@@ -78,7 +78,8 @@ export async function ensureHelper(host: Host): Promise<string> {
   const known = installed.get(host);
   if (known) return known;
   let path: string;
-  if (host.name === 'local') path = helperBinary('dynamic');
+  // the on-host agent names the static copy the control node installed (LIVEUPDATE_HELPER)
+  if (host.name === 'local') path = process.env['LIVEUPDATE_HELPER'] ?? helperBinary('dynamic');
   else {
     const bin = readFileSync(helperBinary('static'));
     const sum = createHash('sha256').update(bin).digest('hex').slice(0, 16);

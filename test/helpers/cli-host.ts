@@ -9,7 +9,17 @@ import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from './paths.js';
-import { killTaggedQemu, taggedQemuPids, withActivePmem } from './local-qemu.js';
+import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { QmpClient } from '../../src/qemu/qmp.js';
+import { QmpPool } from '../../src/qemu/pool.js';
+import { readCounter } from '../../src/lab/counter.js';
+import { makePlan } from '../../src/plan/planner.js';
+import { requireProfile } from '../../src/profile/load.js';
+import { readFactsFile } from '../../src/facts/gather.js';
+import { runSteps } from '../../src/exec/engine.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
 
 export interface CliHost {
   dir: string;
@@ -86,3 +96,32 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
     },
   };
 }
+
+export async function counter(h: CliHost, vm: string): Promise<{ status: string; value: bigint }> {
+  const c = await QmpClient.connectUnix(h.qmp(vm));
+  try {
+    return await readCounter(c);
+  } finally {
+    await c.close();
+  }
+}
+
+export async function prepare(h: CliHost): Promise<void> {
+  // the prepare phase's VM part: RAM files, state dir, VMs started (its carve-out checks read the real cmdline)
+  const { profile, locate } = requireProfile(h.profile);
+  const plan = makePlan({ profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate });
+  const steps = vmStartSteps(plan.steps);
+  const host = new LocalHost();
+  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
+  const r = await runSteps(steps, env, () => undefined);
+  await env.qmp.closeAll();
+  assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
+  assert.equal(h.qemuPids().length, h.names.length);
+}
+
+export function journal(h: CliHost): JournalRecord[] {
+  const dir = join(h.dir, 'journal');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
+  return readFileSync(join(dir, files[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+}
+

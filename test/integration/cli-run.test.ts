@@ -2,58 +2,21 @@
 // The only double is the facts edit described in test/helpers/cli-host.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QmpClient } from '../../src/qemu/qmp.js';
 import { JOURNAL_FORMAT_VERSION, journalFile, type JournalRecord } from '../../src/exec/journal.js';
-import { cliHost, type CliHost } from '../helpers/cli-host.js';
-import { readCounter } from '../../src/lab/counter.js';
-import { vmStartSteps } from '../helpers/local-qemu.js';
+import { cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 
 const T = { timeout: 600_000 };
 
-async function counter(h: CliHost, vm: string): Promise<{ status: string; value: bigint }> {
-  const c = await QmpClient.connectUnix(h.qmp(vm));
-  try {
-    return await readCounter(c);
-  } finally {
-    await c.close();
-  }
-}
-
 const base = (h: CliHost): string[] => ['--profile', h.profile, '--facts', h.facts, '--vmm-only'];
-
-async function prepare(h: CliHost): Promise<void> {
-  // the prepare phase's VM part: RAM files, state dir, VMs started (its carve-out checks read the real cmdline)
-  const { makePlan } = await import('../../src/plan/planner.js');
-  const { requireProfile } = await import('../../src/profile/load.js');
-  const { readFactsFile } = await import('../../src/facts/gather.js');
-  const { runSteps } = await import('../../src/exec/engine.js');
-  const { LocalHost } = await import('../../src/host/local.js');
-  const { QmpPool } = await import('../../src/qemu/pool.js');
-  const { profile, locate } = requireProfile(h.profile);
-  const plan = makePlan({ profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate });
-  const steps = vmStartSteps(plan.steps);
-  const host = new LocalHost();
-  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
-  const r = await runSteps(steps, env, () => undefined);
-  await env.qmp.closeAll();
-  assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
-  assert.equal(h.qemuPids().length, h.names.length);
-}
 
 /** A journal written as a real run leaves it, where the CLI will look for it. */
 function writeJournal(h: CliHost, records: JournalRecord[]): void {
   const file = journalFile(join(h.dir, 'journal'), 'clihost');
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
-}
-
-function journal(h: CliHost): JournalRecord[] {
-  const dir = join(h.dir, 'journal');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
-  return readFileSync(join(dir, files[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
 }
 
 test('dry run prints the plan and changes nothing', T, async () => {

@@ -21,7 +21,7 @@ import type { PhaseSelection } from '../../plan/planner.js';
 import { plainLine } from '../../report/progress.js';
 import { jsonStages, plainStages, ttyStages, type Stages } from '../../report/stages.js';
 import { EXIT, type Output } from '../output.js';
-import { isDryRun, updateHost, type UpdateRequest } from '../../app/update.js';
+import { isExecuted, updateHost, type UpdateRequest } from '../../app/update.js';
 import { cliListener } from './execute.js';
 
 export const DEMO_PORT = 10022;
@@ -176,8 +176,8 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
               },
             })),
           );
-          if (isDryRun(r) || !r.ok) {
-            throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(isDryRun(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
+          if (!isExecuted(r) || !r.ok) {
+            throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
               hint: `the journal is ${journalFile(journalDir, 'lab')}; re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
             });
           }

@@ -2,14 +2,21 @@ import type { Command } from 'commander';
 import { LiveupdateError } from '../../errors.js';
 import { journalEvents } from '../../exec/executor.js';
 import { blackouts } from '../../exec/events.js';
-import { Journal } from '../../exec/journal.js';
+import { Journal, journalFile, replay } from '../../exec/journal.js';
+import type { ExecEvent } from '../../exec/events.js';
+import type { Host } from '../../host/host.js';
+import { LocalHost } from '../../host/local.js';
+import { AGENT_DIR } from '../../agent/request.js';
+import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
+import { isLocal, openHost } from '../../app/hosts.js';
 import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import type { Plan } from '../../plan/types.js';
-import { isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type PhaseReporter, type UpdateListener, type UpdateRequest } from '../../app/update.js';
+import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type PhaseReporter, type UpdateListener, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { ttyReporter } from '../../report/tty.js';
+import { onInterrupt } from '../interrupt.js';
 import { EXIT, type Output } from '../output.js';
 
 function withHostOptions(c: Command): Command {
@@ -47,7 +54,21 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
       },
     };
   };
-  const result = await updateHost(name, phases, opts, cliListener(o, reporter));
+  const follow = new AbortController();
+  const stopFollowing = opts.agent ? onInterrupt(() => follow.abort()) : undefined;
+  let result;
+  try {
+    result = await updateHost(name, phases, opts, { ...cliListener(o, reporter), signal: follow.signal });
+  } finally {
+    stopFollowing?.();
+  }
+  if (isDetached(result)) {
+    const again = `liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`;
+    if (o.json) o.event({ type: 'detached', command: name, ...result.detached, follow: again });
+    else process.stderr.write(`detached from ${result.detached.host} (${result.detached.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${again}\n`);
+    setExit(EXIT.pending);
+    return;
+  }
   if (isDryRun(result)) {
     o.result(renderPlan(result.dryRun, { color: !o.json && process.stdout.isTTY === true }), result.dryRun);
     return;
@@ -70,7 +91,8 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
       .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
       .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
-      .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name");
+      .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
+      .option('--agent', 'run on the host itself: hand this plan to the on-host agent, which finishes the run (and at boot the resume) without this control node; follow its journal (Ctrl-C detaches)');
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
     c.action((opts: UpdateRequest) => runPhases(name, phases, opts, out(), setExit));
   }
@@ -97,17 +119,38 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
 
   program
     .command('status')
-    .description("what the journal says: the current or last run, each step, each VM's blackout")
+    .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
     .requiredOption('--profile <file>', 'host profile YAML')
-    .option('--host <target>', 'the host the run was against (selects the journal)')
-    .option('--journal-dir <dir>', 'journal directory')
-    .action((opts: { profile: string; host?: string; journalDir?: string }) => {
+    .option('--host <target>', 'the host the run was against')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
+    .option('--follow', "follow the agent's run on the host until it ends (Ctrl-C stops following, never the run)")
+    .action(async (opts: UpdateRequest & { follow?: boolean }) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
-      const file = journalFor(opts, profile);
-      const j = Journal.open(file);
-      const st = j.state;
-      j.close();
+      let file = journalFor(opts, profile);
+      let records = Journal.read(file);
+      if (!isLocal(opts.host)) {
+        // the agent's journal is on the host; a run driven step by step over SSH has it here
+        const host = openHost(opts);
+        try {
+          const onHost = journalFile(profile.journal.dir, profile.host.name);
+          if (opts.follow) await followLatest(host, onHost, opts, o);
+          const there = await readRemoteJournal(host, onHost);
+          if (there.some((r) => r.t === 'run') || !records.length) {
+            records = there;
+            file = `${host.name}:${onHost}`;
+          }
+        } finally {
+          await host.close();
+        }
+      } else if (opts.follow) {
+        const host = new LocalHost();
+        await followLatest(host, journalFile(profile.journal.dir, profile.host.name), opts, o);
+        records = Journal.read(file);
+      }
+      const st = replay(records);
       if (!st) {
         o.result(`no run recorded in ${file}\n`, { type: 'status', journal: file, run: null });
         return;
@@ -126,4 +169,60 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
       ];
       o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: jumped });
     });
+
+  const hostCmd = program.command('host').description('what liveupdate keeps on a host');
+  hostCmd
+    .command('install')
+    .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`)
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .action(async (opts: UpdateRequest) => {
+      const o = out();
+      const host = openHost(opts);
+      try {
+        const r = await installAgent(host);
+        const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
+        o.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
+      } finally {
+        await host.close();
+      }
+    });
+  hostCmd
+    .command('uninstall')
+    .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
+    .requiredOption('--profile <file>', 'host profile YAML')
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .action(async (opts: UpdateRequest) => {
+      const o = out();
+      const { profile } = requireProfile(opts.profile);
+      const host = openHost(opts);
+      try {
+        const removed = await uninstallAgent(host, journalFile(profile.journal.dir, profile.host.name));
+        o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
+      } finally {
+        await host.close();
+      }
+    });
+}
+
+/** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */
+async function followLatest(host: Host, journal: string, opts: { profile: string; host?: string }, o: Output): Promise<void> {
+  const latest = await latestRequest(host);
+  if (!latest) throw new LiveupdateError('USAGE', `${host.name}: no run of the agent there to follow`);
+  if (latest.result) return;
+  const stop = new AbortController();
+  const off = onInterrupt(() => stop.abort());
+  try {
+    const emit = o.json ? (e: ExecEvent) => o.event(e) : (e: ExecEvent) => void process.stderr.write(plainLine(e) ?? '');
+    const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
+    if (f.state === 'detached' && !o.json) process.stderr.write(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}\n`);
+    if (f.state === 'died' && !o.json) process.stderr.write(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}\n`);
+  } finally {
+    off();
+  }
 }

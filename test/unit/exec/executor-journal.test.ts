@@ -176,3 +176,30 @@ test('an unfinished run journaled in another format is not continued: the versio
   await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 2/.test(e.message));
   assert.deepEqual(host.ran, []);
 });
+
+test('continued after the jump (the agent at boot, with the whole plan): the jump is found done, and a QEMU a later step quit on purpose is not taken for one that died', async () => {
+  // the double has no QMP, so every QEMU looks gone: only the journal's quit tells the two apart
+  const host = new FakeKernelHost();
+  const base = kernelPlan('boot-1');
+  const vmStep = { vm: 'vm', blackout: false, idempotent: true, check: null };
+  const plan: Plan = {
+    ...base,
+    steps: [
+      { ...vmStep, id: 'prepare/start/vm', phase: 'prepare', description: 'start', kind: 'qemu-start', argv: ['qemu', '-name', 'vm'], pidfile: '/run/vm.pid', incoming: false, socket: '/run/vm.qmp' },
+      { ...vmStep, id: 'suspend/quit/vm', phase: 'suspend', description: 'quit', blackout: true, check: { kind: 'vm-gone', vm: 'vm' }, kind: 'qmp', socket: '/run/vm.qmp', command: 'quit' },
+      ...base.steps.filter((s) => s.phase === 'kexec'),
+      exec('resume/after', ['after'], { blackout: true, vm: 'vm' }),
+    ],
+  };
+  const j = leftBy('r5', [
+    { t: 'end', id: 'prepare/start/vm', at: 2, ms: 1, result: 'ok', vm: 'vm' },
+    { t: 'end', id: 'suspend/quit/vm', at: 3, ms: 1, result: 'ok', vm: 'vm' },
+    { t: 'end', id: 'kexec/flush', at: 4, ms: 1, result: 'ok' },
+    { t: 'start', id: 'kexec/jump', at: 5, bootId: 'boot-1', marks: { pointOfNoReturn: true } },
+  ]);
+  host.boot = 'boot-2';
+  const r = await run(host, plan, j);
+  assert.equal(r.ok, true, JSON.stringify(r.failures));
+  assert.deepEqual(host.ran, ['after'], 'neither the first QEMU nor kexec -e runs again');
+  assert.equal(r.events.find((e) => e.type === 'step-end' && e.id === 'kexec/jump' && e.result === 'already-done')?.id, 'kexec/jump');
+});

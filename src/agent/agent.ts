@@ -1,0 +1,112 @@
+/**
+ * The on-host agent: runs a plan the control node left in a spool folder, on this machine, with the
+ * journal and the lock on this machine's disk; and at boot, finishes a run whose kexec brought the host
+ * here. No SSH round trip is inside the blackout and no control node is needed to end it.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, symlinkSync, writeSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { errorMessage, LiveupdateError } from '../errors.js';
+import { execute, executeGuarded } from '../exec/executor.js';
+import { Journal } from '../exec/journal.js';
+import { acquireLock, describeOwner } from '../exec/lock.js';
+import { LocalHost } from '../host/local.js';
+import { plainLine } from '../report/progress.js';
+import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
+
+const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+const say = (line: string): void => void process.stdout.write(`[liveupdate-agent ${new Date().toISOString()}] ${line}\n`);
+
+function writeDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  writeSync(fd, text);
+  fsyncSync(fd);
+  closeSync(fd);
+  renameSync(tmp, file);
+}
+
+export function readRequest(spool: string): AgentRequest {
+  return JSON.parse(readFileSync(join(spool, 'request.json'), 'utf8')) as AgentRequest;
+}
+
+/** Run the request in `spool`; `who` overrides the requester (the boot-time resume). Exit code: 0 done, 1 failed, 2 refused. */
+export async function runRequest(spool: string, who?: string): Promise<number> {
+  const req = readRequest(spool);
+  const boot = bootId();
+  const finish = (r: AgentResult): number => {
+    writeDurably(join(spool, 'result.json'), JSON.stringify(r) + '\n');
+    return r.state === 'refused' ? 2 : r.ok && (!r.aborted || r.aborted.ok) ? 0 : 1;
+  };
+  const refuse = (e: unknown): number => {
+    const err = e instanceof LiveupdateError ? e : undefined;
+    say(`refused: ${errorMessage(e)}`);
+    return finish({ requestId: req.requestId, at: Date.now(), bootId: boot, state: 'refused', code: err?.code ?? 'BUG', message: errorMessage(e), ...(err?.hint ? { hint: err.hint } : {}) });
+  };
+  process.env['LIVEUPDATE_HELPER'] = req.helper;
+  writeDurably(join(spool, PID_FILE), `${process.pid} ${boot}\n`);
+  let lock;
+  try {
+    lock = acquireLock(lockFile(req.journal), { runId: req.requestId, who: who ?? req.who, bootId: boot, command: req.command });
+  } catch (e) {
+    return refuse(e);
+  }
+  // the request that holds the host is the one the boot-time resume and `status --follow` look at
+  const latest = join(dirname(spool), 'latest');
+  symlinkSync(basename(spool), `${latest}.${process.pid}`);
+  renameSync(`${latest}.${process.pid}`, latest);
+  if (lock.replaced) say(`took over a stale lock (${describeOwner(lock.replaced.owner)}): ${lock.replaced.why}`);
+  say(`${req.command} for ${req.who}: ${req.plan.steps.length} steps, journal ${req.journal}`);
+  const journal = Journal.open(req.journal);
+  const host = new LocalHost();
+  try {
+    const result = await executeGuarded(
+      req.plan,
+      req.abortPlan,
+      (plan) =>
+        execute({ plan, host, journal, liveBootId: boot, runId: req.requestId, emit: (e) => {
+          const line = plainLine(e);
+          if (line) process.stdout.write(line);
+        } }),
+      (id) => say(`${id} failed before the point of no return: aborting, every VM resumes on this kernel`),
+    );
+    say(result.ok ? 'done' : `failed: ${result.failures.map((f) => `${f.id}: ${f.message}`).join('; ')}`);
+    return finish({ requestId: req.requestId, at: Date.now(), bootId: boot, state: 'finished', ...result });
+  } catch (e) {
+    return refuse(e);
+  } finally {
+    journal.close();
+    lock.release();
+  }
+}
+
+/**
+ * At boot: the newest request, if its run jumped (kexec -e) from another boot and is not finished,
+ * is run again here (the journal skips what is done). Once per boot: a failure is left for an
+ * operator, never retried blindly.
+ */
+export async function bootResume(): Promise<number> {
+  const latest = join(AGENT_RUNS, 'latest');
+  if (!existsSync(latest)) return say('no request on this host: nothing to resume'), 0;
+  const spool = realpathSync(latest);
+  const req = readRequest(spool);
+  const st = Journal.open(req.journal);
+  const run = st.openRun;
+  st.close();
+  const jumped = run?.records.find((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
+  const here = bootId();
+  if (!run || !jumped || jumped.t !== 'start' || jumped.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
+  const marker = join(spool, `boot-${here}`);
+  if (existsSync(marker)) return say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1;
+  writeDurably(marker, `${new Date().toISOString()}\n`);
+  say(`run ${run.run.runId} jumped from boot ${jumped.bootId}: resuming its VMs on boot ${here}`);
+  return runRequest(spool, 'boot-time resume');
+}
+
+export function agentMain(argv: string[]): Promise<number> {
+  const [cmd, arg] = argv;
+  if (cmd === 'run' && arg) return runRequest(arg);
+  if (cmd === 'boot') return bootResume();
+  process.stderr.write('usage: liveupdate-agent run SPOOL_DIR | boot\n');
+  return Promise.resolve(64);
+}
+

@@ -1,0 +1,156 @@
+// The on-host agent in the lab: a real kexec of Debian's kernel under TCG, OpenSSH, the agent's
+// Node runtime and bundle copied by liveupdate onto a host image that has neither, and the lab init's
+// boot-time resume. The control node here is the CLI as a child process, killed for real.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { ROOT } from '../helpers/paths.js';
+import { requireLabArtefacts } from '../helpers/lab.js';
+import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { bootLab, type LabHost } from '../../src/lab/lab.js';
+import { counterOn } from '../../src/lab/counter.js';
+import { mustRun } from '../helpers/remote.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+
+let lab: LabHost;
+let ssh: SshHost;
+const profile = join(ROOT, 'profiles/lab.yaml');
+
+before(async () => {
+  requireLabArtefacts();
+  lab = await bootLab('agent');
+  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+}, { timeout: 300_000 });
+
+after(async () => {
+  await ssh?.close();
+  await lab?.stop();
+});
+
+/** A control node: the CLI with its own (empty) journal folder, so nothing it knows comes from an earlier one. */
+const hostArgs = (): string[] => ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', mkdtempSync('/var/tmp/lu-cn-')];
+const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
+const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
+
+/** `liveupdate ARGS --json` as a child; `killAt` SIGKILLs it when the NDJSON shows that step starting. */
+function controlNode(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; killedAt?: number }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, ...hostArgs(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    let killedAt: number | undefined;
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (killAt && killedAt === undefined && stdout.includes(`"type":"step-start","id":"${killAt}"`)) {
+        killedAt = Date.now();
+        child.kill('SIGKILL');
+      }
+    });
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ...(killedAt ? { killedAt } : {}) }));
+  });
+}
+
+async function waitNewBoot(before: string, timeoutMs: number): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    ssh.reset();
+    const id = await remote(['cat', '/proc/sys/kernel/random/boot_id']).catch(() => '');
+    if (id && id !== before) return id;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no new boot within ${timeoutMs / 1000} s`);
+    await sleep(2000);
+  }
+}
+
+test('the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run', { timeout: 1_500_000 }, async () => {
+  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
+  const prep = await cli(['prepare', '--profile', profile, '--agent']);
+  assert.equal(prep.code, 0, prep.stderr + prep.stdout);
+  await sleep(12_000);
+  const beforeRun = await counterOn(ssh);
+  assert.equal(beforeRun.status, 'running');
+
+  const cn = await controlNode(['run', '--profile', profile, '--agent'], 'kexec/kexec-exec');
+  assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
+  const bootAfter = await waitNewBoot(bootBefore, 600_000);
+
+  // sshd answers only once the lab init's boot-time resume is over: the VM is running already
+  const c = await counterOn(ssh);
+  assert.equal(c.status, 'running', 'resumed with no control node');
+  assert.ok(c.value > beforeRun.value, `continued: ${beforeRun.value} before, ${c.value} after`);
+  const serial = readFileSync(lab.serialLog, 'utf8');
+  assert.match(serial, /LAB-MARK agent-boot-done rc=0/);
+
+  // a fresh control node, which never saw this run, reads it from the host
+  const st = await cli(['status', '--profile', profile, '--json']);
+  assert.equal(st.code, 0, st.stderr);
+  const doc = JSON.parse(st.stdout) as { finished: boolean; done: string[]; failed: Record<string, unknown>; blackouts: Array<{ vm: string; ms: number }>; journal: string };
+  assert.equal(doc.finished, true, st.stdout);
+  assert.deepEqual(doc.failed, {});
+  for (const id of ['suspend/save/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/load/counter', 'resume/cont/counter']) assert.ok(doc.done.includes(id), `${id} done`);
+  assert.equal(doc.blackouts[0]?.vm, 'counter');
+  assert.match(doc.journal, /^root@127\.0\.0\.1:\d+:\/var\/lib\/liveupdate\/lab\.journal$/);
+
+  // the VM ran again before the new boot's sshd started (both clocks are the lab host's)
+  const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+  const cont = recs.find((r) => r.t === 'end' && r.id === 'resume/cont/counter');
+  const sshdAt = [...serial.matchAll(/LAB-MARK sshd-started epoch-ms=(\d+)/g)].map((m) => Number(m[1])).pop()!;
+  assert.ok(cont && cont.at < sshdAt, `cont at ${cont?.at}, sshd at ${sshdAt}`);
+  const verify = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-boot');
+  assert.ok(verify?.t === 'end' && verify.outcome?.['bootId'] === bootAfter);
+});
+
+test('two runs at once on one host: the second is refused and told who holds the host; the first finishes', { timeout: 900_000 }, async () => {
+  const before = await counterOn(ssh);
+  const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only']);
+  // the first agent holds the lock from its start to its end: once it is there, the agent is stopped
+  // (SIGSTOP) so that the second run comes while it holds the host, however fast or slow this machine is
+  let holder = '';
+  for (let i = 0; i < 600 && !holder; i++) {
+    holder = (await ssh.exec(['sh', '-c', 'p=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/lib/liveupdate/lab.journal.lock 2>/dev/null) && [ -n "$p" ] && kill -STOP "$p" && echo "$p"'])).stdout.trim();
+    if (!holder) await sleep(100);
+  }
+  assert.match(holder, /^\d+$/, 'the first agent took the lock');
+  let second;
+  try {
+    second = await cli(['run', '--profile', profile, '--agent', '--vmm-only']);
+  } finally {
+    await remote(['kill', '-CONT', holder]);
+  }
+  assert.equal(second.code, 1, second.stdout + second.stderr);
+  assert.match(second.stderr, new RegExp(`another live update holds this host: run [0-9a-f-]+ \\(run\\) asked by \\S+@\\S+ at \\S+, pid ${holder}`));
+  const r = await first;
+  assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
+  const after = await counterOn(ssh);
+  assert.equal(after.status, 'running');
+  assert.ok(after.value > before.value);
+});
+
+test('liveupdate run on the lab host itself, started there and left alone: no control node at all, it completes across the kexec', { timeout: 1_200_000 }, async () => {
+  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  const before = await counterOn(ssh);
+  // the host's own liveupdate (the agent install put it there) and its own copy of the profile
+  await ssh.put(readFileSync(profile), '/root/lab.yaml');
+  await remote(['sh', '-c', 'cd / && setsid -f /var/lib/liveupdate/agent/liveupdate run --profile /root/lab.yaml --agent </dev/null >/root/run.log 2>&1']);
+  // from here on this process only waits, then looks
+  await waitNewBoot(bootBefore, 600_000);
+  const c = await counterOn(ssh);
+  assert.equal(c.status, 'running');
+  assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
+  const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+  assert.equal(recs.at(-1)?.t === 'done' ? recs.at(-1) && (recs.at(-1) as { how: string }).how : recs.at(-1)?.t, 'resumed');
+  assert.ok(recs.some((r) => r.t === 'end' && r.id === 'kexec/verify-boot'));
+});
+
+test('host uninstall removes what the agent put there, and nothing else', { timeout: 300_000 }, async () => {
+  const u = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);
+  assert.equal(u.code, 0, u.stderr);
+  assert.match(u.stdout, /removed .*\/var\/lib\/liveupdate\/agent/);
+  assert.equal((await ssh.exec(['test', '-e', '/var/lib/liveupdate/agent'])).exitCode, 1);
+  assert.equal((await counterOn(ssh)).status, 'running', 'the VM is untouched');
+});
