@@ -55,6 +55,8 @@ ConditionPathExists=${AGENT_RUNS}/latest
 [Service]
 Type=oneshot
 ExecStart=${AGENT_BIN} boot
+# the QEMUs it starts outlive it: when it ends, only its own process is stopped
+KillMode=process
 TimeoutStartSec=15min
 StandardOutput=journal+console
 StandardError=journal+console

@@ -13,6 +13,7 @@ import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LiveupdateError } from '../errors.js';
+import { QmpClient } from '../qemu/qmp.js';
 import { claimLabDir, ownLabHost, sweepStaleLabHosts } from './leases.js';
 
 /** The package root (this file runs as dist/src/lab/lab.js). */
@@ -51,6 +52,8 @@ export interface LabHost {
   /** wait for a line in the serial console (e.g. after kexec) */
   waitSerial: (re: RegExp, timeoutMs: number, from?: number) => Promise<string>;
   serialText: () => string;
+  /** plug or unplug the cable of the NIC that carries SSH (QMP set_link on the lab's QEMU): a cut network */
+  setLink: (up: boolean) => Promise<void>;
   stop: () => Promise<void>;
 }
 
@@ -152,6 +155,7 @@ export async function bootLab(
     '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
     '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
     '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
+    '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
   ];
   // QEMU dies with this process (the kernel sends it SIGKILL when we die, however we die), unless
   // the lab is to be kept (demo --keep); setpriv execs QEMU, so the pid is QEMU's own
@@ -187,6 +191,14 @@ export async function bootLab(
     proc,
     waitSerial,
     serialText,
+    setLink: async (up) => {
+      const c = await QmpClient.connectUnix(join(dir, 'qmp.sock'));
+      try {
+        await c.execute('set_link', { name: 'n0', up });
+      } finally {
+        await c.close();
+      }
+    },
     stop: async () => {
       if (!exited(proc)) {
         proc.kill('SIGKILL');

@@ -36,22 +36,22 @@ const hostArgs = (): string[] => ['--host', lab.target, '--identity', lab.identi
 const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
 const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
 
-/** `liveupdate ARGS --json` as a child; `killAt` SIGKILLs it when the NDJSON shows that step starting. */
-function controlNode(args: string[], killAt?: string): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string; killedAt?: number }> {
+/** `liveupdate ARGS --json` as a child; `at.step` starting (per its NDJSON) calls `at.then` once, with a way to SIGKILL it. */
+function controlNode(args: string[], at?: { step: string; then: (kill: () => void) => void }): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, ...hostArgs(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    let killedAt: number | undefined;
+    let fired = false;
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
-      if (killAt && killedAt === undefined && stdout.includes(`"type":"step-start","id":"${killAt}"`)) {
-        killedAt = Date.now();
-        child.kill('SIGKILL');
+      if (at && !fired && stdout.includes(`"type":"step-start","id":"${at.step}"`)) {
+        fired = true;
+        at.then(() => child.kill('SIGKILL'));
       }
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr, ...(killedAt ? { killedAt } : {}) }));
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
   });
 }
 
@@ -75,7 +75,7 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
   const beforeRun = await counterOn(ssh);
   assert.equal(beforeRun.status, 'running');
 
-  const cn = await controlNode(['run', '--profile', profile, '--agent'], 'kexec/kexec-exec');
+  const cn = await controlNode(['run', '--profile', profile, '--agent'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
   assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
   const bootAfter = await waitNewBoot(bootBefore, 600_000);
 
@@ -103,6 +103,32 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
   assert.ok(cont && cont.at < sshdAt, `cont at ${cont?.at}, sshd at ${sshdAt}`);
   const verify = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-boot');
   assert.ok(verify?.t === 'end' && verify.outcome?.['bootId'] === bootAfter);
+});
+
+test('the network between control node and host is cut for the whole window: the host resumes the VM by itself; the control node, still following, sees the run finish', { timeout: 1_500_000 }, async () => {
+  const before = await counterOn(ssh);
+  const from = lab.serialText().length;
+  let restored: Promise<void> | undefined;
+  // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
+  // resumed the VM (the lab init's mark on the console); the control node keeps following all along
+  const cn = await controlNode(['run', '--profile', profile, '--agent'], {
+    step: 'suspend/stop/counter',
+    then: () => {
+      restored = (async () => {
+        await lab.setLink(false);
+        await lab.waitSerial(/LAB-MARK agent-boot-done rc=0/, 900_000, from);
+        await sleep(2000);
+        await lab.setLink(true);
+      })();
+    },
+  });
+  await restored;
+  assert.equal(cn.code, 0, cn.stderr + cn.stdout.slice(-3000));
+  assert.match(cn.stdout, /"type":"result".*"ok":true/);
+  ssh.reset();
+  const c = await counterOn(ssh);
+  assert.equal(c.status, 'running');
+  assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
 });
 
 test('two runs at once on one host: the second is refused and told who holds the host; the first finishes', { timeout: 900_000 }, async () => {
