@@ -10,8 +10,8 @@ export function connectFleetHost(h: FleetHost): Host {
   return new SshHost(parseTarget(targetOf(h)), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) });
 }
 
-/** Every inventory host runs exactly what `liveupdate run --host` runs, with its own journal; nothing of it reaches the terminal. */
-export function realUpdater(inv: Inventory): HostUpdater {
+/** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
+export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): HostUpdater {
   return async (h, journalDir, onEvent) => {
     const events: Parameters<typeof onEvent>[0][] = [];
     const r = await updateHost(
@@ -23,6 +23,7 @@ export function realUpdater(inv: Inventory): HostUpdater {
         journalDir,
         expectHostname: h.hostname,
         vmmOnly: inv.rollout.vmmOnly,
+        agent: opts.agent ?? false,
         ...(h.identity ? { identity: h.identity } : {}),
         ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
         ...(h.facts ? { facts: h.facts } : {}),

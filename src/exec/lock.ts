@@ -3,7 +3,8 @@
  * asked, when, the process and the boot. It never expires by time (a blackout may be long); it is stale
  * only when its process is gone or it was taken in an earlier boot (a kexec ends every process).
  */
-import { linkSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 
 export interface LockOwner {
@@ -59,6 +60,7 @@ export function describeOwner(o: LockOwner): string {
 export function acquireLock(file: string, owner: Omit<LockOwner, 'pid' | 'at'> & { pid?: number; at?: number }): Acquired {
   const me: LockOwner = { ...owner, pid: owner.pid ?? process.pid, at: owner.at ?? Date.now() };
   const tmp = `${file}.${me.pid}.tmp`;
+  mkdirSync(dirname(file), { recursive: true });
   writeFileSync(tmp, JSON.stringify(me) + '\n');
   let replaced: Acquired['replaced'];
   try {

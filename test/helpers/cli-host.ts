@@ -125,3 +125,18 @@ export function journal(h: CliHost): JournalRecord[] {
   return readFileSync(join(dir, files[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
 }
 
+
+/** After a crash and the re-runs: the VM runs with its memory, nothing unsafe ran twice, one QEMU. */
+export async function assertRecovered(h: CliHost, vm: string, at: string): Promise<void> {
+  const stopped = h.counterInRamFile(vm);
+  await new Promise((r) => setTimeout(r, 300));
+  const c = await counter(h, vm);
+  assert.equal(c.status, 'running', at);
+  assert.ok(c.value >= stopped, `${at}: memory intact (counter ${c.value} >= ${stopped})`);
+  const recs = journal(h);
+  for (const id of ['suspend/clear-state/', 'resume/restart/', 'resume/load/']) {
+    const runs = recs.filter((r) => r.t === 'end' && r.id === `${id}${vm}` && r.result === 'ok').length;
+    assert.ok(runs <= 1, `${at}: ${id}${vm} ran ${runs} times`);
+  }
+  assert.equal(h.qemuPids().length, 1, `${at}: exactly one QEMU for the VM`);
+}

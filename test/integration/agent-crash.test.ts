@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
+import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 
 const agentDir = mkdtempSync('/var/tmp/lu-agent-');
 process.env['LIVEUPDATE_AGENT_DIR'] = agentDir; // inherited by the CLI and, through it, the agent
@@ -58,6 +58,7 @@ test('the agent killed at every step boundary: the follower says so, re-running 
     }
   }
   assert.ok(boundaries >= 12, `${boundaries} boundaries`);
+  let saidGone = 0;
   for (let k = 1; k <= boundaries; k++) {
     const h = await cliHost({ vms: 1 });
     const vm = h.names[0]!;
@@ -77,6 +78,7 @@ test('the agent killed at every step boundary: the follower says so, re-running 
           if (r.code !== 0) {
             assert.equal(r.code, 1, r.stderr);
             assert.match(r.stderr, /the agent is gone without a result .*run the same command again: it continues from the journal/s);
+            saidGone++;
             rerunFrom = i;
             break;
           }
@@ -90,20 +92,12 @@ test('the agent killed at every step boundary: the follower says so, re-running 
         const r = await h.cli(args(h, cmd));
         assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
       }
-      const stopped = h.counterInRamFile(vm);
-      await sleep(300);
-      const c = await counter(h, vm);
-      assert.equal(c.status, 'running', `boundary ${k}`);
-      assert.ok(c.value >= stopped, `boundary ${k}: memory intact (counter ${c.value} >= ${stopped})`);
-      const recs = journal(h);
-      for (const id of ['suspend/clear-state/', 'resume/restart/', 'resume/load/']) {
-        const runs = recs.filter((r) => r.t === 'end' && r.id === `${id}${vm}` && r.result === 'ok').length;
-        assert.ok(runs <= 1, `boundary ${k}: ${id}${vm} ran ${runs} times`);
-      }
-      assert.equal(h.qemuPids().length, 1, `boundary ${k}: exactly one QEMU for the VM`);
+      await assertRecovered(h, vm, `boundary ${k}`);
       assert.equal(existsSync(lockOf(h)), false, `boundary ${k}: the last agent let go of the host`);
     } finally {
       h.cleanup();
     }
   }
+  // most kills land while the agent runs (the rest just after it finished a command)
+  assert.ok(saidGone >= 1, `the follower said the agent was gone ${saidGone} times`);
 });

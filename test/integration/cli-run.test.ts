@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOURNAL_FORMAT_VERSION, journalFile, type JournalRecord } from '../../src/exec/journal.js';
-import { cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
+import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 
 const T = { timeout: 600_000 };
 
@@ -151,17 +151,7 @@ test('crash at every step boundary: re-running continues, VMs end up running wit
         const r = await h.cli([cmd, ...base(h)]);
         assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
       }
-      const stopped = h.counterInRamFile(vm);
-      await sleep(300);
-      const c = await counter(h, vm);
-      assert.equal(c.status, 'running', `boundary ${k}`);
-      assert.ok(c.value >= stopped, `boundary ${k}: memory intact (counter ${c.value} >= ${stopped})`);
-      const recs = journal(h);
-      for (const id of ['suspend/clear-state/', 'resume/restart/', 'resume/load/']) {
-        const runs = recs.filter((r) => r.t === 'end' && r.id === `${id}${vm}` && r.result === 'ok').length;
-        assert.ok(runs <= 1, `boundary ${k}: ${id}${vm} ran ${runs} times`);
-      }
-      assert.equal(h.qemuPids().length, 1, `boundary ${k}: exactly one QEMU for the VM`);
+      await assertRecovered(h, vm, `boundary ${k}`);
     } finally {
       h.cleanup();
     }

@@ -1,5 +1,7 @@
 // Two real lab hosts (Debian 12 under QEMU TCG, pmem, a nested counter VM each) updated by one
-// `liveupdate fleet run` with serial 1: each gets a real kexec over SSH, one after the other.
+// `liveupdate fleet run --agent` with serial 1: each host runs its plan with the on-host agent (a real
+// kexec, the resume at boot by the host itself), one after the other. The fleet over SSH step by
+// step is covered against real sshd in test/integration/fleet-sshd.test.ts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -30,7 +32,7 @@ async function bootId(l: LabHost): Promise<string> {
   }
 }
 
-test('fleet run, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept', { timeout: 1_500_000 }, async () => {
+test('fleet run --agent, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept', { timeout: 1_500_000 }, async () => {
   const before1 = await Promise.all(labs.map(bootId));
   const inv = join(dir, 'inventory.yaml');
   writeFileSync(
@@ -47,7 +49,7 @@ test('fleet run, serial 1: two lab hosts, one after the other, each a real kexec
       '',
     ].join('\n'),
   );
-  const r = await runCli(['fleet', 'run', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
+  const r = await runCli(['fleet', 'run', '--agent', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
   const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);

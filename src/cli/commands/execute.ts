@@ -19,13 +19,17 @@ import { ttyReporter } from '../../report/tty.js';
 import { onInterrupt } from '../interrupt.js';
 import { EXIT, type Output } from '../output.js';
 
-function withHostOptions(c: Command): Command {
+/** Which host, and how to reach it over SSH. */
+function withSshOptions(c: Command): Command {
   return c
-    .requiredOption('--profile <file>', 'host profile YAML')
     .option('--host <target>', 'user@addr[:port]; default: this machine')
     .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
     .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
-    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)')
+    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)');
+}
+
+function withHostOptions(c: Command): Command {
+  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML'))
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
@@ -101,12 +105,14 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
     .option('--facts <file>', 'plan from saved facts instead of probing')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--vmm-only', 'the run being aborted was --vmm-only')
+    .option('--agent', 'the run being aborted is the on-host agent\'s: the host runs the abort plan itself')
     .action(async (opts: UpdateRequest) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
-      const journal = Journal.open(journalFor(opts, profile));
-      const run = journal.openRun;
-      journal.close();
+      // the journal of an agent's run is on the host
+      const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));
+      const state = replay(records);
+      const run = state && !state.finished ? state : undefined;
       const jumped = run?.records.find((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
       if (jumped) {
         const pending = run!.records.filter((r) => r.t === 'start' && !run!.done.has(r.id)).map((r) => (r.t === 'start' ? r.id : ''));
@@ -117,13 +123,11 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
       await runPhases('abort', 'abort', opts, o, setExit);
     });
 
-  program
+  const statusCmd = program
     .command('status')
     .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
-    .requiredOption('--profile <file>', 'host profile YAML')
-    .option('--host <target>', 'the host the run was against')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .requiredOption('--profile <file>', 'host profile YAML');
+  withSshOptions(statusCmd)
     .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
     .option('--follow', "follow the agent's run on the host until it ends (Ctrl-C stops following, never the run)")
     .action(async (opts: UpdateRequest & { follow?: boolean }) => {
@@ -171,43 +175,40 @@ export function registerExecute(program: Command, out: () => Output, setExit: (c
     });
 
   const hostCmd = program.command('host').description('what liveupdate keeps on a host');
-  hostCmd
-    .command('install')
-    .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`)
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .action(async (opts: UpdateRequest) => {
+  withSshOptions(
+    hostCmd
+      .command('install')
+      .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`),
+  ).action(async (opts: UpdateRequest) => {
       const o = out();
-      const host = openHost(opts);
-      try {
+      await withHost(opts, async (host) => {
         const r = await installAgent(host);
         const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
         o.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
-      } finally {
-        await host.close();
-      }
+      });
     });
-  hostCmd
-    .command('uninstall')
-    .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
-    .requiredOption('--profile <file>', 'host profile YAML')
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .action(async (opts: UpdateRequest) => {
+  withSshOptions(
+    hostCmd
+      .command('uninstall')
+      .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
+      .requiredOption('--profile <file>', 'host profile YAML'),
+  ).action(async (opts: UpdateRequest) => {
       const o = out();
       const { profile } = requireProfile(opts.profile);
-      const host = openHost(opts);
-      try {
+      await withHost(opts, async (host) => {
         const removed = await uninstallAgent(host, journalFile(profile.journal.dir, profile.host.name));
         o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
-      } finally {
-        await host.close();
-      }
+      });
     });
+}
+
+async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Promise<T> {
+  const h = openHost(opts);
+  try {
+    return await fn(h);
+  } finally {
+    await h.close();
+  }
 }
 
 /** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */

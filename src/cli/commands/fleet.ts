@@ -179,7 +179,8 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
     .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
     .option('--report <file>', 'also write the JSON report here')
-    .action(async (opts: FleetOpts & { resume?: string; report?: string }) => {
+    .option('--agent', 'each host runs its plan itself (the on-host agent, as `liveupdate run --agent`): the resume after its kexec needs no control node')
+    .action(async (opts: FleetOpts & { resume?: string; report?: string; agent?: boolean }) => {
       const o = out();
       const inv = requireInventory(opts.inventory);
       if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
@@ -192,7 +193,7 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
         ...(opts.limit ? { limit: opts.limit } : {}),
         fleetDir: opts.fleetDir,
         ...(opts.resume ? { resume: opts.resume } : {}),
-        update: realUpdater(inv),
+        update: realUpdater(inv, { agent: opts.agent === true }),
         ...(gate ? { gate } : {}),
         emit: (e) => {
           if (o.json) o.event(e.type === 'host-step' ? { ...e.event, type: 'host-step', host: e.host, step: e.event.type } : { ...e });

@@ -19,6 +19,11 @@ test('a second run is refused while the first holds the lock, and is told who ho
   acquireLock(file, owner('run-2')).release();
 });
 
+test('the folder of the lock is made when it is not there yet (the first run on a host)', () => {
+  const file = join(mkdtempSync('/tmp/lu-lock-'), 'journal', 'h.journal.lock');
+  acquireLock(file, owner('run-1')).release();
+});
+
 test('a lock whose process is gone is stale and said so; one of an earlier boot too', () => {
   const file = join(mkdtempSync('/tmp/lu-lock-'), 'h.journal.lock');
   const dead = spawnSync('true').pid; // a real pid, already gone
