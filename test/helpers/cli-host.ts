@@ -30,7 +30,8 @@ export interface CliHost {
   qmp: (vm: string) => string;
   counterInRamFile: (vm: string) => bigint;
   qemuPids: () => number[];
-  cli: (args: string[], onLine?: (line: string, kill: () => void) => void) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  /** the CLI as a child; `onLine` sees each stdout line and may signal it (SIGKILL unless said) */
+  cli: (args: string[], onLine?: (line: string, kill: (signal?: NodeJS.Signals) => void) => void) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
   cleanup: () => void;
 }
 
@@ -70,7 +71,7 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
         let stdout = '';
         let stderr = '';
         let buf = '';
-        const kill = (): void => void child.kill('SIGKILL');
+        const kill = (signal: NodeJS.Signals = 'SIGKILL'): void => void child.kill(signal);
         child.stdout.on('data', (d: Buffer) => {
           stdout += d.toString();
           buf += d.toString();

@@ -101,3 +101,33 @@ test('the agent killed at every step boundary: the follower says so, re-running 
   // most kills land while the agent runs (the rest just after it finished a command)
   assert.ok(saidGone >= 1, `the follower said the agent was gone ${saidGone} times`);
 });
+
+test('Ctrl-C while following the agent detaches (exit 2, says how to follow again); the agent goes on; status --follow waits for its end', { timeout: 300_000 }, async () => {
+  const h = await cliHost({ vms: 1 });
+  try {
+    await prepare(h);
+    let interrupted = false;
+    // Ctrl-C as soon as the plan is shown: the agent is being started, the follower has not begun
+    const r = await h.cli([...args(h, 'suspend'), '--json'], (line, signal) => {
+      if (!interrupted && line.includes('"type":"plan"')) {
+        interrupted = true;
+        signal('SIGINT');
+      }
+    });
+    assert.equal(r.code, 2, r.stderr);
+    const detached = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; follow?: string }).find((e) => e.type === 'detached');
+    assert.match(detached?.follow ?? '', /^liveupdate status --follow --profile \S+$/);
+    // this process only followed: the agent finishes the suspend on its own
+    const st = await h.cli(['status', '--profile', h.profile, '--follow', '--json']);
+    assert.equal(st.code, 0, st.stderr);
+    // the events it followed (one line each), then the status document
+    const doc = JSON.parse(st.stdout.slice(st.stdout.lastIndexOf('\n{\n') + 1)) as { done: string[]; failed: Record<string, unknown> };
+    assert.ok(doc.done.includes(`suspend/quit/${h.names[0]}`), st.stdout);
+    assert.deepEqual(doc.failed, {});
+    assert.deepEqual(h.qemuPids(), [], 'suspended: the QEMU has quit');
+    for (const cmd of ['kexec', 'resume']) assert.equal((await h.cli(args(h, cmd))).code, 0);
+    assert.equal((await counter(h, h.names[0]!)).status, 'running');
+  } finally {
+    h.cleanup();
+  }
+});
