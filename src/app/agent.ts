@@ -14,7 +14,7 @@ import { journalEvents, type ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { JournalRecord } from '../exec/journal.js';
 import { describeArgv, type Host } from '../host/host.js';
-import { ensureHelper } from '../native/helper.js';
+import { ensureHelper, helperPathFor } from '../native/helper.js';
 import type { Plan } from '../plan/types.js';
 import { AGENT_BIN, AGENT_DIR, AGENT_RUNS, lockFile, type AgentRequest, type AgentResult } from '../agent/request.js';
 
@@ -33,12 +33,9 @@ async function must(host: Host, argv: string[], what: string, input?: Buffer, ti
   return r.stdout;
 }
 
-/** A file whose name carries its content's hash: copied (gzip'd on the wire) only when that name is missing. */
-async function installByContent(host: Host, content: Buffer, prefix: string, suffix = ''): Promise<string> {
-  const path = `${prefix}-${sha(content)}${suffix}`;
-  if ((await host.exec(['test', '-s', path])).exitCode === 0) return path;
+/** Copy `content` to `path` (gzip'd on the wire), atomically. */
+async function copyTo(host: Host, content: Buffer, path: string): Promise<void> {
   await must(host, ['sh', '-c', 'mkdir -p "$(dirname "$1")" && gzip -dc > "$1.part" && chmod 755 "$1.part" && mv -f "$1.part" "$1"', 'sh', path], `install ${path}`, gzipSync(content, { level: 1 }), 600_000);
-  return path;
 }
 
 export function systemdUnit(): string {
@@ -74,28 +71,52 @@ WantedBy=sysinit.target
 export async function installAgent(host: Host): Promise<{ bin: string; helper: string; runtime: string; unit?: string }> {
   // `liveupdate` run from the host's own copy: everything is there already
   if (host.name === 'local' && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`)) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
-  const files = ['liveupdate-agent', 'liveupdate'].map((name) => ({ name, path: `${BUNDLES}${name}.mjs` }));
-  const missing = files.find((f) => !existsSync(f.path));
-  if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${missing.path} is missing)`, { hint: 'run npm run build' });
-  const runtime = await installByContent(host, readFileSync(process.execPath), `${AGENT_DIR}/node`);
-  for (const f of files) {
-    const bundle = await installByContent(host, readFileSync(f.path), `${AGENT_DIR}/${f.name}`, '.mjs');
-    await host.put(`#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`, `${AGENT_DIR}/${f.name}`, 0o755);
+  const missing = ['liveupdate-agent', 'liveupdate'].find((name) => !existsSync(`${BUNDLES}${name}.mjs`));
+  if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing}.mjs is missing)`, { hint: 'run npm run build' });
+  // every file named by its content's hash; the wrappers and the unit are small and compared whole
+  const byContent = [
+    { content: readFileSync(process.execPath), path: '' , prefix: `${AGENT_DIR}/node`, suffix: '' },
+    ...['liveupdate-agent', 'liveupdate'].map((name) => ({ content: readFileSync(`${BUNDLES}${name}.mjs`), path: '', prefix: `${AGENT_DIR}/${name}`, suffix: '.mjs' })),
+  ].map((f) => ({ ...f, path: `${f.prefix}-${sha(f.content)}${f.suffix}` }));
+  const [runtime, agentBundle, cliBundle] = byContent.map((f) => f.path) as [string, string, string];
+  const wrapper = (bundle: string): string => `#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`;
+  const small = [
+    { path: AGENT_BIN, text: wrapper(agentBundle), mode: 0o755 },
+    { path: `${AGENT_DIR}/liveupdate`, text: wrapper(cliBundle), mode: 0o755 },
+  ];
+  const fullSha = (text: string): string => createHash('sha256').update(text).digest('hex');
+  const helperPath = helperPathFor(host);
+  // one round trip says what is there already: on a host set up before, that is all it costs
+  const probe = await host.exec(['sh', '-c', [
+    'for f in "$@"; do [ -s "$f" ] && echo "have $f"; done',
+    `sha256sum ${small.map((f) => f.path).join(' ')} ${AGENT_UNIT} 2>/dev/null | sed 's/^/sum /'`,
+    `[ -x "$(readlink ${AGENT_HELPER})" ] && echo "link $(readlink ${AGENT_HELPER})"`,
+    `[ -d /run/systemd/system ] && echo systemd && [ "$(systemctl is-enabled liveupdate-resume.service 2>/dev/null)" = enabled ] && echo enabled`,
+    'true',
+  ].join('; '), 'sh', ...byContent.map((f) => f.path)]);
+  const said = new Set(probe.stdout.split('\n'));
+  const have = (path: string): boolean => said.has(`have ${path}`);
+  const same = (path: string, text: string): boolean => said.has(`sum ${fullSha(text)}  ${path}`);
+  const fresh = byContent.filter((f) => !have(f.path));
+  for (const f of fresh) await copyTo(host, f.content, f.path);
+  // the wrappers and the unit: written unless they are there with exactly this text
+  for (const f of small) if (!same(f.path, f.text)) await host.put(f.text, f.path, f.mode);
+  if (fresh.length) {
+    const v = await host.exec([`${AGENT_DIR}/liveupdate`, '--version'], { timeoutMs: 60_000 });
+    if (v.exitCode !== 0) {
+      throw new LiveupdateError('NOT_SUPPORTED', `${host.name}: the agent does not start there (exit ${v.exitCode}): ${v.stderr.trim().split('\n').slice(-2).join(' / ')}`, {
+        hint: 'the agent runs the Node runtime of this control node: the host needs x86_64 glibc 2.28+ and libstdc++ (QEMU brings both)',
+      });
+    }
   }
-  const v = await host.exec([`${AGENT_DIR}/liveupdate`, '--version'], { timeoutMs: 60_000 });
-  if (v.exitCode !== 0) {
-    throw new LiveupdateError('NOT_SUPPORTED', `${host.name}: the agent does not start there (exit ${v.exitCode}): ${v.stderr.trim().split('\n').slice(-2).join(' / ')}`, {
-      hint: 'the agent runs the Node runtime of this control node: the host needs x86_64 glibc 2.28+ and libstdc++ (QEMU brings both)',
-    });
+  if (!said.has(`link ${helperPath}`)) await must(host, ['ln', '-sfn', await ensureHelper(host), AGENT_HELPER], 'link the helper');
+  if (!said.has('systemd')) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime };
+  if (!same(AGENT_UNIT, systemdUnit()) || !said.has('enabled')) {
+    await host.put(systemdUnit(), AGENT_UNIT, 0o644);
+    await must(host, ['systemctl', 'daemon-reload'], 'reload systemd');
+    await must(host, ['systemctl', 'enable', 'liveupdate-resume.service'], 'enable the boot-time resume');
   }
-  await must(host, ['ln', '-sfn', await ensureHelper(host), AGENT_HELPER], 'link the helper');
-  const helper = AGENT_HELPER;
-  const systemd = (await host.exec(['test', '-d', '/run/systemd/system'])).exitCode === 0;
-  if (!systemd) return { bin: AGENT_BIN, helper, runtime };
-  await host.put(systemdUnit(), AGENT_UNIT, 0o644);
-  await must(host, ['systemctl', 'daemon-reload'], 'reload systemd');
-  await must(host, ['systemctl', 'enable', 'liveupdate-resume.service'], 'enable the boot-time resume');
-  return { bin: AGENT_BIN, helper, runtime, unit: AGENT_UNIT };
+  return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime, unit: AGENT_UNIT };
 }
 
 /** Remove everything the agent put on the host; refused while a run is unfinished or the agent runs. */

@@ -70,6 +70,13 @@ export function helperBinary(kind: 'dynamic' | 'static'): string {
 
 const installed = new WeakMap<Host, string>();
 
+/** Where `ensureHelper` puts (or finds) the helper on `host`; nothing is checked there. */
+export function helperPathFor(host: Host): string {
+  // the on-host agent names the static copy the control node installed (LIVEUPDATE_HELPER)
+  if (host.name === 'local') return process.env['LIVEUPDATE_HELPER'] ?? helperBinary('dynamic');
+  return `${REMOTE_HELPER}-${createHash('sha256').update(readFileSync(helperBinary('static'))).digest('hex').slice(0, 16)}`;
+}
+
 /**
  * The helper's path on the host: this machine's build for a local host; for a remote one the static
  * build, copied once per content (a sha256 in the name, so an older copy is never run by mistake).
@@ -77,13 +84,9 @@ const installed = new WeakMap<Host, string>();
 export async function ensureHelper(host: Host): Promise<string> {
   const known = installed.get(host);
   if (known) return known;
-  let path: string;
-  // the on-host agent names the static copy the control node installed (LIVEUPDATE_HELPER)
-  if (host.name === 'local') path = process.env['LIVEUPDATE_HELPER'] ?? helperBinary('dynamic');
-  else {
+  const path = helperPathFor(host);
+  if (host.name !== 'local') {
     const bin = readFileSync(helperBinary('static'));
-    const sum = createHash('sha256').update(bin).digest('hex').slice(0, 16);
-    path = `${REMOTE_HELPER}-${sum}`;
     const there = await host.exec(['test', '-x', path]);
     if (there.exitCode !== 0) {
       await host.put(bin, `${path}.part`, 0o755);

@@ -4,9 +4,13 @@
 // files go to a folder of this test (LIVEUPDATE_AGENT_DIR), not this machine's /var/lib/liveupdate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { acquireLock } from '../../src/exec/lock.js';
+import type { Host } from '../../src/host/host.js';
+import { LocalHost } from '../../src/host/local.js';
 import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 
 const agentDir = mkdtempSync('/var/tmp/lu-agent-');
@@ -130,4 +134,38 @@ test('Ctrl-C while following the agent detaches (exit 2, says how to follow agai
   } finally {
     h.cleanup();
   }
+});
+
+test('host install puts the documented files there; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them', { timeout: 120_000 }, async () => {
+  // imported here, after LIVEUPDATE_AGENT_DIR is set above
+  const { installAgent, uninstallAgent } = await import('../../src/app/agent.js');
+  // TEST DOUBLE around the real local host: counts its round trips
+  const local = new LocalHost();
+  let calls = 0;
+  const host: Host = {
+    name: local.name,
+    exec: (argv, o) => (calls++, local.exec(argv, o)),
+    put: (c, p, m) => (calls++, local.put(c, p, m)),
+    fetch: (p) => local.fetch(p),
+    connectUnix: (p) => local.connectUnix(p),
+    close: () => local.close(),
+  };
+  const r = await installAgent(host);
+  assert.equal(r.bin, `${agentDir}/liveupdate-agent`);
+  // (runs/ holds the requests of the tests above)
+  const files = readdirSync(agentDir).filter((f) => f !== 'runs').sort();
+  assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')), ['liveupdate', 'liveupdate-SHA.mjs', 'liveupdate-agent', 'liveupdate-agent-SHA.mjs', 'lu-helper', 'node-SHA']);
+  assert.equal(statSync(join(agentDir, files.find((f) => f.startsWith('node-'))!)).size, statSync(process.execPath).size, 'the runtime is this Node');
+  assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
+  calls = 0;
+  await installAgent(host);
+  assert.equal(calls, 1, 'already there: one probe, nothing copied');
+
+  const journal = join(mkdtempSync('/var/tmp/lu-agent-j-'), 'h.journal');
+  const lock = acquireLock(`${journal}.lock`, { runId: 'r1', who: 'ops@cn', bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), command: 'run' });
+  await assert.rejects(uninstallAgent(host, journal), /the lock .* is there .*: the agent stays; nothing was removed/);
+  assert.ok(existsSync(agentDir));
+  lock.release();
+  assert.deepEqual(await uninstallAgent(host, journal), [agentDir]);
+  assert.equal(existsSync(agentDir), false);
 });
