@@ -3,7 +3,7 @@
  * journal and the lock on this machine's disk; and at boot, finishes a run whose kexec brought the host
  * here. No SSH round trip is inside the blackout and no control node is needed to end it.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, symlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, LiveupdateError } from '../errors.js';
 import { execute, executeGuarded } from '../exec/executor.js';
@@ -50,20 +50,24 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
   } catch (e) {
     return refuse(e);
   }
-  // the request that holds the host is the one the boot-time resume and `status --follow` look at
-  const latest = join(dirname(spool), 'latest');
-  symlinkSync(basename(spool), `${latest}.${process.pid}`);
-  renameSync(`${latest}.${process.pid}`, latest);
-  if (lock.replaced) say(`took over a stale lock (${describeOwner(lock.replaced.owner)}): ${lock.replaced.why}`);
-  say(`${req.command} for ${req.who}: ${req.plan.steps.length} steps, journal ${req.journal}`);
-  const journal = Journal.open(req.journal);
-  const host = new LocalHost();
+  let journal: Journal | undefined;
   try {
+    // the request that holds the host is the one the boot-time resume and `status --follow` look at
+    // (pids repeat across boots: a link a crashed agent left under this name goes first)
+    const latest = join(dirname(spool), 'latest');
+    rmSync(`${latest}.${process.pid}`, { force: true });
+    symlinkSync(basename(spool), `${latest}.${process.pid}`);
+    renameSync(`${latest}.${process.pid}`, latest);
+    if (lock.replaced) say(`took over a stale lock (${describeOwner(lock.replaced.owner)}): ${lock.replaced.why}`);
+    say(`${req.command} for ${req.who}: ${req.plan.steps.length} steps, journal ${req.journal}`);
+    journal = Journal.open(req.journal);
+    const j = journal;
+    const host = new LocalHost();
     const result = await executeGuarded(
       req.plan,
       req.abortPlan,
       (plan) =>
-        execute({ plan, host, journal, liveBootId: boot, runId: req.requestId, emit: (e) => {
+        execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, emit: (e) => {
           const line = plainLine(e);
           if (line) process.stdout.write(line);
         } }),
@@ -74,7 +78,7 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
   } catch (e) {
     return refuse(e);
   } finally {
-    journal.close();
+    journal?.close();
     lock.release();
   }
 }
