@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { LiveupdateError } from '../errors.js';
 import { journalEvents, type ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
-import type { JournalRecord } from '../exec/journal.js';
+import { parseJournal, replay, type JournalRecord } from '../exec/journal.js';
 import { describeArgv, type Host } from '../host/host.js';
 import { ensureHelper, helperPathFor } from '../native/helper.js';
 import type { Plan } from '../plan/types.js';
@@ -74,10 +74,8 @@ export async function installAgent(host: Host): Promise<{ bin: string; helper: s
   const missing = ['liveupdate-agent', 'liveupdate'].find((name) => !existsSync(`${BUNDLES}${name}.mjs`));
   if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing}.mjs is missing)`, { hint: 'run npm run build' });
   // every file named by its content's hash; the wrappers and the unit are small and compared whole
-  const byContent = [
-    { content: readFileSync(process.execPath), path: '' , prefix: `${AGENT_DIR}/node`, suffix: '' },
-    ...['liveupdate-agent', 'liveupdate'].map((name) => ({ content: readFileSync(`${BUNDLES}${name}.mjs`), path: '', prefix: `${AGENT_DIR}/${name}`, suffix: '.mjs' })),
-  ].map((f) => ({ ...f, path: `${f.prefix}-${sha(f.content)}${f.suffix}` }));
+  const named = (content: Buffer, prefix: string, suffix = ''): { content: Buffer; path: string } => ({ content, path: `${prefix}-${sha(content)}${suffix}` });
+  const byContent = [named(readFileSync(process.execPath), `${AGENT_DIR}/node`), ...['liveupdate-agent', 'liveupdate'].map((name) => named(readFileSync(`${BUNDLES}${name}.mjs`), `${AGENT_DIR}/${name}`, '.mjs'))];
   const [runtime, agentBundle, cliBundle] = byContent.map((f) => f.path) as [string, string, string];
   const wrapper = (bundle: string): string => `#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`;
   const small = [
@@ -121,8 +119,8 @@ export async function installAgent(host: Host): Promise<{ bin: string; helper: s
 
 /** Remove everything the agent put on the host; refused while a run is unfinished or the agent runs. */
 export async function uninstallAgent(host: Host, journal: string): Promise<string[]> {
-  const open = await readRemoteJournal(host, journal);
-  const unfinished = open.length && !open.some((r) => r.t === 'done') && open.some((r) => r.t === 'run');
+  const run = replay(await readRemoteJournal(host, journal));
+  const unfinished = run !== undefined && !run.finished;
   const lock = await host.exec(['cat', lockFile(journal)]);
   if (unfinished || lock.exitCode === 0) {
     throw new LiveupdateError('HOST_BUSY', `${host.name}: ${unfinished ? `the run in ${journal} is not finished` : `the lock ${lockFile(journal)} is there (${lock.stdout.trim()})`}: the agent stays; nothing was removed`, {
@@ -146,14 +144,7 @@ export async function uninstallAgent(host: Host, journal: string): Promise<strin
 /** The host's journal records (the agent writes them), or [] when there is none. */
 export async function readRemoteJournal(host: Host, journal: string): Promise<JournalRecord[]> {
   const r = await host.exec(['cat', journal]);
-  if (r.exitCode !== 0) return [];
-  return r.stdout.split('\n').filter((l) => l.trim()).flatMap((l) => {
-    try {
-      return [JSON.parse(l) as JournalRecord];
-    } catch {
-      return [];
-    }
-  });
+  return r.exitCode === 0 ? parseJournal(r.stdout, `${host.name}:${journal}`) : [];
 }
 
 export interface FollowOptions {

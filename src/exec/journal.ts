@@ -60,6 +60,22 @@ export function replay(records: JournalRecord[]): RunState | undefined {
   return records.reduce<RunState | undefined>(apply, undefined);
 }
 
+/** A journal's text (a file here, or one read from a host): a torn last line is expected, any other unreadable one is refused. */
+export function parseJournal(text: string, where: string): JournalRecord[] {
+  const out: JournalRecord[] = [];
+  const lines = text.split('\n');
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      out.push(JSON.parse(line) as JournalRecord);
+    } catch {
+      // a torn last line from a crash mid-write is expected; anything else is not
+      if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${where}:${i + 1}: unreadable journal record; move the file aside to start over`);
+    }
+  });
+  return out;
+}
+
 /** Write-ahead journal: append-only NDJSON, fsync'd, one per host. */
 export class Journal {
   private fd: number | undefined;
@@ -74,19 +90,7 @@ export class Journal {
   }
 
   static read(file: string): JournalRecord[] {
-    if (!existsSync(file)) return [];
-    const out: JournalRecord[] = [];
-    const lines = readFileSync(file, 'utf8').split('\n');
-    lines.forEach((line, i) => {
-      if (!line.trim()) return;
-      try {
-        out.push(JSON.parse(line) as JournalRecord);
-      } catch {
-        // a torn last line from a crash mid-write is expected; anything else is not
-        if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${file}:${i + 1}: unreadable journal record; move the file aside to start over`);
-      }
-    });
-    return out;
+    return existsSync(file) ? parseJournal(readFileSync(file, 'utf8'), file) : [];
   }
 
   /** The open (unfinished) run, if any. */
