@@ -9,6 +9,8 @@ import { errorMessage, LiveupdateError } from '../errors.js';
 import { execute, executeGuarded } from '../exec/executor.js';
 import { Journal } from '../exec/journal.js';
 import { acquireLock, describeOwner } from '../exec/lock.js';
+import { factsDrift } from '../facts/drift.js';
+import { probeFacts, probeTargetsOf } from '../facts/gather.js';
 import { LocalHost } from '../host/local.js';
 import { plainLine } from '../report/progress.js';
 import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
@@ -60,9 +62,22 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
     renameSync(`${latest}.${process.pid}`, latest);
     if (lock.replaced) say(`took over a stale lock (${describeOwner(lock.replaced.owner)}): ${lock.replaced.why}`);
     say(`${req.command} for ${req.who}: ${req.plan.steps.length} steps, journal ${req.journal}`);
+    const host = new LocalHost();
+    // a request fresh from a control node: the host must read as it did when the plan was made
+    // (the boot-time resume continues a run that began in another boot: its facts were checked then)
+    if (who === undefined) {
+      if (!req.facts) say('the plan was made from a facts file (--facts): the host\'s facts are not compared with it');
+      else {
+        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts)));
+        if (drift.length) {
+          throw new LiveupdateError('FACTS_MISMATCH', `the host changed since the plan was made (${req.facts.collectedAt}): ${drift.join('; ')}`, {
+            hint: 'nothing was run; run the same command again to plan from what the host is now, and review that plan',
+          });
+        }
+      }
+    }
     journal = Journal.open(req.journal);
     const j = journal;
-    const host = new LocalHost();
     const result = await executeGuarded(
       req.plan,
       req.abortPlan,

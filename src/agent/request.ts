@@ -3,6 +3,7 @@
  * and what the agent leaves for whoever follows (result.json). Both sides read this file only.
  */
 import type { ExecuteResult } from '../exec/executor.js';
+import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
 
 /**
@@ -23,6 +24,12 @@ export interface AgentRequest {
   command: string;
   /** the exact plan the control node showed; the agent refuses it on another boot (executor: FACTS_MISMATCH) */
   plan: Plan;
+  /**
+   * The facts the plan was made from, as the control node probed them; the agent probes again and
+   * refuses the plan if the host reads otherwise now. Absent when the plan was made from a facts file
+   * (`--facts`): then there is nothing probed to compare with, and the agent says so.
+   */
+  facts?: HostFacts;
   /** made from the same facts: run when a guard fails before the point of no return */
   abortPlan?: Plan;
   journal: string;

@@ -15,6 +15,7 @@ import type { ExecEvent } from '../exec/events.js';
 import { parseJournal, replay, type JournalRecord } from '../exec/journal.js';
 import { describeArgv, type Host } from '../host/host.js';
 import { ensureHelper, helperPathFor } from '../native/helper.js';
+import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
 import { AGENT_BIN, AGENT_DIR, AGENT_RUNS, lockFile, type AgentRequest, type AgentResult } from '../agent/request.js';
 
@@ -235,11 +236,11 @@ async function journalMark(host: Host, journal: string): Promise<{ inode: string
 }
 
 /** Hand the plan to the agent and start it, detached from this session; follow with `followAgent`. */
-export async function startAgent(host: Host, req: { command: string; plan: Plan; abortPlan?: Plan; journal: string }): Promise<AgentRun & { mark: { inode: string; offset: number } }> {
+export async function startAgent(host: Host, req: { command: string; plan: Plan; abortPlan?: Plan; facts?: HostFacts; journal: string }): Promise<AgentRun & { mark: { inode: string; offset: number } }> {
   const installed = await installAgent(host);
   const requestId = randomUUID();
   const spool = `${AGENT_RUNS}/${requestId}`;
-  const request: AgentRequest = { requestId, who: `${userInfo().username}@${hostname()}`, at: Date.now(), command: req.command, plan: req.plan, ...(req.abortPlan ? { abortPlan: req.abortPlan } : {}), journal: req.journal, helper: installed.helper };
+  const request: AgentRequest = { requestId, who: `${userInfo().username}@${hostname()}`, at: Date.now(), command: req.command, plan: req.plan, ...(req.abortPlan ? { abortPlan: req.abortPlan } : {}), ...(req.facts ? { facts: req.facts } : {}), journal: req.journal, helper: installed.helper };
   await host.put(JSON.stringify(request) + '\n', `${spool}/request.json`, 0o600);
   const mark = await journalMark(host, req.journal);
   await must(host, ['sh', '-c', 'cd / && setsid -f "$1" run "$2" </dev/null >>"$2/agent.log" 2>&1', 'sh', AGENT_BIN, spool], 'start the agent');

@@ -98,7 +98,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     const abortPlan = phases === 'abort' ? undefined : planFor('abort', facts);
     if (req.agent) {
       const journalOnHost = journalFile(profile.journal.dir, profile.host.name);
-      const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), journal: journalOnHost });
+      const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), ...(req.facts ? {} : { facts }), journal: journalOnHost });
       const r = listener.reporter(plan);
       let followed;
       try {
