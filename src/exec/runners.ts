@@ -102,7 +102,9 @@ async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv): Promis
     env.qmp.drop(socket);
     // QMP closes before the process is gone; until it is, its RAM file is still open (umount: EBUSY).
     // A zombie has let go of everything (an init that reaps slowly must not hold the step).
-    if (pid) await sh(env, ['sh', '-c', 'i=0; while s=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; do [ $i -ge 200 ] && { echo "process $1 still alive 10 s after quit" >&2; exit 1; }; i=$((i+1)); sleep 0.05; done', 'sh', pid], `${step.vm}: wait for QEMU (pid ${pid}) to exit`, 15_000);
+    if (pid && env.host.waitGone) {
+      if (!(await env.host.waitGone(Number(pid), 10_000))) throw new LiveupdateError('HOST_COMMAND_FAILED', `${step.vm}: wait for QEMU (pid ${pid}) to exit: process ${pid} still alive 10 s after quit`);
+    } else if (pid) await sh(env, ['sh', '-c', 'i=0; while s=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; do [ $i -ge 200 ] && { echo "process $1 still alive 10 s after quit" >&2; exit 1; }; i=$((i+1)); sleep 0.05; done', 'sh', pid], `${step.vm}: wait for QEMU (pid ${pid}) to exit`, 15_000);
     return {};
   }
   const args = step.arguments ? (JSON.parse(fill(JSON.stringify(step.arguments), env.vars)) as Record<string, unknown>) : undefined;

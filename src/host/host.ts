@@ -24,6 +24,12 @@ export interface Host {
   close(): Promise<void>;
   /** forget a connection the other side dropped (kexec); the next call reconnects */
   reset?(): void;
+  /**
+   * Wait until process `pid` is gone or a zombie, at most `timeoutMs`; false if it is still there.
+   * Only a host that can look without starting a command has it (this machine); others get a
+   * shell loop in one exec.
+   */
+  waitGone?(pid: number, timeoutMs: number): Promise<boolean>;
 }
 
 export function describeArgv(argv: readonly string[]): string {
