@@ -157,22 +157,6 @@ test('two runs at once on one host: the second is refused and told who holds the
   assert.ok(after.value > before.value);
 });
 
-test('liveupdate run on the lab host itself, started there and left alone: no control node at all, it completes across the kexec', { timeout: 1_200_000 }, async () => {
-  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
-  const before = await counterOn(ssh);
-  // the host's own liveupdate (the agent install put it there) and its own copy of the profile
-  await ssh.put(readFileSync(profile), '/root/lab.yaml');
-  await remote(['sh', '-c', 'cd / && setsid -f /var/lib/liveupdate/agent/liveupdate run --profile /root/lab.yaml --agent </dev/null >/root/run.log 2>&1']);
-  // from here on this process only waits, then looks
-  await waitNewBoot(bootBefore, 600_000);
-  const c = await counterOn(ssh);
-  assert.equal(c.status, 'running');
-  assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
-  const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
-  assert.equal(recs.at(-1)?.t === 'done' ? recs.at(-1) && (recs.at(-1) as { how: string }).how : recs.at(-1)?.t, 'resumed');
-  assert.ok(recs.some((r) => r.t === 'end' && r.id === 'kexec/verify-boot'));
-});
-
 test('host uninstall removes what the agent put there, and nothing else', { timeout: 300_000 }, async () => {
   const u = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);
   assert.equal(u.code, 0, u.stderr);
