@@ -1,7 +1,9 @@
 import { LiveupdateError } from '../errors.js';
 import type { Step } from '../plan/types.js';
 import { stepRef, type ExecEvent } from './events.js';
-import { holds, runStep, type RunEnv } from './runners.js';
+import { hostShows } from './runners/conditions.js';
+import type { RunEnv } from './runners/env.js';
+import { runStep } from './runners/step.js';
 
 export interface EngineResult {
   ok: boolean;
@@ -37,12 +39,12 @@ async function runLane(lane: Step[], env: RunEnv, emit: (e: ExecEvent) => void, 
     const t0 = now();
     emit({ type: 'step-start', ...ref, at: t0 });
     try {
-      if (step.onlyIf && !(await holds(step.onlyIf, env, step.id))) {
+      if (step.onlyIf && !(await hostShows(step.onlyIf, env, step.id))) {
         emit({ type: 'step-end', ...ref, at: now(), ms: now() - t0, result: 'skipped' });
         continue;
       }
       const probe = step.check && !(acted && step.blackout && step.check.kind !== 'journal');
-      if (probe && (await holds(step.check!, env, step.id))) {
+      if (probe && (await hostShows(step.check!, env, step.id))) {
         emit({ type: 'step-end', ...ref, at: now(), ms: now() - t0, result: 'already-done' });
         continue;
       }

@@ -6,7 +6,7 @@ import { QmpPool } from '../qemu/pool.js';
 import { runSteps } from './engine.js';
 import { blackouts, type Blackout, type ExecEvent } from './events.js';
 import { JOURNAL_FORMAT_VERSION, type Journal, type JournalRecord, type RunState } from './journal.js';
-import type { RunEnv } from './runners.js';
+import type { RunEnv } from './runners/env.js';
 
 export interface ExecuteResult {
   ok: boolean;

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import type { Phase } from '../plan/types.js';
 import type { EventMarks } from './events.js';
-import type { Outcome } from './runners.js';
+import type { Outcome } from './runners/env.js';
 
 /**
  * 2: step records carry the step's marks (events.ts EventMarks), which status, abort and resume read.

@@ -17,7 +17,7 @@ import { migrationSetup, suspendVm } from '../../src/plan/phases/suspend.js';
 import type { Step } from '../../src/plan/types.js';
 import { parseProfile } from '../../src/profile/load.js';
 import { QmpPool } from '../../src/qemu/pool.js';
-import type { RunEnv } from '../../src/exec/runners.js';
+import type { RunEnv } from '../../src/exec/runners/env.js';
 import { ROOT } from './paths.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';

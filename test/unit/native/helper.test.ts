@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { LocalHost } from '../../../src/host/local.js';
 import { helperBinary, holderRequest, HelperError, probe, runHelper, type HelperResult } from '../../../src/native/helper.js';
-import { runStep, type RunEnv } from '../../../src/exec/runners.js';
+import type { RunEnv } from '../../../src/exec/runners/env.js';
+import { runStep } from '../../../src/exec/runners/step.js';
 import { QmpPool } from '../../../src/qemu/pool.js';
 import type { Step } from '../../../src/plan/types.js';
 

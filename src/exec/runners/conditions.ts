@@ -1,0 +1,56 @@
+/**
+ * What the host shows now, for a step's "done when" (skip it: already done) and "only if" (run it
+ * only then) conditions. Looks only; changes nothing.
+ */
+import { holderRequest } from '../../native/helper.js';
+import type { Check } from '../../plan/types.js';
+import { fill, statusOf, type RunEnv } from './env.js';
+
+/** Is `check` true on the host now? (`journal`: did this run already record the step done?) */
+export async function hostShows(check: Check, env: RunEnv, stepId: string): Promise<boolean> {
+  switch (check.kind) {
+    case 'path-exists':
+      return (await env.host.exec(['test', '-e', fill(check.path, env.vars)])).exitCode === 0;
+    case 'mounted':
+    case 'not-mounted': {
+      const mounts = (await env.host.exec(['cat', '/proc/mounts'])).stdout.split('\n').map((l) => l.split(' '));
+      const m = mounts.some((f) => f[1] === check.target && (check.kind === 'not-mounted' || f[2] === check.fstype));
+      return check.kind === 'mounted' ? m : !m;
+    }
+    case 'cmdline-has': {
+      const words = (await env.host.exec(['cat', '/proc/cmdline'])).stdout.trim().split(/\s+/);
+      return check.params.every((p) => words.includes(p));
+    }
+    case 'kexec-loaded':
+      return (await env.host.exec(['cat', '/sys/kernel/kexec_loaded'])).stdout.trim() === '1';
+    case 'pci-driver': {
+      const r = await env.host.exec(['readlink', `/sys/bus/pci/devices/${check.address}/driver`]);
+      return r.exitCode === 0 && r.stdout.trim().endsWith(`/${check.driver}`);
+    }
+    case 'vm-status': {
+      const st = await statusOf(env, env.vars[`qmp.${check.vm}`] ?? '');
+      return st !== undefined && check.status.includes(st);
+    }
+    case 'vm-gone':
+      return (await env.qmp.alive(env.vars[`qmp.${check.vm}`] ?? '')) === undefined;
+    case 'boot-changed':
+      return env.vars['boot.recorded'] !== undefined && (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim() !== env.vars['boot.recorded'];
+    case 'pmem-mode': {
+      const dev = fill(check.device, env.vars).replace('/dev/', '');
+      const r = await env.host.exec(['cat', `/sys/block/${dev}/device/mode`]);
+      return r.exitCode === 0 && ['memory', 'fsdax'].includes(r.stdout.trim()) && check.mode === 'fsdax';
+    }
+    case 'has-filesystem': {
+      const r = await env.host.exec(['blkid', '-o', 'value', '-s', 'TYPE', fill(check.device, env.vars)]);
+      return r.exitCode === 0 && r.stdout.trim() === check.fstype;
+    }
+    case 'helper-has':
+    case 'helper-absent': {
+      const st = await holderRequest(env.host, check.socket, { op: 'status' }, 5000).catch(() => undefined);
+      if (check.kind === 'helper-absent') return !st?.ok;
+      return st?.ok === true && Object.keys(st['handles'] ?? {}).includes(check.handle);
+    }
+    case 'journal':
+      return env.outcomes.has(stepId);
+  }
+}

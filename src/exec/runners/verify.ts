@@ -1,0 +1,113 @@
+/** Verify steps: a fact about the host or a VM that must be true, or the run stops there. */
+import { createHash } from 'node:crypto';
+import { LiveupdateError } from '../../errors.js';
+import { holderRequest } from '../../native/helper.js';
+import { LUO_HOLDER_SOCKET, type Verify } from '../../plan/types.js';
+import { sh, statusOf, type Outcome, type RunEnv } from './env.js';
+
+/** Size and sha256 of a state file, hashed here: a fetch is cheaper than a spawn inside the blackout. */
+async function stateFileFacts(env: RunEnv, path: string): Promise<{ bytes: number; sha256: string } | undefined> {
+  let data: Buffer;
+  try {
+    data = await env.host.fetch(path);
+  } catch {
+    return undefined;
+  }
+  return { bytes: data.length, sha256: createHash('sha256').update(data).digest('hex') };
+}
+
+export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
+  switch (v.kind) {
+    case 'state-file': {
+      // the writer renames the file into place when done; give it a moment after `completed`
+      let got = await stateFileFacts(env, v.path);
+      for (let waited = 0; !got && !v.savedBy && waited < 30_000; waited += 2) {
+        await new Promise((r) => setTimeout(r, 2));
+        got = await stateFileFacts(env, v.path);
+      }
+      if (!got || got.bytes === 0) throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} is ${got ? 'empty' : 'missing'}`);
+      if (v.savedBy) {
+        const saved = env.outcomes.get(v.savedBy);
+        if (saved && (saved['bytes'] !== got.bytes || saved['sha256'] !== got.sha256)) {
+          const how = saved['bytes'] !== got.bytes ? `is ${got.bytes} bytes but ${String(saved['bytes'])} were saved (truncated?)` : 'has a different sha256 than the one saved';
+          throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} ${how}; not restoring from it. The VM stays resumable once the saved file is back.`);
+        }
+      }
+      return got;
+    }
+    case 'vm-status': {
+      const st = await statusOf(env, env.vars[`qmp.${v.vm}`] ?? '');
+      if (st !== v.status) throw new LiveupdateError('STEP_FAILED', `${v.vm} is ${st ?? 'not answering QMP'}, expected ${v.status}`);
+      return { status: st };
+    }
+    case 'kexec-loaded': {
+      const out = await sh(env, ['cat', '/sys/kernel/kexec_loaded'], 'kexec_loaded');
+      if (out.trim() !== '1') throw new LiveupdateError('STEP_FAILED', 'no kernel is staged (/sys/kernel/kexec_loaded is 0)');
+      return {};
+    }
+    case 'filesystem': {
+      const out = await sh(env, ['cat', '/proc/filesystems'], 'filesystems');
+      if (!out.split('\n').some((l) => l.trim().split(/\s+/).pop() === v.fstype)) throw new LiveupdateError('STEP_FAILED', `the running kernel has no ${v.fstype} filesystem`);
+      return {};
+    }
+    case 'carve-out': {
+      const cmdline = (await sh(env, ['cat', '/proc/cmdline'], 'cmdline')).trim().split(/\s+/);
+      const missing = v.params.filter((p) => !cmdline.includes(p));
+      if (missing.length) throw new LiveupdateError('STEP_FAILED', `the running kernel was not booted with ${missing.join(' ')}`);
+      return {};
+    }
+    case 'dmesg': {
+      const out = await sh(env, ['dmesg'], 'dmesg');
+      const lines = v.patterns.map((p) => out.split('\n').find((l) => l.includes(p)));
+      const missing = v.patterns.filter((_, i) => !lines[i]);
+      if (missing.length) throw new LiveupdateError('STEP_FAILED', `the kernel log lacks ${missing.map((m) => `'${m}'`).join(', ')}`);
+      return { lines: lines.map((l) => l!.trim()) };
+    }
+    case 'boot-changed':
+      return waitForNewBoot(v, env);
+    case 'luo-holder': {
+      // right before kexec -e: the holder must be alive and hold every session, or the VMs' RAM is gone
+      const st = await holderRequest(env.host, LUO_HOLDER_SOCKET, { op: 'status' });
+      const held = Object.values((st['handles'] ?? {}) as Record<string, { what: string }>).map((h) => h.what);
+      const missing = v.sessions.filter((n) => !held.includes(`LUO session ${n}`));
+      if (missing.length) throw new LiveupdateError('STEP_FAILED', `the LUO holder (pid ${String(st['pid'])}) does not hold ${missing.join(', ')}: a kexec now would lose those VMs' RAM`);
+      // and each old QEMU maps the very memfd the holder preserves (same inode), not some other memory
+      const handles = (st['handles'] ?? {}) as Record<string, { fd?: number }>;
+      for (const { vm, pidfile } of v.vms ?? []) {
+        const fd = handles[`ram-${vm}`]?.fd;
+        const r = await env.host.exec(['sh', '-c', 'i=$(stat -L -c %i "/proc/$1/fd/$2") && q=$(cat "$3") && awk -v i="$i" \'$5==i{f=1} END{exit !f}\' "/proc/$q/maps"', 'sh', String(st['pid']), String(fd ?? -1), pidfile]);
+        if (r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `${vm}'s QEMU does not map the memfd the LUO holder preserves (ram-${vm}): a kexec now would lose its RAM`);
+      }
+      return { holderPid: st['pid'], sessions: v.sessions };
+    }
+  }
+}
+
+/** Reconnect until the host answers with a boot_id other than the recorded one, then check its cmdline. */
+async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env: RunEnv): Promise<Outcome> {
+  const before = env.vars['boot.recorded'];
+  if (!before) throw new LiveupdateError('STEP_FAILED', 'cannot prove the reboot: the journal has no boot_id from before kexec -e');
+  const t0 = Date.now();
+  let last = 'no answer yet';
+  for (;;) {
+    try {
+      // one read's own timeout, generous for a slow login shell; the loop is bounded by the boot timeout
+      const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 })).stdout.trim();
+      if (id && id !== before) {
+        const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
+        const missing = v.params.filter((p) => !words.includes(p));
+        if (missing.length) throw new LiveupdateError('STEP_FAILED', `the new kernel (boot ${id}) lacks ${missing.join(' ')} on its cmdline: the carve-out is not protected`);
+        return { bootId: id, previousBootId: before, waitedMs: Date.now() - t0 };
+      }
+      last = `still boot ${before}`;
+      // the old kernel is on its way down: never reuse a connection to it
+      env.host.reset?.();
+    } catch (e) {
+      if (e instanceof LiveupdateError && e.code === 'STEP_FAILED') throw e;
+      last = e instanceof Error ? e.message : String(e);
+      env.host.reset?.();
+    }
+    if (Date.now() - t0 > v.timeoutMs) throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
