@@ -1,5 +1,5 @@
 import type { Diagnostic } from '../errors.js';
-import { pkernfsLayout, pmemLayout } from '../plan/layout.js';
+import { pkernfsLayout, pmemLayout } from './layout.js';
 import { formatSize, GiB, TWO_MIB } from '../units.js';
 import { fieldPath } from './source.js';
 import type { Locate, Profile } from './types.js';

@@ -1,6 +1,6 @@
 import { formatSize } from '../../units.js';
 import { describeRange } from '../carveout.js';
-import { pkernfsFiles } from '../layout.js';
+import { pkernfsFiles } from '../../profile/layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Step } from '../types.js';
 

@@ -1,7 +1,7 @@
 // Pure logic: carve-out accounting.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PKERNFS, pkernfsFileBlocks, pkernfsLayout, pmemCapacity } from '../../../src/plan/layout.js';
+import { PKERNFS, pkernfsFileBlocks, pkernfsLayout, pmemCapacity } from '../../../src/profile/layout.js';
 import { parseProfile } from '../../../src/profile/load.js';
 import type { PkernfsPersistence } from '../../../src/profile/types.js';
 

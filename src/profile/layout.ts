@@ -1,5 +1,5 @@
 import { alignUp, formatSize, MiB, TWO_MIB } from '../units.js';
-import type { PkernfsPersistence, PmemPersistence, Profile } from '../profile/types.js';
+import type { PkernfsPersistence, PmemPersistence, Profile } from './types.js';
 
 /**
  * pkernfs on-media layout, from fs/pkernfs in the RFC tree (jgowans/linux) and its observed behaviour:
