@@ -1,5 +1,5 @@
 /**
- * The native helper (native/helper.c): the ioctls Node cannot issue. One JSON request in, one JSON
+ * The native helper (native/helper/): the ioctls Node cannot issue. One JSON request in, one JSON
  * result out, run through the Host interface so the same static binary serves local and SSH hosts.
  * A program can end by holding its fds in a daemon (`then.hold`) that later requests reach over a
  * unix socket on the host, or by exec'ing a VMM that inherits them (`then.exec`).

@@ -37,7 +37,7 @@ export type Verify =
   /** the holder is alive, holds every session, and each VM's QEMU maps exactly the memfd the holder preserves */
   | { kind: 'luo-holder'; sessions: string[]; vms?: Array<{ vm: string; pidfile: string }> };
 
-/** One op of the native helper (native/helper.c); `as` names what it opens, later ops refer to that name. */
+/** One op of the native helper (native/helper/); `as` names what it opens, later ops refer to that name. */
 export interface HelperOp {
   op: string;
   as?: string;
@@ -67,7 +67,7 @@ export type StepBody =
   | { kind: 'file'; path: string; size: number; argv: string[][] }
   | { kind: 'sysfs-write'; path: string; value: string }
   /**
-   * A native helper program (native/helper.c). With `holder`, each op goes to the helper daemon on
+   * A native helper program (native/helper/). With `holder`, each op goes to the helper daemon on
    * that socket instead. `ioctls` names what the kernel is asked, for the reader; `vars` are run-time
    * values taken from the result (dotted paths into it), e.g. the holder's pid for /proc/PID/fd/N.
    */
