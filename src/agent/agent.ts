@@ -12,6 +12,7 @@ import { acquireLock, describeOwner } from '../exec/lock.js';
 import { factsDrift } from '../facts/drift.js';
 import { probeFacts, probeTargetsOf } from '../facts/gather.js';
 import { LocalHost } from '../host/local.js';
+import type { Plan } from '../plan/types.js';
 import { plainLine } from '../report/progress.js';
 import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
 
@@ -25,6 +26,18 @@ function writeDurably(file: string, text: string): void {
   fsyncSync(fd);
   closeSync(fd);
   renameSync(tmp, file);
+}
+
+/** Every string in a plan's steps (argv words, paths, sockets, check targets): what it depends on. */
+function planWords(plan: Plan): Set<string> {
+  const out = new Set<string>();
+  const walk = (v: unknown): void => {
+    if (typeof v === 'string') out.add(v);
+    else if (Array.isArray(v)) v.forEach(walk);
+    else if (v && typeof v === 'object') Object.values(v).forEach(walk);
+  };
+  walk(plan.steps);
+  return out;
 }
 
 export function readRequest(spool: string): AgentRequest {
@@ -68,7 +81,8 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
     if (who === undefined) {
       if (!req.facts) say('the plan was made from a facts file (--facts): the host\'s facts are not compared with it');
       else {
-        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts)));
+        const words = planWords(req.plan);
+        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts)), (m) => words.has(m.target) || words.has(m.source));
         if (drift.length) {
           throw new LiveupdateError('FACTS_MISMATCH', `the host changed since the plan was made (${req.facts.collectedAt}): ${drift.join('; ')}`, {
             hint: 'nothing was run; run the same command again to plan from what the host is now, and review that plan',

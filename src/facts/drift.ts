@@ -8,9 +8,15 @@ import type { HostFacts } from './types.js';
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-/** One line per field that differs (the collection time aside); empty when the host reads as it did. */
-export function factsDrift(planned: HostFacts, now: HostFacts): string[] {
+/**
+ * One line per field that differs (the collection time aside); empty when the host reads as it did.
+ * `mountMatters` limits the mounts compared to those the plan depends on: a host mounts and unmounts
+ * things of its own (a USB stick, a container's overlay) that have nothing to do with the update.
+ */
+export function factsDrift(planned: HostFacts, now: HostFacts, mountMatters: (m: HostFacts['mounts'][number]) => boolean = () => true): string[] {
   const out: string[] = [];
+  planned = { ...planned, mounts: planned.mounts.filter(mountMatters) };
+  now = { ...now, mounts: now.mounts.filter(mountMatters) };
   const keys = new Set([...Object.keys(planned), ...Object.keys(now)] as Array<keyof HostFacts>);
   keys.delete('collectedAt');
   for (const k of keys) {

@@ -18,7 +18,8 @@ import { ROOT } from '../helpers/paths.js';
 
 const dir = mkdtempSync('/var/tmp/lu-agent-facts-');
 
-function spoolFor(facts: HostFacts | undefined, name: string): { spool: string; marker: string; journal: string } {
+/** A request whose one-step plan leaves a mark; `dependsOn` adds a step that names a path (so its mounts matter). */
+function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string): { spool: string; marker: string; journal: string } {
   const spool = join(dir, 'runs', name);
   mkdirSync(spool, { recursive: true });
   const marker = join(dir, `${name}.ran`);
@@ -33,7 +34,10 @@ function spoolFor(facts: HostFacts | undefined, name: string): { spool: string; 
     update: 'vmm',
     kexecCmdline: '',
     vms: [],
-    steps: [{ id: 'prepare/touch', phase: 'prepare', description: 'leave a mark', blackout: false, idempotent: true, check: null, kind: 'exec', argv: ['touch', marker] }],
+    steps: [
+      { id: 'prepare/touch', phase: 'prepare', description: 'leave a mark', blackout: false, idempotent: true, check: null, kind: 'exec', argv: ['touch', marker] },
+      ...(dependsOn ? [{ id: 'prepare/look', phase: 'prepare' as const, description: 'look', blackout: false, idempotent: true, check: null, kind: 'exec' as const, argv: ['mountpoint', '-q', dependsOn] }] : []),
+    ],
     warnings: [],
     notes: [],
   };
@@ -43,6 +47,8 @@ function spoolFor(facts: HostFacts | undefined, name: string): { spool: string; 
 }
 const resultOf = (spool: string): AgentResult => JSON.parse(readFileSync(join(spool, 'result.json'), 'utf8')) as AgentResult;
 
+// (other test files running at the same time mount and unmount file systems of their own on this
+// machine: mounts the plan does not name are not compared, as on a host)
 test('facts probed a moment ago and probed again by the agent read the same: the plan runs', async () => {
   const s = spoolFor(await gatherFacts(new LocalHost(), undefined), 'same');
   assert.equal(await runRequest(s.spool), 0, JSON.stringify(resultOf(s.spool)));
@@ -53,7 +59,7 @@ test('the host changed between the plan and the agent: refused, naming what chan
   const facts = await gatherFacts(new LocalHost(), undefined);
   // the plan was made when the host had one more mount and another kernel command line
   const then = { ...facts, cmdline: `${facts.cmdline} made-up-by-this-test`, mounts: [...facts.mounts, { source: '/dev/pmem9', target: '/mnt/made-up', fstype: 'ext4', options: ['rw', 'dax'] }] };
-  const s = spoolFor(then, 'changed');
+  const s = spoolFor(then, 'changed', '/mnt/made-up');
   assert.equal(await runRequest(s.spool), 2);
   const r = resultOf(s.spool);
   assert.equal(r.state, 'refused');

@@ -33,3 +33,10 @@ test('a mount gone and one remounted with other options', () => {
   const now = { ...lab(), mounts: lab().mounts.slice(1).map((m, i) => (i === 0 ? { ...m, options: [...m.options, 'ro'] } : m)) };
   assert.deepEqual(factsDrift(was, now), [`mounts: ${was.mounts[0]!.target} unmounted, ${was.mounts[1]!.target} remounted`]);
 });
+
+test('mounts the plan does not depend on are left out of the comparison', () => {
+  const was = lab();
+  const now = { ...lab(), mounts: [...lab().mounts, { source: 'tmpfs', target: '/media/usb', fstype: 'vfat', options: ['rw'] }] };
+  assert.deepEqual(factsDrift(was, now, (m) => m.target !== '/media/usb'), []);
+  assert.deepEqual(factsDrift(was, now), ['mounts: /media/usb mounted']);
+});
