@@ -37,8 +37,14 @@ export interface CliHost {
 
 let seq = 0;
 
-export async function cliHost(opts: { vms: number }): Promise<CliHost> {
+/**
+ * `qemuWrapper`: the VMs run `<dir>/qemu`, this shell script (it runs the real QEMU itself), and the
+ * facts file names it with the real QEMU's version: a test makes QEMU fail at an exact point with it.
+ */
+export async function cliHost(opts: { vms: number; qemuWrapper?: string }): Promise<CliHost> {
   const dir = mkdtempSync('/var/tmp/lu-cli-');
+  const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
+  if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
   const mount = join(dir, 'pmem');
   mkdirSync(mount);
   execFileSync('truncate', ['-s', '512M', join(dir, 'fs.img')]);
@@ -48,12 +54,12 @@ export async function cliHost(opts: { vms: number }): Promise<CliHost> {
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
   const vms = names
-    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${binary ? `binary: ${binary}, ` : ''}machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');
   const profile = join(dir, 'profile.yaml');
   writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
   const real = await gatherFacts(new LocalHost(), undefined);
-  const facts = { ...withActivePmem(real, 'clihost'), files: { '/bin/true': 1 } };
+  const facts = { ...withActivePmem(real, 'clihost'), files: { '/bin/true': 1 }, ...(binary ? { qemu: [...real.qemu, { binary, version: real.qemu[0]?.version }] } : {}) };
   const factsFile = join(dir, 'facts.json');
   writeFileSync(factsFile, JSON.stringify(facts));
   return {
