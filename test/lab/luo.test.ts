@@ -1,5 +1,6 @@
 // The LUO lab: the LUO lab kernel (Linux 7.2 from Debian's linux-source-7.2, KHO + LUO + iommufd)
-// booted under QEMU TCG, updated over SSH by `liveupdate run` with profiles/lab-luo.yaml. The nested
+// booted under QEMU TCG, updated by `liveupdate run` with profiles/lab-luo.yaml, over SSH and (the
+// second update) through the on-host agent. The nested
 // VM's RAM is a memfd the helper holds and preserves in a LUO session across a real kexec.
 // Everything is real; nothing is simulated.
 import { test, before, after } from 'node:test';
@@ -174,7 +175,7 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   rmSync(journalDir, { recursive: true, force: true });
 });
 
-test('liveupdate run over SSH on LUO, twice: the memfd survives each kexec in its session; handover proven from dmesg', { timeout: 1_200_000 }, async () => {
+test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): the memfd survives each kexec in its session; handover proven from dmesg', { timeout: 1_200_000 }, async () => {
   const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
   const prep = await cli(['prepare']);
   assert.equal(prep.code, 0, prep.stdout + prep.stderr);
@@ -204,15 +205,19 @@ test('liveupdate run over SSH on LUO, twice: the memfd survives each kexec in it
   assert.ok(bo?.t === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
   assert.match(run.stdout, /blackout counter: [0-9]+ ms/);
 
-  // a second update: the VM now runs on the memfd the new holder retrieved; it is preserved again
-  const run2 = await cli(['run']);
+  // a second update, this one through the on-host agent (the host runs the plan and resumes the VM
+  // at boot by itself): the VM now runs on the memfd the new holder retrieved; it is preserved again
+  const run2 = await cli(['run', '--agent']);
   assert.equal(run2.code, 0, run2.stdout + run2.stderr);
   ssh.reset();
   assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');
   const after2 = await counter();
   assert.equal(after2.status, 'running');
   assert.ok(after2.value > after1.value, `continued again: ${after1.value} -> ${after2.value}`);
-  const recs2 = records();
+  assert.match(lab.serialText(), /LAB-MARK agent-boot-done rc=0/, 'the resume was the host\'s own, at boot');
+  // the agent's journal is on the host
+  const recs2 = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+  for (const id of ['kexec/verify-handover', 'resume/luo-retrieve', 'resume/cont/counter', 'resume/luo-finish']) assert.ok(recs2.some((r) => r.t === 'end' && r.id === id), `${id} recorded on the host`);
   assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'), 'the held memfd was preserved in a new session');
   assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-hold' && r.result === 'skipped'), 'no second holder was started');
 
