@@ -73,7 +73,7 @@ let luo: Figures;
 {
   // the LUO lab kernel: built by npm run lab:build (about 12 minutes on 2 cores the first time), cached after
   await ensureLuoKernel();
-  await ensureLabImage();
+  await ensureLabImage(undefined, 'luo');
   const luoLab = await bootLab('bench-luo', { kernel: 'luo' });
   try {
     luo = await measure(luoLab, LAB_LUO_PROFILE);

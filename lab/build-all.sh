@@ -1,16 +1,25 @@
 #!/bin/bash
-# Every lab artefact, in order, each built or reused: the LUO lab kernel, QEMU 10 from
-# bookworm-backports, the lab image (which carries both). The test command runs this as a stage of
-# its own before the lab tests, so no test timeout ever contains a build. Prints one line per
-# artefact with the seconds it took.
+# The lab artefacts, each built or reused, printing one line per artefact with the seconds it took:
+#   build-all.sh debian   the Debian lab image (every lab test but the LUO one, and the demo)
+#   build-all.sh luo      the LUO lab kernel, QEMU 10 from bookworm-backports, the LUO lab image
+#   build-all.sh          both, in that order
+# The test command (scripts/test) builds them in the background, the Debian image first, and starts
+# the lab tests that need only it while the LUO kernel builds; no test timeout ever contains a build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+what=${1:-all}
+case "$what" in debian|luo|all) ;; *) echo "usage: build-all.sh [debian|luo]" >&2; exit 64 ;; esac
 step() {
-  local what=$1; shift
+  local name=$1; shift
   local t0; t0=$(date +%s)
   "$@"
-  echo "[lab-artefacts] $what: $(( $(date +%s) - t0 )) s"
+  echo "[lab-artefacts] $name: $(( $(date +%s) - t0 )) s"
 }
-step "LUO lab kernel" bash "$here/kernel/build.sh" luo
-step "QEMU 10" bash "$here/qemu/fetch-qemu10.sh"
-step "lab image" bash "$here/image/build.sh"
+if [ "$what" != luo ]; then
+  step "Debian lab image" bash "$here/image/build.sh" debian
+fi
+if [ "$what" != debian ]; then
+  step "LUO lab kernel" bash "$here/kernel/build.sh" luo
+  step "QEMU 10" bash "$here/qemu/fetch-qemu10.sh"
+  step "LUO lab image" bash "$here/image/build.sh" luo
+fi

@@ -1,6 +1,10 @@
 #!/bin/bash
 # Build the lab host image from Debian's packages into $LAB_CACHE (default .cache/lab), reusing what is there.
 # Kernel: Debian's current 6.1 cloud-independent amd64 image, resolved by apt at build time (not pinned).
+# Two images from one root file system: `build.sh` (or `build.sh debian`) makes lab-base.ext4, the
+# Debian host; `build.sh luo` makes lab-luo.ext4, the same host with the LUO lab kernel as
+# /boot/vmlinuz-luo (lab/kernel/build.sh luo must have built it) and QEMU 10 as /opt/qemu-10 when
+# lab/qemu/fetch-qemu10.sh fetched it. The Debian image never waits for the LUO kernel's long build.
 # `build.sh rootfs` stops once the Debian root file system is there (for tests of the builder).
 #
 # Mounts: debootstrap mounts proc and sysfs inside the rootfs while it installs. This script unmounts
@@ -16,6 +20,8 @@ log() { echo "[lab-build $(date +%T)] $*"; }
 # a line the caller (src/lab/lab.ts) shows as the cause of a failed build
 fail() { echo "lab-build: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
+variant=${1:-debian}
+case "$variant" in debian|luo|rootfs) ;; *) fail "unknown image '$variant': debian, luo or rootfs" ;; esac
 
 # one build at a time per cache: the lock is held by this script and its children (debootstrap)
 exec 9>>"$C/build.lock"
@@ -69,7 +75,7 @@ if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   rm -rf --one-file-system "$R"/usr/share/doc "$R"/usr/share/man "$R"/usr/share/locale "$R"/var/cache/apt/archives/*.deb
   echo "$INCLUDE" > "$R/.complete"
 fi
-if [ "${1:-}" = rootfs ]; then log "rootfs done: $R"; exit 0; fi
+if [ "$variant" = rootfs ]; then log "rootfs done: $R"; exit 0; fi
 
 if [ ! -f "$C/kernel.release" ]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
@@ -87,14 +93,25 @@ KV=$(cat "$C/kernel.release")
 python3 "$here/counter-img.py" "$C/counter.img"
 
 
-# the LUO lab kernel (lab/kernel/build.sh luo), when built, goes in as /boot/vmlinuz-luo: the kexec target
-LUO=$C/luo-kernel/bzImage
-# QEMU 10 from bookworm-backports (lab/qemu/fetch-qemu10.sh), when fetched, goes in as /opt/qemu-10
-Q10=$C/qemu-10
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py; echo "$KV"; if [ -f "$LUO" ]; then sha256sum < "$LUO"; fi; cat "$Q10/.versions" 2>/dev/null || true) | sha256sum | cut -c1-16)
-if [ -f "$C/lab-base.ext4" ] && [ "$(cat "$C/image.stamp" 2>/dev/null)" = "$stamp" ]; then log "image up to date"; exit 0; fi
+# one host key for both images, made once, so the lab's known_hosts line is known before a host boots
+# (written only when made: a lab host booting while the other image builds reads host_key.pub)
+[ -f "$C/ssh/host_ed25519_key" ] || { rm -f "$C/host_key.pub"; ssh-keygen -q -t ed25519 -N '' -C lab -f "$C/ssh/host_ed25519_key"; }
+[ -f "$C/host_key.pub" ] || cut -d' ' -f1,2 "$C/ssh/host_ed25519_key.pub" > "$C/host_key.pub"
 
-log "image"
+# the LUO image: the LUO lab kernel goes in as /boot/vmlinuz-luo (the kexec target), QEMU 10 from
+# bookworm-backports, when fetched, as /opt/qemu-10
+LUO=$C/luo-kernel/bzImage
+Q10=$C/qemu-10
+if [ "$variant" = luo ]; then
+  [ -f "$LUO" ] || fail "no LUO lab kernel in $C/luo-kernel: build it first (bash lab/kernel/build.sh luo)"
+  IMG=$C/lab-luo.ext4; STAMP=$C/image-luo.stamp
+else
+  IMG=$C/lab-base.ext4; STAMP=$C/image.stamp
+fi
+stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub"; echo "$KV"; if [ "$variant" = luo ]; then sha256sum < "$LUO"; cat "$Q10/.versions" 2>/dev/null || true; fi) | sha256sum | cut -c1-16)
+if [ -f "$IMG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$stamp" ]; then log "image up to date: $IMG"; exit 0; fi
+
+log "image: $IMG"
 K=$C/kernel
 MODS="virtio_pci virtio_blk virtio_net ext4 crc32c_generic nd_pmem nd_e820 dax_pmem device_dax e1000e vfio vfio_pci vfio_iommu_type1 kvm_intel kvm_amd tun"
 remove_tree "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/ssh/sshd_config.d"
@@ -103,15 +120,17 @@ for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
-rm -f "$R/boot/vmlinuz-luo"; if [ -f "$LUO" ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
-remove_tree "$R/opt/qemu-10"; if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
+rm -f "$R/boot/vmlinuz-luo"; remove_tree "$R/opt/qemu-10"
+if [ "$variant" = luo ]; then
+  cp "$LUO" "$R/boot/vmlinuz-luo"
+  if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
+fi
 install -m755 "$here/init" "$R/sbin/lab-init"
 cp "$C/counter.img" "$R/lab/counter.img"
 cp "$C/ssh/id_ed25519.pub" "$R/root/.ssh/authorized_keys"; chmod 700 "$R/root/.ssh"; chmod 600 "$R/root/.ssh/authorized_keys"
-# one host key, made here, so the lab's known_hosts line is known before it boots
 rm -f "$R"/etc/ssh/ssh_host_*key*
-ssh-keygen -q -t ed25519 -N '' -C lab -f "$R/etc/ssh/ssh_host_ed25519_key"
-cut -d' ' -f1,2 "$R/etc/ssh/ssh_host_ed25519_key.pub" > "$C/host_key.pub"
+install -m600 "$C/ssh/host_ed25519_key" "$R/etc/ssh/ssh_host_ed25519_key"
+install -m644 "$C/ssh/host_ed25519_key.pub" "$R/etc/ssh/ssh_host_ed25519_key.pub"
 cat > "$R/etc/ssh/sshd_config.d/lab.conf" <<'CONF'
 HostKey /etc/ssh/ssh_host_ed25519_key
 PermitRootLogin prohibit-password
@@ -149,8 +168,11 @@ cp /bin/busybox "$I/bin/busybox"; for a in sh mount umount insmod switch_root ca
 for m in virtio_pci virtio_blk ext4 crc32c_generic; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>/dev/null | awk '$1=="insmod"{print $2}'; done | awk '!s[$0]++' | while read -r f; do
   b=$(basename "$f"); [ -f "$I/m/$b" ] || { cp "$f" "$I/m/$b"; echo "$b" >> "$I/modlist"; }; done
 install -m755 "$here/initramfs-init" "$I/init"
-(cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$C/initrd.img"
+# replaced by a rename, never rewritten in place: a Debian lab host may be booting from it while the
+# LUO image builds
+(cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$C/initrd.img.new"
+mv -f "$C/initrd.img.new" "$C/initrd.img"
 cp "$C/initrd.img" "$R/boot/initrd.img"
-rm -f "$C/lab-base.ext4"; truncate -s 1536M "$C/lab-base.ext4"; mkfs.ext4 -q -F -L labroot -d "$R" "$C/lab-base.ext4"
-echo "$stamp" > "$C/image.stamp"
-log "done: $C/lab-base.ext4"
+rm -f "$IMG" "$STAMP"; truncate -s 1536M "$IMG"; mkfs.ext4 -q -F -L labroot -d "$R" "$IMG"
+echo "$stamp" > "$STAMP"
+log "done: $IMG"

@@ -57,17 +57,26 @@ export interface LabHost {
   stop: () => Promise<void>;
 }
 
+/** Which kernel a lab host boots, and so which image it boots from. */
+export type LabKernel = 'debian' | 'luo';
+
+/** The image a lab host boots: lab-base.ext4 (Debian), or lab-luo.ext4 (the same, plus the LUO kernel and QEMU 10). */
+const labImage = (kernel: LabKernel): { image: string; stamp: string } =>
+  kernel === 'luo' ? { image: join(LAB_CACHE, 'lab-luo.ext4'), stamp: join(LAB_CACHE, 'image-luo.stamp') } : { image: join(LAB_CACHE, 'lab-base.ext4'), stamp: join(LAB_CACHE, 'image.stamp') };
+
 /** True when the cached image is complete (build.sh then only checks its stamp, in seconds). */
-export function labImageCached(): boolean {
-  return existsSync(join(LAB_CACHE, 'lab-base.ext4')) && existsSync(join(LAB_CACHE, 'image.stamp'));
+export function labImageCached(kernel: LabKernel = 'debian'): boolean {
+  const { image, stamp } = labImage(kernel);
+  return existsSync(image) && existsSync(stamp);
 }
 
 /**
- * Build (or reuse) the lab image: a few minutes the first time (Debian packages, debootstrap), seconds
- * after. Each progress line of the builder goes to onLine; a failure carries the builder's last lines.
+ * Build (or reuse) a lab image: a few minutes the first time (Debian packages, debootstrap), seconds
+ * after; the LUO one needs the LUO lab kernel built first (ensureLuoKernel). Each progress line of the
+ * builder goes to onLine; a failure carries the builder's last lines.
  */
-export async function ensureLabImage(onLine: (line: string) => void = () => undefined): Promise<void> {
-  await runScript(join(PACKAGE_ROOT, 'lab/image/build.sh'), 'lab image build', join(LAB_CACHE, 'logs'), onLine);
+export async function ensureLabImage(onLine: (line: string) => void = () => undefined, kernel: LabKernel = 'debian'): Promise<void> {
+  await runScript(join(PACKAGE_ROOT, 'lab/image/build.sh'), 'lab image build', join(LAB_CACHE, 'logs'), onLine, [kernel]);
 }
 
 async function runScript(script: string, what: string, logs: string, onLine: (line: string) => void, args: string[] = []): Promise<void> {
@@ -115,14 +124,15 @@ export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
 
 /**
- * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G); `luo` boots the LUO lab
- * kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with kho=on liveupdate=on.
+ * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G) from the Debian image; `luo`
+ * boots the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with
+ * kho=on liveupdate=on from the LUO image.
  * `init: 'systemd'` boots the same image with systemd as PID 1 instead of the lab's own init.
  */
 
 export async function bootLab(
   name: string,
-  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: 'debian' | 'luo'; keep?: boolean; init?: 'lab' | 'systemd' } = {},
+  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: LabKernel; keep?: boolean; init?: 'lab' | 'systemd' } = {},
 ): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
@@ -135,7 +145,7 @@ export async function bootLab(
   mkdirSync(dir, { recursive: true });
   claimLabDir(dir);
   const disk = join(dir, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', join(C, 'lab-base.ext4'), disk]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', labImage(luo ? 'luo' : 'debian').image, disk]);
   const port = opts.port ?? (await freePort());
   const serialLog = join(dir, 'serial.log');
   writeFileSync(serialLog, '');

@@ -148,12 +148,13 @@ export function registerDemo(program: Command, out: () => Output, setExit: (c: n
       if (luo) {
         await timed('kernel', 'LUO lab kernel: Linux 7.2 from Debian\'s linux-source-7.2 with KHO, LUO and iommufd', luoKernelCached() ? 'cached: seconds' : 'first time: about 12 min on 2 cores', (log) => ensureLuoKernel(log));
       }
-      await timed('image', 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH', labImageCached() ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log));
+      const kernel = luo ? 'luo' : 'debian';
+      await timed('image', `Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH${luo ? ', the LUO kernel' : ''}`, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
       const lab = await timed(
         'boot',
         luo ? `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}` : `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,
         'under a minute',
-        () => bootLab('demo', { port, kernel: luo ? 'luo' : 'debian', keep: opts.keep === true }),
+        () => bootLab('demo', { port, kernel, keep: opts.keep === true }),
       );
       // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
       let demo: DemoResult | undefined;
