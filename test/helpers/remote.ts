@@ -1,9 +1,32 @@
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Host } from '../../src/host/host.js';
+import type { SshHost } from '../../src/host/ssh.js';
 
 /** argv on the host, which must exit 0; its trimmed stdout. */
 export async function mustRun(host: Host, argv: string[]): Promise<string> {
   const r = await host.exec(argv, { timeoutMs: 60_000 });
   assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
+}
+
+/** The host's boot id (a new one after every kexec). */
+export const bootIdOf = (host: Host): Promise<string> => mustRun(host, ['cat', '/proc/sys/kernel/random/boot_id']);
+
+/**
+ * Waits until the host answers from a boot other than `before`, reconnecting for each try (the old
+ * connection died with the old kernel), and returns the new boot id. Between tries, `meanwhile`
+ * runs with whether the host answered on the old boot (e.g. to fail early when a run there ended
+ * before its kexec). Throws after timeoutMs.
+ */
+export async function waitNewBoot(ssh: SshHost, before: string, timeoutMs: number, meanwhile?: (oldBootAnswered: boolean) => Promise<void>): Promise<string> {
+  const t0 = Date.now();
+  for (;;) {
+    ssh.reset();
+    const id = await bootIdOf(ssh).catch(() => '');
+    if (id && id !== before) return id;
+    if (meanwhile) await meanwhile(id !== '');
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no new boot within ${timeoutMs / 1000} s`);
+    await sleep(2000);
+  }
 }

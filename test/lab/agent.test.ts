@@ -13,7 +13,7 @@ import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { mustRun } from '../helpers/remote.js';
+import { bootIdOf, mustRun, waitNewBoot } from '../helpers/remote.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 
 let lab: LabHost;
@@ -55,19 +55,8 @@ function controlNode(args: string[], at?: { step: string; then: (kill: () => voi
   });
 }
 
-async function waitNewBoot(before: string, timeoutMs: number): Promise<string> {
-  const t0 = Date.now();
-  for (;;) {
-    ssh.reset();
-    const id = await remote(['cat', '/proc/sys/kernel/random/boot_id']).catch(() => '');
-    if (id && id !== before) return id;
-    if (Date.now() - t0 > timeoutMs) throw new Error(`no new boot within ${timeoutMs / 1000} s`);
-    await sleep(2000);
-  }
-}
-
 test('the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run', { timeout: 1_500_000 }, async () => {
-  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  const bootBefore = await bootIdOf(ssh);
   assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
   const prep = await cli(['prepare', '--profile', profile, '--agent']);
   assert.equal(prep.code, 0, prep.stderr + prep.stdout);
@@ -77,7 +66,7 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
 
   const cn = await controlNode(['run', '--profile', profile, '--agent'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
   assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
-  const bootAfter = await waitNewBoot(bootBefore, 600_000);
+  const bootAfter = await waitNewBoot(ssh, bootBefore, 600_000);
 
   // sshd answers only once the lab init's boot-time resume is over: the VM is running already
   const c = await counterOn(ssh);
