@@ -1,3 +1,6 @@
+/** Exit codes, stable for scripts. */
+export const EXIT = { ok: 0, error: 1, pending: 2, usage: 64, bug: 70, interrupted: 130 } as const;
+
 /** Errors a user can act on carry a stable `code`; anything else reaching main is a bug. */
 export type ErrorCode =
   | 'PROFILE_INVALID'

@@ -1,8 +1,16 @@
-/** The fleet's real parts: each inventory host updated by the same use case as `liveupdate run --host`, over SSH. */
+/** The fleet's real parts: each inventory host planned, or updated by the same use case as `liveupdate run --host`, over SSH. */
+import { LiveupdateError } from '../errors.js';
+import { batches } from '../fleet/batches.js';
 import type { FleetHost, Inventory } from '../fleet/inventory.js';
+import { applyLimit } from '../fleet/limit.js';
+import { RateLimiter } from '../fleet/rate.js';
 import { targetOf, type HostUpdater } from '../fleet/run.js';
 import type { Host } from '../host/host.js';
 import { parseTarget, SshHost } from '../host/ssh.js';
+import { makePlan } from '../plan/planner.js';
+import { requireProfile } from '../profile/load.js';
+import type { Locate, Profile } from '../profile/types.js';
+import { obtainFacts, openHost } from './hosts.js';
 import { updateHost, isDryRun, isExecuted } from './update.js';
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
@@ -44,4 +52,58 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
     if (!isExecuted(r)) return { ok: false, error: `stopped following the agent: ${r.detached.why}`, events };
     return { ok: r.ok, events, ...(r.ok ? {} : { error: r.failures.map((f) => `${f.id}: ${f.message}`).join('; ') }) };
   };
+}
+
+export interface HostPlanRow {
+  host: string;
+  batch: number;
+  target: string;
+  profile: string;
+  ok: boolean;
+  steps?: number;
+  toDo?: number;
+  blackoutSteps?: number;
+  bootId?: string;
+  error?: string;
+}
+
+/** Facts and a plan for every host, `forks` at a time, new connections rate-limited. */
+export async function planFleet(inv: Inventory, limit: string | undefined, forks: number): Promise<{ batches: string[][]; hosts: HostPlanRow[] }> {
+  const selected = applyLimit(inv.hosts, limit);
+  if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${limit ?? ''}' selects no host of ${inv.file}`);
+  const bs = batches(selected, inv.rollout.serial);
+  const batchOf = new Map(bs.flatMap((b, i) => b.map((h) => [h.name, i] as const)));
+  const profiles = new Map<string, { profile: Profile; locate: Locate }>();
+  const limiter = new RateLimiter(inv.rollout.connectRate);
+  const one = async (h: FleetHost): Promise<HostPlanRow> => {
+    const base = { host: h.name, batch: batchOf.get(h.name)!, target: targetOf(h), profile: h.profile };
+    try {
+      let p = profiles.get(h.profile);
+      if (!p) {
+        const r = requireProfile(h.profile);
+        p = { profile: r.profile, locate: r.locate };
+        profiles.set(h.profile, p);
+      }
+      const profile = { ...p.profile, host: { ...p.profile.host, name: h.hostname } };
+      const hostOpts = { host: targetOf(h), ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) };
+      if (!h.facts) await limiter.take();
+      const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
+      const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });
+      return { ...base, ok: true, steps: plan.steps.length, toDo: plan.steps.filter((s) => !s.satisfied).length, blackoutSteps: plan.steps.filter((s) => s.blackout).length, bootId: plan.facts.bootId };
+    } catch (e) {
+      const msg = e instanceof LiveupdateError ? [e.message, ...e.diagnostics.map((d) => (d.where ? `${d.where}: ` : '') + d.message)].join('; ') : e instanceof Error ? e.message : String(e);
+      return { ...base, ok: false, error: msg };
+    }
+  };
+  const rows: HostPlanRow[] = new Array<HostPlanRow>(selected.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(forks, selected.length) }, async () => {
+      while (next < selected.length) {
+        const i = next++;
+        rows[i] = await one(selected[i]!);
+      }
+    }),
+  );
+  return { batches: bs.map((b) => b.map((h) => h.name)), hosts: rows };
 }

@@ -1,4 +1,4 @@
-import { EXIT } from './output.js';
+import { EXIT } from '../errors.js';
 
 /** Ctrl-C: the innermost command that asked handles it (following an agent detaches); otherwise exit 130. */
 const handlers: Array<() => void> = [];

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { LiveupdateError } from '../errors.js';
+import { EXIT, LiveupdateError } from '../errors.js';
 import { registerFacts } from './commands/facts.js';
 import { registerPlan } from './commands/plan.js';
 import { registerValidate } from './commands/validate.js';
@@ -7,12 +7,13 @@ import { registerExecute } from './commands/execute.js';
 import { registerDemo } from './commands/demo.js';
 import { registerFleet } from './commands/fleet.js';
 import { interrupt } from './interrupt.js';
-import { EXIT, makeOutput, type Output } from './output.js';
+import { makeReporter, styleFor, type Reporter } from '../report/reporter.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
 export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
   const json = argv.includes('--json');
-  const output: Output = makeOutput(json, io.stdout, io.stderr);
+  // the one reporter of this run, chosen before anything is read
+  const output: Reporter = makeReporter(styleFor(json, io.stderr ?? process.stderr), io.stdout, io.stderr);
   let exitCode: number = EXIT.ok;
   const program = new Command()
     .name('liveupdate')
@@ -34,7 +35,7 @@ the journal says what was), 2 steps pending (plan --detailed-exitcode), 64 usage
 Start with: liveupdate demo                 (as root: a real live update in a lab VM, a few minutes)
        or: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
     );
-  const out = (): Output => output;
+  const out = (): Reporter => output;
   registerValidate(program, out);
   registerFacts(program, out);
   registerPlan(program, out, (c) => (exitCode = c));
@@ -65,7 +66,7 @@ if (isMain) {
       process.exit(code);
     },
     (err: unknown) => {
-      process.exitCode = makeOutput(false).error(err);
+      process.exitCode = makeReporter('plain').error(err);
     },
   );
 }

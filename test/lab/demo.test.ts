@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { runCli } from '../helpers/run-cli.js';
 import { freePort } from '../../src/lab/lab.js';
 import { runningLabs } from '../../src/lab/preflight.js';
-import type { DemoResult } from '../../src/cli/commands/demo.js';
+import type { DemoResult } from '../../src/app/demo.js';
 
 test('liveupdate demo: a new boot, the guest counter continued, the blackout accounted for, the lab torn down', { timeout: 1_200_000 }, async () => {
   const port = await freePort();

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { LiveupdateError } from '../../errors.js';
+import { EXIT, LiveupdateError } from '../../errors.js';
+import { cliListener } from '../listener.js';
 import { journalEvents } from '../../exec/executor.js';
 import { blackouts } from '../../exec/events.js';
 import { Journal, journalFile, replay } from '../../exec/journal.js';
@@ -11,13 +12,11 @@ import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallA
 import { isLocal, openHost } from '../../app/hosts.js';
 import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
-import type { Plan } from '../../plan/types.js';
-import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type PhaseReporter, type UpdateListener, type UpdateRequest } from '../../app/update.js';
+import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
-import { ttyReporter } from '../../report/tty.js';
 import { onInterrupt } from '../interrupt.js';
-import { EXIT, type Output } from '../output.js';
+import type { Reporter } from '../../report/reporter.js';
 
 /** Which host, and how to reach it over SSH. */
 function withSshOptions(c: Command): Command {
@@ -33,56 +32,32 @@ function withHostOptions(c: Command): Command {
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
-/** The CLI's side of the use case: warnings and events to the chosen output, and the auto-abort said on stderr. */
-export function cliListener(o: Output, reporter: (plan: Plan) => PhaseReporter): UpdateListener {
-  return {
-    warn: (d) => o.warn(d),
-    planned: (plan, host) => o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host, profile: plan.profile }),
-    autoAbort: (id) => {
-      o.event({ type: 'auto-abort', step: id });
-      if (!o.json) process.stderr.write(`${id} failed before the point of no return: aborting, every VM resumes on this kernel\n`);
-    },
-    reporter,
-  };
-}
-
-async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Output, setExit: (c: number) => void): Promise<void> {
-  // listr2 on a terminal, plain lines otherwise, NDJSON with --json
-  const reporter = (plan: Plan): PhaseReporter => {
-    if (o.json) return { emit: (e) => o.event(e) };
-    if (process.stderr.isTTY === true && !process.env['CI']) return ttyReporter(plan);
-    return {
-      emit: (e) => {
-        const line = plainLine(e);
-        if (line) process.stderr.write(line);
-      },
-    };
-  };
+async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Reporter, setExit: (c: number) => void): Promise<void> {
   const follow = new AbortController();
   const stopFollowing = opts.agent ? onInterrupt(() => follow.abort()) : undefined;
   let result;
   try {
-    result = await updateHost(name, phases, opts, { ...cliListener(o, reporter), signal: follow.signal });
+    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: follow.signal });
   } finally {
     stopFollowing?.();
   }
   if (isDetached(result)) {
     const again = `liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`;
     if (o.json) o.event({ type: 'detached', command: name, ...result.detached, follow: again });
-    else process.stderr.write(`detached from ${result.detached.host} (${result.detached.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${again}\n`);
+    else o.say(`detached from ${result.detached.host} (${result.detached.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${again}`);
     setExit(EXIT.pending);
     return;
   }
   if (isDryRun(result)) {
-    o.result(renderPlan(result.dryRun, { color: !o.json && process.stdout.isTTY === true }), result.dryRun);
+    o.result(renderPlan(result.dryRun, { color: o.color }), result.dryRun);
     return;
   }
   if (o.json) o.event({ type: 'result', command: name, ...result });
-  else process.stdout.write(renderSummary(result, name));
+  else o.result(renderSummary(result, name), result);
   if (!result.ok) setExit(EXIT.error);
 }
 
-export function registerExecute(program: Command, out: () => Output, setExit: (c: number) => void): void {
+export function registerExecute(program: Command, out: () => Reporter, setExit: (c: number) => void): void {
   const phaseCommands: Array<[string, PhaseSelection, string]> = [
     ['prepare', 'prepare', 'carve-out check, persistent storage mounted, guest RAM files, VMs started on them'],
     ['suspend', 'suspend', 'stage the new kernel, then pause every VM and save its device state'],
@@ -212,17 +187,21 @@ async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Pr
 }
 
 /** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */
-async function followLatest(host: Host, journal: string, opts: { profile: string; host?: string }, o: Output): Promise<void> {
+async function followLatest(host: Host, journal: string, opts: { profile: string; host?: string }, o: Reporter): Promise<void> {
   const latest = await latestRequest(host);
   if (!latest) throw new LiveupdateError('USAGE', `${host.name}: no run of the agent there to follow`);
   if (latest.result) return;
   const stop = new AbortController();
   const off = onInterrupt(() => stop.abort());
   try {
-    const emit = o.json ? (e: ExecEvent) => o.event(e) : (e: ExecEvent) => void process.stderr.write(plainLine(e) ?? '');
+    const emit = (e: ExecEvent): void => {
+      const line = plainLine(e);
+      if (o.json) o.event({ ...e });
+      else if (line) o.say(line);
+    };
     const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
-    if (f.state === 'detached' && !o.json) process.stderr.write(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}\n`);
-    if (f.state === 'died' && !o.json) process.stderr.write(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}\n`);
+    if (f.state === 'detached') o.say(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`);
+    if (f.state === 'died') o.say(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);
   } finally {
     off();
   }

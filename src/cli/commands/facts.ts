@@ -3,7 +3,7 @@ import { requireProfile } from '../../profile/load.js';
 import type { HostFacts } from '../../facts/types.js';
 import { formatSize, hex } from '../../units.js';
 import { obtainFacts } from '../../app/hosts.js';
-import type { Output } from '../output.js';
+import type { Reporter } from '../../report/reporter.js';
 
 export function renderFacts(f: HostFacts): string {
   const lines = [
@@ -22,7 +22,7 @@ export function renderFacts(f: HostFacts): string {
   return lines.join('\n') + '\n';
 }
 
-export function registerFacts(program: Command, out: () => Output): void {
+export function registerFacts(program: Command, out: () => Reporter): void {
   program
     .command('facts')
     .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')

@@ -7,68 +7,19 @@
 import type { Command } from 'commander';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LiveupdateError } from '../../errors.js';
-import { batches } from '../../fleet/batches.js';
-import { requireInventory, type FleetHost, type Inventory } from '../../fleet/inventory.js';
+import { EXIT, LiveupdateError } from '../../errors.js';
+import { requireInventory } from '../../fleet/inventory.js';
 import { DEFAULT_FLEET_DIR, FleetJournal, fleetState, type HostReport } from '../../fleet/journal.js';
-import { applyLimit } from '../../fleet/limit.js';
-import { RateLimiter } from '../../fleet/rate.js';
-import { commandHealthGate, runFleet, targetOf, type FleetEvent } from '../../fleet/run.js';
-import { makePlan } from '../../plan/planner.js';
-import { requireProfile } from '../../profile/load.js';
-import type { Locate, Profile } from '../../profile/types.js';
-import { EXIT, type Output } from '../output.js';
-import { obtainFacts, openHost } from '../../app/hosts.js';
-import { connectFleetHost, realUpdater } from '../../app/fleet.js';
-import { plainLine } from '../../report/progress.js';
-import { fleetTtyReporter } from '../../report/fleet-tty.js';
+import { commandHealthGate, runFleet } from '../../fleet/run.js';
+import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/fleet-text.js';
+import type { Reporter } from '../../report/reporter.js';
+import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
 
 interface FleetOpts {
   inventory: string;
   limit?: string;
   fleetDir: string;
   forks: string;
-}
-
-const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
-
-export function renderFleetTable(hosts: HostReport[]): string {
-  const rows = hosts.map((h) => [
-    h.host,
-    String(h.batch + 1),
-    h.state + (h.earlier ? ' (earlier)' : ''),
-    h.phaseReached ?? '-',
-    h.blackouts.length ? h.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ') : '-',
-    h.ms ? secs(h.ms) : '-',
-    h.error ?? '',
-  ]);
-  const head = ['host', 'batch', 'state', 'phase reached', 'blackout per VM', 'duration', 'error'];
-  const widths = head.map((t, i) => Math.min(60, Math.max(t.length, ...rows.map((r) => r[i]!.length))));
-  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  return [line(head), ...rows.map(line)].join('\n') + '\n';
-}
-
-function plainFleetLine(e: FleetEvent): string | undefined {
-  switch (e.type) {
-    case 'fleet-run':
-      return `fleet run ${e.runId}${e.resumed ? ' (resumed)' : ''}: ${e.hosts} host(s) in batches of ${e.batches.map((b) => b.length).join(', ')}\n`;
-    case 'batch-start':
-      return `batch ${e.batch + 1}: ${e.hosts.join(', ')}\n`;
-    case 'host-start':
-      return `  ${e.host}: started\n`;
-    case 'host-step': {
-      const l = e.event.type === 'step-failed' ? plainLine(e.event) : undefined;
-      return l ? `  ${e.host}: ${l}` : undefined;
-    }
-    case 'gate':
-      return `  ${e.host}: health gate ${e.ok ? 'passed' : `FAILED: ${e.message}`}\n`;
-    case 'host-end':
-      return `  ${e.host}: ${e.state}${e.error ? `: ${e.error}` : ''} (${secs(e.ms)})\n`;
-    case 'batch-end':
-      return `batch ${e.batch + 1}: ${e.size - e.failed} of ${e.size} ok\n`;
-    case 'stopped':
-      return `STOPPED: ${e.reason}\n`;
-  }
 }
 
 /** The most recent run in the fleet directory. */
@@ -92,61 +43,7 @@ function latestRun(dir: string): string {
   return best.id;
 }
 
-export interface HostPlanRow {
-  host: string;
-  batch: number;
-  target: string;
-  profile: string;
-  ok: boolean;
-  steps?: number;
-  toDo?: number;
-  blackoutSteps?: number;
-  bootId?: string;
-  error?: string;
-}
-
-/** Facts and a plan for every host, `forks` at a time, new connections rate-limited. */
-export async function planFleet(inv: Inventory, limit: string | undefined, forks: number): Promise<{ batches: string[][]; hosts: HostPlanRow[] }> {
-  const selected = applyLimit(inv.hosts, limit);
-  if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${limit ?? ''}' selects no host of ${inv.file}`);
-  const bs = batches(selected, inv.rollout.serial);
-  const batchOf = new Map(bs.flatMap((b, i) => b.map((h) => [h.name, i] as const)));
-  const profiles = new Map<string, { profile: Profile; locate: Locate }>();
-  const limiter = new RateLimiter(inv.rollout.connectRate);
-  const one = async (h: FleetHost): Promise<HostPlanRow> => {
-    const base = { host: h.name, batch: batchOf.get(h.name)!, target: targetOf(h), profile: h.profile };
-    try {
-      let p = profiles.get(h.profile);
-      if (!p) {
-        const r = requireProfile(h.profile);
-        p = { profile: r.profile, locate: r.locate };
-        profiles.set(h.profile, p);
-      }
-      const profile = { ...p.profile, host: { ...p.profile.host, name: h.hostname } };
-      const hostOpts = { host: targetOf(h), ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) };
-      if (!h.facts) await limiter.take();
-      const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
-      const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });
-      return { ...base, ok: true, steps: plan.steps.length, toDo: plan.steps.filter((s) => !s.satisfied).length, blackoutSteps: plan.steps.filter((s) => s.blackout).length, bootId: plan.facts.bootId };
-    } catch (e) {
-      const msg = e instanceof LiveupdateError ? [e.message, ...e.diagnostics.map((d) => (d.where ? `${d.where}: ` : '') + d.message)].join('; ') : e instanceof Error ? e.message : String(e);
-      return { ...base, ok: false, error: msg };
-    }
-  };
-  const rows: HostPlanRow[] = new Array<HostPlanRow>(selected.length);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(forks, selected.length) }, async () => {
-      while (next < selected.length) {
-        const i = next++;
-        rows[i] = await one(selected[i]!);
-      }
-    }),
-  );
-  return { batches: bs.map((b) => b.map((h) => h.name)), hosts: rows };
-}
-
-export function registerFleet(program: Command, out: () => Output, setExit: (c: number) => void): void {
+export function registerFleet(program: Command, out: () => Reporter, setExit: (c: number) => void): void {
   const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
   const common = (c: Command): Command =>
     c
@@ -163,17 +60,8 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
     if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
     // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
     const r = await planFleet(inv, opts.limit, forks);
-    const bad = r.hosts.filter((h) => !h.ok);
-    const text = [
-      `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,
-      ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
-      '',
-      ...r.hosts.map((h) => (h.ok ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout` : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`)),
-      '',
-      bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
-    ].join('\n');
-    o.result(text + '\n', { type: 'fleet-plan', inventory: inv.file, batches: r.batches, hosts: r.hosts });
-    if (bad.length) setExit(EXIT.error);
+    o.result(renderFleetPlan(r), { type: 'fleet-plan', inventory: inv.file, batches: r.batches, hosts: r.hosts });
+    if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
   });
 
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
@@ -184,9 +72,7 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
       const o = out();
       const inv = requireInventory(opts.inventory);
       if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
-      // listr2 on a terminal (batch -> host -> phase), NDJSON with --json, plain lines otherwise
-      const tty = !o.json && process.stderr.isTTY === true && !process.env['CI'];
-      let reporter: ReturnType<typeof fleetTtyReporter> | undefined;
+      const progress = fleetProgress(o);
       const gate = commandHealthGate(inv, connectFleetHost);
       const result = await runFleet({
         inventory: inv,
@@ -195,27 +81,16 @@ export function registerFleet(program: Command, out: () => Output, setExit: (c: 
         ...(opts.resume ? { resume: opts.resume } : {}),
         update: realUpdater(inv, { agent: opts.agent === true }),
         ...(gate ? { gate } : {}),
-        emit: (e) => {
-          if (o.json) o.event(e.type === 'host-step' ? { ...e.event, type: 'host-step', host: e.host, step: e.event.type } : { ...e });
-          else if (tty) {
-            if (e.type === 'fleet-run') reporter = fleetTtyReporter(e.batches);
-            else if (e.type === 'stopped') process.stderr.write(`STOPPED: ${e.reason}\n`);
-            else reporter?.emit(e);
-          } else {
-            const l = plainFleetLine(e);
-            if (l) process.stderr.write(l);
-          }
-        },
+        emit: progress.emit,
       });
-      await reporter?.finish();
+      await progress.finish();
       const report = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
       writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
       if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
       if (o.json) o.event({ ...report, type: 'result' });
       else {
-        process.stdout.write(renderFleetTable(result.hosts));
-        process.stdout.write(`${result.ok ? 'fleet run done' : result.stopped ? `fleet run STOPPED: ${result.stopped}` : 'fleet run finished with failures'} (run ${result.runId}; report ${join(result.dir, 'report.json')})\n`);
-        if (!result.ok) process.stdout.write(`resume it with: liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}\n`);
+        const end = `${result.ok ? 'fleet run done' : result.stopped ? `fleet run STOPPED: ${result.stopped}` : 'fleet run finished with failures'} (run ${result.runId}; report ${join(result.dir, 'report.json')})\n`;
+        o.result(renderFleetTable(result.hosts) + end + (result.ok ? '' : `resume it with: liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}\n`), report);
       }
       if (!result.ok) setExit(EXIT.error);
     });

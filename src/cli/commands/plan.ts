@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { LiveupdateError } from '../../errors.js';
+import { EXIT, LiveupdateError } from '../../errors.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { obtainFacts } from '../../app/hosts.js';
-import { EXIT, type Output } from '../output.js';
+import type { Reporter } from '../../report/reporter.js';
 
 const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
 
@@ -13,7 +13,7 @@ export function parsePhase(p: string): PhaseSelection {
   return p as PhaseSelection;
 }
 
-export function registerPlan(program: Command, out: () => Output, setExit: (code: number) => void): void {
+export function registerPlan(program: Command, out: () => Reporter, setExit: (code: number) => void): void {
   program
     .command('plan')
     .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
@@ -34,7 +34,7 @@ export function registerPlan(program: Command, out: () => Output, setExit: (code
       for (const w of warnings) o.warn(w);
       const facts = await obtainFacts(opts, profile);
       const plan = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-      o.result(renderPlan(plan, { color: !o.json && process.stdout.isTTY === true }), plan);
+      o.result(renderPlan(plan, { color: o.color }), plan);
       if (opts.detailedExitcode) setExit(plan.steps.some((s) => !s.satisfied) ? EXIT.pending : EXIT.ok);
     });
 }

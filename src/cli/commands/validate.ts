@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { LiveupdateError } from '../../errors.js';
 import { loadProfile } from '../../profile/load.js';
-import type { Output } from '../output.js';
+import type { Reporter } from '../../report/reporter.js';
 
-export function registerValidate(program: Command, out: () => Output): void {
+export function registerValidate(program: Command, out: () => Reporter): void {
   program
     .command('validate')
     .description('check a host profile against the schema and the cross-field rules (no host is touched)')

@@ -1,0 +1,165 @@
+/**
+ * The demo: a real live update in a lab VM, for someone who has not read a line of YAML yet.
+ * It builds (or reuses) the lab image, boots a lab host under QEMU, starts the counter guest with
+ * `prepare`, and updates the host with `run` over SSH — the same updateHost path (src/app/update.ts) `liveupdate run
+ * --host` takes — then shows the host's kernel and boot before and after, the guest's counter, and
+ * where the blackout went.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LiveupdateError } from '../errors.js';
+import { blackoutBreakdown, type BlackoutBreakdown, type ExecEvent } from '../exec/events.js';
+import type { ExecuteResult } from '../exec/executor.js';
+import { journalFile } from '../exec/journal.js';
+import { SshHost, parseTarget } from '../host/ssh.js';
+import { counterOn } from '../lab/counter.js';
+import { bootLab, ensureLabImage, ensureLuoKernel, labImageCached, luoKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PROFILE, type LabHost } from '../lab/lab.js';
+import { demoPreflight } from '../lab/preflight.js';
+import type { PhaseSelection } from '../plan/planner.js';
+import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
+
+export const DEMO_PORT = 10022;
+const VM = 'counter';
+
+export interface Snapshot {
+  kernel: string;
+  bootId: string;
+  vmStatus: string;
+  /** the guest's 64-bit count, as a decimal string */
+  counter: string;
+  at: number;
+}
+
+export interface DemoResult {
+  type: 'demo';
+  ok: boolean;
+  backend: 'pmem' | 'luo';
+  continued: boolean;
+  newBoot: boolean;
+  before: Snapshot;
+  after: Snapshot;
+  blackout: BlackoutBreakdown & { vm: string };
+  runId: string;
+  journal: string;
+  stagesMs: Record<string, number>;
+  lab: { kept: boolean; target: string; port: number; pid?: number; identity: string; knownHosts: string; profile: string; serialLog: string };
+}
+
+/** What the demo shows while it runs: its stages, and a listener for each liveupdate command it runs (`log` draws under the current stage). */
+export interface DemoUi {
+  stages: { run<T>(title: string, estimate: string, fn: (log: (line: string) => void) => Promise<T>): Promise<T> };
+  listener(log: (line: string) => void): UpdateListener;
+}
+
+/** The listener, with every executor event also handed to `collect`. */
+function collecting(l: UpdateListener, collect: (e: ExecEvent) => void): UpdateListener {
+  return {
+    ...l,
+    reporter: (plan) => {
+      const r = l.reporter(plan);
+      return {
+        emit: (e) => {
+          collect(e);
+          r.emit(e);
+        },
+        ...(r.finish ? { finish: () => r.finish!() } : {}),
+      };
+    },
+  };
+}
+
+/** The lab host's kernel, boot and the guest's counter, read over a fresh SSH connection. */
+async function snapshot(lab: LabHost): Promise<Snapshot> {
+  const ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+  try {
+    const r = await ssh.exec(['sh', '-c', 'uname -r; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 });
+    const [kernel = '', bootId = ''] = r.stdout.trim().split('\n');
+    const c = await counterOn(ssh, `/run/liveupdate/${VM}.qmp`, `lab-${VM}`);
+    return { kernel, bootId, vmStatus: c.status, counter: c.value.toString(), at: Date.now() };
+  } finally {
+    await ssh.close();
+  }
+}
+
+/** Boot a lab host, start the counter guest, update the host under it, and tell what happened. Needs root. */
+export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; port: number; count: number }, ui: DemoUi): Promise<DemoResult> {
+  const { port, count, keep } = opts;
+  const problems = await demoPreflight({ port });
+  if (problems.length) {
+    throw new LiveupdateError('LAB_UNAVAILABLE', 'this machine cannot run the demo yet; nothing was changed', {
+      diagnostics: problems.map((p) => ({ message: `${p.what}; ${p.fix}` })),
+    });
+  }
+  const { stages } = ui;
+  const stagesMs: Record<string, number> = {};
+  const timed = async <T>(key: string, title: string, estimate: string, fn: (log: (line: string) => void) => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    try {
+      return await stages.run(title, estimate, fn);
+    } finally {
+      stagesMs[key] = Date.now() - t0;
+    }
+  };
+
+  const luo = opts.backend === 'luo';
+  if (luo) {
+    await timed('kernel', 'LUO lab kernel: Linux 7.2 from Debian\'s linux-source-7.2 with KHO, LUO and iommufd', luoKernelCached() ? 'cached: seconds' : 'first time: about 12 min on 2 cores', (log) => ensureLuoKernel(log));
+  }
+  const kernel = luo ? 'luo' : 'debian';
+  await timed('image', `Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH${luo ? ', the LUO kernel' : ''}`, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
+  const lab = await timed(
+    'boot',
+    luo ? `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}` : `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,
+    'under a minute',
+    () => bootLab('demo', { port, kernel, keep }),
+  );
+  // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
+  let demo: DemoResult | undefined;
+  try {
+    const journalDir = join(LAB_CACHE, 'demo', 'journal');
+    rmSync(journalDir, { recursive: true, force: true });
+    const execOpts: UpdateRequest = { profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
+    const events: ExecEvent[] = [];
+    const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {
+      const r = await updateHost(
+        name,
+        sel,
+        execOpts,
+        collecting(ui.listener(log), (e) => events.push(e)),
+      );
+      if (!isExecuted(r) || !r.ok) {
+        throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
+          hint: `the journal is ${journalFile(journalDir, 'lab')}; re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
+        });
+      }
+      return r;
+    };
+    await timed('prepare', luo ? 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)' : 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)', 'about 15 s', (log) => phases('prepare', 'prepare', log));
+    await timed('count', `Let the guest count for ${count} s`, `${count} s`, () => sleep(count * 1000));
+    const before = await timed('before', 'Before: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
+    const result = await timed('run', 'Live update: `liveupdate run` over SSH (stage kernel, pause + save, kexec, restore, continue)', '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
+    const after = await timed('after', 'After: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
+    const breakdown = blackoutBreakdown(events, VM);
+    if (!breakdown) throw new LiveupdateError('STEP_FAILED', 'the run finished without recording every step of the blackout window');
+    const continued = after.vmStatus === 'running' && BigInt(after.counter) > BigInt(before.counter);
+    const newBoot = after.bootId !== before.bootId;
+    demo = {
+      type: 'demo',
+      ok: continued && newBoot,
+      backend: luo ? 'luo' : 'pmem',
+      continued,
+      newBoot,
+      before,
+      after,
+      blackout: { vm: VM, ...breakdown },
+      runId: result.runId,
+      journal: journalFile(journalDir, 'lab'),
+      stagesMs,
+      lab: { kept: keep, target: lab.target, port, ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, serialLog: lab.serialLog },
+    };
+  } finally {
+    if (!keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());
+  }
+  return demo;
+}

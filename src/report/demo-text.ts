@@ -1,0 +1,46 @@
+/** `liveupdate demo`'s account for people: before and after, where the blackout went, what to run next. */
+import { join, relative } from 'node:path';
+import type { DemoResult, Snapshot } from '../app/demo.js';
+import { PACKAGE_ROOT } from '../lab/lab.js';
+
+const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+const inPackage = (): boolean => process.cwd() === PACKAGE_ROOT.replace(/\/$/, '');
+const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) && inPackage() ? relative(PACKAGE_ROOT, p) : p);
+
+export function renderDemo(d: DemoResult): string {
+  const b = d.blackout;
+  const me = inPackage() ? './bin/liveupdate.js' : 'liveupdate';
+  const row = (label: string, x: Snapshot): string => `  ${label.padEnd(8)}${x.kernel.padEnd(20)}${x.bootId.padEnd(40)}${x.counter.padStart(14)} (${x.vmStatus})`;
+  const ssh = `ssh -i ${rel(d.lab.identity)} -o UserKnownHostsFile=${rel(d.lab.knownHosts)} -p ${d.lab.port} root@127.0.0.1`;
+  const hostArgs = `--host ${d.lab.target} --identity ${rel(d.lab.identity)} --known-hosts ${rel(d.lab.knownHosts)}`;
+  return [
+    '',
+    d.ok ? "The lab host's kernel was replaced under a running VM, and the VM kept its memory." : 'The live update did NOT keep the VM: see below.',
+    '',
+    `  ${''.padEnd(8)}${'kernel'.padEnd(20)}${'boot_id'.padEnd(40)}${'guest counter'.padStart(14)}`,
+    row('before', d.before),
+    row('after', d.after),
+    `  ${d.newBoot ? 'a new boot (kexec)' : 'THE SAME BOOT: no kexec happened'}; ${d.continued ? 'the counter continued from where it was (a restarted guest counts from 0 again)' : 'the counter did NOT continue'}`,
+    '',
+    `blackout of VM ${b.vm}: ${s(b.windowMs)}`,
+    `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${d.backend === 'luo' ? 'to disk (RAM stays in a memfd preserved by LUO)' : 'to pmem (RAM stays where it is)'}`,
+    `  kexec + boot   ${s(b.kexecMs).padStart(8)}   kexec -e until the new kernel answers SSH (emulated with TCG here: slow)`,
+    `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${d.backend === 'luo' ? 'memfd (retrieved from its session)' : 'RAM file'}, state loaded`,
+    `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own SSH round trips and checks inside the window`,
+    '',
+    `journal: ${rel(d.journal)}`,
+    `  ${me} status --profile ${rel(d.lab.profile)} --host ${d.lab.target} --journal-dir ${rel(join(d.journal, '..'))}`,
+    ...(d.lab.kept
+      ? [
+          '',
+          `the lab host is still running (pid ${d.lab.pid}); log in with:`,
+          `  ${ssh}`,
+          'plan or run another update on it with the profile the demo used:',
+          `  ${me} plan --profile ${rel(d.lab.profile)} ${hostArgs}`,
+          `stop it with: kill ${d.lab.pid}`,
+        ]
+      : ['', 'the lab host was torn down (--keep leaves it running to log in)']),
+    '',
+  ].join('\n');
+}
+

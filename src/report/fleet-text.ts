@@ -1,0 +1,83 @@
+/** The fleet as people read it: the per-host table, a line per fleet event, the plan summary, and the progress of a run in the run's style. */
+import type { HostReport } from '../fleet/journal.js';
+import type { FleetEvent } from '../fleet/run.js';
+import type { HostPlanRow } from '../app/fleet.js';
+import { fleetTtyReporter } from './fleet-tty.js';
+import { plainLine } from './progress.js';
+import type { Reporter } from './reporter.js';
+
+const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+export function renderFleetTable(hosts: HostReport[]): string {
+  const rows = hosts.map((h) => [
+    h.host,
+    String(h.batch + 1),
+    h.state + (h.earlier ? ' (earlier)' : ''),
+    h.phaseReached ?? '-',
+    h.blackouts.length ? h.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ') : '-',
+    h.ms ? secs(h.ms) : '-',
+    h.error ?? '',
+  ]);
+  const head = ['host', 'batch', 'state', 'phase reached', 'blackout per VM', 'duration', 'error'];
+  const widths = head.map((t, i) => Math.min(60, Math.max(t.length, ...rows.map((r) => r[i]!.length))));
+  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function plainFleetLine(e: FleetEvent): string | undefined {
+  switch (e.type) {
+    case 'fleet-run':
+      return `fleet run ${e.runId}${e.resumed ? ' (resumed)' : ''}: ${e.hosts} host(s) in batches of ${e.batches.map((b) => b.length).join(', ')}\n`;
+    case 'batch-start':
+      return `batch ${e.batch + 1}: ${e.hosts.join(', ')}\n`;
+    case 'host-start':
+      return `  ${e.host}: started\n`;
+    case 'host-step': {
+      const l = e.event.type === 'step-failed' ? plainLine(e.event) : undefined;
+      return l ? `  ${e.host}: ${l}` : undefined;
+    }
+    case 'gate':
+      return `  ${e.host}: health gate ${e.ok ? 'passed' : `FAILED: ${e.message}`}\n`;
+    case 'host-end':
+      return `  ${e.host}: ${e.state}${e.error ? `: ${e.error}` : ''} (${secs(e.ms)})\n`;
+    case 'batch-end':
+      return `batch ${e.batch + 1}: ${e.size - e.failed} of ${e.size} ok\n`;
+    case 'stopped':
+      return `STOPPED: ${e.reason}\n`;
+  }
+}
+
+
+/** `fleet plan` for people: the batches, each host's steps, and whether every host can be planned. */
+export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }): string {
+  const bad = r.hosts.filter((h) => !h.ok);
+  return [
+    `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,
+    ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
+    '',
+    ...r.hosts.map((h) => (h.ok ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout` : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`)),
+    '',
+    bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
+  ].join('\n') + '\n';
+}
+
+/** A fleet run's progress in the reporter's style: listr2 (batch -> host -> phase), NDJSON, or plain lines. */
+export function fleetProgress(o: Reporter): { emit: (e: FleetEvent) => void; finish: () => Promise<void> } {
+  let tty: ReturnType<typeof fleetTtyReporter> | undefined;
+  return {
+    emit: (e) => {
+      if (o.json) o.event(e.type === 'host-step' ? { ...e.event, type: 'host-step', host: e.host, step: e.event.type } : { ...e });
+      else if (o.style === 'tty') {
+        if (e.type === 'fleet-run') tty = fleetTtyReporter(e.batches);
+        else if (e.type === 'stopped') o.say(`STOPPED: ${e.reason}`);
+        else tty?.emit(e);
+      } else {
+        const l = plainFleetLine(e);
+        if (l) o.say(l);
+      }
+    },
+    finish: async () => {
+      await tty?.finish();
+    },
+  };
+}
