@@ -125,9 +125,9 @@ export async function bootResume(): Promise<number> {
   const st = Journal.open(req.journal);
   const run = st.openRun;
   st.close();
-  const jumped = run?.records.find((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
+  const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
   const here = bootId();
-  if (!run || !jumped || jumped.t !== 'start' || jumped.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
+  if (!run || !jumped || jumped.type !== 'step-start' || jumped.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
   const marker = join(spool, `boot-${here}`);
   if (existsSync(marker)) return say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1;
   writeDurably(marker, `${new Date().toISOString()}\n`);

@@ -6,7 +6,7 @@
  */
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
-import type { ExecEvent } from '../exec/events.js';
+import { stepRef, type ExecEvent } from '../exec/events.js';
 import { Journal, journalFile } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { makePlan, type PhaseSelection } from '../plan/planner.js';
@@ -89,8 +89,9 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done with --agent: the journal is on the host; run liveupdate resume --mark-done there');
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
-      if (!plan.steps.some((s) => s.id === id)) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
-      journal.append({ t: 'end', id, at: Date.now(), ms: 0, result: 'marked-done' }, true);
+      const step = plan.steps.find((s) => s.id === id);
+      if (!step) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
+      journal.append({ type: 'step-end', ...stepRef(step), at: Date.now(), ms: 0, result: 'marked-done' }, true);
     }
     const liveBootId = req.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     listener.planned(plan, host.name);

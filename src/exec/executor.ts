@@ -5,7 +5,7 @@ import type { Plan, Step } from '../plan/types.js';
 import { QmpPool } from '../qemu/pool.js';
 import { runSteps } from './engine.js';
 import { blackouts, type Blackout, type ExecEvent } from './events.js';
-import { JOURNAL_FORMAT_VERSION, type Journal, type JournalRecord, type RunState } from './journal.js';
+import { JOURNAL_FORMAT_VERSION, journalEvents, type Journal, type RunState } from './journal.js';
 import type { RunEnv } from './runners/env.js';
 
 export interface ExecuteResult {
@@ -19,22 +19,8 @@ export interface ExecuteResult {
   aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };
 }
 
-/** Journal records back into the event shape: blackouts span process restarts, and a follower of the on-host agent draws them. */
-export function journalEvents(records: JournalRecord[]): ExecEvent[] {
-  const out: ExecEvent[] = [];
-  for (const r of records) {
-    if (r.t === 'fail') out.push({ type: 'step-failed', id: r.id, phase: r.phase ?? 'resume', blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), at: r.at, ms: r.ms, code: r.code, message: r.message });
-    if (r.t !== 'start' && r.t !== 'end') continue;
-    // records written before they carried their phase: 'resume', which is what the blackout account asks
-    const base = { id: r.id, phase: r.phase ?? ('resume' as const), blackout: r.blackout ?? false, ...(r.vm ? { vm: r.vm } : {}), ...(r.marks ? { marks: r.marks } : {}) };
-    if (r.t === 'start') out.push({ type: 'step-start', ...base, at: r.at });
-    else out.push({ type: 'step-end', ...base, at: r.at, ms: r.ms, result: r.result as 'ok', ...(r.outcome ? { outcome: r.outcome } : {}) });
-  }
-  return out;
-}
-
 function kexecBootId(st: RunState | undefined): string | undefined {
-  for (const r of [...(st?.records ?? [])].reverse()) if (r.t === 'start' && r.bootId) return r.bootId;
+  for (const r of [...(st?.records ?? [])].reverse()) if (r.type === 'step-start' && r.bootId) return r.bootId;
   return undefined;
 }
 
@@ -65,11 +51,11 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   // After the kexec, a boot other than the one the boot proof recorded (the journal has it; the resume
   // plan does not hold that step) means the host rebooted again: memory kept across a kexec does not
   // survive that, so there is nothing to restore from.
-  const proof = st?.records.find((r) => r.t === 'end' && r.marks?.provesBoot);
-  const proven = proof?.t === 'end' ? proof.outcome?.['bootId'] : undefined;
+  const proof = st?.records.find((r) => r.type === 'step-end' && r.marks?.provesBoot);
+  const proven = proof?.type === 'step-end' ? proof.outcome?.['bootId'] : undefined;
   if (st && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
     const { done, records } = st;
-    const running = (vm: string): boolean => records.some((r) => r.t === 'end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
+    const running = (vm: string): boolean => records.some((r) => r.type === 'step-end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
     const lost = st.run.vms.map((v) => v.name).filter((vm) => !running(vm));
     throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
       hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
@@ -79,7 +65,7 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
     st = journal.openRun!;
   }
-  journal.append({ t: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
+  journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
   // A VMM the journal says was started, that no later step quit on purpose, and that no longer
   // answers died since: start it again, and run everything after it in that VM's lane again. (Its
@@ -127,21 +113,16 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     const step = stepsById.get(e.id)!;
     // fsync everything outside the blackout; inside it, what could not safely be repeated
     const sync = !step.blackout || !step.idempotent;
-    const ref = { phase: e.phase, ...(e.vm ? { vm: e.vm } : {}) };
-    const marks = e.marks ? { marks: e.marks } : {};
-    if (e.type === 'step-start') {
-      if (step.pointOfNoReturn) {
-        // the boot it leaves: the next boot is proven new against it. When the journal already has the
-        // jump from another boot (a run continued on the new boot, the agent at boot), that boot stays
-        // the one left: the step's check then finds the boot changed and never jumps a second time.
-        const leaves = kexecFrom && kexecFrom !== input.liveBootId ? kexecFrom : input.liveBootId;
-        env.vars['boot.recorded'] = leaves;
-        journal.append({ t: 'start', id: e.id, at: e.at, ...ref, blackout: e.blackout, ...marks, bootId: leaves }, true);
-        journal.sync(); // kexec does not flush the page cache
-      } else journal.append({ t: 'start', id: e.id, at: e.at, ...ref, blackout: e.blackout, ...marks }, sync);
-    } else if (e.type === 'step-end') {
-      journal.append({ t: 'end', id: e.id, at: e.at, ms: e.ms, result: e.result, ...ref, blackout: e.blackout, ...marks, ...(e.outcome ? { outcome: e.outcome } : {}) }, sync);
-    } else journal.append({ t: 'fail', id: e.id, at: e.at, ms: e.ms, code: e.code, message: e.message, ...ref, blackout: e.blackout }, true);
+    // the journal records the event itself; the jump's start also names the boot it leaves
+    if (e.type === 'step-start' && step.pointOfNoReturn) {
+      // the next boot is proven new against it. When the journal already has the jump from another
+      // boot (a run continued on the new boot, the agent at boot), that boot stays the one left: the
+      // step's check then finds the boot changed and never jumps a second time.
+      const leaves = kexecFrom && kexecFrom !== input.liveBootId ? kexecFrom : input.liveBootId;
+      env.vars['boot.recorded'] = leaves;
+      journal.append({ ...e, bootId: leaves }, true);
+      journal.sync(); // kexec does not flush the page cache
+    } else journal.append(e, e.type === 'step-failed' || sync);
     if (step.marks?.flushJournal && e.type === 'step-end') journal.sync();
     input.emit(e);
   };
@@ -154,8 +135,8 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   const measured = blackouts(journalEvents(journal.state?.records ?? []));
   const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
   if (finishing) {
-    journal.append({ t: 'blackout', at: Date.now(), vms: measured }, true);
-    journal.append({ t: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
+    journal.append({ type: 'blackout', at: Date.now(), vms: measured }, true);
+    journal.append({ type: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
   }
   return {
     ok: result.ok,

@@ -1,30 +1,60 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
-import type { Phase } from '../plan/types.js';
-import type { EventMarks } from './events.js';
+import type { ExecEvent, StepResult } from './events.js';
 import type { Outcome } from './runners/env.js';
 
 /**
- * 2: step records carry the step's marks (events.ts EventMarks), which status, abort and resume read.
- * Their `phase` (added within format 2, optional) lets a reader that has only the journal (a control
- * node following the on-host agent) draw the same events the executor emitted.
+ * 3: the journal is the executor's event log: a step's records are its events exactly as the
+ * executor emitted them (step-start, step-end, step-failed: id, phase, VM, blackout, marks, outcome),
+ * plus run, phase, blackout and done records, every record discriminated by `type`. Blackouts,
+ * `status`, the agent's follower and the reporters all read that one shape.
+ * 2 (read, for status and abort; an unfinished format-2 run is not continued): step records were
+ * start/end/fail under `t`, their phase optional.
  */
-export const JOURNAL_FORMAT_VERSION = 2;
+export const JOURNAL_FORMAT_VERSION = 3;
+
+type StepStart = Extract<ExecEvent, { type: 'step-start' }>;
+type StepEnd = Extract<ExecEvent, { type: 'step-end' }>;
+type StepFailed = Extract<ExecEvent, { type: 'step-failed' }>;
+
+/** A step's event as journaled: the kexec's start names the boot it leaves; a step checked by hand (resume --mark-done) ends 'marked-done'. */
+export type StepRecord = (StepStart & { bootId?: string }) | (Omit<StepEnd, 'result'> & { result: StepResult | 'marked-done' }) | StepFailed;
 
 export type JournalRecord =
-  | { t: 'run'; format: number; runId: string; at: number; host: string; profile: string; backend: string; bootId: string; vms: Array<{ name: string; qmp: string }> }
+  | { type: 'run'; format: number; runId: string; at: number; host: string; profile: string; backend: string; bootId: string; vms: Array<{ name: string; qmp: string }> }
   /** the plan each command ran, as it was made */
-  | { t: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
-  | { t: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
-  /** bootId: recorded on the kexec step, so the next boot can be proven new */
-  | { t: 'start'; id: string; at: number; phase?: Phase; vm?: string; blackout?: boolean; marks?: EventMarks; bootId?: string }
-  | { t: 'end'; id: string; at: number; ms: number; result: string; phase?: Phase; vm?: string; blackout?: boolean; marks?: EventMarks; outcome?: Outcome }
-  | { t: 'fail'; id: string; at: number; ms: number; code: string; message: string; phase?: Phase; vm?: string; blackout?: boolean }
-  | { t: 'done'; at: number; how: 'resumed' | 'aborted' };
+  | { type: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
+  | { type: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
+  | StepRecord
+  | { type: 'done'; at: number; how: 'resumed' | 'aborted' };
+
+export const isStepRecord = (r: JournalRecord): r is StepRecord => r.type === 'step-start' || r.type === 'step-end' || r.type === 'step-failed';
+
+/** The step events of a journal, in order: what the executor emitted, across every process that wrote it. */
+export function journalEvents(records: JournalRecord[]): ExecEvent[] {
+  return records.filter(isStepRecord) as ExecEvent[];
+}
+
+/** One parsed line as a record of this format: a format-2 record (`t`) is read into the event shape. */
+export function upgradeRecord(o: Record<string, unknown>): JournalRecord {
+  if (typeof o['type'] === 'string' || typeof o['t'] !== 'string') return o as JournalRecord;
+  const { t, ...rest } = o;
+  const step = { phase: 'resume', blackout: false, ...rest };
+  switch (t) {
+    case 'start':
+      return { ...step, type: 'step-start' } as JournalRecord;
+    case 'end':
+      return { ...step, type: 'step-end' } as JournalRecord;
+    case 'fail':
+      return { ...step, type: 'step-failed' } as JournalRecord;
+    default:
+      return { ...rest, type: t } as JournalRecord;
+  }
+}
 
 export interface RunState {
-  run: Extract<JournalRecord, { t: 'run' }>;
+  run: Extract<JournalRecord, { type: 'run' }>;
   records: JournalRecord[];
   /** steps recorded finished (ok, already-done or skipped), with their outcomes */
   done: Map<string, Outcome>;
@@ -40,19 +70,19 @@ export function journalFile(dir: string, host: string): string {
 
 /** Apply one record to the state of the last run (a `run` record starts a new one). */
 export function apply(state: RunState | undefined, r: JournalRecord): RunState | undefined {
-  if (r.t === 'run') return { run: r, records: [r], done: new Map(), inFlight: new Set(), failed: new Map(), finished: false };
+  if (r.type === 'run') return { run: r, records: [r], done: new Map(), inFlight: new Set(), failed: new Map(), finished: false };
   if (!state) return state;
   state.records.push(r);
-  if (r.t === 'start') {
+  if (r.type === 'step-start') {
     state.inFlight.add(r.id);
     state.failed.delete(r.id);
-  } else if (r.t === 'end') {
+  } else if (r.type === 'step-end') {
     state.inFlight.delete(r.id);
     state.done.set(r.id, r.outcome ?? {});
-  } else if (r.t === 'fail') {
+  } else if (r.type === 'step-failed') {
     state.inFlight.delete(r.id);
     state.failed.set(r.id, { code: r.code, message: r.message });
-  } else if (r.t === 'done') state.finished = true;
+  } else if (r.type === 'done') state.finished = true;
   return state;
 }
 
@@ -67,7 +97,7 @@ export function parseJournal(text: string, where: string): JournalRecord[] {
   lines.forEach((line, i) => {
     if (!line.trim()) return;
     try {
-      out.push(JSON.parse(line) as JournalRecord);
+      out.push(upgradeRecord(JSON.parse(line) as Record<string, unknown>));
     } catch {
       // a torn last line from a crash mid-write is expected; anything else is not
       if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${where}:${i + 1}: unreadable journal record; move the file aside to start over`);
@@ -99,11 +129,11 @@ export class Journal {
   }
 
   /** Begin a run; a finished run's file is renamed aside first (atomically). */
-  begin(run: Omit<Extract<JournalRecord, { t: 'run' }>, 't' | 'format'>): void {
+  begin(run: Omit<Extract<JournalRecord, { type: 'run' }>, 'type' | 'format'>): void {
     if (this.openRun) throw new Error('a run is already open');
     if (existsSync(this.file) && this.state) renameSync(this.file, `${this.file}.${this.state.run.runId}`);
     this.state = undefined;
-    this.append({ t: 'run', format: JOURNAL_FORMAT_VERSION, ...run }, true);
+    this.append({ type: 'run', format: JOURNAL_FORMAT_VERSION, ...run }, true);
   }
 
   append(r: JournalRecord, sync: boolean): void {

@@ -142,7 +142,7 @@ export async function assertRecovered(h: CliHost, vm: string, at: string): Promi
   assert.ok(c.value >= stopped, `${at}: memory intact (counter ${c.value} >= ${stopped})`);
   const recs = journal(h);
   for (const id of ['suspend/clear-state/', 'resume/restart/', 'resume/load/']) {
-    const runs = recs.filter((r) => r.t === 'end' && r.id === `${id}${vm}` && r.result === 'ok').length;
+    const runs = recs.filter((r) => r.type === 'step-end' && r.id === `${id}${vm}` && r.result === 'ok').length;
     assert.ok(runs <= 1, `${at}: ${id}${vm} ran ${runs} times`);
   }
   assert.equal(h.qemuPids().length, 1, `${at}: exactly one QEMU for the VM`);

@@ -20,7 +20,7 @@ const args = (h: CliHost, cmd: string): string[] => [cmd, '--profile', h.profile
 const lockOf = (h: CliHost): string => join(h.dir, 'journal', 'clihost.journal.lock');
 const ends = (h: CliHost): number => {
   try {
-    return journal(h).filter((r) => r.t === 'end').length;
+    return journal(h).filter((r) => r.type === 'step-end').length;
   } catch {
     return 0;
   }

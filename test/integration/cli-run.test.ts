@@ -49,8 +49,8 @@ test('suspend, kexec (VMM restart), resume: the VMs continue and the journal sho
       assert.ok(c.value > stopped || c.value > 0n);
     }
     const recs = journal(h);
-    assert.equal(recs.filter((r) => r.t === 'done').length, 1);
-    for (const vm of h.names) for (const step of ['stop', 'save', 'quit', 'restart', 'load', 'cont']) assert.ok(recs.some((r) => r.t === 'end' && r.id.endsWith(`/${step}/${vm}`)), `${step}/${vm} in the journal`);
+    assert.equal(recs.filter((r) => r.type === 'done').length, 1);
+    for (const vm of h.names) for (const step of ['stop', 'save', 'quit', 'restart', 'load', 'cont']) assert.ok(recs.some((r) => r.type === 'step-end' && r.id.endsWith(`/${step}/${vm}`)), `${step}/${vm} in the journal`);
     const st = await h.cli(['status', '--profile', h.profile, '--json']);
     const status = JSON.parse(st.stdout) as { finished: boolean; blackouts: Array<{ vm: string; ms: number }> };
     assert.equal(status.finished, true);
@@ -222,10 +222,10 @@ test('abort after the point of no return refuses and says what resume will do', 
   try {
     // a journal as a real run leaves it once kexec -e has started (the host then rebooted)
     writeJournal(h, [
-      { t: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [] },
-      { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
-      { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
-      { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
+      { type: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [] },
+      { type: 'step-start', phase: 'kexec', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
+      { type: 'step-end', phase: 'kexec', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
+      { type: 'step-start', phase: 'kexec', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
     ]);
     const r = await h.cli(['abort', ...base(h)]);
     assert.equal(r.code, 1);
@@ -245,11 +245,11 @@ test('the host rebooted again after the kexec (power loss): resume gives a corre
     // the journal as a run leaves it after verify-boot proved the kexec's boot; this machine's boot differs
     const vm = h.names[0]!;
     writeJournal(h, [
-      { t: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [{ name: vm, qmp: h.qmp(vm) }] },
-      { t: 'start', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
-      { t: 'end', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
-      { t: 'start', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
-      { t: 'end', id: 'kexec/verify-boot', at: 5, ms: 1, result: 'ok', blackout: true, marks: { provesBoot: true }, outcome: { bootId: 'b-kexec', previousBootId: 'b-old' } },
+      { type: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [{ name: vm, qmp: h.qmp(vm) }] },
+      { type: 'step-start', phase: 'kexec', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
+      { type: 'step-end', phase: 'kexec', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
+      { type: 'step-start', phase: 'kexec', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
+      { type: 'step-end', phase: 'kexec', id: 'kexec/verify-boot', at: 5, ms: 1, result: 'ok', blackout: true, marks: { provesBoot: true }, outcome: { bootId: 'b-kexec', previousBootId: 'b-old' } },
     ]);
     const r = await h.cli(['resume', ...base(h)]);
     assert.equal(r.code, 1);

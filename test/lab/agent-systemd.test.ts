@@ -70,6 +70,6 @@ test('systemd host, run started on the host itself and left alone: the unit the 
   assert.ok(resumeDone > 0 && resumeDone < sshStarted, `resume ended at ${resumeDone} us, sshd started at ${sshStarted} us (monotonic)`);
   const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
   const last = recs.at(-1);
-  assert.equal(last?.t === 'done' ? last.how : last?.t, 'resumed');
-  assert.ok(recs.some((r) => r.t === 'end' && r.id === 'kexec/verify-boot'));
+  assert.equal(last?.type === 'done' ? last.how : last?.type, 'resumed');
+  assert.ok(recs.some((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot'));
 });

@@ -87,11 +87,11 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
 
   // the VM ran again before the new boot's sshd started (both clocks are the lab host's)
   const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
-  const cont = recs.find((r) => r.t === 'end' && r.id === 'resume/cont/counter');
+  const cont = recs.find((r) => r.type === 'step-end' && r.id === 'resume/cont/counter');
   const sshdAt = [...serial.matchAll(/LAB-MARK sshd-started epoch-ms=(\d+)/g)].map((m) => Number(m[1])).pop()!;
   assert.ok(cont && cont.at < sshdAt, `cont at ${cont?.at}, sshd at ${sshdAt}`);
-  const verify = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-boot');
-  assert.ok(verify?.t === 'end' && verify.outcome?.['bootId'] === bootAfter);
+  const verify = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot');
+  assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter);
 });
 
 test('the network between control node and host is cut for the whole window: the host resumes the VM by itself; the control node, still following, sees the run finish', { timeout: 1_500_000 }, async () => {

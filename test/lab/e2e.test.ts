@@ -130,12 +130,12 @@ test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RA
 
   const recs = readdirSync(journalDir).filter((f) => f.endsWith('.journal')).flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
   for (const id of ['prepare/start/counter', 'suspend/kexec-load', 'suspend/stop/counter', 'suspend/save/counter', 'kexec/umount', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/mount-dax', 'resume/load/counter', 'resume/cont/counter']) {
-    assert.ok(recs.some((r) => r.t === 'end' && r.id === id), `${id} recorded`);
+    assert.ok(recs.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded`);
   }
-  assert.ok(recs.some((r) => r.t === 'phase' && r.plan !== undefined), 'the plan is in the journal');
-  const verify = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-boot');
-  assert.ok(verify?.t === 'end' && verify.outcome?.['bootId'] === bootAfter && verify.outcome['previousBootId'] === bootBefore);
-  const bo = recs.find((r) => r.t === 'blackout');
-  assert.ok(bo?.t === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
+  assert.ok(recs.some((r) => r.type === 'phase' && r.plan !== undefined), 'the plan is in the journal');
+  const verify = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot');
+  assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter && verify.outcome['previousBootId'] === bootBefore);
+  const bo = recs.find((r) => r.type === 'blackout');
+  assert.ok(bo?.type === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
   assert.match(run.stdout, /blackout counter: [0-9]+ ms/);
 });

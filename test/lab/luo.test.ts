@@ -159,10 +159,10 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   assert.equal(k.code, 1);
   assert.match(k.stdout + k.stderr, /kexec\/verify-luo-holder.*no helper answers on \/run\/liveupdate\/luo-holder\.sock/s);
   assert.equal(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootBefore, 'no kexec happened');
-  assert.ok(!records().some((r) => r.t === 'start' && r.id === 'kexec/kexec-exec'), 'the point of no return was not passed');
+  assert.ok(!records().some((r) => r.type === 'step-start' && r.id === 'kexec/kexec-exec'), 'the point of no return was not passed');
   // the guard's failure aborted on its own: the old QEMU still mapped the RAM and continues
   assert.match(k.stdout, /aborted before the point of no return: every VM runs again on this kernel/);
-  assert.ok(records().some((r) => r.t === 'end' && r.id === 'abort/cont-old/counter'), 'the abort continued the old QEMU');
+  assert.ok(records().some((r) => r.type === 'step-end' && r.id === 'abort/cont-old/counter'), 'the abort continued the old QEMU');
   const a = await counter();
   assert.equal(a.status, 'running');
   await sleep(1500);
@@ -195,14 +195,14 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
 
   const recs = records();
   for (const id of ['prepare/luo-hold', 'suspend/save/counter', 'kexec/verify-luo-holder', 'kexec/quit/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'kexec/verify-handover', 'resume/luo-retrieve', 'resume/load/counter', 'resume/cont/counter', 'resume/luo-finish']) {
-    assert.ok(recs.some((r) => r.t === 'end' && r.id === id), `${id} recorded`);
+    assert.ok(recs.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded`);
   }
-  const handover = recs.find((r) => r.t === 'end' && r.id === 'kexec/verify-handover');
-  const lines = (handover?.t === 'end' ? (handover.outcome?.['lines'] as string[]) : []).join('\n');
+  const handover = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-handover');
+  const lines = (handover?.type === 'step-end' ? (handover.outcome?.['lines'] as string[]) : []).join('\n');
   assert.match(lines, /KHO: found kexec handover data/);
   assert.match(lines, /luo: Retrieved live update data/);
-  const bo = recs.find((r) => r.t === 'blackout');
-  assert.ok(bo?.t === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
+  const bo = recs.find((r) => r.type === 'blackout');
+  assert.ok(bo?.type === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
   assert.match(run.stdout, /blackout counter: [0-9]+ ms/);
 
   // a second update, this one through the on-host agent (the host runs the plan and resumes the VM
@@ -217,9 +217,9 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   assert.match(lab.serialText(), /LAB-MARK agent-boot-done rc=0/, 'the resume was the host\'s own, at boot');
   // the agent's journal is on the host
   const recs2 = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
-  for (const id of ['kexec/verify-handover', 'resume/luo-retrieve', 'resume/cont/counter', 'resume/luo-finish']) assert.ok(recs2.some((r) => r.t === 'end' && r.id === id), `${id} recorded on the host`);
-  assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'), 'the held memfd was preserved in a new session');
-  assert.ok(recs2.some((r) => r.t === 'end' && r.id === 'prepare/luo-hold' && r.result === 'skipped'), 'no second holder was started');
+  for (const id of ['kexec/verify-handover', 'resume/luo-retrieve', 'resume/cont/counter', 'resume/luo-finish']) assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded on the host`);
+  assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'), 'the held memfd was preserved in a new session');
+  assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === 'prepare/luo-hold' && r.result === 'skipped'), 'no second holder was started');
 
   // the session was finished: retrieving it again is a clear error
   await assert.rejects(

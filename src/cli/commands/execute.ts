@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { cliListener } from '../listener.js';
-import { journalEvents } from '../../exec/executor.js';
+
 import { blackouts } from '../../exec/events.js';
-import { Journal, journalFile, replay } from '../../exec/journal.js';
+import { Journal, journalEvents, journalFile, replay } from '../../exec/journal.js';
 import type { ExecEvent } from '../../exec/events.js';
 import type { Host } from '../../host/host.js';
 import { LocalHost } from '../../host/local.js';
@@ -88,10 +88,10 @@ export function registerExecute(program: Command, out: () => Reporter, setExit: 
       const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));
       const state = replay(records);
       const run = state && !state.finished ? state : undefined;
-      const jumped = run?.records.find((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
+      const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
       if (jumped) {
-        const pending = run!.records.filter((r) => r.t === 'start' && !run!.done.has(r.id)).map((r) => (r.t === 'start' ? r.id : ''));
-        throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.t === 'start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
+        const pending = run!.records.filter((r) => r.type === 'step-start' && !run!.done.has(r.id)).map((r) => (r.type === 'step-start' ? r.id : ''));
+        throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.type === 'step-start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
           hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}' restores them on the new kernel${pending.length ? ` (unfinished: ${pending.join(', ')})` : ''}`,
         });
       }
@@ -117,7 +117,7 @@ export function registerExecute(program: Command, out: () => Reporter, setExit: 
           const onHost = journalFile(profile.journal.dir, profile.host.name);
           if (opts.follow) await followLatest(host, onHost, opts, o);
           const there = await readRemoteJournal(host, onHost);
-          if (there.some((r) => r.t === 'run') || !records.length) {
+          if (there.some((r) => r.type === 'run') || !records.length) {
             records = there;
             file = `${host.name}:${onHost}`;
           }
@@ -135,7 +135,7 @@ export function registerExecute(program: Command, out: () => Reporter, setExit: 
         return;
       }
       const b = blackouts(journalEvents(st.records));
-      const jumped = st.records.some((r) => r.t === 'start' && r.marks?.pointOfNoReturn);
+      const jumped = st.records.some((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
       const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
       const lines = [
         `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,

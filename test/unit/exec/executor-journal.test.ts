@@ -5,12 +5,12 @@
 // under test; the same rules against real QEMU and a real kexec are in test/integration and test/lab.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ExecOptions, ExecResult, Host } from '../../../src/host/host.js';
 import { execute } from '../../../src/exec/executor.js';
-import { Journal, type JournalRecord } from '../../../src/exec/journal.js';
+import { Journal, journalEvents, type JournalRecord } from '../../../src/exec/journal.js';
 import type { ExecEvent } from '../../../src/exec/events.js';
 import { PLAN_FORMAT_VERSION, type Plan, type Step } from '../../../src/plan/types.js';
 import type { LiveupdateError } from '../../../src/errors.js';
@@ -103,10 +103,10 @@ test('a full run: every step once, the jump records the boot it leaves with its 
   const r = await run(host, kernelPlan('boot-1'), j.open());
   assert.equal(r.ok, true, JSON.stringify(r.failures));
   assert.deepEqual(host.ran, ['mkdir -p /x', 'once', 'sync', 'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e', 'after']);
-  const jump = j.records().find((x) => x.t === 'start' && x.id === 'kexec/jump');
-  assert.deepEqual(jump && jump.t === 'start' ? [jump.bootId, jump.marks] : [], ['boot-1', { pointOfNoReturn: true }]);
-  const proof = j.records().find((x) => x.t === 'end' && x.id === 'kexec/proof');
-  assert.equal(proof && proof.t === 'end' ? proof.outcome?.['bootId'] : undefined, 'boot-2');
+  const jump = j.records().find((x) => x.type === 'step-start' && x.id === 'kexec/jump');
+  assert.deepEqual(jump && jump.type === 'step-start' ? [jump.bootId, jump.marks] : [], ['boot-1', { pointOfNoReturn: true }]);
+  const proof = j.records().find((x) => x.type === 'step-end' && x.id === 'kexec/proof');
+  assert.equal(proof && proof.type === 'step-end' ? proof.outcome?.['bootId'] : undefined, 'boot-2');
   assert.ok(r.events.every((e) => e.type !== 'step-failed'));
 });
 
@@ -138,14 +138,14 @@ test('a step started but never recorded finished: repeated when idempotent, refu
   // the orchestrator died inside suspend/once (not idempotent, no check): nothing more may run
   const host = new FakeKernelHost();
   const died = leftBy('r1', [
-    { t: 'end', id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' },
-    { t: 'start', id: 'suspend/once', at: 3 },
+    { type: 'step-end', phase: 'prepare', blackout: false, id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' },
+    { type: 'step-start', phase: 'suspend', blackout: false, id: 'suspend/once', at: 3 },
   ]);
   await assert.rejects(run(host, kernelPlan('boot-1'), died), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message));
   assert.deepEqual(host.ran, []);
 
   // died inside prepare/mkdir instead (idempotent): it runs again, and the run goes on
-  const r = await run(host, kernelPlan('boot-1'), leftBy('r2', [{ t: 'start', id: 'prepare/mkdir', at: 2 }]));
+  const r = await run(host, kernelPlan('boot-1'), leftBy('r2', [{ type: 'step-start', phase: 'prepare', blackout: false, id: 'prepare/mkdir', at: 2 }]));
   assert.equal(r.ok, true, JSON.stringify(r.failures));
   assert.equal(host.ran[0], 'mkdir -p /x');
 });
@@ -171,9 +171,27 @@ test('an unfinished run journaled in another format is not continued: the versio
   const host = new FakeKernelHost();
   const j = journalAt();
   const old = j.open();
-  old.append({ t: 'run', format: 1, runId: 'r4', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] }, true);
+  old.append({ type: 'run', format: 1, runId: 'r4', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] }, true);
   old.close();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 2/.test(e.message));
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 3/.test(e.message));
+  assert.deepEqual(host.ran, []);
+});
+
+test('a format-2 journal (records under `t`) is read in the event shape: status and blackouts of an earlier run still work, its unfinished run is not continued', async () => {
+  const file = join(mkdtempSync('/tmp/lu-j2-'), 'fake.journal');
+  const v2 = [
+    { t: 'run', format: 2, runId: 'r5', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [{ name: 'vm', qmp: '/run/vm.qmp' }] },
+    { t: 'start', id: 'suspend/stop/vm', at: 10, vm: 'vm', blackout: true, marks: { blackoutStart: true } },
+    { t: 'end', id: 'suspend/stop/vm', at: 11, ms: 1, result: 'ok', vm: 'vm', blackout: true, marks: { blackoutStart: true } },
+    { t: 'fail', id: 'resume/cont/vm', at: 40, ms: 2, code: 'QMP_ERROR', message: 'no', phase: 'resume', vm: 'vm', blackout: true },
+  ];
+  writeFileSync(file, v2.map((r) => JSON.stringify(r)).join('\n') + '\n');
+  const recs = Journal.read(file);
+  assert.deepEqual(recs.map((r) => r.type), ['run', 'step-start', 'step-end', 'step-failed']);
+  const events = journalEvents(recs);
+  assert.deepEqual(events.map((e) => [e.type, e.phase, e.blackout]), [['step-start', 'resume', true], ['step-end', 'resume', true], ['step-failed', 'resume', true]]);
+  const host = new FakeKernelHost();
+  await assert.rejects(run(host, kernelPlan('boot-1'), Journal.open(file)), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /journaled in format 2/.test(e.message));
   assert.deepEqual(host.ran, []);
 });
 
@@ -192,10 +210,10 @@ test('continued after the jump (the agent at boot, with the whole plan): the jum
     ],
   };
   const j = leftBy('r5', [
-    { t: 'end', id: 'prepare/start/vm', at: 2, ms: 1, result: 'ok', vm: 'vm' },
-    { t: 'end', id: 'suspend/quit/vm', at: 3, ms: 1, result: 'ok', vm: 'vm' },
-    { t: 'end', id: 'kexec/flush', at: 4, ms: 1, result: 'ok' },
-    { t: 'start', id: 'kexec/jump', at: 5, bootId: 'boot-1', marks: { pointOfNoReturn: true } },
+    { type: 'step-end', phase: 'prepare', blackout: false, id: 'prepare/start/vm', at: 2, ms: 1, result: 'ok', vm: 'vm' },
+    { type: 'step-end', phase: 'suspend', blackout: false, id: 'suspend/quit/vm', at: 3, ms: 1, result: 'ok', vm: 'vm' },
+    { type: 'step-end', phase: 'kexec', blackout: false, id: 'kexec/flush', at: 4, ms: 1, result: 'ok' },
+    { type: 'step-start', phase: 'kexec', blackout: false, id: 'kexec/jump', at: 5, bootId: 'boot-1', marks: { pointOfNoReturn: true } },
   ]);
   host.boot = 'boot-2';
   const r = await run(host, plan, j);
