@@ -34,7 +34,7 @@ interface Figures {
 
 /** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
 async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[] }> {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-'), ...(via === 'agent' ? ['--agent'] : [])];
+  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-'), '--via', via];
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
   await sleep(3000);
@@ -100,7 +100,7 @@ try {
 const base = await bootLab('bench-base');
 try {
   const common = ['--host', base.target, '--identity', base.identity, '--known-hosts', base.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
-  const prep = await cli(['prepare', ...common, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')]);
+  const prep = await cli(['prepare', ...common, '--via', 'ssh', '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare (for the baseline) failed:\n${prep.stderr}`);
   await sleep(3000);
   const p = await cli(['plan', ...common, '--phase', 'resume', '--json']);

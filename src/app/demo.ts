@@ -1,12 +1,12 @@
 /**
  * The demo: a real live update in a lab VM, for someone who has not read a line of YAML yet.
  * It builds (or reuses) the lab image, boots a lab host under QEMU, starts the counter guest with
- * `prepare`, and updates the host with `run` over SSH — the same updateHost path (src/app/update.ts) `liveupdate run
- * --host` takes — then shows the host's kernel and boot before and after, the guest's counter, and
+ * `prepare`, and updates the host with `run` — the same updateHost path (src/app/update.ts) `liveupdate run
+ * --host` takes, through the host's agent — then shows the host's kernel and boot before and after, the guest's counter, and
  * where the blackout went.
  */
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LiveupdateError } from '../errors.js';
 import { blackoutBreakdown, type BlackoutBreakdown, type ExecEvent } from '../exec/events.js';
@@ -17,6 +17,7 @@ import { counterOn } from '../lab/counter.js';
 import { bootLab, ensureLabImage, ensureLuoKernel, labImageCached, luoKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PROFILE, type LabHost } from '../lab/lab.js';
 import { demoPreflight } from '../lab/preflight.js';
 import type { PhaseSelection } from '../plan/planner.js';
+import { requireProfile } from '../profile/load.js';
 import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
 
 export const DEMO_PORT = 10022;
@@ -41,7 +42,10 @@ export interface DemoResult {
   after: Snapshot;
   blackout: BlackoutBreakdown & { vm: string };
   runId: string;
+  /** a copy of the host's journal, taken after the run */
   journal: string;
+  /** where the journal is on the lab host */
+  journalOnHost: string;
   stagesMs: Record<string, number>;
   lab: { kept: boolean; target: string; port: number; pid?: number; identity: string; knownHosts: string; profile: string; serialLog: string };
 }
@@ -70,9 +74,13 @@ function collecting(l: UpdateListener, collect: (e: ExecEvent) => void): UpdateL
 }
 
 /** The lab host's kernel, boot and the guest's counter, read over a fresh SSH connection. */
-async function snapshot(lab: LabHost): Promise<Snapshot> {
+async function snapshot(lab: LabHost, journal?: { journal: string; copy: string }): Promise<Snapshot> {
   const ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
   try {
+    if (journal) {
+      mkdirSync(dirname(journal.copy), { recursive: true });
+      writeFileSync(journal.copy, await ssh.fetch(journal.journal));
+    }
     const r = await ssh.exec(['sh', '-c', 'uname -r; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 });
     const [kernel = '', bootId = ''] = r.stdout.trim().split('\n');
     const c = await counterOn(ssh, `/run/liveupdate/${VM}.qmp`, `lab-${VM}`);
@@ -117,9 +125,12 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
   // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
   let demo: DemoResult | undefined;
   try {
-    const journalDir = join(LAB_CACHE, 'demo', 'journal');
-    rmSync(journalDir, { recursive: true, force: true });
-    const execOpts: UpdateRequest = { profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, journalDir };
+    // as `liveupdate run --host` does by default: the host's agent runs each plan, and at boot the resume
+    const profilePath = luo ? LAB_LUO_PROFILE : LAB_PROFILE;
+    const onHost = journalFile(requireProfile(profilePath).profile.journal.dir, 'lab');
+    const copy = join(LAB_CACHE, 'demo', 'lab.journal');
+    rmSync(copy, { force: true });
+    const execOpts: UpdateRequest = { profile: profilePath, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, agent: true };
     const events: ExecEvent[] = [];
     const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {
       const r = await updateHost(
@@ -130,7 +141,7 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
       );
       if (!isExecuted(r) || !r.ok) {
         throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
-          hint: `the journal is ${journalFile(journalDir, 'lab')}; re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
+          hint: `the journal is on the lab host (${onHost}); re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
         });
       }
       return r;
@@ -138,8 +149,9 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
     await timed('prepare', luo ? 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)' : 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)', 'about 15 s', (log) => phases('prepare', 'prepare', log));
     await timed('count', `Let the guest count for ${count} s`, `${count} s`, () => sleep(count * 1000));
     const before = await timed('before', 'Before: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
-    const result = await timed('run', 'Live update: `liveupdate run` over SSH (stage kernel, pause + save, kexec, restore, continue)', '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
-    const after = await timed('after', 'After: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
+    const result = await timed('run', "Live update: `liveupdate run --host`, run by the host's agent (stage kernel, pause + save, kexec; at boot: restore, continue)", '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
+    // with the host's journal, copied here: the lab host goes at teardown
+    const after = await timed('after', 'After: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab, { journal: onHost, copy }));
     const breakdown = blackoutBreakdown(events, VM);
     if (!breakdown) throw new LiveupdateError('STEP_FAILED', 'the run finished without recording every step of the blackout window');
     const continued = after.vmStatus === 'running' && BigInt(after.counter) > BigInt(before.counter);
@@ -154,7 +166,8 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
       after,
       blackout: { vm: VM, ...breakdown },
       runId: result.runId,
-      journal: journalFile(journalDir, 'lab'),
+      journal: copy,
+      journalOnHost: onHost,
       stagesMs,
       lab: { kept: keep, target: lab.target, port, ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, serialLog: lab.serialLog },
     };

@@ -31,6 +31,19 @@ export interface UpdateRequest extends HostOptions {
 
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
 
+/**
+ * Who runs the steps. With --host the on-host agent does (the default: the host finishes its own
+ * update, no control node in the blackout); `--via ssh` keeps the control node driving each step
+ * over SSH. On this machine the executor runs in this process unless --agent (or `--via agent`).
+ */
+export function viaAgent(opts: { remote: boolean; agent?: boolean; via?: string }): boolean {
+  if (opts.via !== undefined && opts.via !== 'agent' && opts.via !== 'ssh') throw new LiveupdateError('USAGE', `--via ${opts.via}: expected agent or ssh`);
+  if (opts.agent && opts.via === 'ssh') throw new LiveupdateError('USAGE', '--agent and --via ssh contradict each other: choose one');
+  if (opts.via === 'ssh' && !opts.remote) throw new LiveupdateError('USAGE', '--via ssh needs --host: on this machine the steps run in this process (or with --agent, by the agent)');
+  if (opts.agent || opts.via === 'agent') return true;
+  return opts.via === undefined && opts.remote;
+}
+
 /** Runs on this machine keep the journal on its disk (it must survive the kexec); remote runs keep it here. */
 export function journalFor(opts: { host?: string; journalDir?: string }, profile: Profile): string {
   return journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
@@ -86,7 +99,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     const facts = await obtainFacts(req, profile, host);
     const plan = planFor(phases, facts);
     if (req.dryRun) return { dryRun: plan };
-    if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done with --agent: the journal is on the host; run liveupdate resume --mark-done there');
+    if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done through the on-host agent: the journal is on the host; run liveupdate resume --mark-done on the host itself (or add --via ssh for a run this control node drove step by step)');
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
       const step = plan.steps.find((s) => s.id === id);

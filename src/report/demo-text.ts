@@ -1,5 +1,5 @@
 /** `liveupdate demo`'s account for people: before and after, where the blackout went, what to run next. */
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import type { DemoResult, Snapshot } from '../app/demo.js';
 import { PACKAGE_ROOT } from '../lab/lab.js';
 
@@ -24,18 +24,18 @@ export function renderDemo(d: DemoResult): string {
     '',
     `blackout of VM ${b.vm}: ${s(b.windowMs)}`,
     `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${d.backend === 'luo' ? 'to disk (RAM stays in a memfd preserved by LUO)' : 'to pmem (RAM stays where it is)'}`,
-    `  kexec + boot   ${s(b.kexecMs).padStart(8)}   kexec -e until the new kernel answers SSH (emulated with TCG here: slow)`,
+    `  kexec + boot   ${s(b.kexecMs).padStart(8)}   kexec -e until the new boot is proven, by the agent at boot (emulated with TCG here: slow)`,
     `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${d.backend === 'luo' ? 'memfd (retrieved from its session)' : 'RAM file'}, state loaded`,
-    `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own SSH round trips and checks inside the window`,
+    `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own work inside the window (on the host: the agent; no control node)`,
     '',
-    `journal: ${rel(d.journal)}`,
-    `  ${me} status --profile ${rel(d.lab.profile)} --host ${d.lab.target} --journal-dir ${rel(join(d.journal, '..'))}`,
+    `journal: ${d.lab.kept ? `${d.journalOnHost} on the lab host; ` : ''}copied to ${rel(d.journal)}`,
     ...(d.lab.kept
       ? [
           '',
           `the lab host is still running (pid ${d.lab.pid}); log in with:`,
           `  ${ssh}`,
-          'plan or run another update on it with the profile the demo used:',
+          'its journal, and another plan with the profile the demo used:',
+          `  ${me} status --profile ${rel(d.lab.profile)} ${hostArgs}`,
           `  ${me} plan --profile ${rel(d.lab.profile)} ${hostArgs}`,
           `stop it with: kill ${d.lab.pid}`,
         ]

@@ -63,8 +63,9 @@ function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'):
   return file;
 }
 
+// `fleet run` step by step over SSH (--via ssh): the on-host agent, the default, is in test/lab/fleet.test.ts
 function cli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
-  return runCli(['fleet', ...args, '--fleet-dir', join(dir, 'runs')], { ...(onStdout ? { onStdout } : {}) });
+  return runCli(['fleet', ...args, ...(args[0] === 'run' ? ['--via', 'ssh'] : []), '--fleet-dir', join(dir, 'runs')], { ...(onStdout ? { onStdout } : {}) });
 }
 
 function qemuPid(h: CliHost): number {

@@ -31,9 +31,11 @@ after(async () => {
 });
 
 function cli(args: string[]): Promise<CliResult> {
-  // only the commands that run steps keep a journal
-  const journal = ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort', 'status'].includes(args[0]!) ? ['--journal-dir', journalDir] : [];
-  return runCli([...args, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal]);
+  // only the commands that run steps keep a journal; they run step by step over SSH here (--via ssh:
+  // the on-host agent, the default with --host, has test/lab/agent*.test.ts)
+  const steps = ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort'].includes(args[0]!);
+  const journal = steps || args[0] === 'status' ? ['--journal-dir', journalDir] : [];
+  return runCli([...args, ...(steps ? ['--via', 'ssh'] : []), '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal]);
 }
 
 const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);

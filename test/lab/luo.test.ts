@@ -33,8 +33,9 @@ after(async () => {
   await lab?.stop();
 });
 
+// step by step over SSH (--via ssh) unless a test asks for the on-host agent, the default with --host
 function cli(args: string[]): Promise<CliResult> {
-  return runCli([...args, '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
+  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
 }
 
 const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);

@@ -16,7 +16,7 @@ interface DemoOpts {
 export function registerDemo(program: Command, out: () => Reporter, setExit: (c: number) => void): void {
   program
     .command('demo')
-    .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it over SSH, shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
+    .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
     .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem) or luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd)', 'pmem')
     .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))

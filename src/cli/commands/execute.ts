@@ -12,7 +12,7 @@ import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallA
 import { isLocal, openHost } from '../../app/hosts.js';
 import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
-import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, type UpdateRequest } from '../../app/update.js';
+import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { plainLine, renderSummary } from '../../report/progress.js';
 import { onInterrupt } from '../interrupt.js';
@@ -71,18 +71,21 @@ export function registerExecute(program: Command, out: () => Reporter, setExit: 
       .option('--dry-run', 'print the plan and change nothing')
       .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
-      .option('--agent', 'run on the host itself: hand this plan to the on-host agent, which finishes the run (and at boot the resume) without this control node; follow its journal (Ctrl-C detaches)');
+      .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
+      .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
-    c.action((opts: UpdateRequest) => runPhases(name, phases, opts, out(), setExit));
+    c.action((opts: UpdateRequest & { via?: string }) => runPhases(name, phases, { ...opts, agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out(), setExit));
   }
 
   withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
     .option('--facts <file>', 'plan from saved facts instead of probing')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--vmm-only', 'the run being aborted was --vmm-only')
-    .option('--agent', 'the run being aborted is the on-host agent\'s: the host runs the abort plan itself')
-    .action(async (opts: UpdateRequest) => {
+    .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
+    .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
+    .action(async (given: UpdateRequest & { via?: string }) => {
       const o = out();
+      const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
       const { profile } = requireProfile(opts.profile);
       // the journal of an agent's run is on the host
       const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));

@@ -14,6 +14,7 @@ import { commandHealthGate, runFleet } from '../../fleet/run.js';
 import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/fleet-text.js';
 import type { Reporter } from '../../report/reporter.js';
 import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
+import { viaAgent } from '../../app/update.js';
 
 interface FleetOpts {
   inventory: string;
@@ -67,8 +68,9 @@ export function registerFleet(program: Command, out: () => Reporter, setExit: (c
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
     .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
     .option('--report <file>', 'also write the JSON report here')
-    .option('--agent', 'each host runs its plan itself (the on-host agent, as `liveupdate run --agent`): the resume after its kexec needs no control node')
-    .action(async (opts: FleetOpts & { resume?: string; report?: string; agent?: boolean }) => {
+    .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')
+    .option('--agent', 'the same as --via agent (the default)')
+    .action(async (opts: FleetOpts & { resume?: string; report?: string; agent?: boolean; via: string }) => {
       const o = out();
       const inv = requireInventory(opts.inventory);
       if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
@@ -79,7 +81,7 @@ export function registerFleet(program: Command, out: () => Reporter, setExit: (c
         ...(opts.limit ? { limit: opts.limit } : {}),
         fleetDir: opts.fleetDir,
         ...(opts.resume ? { resume: opts.resume } : {}),
-        update: realUpdater(inv, { agent: opts.agent === true }),
+        update: realUpdater(inv, { agent: viaAgent({ remote: true, via: opts.via, ...(opts.agent ? { agent: true } : {}) }) }),
         ...(gate ? { gate } : {}),
         emit: progress.emit,
       });
