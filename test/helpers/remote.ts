@@ -3,9 +3,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Host } from '../../src/host/host.js';
 import type { SshHost } from '../../src/host/ssh.js';
 
-/** argv on the host, which must exit 0; its trimmed stdout. */
-export async function mustRun(host: Host, argv: string[]): Promise<string> {
-  const r = await host.exec(argv, { timeoutMs: 60_000 });
+/** argv on the host, which must exit 0 within timeoutMs; its trimmed stdout. */
+export async function mustRun(host: Host, argv: string[], timeoutMs = 60_000): Promise<string> {
+  const r = await host.exec(argv, { timeoutMs });
   assert.equal(r.exitCode, 0, `${argv.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 }

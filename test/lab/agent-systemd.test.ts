@@ -46,7 +46,8 @@ test('systemd host, run started on the host itself and left alone: the unit the 
   // in the foreground, then the run started detached and left alone
   const lu = '/var/lib/liveupdate/agent/liveupdate';
   await ssh.put(readFileSync(profile), '/root/lab.yaml');
-  await remote([lu, 'prepare', '--profile', '/root/lab.yaml', '--agent']);
+  // (a whole prepare, Node started twice, on an emulated host: bounded generously)
+  await mustRun(ssh, [lu, 'prepare', '--profile', '/root/lab.yaml', '--agent'], 600_000);
   await sleep(10_000);
   const beforeRun = await counterOn(ssh);
   const bootBefore = await bootIdOf(ssh);
