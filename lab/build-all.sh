@@ -2,9 +2,9 @@
 # The lab artefacts, each built or reused, printing one line per artefact with the seconds it took:
 #   build-all.sh debian   the Debian lab image (every lab test but the LUO one, and the demo)
 #   build-all.sh luo      the LUO lab kernel, QEMU 10 from bookworm-backports, the LUO lab image
-#   build-all.sh          both, in that order
-# The test command (scripts/test) builds them in the background, the Debian image first, and starts
-# the lab tests that need only it while the LUO kernel builds; no test timeout ever contains a build.
+#   build-all.sh          all of them, the long LUO kernel build first, then the images
+# The test command (scripts/test) builds them in the background during its check stage; no test
+# timeout ever contains a build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 what=${1:-all}
@@ -15,11 +15,13 @@ step() {
   "$@"
   echo "[lab-artefacts] $name: $(( $(date +%s) - t0 )) s"
 }
+if [ "$what" != debian ]; then
+  step "LUO lab kernel" bash "$here/kernel/build.sh" luo
+  step "QEMU 10" bash "$here/qemu/fetch-qemu10.sh"
+fi
 if [ "$what" != luo ]; then
   step "Debian lab image" bash "$here/image/build.sh" debian
 fi
 if [ "$what" != debian ]; then
-  step "LUO lab kernel" bash "$here/kernel/build.sh" luo
-  step "QEMU 10" bash "$here/qemu/fetch-qemu10.sh"
   step "LUO lab image" bash "$here/image/build.sh" luo
 fi
