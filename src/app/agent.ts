@@ -12,7 +12,7 @@ import { gzipSync } from 'node:zlib';
 import { LiveupdateError } from '../errors.js';
 import type { ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
-import { journalEvents, parseJournal, replay, upgradeRecord, type JournalRecord } from '../exec/journal.js';
+import { journalEvents, parseJournal, parseRecord, replay, type JournalRecord } from '../exec/journal.js';
 import { describeArgv, type Host } from '../host/host.js';
 import { ensureHelper, helperPathFor } from '../native/helper.js';
 import type { HostFacts } from '../facts/types.js';
@@ -197,7 +197,7 @@ export async function followAgent(host: Host, spool: string, journal: string, st
         offset += Buffer.byteLength(body);
         const lines = (partial + body).split('\n');
         partial = lines.pop() ?? '';
-        const records = lines.filter((l) => l.trim()).map((l) => upgradeRecord(JSON.parse(l) as Record<string, unknown>));
+        const records = lines.filter((l) => l.trim()).map(parseRecord);
         for (const e of journalEvents(records)) o.emit(e);
       }
       const tail = r.stdout.slice(sep + 3).trim();

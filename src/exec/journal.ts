@@ -36,8 +36,9 @@ export function journalEvents(records: JournalRecord[]): ExecEvent[] {
   return records.filter(isStepRecord) as ExecEvent[];
 }
 
-/** One parsed line as a record of this format: a format-2 record (`t`) is read into the event shape. */
-export function upgradeRecord(o: Record<string, unknown>): JournalRecord {
+/** One journal line as a record of this format: a format-2 record (`t`) is read into the event shape. */
+export function parseRecord(line: string): JournalRecord {
+  const o = JSON.parse(line) as Record<string, unknown>;
   if (typeof o['type'] === 'string' || typeof o['t'] !== 'string') return o as JournalRecord;
   const { t, ...rest } = o;
   const step = { phase: 'resume', blackout: false, ...rest };
@@ -97,7 +98,7 @@ export function parseJournal(text: string, where: string): JournalRecord[] {
   lines.forEach((line, i) => {
     if (!line.trim()) return;
     try {
-      out.push(upgradeRecord(JSON.parse(line) as Record<string, unknown>));
+      out.push(parseRecord(line));
     } catch {
       // a torn last line from a crash mid-write is expected; anything else is not
       if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${where}:${i + 1}: unreadable journal record; move the file aside to start over`);

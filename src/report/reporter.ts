@@ -18,8 +18,8 @@ export type Style = 'tty' | 'plain' | 'json';
 
 /** What a step's progress goes to: the executor's (or the agent follower's) events, then finish. */
 export interface StepProgress {
-  emit(e: ExecEvent): void;
-  finish?(): Promise<void>;
+  emit: (e: ExecEvent) => void;
+  finish?: () => Promise<void>;
 }
 
 export interface Reporter {
@@ -34,8 +34,11 @@ export interface Reporter {
   event(e: Record<string, unknown>): void;
   /** a line of progress for humans on stderr; nothing in JSON mode */
   say(text: string): void;
-  /** the progress of one plan's steps; with `into`, plain lines go there (e.g. under a stage) */
-  steps(plan: Plan, into?: (line: string) => void): StepProgress;
+  /**
+   * the progress of one plan's steps; with `into`, plain lines go there (e.g. under a stage); without
+   * a plan (following a run whose plan is not here) a terminal gets plain lines too
+   */
+  steps(plan: Plan | undefined, into?: (line: string) => void): StepProgress;
   /** a long command's stages (demo: build, boot, update ...) */
   stages(): Stages;
   /** an error as the user sees it; returns the exit code */
@@ -90,7 +93,7 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
     },
     steps(plan, into) {
       if (json) return { emit: (e) => event({ ...e }) };
-      if (style === 'tty' && !into) return ttyReporter(plan);
+      if (style === 'tty' && plan && !into) return ttyReporter(plan);
       return {
         emit: (e) => {
           const line = plainLine(e);

@@ -9,7 +9,7 @@ import { LAB_CACHE, labImageCached, luoKernelCached } from '../../src/lab/lab.js
  */
 export function requireLabArtefacts(opts: { luo?: boolean } = {}): void {
   const missing = [
-    ...(opts.luo ? [] : labImageCached('debian') ? [] : ['the Debian lab image']),
+    ...(!opts.luo && !labImageCached('debian') ? ['the Debian lab image'] : []),
     ...(opts.luo && !luoKernelCached() ? ['the LUO lab kernel'] : []),
     ...(opts.luo && !existsSync(join(LAB_CACHE, 'qemu-10', '.versions')) ? ['QEMU 10'] : []),
     ...(opts.luo && !labImageCached('luo') ? ['the LUO lab image'] : []),

@@ -29,14 +29,20 @@ export function runCli(args: string[], opts: { onStdout?: (chunk: string) => voi
   });
 }
 
-/** src/cli/main.ts run() with its streams captured: no process, no host touched unless asked. */
-export async function cliInProcess(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+/** Two streams standing in for stdout and stderr, and what was written to each so far. */
+export function capturedStreams(): { stdout: PassThrough; stderr: PassThrough; out: () => string; err: () => string } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   let out = '';
   let err = '';
   stdout.on('data', (c: Buffer) => (out += c.toString()));
   stderr.on('data', (c: Buffer) => (err += c.toString()));
-  const code = await run(argv, { stdout, stderr });
-  return { code, out, err };
+  return { stdout, stderr, out: () => out, err: () => err };
+}
+
+/** src/cli/main.ts run() with its streams captured: no process, no host touched unless asked. */
+export async function cliInProcess(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const c = capturedStreams();
+  const code = await run(argv, { stdout: c.stdout, stderr: c.stderr });
+  return { code, out: c.out(), err: c.err() };
 }

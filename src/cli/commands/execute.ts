@@ -4,7 +4,6 @@ import { cliListener } from '../listener.js';
 
 import { blackouts } from '../../exec/events.js';
 import { Journal, journalEvents, journalFile, replay } from '../../exec/journal.js';
-import type { ExecEvent } from '../../exec/events.js';
 import type { Host } from '../../host/host.js';
 import { LocalHost } from '../../host/local.js';
 import { AGENT_DIR } from '../../agent/request.js';
@@ -14,7 +13,7 @@ import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
-import { plainLine, renderSummary } from '../../report/progress.js';
+import { renderSummary } from '../../report/progress.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Reporter } from '../../report/reporter.js';
 
@@ -197,11 +196,7 @@ async function followLatest(host: Host, journal: string, opts: { profile: string
   const stop = new AbortController();
   const off = onInterrupt(() => stop.abort());
   try {
-    const emit = (e: ExecEvent): void => {
-      const line = plainLine(e);
-      if (o.json) o.event({ ...e });
-      else if (line) o.say(line);
-    };
+    const { emit } = o.steps(undefined);
     const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
     if (f.state === 'detached') o.say(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`);
     if (f.state === 'died') o.say(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);

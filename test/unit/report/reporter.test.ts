@@ -6,15 +6,11 @@ import { makeReporter, styleFor, type Style } from '../../../src/report/reporter
 import { LiveupdateError } from '../../../src/errors.js';
 import type { ExecEvent } from '../../../src/exec/events.js';
 import type { Plan } from '../../../src/plan/types.js';
+import { capturedStreams } from '../../helpers/run-cli.js';
 
 function captured(style: Style): { r: ReturnType<typeof makeReporter>; out: () => string; err: () => string } {
-  const o = new PassThrough();
-  const e = new PassThrough();
-  let out = '';
-  let err = '';
-  o.on('data', (d: Buffer) => (out += d.toString()));
-  e.on('data', (d: Buffer) => (err += d.toString()));
-  return { r: makeReporter(style, o, e), out: () => out, err: () => err };
+  const c = capturedStreams();
+  return { r: makeReporter(style, c.stdout, c.stderr), out: c.out, err: c.err };
 }
 
 // plain and JSON progress read only the events; the plan is for listr2's task list (a terminal)
