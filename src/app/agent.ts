@@ -19,7 +19,7 @@ import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
 import { AGENT_BIN, AGENT_DIR, AGENT_RUNS, lockFile, type AgentRequest, type AgentResult } from '../agent/request.js';
 
-/** Built by `npm run build` (scripts/bundle-agent.sh): the agent, and the whole CLI, each one file with no node_modules. */
+/** Built by `npm run build` (scripts/bundle.sh): the agent, and the whole CLI, each one file with no node_modules. */
 const BUNDLES = fileURLToPath(new URL('../../agent/', import.meta.url));
 /** The static native helper the agent and the host's CLI run (a link to the copy named by its hash). */
 const AGENT_HELPER = `${AGENT_DIR}/lu-helper`;

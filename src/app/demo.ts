@@ -20,7 +20,6 @@ import type { PhaseSelection } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
 import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
 
-export const DEMO_PORT = 10022;
 const VM = 'counter';
 
 export interface Snapshot {

@@ -13,6 +13,7 @@ import { makePlan, type PhaseSelection } from '../plan/planner.js';
 import type { Plan } from '../plan/types.js';
 import { requireProfile } from '../profile/load.js';
 import type { Profile } from '../profile/types.js';
+import { REMOTE_JOURNAL_DIR } from '../defaults.js';
 import { isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from './hosts.js';
 
 export interface UpdateRequest extends HostOptions {
@@ -28,8 +29,6 @@ export interface UpdateRequest extends HostOptions {
   /** hand the plan to the on-host agent and follow the host's journal (app/agent.ts) */
   agent?: boolean;
 }
-
-export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
 
 /**
  * Who runs the steps. With --host the on-host agent does (the default: the host finishes its own

@@ -1,12 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, LiveupdateError } from '../errors.js';
-import { registerFacts } from './commands/facts.js';
-import { registerPlan } from './commands/plan.js';
-import { registerValidate } from './commands/validate.js';
-import { registerExecute } from './commands/execute.js';
-import { registerDemo } from './commands/demo.js';
-import { registerFleet } from './commands/fleet.js';
-import { interrupt } from './interrupt.js';
+import { declareCommands } from './program.js';
 import { makeReporter, styleFor, type Reporter } from '../report/reporter.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
@@ -35,13 +29,7 @@ the journal says what was), 2 steps pending (plan --detailed-exitcode), 64 usage
 Start with: liveupdate demo                 (as root: a real live update in a lab VM, a few minutes)
        or: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
     );
-  const out = (): Reporter => output;
-  registerValidate(program, out);
-  registerFacts(program, out);
-  registerPlan(program, out, (c) => (exitCode = c));
-  registerExecute(program, out, (c) => (exitCode = c));
-  registerDemo(program, out, (c) => (exitCode = c));
-  registerFleet(program, out, (c) => (exitCode = c));
+  declareCommands(program, { out: output, setExit: (c) => (exitCode = c) });
   for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
 
   try {
@@ -55,18 +43,4 @@ Start with: liveupdate demo                 (as root: a real live update in a la
     }
     return output.error(err);
   }
-}
-
-const isMain = process.argv[1] !== undefined && /liveupdate(\.js)?$|cli\/main\.js$/.test(process.argv[1]);
-if (isMain) {
-  process.on('SIGINT', interrupt);
-  run(process.argv.slice(2)).then(
-    (code) => {
-      // the command is done: a socket to a host that rebooted under us must not keep the CLI alive
-      process.exit(code);
-    },
-    (err: unknown) => {
-      process.exitCode = makeReporter('plain').error(err);
-    },
-  );
 }

@@ -6,14 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
-import { ajv, schemaDiagnosticsWith } from '../profile/load.js';
+import { schemaDiagnosticsWith } from '../profile/load.js';
+import { validateInventory } from '../profile/validators.cjs';
 import { byPosition } from '../profile/position.js';
 import { readYaml } from '../profile/source.js';
 import { parseDuration } from '../units.js';
 import type { Serial } from './batches.js';
-import schema from './schema.json' with { type: 'json' };
-
-const validate = ajv.compile(schema);
 
 export interface FleetHost {
   name: string;
@@ -87,7 +85,7 @@ interface RawInventory {
 export function parseInventory(file: string, text: string): { value?: Inventory; errors: Diagnostic[] } {
   const src = readYaml(file, text);
   if (src.syntaxErrors.length) return { errors: src.syntaxErrors };
-  const schemaErrors = byPosition(schemaDiagnosticsWith(validate, src));
+  const schemaErrors = byPosition(schemaDiagnosticsWith(validateInventory, src));
   if (schemaErrors.length) return { errors: schemaErrors };
   const raw = src.data as RawInventory;
   const errors: Diagnostic[] = [];

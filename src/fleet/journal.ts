@@ -32,8 +32,6 @@ export type FleetRecord =
   | { t: 'stopped'; at: number; reason: string }
   | { t: 'done'; at: number; ok: boolean };
 
-export const DEFAULT_FLEET_DIR = '/var/lib/liveupdate/fleet';
-
 /** The fleet journal's format, in its first record; a run journaled in another format is not resumed. */
 export const FLEET_JOURNAL_FORMAT_VERSION = 1;
 

@@ -2,7 +2,6 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
@@ -100,7 +99,8 @@ export class SshHost implements Host {
     if (this.client && !this.lostWith) return Promise.resolve(this.client);
     if (this.connecting) return this.connecting;
     this.lostWith = undefined;
-    this.connecting = new Promise<Client>((resolve, reject) => {
+    // ssh2 loads with the first connection: commands that reach no host never pay for it
+    this.connecting = import('ssh2').then(({ default: ssh2 }) => new Promise<Client>((resolve, reject) => {
       const c = new ssh2.Client();
       let keyProblem: LiveupdateError | undefined;
       let ready = false;
@@ -121,7 +121,7 @@ export class SshHost implements Host {
         this.client = undefined;
       });
       c.connect(this.config((e) => (keyProblem = e)));
-    }).finally(() => (this.connecting = undefined));
+    })).finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 

@@ -1,20 +1,14 @@
 import { readFileSync } from 'node:fs';
 
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
 import { fieldPath, readYaml, type YamlSource } from './source.js';
 import { staticRules } from './rules.js';
 import { byPosition } from './position.js';
 import type { Locate, Persistence, Profile, VmSpec } from './types.js';
-
-
-import schema from './schema.json' with { type: 'json' };
-
-/** One Ajv for every YAML input: `x-hint` carries the message an operator reads. */
-export const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
-ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
-const validateSchema = ajv.compile(schema);
+// schema.json compiled at build time (scripts/validators.ts): no schema is compiled when a command starts
+import { validateProfile } from './validators.cjs';
 
 export interface Validated<T> {
   value: T | undefined;
@@ -60,7 +54,7 @@ export function requireProfile(file: string): { profile: Profile; warnings: Diag
 }
 
 function schemaDiagnostics(src: YamlSource): Diagnostic[] {
-  return schemaDiagnosticsWith(validateSchema, src, REFUSED_BACKENDS);
+  return schemaDiagnosticsWith(validateProfile, src, REFUSED_BACKENDS);
 }
 
 /** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */

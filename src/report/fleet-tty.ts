@@ -1,4 +1,4 @@
-import { Listr, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 import type { FleetEvent } from '../fleet/run.js';
 
 interface Pending {
@@ -36,8 +36,10 @@ export function fleetTtyReporter(batches: string[][]): { emit: (e: FleetEvent) =
         { concurrent: true, exitOnError: false },
       ),
   }));
-  const list = new Listr(tasks, { concurrent: false, exitOnError: false, rendererOptions: { collapseSubtasks: false } });
-  const running = list.run().catch(() => undefined);
+  // listr2 loads here, when a terminal first shows progress (the tasks wait on events, not on it)
+  const running = import('listr2')
+    .then(({ Listr }) => new Listr(tasks, { concurrent: false, exitOnError: false, rendererOptions: { collapseSubtasks: false } }).run())
+    .catch(() => undefined);
   return {
     emit: (e) => {
       if (e.type === 'host-step') pending.get(e.host)?.output?.(`${e.event.phase}: ${e.event.id}`);

@@ -1,5 +1,3 @@
-import { Listr } from 'listr2';
-
 /** A long command's stages (build, boot, update ...), each with an honest estimate and live output. */
 export interface Stages {
   run<T>(title: string, estimate: string, fn: (log: (line: string) => void) => Promise<T>): Promise<T>;
@@ -13,6 +11,7 @@ export function ttyStages(): Stages {
     async run(title, estimate, fn) {
       let value: unknown;
       const t0 = Date.now();
+      const { Listr } = await import('listr2');
       await new Listr(
         [
           {

@@ -1,4 +1,4 @@
-import { Listr, type ListrTask } from 'listr2';
+import type { ListrTask } from 'listr2';
 import type { ExecEvent } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
 
@@ -38,8 +38,10 @@ export function ttyReporter(plan: Plan): { emit: (e: ExecEvent) => void; finish:
         { concurrent: true, exitOnError: false },
       ),
   }));
-  const list = new Listr(tasks, { concurrent: false, exitOnError: false, rendererOptions: { collapseSubtasks: false } });
-  const running = list.run().catch(() => undefined);
+  // listr2 loads here, when a terminal first shows progress (the tasks wait on events, not on it)
+  const running = import('listr2')
+    .then(({ Listr }) => new Listr(tasks, { concurrent: false, exitOnError: false, rendererOptions: { collapseSubtasks: false } }).run())
+    .catch(() => undefined);
   return {
     emit: (e) => {
       if (e.type !== 'step-start') pending.get(e.id)?.settle(e);

@@ -1,35 +1,29 @@
-import type { Command } from 'commander';
+/**
+ * The phase commands (prepare, suspend, kexec, resume, run), abort, status and `host install|uninstall`:
+ * flags into an UpdateRequest for the use case (src/app/update.ts), its outcome to the reporter.
+ */
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { cliListener } from '../listener.js';
-
 import { blackouts } from '../../exec/events.js';
 import { Journal, journalEvents, journalFile, replay } from '../../exec/journal.js';
 import type { Host } from '../../host/host.js';
 import { LocalHost } from '../../host/local.js';
-import { AGENT_DIR } from '../../agent/request.js';
 import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
 import { isLocal, openHost } from '../../app/hosts.js';
 import type { PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
-import { isDetached, isDryRun, journalFor, REMOTE_JOURNAL_DIR, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
+import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { renderSummary } from '../../report/progress.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Reporter } from '../../report/reporter.js';
+import type { CommandContext } from '../program.js';
 
-/** Which host, and how to reach it over SSH. */
-function withSshOptions(c: Command): Command {
-  return c
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
-    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)');
-}
+export type PhaseOpts = UpdateRequest & { via?: string };
+export type StatusOpts = UpdateRequest & { follow?: boolean };
+export type HostCommandOpts = UpdateRequest;
 
-function withHostOptions(c: Command): Command {
-  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML'))
-    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
-}
+const PHASES: Record<string, PhaseSelection> = { prepare: 'prepare', suspend: 'suspend', kexec: 'kexec', resume: 'resume', run: 'all' };
 
 async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Reporter, setExit: (c: number) => void): Promise<void> {
   const follow = new AbortController();
@@ -56,127 +50,85 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
   if (!result.ok) setExit(EXIT.error);
 }
 
-export function registerExecute(program: Command, out: () => Reporter, setExit: (c: number) => void): void {
-  const phaseCommands: Array<[string, PhaseSelection, string]> = [
-    ['prepare', 'prepare', 'carve-out check, persistent storage mounted, guest RAM files, VMs started on them'],
-    ['suspend', 'suspend', 'stage the new kernel, then pause every VM and save its device state'],
-    ['kexec', 'kexec', 'jump into the staged kernel and prove the new boot'],
-    ['resume', 'resume', 'remount, restore every VM from its state, continue it'],
-    ['run', 'all', 'prepare, suspend, kexec and resume in one go'],
-  ];
-  for (const [name, phases, what] of phaseCommands) {
-    const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`))
-      .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
-      .option('--dry-run', 'print the plan and change nothing')
-      .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
-      .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
-      .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
-      .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');
-    if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
-    c.action((opts: UpdateRequest & { via?: string }) => runPhases(name, phases, { ...opts, agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out(), setExit));
+/** prepare, suspend, kexec, resume, run. */
+export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
+  return runPhases(name, PHASES[name]!, { ...opts, agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
+}
+
+export async function abort(given: PhaseOpts, { out: o, setExit }: CommandContext): Promise<void> {
+  const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
+  const { profile } = requireProfile(opts.profile);
+  // the journal of an agent's run is on the host
+  const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));
+  const state = replay(records);
+  const run = state && !state.finished ? state : undefined;
+  const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
+  if (jumped) {
+    const pending = run!.records.filter((r) => r.type === 'step-start' && !run!.done.has(r.id)).map((r) => (r.type === 'step-start' ? r.id : ''));
+    throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.type === 'step-start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
+      hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}' restores them on the new kernel${pending.length ? ` (unfinished: ${pending.join(', ')})` : ''}`,
+    });
   }
+  await runPhases('abort', 'abort', opts, o, setExit);
+}
 
-  withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
-    .option('--facts <file>', 'plan from saved facts instead of probing')
-    .option('--dry-run', 'print the plan and change nothing')
-    .option('--vmm-only', 'the run being aborted was --vmm-only')
-    .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
-    .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
-    .action(async (given: UpdateRequest & { via?: string }) => {
-      const o = out();
-      const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
-      const { profile } = requireProfile(opts.profile);
-      // the journal of an agent's run is on the host
-      const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));
-      const state = replay(records);
-      const run = state && !state.finished ? state : undefined;
-      const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
-      if (jumped) {
-        const pending = run!.records.filter((r) => r.type === 'step-start' && !run!.done.has(r.id)).map((r) => (r.type === 'step-start' ? r.id : ''));
-        throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.type === 'step-start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
-          hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}' restores them on the new kernel${pending.length ? ` (unfinished: ${pending.join(', ')})` : ''}`,
-        });
+export async function status(opts: StatusOpts, { out: o }: CommandContext): Promise<void> {
+  const { profile } = requireProfile(opts.profile);
+  let file = journalFor(opts, profile);
+  let records = Journal.read(file);
+  if (!isLocal(opts.host)) {
+    // the agent's journal is on the host; a run driven step by step over SSH has it here
+    const host = openHost(opts);
+    try {
+      const onHost = journalFile(profile.journal.dir, profile.host.name);
+      if (opts.follow) await followLatest(host, onHost, opts, o);
+      const there = await readRemoteJournal(host, onHost);
+      if (there.some((r) => r.type === 'run') || !records.length) {
+        records = there;
+        file = `${host.name}:${onHost}`;
       }
-      await runPhases('abort', 'abort', opts, o, setExit);
-    });
+    } finally {
+      await host.close();
+    }
+  } else if (opts.follow) {
+    const host = new LocalHost();
+    await followLatest(host, journalFile(profile.journal.dir, profile.host.name), opts, o);
+    records = Journal.read(file);
+  }
+  const st = replay(records);
+  if (!st) {
+    o.result(`no run recorded in ${file}\n`, { type: 'status', journal: file, run: null });
+    return;
+  }
+  const b = blackouts(journalEvents(st.records));
+  const jumped = st.records.some((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
+  const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
+  const lines = [
+    `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,
+    `journal: ${file}`,
+    `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${jumped ? 'PASSED' : 'not reached'}`,
+    ...[...st.inFlight].map((id) => `in flight (started, not recorded finished): ${id}`),
+    ...[...st.failed].map(([id, f]) => `failed: ${id}: ${f.message}`),
+    ...b.map((x) => `blackout ${x.vm}: ${x.ms.toFixed(0)} ms`),
+    `next: ${next}`,
+  ];
+  o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: jumped });
+}
 
-  const statusCmd = program
-    .command('status')
-    .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
-    .requiredOption('--profile <file>', 'host profile YAML');
-  withSshOptions(statusCmd)
-    .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
-    .option('--follow', "follow the agent's run on the host until it ends (Ctrl-C stops following, never the run)")
-    .action(async (opts: UpdateRequest & { follow?: boolean }) => {
-      const o = out();
-      const { profile } = requireProfile(opts.profile);
-      let file = journalFor(opts, profile);
-      let records = Journal.read(file);
-      if (!isLocal(opts.host)) {
-        // the agent's journal is on the host; a run driven step by step over SSH has it here
-        const host = openHost(opts);
-        try {
-          const onHost = journalFile(profile.journal.dir, profile.host.name);
-          if (opts.follow) await followLatest(host, onHost, opts, o);
-          const there = await readRemoteJournal(host, onHost);
-          if (there.some((r) => r.type === 'run') || !records.length) {
-            records = there;
-            file = `${host.name}:${onHost}`;
-          }
-        } finally {
-          await host.close();
-        }
-      } else if (opts.follow) {
-        const host = new LocalHost();
-        await followLatest(host, journalFile(profile.journal.dir, profile.host.name), opts, o);
-        records = Journal.read(file);
-      }
-      const st = replay(records);
-      if (!st) {
-        o.result(`no run recorded in ${file}\n`, { type: 'status', journal: file, run: null });
-        return;
-      }
-      const b = blackouts(journalEvents(st.records));
-      const jumped = st.records.some((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
-      const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
-      const lines = [
-        `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,
-        `journal: ${file}`,
-        `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${jumped ? 'PASSED' : 'not reached'}`,
-        ...[...st.inFlight].map((id) => `in flight (started, not recorded finished): ${id}`),
-        ...[...st.failed].map(([id, f]) => `failed: ${id}: ${f.message}`),
-        ...b.map((x) => `blackout ${x.vm}: ${x.ms.toFixed(0)} ms`),
-        `next: ${next}`,
-      ];
-      o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: jumped });
-    });
+export async function hostInstall(opts: HostCommandOpts, { out: o }: CommandContext): Promise<void> {
+  await withHost(opts, async (host) => {
+    const r = await installAgent(host);
+    const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
+    o.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
+  });
+}
 
-  const hostCmd = program.command('host').description('what liveupdate keeps on a host');
-  withSshOptions(
-    hostCmd
-      .command('install')
-      .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`),
-  ).action(async (opts: UpdateRequest) => {
-      const o = out();
-      await withHost(opts, async (host) => {
-        const r = await installAgent(host);
-        const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
-        o.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
-      });
-    });
-  withSshOptions(
-    hostCmd
-      .command('uninstall')
-      .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
-      .requiredOption('--profile <file>', 'host profile YAML'),
-  ).action(async (opts: UpdateRequest) => {
-      const o = out();
-      const { profile } = requireProfile(opts.profile);
-      await withHost(opts, async (host) => {
-        const removed = await uninstallAgent(host, journalFile(profile.journal.dir, profile.host.name));
-        o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
-      });
-    });
+export async function hostUninstall(opts: HostCommandOpts & { profile: string }, { out: o }: CommandContext): Promise<void> {
+  const { profile } = requireProfile(opts.profile);
+  await withHost(opts, async (host) => {
+    const removed = await uninstallAgent(host, journalFile(profile.journal.dir, profile.host.name));
+    o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
+  });
 }
 
 async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Promise<T> {

@@ -1,9 +1,9 @@
-import type { Command } from 'commander';
+/** `liveupdate facts`: what a host reads as (probed read-only, or a saved file), for people or as JSON. */
 import { requireProfile } from '../../profile/load.js';
 import type { HostFacts } from '../../facts/types.js';
 import { formatSize, hex } from '../../units.js';
 import { obtainFacts } from '../../app/hosts.js';
-import type { Reporter } from '../../report/reporter.js';
+import type { CommandContext } from '../program.js';
 
 export function renderFacts(f: HostFacts): string {
   const lines = [
@@ -22,20 +22,17 @@ export function renderFacts(f: HostFacts): string {
   return lines.join('\n') + '\n';
 }
 
-export function registerFacts(program: Command, out: () => Reporter): void {
-  program
-    .command('facts')
-    .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
-    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .option('--facts <file>', 'print a saved facts file instead of probing')
-    .action(async (opts: { profile?: string; host?: string; identity?: string; knownHosts?: string; acceptNewHostKey?: boolean; facts?: string }) => {
-      const o = out();
-      const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
-      const facts = await obtainFacts(opts, profile);
-      o.result(renderFacts(facts), facts);
-    });
+export interface FactsOpts {
+  profile?: string;
+  host?: string;
+  identity?: string;
+  knownHosts?: string;
+  acceptNewHostKey?: boolean;
+  facts?: string;
+}
+
+export async function facts(opts: FactsOpts, { out: o }: CommandContext): Promise<void> {
+  const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
+  const f = await obtainFacts(opts, profile);
+  o.result(renderFacts(f), f);
 }

@@ -4,24 +4,26 @@
  * failure budget and a health gate (each host exactly as `liveupdate run --host` would); `status`
  * reads a run's fleet journal. `run --resume ID` finishes a run that stopped.
  */
-import type { Command } from 'commander';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { requireInventory } from '../../fleet/inventory.js';
-import { DEFAULT_FLEET_DIR, FleetJournal, fleetState, type HostReport } from '../../fleet/journal.js';
+import { FleetJournal, fleetState, type HostReport } from '../../fleet/journal.js';
 import { commandHealthGate, runFleet } from '../../fleet/run.js';
 import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/fleet-text.js';
-import type { Reporter } from '../../report/reporter.js';
 import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
 import { viaAgent } from '../../app/update.js';
+import type { CommandContext } from '../program.js';
 
-interface FleetOpts {
+export interface FleetOpts {
   inventory: string;
   limit?: string;
   fleetDir: string;
   forks: string;
 }
+
+export type FleetRunOpts = FleetOpts & { resume?: string; report?: string; agent?: boolean; via: string };
+export type FleetStatusOpts = { inventory: string; run?: string; fleetDir: string };
 
 /** The most recent run in the fleet directory. */
 function latestRun(dir: string): string {
@@ -44,75 +46,49 @@ function latestRun(dir: string): string {
   return best.id;
 }
 
-export function registerFleet(program: Command, out: () => Reporter, setExit: (c: number) => void): void {
-  const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
-  const common = (c: Command): Command =>
-    c
-      .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)')
-      .option('--limit <expr>', "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects")
-      .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', DEFAULT_FLEET_DIR)
-      .option('--forks <n>', 'hosts probed at once (plan)', '50')
-      .option('--json', 'machine-readable output');
+export async function fleetPlan(opts: FleetOpts, { out: o, setExit }: CommandContext): Promise<void> {
+  const inv = requireInventory(opts.inventory);
+  const forks = Number(opts.forks);
+  if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
+  // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
+  const r = await planFleet(inv, opts.limit, forks);
+  o.result(renderFleetPlan(r), { type: 'fleet-plan', inventory: inv.file, batches: r.batches, hosts: r.hosts });
+  if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
+}
 
-  common(fleet.command('plan').description('gather every host\'s facts and make its plan; show the batches; nothing changes')).action(async (opts: FleetOpts) => {
-    const o = out();
-    const inv = requireInventory(opts.inventory);
-    const forks = Number(opts.forks);
-    if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
-    // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
-    const r = await planFleet(inv, opts.limit, forks);
-    o.result(renderFleetPlan(r), { type: 'fleet-plan', inventory: inv.file, batches: r.batches, hosts: r.hosts });
-    if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
+export async function fleetRun(opts: FleetRunOpts, { out: o, setExit }: CommandContext): Promise<void> {
+  const inv = requireInventory(opts.inventory);
+  if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
+  const progress = fleetProgress(o);
+  const gate = commandHealthGate(inv, connectFleetHost);
+  const result = await runFleet({
+    inventory: inv,
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    fleetDir: opts.fleetDir,
+    ...(opts.resume ? { resume: opts.resume } : {}),
+    update: realUpdater(inv, { agent: viaAgent({ remote: true, via: opts.via, ...(opts.agent ? { agent: true } : {}) }) }),
+    ...(gate ? { gate } : {}),
+    emit: progress.emit,
   });
+  await progress.finish();
+  const report = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
+  writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
+  if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
+  if (o.json) o.event({ ...report, type: 'result' });
+  else {
+    const end = `${result.ok ? 'fleet run done' : result.stopped ? `fleet run STOPPED: ${result.stopped}` : 'fleet run finished with failures'} (run ${result.runId}; report ${join(result.dir, 'report.json')})\n`;
+    o.result(renderFleetTable(result.hosts) + end + (result.ok ? '' : `resume it with: liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}\n`), report);
+  }
+  if (!result.ok) setExit(EXIT.error);
+}
 
-  common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
-    .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
-    .option('--report <file>', 'also write the JSON report here')
-    .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')
-    .option('--agent', 'the same as --via agent (the default)')
-    .action(async (opts: FleetOpts & { resume?: string; report?: string; agent?: boolean; via: string }) => {
-      const o = out();
-      const inv = requireInventory(opts.inventory);
-      if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
-      const progress = fleetProgress(o);
-      const gate = commandHealthGate(inv, connectFleetHost);
-      const result = await runFleet({
-        inventory: inv,
-        ...(opts.limit ? { limit: opts.limit } : {}),
-        fleetDir: opts.fleetDir,
-        ...(opts.resume ? { resume: opts.resume } : {}),
-        update: realUpdater(inv, { agent: viaAgent({ remote: true, via: opts.via, ...(opts.agent ? { agent: true } : {}) }) }),
-        ...(gate ? { gate } : {}),
-        emit: progress.emit,
-      });
-      await progress.finish();
-      const report = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
-      writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-      if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
-      if (o.json) o.event({ ...report, type: 'result' });
-      else {
-        const end = `${result.ok ? 'fleet run done' : result.stopped ? `fleet run STOPPED: ${result.stopped}` : 'fleet run finished with failures'} (run ${result.runId}; report ${join(result.dir, 'report.json')})\n`;
-        o.result(renderFleetTable(result.hosts) + end + (result.ok ? '' : `resume it with: liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}\n`), report);
-      }
-      if (!result.ok) setExit(EXIT.error);
-    });
-
-  fleet
-    .command('status')
-    .description("a fleet run's account from its journal: each host's state, the batches, why it stopped")
-    .requiredOption('--inventory <file>', 'inventory YAML')
-    .option('--run <id>', 'the run (default: the latest)')
-    .option('--fleet-dir <dir>', 'where fleet runs keep their journals', DEFAULT_FLEET_DIR)
-    .option('--json', 'machine-readable output')
-    .action((opts: { inventory: string; run?: string; fleetDir: string }) => {
-      const o = out();
-      requireInventory(opts.inventory);
-      const id = opts.run ?? latestRun(opts.fleetDir);
-      const j = FleetJournal.open(opts.fleetDir, id);
-      const st = fleetState(j.records());
-      j.close();
-      const hosts: HostReport[] = (st.run?.batches ?? []).flatMap((b, bi) => b.map((n) => st.ended.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [], ms: 0, ...(st.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}) }));
-      const state = st.done === true ? 'finished: every host ok' : st.stopped ? `stopped: ${st.stopped}` : st.done === false ? 'finished with failures' : 'in progress or interrupted';
-      o.result(`fleet run ${id}: ${state}\n${renderFleetTable(hosts)}`, { type: 'fleet-status', runId: id, state, hosts });
-    });
+export function fleetStatus(opts: FleetStatusOpts, { out: o }: CommandContext): void {
+  requireInventory(opts.inventory);
+  const id = opts.run ?? latestRun(opts.fleetDir);
+  const j = FleetJournal.open(opts.fleetDir, id);
+  const st = fleetState(j.records());
+  j.close();
+  const hosts: HostReport[] = (st.run?.batches ?? []).flatMap((b, bi) => b.map((n) => st.ended.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [], ms: 0, ...(st.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}) }));
+  const state = st.done === true ? 'finished: every host ok' : st.stopped ? `stopped: ${st.stopped}` : st.done === false ? 'finished with failures' : 'in progress or interrupted';
+  o.result(`fleet run ${id}: ${state}\n${renderFleetTable(hosts)}`, { type: 'fleet-status', runId: id, state, hosts });
 }

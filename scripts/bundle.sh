@@ -1,0 +1,16 @@
+#!/bin/bash
+# The CLI and the agent as bundles (esbuild, from tsc's output in dist/src):
+# - dist/bundles/cli/: the CLI for this machine (bin/liveupdate.js), split so that a command's code
+#   and its dependencies load when that command runs (`--version` loads commander and little else);
+#   at the depth of dist/src/*/, so that paths the code finds from its own location still hold.
+# - dist/agent/: what liveupdate puts on a host, each one ES module with every dependency in it, run
+#   with the Node runtime liveupdate copies beside them: liveupdate-agent.mjs, the agent alone (it
+#   starts inside the blackout at boot: the less it loads the better), and liveupdate.mjs, the CLI.
+# CommonJS dependencies (ssh2, the generated validators) get require/__dirname from the banner; native
+# addons ssh2 only tries (cpu-features, sshcrypto.node) stay out: it falls back to Node's own crypto.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+common=(--bundle --platform=node --format=esm --target=node20 --external:cpu-features '--external:*.node' --log-level=warning
+  --banner:js="import { createRequire as __luRequire } from 'node:module'; import { fileURLToPath as __luPath } from 'node:url'; const require = __luRequire(import.meta.url); const __filename = __luPath(import.meta.url); const __dirname = __luPath(new URL('.', import.meta.url));")
+node_modules/.bin/esbuild liveupdate=dist/src/cli/bin.js --splitting --outdir=dist/bundles/cli "${common[@]}"
+node_modules/.bin/esbuild liveupdate-agent=dist/src/agent/main.js liveupdate=dist/src/cli/bin.js --outdir=dist/agent --out-extension:.js=.mjs "${common[@]}"

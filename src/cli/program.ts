@@ -1,0 +1,154 @@
+/**
+ * The CLI's whole surface: every command, flag and help text, and nothing else. A command's code
+ * (src/cli/commands/) loads when that command runs, so `--version`, `--help` and a usage error load
+ * none of it: no ssh2, listr2, YAML parser or planner before they are needed (bench:cli).
+ */
+import type { Command } from 'commander';
+import { AGENT_DIR } from '../agent/request.js';
+import { DEFAULT_FLEET_DIR, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
+import type { Reporter } from '../report/reporter.js';
+import type { DemoOpts } from './commands/demo.js';
+import type { FactsOpts } from './commands/facts.js';
+import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
+import type { HostCommandOpts, PhaseOpts, StatusOpts } from './commands/execute.js';
+import type { PlanOpts } from './commands/plan.js';
+
+/** What every command's code gets: the run's one reporter, and the exit code to end with. */
+export interface CommandContext {
+  out: Reporter;
+  setExit: (code: number) => void;
+}
+
+export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
+
+/** Which host, and how to reach it over SSH. */
+function withSshOptions(c: Command): Command {
+  return c
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
+    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)');
+}
+
+function withHostOptions(c: Command): Command {
+  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML'))
+    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
+}
+
+export function declareCommands(program: Command, ctx: CommandContext): void {
+  program
+    .command('validate')
+    .description('check a host profile against the schema and the cross-field rules (no host is touched)')
+    .argument('<profile>', 'host profile YAML')
+    .action(async (file: string) => (await import('./commands/validate.js')).validate(file, ctx));
+
+  program
+    .command('facts')
+    .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
+    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .option('--facts <file>', 'print a saved facts file instead of probing')
+    .action(async (opts: FactsOpts) => (await import('./commands/facts.js')).facts(opts, ctx));
+
+  program
+    .command('plan')
+    .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
+    .requiredOption('--profile <file>', 'host profile YAML')
+    .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host')
+    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
+    .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
+    .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
+    .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
+    .action(async (opts: PlanOpts) => (await import('./commands/plan.js')).plan(opts, ctx));
+
+  const phaseCommands: Array<[string, string]> = [
+    ['prepare', 'carve-out check, persistent storage mounted, guest RAM files, VMs started on them'],
+    ['suspend', 'stage the new kernel, then pause every VM and save its device state'],
+    ['kexec', 'jump into the staged kernel and prove the new boot'],
+    ['resume', 'remount, restore every VM from its state, continue it'],
+    ['run', 'prepare, suspend, kexec and resume in one go'],
+  ];
+  for (const [name, what] of phaseCommands) {
+    const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`))
+      .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
+      .option('--dry-run', 'print the plan and change nothing')
+      .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
+      .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
+      .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
+      .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');
+    if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
+    c.action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).phase(name, opts, ctx));
+  }
+
+  withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
+    .option('--facts <file>', 'plan from saved facts instead of probing')
+    .option('--dry-run', 'print the plan and change nothing')
+    .option('--vmm-only', 'the run being aborted was --vmm-only')
+    .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
+    .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
+    .action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).abort(opts, ctx));
+
+  const statusCmd = program
+    .command('status')
+    .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
+    .requiredOption('--profile <file>', 'host profile YAML');
+  withSshOptions(statusCmd)
+    .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
+    .option('--follow', "follow the agent's run on the host until it ends (Ctrl-C stops following, never the run)")
+    .action(async (opts: StatusOpts) => (await import('./commands/execute.js')).status(opts, ctx));
+
+  const hostCmd = program.command('host').description('what liveupdate keeps on a host');
+  withSshOptions(
+    hostCmd
+      .command('install')
+      .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`),
+  ).action(async (opts: HostCommandOpts) => (await import('./commands/execute.js')).hostInstall(opts, ctx));
+  withSshOptions(
+    hostCmd
+      .command('uninstall')
+      .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
+      .requiredOption('--profile <file>', 'host profile YAML'),
+  ).action(async (opts: HostCommandOpts & { profile: string }) => (await import('./commands/execute.js')).hostUninstall(opts, ctx));
+
+  program
+    .command('demo')
+    .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
+    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem) or luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd)', 'pmem')
+    .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
+    .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
+    .option('--count <seconds>', 'how long the guest counts before the update', '10')
+    .action(async (opts: DemoOpts) => (await import('./commands/demo.js')).demo(opts, ctx));
+
+  const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
+  const common = (c: Command): Command =>
+    c
+      .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)')
+      .option('--limit <expr>', "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects")
+      .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', DEFAULT_FLEET_DIR)
+      .option('--forks <n>', 'hosts probed at once (plan)', '50')
+      .option('--json', 'machine-readable output');
+  common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes")).action(async (opts: FleetOpts) =>
+    (await import('./commands/fleet.js')).fleetPlan(opts, ctx),
+  );
+  common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
+    .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
+    .option('--report <file>', 'also write the JSON report here')
+    .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')
+    .option('--agent', 'the same as --via agent (the default)')
+    .action(async (opts: FleetRunOpts) => (await import('./commands/fleet.js')).fleetRun(opts, ctx));
+  fleet
+    .command('status')
+    .description("a fleet run's account from its journal: each host's state, the batches, why it stopped")
+    .requiredOption('--inventory <file>', 'inventory YAML')
+    .option('--run <id>', 'the run (default: the latest)')
+    .option('--fleet-dir <dir>', 'where fleet runs keep their journals', DEFAULT_FLEET_DIR)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: FleetStatusOpts) => (await import('./commands/fleet.js')).fleetStatus(opts, ctx));
+}

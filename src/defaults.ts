@@ -1,0 +1,11 @@
+/**
+ * Where liveupdate keeps things, and the port it uses, unless told otherwise. Constants only: the
+ * CLI's help names them without loading the code that uses them.
+ */
+
+/** The journals of runs this control node drives over SSH (`--via ssh`), one per host. */
+export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
+/** Fleet runs: one folder per run (its journal, each host's journal, the report). */
+export const DEFAULT_FLEET_DIR = '/var/lib/liveupdate/fleet';
+/** The demo's lab host: its SSH on this loopback port. */
+export const DEMO_PORT = 10022;
