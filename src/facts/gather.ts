@@ -1,5 +1,6 @@
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { LiveupdateError } from '../errors.js';
+import { readInputFile } from '../input.js';
 import type { Host } from '../host/host.js';
 import type { Profile } from '../profile/types.js';
 import { parseProbeOutput } from './parse.js';
@@ -36,12 +37,7 @@ export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = 
 
 /** A saved `facts --json` file, checked enough that a plan made from it means something. */
 export async function readFactsFile(file: string): Promise<HostFacts> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    throw new LiveupdateError('FACTS_INVALID', `cannot read facts file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
-  }
+  const text = readInputFile(file, 'facts file', 'FACTS_INVALID');
   // the probe's own output, as another tool ran it (e.g. an Ansible `script` task), is facts too
   if (text.trimStart().startsWith('@@ ')) {
     if (!text.includes('@@ end')) throw new LiveupdateError('FACTS_INVALID', `${file}: the probe output is cut off before its end marker`);

@@ -3,9 +3,9 @@
  * and labels; groups that give their hosts defaults; the rollout (batches, failure budget, health
  * gate, SSH connection rate). Every problem is reported as file:line:col: field: message.
  */
-import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { readInputFile } from '../input.js';
 import { schemaDiagnosticsWith } from '../profile/load.js';
 import { validateInventory } from '../profile/validators.cjs';
 import { byPosition } from '../profile/position.js';
@@ -157,13 +157,7 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
 }
 
 export function requireInventory(file: string): Inventory {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new LiveupdateError('PROFILE_NOT_FOUND', `cannot read inventory ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-  }
-  const r = parseInventory(file, text);
+  const r = parseInventory(file, readInputFile(file, 'inventory', 'PROFILE_NOT_FOUND'));
   if (!r.value) throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the inventory; nothing was done`, { diagnostics: r.errors });
   return r.value;
 }

@@ -1,7 +1,6 @@
-import { readFileSync } from 'node:fs';
-
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { readInputFile } from '../input.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
 import { fieldPath, readYaml, type YamlSource } from './source.js';
 import { staticRules } from './rules.js';
@@ -18,13 +17,7 @@ export interface Validated<T> {
 
 /** Parse -> schema -> normalise -> rules, each stage's problems reported with file:line:col. */
 export function loadProfile(file: string): Validated<Profile> & { locate: Locate } {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new LiveupdateError('PROFILE_NOT_FOUND', `cannot read profile ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
-  }
-  return parseProfile(file, text);
+  return parseProfile(file, readInputFile(file, 'profile', 'PROFILE_NOT_FOUND'));
 }
 
 export function parseProfile(file: string, text: string): Validated<Profile> & { locate: Locate } {

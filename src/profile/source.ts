@@ -11,6 +11,9 @@ export interface YamlSource {
   syntaxErrors: Diagnostic[];
 }
 
+/** YAML aliases (`*name`) a file may use, counted as expanded: none of ours needs more than a few. */
+const MAX_ALIAS_COUNT = 100;
+
 export function fieldPath(path: ReadonlyArray<string | number>): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
@@ -26,7 +29,8 @@ export function readYaml(file: string, text: string): YamlSource {
   };
   const syntaxErrors: Diagnostic[] = doc.errors.map((e) => ({
     where: at(e.pos[0]),
-    message: e.message.split('\n')[0] ?? e.message,
+    // the parser recursed until the stack ran out: say what it means for the file
+    message: /Maximum call stack/.test(e.message) ? `nested too deeply (more levels of YAML nesting than liveupdate reads)` : (e.message.split('\n')[0] ?? e.message),
   }));
 
   const locate: Locate = (path, opts) => {
@@ -50,5 +54,16 @@ export function readYaml(file: string, text: string): YamlSource {
     return at(offset);
   };
 
-  return { file, data: syntaxErrors.length ? undefined : doc.toJS(), locate, syntaxErrors };
+  let data: unknown;
+  if (!syntaxErrors.length) {
+    try {
+      data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      // an alias bomb (anchors that refer to anchors, expanding exponentially), or a stack overflow
+      const bomb = e instanceof ReferenceError && /alias/i.test(e.message);
+      if (!bomb && !(e instanceof RangeError)) throw e;
+      syntaxErrors.push({ where: at(0), message: bomb ? `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} alias uses once expanded)` : 'nested too deeply (more levels of YAML nesting than liveupdate reads)' });
+    }
+  }
+  return { file, data, locate, syntaxErrors };
 }

@@ -1,0 +1,64 @@
+// Hostile and broken input files (issue 18), through the real CLI process (bin/liveupdate.js):
+// each case names the exit code and the message an operator sees; none may end in a stack trace,
+// hang, or read without end. Real files, FIFOs and devices of this machine; no host is touched
+// (every command here only reads files: validate, plan --facts, fleet status).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT } from '../helpers/paths.js';
+
+const dir = mkdtempSync('/tmp/lu-hostile-');
+const seed = join(ROOT, 'profiles/seed-pkernfs.yaml');
+const seedFacts = join(ROOT, 'profiles/facts/seed-host.json');
+
+function file(name: string, text: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+function fifo(name: string): string {
+  const p = join(dir, name);
+  spawnSync('mkfifo', [p]);
+  return p;
+}
+
+/** Anchors on anchors: 9^12 nodes once expanded. */
+const aliasBomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 12 }, (_, i) => `l${i + 1}: &l${i + 1} [${Array(9).fill(`*${i ? `l${i}` : 'a'}`).join(', ')}]`)].join('\n') + '\n';
+
+interface Case {
+  what: string;
+  args: () => string[];
+  code: number;
+  message: RegExp;
+}
+
+const CASES: Case[] = [
+  // class 1: size and shape
+  { what: 'profile: a YAML alias bomb', args: () => ['validate', file('bomb.yaml', aliasBomb)], code: 1, message: /bomb\.yaml:1:1: YAML aliases expand too far/ },
+  { what: 'inventory: a YAML alias bomb', args: () => ['fleet', 'status', '--inventory', file('bomb-inv.yaml', aliasBomb), '--fleet-dir', dir], code: 1, message: /bomb-inv\.yaml:1:1: YAML aliases expand too far/ },
+  { what: 'profile: 100 000 levels of flow nesting', args: () => ['validate', file('deep.yaml', `a: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`)], code: 1, message: /deep\.yaml:1:\d+: nested too deeply/ },
+  { what: 'profile: a character device', args: () => ['validate', '/dev/zero'], code: 1, message: /profile \/dev\/zero is not a regular file \(a character device\)/ },
+  { what: 'profile: /dev/urandom through plan', args: () => ['plan', '--profile', '/dev/urandom', '--facts', seedFacts], code: 1, message: /profile \/dev\/urandom is not a regular file \(a character device\)/ },
+  { what: 'profile: a FIFO nobody writes to', args: () => ['validate', fifo('profile.fifo')], code: 1, message: /profile\.fifo is not a regular file \(a FIFO\)/ },
+  { what: 'profile: a directory', args: () => ['validate', dir], code: 1, message: /is not a regular file \(a directory\)/ },
+  { what: 'profile: 5 MB of one scalar', args: () => ['validate', file('big.yaml', 'a'.repeat(5_000_000))], code: 1, message: /big\.yaml is larger than 4M, the most liveupdate reads/ },
+  { what: 'facts file: a character device', args: () => ['plan', '--profile', seed, '--facts', '/dev/zero'], code: 1, message: /facts file \/dev\/zero is not a regular file \(a character device\)/ },
+  { what: 'facts file: a FIFO', args: () => ['plan', '--profile', seed, '--facts', fifo('facts.fifo')], code: 1, message: /facts\.fifo is not a regular file \(a FIFO\)/ },
+  { what: 'facts file: 5 MB', args: () => ['plan', '--profile', seed, '--facts', file('big.json', ' '.repeat(5_000_000))], code: 1, message: /big\.json is larger than 4M/ },
+  { what: 'facts file: 100 000 levels of JSON nesting', args: () => ['plan', '--profile', seed, '--facts', file('deep.json', `${'['.repeat(100_000)}${']'.repeat(100_000)}`)], code: 1, message: /deep\.json: / },
+  { what: 'inventory: a character device', args: () => ['fleet', 'plan', '--inventory', '/dev/zero'], code: 1, message: /inventory \/dev\/zero is not a regular file/ },
+  { what: 'profile: missing', args: () => ['validate', join(dir, 'nope.yaml')], code: 1, message: /cannot read profile .*nope\.yaml: ENOENT/ },
+];
+
+for (const c of CASES) {
+  test(`${c.what}: exit ${c.code}, a message, no stack trace`, () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...c.args()], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.signal, null, `killed by ${String(r.signal)} (hung or ran away)`);
+    assert.equal(r.status, c.code, r.stderr);
+    assert.match(r.stderr, c.message);
+    assert.doesNotMatch(r.stderr, /\n\s+at |hit a bug/);
+  });
+}
