@@ -4,6 +4,7 @@
  * `&term` intersects. Pure.
  */
 import { LiveupdateError } from '../errors.js';
+import { globMatch } from '../glob.js';
 
 export interface Limitable {
   name: string;
@@ -11,18 +12,13 @@ export interface Limitable {
   labels: Record<string, string>;
 }
 
-function glob(p: string): RegExp {
-  return new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-}
-
 function matches(h: Limitable, term: string): boolean {
   const eq = term.indexOf('=');
   if (eq > 0) {
     const v = h.labels[term.slice(0, eq)];
-    return v !== undefined && glob(term.slice(eq + 1)).test(v);
+    return v !== undefined && globMatch(term.slice(eq + 1), v);
   }
-  const re = glob(term);
-  return re.test(h.name) || h.groups.some((g) => re.test(g));
+  return globMatch(term, h.name) || h.groups.some((g) => globMatch(term, g));
 }
 
 /** The hosts the expression selects, in their order; throws on an empty term. */

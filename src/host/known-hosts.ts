@@ -1,4 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
+import { globMatch } from '../glob.js';
 
 /** How a host key compares with what known_hosts says for this host. */
 export type HostKeyVerdict = { kind: 'known' } | { kind: 'unknown' } | { kind: 'changed'; expected: string[] } | { kind: 'revoked' };
@@ -18,8 +19,7 @@ function matchesPattern(name: string, pattern: string): boolean {
     if (!salt || !hash) return false;
     return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
   }
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
-  return re.test(name);
+  return globMatch(pattern, name);
 }
 
 /** Check a presented key (the raw blob) against known_hosts text; negated patterns and @cert-authority lines are not trusted. */
