@@ -34,3 +34,15 @@ export function parseDuration(text: string): number {
   const n = Number(m[1]);
   return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
 }
+
+/** The largest size a profile may give (1024T): far above any machine, and exact in a number. */
+export const MAX_SIZE = 2 ** 50;
+/** The longest duration a profile or inventory may give: a day is far above any boot or migration, and below the 2^31 ms Node's timers take. */
+export const MAX_DURATION_MS = 24 * 3600 * 1000;
+
+/** A duration as a profile would spell it: 90000 -> 90s, 86400000 -> 1440m. */
+export function formatDuration(ms: number): string {
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  if (ms % 1000 === 0 && ms > 0) return `${ms / 1000}s`;
+  return `${ms}ms`;
+}

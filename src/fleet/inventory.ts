@@ -10,7 +10,7 @@ import { schemaDiagnosticsWith } from '../profile/load.js';
 import { validateInventory } from '../profile/validators.cjs';
 import { byPosition } from '../profile/position.js';
 import { readYaml } from '../profile/source.js';
-import { parseDuration } from '../units.js';
+import { formatDuration, MAX_DURATION_MS, parseDuration } from '../units.js';
 import type { Serial } from './batches.js';
 
 export interface FleetHost {
@@ -126,12 +126,18 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
   const r = raw.rollout ?? {};
   const duration = (v: string | undefined, def: number, field: string): number => {
     if (v === undefined) return def;
-    try {
-      return parseDuration(v);
-    } catch (e) {
-      errors.push({ where: src.locate(['rollout', 'healthGate', field]), field: `rollout.healthGate.${field}`, message: e instanceof Error ? e.message : String(e) });
+    const problem = (message: string): number => {
+      errors.push({ where: src.locate(['rollout', 'healthGate', field]), field: `rollout.healthGate.${field}`, message });
       return def;
+    };
+    let ms: number;
+    try {
+      ms = parseDuration(v);
+    } catch (e) {
+      return problem(e instanceof Error ? e.message : String(e));
     }
+    // at least 10 ms: 0 would poll the host without a pause
+    return ms < 10 || ms > MAX_DURATION_MS ? problem(`must be between 10ms and ${formatDuration(MAX_DURATION_MS)}`) : ms;
   };
   const rollout: Rollout = {
     serial: r.serial,

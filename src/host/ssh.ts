@@ -55,16 +55,42 @@ export class SshHost implements Host {
     this.name = `${target.user}@${target.host}:${target.port}`;
   }
 
-  private config(onKeyProblem: (e: LiveupdateError) => void): ConnectConfig {
+  /**
+   * The private key to offer, read and parsed before connecting: an unreadable or encrypted key is an
+   * operator's problem, said in their terms. An encrypted default key is left to ssh-agent when one
+   * runs (it holds the key unlocked, if it holds it at all); liveupdate never asks for a passphrase.
+   */
+  private privateKey(parseKey: (key: Buffer) => unknown, agent: boolean): Buffer | undefined {
+    const given = this.opts.identity;
+    const file = given ?? ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).find((f) => existsSync(f));
+    if (!file) return undefined;
+    let key: Buffer;
+    try {
+      key = readFileSync(file);
+    } catch (err) {
+      if (!given) return undefined;
+      throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    }
+    const parsed = parseKey(key);
+    if (!(parsed instanceof Error)) return key;
+    const encrypted = /encrypted|passphrase/i.test(parsed.message);
+    if (encrypted && agent && !given) return undefined;
+    throw new LiveupdateError('HOST_AUTH_FAILED', encrypted ? `${file}: the key is encrypted with a passphrase, and liveupdate does not ask for one` : `${file}: not a private key liveupdate can read (${parsed.message})`, {
+      hint: encrypted ? `load it into ssh-agent (ssh-add ${file}) and run again with SSH_AUTH_SOCK set${given ? ', without --identity' : ''}` : 'pass --identity with an OpenSSH, PEM or PuTTY private key',
+    });
+  }
+
+  private config(onKeyProblem: (e: LiveupdateError) => void, parseKey: (key: Buffer) => unknown): ConnectConfig {
     const knownHostsFile = this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
-    const identity = this.opts.identity ?? ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).find((f) => existsSync(f));
+    const agent = process.env['SSH_AUTH_SOCK'];
+    const privateKey = this.privateKey(parseKey, agent !== undefined && agent !== '');
     const hostName = knownHostsName(this.target.host, this.target.port);
     return {
       host: this.target.host,
       port: this.target.port,
       username: this.target.user,
-      ...(identity ? { privateKey: readFileSync(identity) } : {}),
-      ...(process.env['SSH_AUTH_SOCK'] ? { agent: process.env['SSH_AUTH_SOCK'] } : {}),
+      ...(privateKey ? { privateKey } : {}),
+      ...(agent ? { agent } : {}),
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
@@ -120,7 +146,7 @@ export class SshHost implements Host {
         if (!ready) reject(keyProblem ?? this.lostWith);
         this.client = undefined;
       });
-      c.connect(this.config((e) => (keyProblem = e)));
+      c.connect(this.config((e) => (keyProblem = e), (k) => ssh2.utils.parseKey(k)));
     })).finally(() => (this.connecting = undefined));
     return this.connecting;
   }

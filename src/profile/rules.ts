@@ -1,6 +1,6 @@
 import type { Diagnostic } from '../errors.js';
 import { pkernfsLayout, pmemLayout } from './layout.js';
-import { formatSize, GiB, TWO_MIB } from '../units.js';
+import { formatDuration, formatSize, GiB, MAX_DURATION_MS, MAX_SIZE, TWO_MIB } from '../units.js';
 import { fieldPath } from './source.js';
 import type { Locate, Profile } from './types.js';
 
@@ -25,6 +25,7 @@ const PCI_ADDRESS = /^([0-9a-f]{4}):([0-9a-f]{2}):([0-9a-f]{2})\.([0-7])$/;
 export function staticRules(profile: Profile, locate: Locate): { errors: Diagnostic[]; warnings: Diagnostic[] } {
   const f = new Findings(locate);
   const p = profile.persistence;
+  numberRules(profile, f);
 
   if (p.backend !== 'luo') {
     if (p.size === 0) f.error(['persistence', 'size'], `the ${p.backend} backend needs a carve-out size, like 1G`);
@@ -105,4 +106,27 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     }
   }
   return { errors: f.errors, warnings: f.warnings };
+}
+
+/** Every size and duration within bounds, each message naming its bound (a size past 2^53 is not exact; a timer past 2^31 ms fires at once). */
+function numberRules(profile: Profile, f: Findings): void {
+  const size = (path: Path, bytes: number | undefined, min: number): void => {
+    if (bytes === undefined) return;
+    if (!Number.isSafeInteger(bytes) || bytes > MAX_SIZE) f.error(path, `larger than ${formatSize(MAX_SIZE)}, the most liveupdate takes`);
+    else if (bytes < min) f.error(path, `must be at least ${formatSize(min)}`);
+  };
+  const duration = (path: Path, ms: number, min: number): void => {
+    if (!Number.isSafeInteger(ms) || ms < min || ms > MAX_DURATION_MS) f.error(path, `must be between ${formatDuration(min)} and ${formatDuration(MAX_DURATION_MS)}`);
+  };
+  const p = profile.persistence;
+  if (p.backend !== 'luo') {
+    if (p.size > 0) size(['persistence', 'size'], p.size, TWO_MIB);
+    if (p.offset !== 'auto') size(['persistence', 'offset'], p.offset, 0);
+  } else size(['persistence', 'kho', 'scratch'], p.khoScratch, 2 ** 20);
+  profile.vms.forEach((vm, i) => {
+    size(['vms', i, 'memory'], vm.memory, 2 ** 20);
+    vm.vfio.forEach((d, j) => size(['vms', i, 'vfio', j, 'pgtables'], d.pgtables, 4096));
+  });
+  duration(['kexec', 'bootTimeout'], profile.kexec.bootTimeoutMs, 1000);
+  duration(['migration', 'timeout'], profile.migration.timeoutMs, 1000);
 }

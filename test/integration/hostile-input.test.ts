@@ -19,6 +19,14 @@ function file(name: string, text: string): string {
   return p;
 }
 
+/** A real ed25519 key from ssh-keygen, encrypted with a passphrase. */
+function encryptedKey(): string {
+  const p = join(dir, 'id_encrypted');
+  const r = spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'a passphrase', '-f', p]);
+  assert.equal(r.status, 0, String(r.stderr));
+  return p;
+}
+
 function fifo(name: string): string {
   const p = join(dir, name);
   spawnSync('mkfifo', [p]);
@@ -50,6 +58,11 @@ const CASES: Case[] = [
   { what: 'facts file: 5 MB', args: () => ['plan', '--profile', seed, '--facts', file('big.json', ' '.repeat(5_000_000))], code: 1, message: /big\.json is larger than 4M/ },
   { what: 'facts file: 100 000 levels of JSON nesting', args: () => ['plan', '--profile', seed, '--facts', file('deep.json', `${'['.repeat(100_000)}${']'.repeat(100_000)}`)], code: 1, message: /deep\.json: / },
   { what: 'inventory: a character device', args: () => ['fleet', 'plan', '--inventory', '/dev/zero'], code: 1, message: /inventory \/dev\/zero is not a regular file/ },
+  // class 12: errors that were bugs (the key is read before any connection: port 1 is never dialled)
+  { what: '--identity: no such file', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', join(dir, 'no-key')], code: 64, message: /--identity .*no-key: cannot read it: ENOENT/ },
+  { what: '--identity: a directory', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', dir], code: 64, message: /--identity .*: cannot read it: EISDIR/ },
+  { what: '--identity: not a key', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', file('not-a-key', 'hello\n')], code: 1, message: /not-a-key: not a private key liveupdate can read/ },
+  { what: '--identity: encrypted with a passphrase', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', encryptedKey()], code: 1, message: /id_encrypted: the key is encrypted with a passphrase, and liveupdate does not ask for one\nhint: load it into ssh-agent \(ssh-add / },
   { what: 'profile: missing', args: () => ['validate', join(dir, 'nope.yaml')], code: 1, message: /cannot read profile .*nope\.yaml: ENOENT/ },
 ];
 

@@ -98,6 +98,10 @@ test('inventory errors name file, line, column and field', () => {
     ['version: 1\nhosts: [{name: "bad name", profile: p}]\n', /hosts\[0\]\.name: must be a host name/],
     ['version: 1\nhosts: [\n', /^i\.yaml:3:1: /],
     ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], checkTimeout: 0s}}\n', /^i\.yaml:3:52: rollout\.healthGate\.checkTimeout: must be a duration like 30s/],
+    // numbers bounded (issue 18, class 7): a rate of 1e-8 spun, a gate interval of 0 polled without pause
+    ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {connectRate: 0.00000001}\n', /^i\.yaml:3:24: rollout\.connectRate: must be new SSH connections per second, from 0\.01 to 10000/],
+    ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], interval: 1ms}}\n', /^i\.yaml:3:48: rollout\.healthGate\.interval: must be between 10ms and 1440m/],
+    ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], timeout: 100000m}}\n', /^i\.yaml:3:47: rollout\.healthGate\.timeout: must be between 10ms and 1440m/],
   ];
   for (const [text, re] of cases) {
     const r = parseInventory('i.yaml', text);

@@ -63,6 +63,12 @@ const CASES: Case[] = [
   { name: 'replace policy without value', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  cmdline: {policy: replace}\n'), where: 'p.yaml:11:3', field: 'kexec.cmdline.value', message: /needs the full cmdline/ },
   { name: 'duplicate QMP socket', edit: swap('    memory: 256M\n', '    memory: 256M\n    qmp: /run/liveupdate/a.qmp\n'), where: 'p.yaml:20:10', field: 'vms[1].qmp', message: /QMP socket .* already used/ },
   { name: 'bad duration', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  bootTimeout: soon\n'), where: 'p.yaml:11:16', field: 'kexec.bootTimeout', message: /duration like 500ms/ },
+  // numbers: every size and duration bounded, the message naming the bound (issue 18, class 7)
+  { name: 'VM memory 0', edit: swap('memory: 256M', 'memory: 0M'), where: 'p.yaml:19:13', field: 'vms[1].memory', message: /must be at least 1M/ },
+  { name: 'VM memory past 2^53 bytes', edit: swap('memory: 256M', 'memory: 99999999999999999999G'), where: 'p.yaml:19:13', field: 'vms[1].memory', message: /larger than 1024T, the most liveupdate takes/ },
+  { name: 'carve-out past 1024T', edit: swap('size: 2G', 'size: 2000000T'), where: 'p.yaml:6:9', field: 'persistence.size', message: /larger than 1024T/ },
+  { name: 'boot timeout 0s', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  bootTimeout: 0s\n'), where: 'p.yaml:11:16', field: 'kexec.bootTimeout', message: /must be between 1s and 1440m/ },
+  { name: 'migration timeout past a day (Node would fire it at once)', edit: swap('  mode: auto\n', '  mode: auto\n  timeout: 36000000m\n'), where: 'p.yaml:13:12', field: 'migration.timeout', message: /must be between 1s and 1440m/ },
   { name: 'YAML syntax error', edit: swap('host:\n  name: h1', 'host: [\n  name: h1'), where: 'p.yaml:4:1', field: '', message: /indented|flow/i },
   { name: 'duplicate YAML key', edit: swap('  name: h1\n', '  name: h1\n  name: h2\n'), where: 'p.yaml:4:3', field: '', message: /unique/i },
 ];
