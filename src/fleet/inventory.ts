@@ -3,6 +3,7 @@
  * and labels; groups that give their hosts defaults; the rollout (batches, failure budget, health
  * gate, SSH connection rate). Every problem is reported as file:line:col: field: message.
  */
+import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { readInputFile } from '../input.js';
@@ -12,6 +13,9 @@ import { byPosition } from '../profile/position.js';
 import { readYaml } from '../profile/source.js';
 import { formatDuration, MAX_DURATION_MS, parseDuration } from '../units.js';
 import type { Serial } from './batches.js';
+
+/** RFC 1123 host names: dot-separated labels of letters, digits and inner hyphens, 253 characters at most. */
+const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
 
 export interface FleetHost {
   name: string;
@@ -106,6 +110,9 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     // host fields win over its groups (later groups over earlier), groups over defaults
     const layers: Conn[] = [raw.defaults ?? {}, ...gs.map((g) => groups[g] ?? {}), h];
     const pick = <K extends keyof Conn>(k: K): Conn[K] => layers.reduce<Conn[K]>((v, l) => (l[k] !== undefined ? l[k] : v), undefined);
+    if (h.address !== undefined && !isIP(h.address) && !DNS_NAME.test(h.address)) {
+      errors.push({ where: at('address'), field: `hosts[${i}].address`, message: `'${h.address}' is neither an IP address nor a DNS name` });
+    }
     const profile = pick('profile');
     if (!profile) errors.push({ where: src.locate(['hosts', i], { key: true }), field: `hosts[${i}].profile`, message: `no profile for ${h.name}: set it on the host, one of its groups, or defaults` });
     hosts.push({
@@ -122,6 +129,17 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
       ...(h.facts ? { facts: abs(h.facts) } : {}),
       where: src.locate(['hosts', i], { key: true }),
     });
+  });
+  // one machine, two entries: two updates of it at once
+  const endpoints = new Map<string, number>();
+  hosts.forEach((h, i) => {
+    const key = `${h.address.toLowerCase()}|${h.port}`;
+    const prev = endpoints.get(key);
+    if (prev === undefined) endpoints.set(key, i);
+    else {
+      const field = raw.hosts[i]!.address !== undefined ? 'address' : 'name';
+      errors.push({ where: src.locate(['hosts', i, field]), field: `hosts[${i}].${field}`, message: `${h.address} port ${h.port} is already hosts[${prev}] (${hosts[prev]!.name}): one machine would be updated twice at once` });
+    }
   });
   const r = raw.rollout ?? {};
   const duration = (v: string | undefined, def: number, field: string): number => {

@@ -98,6 +98,11 @@ test('inventory errors name file, line, column and field', () => {
     ['version: 1\nhosts: [{name: "bad name", profile: p}]\n', /hosts\[0\]\.name: must be a host name/],
     ['version: 1\nhosts: [\n', /^i\.yaml:3:1: /],
     ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], checkTimeout: 0s}}\n', /^i\.yaml:3:52: rollout\.healthGate\.checkTimeout: must be a duration like 30s/],
+    // addresses (issue 18, class 9): checked, and one machine never listed twice
+    ['version: 1\nhosts: [{name: a, profile: p, address: "-oProxyCommand=x"}]\n', /^i\.yaml:2:40: hosts\[0\]\.address: '-oProxyCommand=x' is neither an IP address nor a DNS name/],
+    ['version: 1\nhosts: [{name: a, profile: p, address: "10.0.0.1 10.0.0.2"}]\n', /hosts\[0\]\.address: '10\.0\.0\.1 10\.0\.0\.2' is neither/],
+    ['version: 1\ndefaults: {profile: p}\nhosts:\n  - {name: a, address: 10.0.0.1}\n  - {name: b, address: 10.0.0.1, port: 22}\n', /^i\.yaml:5:24: hosts\[1\]\.address: 10\.0\.0\.1 port 22 is already hosts\[0\] \(a\): one machine would be updated twice at once/],
+    ['version: 1\ndefaults: {profile: p}\nhosts:\n  - {name: hv1.example}\n  - {name: b, address: HV1.example}\n', /hosts\[1\]\.address: HV1\.example port 22 is already hosts\[0\] \(hv1\.example\)/],
     // numbers bounded (issue 18, class 7): a rate of 1e-8 spun, a gate interval of 0 polled without pause
     ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {connectRate: 0.00000001}\n', /^i\.yaml:3:24: rollout\.connectRate: must be new SSH connections per second, from 0\.01 to 10000/],
     ['version: 1\nhosts: [{name: a, profile: p}]\nrollout: {healthGate: {command: [x], interval: 1ms}}\n', /^i\.yaml:3:48: rollout\.healthGate\.interval: must be between 10ms and 1440m/],
