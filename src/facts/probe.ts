@@ -37,10 +37,12 @@ ls /dev/vfio 2>/dev/null | sed 's/^/vfio /'
 [ -c /dev/liveupdate ] && echo liveupdate
 [ -c /dev/kvm ] && echo kvm
 sec qemu
+set -f
 for q in $QEMU_BINARIES; do
-  v=$("$q" --version 2>/dev/null | head -n 1)
+  case $q in /*) v=$("$q" --version 2>/dev/null | head -n 1) ;; *) v= ;; esac
   printf '%s\\t%s\\n' "$q" "$v"
 done
+set +f
 sec files
 for f in "$@"; do
   if [ -e "$f" ]; then printf '%s\\t%s\\n' "$(stat -L -c %s "$f")" "$f"; else printf 'missing\\t%s\\n' "$f"; fi
@@ -50,6 +52,7 @@ sec end
 
 /** argv that runs the probe; `files` reach the script as "$@". */
 export function probeArgv(qemuBinaries: string[], files: string[]): string[] {
-  // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env.
+  // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env,
+  // split on spaces with globbing off (set -f): a '*' in one is a name, never expanded and run
   return ['env', `QEMU_BINARIES=${qemuBinaries.join(' ')}`, 'sh', '-c', PROBE_SCRIPT, 'liveupdate-probe', ...files];
 }

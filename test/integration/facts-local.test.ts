@@ -1,9 +1,12 @@
 // Real host: probes this machine through LocalHost (plain spawn) and checks against /proc directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { gatherFacts } from '../../src/facts/gather.js';
+import { parseProbeOutput } from '../../src/facts/parse.js';
+import { probeArgv } from '../../src/facts/probe.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from '../helpers/paths.js';
 
@@ -32,5 +35,23 @@ test('the CLI binary: a user mistake is a message and exit 1, never a stack trac
     assert.equal(err.status, 1);
     assert.match(err.stderr, /bad-size.yaml:9:13: vms\[0\].memory: must be a size like 512M or 4G/);
     assert.doesNotMatch(err.stderr, /\n\s+at /);
+  }
+});
+
+test('the probe runs only the literal QEMU binaries it is given: a glob in one is a name, never expanded and run', async () => {
+  const dir = mkdtempSync('/tmp/lu-probe-glob-');
+  try {
+    // two programs a glob would match; each leaves a mark when it runs
+    for (const name of ['qemu-a', 'qemu-b']) writeFileSync(join(dir, name), `#!/bin/sh\ntouch ${dir}/ran-${name}\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });
+    const r = await new LocalHost().exec(probeArgv([`${dir}/qemu-*`, `${dir}/qemu-a`], []));
+    assert.equal(r.exitCode, 0);
+    const f = parseProbeOutput(r.stdout, new Date().toISOString());
+    assert.deepEqual(f.qemu.map((q) => q.binary), [`${dir}/qemu-*`, `${dir}/qemu-a`]);
+    assert.equal(f.qemu.find((q) => q.binary === `${dir}/qemu-*`)?.version, undefined, 'the glob was not run');
+    assert.equal(f.qemu.find((q) => q.binary === `${dir}/qemu-a`)?.version, '9.9.9', 'the literal binary was');
+    assert.ok(existsSync(join(dir, 'ran-qemu-a')));
+    assert.ok(!existsSync(join(dir, 'ran-qemu-b')), 'qemu-b ran: the glob was expanded');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
