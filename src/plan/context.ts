@@ -36,9 +36,6 @@ export interface VmContext {
   vfioArgs: string[];
 }
 
-/** QEMU option values escape ',' by doubling it. */
-const optEscape = (s: string): string => s.replace(/,/g, ',,');
-
 export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel' | 'vmm' = 'kernel'): PlanContext {
   const notes: string[] = [];
   const carveOut = profile.persistence.backend === 'luo' ? undefined : resolveCarveOut(profile.persistence, facts);
@@ -59,7 +56,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       mode,
       modeWhy: why,
       qemuVersion,
-      ramPath: optEscape(ramPath),
+      ramPath,
       stateFile,
       pidfile: `/run/liveupdate/${spec.name}.pid`,
       uris: migrationUris(stateFile, qemuVersion),

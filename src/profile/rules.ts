@@ -1,6 +1,7 @@
 import type { Diagnostic } from '../errors.js';
 import { pkernfsLayout, pmemLayout } from './layout.js';
 import { formatDuration, formatSize, GiB, MAX_DURATION_MS, MAX_SIZE, TWO_MIB } from '../units.js';
+import { MANAGED_OPTIONS, optionName } from '../qemu/argv.js';
 import { fieldPath } from './source.js';
 import type { Locate, Profile } from './types.js';
 
@@ -57,7 +58,10 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     if (p.backend !== 'luo') dup(ramFiles, vm.ramFile, ['vms', i, 'ramFile'], 'guest RAM file');
     if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0) f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
     vm.qemu.args.forEach((a, j) => {
-      if (a === '-m' || /^memory-backend-/.test(a) || a.includes('memory-backend=')) {
+      const opt = optionName(a);
+      const managed = opt === undefined ? undefined : MANAGED_OPTIONS.get(opt);
+      if (managed) f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate: ${managed}; remove it from args`);
+      else if (/^memory-backend-/.test(a) || a.includes('memory-backend=')) {
         f.error(['vms', i, 'qemu', 'args', j], `guest RAM is set by 'memory:' and placed by liveupdate; remove '${a}' from args`);
       }
       const rel = /(?:^|,)file=([^,]+)/.exec(a);
@@ -65,7 +69,6 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
         // -daemonize changes to /, and QEMU reopens images by name when a migration completes
         f.error(['vms', i, 'qemu', 'args', j], `relative path '${rel[1]}': QEMU runs with -daemonize, which changes to /; use an absolute path`);
       }
-      if (a === '-qmp' || a === '-incoming' || a === '-daemonize') f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate; remove it from args`);
       if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a)) f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
       if (p.backend === 'luo' && /(?:^|,)(?:maxmem|slots)=|^pc-dimm|virtio-mem|virtio-balloon/.test(a)) {
         f.error(['vms', i, 'qemu', 'args', j], `'${a}': a preserved memfd's size is frozen, so guest memory cannot grow or be ballooned under LUO`);

@@ -58,6 +58,12 @@ const CASES: Case[] = [
   { name: 'PCI device number out of range', edit: swap('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:44.0"}]\n'), where: 'p.yaml:19:19', field: 'vms[1].vfio[0].host', message: /device number 44 is out of range/ },
   { name: 'VFIO on pmem without acknowledgement', edit: swap('  - name: b\n', '  - name: b\n    vfio: [{host: "0000:00:04.0"}]\n'), where: 'p.yaml:19:5', field: 'vms[1].vfio', message: /cannot keep IOMMU state .* iommu\.dmaStopsDuringUpdate: true/ },
   { name: 'QEMU -m in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, -m, 4G]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /guest RAM is set by 'memory:'/ },
+  // managed QEMU options in every spelling QEMU accepts (issue 18, class 3)
+  { name: '--incoming in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, --incoming, "tcp:0:4444"]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /'--incoming' is managed by liveupdate: liveupdate starts the restored VM waiting/ },
+  { name: '-pidfile in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, -pidfile, /tmp/x.pid]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /'-pidfile' is managed by liveupdate/ },
+  { name: '-qmp=... in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, "-qmp=unix:/tmp/q,server=on"]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /'-qmp=unix:\/tmp\/q,server=on' is managed by liveupdate: liveupdate drives the VM over its own QMP socket/ },
+  { name: '--m in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, --m, 8G]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /guest RAM is set by 'memory:'/ },
+  { name: '-S in args', edit: swap('args: [-nodefaults]', 'args: [-nodefaults, -S]'), where: 'p.yaml:17:27', field: 'vms[0].qemu.args[1]', message: /'-S' is managed by liveupdate/ },
   { name: 'relative image path in QEMU args', edit: swap('args: [-nodefaults]', 'args: [-drive, "file=disk.img,if=virtio"]'), where: 'p.yaml:17:22', field: 'vms[0].qemu.args[1]', message: /relative path 'disk.img'.*-daemonize/ },
   { name: 'journal on tmpfs', edit: swap('migration:\n', 'journal:\n  dir: /run/lu\nmigration:\n'), where: 'p.yaml:12:8', field: 'journal.dir', message: /tmpfs .* will not survive the kexec/ },
   { name: 'replace policy without value', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  cmdline: {policy: replace}\n'), where: 'p.yaml:11:3', field: 'kexec.cmdline.value', message: /needs the full cmdline/ },
