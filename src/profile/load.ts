@@ -1,4 +1,5 @@
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { posix } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { readInputFile } from '../input.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
@@ -117,23 +118,30 @@ interface RawProfile {
 
 export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
 
+/** '//tmp/x/' and '/mnt/a/../b' as the kernel will resolve them: '/tmp/x', '/mnt/b' (symlinks aside). */
+function cleanPath<T extends string | undefined>(p: T): T {
+  if (p === undefined) return p;
+  const n = posix.normalize(p);
+  return (n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n) as T;
+}
+
 function normalise(file: string, raw: RawProfile): Profile {
   const p = raw.persistence;
   const size = p.size !== undefined ? parseSize(p.size) : 0;
   const offset = p.offset === undefined || p.offset === 'auto' ? ('auto' as const) : parseSize(p.offset);
   let persistence: Persistence;
-  if (p.backend === 'pkernfs') persistence = { backend: 'pkernfs', size, offset, mount: p.mount ?? '/mnt/pkernfs' };
-  else if (p.backend === 'pmem') persistence = { backend: 'pmem', size, offset, mount: p.mount ?? '/mnt/pmem', device: p.device ?? 'auto' };
+  if (p.backend === 'pkernfs') persistence = { backend: 'pkernfs', size, offset, mount: cleanPath(p.mount) ?? '/mnt/pkernfs' };
+  else if (p.backend === 'pmem') persistence = { backend: 'pmem', size, offset, mount: cleanPath(p.mount) ?? '/mnt/pmem', device: p.device ?? 'auto' };
   else persistence = { backend: 'luo', khoScratch: p.kho?.scratch !== undefined ? parseSize(p.kho.scratch) : undefined };
 
-  const journalDir = raw.journal?.dir ?? DEFAULT_JOURNAL_DIR;
-  const stateDir = raw.migration?.stateDir ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
+  const journalDir = cleanPath(raw.journal?.dir) ?? DEFAULT_JOURNAL_DIR;
+  const stateDir = cleanPath(raw.migration?.stateDir) ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
   let domainSeq = 0;
   const vms: VmSpec[] = raw.vms.map((vm) => ({
     name: vm.name,
     memory: parseSize(vm.memory),
     ramFile: vm.ramFile ?? `${vm.name}.ram`,
-    qmp: vm.qmp ?? `/run/liveupdate/${vm.name}.qmp`,
+    qmp: cleanPath(vm.qmp) ?? `/run/liveupdate/${vm.name}.qmp`,
     qemu: {
       binary: vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
       machine: vm.qemu?.machine ?? 'q35',
@@ -154,8 +162,8 @@ function normalise(file: string, raw: RawProfile): Profile {
     persistence,
     iommu: { api: raw.iommu?.api ?? (persistence.backend === 'pkernfs' ? 'vfio-container' : 'iommufd'), dmaStopsDuringUpdate: raw.iommu?.dmaStopsDuringUpdate ?? false },
     kexec: {
-      kernel: raw.kexec.kernel,
-      initrd: raw.kexec.initrd,
+      kernel: cleanPath(raw.kexec.kernel),
+      initrd: cleanPath(raw.kexec.initrd),
       signed: !(raw.kexec.unsigned ?? false),
       cmdline: {
         policy: raw.kexec.cmdline?.policy ?? 'reuse',

@@ -27,6 +27,7 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   const f = new Findings(locate);
   const p = profile.persistence;
   numberRules(profile, f);
+  pathRules(profile, f);
 
   if (p.backend !== 'luo') {
     if (p.size === 0) f.error(['persistence', 'size'], `the ${p.backend} backend needs a carve-out size, like 1G`);
@@ -133,3 +134,31 @@ function numberRules(profile: Profile, f: Findings): void {
   duration(['kexec', 'bootTimeout'], profile.kexec.bootTimeoutMs, 1000);
   duration(['migration', 'timeout'], profile.migration.timeoutMs, 1000);
 }
+
+/** Directories the system lives in: never a carve-out's mount point (mounting there hides them; the kexec phase unmounts it). */
+const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib', '/var/log']);
+
+/** Paths (already normalised by the loader): mount points off system directories, RAM file names one plain component, no two managed paths the same. */
+function pathRules(profile: Profile, f: Findings): void {
+  const p = profile.persistence;
+  if (p.backend !== 'luo') {
+    if (SYSTEM_DIRS.has(p.mount)) f.error(['persistence', 'mount'], `${p.mount} is a system directory: the carve-out is mounted over it and unmounted before the kexec; use a directory of its own, like /mnt/${p.backend}`);
+    else if (isWithin(profile.journal.dir, p.mount)) f.error(['persistence', 'mount'], `the journal (${profile.journal.dir}) would be inside the carve-out's mount point, which is unmounted before the kexec`);
+  }
+  // every file and socket liveupdate creates or replaces, with the field that names it; QEMU unlinks a socket path before it binds
+  // (two of one kind, e.g. two VMs' QMP sockets, are said by the rules above)
+  const owners = new Map<string, { path: Path; what: string; kind: string }>();
+  const claim = (file: string, path: Path, what: string, kind: string): void => {
+    const first = owners.get(file);
+    if (!first) owners.set(file, { path, what, kind });
+    else if (first.kind !== kind) f.error(path, `${file} is also ${first.what} (${fieldPath(first.path)}): each file liveupdate manages needs a path of its own`);
+  };
+  profile.vms.forEach((vm, i) => {
+    if (vm.ramFile === '.' || vm.ramFile === '..') f.error(['vms', i, 'ramFile'], `'${vm.ramFile}' is not a file name`);
+    else if (p.backend !== 'luo') claim(`${p.mount}/${vm.ramFile}`, ['vms', i, 'ramFile'], `${vm.name}'s guest RAM file`, 'ram');
+    claim(vm.qmp, ['vms', i, 'qmp'], `${vm.name}'s QMP socket`, 'qmp');
+    claim(`${profile.migration.stateDir}/${vm.name}.state`, ['vms', i, 'name'], `${vm.name}'s saved state`, 'state');
+  });
+}
+
+const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);

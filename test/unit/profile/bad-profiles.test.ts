@@ -75,6 +75,13 @@ const CASES: Case[] = [
   { name: 'carve-out past 1024T', edit: swap('size: 2G', 'size: 2000000T'), where: 'p.yaml:6:9', field: 'persistence.size', message: /larger than 1024T/ },
   { name: 'boot timeout 0s', edit: swap('  kernel: /boot/vmlinuz\n', '  kernel: /boot/vmlinuz\n  bootTimeout: 0s\n'), where: 'p.yaml:11:16', field: 'kexec.bootTimeout', message: /must be between 1s and 1440m/ },
   { name: 'migration timeout past a day (Node would fire it at once)', edit: swap('  mode: auto\n', '  mode: auto\n  timeout: 36000000m\n'), where: 'p.yaml:13:12', field: 'migration.timeout', message: /must be between 1s and 1440m/ },
+  // paths normalised and checked (issue 18, class 5)
+  { name: 'mount point /', edit: swap('mount: /mnt/pmem', 'mount: /'), where: 'p.yaml:8:10', field: 'persistence.mount', message: /\/ is a system directory/ },
+  { name: 'mount point /etc spelled with ..', edit: swap('mount: /mnt/pmem', 'mount: /mnt/pmem/../../etc/'), where: 'p.yaml:8:10', field: 'persistence.mount', message: /\/etc is a system directory/ },
+  { name: 'journal inside the mount point', edit: swap('migration:\n', 'journal:\n  dir: /mnt/pmem/journal\nmigration:\n'), where: 'p.yaml:8:10', field: 'persistence.mount', message: /the journal \(\/mnt\/pmem\/journal\) would be inside the carve-out's mount point/ },
+  { name: 'journal on tmpfs spelled //tmp', edit: swap('migration:\n', 'journal:\n  dir: //tmp/x\nmigration:\n'), where: 'p.yaml:12:8', field: 'journal.dir', message: /\/tmp\/x is on tmpfs/ },
+  { name: 'RAM file ..', edit: swap('    memory: 256M\n', '    memory: 256M\n    ramFile: ".."\n'), where: 'p.yaml:20:14', field: 'vms[1].ramFile', message: /'\.\.' is not a file name/ },
+  { name: "a QMP socket on another VM's RAM file", edit: swap('    memory: 256M\n', '    memory: 256M\n    qmp: /mnt/pmem/a.ram\n'), where: 'p.yaml:20:10', field: 'vms[1].qmp', message: /\/mnt\/pmem\/a\.ram is also a's guest RAM file \(vms\[0\]\.ramFile\)/ },
   { name: 'YAML syntax error', edit: swap('host:\n  name: h1', 'host: [\n  name: h1'), where: 'p.yaml:4:1', field: '', message: /indented|flow/i },
   { name: 'duplicate YAML key', edit: swap('  name: h1\n', '  name: h1\n  name: h2\n'), where: 'p.yaml:4:3', field: '', message: /unique/i },
 ];
