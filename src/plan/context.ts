@@ -67,9 +67,9 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
   const bootParams = managedParams(persistence, false);
   let pmem: PlanContext['pmem'];
   if (persistence.backend === 'pmem') {
-    const found = persistence.device !== 'auto'
-      ? facts.pmem.find((d) => `/dev/${d.name}` === persistence.device)
-      : facts.pmem.find((d) => d.start === carveOut?.range.start) ?? (facts.pmem.length === 1 ? facts.pmem[0] : undefined);
+    // only the device whose physical start is the carve-out's, never one chosen because it is the only one
+    // (the fact rules refuse a named device elsewhere)
+    const found = facts.pmem.find((d) => d.start !== undefined && d.start === carveOut?.range.start && (persistence.device === 'auto' || `/dev/${d.name}` === persistence.device));
     if (found) pmem = { device: `/dev/${found.name}`, namespace: found.namespace ?? '{pmem.namespace}' };
     else {
       pmem = { device: persistence.device === 'auto' ? '{pmem.device}' : persistence.device, namespace: '{pmem.namespace}' };

@@ -7,7 +7,7 @@ import type { HostFacts, Mount } from '../facts/types.js';
 import { byPosition } from '../profile/position.js';
 import { Findings } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
-import { formatSize, GiB } from '../units.js';
+import { formatSize, GiB, hex } from '../units.js';
 import { resolveCarveOut } from './carveout.js';
 
 function mountFor(path: string, mounts: Mount[]): Mount | undefined {
@@ -35,6 +35,13 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
   if (p.backend !== 'luo') {
     const r = resolveCarveOut(p, facts);
     for (const msg of r?.problems ?? []) f.error(['persistence', p.offset === 'auto' ? 'size' : 'offset'], msg);
+    // the namespace and mkfs steps are destructive: they act only on the device that is the carve-out, proven by its physical start
+    if (p.backend === 'pmem' && r?.active && p.device !== 'auto') {
+      const named = facts.pmem.find((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''));
+      if (named && named.start !== r.range.start) {
+        f.error(['persistence', 'device'], `${p.device} starts at ${named.start === undefined ? 'an unknown address' : hex(named.start)}, not at the carve-out's ${hex(r.range.start)}: liveupdate formats only the device that is the carve-out`);
+      }
+    }
   }
   if (p.backend === 'pkernfs' && !facts.filesystems.includes('pkernfs')) {
     f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no pkernfs filesystem; it needs a kernel built from the pkernfs RFC`);

@@ -80,3 +80,23 @@ test('every blackout window closes with cont, and nothing optional sits inside i
     assert.ok(last?.kind === 'qmp' && last.command === 'cont', `${name}: blackout ends at ${last?.id}`);
   }
 });
+
+test('pmem: the destructive steps act only on the device that is the carve-out, never one chosen by elimination', async () => {
+  const { profile, locate } = requireProfile(join('profiles', 'lab.yaml'));
+  const lab = await readFactsFile(join(ROOT, 'profiles', 'facts', 'lab.json'));
+  const argvOf = (plan: ReturnType<typeof makePlan>, id: string): string => {
+    const step = plan.steps.find((s) => s.id === id);
+    return step && 'argv' in step ? (step.argv as string[]).join(' ') : '';
+  };
+  // the lab's own facts: pmem0 starts at the carve-out (1G)
+  assert.equal(argvOf(makePlan({ profile, facts: lab, phases: 'prepare', locate }), 'prepare/mkfs'), 'mkfs.ext4 -q -F -b 4096 -m 0 /dev/pmem0');
+  // the only pmem device elsewhere: nothing is formatted by name; the device stays a run-time unknown
+  const elsewhere = { ...lab, pmem: lab.pmem.map((d) => ({ ...d, start: 8 * 2 ** 30 })) };
+  const plan = makePlan({ profile, facts: elsewhere, phases: 'prepare', locate });
+  assert.equal(argvOf(plan, 'prepare/mkfs'), 'mkfs.ext4 -q -F -b 4096 -m 0 {pmem.device}');
+  assert.ok(!plan.steps.some((s) => 'argv' in s && JSON.stringify(s.argv).includes('pmem0')), 'no step names pmem0');
+  // named in the profile, but not the carve-out: refused before anything is planned
+  const named = { ...profile, persistence: { ...profile.persistence, device: '/dev/pmem0' } } as typeof profile;
+  assert.throws(() => makePlan({ profile: named, facts: elsewhere, phases: 'prepare', locate }), (e: Error & { diagnostics?: Array<{ message: string }> }) =>
+    (e.diagnostics ?? []).some((d) => /\/dev\/pmem0 starts at 0x200000000, not at the carve-out's 0x40000000: liveupdate formats only the device that is the carve-out/.test(d.message)));
+});
