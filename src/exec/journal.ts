@@ -1,5 +1,6 @@
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { openPrivate } from './files.js';
+import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import type { ExecEvent, StepResult } from './events.js';
 import type { Outcome } from './runners/env.js';
@@ -139,8 +140,7 @@ export class Journal {
 
   append(r: JournalRecord, sync: boolean): void {
     if (this.fd === undefined) {
-      mkdirSync(dirname(this.file), { recursive: true });
-      this.fd = openSync(this.file, 'a');
+      this.fd = openPrivate(this.file);
     }
     writeSync(this.fd, JSON.stringify(r) + '\n');
     if (sync) fsyncSync(this.fd);

@@ -3,8 +3,8 @@
  * asked, when, the process and the boot. It never expires by time (a blackout may be long); it is stale
  * only when its process is gone or it was taken in an earlier boot (a kexec ends every process).
  */
-import { linkSync, mkdirSync, readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { closeSync, linkSync, readFileSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { openPrivate } from './files.js';
 import { LiveupdateError } from '../errors.js';
 
 export interface LockOwner {
@@ -60,8 +60,12 @@ export function describeOwner(o: LockOwner): string {
 export function acquireLock(file: string, owner: Omit<LockOwner, 'pid' | 'at'> & { pid?: number; at?: number }): Acquired {
   const me: LockOwner = { ...owner, pid: owner.pid ?? process.pid, at: owner.at ?? Date.now() };
   const tmp = `${file}.${me.pid}.tmp`;
-  mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(tmp, JSON.stringify(me) + '\n');
+  const fd = openPrivate(tmp, 'create');
+  try {
+    writeSync(fd, JSON.stringify(me) + '\n');
+  } finally {
+    closeSync(fd);
+  }
   let replaced: Acquired['replaced'];
   try {
     for (let attempt = 0; ; attempt++) {

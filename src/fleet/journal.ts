@@ -3,10 +3,11 @@
  * ahead and fsync'd, so `fleet run --resume ID` knows which hosts finished, which stopped mid-way
  * (their own host journals, next to it, resume them) and which were never started.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import type { Blackout } from '../exec/events.js';
+import { openPrivate } from '../exec/files.js';
 
 export type HostState = 'ok' | 'failed' | 'unreachable' | 'not-started';
 
@@ -43,8 +44,7 @@ export class FleetJournal {
   private constructor(dir: string) {
     this.dir = dir;
     this.file = join(dir, 'fleet.journal');
-    mkdirSync(dir, { recursive: true });
-    this.fd = openSync(this.file, 'a');
+    this.fd = openPrivate(this.file);
   }
 
   static create(fleetDir: string, runId: string): FleetJournal {
