@@ -23,7 +23,9 @@ export type ErrorCode =
   | 'HOST_BUSY'
   | 'HELPER_ERROR'
   | 'NOT_SUPPORTED'
-  | 'LAB_UNAVAILABLE';
+  | 'LAB_UNAVAILABLE'
+  /** the operator stopped the run (Ctrl-C, SIGTERM) between steps */
+  | 'INTERRUPTED';
 
 export interface Diagnostic {
   /** file:line:column, when the problem has a place in an input file */

@@ -45,7 +45,7 @@ export function readRequest(spool: string): AgentRequest {
 }
 
 /** Run the request in `spool`; `who` overrides the requester (the boot-time resume). Exit code: 0 done, 1 failed, 2 refused. */
-export async function runRequest(spool: string, who?: string): Promise<number> {
+export async function runRequest(spool: string, who?: string, stop?: AbortSignal): Promise<number> {
   const req = readRequest(spool);
   const boot = bootId();
   const finish = (r: AgentResult): number => {
@@ -96,7 +96,7 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
       req.plan,
       req.abortPlan,
       (plan) =>
-        execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, emit: (e) => {
+        execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, ...(stop ? { stop } : {}), emit: (e) => {
           const line = plainLine(e);
           if (line) process.stdout.write(line);
         } }),
@@ -117,7 +117,7 @@ export async function runRequest(spool: string, who?: string): Promise<number> {
  * is run again here (the journal skips what is done). Once per boot: a failure is left for an
  * operator, never retried blindly.
  */
-export async function bootResume(): Promise<number> {
+export async function bootResume(stop?: AbortSignal): Promise<number> {
   const latest = join(AGENT_RUNS, 'latest');
   if (!existsSync(latest)) return say('no request on this host: nothing to resume'), 0;
   const spool = realpathSync(latest);
@@ -132,13 +132,14 @@ export async function bootResume(): Promise<number> {
   if (existsSync(marker)) return say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1;
   writeDurably(marker, `${new Date().toISOString()}\n`);
   say(`run ${run.run.runId} jumped from boot ${jumped.bootId}: resuming its VMs on boot ${here}`);
-  return runRequest(spool, 'boot-time resume');
+  return runRequest(spool, 'boot-time resume', stop);
 }
 
-export function agentMain(argv: string[]): Promise<number> {
+/** `stop`: SIGTERM or SIGINT reached the agent; it stops between steps, never inside a blackout window. */
+export function agentMain(argv: string[], stop?: AbortSignal): Promise<number> {
   const [cmd, arg] = argv;
-  if (cmd === 'run' && arg) return runRequest(arg);
-  if (cmd === 'boot') return bootResume();
+  if (cmd === 'run' && arg) return runRequest(arg, undefined, stop);
+  if (cmd === 'boot') return bootResume(stop);
   process.stderr.write('usage: liveupdate-agent run SPOOL_DIR | boot\n');
   return Promise.resolve(64);
 }

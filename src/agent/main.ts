@@ -4,7 +4,12 @@
  */
 import { agentMain } from './agent.js';
 
-agentMain(process.argv.slice(2)).then(
+// SIGTERM (systemd stopping it, a shutdown) or SIGINT: stop between steps, never inside a blackout
+// window (a paused VM runs again first); before the kexec what was begun is aborted
+const stop = new AbortController();
+for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, () => stop.abort(sig));
+
+agentMain(process.argv.slice(2), stop.signal).then(
   (code) => (process.exitCode = code),
   (e: unknown) => {
     process.stderr.write(`liveupdate-agent: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

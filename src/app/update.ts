@@ -62,7 +62,7 @@ export interface UpdateListener {
   /** a guard failed before the point of no return: every VM is being resumed on this kernel */
   autoAbort: (stepId: string) => void;
   reporter: (plan: Plan) => PhaseReporter;
-  /** with the agent: stop following when this aborts (Ctrl-C); the host goes on */
+  /** Ctrl-C, SIGTERM: with the agent, stop following (the host goes on); otherwise stop between steps, never inside a blackout window (exec/engine.ts) */
   signal?: AbortSignal;
 }
 
@@ -89,7 +89,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   const run = async (plan: Plan, liveBootId: string): Promise<ExecuteResult> => {
     const r = listener.reporter(plan);
     try {
-      return await execute({ plan, host, journal, liveBootId, emit: r.emit });
+      return await execute({ plan, host, journal, liveBootId, emit: r.emit, ...(listener.signal ? { stop: listener.signal } : {}) });
     } finally {
       await r.finish?.();
     }

@@ -8,6 +8,7 @@ import { interrupt } from './interrupt.js';
 import { run } from './main.js';
 
 process.on('SIGINT', interrupt);
+process.on('SIGTERM', interrupt);
 run(process.argv.slice(2)).then(
   (code) => {
     // the command is done: a socket to a host that rebooted under us must not keep the CLI alive

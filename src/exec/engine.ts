@@ -36,6 +36,13 @@ async function runLane(lane: Step[], env: RunEnv, emit: (e: ExecEvent) => void, 
   let acted = false;
   for (const step of lane) {
     const ref = stepRef(step);
+    if (env.stop?.aborted && !step.blackout) {
+      // nothing of this step ran: it fails without a start, and the lane stops here
+      const error = new LiveupdateError('INTERRUPTED', `${step.id}: not started: the run was interrupted (${String(env.stop.reason ?? 'signal')}); no VM is paused by it`);
+      emit({ type: 'step-failed', ...ref, at: now(), ms: 0, code: error.code, message: error.message });
+      failures.push({ step, error });
+      return;
+    }
     const t0 = now();
     emit({ type: 'step-start', ...ref, at: t0 });
     try {

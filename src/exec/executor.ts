@@ -28,7 +28,7 @@ function kexecBootId(st: RunState | undefined): string | undefined {
  * Run a plan against a host with a write-ahead journal: steps the journal has done are skipped;
  * a step that was started but never recorded finished is repeated only when that is safe.
  */
-export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string; runId?: string }): Promise<ExecuteResult> {
+export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string; runId?: string; stop?: AbortSignal }): Promise<ExecuteResult> {
   const { plan, host, journal } = input;
   let st = journal.openRun;
   if (st && st.run.format !== JOURNAL_FORMAT_VERSION) {
@@ -98,6 +98,7 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   const env: RunEnv = {
     host,
     qmp: new QmpPool(host),
+    ...(input.stop ? { stop: input.stop } : {}),
     outcomes: new Map(st.done),
     vars: Object.fromEntries<string>([...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]), ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : [])]),
   };
@@ -147,10 +148,19 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   };
 }
 
+/** The operator stopped the run before this step (INTERRUPTED): it never started. */
+const interruptedAt = (result: ExecuteResult, step: Step | undefined): boolean => step !== undefined && result.failures.some((f) => f.id === step.id && f.code === 'INTERRUPTED');
+/** `step` comes before the plan's jump (kexec -e), or the plan has none: the old kernel still runs every VM there. */
+const beforeJump = (plan: Plan, step: Step | undefined): boolean => {
+  const jump = plan.steps.findIndex((s) => s.pointOfNoReturn);
+  return step !== undefined && (jump < 0 || plan.steps.indexOf(step) < jump);
+};
+
 /**
  * A plan, and when one of its guards fails before the point of no return (Step.abortOnFailure), the
- * abort plan made from the same facts, so every VM runs again on this kernel. The control node's
- * use case and the on-host agent both run plans this way.
+ * abort plan made from the same facts, so every VM runs again on this kernel; the same when the
+ * operator interrupted the run before the jump (what was begun is undone). The control node's use
+ * case and the on-host agent both run plans this way.
  */
 export async function executeGuarded(
   plan: Plan,
@@ -159,7 +169,7 @@ export async function executeGuarded(
   onAbort: (stepId: string) => void = () => undefined,
 ): Promise<ExecuteResult> {
   const result = await run(plan);
-  const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure);
+  const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure || (interruptedAt(result, st) && beforeJump(plan, st)));
   if (!guard || !abortPlan) return result;
   onAbort(guard.id);
   const aborted = await run(abortPlan);

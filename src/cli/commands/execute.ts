@@ -26,13 +26,18 @@ export type HostCommandOpts = UpdateRequest;
 const PHASES: Record<string, PhaseSelection> = { prepare: 'prepare', suspend: 'suspend', kexec: 'kexec', resume: 'resume', run: 'all' };
 
 async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Reporter, setExit: (c: number) => void): Promise<void> {
-  const follow = new AbortController();
-  const stopFollowing = opts.agent ? onInterrupt(() => follow.abort()) : undefined;
+  // the first Ctrl-C (or SIGTERM): following the agent, detach; driving the steps here, stop between
+  // steps, never inside a blackout window; a second one exits at once (cli/interrupt.ts)
+  const stop = new AbortController();
+  const off = onInterrupt(() => {
+    stop.abort('interrupted');
+    if (!opts.agent) o.say('interrupted: stopping after the steps now running; a VM paused for the update runs again first; before the kexec what was begun is aborted. Interrupt again to exit at once (the journal says where).');
+  });
   let result;
   try {
-    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: follow.signal });
+    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: stop.signal });
   } finally {
-    stopFollowing?.();
+    off();
   }
   if (isDetached(result)) {
     const again = `liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`;
@@ -47,7 +52,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
   }
   if (o.json) o.event({ type: 'result', command: name, ...result });
   else o.result(renderSummary(result, name), result);
-  if (!result.ok) setExit(EXIT.error);
+  if (!result.ok) setExit(result.failures.some((f) => f.code === 'INTERRUPTED') ? EXIT.interrupted : EXIT.error);
 }
 
 /** prepare, suspend, kexec, resume, run. */

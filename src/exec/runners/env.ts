@@ -13,6 +13,11 @@ export interface RunEnv {
   outcomes: Map<string, Outcome>;
   /** run-time values for `{placeholders}` in the plan */
   vars: Record<string, string>;
+  /**
+   * The operator asked to stop (Ctrl-C, SIGTERM): no step outside a blackout window starts after it;
+   * steps inside a window (a VM paused) go on until the window closes, so no VM is left paused.
+   */
+  stop?: AbortSignal;
 }
 
 export function fill(text: string, vars: Record<string, string>): string {

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ExecOptions, ExecResult, Host } from '../../../src/host/host.js';
-import { execute } from '../../../src/exec/executor.js';
+import { execute, executeGuarded } from '../../../src/exec/executor.js';
 import { Journal, journalEvents, type JournalRecord } from '../../../src/exec/journal.js';
 import type { ExecEvent } from '../../../src/exec/events.js';
 import { PLAN_FORMAT_VERSION, type Plan, type Step } from '../../../src/plan/types.js';
@@ -21,11 +21,14 @@ class FakeKernelHost implements Host {
   ran: string[] = [];
   /** argv[0]s that fail (exit 1) */
   failing = new Set<string>();
+  /** called with each command as it runs (a test sends its Ctrl-C from here) */
+  onRun: (line: string) => void = () => undefined;
   exec(argv: string[], _opts?: ExecOptions): Promise<ExecResult> {
     const line = argv.join(' ');
     if (line === 'cat /proc/sys/kernel/random/boot_id') return ok(`${this.boot}\n`);
     if (line === 'cat /proc/cmdline') return ok('console=ttyS0 liveupdate\n');
     this.ran.push(line);
+    this.onRun(line);
     if (argv[0] === 'sh' && argv.includes('kexec')) this.boot = `boot-${Number(this.boot.split('-')[1]) + 1}`;
     if (this.failing.has(argv[0]!)) return Promise.resolve({ stdout: '', stderr: `${argv[0]} failed`, exitCode: 1 });
     return ok('');
@@ -88,10 +91,10 @@ function leftBy(runId: string, records: JournalRecord[], profile = '/p.yaml'): J
   return Journal.open(j.file);
 }
 
-async function run(host: FakeKernelHost, plan: Plan, journal: Journal): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
+async function run(host: FakeKernelHost, plan: Plan, journal: Journal, stop?: AbortSignal): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
   const events: ExecEvent[] = [];
   try {
-    return { ...(await execute({ plan, host, journal, emit: (e) => events.push(e), liveBootId: host.boot })), events };
+    return { ...(await execute({ plan, host, journal, emit: (e) => events.push(e), liveBootId: host.boot, ...(stop ? { stop } : {}) })), events };
   } finally {
     journal.close();
   }
@@ -220,4 +223,67 @@ test('continued after the jump (the agent at boot, with the whole plan): the jum
   assert.equal(r.ok, true, JSON.stringify(r.failures));
   assert.deepEqual(host.ran, ['after'], 'neither the first QEMU nor kexec -e runs again');
   assert.equal(r.events.find((e) => e.type === 'step-end' && e.id === 'kexec/jump' && e.result === 'already-done')?.id, 'kexec/jump');
+});
+
+// Ctrl-C and SIGTERM (issue 18, class 11): between steps, never inside a blackout window
+
+/** The kernel plan with a step after the window closes (outside any blackout). */
+function planWithAfterwards(bootId: string): Plan {
+  const p = kernelPlan(bootId);
+  return { ...p, steps: [...p.steps, exec('resume/tidy', ['tidy'])] };
+}
+
+test('interrupted before anything ran: no step starts, the failure says so, nothing is left paused', async () => {
+  const host = new FakeKernelHost();
+  const stop = new AbortController();
+  stop.abort('interrupted');
+  const r = await run(host, planWithAfterwards('boot-1'), journalAt().open(), stop.signal);
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.failures.map((f) => [f.id, f.code]), [['prepare/mkdir', 'INTERRUPTED']]);
+  assert.deepEqual(host.ran, []);
+  assert.ok(!r.events.some((e) => e.type === 'step-start'), 'no step started');
+});
+
+test('interrupted inside the blackout window: the window runs to its end (the VM runs again), then the run stops', async () => {
+  const host = new FakeKernelHost();
+  const stop = new AbortController();
+  host.onRun = (line) => line === 'once' && stop.abort('interrupted');
+  const r = await run(host, planWithAfterwards('boot-1'), journalAt().open(), stop.signal);
+  assert.deepEqual(host.ran, ['mkdir -p /x', 'once', 'sync', 'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e', 'after']);
+  assert.deepEqual(r.failures.map((f) => [f.id, f.code]), [['resume/tidy', 'INTERRUPTED']]);
+});
+
+test('interrupted before the jump with an abort plan: what was begun is aborted; after the jump: never', async () => {
+  const abortPlan: Plan = { ...kernelPlan('boot-1'), phases: ['abort'], steps: [exec('abort/undo', ['undo'])] };
+  // before: the interruption lands between prepare and suspend
+  const host = new FakeKernelHost();
+  const stop = new AbortController();
+  const plan: Plan = { ...kernelPlan('boot-1'), steps: [exec('prepare/mkdir', ['mkdir', '-p', '/x']), exec('suspend/stage', ['stage']), ...kernelPlan('boot-1').steps.slice(1)] };
+  host.onRun = (line) => line === 'mkdir -p /x' && stop.abort('interrupted');
+  const j = journalAt();
+  const r = await executeGuarded(plan, abortPlan, async (p) => {
+    const journal = Journal.open(j.file);
+    try {
+      return await execute({ plan: p, host, journal, emit: () => undefined, liveBootId: host.boot, ...(p === plan ? { stop: stop.signal } : {}) });
+    } finally {
+      journal.close();
+    }
+  });
+  assert.deepEqual(host.ran, ['mkdir -p /x', 'undo']);
+  assert.equal(r.aborted?.ok, true);
+  // after: interrupted once the jump ran (the tidy step after the window): no abort plan
+  const host2 = new FakeKernelHost();
+  const stop2 = new AbortController();
+  host2.onRun = (line) => line === 'after' && stop2.abort('interrupted');
+  const j2 = journalAt();
+  const r2 = await executeGuarded(planWithAfterwards('boot-1'), abortPlan, async (p) => {
+    const journal = Journal.open(j2.file);
+    try {
+      return await execute({ plan: p, host: host2, journal, emit: () => undefined, liveBootId: host2.boot, stop: stop2.signal });
+    } finally {
+      journal.close();
+    }
+  });
+  assert.equal(r2.aborted, undefined);
+  assert.ok(!host2.ran.includes('undo'));
 });
