@@ -5,7 +5,7 @@
  * pmem steps without a reboot. The guest is the boot-sector counter from lab/image.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
 import type { HostFacts } from '../../src/facts/types.js';
@@ -53,7 +53,9 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
   const vms = names
     .map((n) => `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qmp: ${dir}/${n}.qmp\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');
-  const text = `version: 1\nhost: {name: harness}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${dir}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${dir}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`;
+  // the RAM files in a folder of their own: the journal may not be inside the carve-out's mount point
+  mkdirSync(join(dir, 'ram'));
+  const text = `version: 1\nhost: {name: harness}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${dir}/ram}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${dir}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`;
   const r = parseProfile(join(dir, 'profile.yaml'), text);
   if (!r.value) throw new Error(JSON.stringify(r.errors));
   const real = await facts0;
@@ -70,7 +72,7 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
   const startSteps = vmStartSteps(prepare);
   const suspendSteps = [...ctx.vms.flatMap((v) => migrationSetup(ctx, v, 'suspend', 'migration-setup', false)), ...ctx.vms.flatMap((v) => suspendVm(ctx, v, 'suspend-vms'))];
   const restoreSteps = (vm: string): Step[] => restoreVm(ctx, ctx.vms.find((v) => v.spec.name === vm)!, 'resume', 'restore-vms');
-  const ramFile = (vm: string): string => join(dir, ctx.vms.find((v) => v.spec.name === vm)!.spec.ramFile);
+  const ramFile = (vm: string): string => join(dir, 'ram', ctx.vms.find((v) => v.spec.name === vm)!.spec.ramFile);
 
   return {
     dir,

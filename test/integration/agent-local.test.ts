@@ -124,8 +124,12 @@ test('Ctrl-C while following the agent detaches (exit 2, says how to follow agai
     // this process only followed: the agent finishes the suspend on its own
     const st = await h.cli(['status', '--profile', h.profile, '--follow', '--json']);
     assert.equal(st.code, 0, st.stderr);
-    // the events it followed (one line each), then the status document
-    const doc = JSON.parse(st.stdout.slice(st.stdout.lastIndexOf('\n{\n') + 1)) as { done: string[]; failed: Record<string, unknown> };
+    // the status document: alone when the agent had already finished, or, when status followed its
+    // last steps, the `result` event after those events (NDJSON: a format line first)
+    type Status = { done: string[]; failed: Record<string, unknown> };
+    const doc = st.stdout.startsWith('{"type":"format"')
+      ? (st.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data?: Status }).find((e) => e.type === 'result')?.data as Status)
+      : (JSON.parse(st.stdout) as Status);
     assert.ok(doc.done.includes(`suspend/quit/${h.names[0]}`), st.stdout);
     assert.deepEqual(doc.failed, {});
     assert.deepEqual(h.qemuPids(), [], 'suspended: the QEMU has quit');

@@ -74,7 +74,7 @@ test('QEMU exits during migrate: the error says so and that guest RAM is untouch
     assert.equal(await killer, 1, 'the QEMU was killed mid-migrate');
     assert.equal(f.code, 'QEMU_FAILED', `${f.id}: ${f.message}`);
     assert.match(f.message, /QEMU of .* exited during migrate: its device state was not saved; guest RAM is untouched/);
-    assert.ok(existsSync(join(h.dir, `${h.names[0]}.ram`)), 'the RAM file is still there');
+    assert.ok(existsSync(join(h.dir, 'ram', `${h.names[0]}.ram`)), 'the RAM file is still there');
   } finally {
     await h.cleanup();
   }
