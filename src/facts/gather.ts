@@ -1,6 +1,10 @@
 import { stat } from 'node:fs/promises';
 import { LiveupdateError } from '../errors.js';
-import { readInputFile } from '../input.js';
+import { byPosition } from '../input/position.js';
+import { readInputFile } from '../input/read.js';
+import { schemaDiagnosticsWith } from '../input/schema.js';
+import { validate as validateFacts } from '../input/validate-facts.cjs';
+import { readYaml } from '../input/yaml.js';
 import type { Host } from '../host/host.js';
 import type { Profile } from '../profile/types.js';
 import { parseProbeOutput } from './parse.js';
@@ -53,11 +57,14 @@ export async function readFactsFile(file: string): Promise<HostFacts> {
   if (typeof f !== 'object' || f === null || f.formatVersion !== FACTS_FORMAT_VERSION) {
     throw new LiveupdateError('FACTS_INVALID', `${file}: formatVersion must be ${FACTS_FORMAT_VERSION}; save facts with 'liveupdate facts --json > FILE'`);
   }
-  for (const key of ['hostname', 'bootId', 'cmdline', 'kernelRelease'] as const) {
-    if (typeof f[key] !== 'string') throw new LiveupdateError('FACTS_INVALID', `${file}: field '${key}' is missing or not a string`);
-  }
-  for (const key of ['iomem', 'mounts', 'pmem', 'pci', 'qemu', 'numa', 'filesystems'] as const) {
-    if (!Array.isArray(f[key])) throw new LiveupdateError('FACTS_INVALID', `${file}: field '${key}' is missing or not a list`);
+  if (!validateFacts(data)) {
+    // read again as YAML (JSON is YAML) for positions: each problem as file:line:col: field: message, as in profiles
+    const src = readYaml(file, text);
+    const diagnostics = src.syntaxErrors.length ? src.syntaxErrors : byPosition(schemaDiagnosticsWith(validateFacts, src));
+    throw new LiveupdateError('FACTS_INVALID', `${file}: ${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in the facts file; nothing was done`, {
+      diagnostics,
+      hint: "save facts with 'liveupdate facts --json > FILE' (src/facts/schema.json is their schema)",
+    });
   }
   return f as HostFacts;
 }

@@ -6,11 +6,11 @@
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
-import { readInputFile } from '../input.js';
-import { schemaDiagnosticsWith } from '../profile/load.js';
-import { validateInventory } from '../profile/validators.cjs';
-import { byPosition } from '../profile/position.js';
-import { readYaml } from '../profile/source.js';
+import { byPosition } from '../input/position.js';
+import { readInputFile } from '../input/read.js';
+import { schemaDiagnosticsWith } from '../input/schema.js';
+import { validate as validateInventory } from '../input/validate-inventory.cjs';
+import { readYaml } from '../input/yaml.js';
 import { formatDuration, MAX_DURATION_MS, parseDuration } from '../units.js';
 import type { Serial } from './batches.js';
 

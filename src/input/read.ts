@@ -4,8 +4,8 @@
  * growing is refused, never read without end).
  */
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
-import { LiveupdateError, type ErrorCode } from './errors.js';
-import { formatSize } from './units.js';
+import { LiveupdateError, type ErrorCode } from '../errors.js';
+import { formatSize } from '../units.js';
 
 /** Far above any real profile, inventory or facts file (the largest fixture is under 40 KiB). */
 export const MAX_INPUT_BYTES = 4 * 2 ** 20;

@@ -4,7 +4,7 @@
  */
 import type { Diagnostic } from '../errors.js';
 import type { HostFacts, Mount } from '../facts/types.js';
-import { byPosition } from '../profile/position.js';
+import { byPosition } from '../input/position.js';
 import { Findings } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { formatSize, GiB, hex } from '../units.js';

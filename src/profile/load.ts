@@ -1,14 +1,14 @@
-import type { ErrorObject, ValidateFunction } from 'ajv';
 import { posix } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
-import { readInputFile } from '../input.js';
+import { readInputFile } from '../input/read.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
-import { fieldPath, readYaml, type YamlSource } from './source.js';
+import { readYaml, type YamlSource } from '../input/yaml.js';
+import { schemaDiagnosticsWith } from '../input/schema.js';
 import { staticRules } from './rules.js';
-import { byPosition } from './position.js';
+import { byPosition } from '../input/position.js';
 import type { Locate, Persistence, Profile, VmSpec } from './types.js';
 // schema.json compiled at build time (scripts/validators.ts): no schema is compiled when a command starts
-import { validateProfile } from './validators.cjs';
+import { validate as validateProfile } from '../input/validate-profile.cjs';
 
 export interface Validated<T> {
   value: T | undefined;
@@ -49,52 +49,6 @@ export function requireProfile(file: string): { profile: Profile; warnings: Diag
 
 function schemaDiagnostics(src: YamlSource): Diagnostic[] {
   return schemaDiagnosticsWith(validateProfile, src, REFUSED_BACKENDS);
-}
-
-/** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */
-export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSource, refusedEnum: Record<string, string> = {}): Diagnostic[] {
-  if (validate(src.data)) return [];
-  const seen = new Set<string>();
-  const out: Diagnostic[] = [];
-  for (const e of pickErrors(validate.errors ?? [])) {
-    const path = pointerToPath(e.instancePath);
-    let message: string;
-    let at = path;
-    if (e.keyword === 'required') {
-      const missing = (e.params as { missingProperty: string }).missingProperty;
-      message = `missing required field '${missing}'`;
-    } else if (e.keyword === 'additionalProperties') {
-      const extra = (e.params as { additionalProperty: string }).additionalProperty;
-      at = [...path, extra];
-      message = `unknown field '${extra}'`;
-    } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
-      message = `${e.data} is not supported: ${refusedEnum[e.data]}`;
-    } else {
-      const hint = (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
-      message = hint ?? e.message ?? 'is invalid';
-    }
-    const field = fieldPath(at);
-    const key = `${field}|${message}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    out.push({ where: src.locate(at, { key: e.keyword === 'additionalProperties' }), field: field || '(top level)', message });
-  }
-  return out;
-}
-
-/** anyOf/const noise hides the one message that matters: keep the anyOf's own hint. */
-function pickErrors(errors: ErrorObject[]): ErrorObject[] {
-  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  return errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
-}
-
-function pointerToPath(pointer: string): Array<string | number> {
-  if (!pointer) return [];
-  return pointer
-    .slice(1)
-    .split('/')
-    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
 }
 
 const REFUSED_BACKENDS: Record<string, string> = {

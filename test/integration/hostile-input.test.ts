@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
@@ -33,6 +33,13 @@ function fifo(name: string): string {
   return p;
 }
 
+/** The seed host's facts, edited: a facts file as another tool (or a hand) might leave it. */
+function facts(name: string, edit: (f: Record<string, unknown>) => void): string {
+  const f = JSON.parse(readFileSync(seedFacts, 'utf8')) as Record<string, unknown>;
+  edit(f);
+  return file(name, JSON.stringify(f, null, 2) + '\n');
+}
+
 /** Anchors on anchors: 9^12 nodes once expanded. */
 const aliasBomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 12 }, (_, i) => `l${i + 1}: &l${i + 1} [${Array(9).fill(`*${i ? `l${i}` : 'a'}`).join(', ')}]`)].join('\n') + '\n';
 
@@ -58,6 +65,13 @@ const CASES: Case[] = [
   { what: 'facts file: 5 MB', args: () => ['plan', '--profile', seed, '--facts', file('big.json', ' '.repeat(5_000_000))], code: 1, message: /big\.json is larger than 4M/ },
   { what: 'facts file: 100 000 levels of JSON nesting', args: () => ['plan', '--profile', seed, '--facts', file('deep.json', `${'['.repeat(100_000)}${']'.repeat(100_000)}`)], code: 1, message: /deep\.json: / },
   { what: 'inventory: a character device', args: () => ['fleet', 'plan', '--inventory', '/dev/zero'], code: 1, message: /inventory \/dev\/zero is not a regular file/ },
+  // class 2: facts files are checked against their schema (src/facts/schema.json), each problem at file:line:col
+  { what: 'facts file: no devices', args: () => ['plan', '--profile', seed, '--facts', facts('no-devices.json', (f) => delete f['devices'])], code: 1, message: /no-devices\.json:1:1: \(top level\): missing required field 'devices'/ },
+  { what: 'facts file: no files', args: () => ['plan', '--profile', seed, '--facts', facts('no-files.json', (f) => delete f['files'])], code: 1, message: /no-files\.json:1:1: \(top level\): missing required field 'files'/ },
+  { what: 'facts file: a null inside iomem', args: () => ['plan', '--profile', seed, '--facts', facts('null-iomem.json', (f) => ((f['iomem'] as unknown[])[1] = null))], code: 1, message: /null-iomem\.json:\d+:\d+: iomem\[1\]: must be object/ },
+  { what: 'facts file: a range start that is not a number', args: () => ['plan', '--profile', seed, '--facts', facts('str-start.json', (f) => ((f['iomem'] as Array<Record<string, unknown>>)[0]!['start'] = '0x1000'))], code: 1, message: /str-start\.json:\d+:\d+: iomem\[0\]\.start: must be a whole number of bytes/ },
+  { what: 'facts file: a boot id that is not one', args: () => ['plan', '--profile', seed, '--facts', facts('bad-boot.json', (f) => (f['bootId'] = 'x; reboot'))], code: 1, message: /bad-boot\.json:\d+:\d+: bootId: must be \/proc\/sys\/kernel\/random\/boot_id/ },
+  { what: 'facts file: a negative memory total', args: () => ['plan', '--profile', seed, '--facts', facts('neg-mem.json', (f) => (f['memTotal'] = -1))], code: 1, message: /neg-mem\.json:\d+:\d+: memTotal: must be a whole number of bytes/ },
   // class 12: errors that were bugs (the key is read before any connection: port 1 is never dialled)
   { what: '--identity: no such file', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', join(dir, 'no-key')], code: 64, message: /--identity .*no-key: cannot read it: ENOENT/ },
   { what: '--identity: a directory', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', dir], code: 64, message: /--identity .*: cannot read it: EISDIR/ },

@@ -1,0 +1,50 @@
+/** A compiled schema's errors (src/input/validate-*.cjs) as diagnostics an operator reads: file:line:col: field: message. */
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { Diagnostic } from '../errors.js';
+import { fieldPath, type YamlSource } from './yaml.js';
+
+/** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */
+export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSource, refusedEnum: Record<string, string> = {}): Diagnostic[] {
+  if (validate(src.data)) return [];
+  const seen = new Set<string>();
+  const out: Diagnostic[] = [];
+  for (const e of pickErrors(validate.errors ?? [])) {
+    const path = pointerToPath(e.instancePath);
+    let message: string;
+    let at = path;
+    if (e.keyword === 'required') {
+      const missing = (e.params as { missingProperty: string }).missingProperty;
+      message = `missing required field '${missing}'`;
+    } else if (e.keyword === 'additionalProperties') {
+      const extra = (e.params as { additionalProperty: string }).additionalProperty;
+      at = [...path, extra];
+      message = `unknown field '${extra}'`;
+    } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
+      message = `${e.data} is not supported: ${refusedEnum[e.data]}`;
+    } else {
+      const hint = (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
+      message = hint ?? e.message ?? 'is invalid';
+    }
+    const field = fieldPath(at);
+    const key = `${field}|${message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ where: src.locate(at, { key: e.keyword === 'additionalProperties' }), field: field || '(top level)', message });
+  }
+  return out;
+}
+
+/** anyOf/const noise hides the one message that matters: keep the anyOf's own hint. */
+function pickErrors(errors: ErrorObject[]): ErrorObject[] {
+  const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
+  return errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
+}
+
+function pointerToPath(pointer: string): Array<string | number> {
+  if (!pointer) return [];
+  return pointer
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+}
