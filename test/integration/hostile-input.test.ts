@@ -40,6 +40,13 @@ function facts(name: string, edit: (f: Record<string, unknown>) => void): string
   return file(name, JSON.stringify(f, null, 2) + '\n');
 }
 
+/** The seed profile, edited (each edit must apply). */
+function profile(name: string, from: string, to: string): string {
+  const text = readFileSync(seed, 'utf8');
+  assert.ok(text.includes(from), `the seed profile lacks ${from}`);
+  return file(name, text.replace(from, to));
+}
+
 /** Anchors on anchors: 9^12 nodes once expanded. */
 const aliasBomb = ['a: &a [x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 12 }, (_, i) => `l${i + 1}: &l${i + 1} [${Array(9).fill(`*${i ? `l${i}` : 'a'}`).join(', ')}]`)].join('\n') + '\n';
 
@@ -77,6 +84,26 @@ const CASES: Case[] = [
   { what: '--identity: a directory', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', dir], code: 64, message: /--identity .*: cannot read it: EISDIR/ },
   { what: '--identity: not a key', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', file('not-a-key', 'hello\n')], code: 1, message: /not-a-key: not a private key liveupdate can read/ },
   { what: '--identity: encrypted with a passphrase', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', encryptedKey()], code: 1, message: /id_encrypted: the key is encrypted with a passphrase, and liveupdate does not ask for one\nhint: load it into ssh-agent \(ssh-add / },
+  // values that reached the host's commands or QEMU before (classes 3, 5, 7), through validate and plan
+  { what: 'profile: --incoming in qemu.args', args: () => ['validate', profile('incoming.yaml', 'args: [', 'args: [--incoming, "tcp:0:1", ')], code: 1, message: /'--incoming' is managed by liveupdate/ },
+  { what: 'profile: -pidfile= in qemu.args', args: () => ['validate', profile('pidfile.yaml', 'args: [', 'args: ["-pidfile=/tmp/x", ')], code: 1, message: /'-pidfile=\/tmp\/x' is managed by liveupdate/ },
+  { what: 'profile: mount point /', args: () => ['validate', profile('mount-root.yaml', 'mount: /mnt/pkernfs', 'mount: /')], code: 1, message: /persistence\.mount: \/ is a system directory/ },
+  { what: 'profile: mount point /etc through ..', args: () => ['validate', profile('mount-etc.yaml', 'mount: /mnt/pkernfs', 'mount: /mnt/../etc')], code: 1, message: /persistence\.mount: \/etc is a system directory/ },
+  { what: 'profile: memory 0', args: () => ['validate', profile('mem0.yaml', 'memory: 100M', 'memory: 0M')], code: 1, message: /vms\[0\]\.memory: must be at least 1M/ },
+  { what: 'profile: a migration timeout Node would fire at once', args: () => ['validate', profile('timeout.yaml', '  mode: auto\n', '  mode: auto\n  timeout: 36000000m\n')], code: 1, message: /migration\.timeout: must be between 1s and 1440m/ },
+  // flags: usage errors (64), nothing read further
+  { what: 'flag: --phase bogus', args: () => ['plan', '--profile', seed, '--facts', seedFacts, '--phase', 'bogus'], code: 64, message: /--phase bogus: must be one of/ },
+  { what: 'flag: --via telnet', args: () => ['run', '--profile', seed, '--host', 'root@127.0.0.1:1', '--via', 'telnet'], code: 64, message: /--via telnet: expected agent or ssh/ },
+  { what: 'flag: --agent with --via ssh', args: () => ['run', '--profile', seed, '--host', 'root@127.0.0.1:1', '--via', 'ssh', '--agent'], code: 64, message: /--agent and --via ssh contradict each other/ },
+  { what: 'flag: an unknown option', args: () => ['plan', '--profile', seed, '--yolo'], code: 64, message: /unknown option '--yolo'/ },
+  { what: 'flag: demo --port 99999', args: () => ['demo', '--port', '99999'], code: 64, message: /--port 99999: expected a TCP port number/ },
+  { what: 'flag: demo --count 0', args: () => ['demo', '--count', '0'], code: 64, message: /--count 0: expected seconds between 1 and 600/ },
+  { what: 'flag: fleet plan --forks 0', args: () => ['fleet', 'plan', '--inventory', file('inv.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--forks', '0'], code: 64, message: /--forks 0: expected a positive integer/ },
+  { what: 'flag: fleet --limit with an empty term', args: () => ['fleet', 'plan', '--inventory', file('inv2.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--limit', 'a,,b'], code: 64, message: /--limit 'a,,b': empty term/ },
+  // inventories (class 9)
+  { what: 'inventory: one machine twice', args: () => ['fleet', 'plan', '--inventory', file('twice.yaml', 'version: 1\ndefaults: {profile: p}\nhosts:\n  - {name: a, address: 10.0.0.1}\n  - {name: b, address: 10.0.0.1}\n')], code: 1, message: /twice\.yaml:5:24: hosts\[1\]\.address: 10\.0\.0\.1 port 22 is already hosts\[0\] \(a\)/ },
+  { what: 'inventory: an address that is an ssh option', args: () => ['fleet', 'plan', '--inventory', file('opt.yaml', 'version: 1\nhosts: [{name: a, profile: p, address: "-oProxyCommand=sh"}]\n')], code: 1, message: /hosts\[0\]\.address: '-oProxyCommand=sh' is neither an IP address nor a DNS name/ },
+  { what: 'inventory: a connect rate of 1e-8', args: () => ['fleet', 'plan', '--inventory', file('rate.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\nrollout: {connectRate: 0.00000001}\n')], code: 1, message: /rollout\.connectRate: must be new SSH connections per second, from 0\.01/ },
   { what: 'profile: missing', args: () => ['validate', join(dir, 'nope.yaml')], code: 1, message: /cannot read profile .*nope\.yaml: ENOENT/ },
 ];
 
@@ -89,3 +116,17 @@ for (const c of CASES) {
     assert.doesNotMatch(r.stderr, /\n\s+at |hit a bug/);
   });
 }
+
+test('a QMP socket path with a comma reaches QEMU as one value (escaped), not as options', () => {
+  const p = profile('qmp-comma.yaml', '  - name: guest0\n', '  - name: guest0\n    qmp: "/run/x,server=off"\n');
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'plan', '--profile', p, '--facts', seedFacts, '--json'], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  const plan = JSON.parse(r.stdout) as { steps: Array<{ argv?: unknown }> };
+  const qmpArgs = plan.steps.flatMap((st) => (Array.isArray(st.argv) ? (st.argv as unknown[]) : [])).filter((a): a is string => typeof a === 'string' && a.startsWith('unix:/run/x'));
+  assert.ok(qmpArgs.length > 0, 'the VM is started with its QMP socket');
+  for (const a of qmpArgs) assert.equal(a, 'unix:/run/x,,server=off,server=on,wait=off');
+});
+
+test('at least 40 hostile inputs through the real CLI, each with its exit code and message', () => {
+  assert.ok(CASES.length >= 40, `${CASES.length} cases`);
+});
