@@ -3,7 +3,7 @@ import { EXIT, LiveupdateError } from '../../errors.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
-import { obtainFacts } from '../../app/hosts.js';
+import { readFactsFile } from '../../facts/gather.js';
 import { PHASE_CHOICES, type CommandContext } from '../program.js';
 
 export interface PlanOpts {
@@ -28,7 +28,8 @@ export async function plan(opts: PlanOpts, { out: o, setExit }: CommandContext):
   const phases = parsePhase(opts.phase);
   const { profile, warnings, locate } = requireProfile(opts.profile);
   for (const w of warnings) o.warn(w);
-  const facts = await obtainFacts(opts, profile);
+  // from a file, nothing of SSH or the host probe is loaded (bench:cli)
+  const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
   const p = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
   o.result(renderPlan(p, { color: o.color }), p);
   if (opts.detailedExitcode) setExit(p.steps.some((s) => !s.satisfied) ? EXIT.pending : EXIT.ok);
