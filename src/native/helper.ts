@@ -4,7 +4,7 @@
  * A program can end by holding its fds in a daemon (`then.hold`) that later requests reach over a
  * unix socket on the host, or by exec'ing a VMM that inherits them (`then.exec`).
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { LiveupdateError } from '../errors.js';
@@ -80,6 +80,9 @@ export function helperPathFor(host: Host): string {
 /**
  * The helper's path on the host: this machine's build for a local host; for a remote one the static
  * build, copied once per content (a sha256 in the name, so an older copy is never run by mistake).
+ * A remote copy runs as root only once its whole sha256 is this build's (checked on each connection,
+ * before its first run there); otherwise it is uploaded again under a name of its own and renamed
+ * into place, so two control nodes never write the same temporary file.
  */
 export async function ensureHelper(host: Host): Promise<string> {
   const known = installed.get(host);
@@ -87,10 +90,12 @@ export async function ensureHelper(host: Host): Promise<string> {
   const path = helperPathFor(host);
   if (host.name !== 'local') {
     const bin = readFileSync(helperBinary('static'));
-    const there = await host.exec(['test', '-x', path]);
-    if (there.exitCode !== 0) {
-      await host.put(bin, `${path}.part`, 0o755);
-      const mv = await host.exec(['mv', '-f', `${path}.part`, path]);
+    const want = createHash('sha256').update(bin).digest('hex');
+    const there = await host.exec(['sha256sum', path]);
+    if (there.exitCode !== 0 || there.stdout.split(/\s/)[0] !== want) {
+      const part = `${path}.part.${randomUUID()}`;
+      await host.put(bin, part, 0o755);
+      const mv = await host.exec(['mv', '-f', part, path]);
       if (mv.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${host.name}: cannot install the helper at ${path}: ${mv.stderr.trim()}`);
     }
   }

@@ -4,11 +4,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { LocalHost } from '../../../src/host/local.js';
-import { helperBinary, holderRequest, HelperError, probe, runHelper, type HelperResult } from '../../../src/native/helper.js';
+import type { Host } from '../../../src/host/host.js';
+import { ensureHelper, helperBinary, helperPathFor, holderRequest, HelperError, probe, runHelper, type HelperResult } from '../../../src/native/helper.js';
 import type { RunEnv } from '../../../src/exec/runners/env.js';
 import { runStep } from '../../../src/exec/runners/step.js';
 import { QmpPool } from '../../../src/qemu/pool.js';
@@ -214,4 +216,47 @@ test('the runner: a helper-ioctl step fills run-time values; a holder step talks
   // verify luo-holder before kexec: with no holder, the run must stop before the point of no return
   const verify: Step = { ...meta, id: 'kexec/verify-luo-holder', kind: 'verify', verify: { kind: 'luo-holder', sessions: ['liveupdate-vm1'] } };
   await assert.rejects(runStep(verify, env), /no helper answers on \/run\/liveupdate\/luo-holder.sock/);
+});
+
+// TEST DOUBLE: a remote host that answers `sha256sum` with what the test says is there, and records
+// every command and upload; the real upload over SSH runs in the lab (--via ssh) tests.
+class RemoteDouble {
+  readonly name = 'root@double:22';
+  ran: string[][] = [];
+  puts: Array<{ path: string; bytes: number; mode: number | undefined }> = [];
+  constructor(private readonly there: string | undefined) {}
+  exec(argv: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+    this.ran.push(argv);
+    if (argv[0] === 'sha256sum') return Promise.resolve(this.there === undefined ? { stdout: '', stderr: 'No such file', exitCode: 1 } : { stdout: `${this.there}  ${argv[1]}\n`, stderr: '', exitCode: 0 });
+    return Promise.resolve({ stdout: '', stderr: '', exitCode: 0 });
+  }
+  put(content: string | Buffer, path: string, mode?: number): Promise<void> {
+    this.puts.push({ path, bytes: content.length, mode });
+    return Promise.resolve();
+  }
+}
+
+test('a remote helper runs only when its whole sha256 is this build; otherwise it is uploaded under a name of its own and renamed into place', async () => {
+  const bin = readFileSync(helperBinary('static'));
+  const sum = createHash('sha256').update(bin).digest('hex');
+  const asHost = (d: RemoteDouble): Host => d as unknown as Host;
+  // the right content: nothing is uploaded
+  const good = new RemoteDouble(sum);
+  const path = await ensureHelper(asHost(good));
+  assert.equal(path, helperPathFor(asHost(good)));
+  assert.deepEqual(good.ran, [['sha256sum', path]]);
+  assert.deepEqual(good.puts, []);
+  // the same name with other bytes (a truncated copy, a tampered one), or none: uploaded again
+  const runs: RemoteDouble[] = [];
+  for (const there of ['0'.repeat(64), undefined]) {
+    const d = new RemoteDouble(there);
+    runs.push(d);
+    assert.equal(await ensureHelper(asHost(d)), path);
+    assert.equal(d.puts.length, 1);
+    const part = d.puts[0]!;
+    assert.match(part.path, new RegExp(`^${path.replace(/[.]/g, '\\.')}\\.part\\.[0-9a-f-]{36}$`));
+    assert.deepEqual([part.bytes, part.mode], [bin.length, 0o755]);
+    assert.deepEqual(d.ran.at(-1), ['mv', '-f', part.path, path]);
+  }
+  assert.notEqual(runs[0]!.puts[0]!.path, runs[1]!.puts[0]!.path, 'each upload has a name of its own');
 });
