@@ -148,12 +148,10 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   };
 }
 
-/** The operator stopped the run before this step (INTERRUPTED): it never started. */
-const interruptedAt = (result: ExecuteResult, step: Step | undefined): boolean => step !== undefined && result.failures.some((f) => f.id === step.id && f.code === 'INTERRUPTED');
 /** `step` comes before the plan's jump (kexec -e), or the plan has none: the old kernel still runs every VM there. */
-const beforeJump = (plan: Plan, step: Step | undefined): boolean => {
+const beforeJump = (plan: Plan, step: Step): boolean => {
   const jump = plan.steps.findIndex((s) => s.pointOfNoReturn);
-  return step !== undefined && (jump < 0 || plan.steps.indexOf(step) < jump);
+  return jump < 0 || plan.steps.indexOf(step) < jump;
 };
 
 /**
@@ -169,7 +167,11 @@ export async function executeGuarded(
   onAbort: (stepId: string) => void = () => undefined,
 ): Promise<ExecuteResult> {
   const result = await run(plan);
-  const guard = result.failures.map((f) => plan.steps.find((st) => st.id === f.id)).find((st) => st?.abortOnFailure || (interruptedAt(result, st) && beforeJump(plan, st)));
+  // a failed guard, or a step the operator's interruption kept from starting before the jump
+  const guard = result.failures.find((f) => {
+    const st = plan.steps.find((s) => s.id === f.id);
+    return st !== undefined && (st.abortOnFailure === true || (f.code === 'INTERRUPTED' && beforeJump(plan, st)));
+  });
   if (!guard || !abortPlan) return result;
   onAbort(guard.id);
   const aborted = await run(abortPlan);

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:fs';
-import { openPrivate } from './files.js';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
+import { openPrivate } from './files.js';
 import type { ExecEvent, StepResult } from './events.js';
 import type { Outcome } from './runners/env.js';
 
