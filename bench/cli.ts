@@ -32,7 +32,7 @@ const cases: Case[] = [
   { name: 'validate', argv: [node, cli, 'validate', seed], code: 0 },
   // 2: steps pending (the seed host has everything still to do)
   { name: 'plan', argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'], code: 2 },
-  { name: 'agent', argv: [node, join(ROOT, 'dist/agent/liveupdate-agent.mjs'), 'boot'], env: { ...process.env, LIVEUPDATE_AGENT_DIR: agentDir }, code: 0 },
+  { name: 'agent', argv: [node, join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'boot'], env: { ...process.env, LIVEUPDATE_AGENT_DIR: agentDir }, code: 0 },
 ];
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;

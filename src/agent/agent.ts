@@ -16,6 +16,13 @@ import type { Plan } from '../plan/types.js';
 import { plainLine } from '../report/progress.js';
 import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
 
+/**
+ * A failpoint for the crash tests (test/integration/agent-local.test.ts): with
+ * LIVEUPDATE_TEST_STOP_AFTER_STEPS=N the agent stops itself (SIGSTOP) once its N-th step end is in
+ * the journal, so the test SIGKILLs it at exactly that boundary instead of racing it there.
+ */
+const stopAfterSteps = Number(process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'] ?? 0);
+
 const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const say = (line: string): void => void process.stdout.write(`[liveupdate-agent ${new Date().toISOString()}] ${line}\n`);
 
@@ -92,6 +99,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
     }
     journal = Journal.open(req.journal);
     const j = journal;
+    let ended = 0;
     const result = await executeGuarded(
       req.plan,
       req.abortPlan,
@@ -99,6 +107,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
         execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, ...(stop ? { stop } : {}), emit: (e) => {
           const line = plainLine(e);
           if (line) process.stdout.write(line);
+          if (e.type === 'step-end' && ++ended === stopAfterSteps) process.kill(process.pid, 'SIGSTOP');
         } }),
       (id) => say(`${id} failed before the point of no return: aborting, every VM resumes on this kernel`),
     );

@@ -1,5 +1,5 @@
 /**
- * The agent's entry point, bundled on its own (dist/agent/liveupdate-agent.mjs, no CLI and no npm
+ * The agent's entry point, bundled on its own (dist/agent/liveupdate-agent.cjs, no CLI and no npm
  * dependency in it): at boot it starts inside the VMs' blackout, so it loads as little as it can.
  */
 import { agentMain } from './agent.js';

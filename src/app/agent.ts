@@ -14,7 +14,7 @@ import type { ExecuteResult } from '../exec/executor.js';
 import type { ExecEvent } from '../exec/events.js';
 import { journalEvents, parseJournal, parseRecord, replay, type JournalRecord } from '../exec/journal.js';
 import { describeArgv, type Host } from '../host/host.js';
-import { ensureHelper, helperPathFor } from '../native/helper.js';
+import { ensureHelper } from '../native/helper.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
 import { AGENT_BIN, AGENT_DIR, AGENT_RUNS, lockFile, type AgentRequest, type AgentResult } from '../agent/request.js';
@@ -26,7 +26,8 @@ const AGENT_HELPER = `${AGENT_DIR}/lu-helper`;
 /** The systemd unit `install` puts on systemd hosts: the boot-time resume. */
 export const AGENT_UNIT = '/etc/systemd/system/liveupdate-resume.service';
 
-const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex').slice(0, 16);
+/** What is copied to a host: the agent as CommonJS (a start without the ES module loader: it runs inside the blackout at boot), the CLI as an ES module. */
+const BUNDLE_FILES = { 'liveupdate-agent': 'liveupdate-agent.cjs', liveupdate: 'liveupdate.mjs' } as const;
 
 async function must(host: Host, argv: string[], what: string, input?: Buffer, timeoutMs = 120_000): Promise<string> {
   const r = await host.exec(argv, { timeoutMs, ...(input ? { input } : {}) });
@@ -34,9 +35,10 @@ async function must(host: Host, argv: string[], what: string, input?: Buffer, ti
   return r.stdout;
 }
 
-/** Copy `content` to `path` (gzip'd on the wire), atomically. */
-async function copyTo(host: Host, content: Buffer, path: string): Promise<void> {
-  await must(host, ['sh', '-c', 'mkdir -p "$(dirname "$1")" && gzip -dc > "$1.part" && chmod 755 "$1.part" && mv -f "$1.part" "$1"', 'sh', path], `install ${path}`, gzipSync(content, { level: 1 }), 600_000);
+/** Copy `content` to `path` (gzip'd on the wire), atomically: written under a name of its own, then renamed into place. */
+async function copyTo(host: Host, content: Buffer | string, path: string, mode = 0o755): Promise<void> {
+  const argv = ['sh', '-c', 'mkdir -p "$(dirname "$1")" && gzip -dc > "$2" && chmod "$3" "$2" && mv -f "$2" "$1"', 'sh', path, `${path}.part.${randomUUID()}`, mode.toString(8)];
+  await must(host, argv, `install ${path}`, gzipSync(content, { level: 1 }), 600_000);
 }
 
 export function systemdUnit(): string {
@@ -72,34 +74,37 @@ WantedBy=sysinit.target
 export async function installAgent(host: Host): Promise<{ bin: string; helper: string; runtime: string; unit?: string }> {
   // `liveupdate` run from the host's own copy: everything is there already
   if (host.name === 'local' && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`)) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
-  const missing = ['liveupdate-agent', 'liveupdate'].find((name) => !existsSync(`${BUNDLES}${name}.mjs`));
-  if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing}.mjs is missing)`, { hint: 'run npm run build' });
+  const missing = Object.values(BUNDLE_FILES).find((file) => !existsSync(`${BUNDLES}${file}`));
+  if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing} is missing)`, { hint: 'run npm run build' });
   // every file named by its content's hash; the wrappers and the unit are small and compared whole
-  const named = (content: Buffer, prefix: string, suffix = ''): { content: Buffer; path: string } => ({ content, path: `${prefix}-${sha(content)}${suffix}` });
-  const byContent = [named(readFileSync(process.execPath), `${AGENT_DIR}/node`), ...['liveupdate-agent', 'liveupdate'].map((name) => named(readFileSync(`${BUNDLES}${name}.mjs`), `${AGENT_DIR}/${name}`, '.mjs'))];
+  const fullSha = (content: Buffer | string): string => createHash('sha256').update(content).digest('hex');
+  const named = (content: Buffer, prefix: string, suffix = ''): { content: Buffer; path: string; sha256: string } => {
+    const sha256 = fullSha(content);
+    return { content, path: `${prefix}-${sha256.slice(0, 16)}${suffix}`, sha256 };
+  };
+  const bundle = (name: keyof typeof BUNDLE_FILES) => named(readFileSync(`${BUNDLES}${BUNDLE_FILES[name]}`), `${AGENT_DIR}/${name}`, BUNDLE_FILES[name].slice(name.length));
+  const byContent = [named(readFileSync(process.execPath), `${AGENT_DIR}/node`), bundle('liveupdate-agent'), bundle('liveupdate')];
   const [runtime, agentBundle, cliBundle] = byContent.map((f) => f.path) as [string, string, string];
   const wrapper = (bundle: string): string => `#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`;
   const small = [
     { path: AGENT_BIN, text: wrapper(agentBundle), mode: 0o755 },
     { path: `${AGENT_DIR}/liveupdate`, text: wrapper(cliBundle), mode: 0o755 },
   ];
-  const fullSha = (text: string): string => createHash('sha256').update(text).digest('hex');
-  const helperPath = helperPathFor(host);
-  // one round trip says what is there already: on a host set up before, that is all it costs
+  // one round trip says what is there already, each file by its whole sha256 (they run as root:
+  // a file changed on the host since it was copied is copied again, never run): on a host set up
+  // before, that is all it costs
   const probe = await host.exec(['sh', '-c', [
-    'for f in "$@"; do [ -s "$f" ] && echo "have $f"; done',
-    `sha256sum ${small.map((f) => f.path).join(' ')} ${AGENT_UNIT} 2>/dev/null | sed 's/^/sum /'`,
-    `[ -x "$(readlink ${AGENT_HELPER})" ] && echo "link $(readlink ${AGENT_HELPER})"`,
+    `sha256sum ${[...byContent.map((f) => f.path), ...small.map((f) => f.path), AGENT_UNIT].join(' ')} 2>/dev/null | sed 's/^/sum /'`,
+    `echo "link $(readlink ${AGENT_HELPER})"`,
     `[ -d /run/systemd/system ] && echo systemd && [ "$(systemctl is-enabled liveupdate-resume.service 2>/dev/null)" = enabled ] && echo enabled`,
     'true',
-  ].join('; '), 'sh', ...byContent.map((f) => f.path)]);
+  ].join('; ')], { timeoutMs: 120_000 });
   const said = new Set(probe.stdout.split('\n'));
-  const have = (path: string): boolean => said.has(`have ${path}`);
-  const same = (path: string, text: string): boolean => said.has(`sum ${fullSha(text)}  ${path}`);
-  const fresh = byContent.filter((f) => !have(f.path));
+  const same = (path: string, sha256: string): boolean => said.has(`sum ${sha256}  ${path}`);
+  const fresh = byContent.filter((f) => !same(f.path, f.sha256));
   for (const f of fresh) await copyTo(host, f.content, f.path);
   // the wrappers and the unit: written unless they are there with exactly this text
-  for (const f of small) if (!same(f.path, f.text)) await host.put(f.text, f.path, f.mode);
+  for (const f of small) if (!same(f.path, fullSha(f.text))) await copyTo(host, f.text, f.path, f.mode);
   if (fresh.length) {
     const v = await host.exec([`${AGENT_DIR}/liveupdate`, '--version'], { timeoutMs: 60_000 });
     if (v.exitCode !== 0) {
@@ -108,10 +113,12 @@ export async function installAgent(host: Host): Promise<{ bin: string; helper: s
       });
     }
   }
-  if (!said.has(`link ${helperPath}`)) await must(host, ['ln', '-sfn', await ensureHelper(host), AGENT_HELPER], 'link the helper');
+  // the helper: verified by its whole sha256 (once per connection), uploaded if it is not this build's
+  const helper = await ensureHelper(host);
+  if (!said.has(`link ${helper}`)) await must(host, ['ln', '-sfn', helper, AGENT_HELPER], 'link the helper');
   if (!said.has('systemd')) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime };
-  if (!same(AGENT_UNIT, systemdUnit()) || !said.has('enabled')) {
-    await host.put(systemdUnit(), AGENT_UNIT, 0o644);
+  if (!same(AGENT_UNIT, fullSha(systemdUnit())) || !said.has('enabled')) {
+    await copyTo(host, systemdUnit(), AGENT_UNIT, 0o644);
     await must(host, ['systemctl', 'daemon-reload'], 'reload systemd');
     await must(host, ['systemctl', 'enable', 'liveupdate-resume.service'], 'enable the boot-time resume');
   }

@@ -1,6 +1,7 @@
 /** Which host a command acts on (this machine or one over SSH), and its facts: probed live or read from a file. */
 import { LiveupdateError } from '../errors.js';
-import { gatherFacts, readFactsFile } from '../facts/gather.js';
+import { readFactsFile } from '../facts/file.js';
+import { gatherFacts } from '../facts/gather.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';

@@ -17,7 +17,7 @@ import { QmpPool } from '../../src/qemu/pool.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { makePlan } from '../../src/plan/planner.js';
 import { requireProfile } from '../../src/profile/load.js';
-import { readFactsFile } from '../../src/facts/gather.js';
+import { readFactsFile } from '../../src/facts/file.js';
 import { runSteps } from '../../src/exec/engine.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 

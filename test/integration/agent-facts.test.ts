@@ -73,7 +73,7 @@ test('the host changed between the plan and the agent: refused, naming what chan
 test('a plan made from a facts file carries no probed facts: the agent runs it and says it could not compare', () => {
   const s = spoolFor(undefined, 'file');
   // the agent as the host runs it (the bundle, a process of its own), so its log is what it printed
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/agent/liveupdate-agent.mjs'), 'run', s.spool], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'run', s.spool], { encoding: 'utf8', timeout: 60_000 });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const said = [r.stdout];
   assert.ok(existsSync(s.marker));

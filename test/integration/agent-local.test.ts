@@ -5,12 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock } from '../../src/exec/lock.js';
 import type { Host } from '../../src/host/host.js';
 import { LocalHost } from '../../src/host/local.js';
+import { ROOT } from '../helpers/paths.js';
 import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 
 const agentDir = mkdtempSync('/var/tmp/lu-agent-');
@@ -26,17 +27,22 @@ const ends = (h: CliHost): number => {
   }
 };
 
-/** SIGKILL the agent holding `h`'s lock once the journal has `k` finished steps; resolves when it did. */
-async function killAgentAt(h: CliHost, k: number, stop: { done: boolean }): Promise<boolean> {
+/**
+ * SIGKILL the agent holding `h`'s lock once it stopped itself at the failpoint (the journal then has
+ * exactly the boundary's step ends: LIVEUPDATE_TEST_STOP_AFTER_STEPS, src/agent/agent.ts); resolves
+ * true when it did, false when the command ended without the agent stopping there.
+ */
+async function killAgentAt(h: CliHost, stop: { done: boolean }): Promise<boolean> {
   while (!stop.done) {
-    if (ends(h) >= k && existsSync(lockOf(h))) {
+    try {
       const pid = (JSON.parse(readFileSync(lockOf(h), 'utf8')) as { pid: number }).pid;
-      try {
+      // field 3 of /proc/PID/stat, after the command's parenthesised name: T is stopped
+      if (/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) {
         process.kill(pid, 'SIGKILL');
         return true;
-      } catch {
-        // it ended between the read and the kill
       }
+    } catch {
+      // no lock yet, or the agent already ended
     }
     await sleep(5);
   }
@@ -73,8 +79,11 @@ test('the agent killed at every step boundary: the follower says so, re-running 
       let killed = false;
       for (const [i, cmd] of phases.entries()) {
         const stop = { done: false };
-        const killer = killed ? Promise.resolve(false) : killAgentAt(h, k, stop);
+        // the agent of this command stops at boundary k if k falls inside it
+        process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'] = String(k - ends(h));
+        const killer = killed ? Promise.resolve(false) : killAgentAt(h, stop);
         const r = await h.cli(args(h, cmd));
+        delete process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'];
         stop.done = true;
         if (await killer) {
           killed = true;
@@ -159,12 +168,17 @@ test('host install puts the documented files there; a second install costs one r
   // (runs/ holds the requests of the tests above)
   const files = readdirSync(agentDir).filter((f) => f !== 'runs').sort();
   // sorted after the hashes are masked: a sort of the real names depends on the bundles' hashes
-  assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')).sort(), ['liveupdate', 'liveupdate-SHA.mjs', 'liveupdate-agent', 'liveupdate-agent-SHA.mjs', 'lu-helper', 'node-SHA']);
+  assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')).sort(), ['liveupdate', 'liveupdate-SHA.mjs', 'liveupdate-agent', 'liveupdate-agent-SHA.cjs', 'lu-helper', 'node-SHA']);
   assert.equal(statSync(join(agentDir, files.find((f) => f.startsWith('node-'))!)).size, statSync(process.execPath).size, 'the runtime is this Node');
   assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
   calls = 0;
   await installAgent(host);
   assert.equal(calls, 1, 'already there: one probe, nothing copied');
+  // a file changed on the host after it was copied (same name, other content) is copied again, never run
+  const agentFile = join(agentDir, files.find((f) => f.startsWith('liveupdate-agent-'))!);
+  appendFileSync(agentFile, '\nprocess.exit(0);\n');
+  await installAgent(host);
+  assert.equal(readFileSync(agentFile, 'utf8'), readFileSync(join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'utf8'), 'the tampered agent was replaced');
 
   const journal = join(mkdtempSync('/var/tmp/lu-agent-j-'), 'h.journal');
   const lock = acquireLock(`${journal}.lock`, { runId: 'r1', who: 'ops@cn', bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), command: 'run' });

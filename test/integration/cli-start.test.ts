@@ -73,3 +73,16 @@ test('the schemas are compiled at build time: validating a profile loads no Ajv 
   assert.ok(r.inputs.includes('dist/src/input/validate-profile.cjs'));
   assert.ok(!r.inputs.some((i) => /validate-(inventory|facts)\.cjs$/.test(i)));
 });
+
+test('the on-host agent carries only what runs a plan: no YAML parser, schema validator, SSH client or CLI framework', () => {
+  // it starts at boot inside the VMs' blackout, on a cold page cache: every KB is read and parsed then
+  const agent = JSON.parse(readFileSync(join(ROOT, 'dist/bundles/agent.meta.json'), 'utf8')) as Meta;
+  const outs = Object.entries(agent.outputs).filter(([name]) => name.endsWith('.cjs'));
+  assert.equal(outs.length, 1, 'one file');
+  const inputs = Object.keys(outs[0]![1].inputs);
+  assert.ok(inputs.includes('dist/src/exec/executor.js'), 'the executor is in it');
+  const carried = new Set(inputs.map(owner));
+  for (const h of ['yaml', 'ajv', 'ssh2', 'listr2', 'commander', 'src/profile', 'src/fleet', 'src/lab', 'src/cli', 'src/input']) assert.ok(!carried.has(h), `the agent bundle carries ${h}`);
+  // of the planner, only the plan's types and constants: the plan arrives made
+  assert.deepEqual(inputs.filter((i) => i.startsWith('dist/src/plan/')), ['dist/src/plan/types.js']);
+});

@@ -13,7 +13,7 @@ import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { vmStartSteps } from '../helpers/local-qemu.js';
 import { makePlan } from '../../src/plan/planner.js';
 import { requireProfile } from '../../src/profile/load.js';
-import { readFactsFile } from '../../src/facts/gather.js';
+import { readFactsFile } from '../../src/facts/file.js';
 import { runSteps } from '../../src/exec/engine.js';
 import { QmpPool } from '../../src/qemu/pool.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';

@@ -3,7 +3,7 @@ import { EXIT, LiveupdateError } from '../../errors.js';
 import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
-import { readFactsFile } from '../../facts/gather.js';
+import { readFactsFile } from '../../facts/file.js';
 import { PHASE_CHOICES, type CommandContext } from '../program.js';
 
 export interface PlanOpts {

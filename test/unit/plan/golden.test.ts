@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { makePlan } from '../../../src/plan/planner.js';
-import { readFactsFile } from '../../../src/facts/gather.js';
+import { readFactsFile } from '../../../src/facts/file.js';
 import { requireProfile } from '../../../src/profile/load.js';
 import { renderPlan } from '../../../src/report/plan-text.js';
 import { fixture, profilePath, ROOT } from '../../helpers/paths.js';
