@@ -58,16 +58,25 @@ export function blackouts(events: ExecEvent[]): Blackout[] {
   return [...out.values()].filter((b) => !Number.isNaN(b.ms)).map(({ start: _s, ...b }) => b);
 }
 
-/** Where one VM's blackout went, from the executor's events of a full run (kernel update). */
+/**
+ * Where one VM's blackout went, from the executor's events of a full run (kernel update), split as
+ * the host agent's issue asks: save, kexec to restore start, restore, and the orchestrator's rest.
+ * `kexecToRestoreMs` is `kexecMs` (the jump until the new boot is proven) plus `bootToRestoreMs`
+ * (what the new boot does before the restore: the persistent memory mounted again, the state checked).
+ */
 export interface BlackoutBreakdown {
   windowMs: number;
   /** QEMU writing its device state */
   qemuSaveMs: number;
-  /** `kexec -e` until the new boot answers (includes the new kernel's boot) */
+  /** `kexec -e` until the restore's first step starts */
+  kexecToRestoreMs: number;
+  /** of which: `kexec -e` until the new boot is proven (its kernel, its init, and whoever proves it: the agent started at boot, or the control node reconnecting) */
   kexecMs: number;
+  /** of which: the boot proven until the restore starts (mounts, the saved state's check) */
+  bootToRestoreMs: number;
   /** the new QEMU started, set up and its state loaded */
   qemuRestoreMs: number;
-  /** the rest of the window: the orchestrator's round trips and checks */
+  /** the rest of the window: liveupdate's steps and the gaps between them before the jump (pause, check, quit, unmount, sync) and after the restore (cont) */
   orchestratorMs: number;
 }
 
@@ -79,9 +88,11 @@ export function blackoutBreakdown(events: ExecEvent[], vm: string): BlackoutBrea
   const save = ends.find((e) => e.vm === vm && e.marks?.saveState);
   const jump = events.find((e) => e.type === 'step-start' && e.marks?.pointOfNoReturn)?.at;
   const booted = ends.find((e) => e.marks?.provesBoot);
-  if (stop === undefined || !cont || !save || jump === undefined || !booted) return undefined;
+  const restoreStart = events.find((e) => e.type === 'step-start' && e.vm === vm && e.phase === 'resume' && e.marks?.restore)?.at;
+  if (stop === undefined || !cont || !save || jump === undefined || !booted || restoreStart === undefined) return undefined;
   const windowMs = cont.at - stop;
   const kexecMs = booted.at - jump;
+  const kexecToRestoreMs = restoreStart - jump;
   const qemuRestoreMs = ends.filter((e) => e.vm === vm && e.phase === 'resume' && e.marks?.restore).reduce((n, e) => n + e.ms, 0);
-  return { windowMs, qemuSaveMs: save.ms, kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecMs - qemuRestoreMs };
+  return { windowMs, qemuSaveMs: save.ms, kexecToRestoreMs, kexecMs, bootToRestoreMs: kexecToRestoreMs - kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecToRestoreMs - qemuRestoreMs };
 }

@@ -24,9 +24,9 @@ export function renderDemo(d: DemoResult): string {
     '',
     `blackout of VM ${b.vm}: ${s(b.windowMs)}`,
     `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${d.backend === 'luo' ? 'to disk (RAM stays in a memfd preserved by LUO)' : 'to pmem (RAM stays where it is)'}`,
-    `  kexec + boot   ${s(b.kexecMs).padStart(8)}   kexec -e until the new boot is proven, by the agent at boot (emulated with TCG here: slow)`,
+    `  kexec + boot   ${s(b.kexecToRestoreMs).padStart(8)}   kexec -e until the restore starts: the new kernel and init (emulated with TCG here: slow), the agent's start, ${s(b.bootToRestoreMs)} of mounts and checks after the boot's proof`,
     `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${d.backend === 'luo' ? 'memfd (retrieved from its session)' : 'RAM file'}, state loaded`,
-    `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own work inside the window (on the host: the agent; no control node)`,
+    `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own steps and gaps in the window: pause, checks, quit, unmount, sync, cont (on the host: the agent; no control node)`,
     '',
     `journal: ${d.lab.kept ? `${d.journalOnHost} on the lab host; ` : ''}copied to ${rel(d.journal)}`,
     ...(d.lab.kept
