@@ -110,7 +110,8 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     // host fields win over its groups (later groups over earlier), groups over defaults
     const layers: Conn[] = [raw.defaults ?? {}, ...gs.map((g) => groups[g] ?? {}), h];
     const pick = <K extends keyof Conn>(k: K): Conn[K] => layers.reduce<Conn[K]>((v, l) => (l[k] !== undefined ? l[k] : v), undefined);
-    if (h.address !== undefined && !isIP(h.address) && !DNS_NAME.test(h.address)) {
+    // all digits and dots is an IPv4 address or nothing (999.1.1.1 is not a name)
+    if (h.address !== undefined && !isIP(h.address) && (!DNS_NAME.test(h.address) || /^[\d.]+$/.test(h.address))) {
       errors.push({ where: at('address'), field: `hosts[${i}].address`, message: `'${h.address}' is neither an IP address nor a DNS name` });
     }
     const profile = pick('profile');
