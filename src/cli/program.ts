@@ -6,20 +6,13 @@
 import type { Command } from 'commander';
 import { AGENT_DIR } from '../agent/request.js';
 import { DEFAULT_FLEET_DIR, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
-import type { Reporter } from '../report/reporter.js';
 import type { DemoOpts } from './commands/demo.js';
 import type { FactsOpts } from './commands/facts.js';
 import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
 import type { HostCommandOpts, PhaseOpts, StatusOpts } from './commands/execute.js';
 import type { PlanOpts } from './commands/plan.js';
+import { PHASE_CHOICES, type CommandContext } from './context.js';
 
-/** What every command's code gets: the run's one reporter, and the exit code to end with. */
-export interface CommandContext {
-  out: Reporter;
-  setExit: (code: number) => void;
-}
-
-export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
 
 /** Which host, and how to reach it over SSH. */
 function withSshOptions(c: Command): Command {

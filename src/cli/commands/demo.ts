@@ -3,7 +3,7 @@ import { EXIT, LiveupdateError } from '../../errors.js';
 import { runDemo } from '../../app/demo.js';
 import { renderDemo } from '../../report/demo-text.js';
 import { cliListener } from '../listener.js';
-import type { CommandContext } from '../program.js';
+import type { CommandContext } from '../context.js';
 
 export interface DemoOpts {
   backend: string;

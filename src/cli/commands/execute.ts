@@ -17,7 +17,7 @@ import { renderPlan } from '../../report/plan-text.js';
 import { renderSummary } from '../../report/progress.js';
 import { onInterrupt } from '../interrupt.js';
 import type { Reporter } from '../../report/reporter.js';
-import type { CommandContext } from '../program.js';
+import type { CommandContext } from '../context.js';
 
 export type PhaseOpts = UpdateRequest & { via?: string };
 export type StatusOpts = UpdateRequest & { follow?: boolean };

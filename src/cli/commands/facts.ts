@@ -3,7 +3,7 @@ import { requireProfile } from '../../profile/load.js';
 import type { HostFacts } from '../../facts/types.js';
 import { formatSize, hex } from '../../units.js';
 import { obtainFacts } from '../../app/hosts.js';
-import type { CommandContext } from '../program.js';
+import type { CommandContext } from '../context.js';
 
 export function renderFacts(f: HostFacts): string {
   const lines = [

@@ -13,7 +13,7 @@ import { commandHealthGate, runFleet } from '../../fleet/run.js';
 import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/fleet-text.js';
 import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
 import { viaAgent } from '../../app/update.js';
-import type { CommandContext } from '../program.js';
+import type { CommandContext } from '../context.js';
 
 export interface FleetOpts {
   inventory: string;

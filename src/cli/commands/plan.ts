@@ -4,7 +4,7 @@ import { makePlan, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { readFactsFile } from '../../facts/file.js';
-import { PHASE_CHOICES, type CommandContext } from '../program.js';
+import { PHASE_CHOICES, type CommandContext } from '../context.js';
 
 export interface PlanOpts {
   profile: string;

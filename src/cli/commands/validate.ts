@@ -1,7 +1,7 @@
 /** `liveupdate validate FILE`: the profile's schema and cross-field rules; no host is touched. */
 import { LiveupdateError } from '../../errors.js';
 import { loadProfile } from '../../profile/load.js';
-import type { CommandContext } from '../program.js';
+import type { CommandContext } from '../context.js';
 
 export function validate(file: string, { out: o }: CommandContext): void {
   const r = loadProfile(file);

@@ -1,0 +1,10 @@
+import type { Reporter } from '../report/reporter.js';
+
+/** What every command's code gets (src/cli/commands/): the run's one reporter, and the exit code to end with. */
+export interface CommandContext {
+  out: Reporter;
+  setExit: (code: number) => void;
+}
+
+/** What `plan --phase` takes (program.ts declares the flag, commands/plan.ts checks it). */
+export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
