@@ -6,6 +6,7 @@
 import { isIP } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { expandHome } from '../input/path.js';
 import { byPosition } from '../input/position.js';
 import { readInputFile } from '../input/read.js';
 import { schemaDiagnosticsWith } from '../input/schema.js';
@@ -94,7 +95,8 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
   const raw = src.data as RawInventory;
   const errors: Diagnostic[] = [];
   const base = dirname(resolve(file));
-  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(p) ? p : resolve(base, p));
+  // paths relative to the inventory's folder; `~/` is the operator's home, as in a shell
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(expandHome(p)) ? expandHome(p) : resolve(base, p));
   const groups = raw.groups ?? {};
   const seen = new Map<string, number>();
   const hosts: FleetHost[] = [];

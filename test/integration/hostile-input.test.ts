@@ -182,6 +182,15 @@ test('a QMP socket path with a comma reaches QEMU as one value (escaped), not as
   for (const a of qmpArgs) assert.equal(a, 'unix:/run/x,,server=off,server=on,wait=off');
 });
 
+test("a path flag written --flag=~/FILE (no shell expands that ~) is the operator's home", () => {
+  const home = mkdtempSync('/tmp/lu-home-');
+  writeFileSync(join(home, 'p.yaml'), readFileSync(seed, 'utf8'));
+  for (const args of [['validate', '~/p.yaml'], ['plan', '--profile=~/p.yaml', `--facts=${seedFacts}`]]) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOME: home } });
+    assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
+  }
+});
+
 test('at least 80 hostile inputs through the real CLI, each with its exit code and message', () => {
   assert.ok(CASES.length >= 80, `${CASES.length} cases`);
   assert.equal(new Set(CASES.map((c) => c.what)).size, CASES.length, 'each case says what it is');

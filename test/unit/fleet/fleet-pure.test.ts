@@ -9,6 +9,8 @@ import { parseInventory } from '../../../src/fleet/inventory.js';
 import { FleetJournal, readFleetRecords } from '../../../src/fleet/journal.js';
 import type { LiveupdateError } from '../../../src/errors.js';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${String(i).padStart(4, '0')}`);
 
@@ -128,4 +130,14 @@ test('fleet journal: a torn last line is dropped; an unreadable line before it, 
   assert.throws(() => readFleetRecords(j.file), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /fleet\.journal:3: unreadable fleet journal record/.test(e.message));
   writeFileSync(j.file, JSON.stringify({ t: 'fleet-run', format: 9, runId: 'r1', at: 1, inventory: 'i', batches: [], maxFailPercentage: 0 }) + '\n');
   assert.throws(() => readFleetRecords(j.file), /fleet run r1 was journaled in format 9; this liveupdate reads format 1/);
+});
+
+test("inventory paths: ~/ is the operator's home (as in a shell), others are relative to the inventory", () => {
+  const r = parseInventory('/srv/fleet/inv.yaml', 'version: 1\ndefaults: {profile: hv.yaml, knownHosts: ~/.ssh/known_hosts, identity: "~"}\nhosts: [{name: a, facts: ./a.json}]\n');
+  assert.deepEqual(r.errors, []);
+  const [a] = r.value!.hosts;
+  assert.equal(a!.knownHosts, join(homedir(), '.ssh/known_hosts'));
+  assert.equal(a!.identity, homedir());
+  assert.equal(a!.profile, '/srv/fleet/hv.yaml');
+  assert.equal(a!.facts, '/srv/fleet/a.json');
 });
