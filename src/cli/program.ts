@@ -126,12 +126,15 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
       .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)', expandHome)
       .option('--limit <expr>', "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects")
       .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', expandHome, DEFAULT_FLEET_DIR)
-      .option('--forks <n>', 'hosts probed at once (plan)', '50')
       .option('--json', 'machine-readable output');
-  common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes")).action(async (opts: FleetOpts) =>
-    (await import('./commands/fleet.js')).fleetPlan(opts, ctx),
-  );
+  // how many hosts are probed at once when planning (a run's parallelism is the inventory's rollout.concurrency)
+  const forks = '--forks <n>';
+  common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes"))
+    .option(forks, 'hosts probed at once', '50')
+    .action(async (opts: FleetOpts) => (await import('./commands/fleet.js')).fleetPlan(opts, ctx));
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
+    .option('--dry-run', 'plan every host and show the batches, as `fleet plan` does; nothing changes')
+    .option(forks, 'with --dry-run: hosts probed at once (default 50)')
     .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
     .option('--report <file>', 'also write the JSON report here', expandHome)
     .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')

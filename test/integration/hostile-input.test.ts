@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 
@@ -159,6 +159,8 @@ const CASES: Case[] = [
   { what: 'flag: --host without an address', args: () => ['facts', '--host', 'root@:99'], code: 64, message: /--host root@:99: expected user@address\[:port\]/ },
   { what: 'flag: demo --backend bogus', args: () => ['demo', '--backend', 'bogus'], code: 64, message: /--backend bogus: expected pmem or luo/ },
   { what: 'flag: validate without a profile', args: () => ['validate'], code: 64, message: /missing required argument 'profile'/ },
+  { what: 'flag: fleet run --forks (a run takes rollout.concurrency)', args: () => ['fleet', 'run', '--inventory', file('inv3.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--fleet-dir', join(dir, 'no-fleet'), '--forks', '3'], code: 64, message: /--forks is how many hosts --dry-run probes at once/ },
+  { what: 'flag: fleet run --dry-run --resume', args: () => ['fleet', 'run', '--inventory', file('inv4.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--fleet-dir', join(dir, 'no-fleet'), '--dry-run', '--resume', 'x'], code: 64, message: /--dry-run plans the hosts afresh; drop --resume/ },
   { what: 'flag: plan without --profile', args: () => ['plan', '--facts', seedFacts], code: 64, message: /required option '--profile <file>' not specified/ },
 ];
 
@@ -189,6 +191,19 @@ test("a path flag written --flag=~/FILE (no shell expands that ~) is the operato
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOME: home } });
     assert.equal(r.status, 0, `${args.join(' ')}: ${r.stderr}`);
   }
+});
+
+test('fleet status before any run says so (exit 0); fleet run --dry-run plans as fleet plan does and writes nothing', () => {
+  const inv = file('inv-dry.yaml', 'version: 1\nhosts: [{name: a, profile: missing.yaml}]\n');
+  const fleetDir = join(dir, 'fleet-never');
+  const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
+  const st = cli('fleet', 'status', '--inventory', inv, '--fleet-dir', fleetDir, '--json');
+  assert.equal(st.status, 0, st.stderr);
+  assert.deepEqual(JSON.parse(st.stdout), { type: 'fleet-status', runId: null, state: 'none', hosts: [] });
+  const dry = cli('fleet', 'run', '--inventory', inv, '--fleet-dir', fleetDir, '--dry-run');
+  assert.equal(dry.status, 1, dry.stderr);
+  assert.match(dry.stdout, /a {2}batch 1 {2}CANNOT PLAN: cannot read profile .*missing\.yaml: ENOENT\n[\s\S]*nothing was changed/);
+  assert.equal(existsSync(fleetDir), false, 'a dry run keeps no journal');
 });
 
 test('at least 80 hostile inputs through the real CLI, each with its exit code and message', () => {

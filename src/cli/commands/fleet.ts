@@ -22,11 +22,11 @@ export interface FleetOpts {
   forks: string;
 }
 
-export type FleetRunOpts = FleetOpts & { resume?: string; report?: string; agent?: boolean; via: string };
+export type FleetRunOpts = Omit<FleetOpts, 'forks'> & { forks?: string; resume?: string; report?: string; agent?: boolean; via: string; dryRun?: boolean };
 export type FleetStatusOpts = { inventory: string; run?: string; fleetDir: string };
 
 /** The most recent run in the fleet directory. */
-function latestRun(dir: string): string {
+function latestRun(dir: string): string | undefined {
   let best: { id: string; t: number } | undefined;
   for (const id of (() => {
     try {
@@ -42,8 +42,7 @@ function latestRun(dir: string): string {
       /* not a run */
     }
   }
-  if (!best) throw new LiveupdateError('USAGE', `no fleet run in ${dir}`);
-  return best.id;
+  return best?.id;
 }
 
 export async function fleetPlan(opts: FleetOpts, { out: o, setExit }: CommandContext): Promise<void> {
@@ -56,7 +55,13 @@ export async function fleetPlan(opts: FleetOpts, { out: o, setExit }: CommandCon
   if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
 }
 
-export async function fleetRun(opts: FleetRunOpts, { out: o, setExit }: CommandContext): Promise<void> {
+export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise<void> {
+  if (opts.dryRun) {
+    if (opts.resume) throw new LiveupdateError('USAGE', '--dry-run plans the hosts afresh; drop --resume');
+    return fleetPlan({ ...opts, forks: opts.forks ?? '50' }, ctx);
+  }
+  if (opts.forks !== undefined) throw new LiveupdateError('USAGE', "--forks is how many hosts --dry-run probes at once; a run updates rollout.concurrency hosts of a batch at once (the inventory's rollout:)");
+  const { out: o, setExit } = ctx;
   const inv = requireInventory(opts.inventory);
   if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
   const progress = fleetProgress(o);
@@ -85,6 +90,8 @@ export async function fleetRun(opts: FleetRunOpts, { out: o, setExit }: CommandC
 export function fleetStatus(opts: FleetStatusOpts, { out: o }: CommandContext): void {
   requireInventory(opts.inventory);
   const id = opts.run ?? latestRun(opts.fleetDir);
+  // nothing ran yet: an answer, not an error (as `status` says of a host with no run)
+  if (id === undefined) return o.result(`no fleet run in ${opts.fleetDir}\n`, { type: 'fleet-status', runId: null, state: 'none', hosts: [] });
   const j = FleetJournal.open(opts.fleetDir, id);
   const st = fleetState(j.records());
   j.close();
