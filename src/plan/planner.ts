@@ -104,3 +104,8 @@ function markSatisfied(step: Step, facts: HostFacts): Step {
   return why ? { ...step, satisfied: why } : step;
 }
 
+
+/** The steps that would change the host: not shown done by the facts, and not a check alone (a verify step changes nothing). */
+export function pendingChanges(plan: Plan): Step[] {
+  return plan.steps.filter((s) => !s.satisfied && s.kind !== 'verify');
+}

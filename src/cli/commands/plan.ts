@@ -1,6 +1,6 @@
 /** `liveupdate plan`: profile, facts (probed or saved), the plan, shown; nothing changes. */
 import { EXIT, LiveupdateError } from '../../errors.js';
-import { makePlan, type PhaseSelection } from '../../plan/planner.js';
+import { makePlan, pendingChanges, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { readFactsFile } from '../../facts/file.js';
@@ -32,5 +32,6 @@ export async function plan(opts: PlanOpts, { out: o, setExit }: CommandContext):
   const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
   const p = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
   o.result(renderPlan(p, { color: o.color }), p);
-  if (opts.detailedExitcode) setExit(p.steps.some((s) => !s.satisfied) ? EXIT.pending : EXIT.ok);
+  // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
+  if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);
 }

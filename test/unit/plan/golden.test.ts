@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { makePlan } from '../../../src/plan/planner.js';
+import { makePlan, pendingChanges } from '../../../src/plan/planner.js';
 import { readFactsFile } from '../../../src/facts/file.js';
 import { requireProfile } from '../../../src/profile/load.js';
 import { renderPlan } from '../../../src/report/plan-text.js';
@@ -99,4 +99,16 @@ test('pmem: the destructive steps act only on the device that is the carve-out, 
   const named = { ...profile, persistence: { ...profile.persistence, device: '/dev/pmem0' } } as typeof profile;
   assert.throws(() => makePlan({ profile: named, facts: elsewhere, phases: 'prepare', locate }), (e: Error & { diagnostics?: Array<{ message: string }> }) =>
     (e.diagnostics ?? []).some((d) => /\/dev\/pmem0 starts at 0x200000000, not at the carve-out's 0x40000000: liveupdate formats only the device that is the carve-out/.test(d.message)));
+});
+
+test('pendingChanges (plan --detailed-exitcode): the steps the facts do not show done, less the checks, which change nothing', async () => {
+  const { profile, locate } = requireProfile(join('profiles', 'lab.yaml'));
+  const facts = await readFactsFile(join(ROOT, 'profiles', 'facts', 'lab.json'));
+  const plan = makePlan({ profile, facts, phases: 'prepare', locate });
+  // the lab's facts show the namespace made and the pmem mounted; the rest is to do
+  assert.deepEqual(pendingChanges(plan).map((s) => s.id), ['prepare/mkfs', 'prepare/mkdir-mount', 'prepare/file/guest-ram', 'prepare/mkdir-state', 'prepare/start/counter']);
+  // a host where everything but the checks is done: nothing to do, though the checks still run
+  const done = { ...plan, steps: plan.steps.map((s) => (s.kind === 'verify' ? s : { ...s, satisfied: 'shown done' })) };
+  assert.ok(done.steps.some((s) => !s.satisfied), 'the carve-out check is not satisfied by facts');
+  assert.deepEqual(pendingChanges(done), []);
 });
