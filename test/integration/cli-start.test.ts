@@ -86,3 +86,14 @@ test('the on-host agent carries only what runs a plan: no YAML parser, schema va
   // of the planner, only the plan's types and constants: the plan arrives made
   assert.deepEqual(inputs.filter((i) => i.startsWith('dist/src/plan/')), ['dist/src/plan/types.js']);
 });
+
+test('an older Node than package.json engines asks for gets a message and exit 64, before anything loads', () => {
+  // the only double: this Node made to say it is 18 (process.versions before bin/liveupdate.js runs)
+  const pretend = `data:text/javascript,Object.defineProperty(process, 'versions', { value: { ...process.versions, node: '18.19.0' } });`;
+  const r = spawnSync(process.execPath, ['--import', pretend, join(ROOT, 'bin/liveupdate.js'), '--version'], { encoding: 'utf8' });
+  assert.equal(r.status, 64, r.stderr);
+  assert.match(r.stderr, /^error: liveupdate needs Node\.js 20\.9 or newer; this is v18\.19\.0 /);
+  assert.equal(r.stdout, '');
+  const engines = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { engines: { node: string } }).engines.node;
+  assert.equal(engines, '>=20.9', 'the check and package.json engines say the same');
+});
