@@ -148,4 +148,12 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--fleet-dir <dir>', 'where fleet runs keep their journals', expandHome, DEFAULT_FLEET_DIR)
     .option('--json', 'machine-readable output')
     .action(async (opts: FleetStatusOpts) => (await import('./commands/fleet.js')).fleetStatus(opts, ctx));
+
+  program
+    .command('completion')
+    .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
+    .argument('<shell>', 'bash or zsh')
+    .action(async (shell: string) =>
+      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--via': ['agent', 'ssh'], '--backend': ['pmem', 'luo'] }, ctx),
+    );
 }
