@@ -22,13 +22,26 @@ export interface StepProgress {
   finish?: () => Promise<void>;
 }
 
+/** A `--json` document: what it is, and its format's version when it has one of its own. */
+export interface ResultDocument {
+  type: string;
+  formatVersion?: number;
+}
+
+/** The JSON contract's envelope: type first, then the format version (a document's own, else 1), then the rest. */
+export const envelope = (d: ResultDocument): Record<string, unknown> => Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as Record<string, unknown>, d);
+
 export interface Reporter {
   readonly style: Style;
   readonly json: boolean;
   /** stdout is a terminal (and not JSON): results may use colour */
   readonly color: boolean;
-  /** a finished result: text for humans, or one JSON document (a `result` event once events streamed) */
-  result(text: string, data: unknown): void;
+  /**
+   * A finished result: text for humans, or one JSON document (a `result` event once events
+   * streamed). Every document says what it is (`type`) and in which format (`formatVersion`: the
+   * document's own, e.g. a plan's, else 1), the same envelope for every command.
+   */
+  result<D extends ResultDocument>(text: string, data: D): void;
   warn(d: Diagnostic): void;
   /** a streamed event: NDJSON in JSON mode, nothing otherwise (say() is the human side) */
   event(e: Record<string, unknown>): void;
@@ -79,8 +92,8 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
     color: !json && (stdout as { isTTY?: boolean }).isTTY === true,
     result(text, data) {
       if (!json) stdout.write(text);
-      else if (headerDone) stdout.write(JSON.stringify({ type: 'result', data }) + '\n');
-      else stdout.write(JSON.stringify(held.length && data && typeof data === 'object' ? withWarnings(data as Record<string, unknown>, held.splice(0)) : data, null, 2) + '\n');
+      else if (headerDone) stdout.write(JSON.stringify({ type: 'result', data: envelope(data) }) + '\n');
+      else stdout.write(JSON.stringify(held.length ? withWarnings(envelope(data), held.splice(0)) : envelope(data), null, 2) + '\n');
     },
     warn(d) {
       if (!json) stderr.write(`warning: ${formatDiagnostic(d)}\n`);
@@ -109,7 +122,7 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
     },
     error(err) {
       if (err instanceof LiveupdateError) {
-        if (json) stdout.write(JSON.stringify({ type: 'error', code: err.code, message: err.message, diagnostics: err.diagnostics, hint: err.hint, ...(held.length ? { warnings: held.splice(0) } : {}) }) + '\n');
+        if (json) stdout.write(JSON.stringify({ type: 'error', formatVersion: 1, code: err.code, message: err.message, diagnostics: err.diagnostics, hint: err.hint, ...(held.length ? { warnings: held.splice(0) } : {}) }) + '\n');
         else {
           stderr.write(`error: ${err.message}\n`);
           for (const d of err.diagnostics) stderr.write(`  ${formatDiagnostic(d)}\n`);
@@ -118,7 +131,7 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
         return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
       }
       const e = err instanceof Error ? err : new Error(String(err));
-      if (json) stdout.write(JSON.stringify({ type: 'error', code: 'BUG', message: e.message, stack: e.stack }) + '\n');
+      if (json) stdout.write(JSON.stringify({ type: 'error', formatVersion: 1, code: 'BUG', message: e.message, stack: e.stack }) + '\n');
       else {
         stderr.write(`liveupdate hit a bug: ${e.message}\n`);
         stderr.write('Please report it with the command you ran, this output and the stack below.\n');

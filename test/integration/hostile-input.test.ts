@@ -199,7 +199,7 @@ test('fleet status before any run says so (exit 0); fleet run --dry-run plans as
   const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 60_000 });
   const st = cli('fleet', 'status', '--inventory', inv, '--fleet-dir', fleetDir, '--json');
   assert.equal(st.status, 0, st.stderr);
-  assert.deepEqual(JSON.parse(st.stdout), { type: 'fleet-status', runId: null, state: 'none', hosts: [] });
+  assert.deepEqual(JSON.parse(st.stdout), { type: 'fleet-status', formatVersion: 1, runId: null, state: 'none', hosts: [] });
   const dry = cli('fleet', 'run', '--inventory', inv, '--fleet-dir', fleetDir, '--dry-run');
   assert.equal(dry.status, 1, dry.stderr);
   assert.match(dry.stdout, /a {2}batch 1 {2}CANNOT PLAN: cannot read profile .*missing\.yaml: ENOENT\n[\s\S]*nothing was changed/);

@@ -47,11 +47,11 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
     return;
   }
   if (isDryRun(result)) {
-    o.result(renderPlan(result.dryRun, { color: o.color }), result.dryRun);
+    o.result(renderPlan(result.dryRun, { color: o.color }), { type: 'plan', ...result.dryRun });
     return;
   }
   if (o.json) o.event({ type: 'result', command: name, ...result });
-  else o.result(renderSummary(result, name), result);
+  else o.result(renderSummary(result, name), { type: 'result', command: name, ...result });
   if (!result.ok) setExit(result.failures.some((f) => f.code === 'INTERRUPTED') ? EXIT.interrupted : EXIT.error);
 }
 

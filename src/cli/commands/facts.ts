@@ -34,5 +34,5 @@ export interface FactsOpts {
 export async function facts(opts: FactsOpts, { out: o }: CommandContext): Promise<void> {
   const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
   const f = await obtainFacts(opts, profile);
-  o.result(renderFacts(f), f);
+  o.result(renderFacts(f), { type: 'facts', ...f });
 }

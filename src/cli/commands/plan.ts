@@ -31,7 +31,7 @@ export async function plan(opts: PlanOpts, { out: o, setExit }: CommandContext):
   // from a file, nothing of SSH or the host probe is loaded (bench:cli)
   const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
   const p = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-  o.result(renderPlan(p, { color: o.color }), p);
+  o.result(renderPlan(p, { color: o.color }), { type: 'plan', ...p });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
   if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);
 }

@@ -1,6 +1,8 @@
 // The CLI in-process (src/cli/main.ts run()), with saved facts: no host is touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cliInProcess } from '../../helpers/run-cli.js';
 
 const cli = cliInProcess;
@@ -87,4 +89,25 @@ test('validate --json: warnings appear once, in the document', async () => {
   const doc = JSON.parse(r.out) as { valid: boolean; warnings: Array<{ field: string }> };
   assert.equal(doc.valid, true);
   assert.deepEqual(doc.warnings.map((w) => w.field), ['kexec.unsigned']);
+});
+
+test('one JSON contract: every --json document starts with its type and its format version, errors too', async () => {
+  const dir = mkdtempSync('/tmp/lu-envelope-');
+  writeFileSync(join(dir, 'inv.yaml'), 'version: 1\nhosts: [{name: a, profile: p.yaml}]\n');
+  const docs: Array<[string, string[]]> = [
+    ['validated', ['validate', 'profiles/lab.yaml']],
+    ['plan', ['plan', ...SEED]],
+    ['facts', ['facts', '--facts', 'profiles/facts/seed-host.json']],
+    ['status', ['status', '--profile', 'profiles/lab.yaml', '--journal-dir', dir]],
+    ['fleet-status', ['fleet', 'status', '--inventory', join(dir, 'inv.yaml'), '--fleet-dir', join(dir, 'fleet')]],
+    ['completion', ['completion', 'bash']],
+    ['error', ['validate', join(dir, 'missing.yaml')]],
+  ];
+  for (const [type, args] of docs) {
+    const r = await cli(...args, '--json');
+    const doc = JSON.parse(r.out) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(doc).slice(0, 2), ['type', 'formatVersion'], args.join(' '));
+    assert.equal(doc['type'], type, args.join(' '));
+    assert.equal(typeof doc['formatVersion'], 'number', args.join(' '));
+  }
 });
