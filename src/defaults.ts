@@ -7,5 +7,7 @@
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
 /** Fleet runs: one folder per run (its journal, each host's journal, the report). */
 export const DEFAULT_FLEET_DIR = '/var/lib/liveupdate/fleet';
+/** hosts probed at once by `fleet plan` and `fleet run --dry-run` */
+export const DEFAULT_FORKS = 50;
 /** The demo's lab host: its SSH on this loopback port. */
 export const DEMO_PORT = 10022;

@@ -6,22 +6,25 @@
 import type { Command, Option } from 'commander';
 import { LiveupdateError } from '../errors.js';
 import type { CommandContext } from './context.js';
+import { PATH_VALUE } from './program.js';
 
 /** What a flag's value completes to: a file or folder, one of a few words, or nothing known. */
 function valueWords(o: Option): string {
   if (o.argChoices?.length) return o.argChoices.join(' ');
-  if (/<(file|dir|profile)>/.test(o.flags)) return '@files';
+  if (PATH_VALUE.test(o.flags)) return '@files';
   return '';
 }
 
+const subcommands = (c: Command): Command[] => c.commands.filter((s) => s.name() !== 'help');
+
 function commandPaths(c: Command, path: string[] = []): Array<{ path: string[]; command: Command }> {
-  return [{ path, command: c }, ...c.commands.filter((s) => s.name() !== 'help').flatMap((s) => commandPaths(s, [...path, s.name()]))];
+  return [{ path, command: c }, ...subcommands(c).flatMap((s) => commandPaths(s, [...path, s.name()]))];
 }
 
 export function bashCompletion(program: Command, choices: Record<string, string[]> = {}): string {
   const cmds = commandPaths(program);
   const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-  const subs = cmds.map(({ path, command }) => `    ${q(path.join(' '))}) echo ${q(command.commands.filter((s) => s.name() !== 'help').map((s) => s.name()).join(' '))} ;;`);
+  const subs = cmds.map(({ path, command }) => `    ${q(path.join(' '))}) echo ${q(subcommands(command).map((s) => s.name()).join(' '))} ;;`);
   const opts = cmds.map(({ path, command }) => `    ${q(path.join(' '))}) echo ${q([...command.options.map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean).join(' '))} ;;`);
   const values = [
     ...new Map(

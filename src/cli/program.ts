@@ -4,9 +4,9 @@
  * none of it: no ssh2, listr2, YAML parser or planner before they are needed (bench:cli).
  */
 import type { Command } from 'commander';
-import { AGENT_DIR } from '../agent/request.js';
-import { DEFAULT_FLEET_DIR, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
 import { expandHome } from '../input/path.js';
+import { AGENT_DIR } from '../agent/request.js';
+import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
 import type { DemoOpts } from './commands/demo.js';
 import type { FactsOpts } from './commands/facts.js';
 import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
@@ -14,47 +14,56 @@ import type { HostCommandOpts, PhaseOpts, StatusOpts } from './commands/execute.
 import type { PlanOpts } from './commands/plan.js';
 import { PHASE_CHOICES, type CommandContext } from './context.js';
 
-
 /** Which host, and how to reach it over SSH. */
 function withSshOptions(c: Command): Command {
   return c
     .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)', expandHome)
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)', expandHome)
+    .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)');
 }
 
 function withHostOptions(c: Command): Command {
-  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML', expandHome))
-    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`, expandHome);
+  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML'))
+    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
+}
+
+/** A flag or argument whose value is a path: `~` is expanded in it, and completion offers files. */
+export const PATH_VALUE = /<(file|dir|profile)>/;
+
+/** `~/...` in every path value, as a shell would have done had the word not been quoted or after `=`. */
+function expandHomeInPaths(c: Command): void {
+  for (const o of c.options) if (PATH_VALUE.test(o.flags)) o.argParser(expandHome);
+  for (const a of c.registeredArguments) if (PATH_VALUE.test(`<${a.name()}>`)) a.argParser(expandHome);
+  c.commands.forEach(expandHomeInPaths);
 }
 
 export function declareCommands(program: Command, ctx: CommandContext): void {
   program
     .command('validate')
     .description('check a host profile against the schema and the cross-field rules (no host is touched)')
-    .argument('<profile>', 'host profile YAML', expandHome)
+    .argument('<profile>', 'host profile YAML')
     .action(async (file: string) => (await import('./commands/validate.js')).validate(file, ctx));
 
   program
     .command('facts')
     .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
-    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names', expandHome)
+    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
     .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key', expandHome)
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against', expandHome)
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
     .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .option('--facts <file>', 'print a saved facts file instead of probing', expandHome)
+    .option('--facts <file>', 'print a saved facts file instead of probing')
     .action(async (opts: FactsOpts) => (await import('./commands/facts.js')).facts(opts, ctx));
 
   program
     .command('plan')
     .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
-    .requiredOption('--profile <file>', 'host profile YAML', expandHome)
-    .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host', expandHome)
+    .requiredOption('--profile <file>', 'host profile YAML')
+    .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host')
     .option('--host <target>', 'user@addr[:port]; default: this machine')
-    .option('--identity <file>', 'SSH private key', expandHome)
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against', expandHome)
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
     .option('--accept-new-host-key', 'trust and record an unknown host key')
     .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
     .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
@@ -71,7 +80,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   ];
   for (const [name, what] of phaseCommands) {
     const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`))
-      .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)', expandHome)
+      .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
       .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
@@ -82,7 +91,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   }
 
   withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
-    .option('--facts <file>', 'plan from saved facts instead of probing', expandHome)
+    .option('--facts <file>', 'plan from saved facts instead of probing')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--vmm-only', 'the run being aborted was --vmm-only')
     .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
@@ -92,9 +101,9 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   const statusCmd = program
     .command('status')
     .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
-    .requiredOption('--profile <file>', 'host profile YAML', expandHome);
+    .requiredOption('--profile <file>', 'host profile YAML');
   withSshOptions(statusCmd)
-    .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)', expandHome)
+    .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
     .option('--follow', "follow the agent's run on the host until it ends (Ctrl-C stops following, never the run)")
     .action(async (opts: StatusOpts) => (await import('./commands/execute.js')).status(opts, ctx));
 
@@ -108,7 +117,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     hostCmd
       .command('uninstall')
       .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
-      .requiredOption('--profile <file>', 'host profile YAML', expandHome),
+      .requiredOption('--profile <file>', 'host profile YAML'),
   ).action(async (opts: HostCommandOpts & { profile: string }) => (await import('./commands/execute.js')).hostUninstall(opts, ctx));
 
   program
@@ -123,29 +132,29 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
   const common = (c: Command): Command =>
     c
-      .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)', expandHome)
+      .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)')
       .option('--limit <expr>', "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects")
-      .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', expandHome, DEFAULT_FLEET_DIR)
+      .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', DEFAULT_FLEET_DIR)
       .option('--json', 'machine-readable output');
   // how many hosts are probed at once when planning (a run's parallelism is the inventory's rollout.concurrency)
   const forks = '--forks <n>';
   common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes"))
-    .option(forks, 'hosts probed at once', '50')
+    .option(forks, 'hosts probed at once', String(DEFAULT_FORKS))
     .action(async (opts: FleetOpts) => (await import('./commands/fleet.js')).fleetPlan(opts, ctx));
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
     .option('--dry-run', 'plan every host and show the batches, as `fleet plan` does; nothing changes')
-    .option(forks, 'with --dry-run: hosts probed at once (default 50)')
+    .option(forks, `with --dry-run: hosts probed at once (default ${DEFAULT_FORKS})`)
     .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
-    .option('--report <file>', 'also write the JSON report here', expandHome)
+    .option('--report <file>', 'also write the JSON report here')
     .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')
     .option('--agent', 'the same as --via agent (the default)')
     .action(async (opts: FleetRunOpts) => (await import('./commands/fleet.js')).fleetRun(opts, ctx));
   fleet
     .command('status')
     .description("a fleet run's account from its journal: each host's state, the batches, why it stopped")
-    .requiredOption('--inventory <file>', 'inventory YAML', expandHome)
+    .requiredOption('--inventory <file>', 'inventory YAML')
     .option('--run <id>', 'the run (default: the latest)')
-    .option('--fleet-dir <dir>', 'where fleet runs keep their journals', expandHome, DEFAULT_FLEET_DIR)
+    .option('--fleet-dir <dir>', 'where fleet runs keep their journals', DEFAULT_FLEET_DIR)
     .option('--json', 'machine-readable output')
     .action(async (opts: FleetStatusOpts) => (await import('./commands/fleet.js')).fleetStatus(opts, ctx));
 
@@ -156,4 +165,5 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .action(async (shell: string) =>
       (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--via': ['agent', 'ssh'], '--backend': ['pmem', 'luo'] }, ctx),
     );
+  expandHomeInPaths(program);
 }

@@ -4,7 +4,7 @@
  * gate, SSH connection rate). Every problem is reported as file:line:col: field: message.
  */
 import { isIP } from 'node:net';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { expandHome } from '../input/path.js';
 import { byPosition } from '../input/position.js';
@@ -96,7 +96,7 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
   const errors: Diagnostic[] = [];
   const base = dirname(resolve(file));
   // paths relative to the inventory's folder; `~/` is the operator's home, as in a shell
-  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : isAbsolute(expandHome(p)) ? expandHome(p) : resolve(base, p));
+  const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(base, expandHome(p)));
   const groups = raw.groups ?? {};
   const seen = new Map<string, number>();
   const hosts: FleetHost[] = [];

@@ -6,6 +6,7 @@
  */
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_FORKS } from '../../defaults.js';
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { requireInventory } from '../../fleet/inventory.js';
 import { FleetJournal, fleetState, type HostReport } from '../../fleet/journal.js';
@@ -58,7 +59,7 @@ export async function fleetPlan(opts: FleetOpts, { out: o, setExit }: CommandCon
 export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise<void> {
   if (opts.dryRun) {
     if (opts.resume) throw new LiveupdateError('USAGE', '--dry-run plans the hosts afresh; drop --resume');
-    return fleetPlan({ ...opts, forks: opts.forks ?? '50' }, ctx);
+    return fleetPlan({ ...opts, forks: opts.forks ?? String(DEFAULT_FORKS) }, ctx);
   }
   if (opts.forks !== undefined) throw new LiveupdateError('USAGE', "--forks is how many hosts --dry-run probes at once; a run updates rollout.concurrency hosts of a batch at once (the inventory's rollout:)");
   const { out: o, setExit } = ctx;
