@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'FACTS_INVALID'
   | 'FACTS_MISMATCH'
   | 'PLAN_INVALID'
+  /** a saved plan no longer matches its profile, the host's boot or its facts */
+  | 'PLAN_STALE'
   | 'USAGE'
   | 'HOST_UNREACHABLE'
   | 'HOST_KEY_REJECTED'
@@ -24,6 +26,8 @@ export type ErrorCode =
   | 'HELPER_ERROR'
   | 'NOT_SUPPORTED'
   | 'LAB_UNAVAILABLE'
+  /** the operator answered something other than yes before the point of no return */
+  | 'NOT_CONFIRMED'
   /** the operator stopped the run (Ctrl-C, SIGTERM) between steps */
   | 'INTERRUPTED';
 

@@ -6,16 +6,16 @@ import { applyLimit } from '../fleet/limit.js';
 import { RateLimiter } from '../fleet/rate.js';
 import { targetOf, type HostUpdater } from '../fleet/run.js';
 import type { Host } from '../host/host.js';
-import { parseTarget, SshHost } from '../host/ssh.js';
 import { makePlan } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
 import type { Locate, Profile } from '../profile/types.js';
-import { obtainFacts, openHost } from './hosts.js';
+import { obtainFacts, openHost, sshHost } from './hosts.js';
 import { updateHost, isDryRun, isExecuted } from './update.js';
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
 export function connectFleetHost(h: FleetHost): Host {
-  return new SshHost(parseTarget(targetOf(h)), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) });
+  // an inventory address may be a Host of ssh_config (a bastion's ProxyJump, its IdentityFile)
+  return sshHost(targetOf(h), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) });
 }
 
 /** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
@@ -34,6 +34,7 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
         agent: opts.agent ?? false,
         ...(h.identity ? { identity: h.identity } : {}),
         ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
+        ...(h.become ? { become: true } : {}),
         ...(h.facts ? { facts: h.facts } : {}),
       },
       {
@@ -85,7 +86,7 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
         profiles.set(h.profile, p);
       }
       const profile = { ...p.profile, host: { ...p.profile.host, name: h.hostname } };
-      const hostOpts = { host: targetOf(h), ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}) };
+      const hostOpts = { host: targetOf(h), ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) };
       if (!h.facts) await limiter.take();
       const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
       const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });

@@ -5,7 +5,11 @@ import { gatherFacts } from '../facts/gather.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
-import { parseTarget, SshHost } from '../host/ssh.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseTargetSpec, SshHost } from '../host/ssh.js';
+import { parseJump, parseSshConfig, resolveSshConfig, type ConfigFiles, type SshConfigLine } from '../host/ssh-config.js';
 import type { Profile } from '../profile/types.js';
 
 export interface HostOptions {
@@ -13,20 +17,76 @@ export interface HostOptions {
   identity?: string;
   knownHosts?: string;
   acceptNewHostKey?: boolean;
+  /** ssh -F: this ssh_config only (default ~/.ssh/config, then /etc/ssh/ssh_config) */
+  sshConfig?: string;
+  /** a non-root login: every command through `sudo -n` */
+  become?: boolean;
 }
 
 export function isLocal(spec: string | undefined): boolean {
   return !spec || spec === 'local' || spec === 'localhost';
 }
 
-/** `--host` target: this machine unless user@addr[:port] is given. */
+/** `--host` target: this machine unless [user@]addr[:port] or an ssh_config Host is given. */
 export function openHost(opts: HostOptions): Host {
   if (isLocal(opts.host)) return new LocalHost();
-  return new SshHost(parseTarget(opts.host!), {
-    ...(opts.identity ? { identity: opts.identity } : {}),
-    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
-    acceptNew: opts.acceptNewHostKey ?? false,
-  });
+  return sshHost(opts.host!, opts);
+}
+
+const files: ConfigFiles = {
+  read: (p) => {
+    try {
+      return readFileSync(p, 'utf8');
+    } catch {
+      return undefined;
+    }
+  },
+  list: (d) => {
+    try {
+      return readdirSync(d);
+    } catch {
+      return [];
+    }
+  },
+};
+
+/** ssh_config as ssh reads it: `-F FILE` alone, else the user's file, then the system's. */
+function sshConfigLines(file: string | undefined): SshConfigLine[] {
+  if (file) {
+    if (files.read(file) === undefined) throw new LiveupdateError('USAGE', `--ssh-config ${file}: cannot read it`);
+    return parseSshConfig(file, files, join(homedir(), '.ssh'));
+  }
+  return [...parseSshConfig(join(homedir(), '.ssh', 'config'), files, join(homedir(), '.ssh')), ...parseSshConfig('/etc/ssh/ssh_config', files, '/etc/ssh')];
+}
+
+/**
+ * An SSH host the way OpenSSH would reach it: `spec` and the flags first, then ssh_config (Host and
+ * Match blocks: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, known hosts files,
+ * StrictHostKeyChecking, ConnectTimeout). Each ProxyJump hop is itself resolved through ssh_config.
+ */
+export function sshHost(spec: string, opts: Omit<HostOptions, 'host'>, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SshHost {
+  const lines = sshConfigLines(opts.sshConfig);
+  const open = (target: { user?: string; host: string; port?: number }, jump: SshHost | undefined, flags: Omit<HostOptions, 'host'>): SshHost => {
+    const r = resolveSshConfig(lines, target.host, { ...(target.user ? { user: target.user } : {}), ...(target.port ? { port: target.port } : {}) });
+    for (const m of r.ignored) warn(m);
+    return new SshHost(
+      { user: r.user, host: r.hostName, port: r.port },
+      {
+        ...(flags.identity ? { identity: flags.identity } : { identityFiles: r.identityFiles, identitiesOnly: r.identitiesOnly }),
+        knownHosts: flags.knownHosts ?? r.userKnownHostsFiles,
+        globalKnownHosts: r.globalKnownHostsFiles,
+        acceptNew: (flags.acceptNewHostKey ?? false) || r.strictHostKeyChecking === 'accept-new',
+        ...(r.connectTimeoutMs ? { readyTimeoutMs: r.connectTimeoutMs } : {}),
+        ...(jump ? { jump } : {}),
+        ...(flags.become ? { become: true } : {}),
+      },
+    );
+  };
+  const target = parseTargetSpec(spec);
+  const hops = resolveSshConfig(lines, target.host, { ...(target.user ? { user: target.user } : {}), ...(target.port ? { port: target.port } : {}) }).proxyJump;
+  // the hops take ssh_config only (as ssh's -J hops do); --known-hosts is the operator's for every hop
+  const via = hops.reduce<SshHost | undefined>((prev, hop) => open(parseJump(hop), prev, { ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}), ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) }), undefined);
+  return open(target, via, opts);
 }
 
 /** Facts from a saved file (`--facts`), else probed live on the host. */

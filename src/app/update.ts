@@ -9,7 +9,9 @@ import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js
 import { stepRef, type ExecEvent } from '../exec/events.js';
 import { Journal, journalFile } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
-import { makePlan, type PhaseSelection } from '../plan/planner.js';
+import { makePlan, passesPointOfNoReturn, type PhaseSelection } from '../plan/planner.js';
+import { boundPlan } from '../plan/saved.js';
+import { readSavedPlan } from './saved-plan.js';
 import type { Plan } from '../plan/types.js';
 import { requireProfile } from '../profile/load.js';
 import type { Profile } from '../profile/types.js';
@@ -28,6 +30,8 @@ export interface UpdateRequest extends HostOptions {
   expectHostname?: string;
   /** hand the plan to the on-host agent and follow the host's journal (app/agent.ts) */
   agent?: boolean;
+  /** run exactly this saved plan (`plan --out`), refused when it no longer matches (plan/saved.ts) */
+  savedPlan?: string;
 }
 
 /**
@@ -64,6 +68,8 @@ export interface UpdateListener {
   reporter: (plan: Plan) => PhaseReporter;
   /** Ctrl-C, SIGTERM: with the agent, stop following (the host goes on); otherwise stop between steps, never inside a blackout window (exec/engine.ts) */
   signal?: AbortSignal;
+  /** the plan passes the point of no return: resolve to go on, throw to stop (nothing has changed yet) */
+  confirm?: (plan: Plan, host: string) => Promise<void>;
 }
 
 /** detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent) */
@@ -78,14 +84,18 @@ const followSilenceMs = (profile: Profile): number => profile.kexec.bootTimeoutM
 
 /** One host through the phases `phases` of its profile's plan, journaled; see the file comment. */
 export async function updateHost(name: string, phases: PhaseSelection, req: UpdateRequest, listener: UpdateListener): Promise<UpdateOutcome> {
+  const saved = req.savedPlan ? readSavedPlan(req.savedPlan) : undefined;
   const loaded = requireProfile(req.profile);
   const { warnings, locate } = loaded;
   const profile = req.expectHostname ? { ...loaded.profile, host: { ...loaded.profile.host, name: req.expectHostname } } : loaded.profile;
   for (const w of warnings) listener.warn(w);
   const host = openHost(req);
   const journal = Journal.open(journalFor(req, profile));
+  // a saved plan says which update it is; --vmm-only may repeat it, never contradict it
+  if (saved && req.vmmOnly && saved.plan.update !== 'vmm') throw new LiveupdateError('USAGE', `--vmm-only with --plan ${req.savedPlan}: that plan kexecs a new kernel; make a --vmm-only plan`);
+  const update = saved ? saved.plan.update : req.vmmOnly ? 'vmm' : 'kernel';
   const planFor = (sel: PhaseSelection, facts: Parameters<typeof makePlan>[0]['facts']): Plan =>
-    makePlan({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update: req.vmmOnly ? 'vmm' : 'kernel' });
+    makePlan({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
   const run = async (plan: Plan, liveBootId: string): Promise<ExecuteResult> => {
     const r = listener.reporter(plan);
     try {
@@ -96,8 +106,12 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   };
   try {
     const facts = await obtainFacts(req, profile, host);
-    const plan = planFor(phases, facts);
+    let plan = planFor(phases, facts);
+    // a guard failed before the point of no return: the abort plan, made from the same facts
+    let abortPlan = phases === 'abort' ? undefined : planFor('abort', facts);
+    if (saved) ({ plan, abortPlan } = boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, plan, abortPlan }));
     if (req.dryRun) return { dryRun: plan };
+    if (passesPointOfNoReturn(plan)) await listener.confirm?.(plan, host.name);
     if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done through the on-host agent: the journal is on the host; run liveupdate resume --mark-done on the host itself (or add --via ssh for a run this control node drove step by step)');
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
@@ -107,8 +121,6 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     }
     const liveBootId = req.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     listener.planned(plan, host.name);
-    // a guard failed before the point of no return: the abort plan, made from the same facts
-    const abortPlan = phases === 'abort' ? undefined : planFor('abort', facts);
     if (req.agent) {
       const journalOnHost = journalFile(profile.journal.dir, profile.host.name);
       const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), ...(req.facts ? {} : { facts }), journal: journalOnHost });

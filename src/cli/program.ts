@@ -14,17 +14,26 @@ import type { HostCommandOpts, PhaseOpts, StatusOpts } from './commands/execute.
 import type { PlanOpts } from './commands/plan.js';
 import { PHASE_CHOICES, type CommandContext } from './context.js';
 
+const SSH_CONFIG = '-F, --ssh-config <file>';
+const SSH_CONFIG_HELP = 'ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (Host/Match: HostName, User, Port, IdentityFile, ProxyJump, known hosts files, ...)';
+
+const BECOME = '--become';
+const BECOME_HELP = 'the login user is not root: run every command on the host through sudo -n (a NOPASSWD sudoers rule)';
+
 /** Which host, and how to reach it over SSH. */
 function withSshOptions(c: Command): Command {
   return c
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
     .option('--identity <file>', 'SSH private key (default ~/.ssh/id_ed25519, id_ecdsa, id_rsa; ssh-agent is used too)')
     .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
-    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)');
+    .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)')
+    .option(SSH_CONFIG, SSH_CONFIG_HELP)
+    .option(BECOME, BECOME_HELP);
 }
 
-function withHostOptions(c: Command): Command {
-  return withSshOptions(c.requiredOption('--profile <file>', 'host profile YAML'))
+function withHostOptions(c: Command, profile: 'required' | 'or-plan' = 'required'): Command {
+  const p = profile === 'required' ? c.requiredOption('--profile <file>', 'host profile YAML') : c.option('--profile <file>', 'host profile YAML (with --plan: the one the plan was made from)');
+  return withSshOptions(p)
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
@@ -49,10 +58,12 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .command('facts')
     .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
     .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
     .option('--identity <file>', 'SSH private key')
     .option('--known-hosts <file>', 'known_hosts to verify the host key against')
     .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .option(SSH_CONFIG, SSH_CONFIG_HELP)
+    .option(BECOME, BECOME_HELP)
     .option('--facts <file>', 'print a saved facts file instead of probing')
     .action(async (opts: FactsOpts) => (await import('./commands/facts.js')).facts(opts, ctx));
 
@@ -61,14 +72,17 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
     .requiredOption('--profile <file>', 'host profile YAML')
     .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host')
-    .option('--host <target>', 'user@addr[:port]; default: this machine')
+    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
     .option('--identity <file>', 'SSH private key')
     .option('--known-hosts <file>', 'known_hosts to verify the host key against')
     .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .option(SSH_CONFIG, SSH_CONFIG_HELP)
+    .option(BECOME, BECOME_HELP)
     .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
     .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
     .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
+    .option('--out <file>', "also save the plan to run later exactly as shown (liveupdate run --plan FILE), bound to this profile and the host's boot and facts")
     .action(async (opts: PlanOpts) => (await import('./commands/plan.js')).plan(opts, ctx));
 
   const phaseCommands: Array<[string, string]> = [
@@ -79,7 +93,9 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     ['run', 'prepare, suspend, kexec and resume in one go'],
   ];
   for (const [name, what] of phaseCommands) {
-    const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`))
+    const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`), 'or-plan')
+      .option('--plan <file>', `run exactly this saved plan (liveupdate plan${name === 'run' ? '' : ` --phase ${name}`} --out FILE); refused if the profile, the host's boot or its facts changed since`)
+      .option('--yes', 'do not ask before passing the point of no return (the kexec); needed without a terminal')
       .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
       .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
@@ -96,7 +112,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--vmm-only', 'the run being aborted was --vmm-only')
     .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
     .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
-    .action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).abort(opts, ctx));
+    .action(async (opts: PhaseOpts & { profile: string }) => (await import('./commands/execute.js')).abort(opts, ctx));
 
   const statusCmd = program
     .command('status')
@@ -144,6 +160,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
     .option('--dry-run', 'plan every host and show the batches, as `fleet plan` does; nothing changes')
     .option(forks, `with --dry-run: hosts probed at once (default ${DEFAULT_FORKS})`)
+    .option('--yes', 'do not ask before the hosts pass their point of no return (the kexec); needed without a terminal')
     .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
     .option('--report <file>', 'also write the JSON report here')
     .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')

@@ -31,6 +31,8 @@ export interface FleetHost {
   labels: Record<string, string>;
   identity?: string;
   knownHosts?: string;
+  /** a non-root login: commands through sudo -n */
+  become?: boolean;
   facts?: string;
   /** position of the host's entry, for messages */
   where: string;
@@ -66,6 +68,7 @@ interface Conn {
   profile?: string;
   identity?: string;
   knownHosts?: string;
+  become?: boolean;
   hostname?: string;
   labels?: Record<string, string>;
 }
@@ -129,6 +132,7 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
       labels: Object.assign({}, ...layers.map((l) => l.labels ?? {})) as Record<string, string>,
       ...(pick('identity') ? { identity: abs(pick('identity')) } : {}),
       ...(pick('knownHosts') ? { knownHosts: abs(pick('knownHosts')) } : {}),
+      ...(pick('become') ? { become: true } : {}),
       ...(h.facts ? { facts: abs(h.facts) } : {}),
       where: src.locate(['hosts', i], { key: true }),
     });

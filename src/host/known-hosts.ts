@@ -22,7 +22,22 @@ function matchesPattern(name: string, pattern: string): boolean {
   return globMatch(pattern, name);
 }
 
-/** Check a presented key (the raw blob) against known_hosts text; negated patterns and @cert-authority lines are not trusted. */
+/** The CA keys (blobs) `@cert-authority` lines trust for this host name, less any marked `@revoked`. */
+export function certAuthorities(knownHosts: string, name: string): Buffer[] {
+  const cas: string[] = [];
+  const revoked = new Set<string>();
+  for (const raw of knownHosts.split('\n')) {
+    const fields = raw.trim().split(/\s+/);
+    if (fields[0] === '@revoked' && fields[3]) revoked.add(fields[3]);
+    if (fields[0] !== '@cert-authority' || !fields[1] || !fields[3]) continue;
+    const pats = fields[1].split(',');
+    if (pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1)))) continue;
+    if (pats.some((p) => !p.startsWith('!') && matchesPattern(name, p))) cas.push(fields[3]);
+  }
+  return cas.filter((b) => !revoked.has(b)).map((b) => Buffer.from(b, 'base64'));
+}
+
+/** Check a presented key (the raw blob) against known_hosts text; negated patterns exclude; @cert-authority lines are certAuthorities()'. */
 export function verifyHostKey(knownHosts: string, name: string, keyType: string, key: Buffer): HostKeyVerdict {
   const blob = key.toString('base64');
   const sameType: string[] = [];

@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -5,7 +6,9 @@ import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
-import { fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
+import { certAuthorities, fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
+import { certificateProblem, parseHostCertificate } from './host-cert.js';
+import { askHidden, canAsk } from './passphrase.js';
 
 export interface SshTarget {
   user: string;
@@ -13,18 +16,36 @@ export interface SshTarget {
   port: number;
 }
 
-/** user@addr[:port], with [v6]:port. */
-export function parseTarget(spec: string): SshTarget {
+/** [user@]addr[:port], with [v6]:port; what is not given is left for ssh_config (app/hosts.ts). */
+export function parseTargetSpec(spec: string): { user?: string; host: string; port?: number } {
   const m = /^(?:([^@]+)@)?(\[[0-9a-fA-F:.]+\]|[^:@\s]+)(?::([0-9]{1,5}))?$/.exec(spec);
-  if (!m) throw new LiveupdateError('USAGE', `--host ${spec}: expected user@address[:port]`);
-  const port = m[3] ? Number(m[3]) : 22;
-  if (port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--host ${spec}: port ${port} is out of range`);
-  return { user: m[1] ?? process.env['USER'] ?? 'root', host: m[2]!.replace(/^\[|\]$/g, ''), port };
+  if (!m) throw new LiveupdateError('USAGE', `--host ${spec}: expected [user@]address[:port] or a Host of ssh_config`);
+  const port = m[3] ? Number(m[3]) : undefined;
+  if (port !== undefined && (port < 1 || port > 65535)) throw new LiveupdateError('USAGE', `--host ${spec}: port ${port} is out of range`);
+  return { ...(m[1] ? { user: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), ...(port ? { port } : {}) };
+}
+
+/** user@addr[:port] with the defaults filled in (no ssh_config): port 22, this user. */
+export function parseTarget(spec: string): SshTarget {
+  const t = parseTargetSpec(spec);
+  return { user: t.user ?? process.env['USER'] ?? 'root', host: t.host, port: t.port ?? 22 };
 }
 
 export interface SshOptions {
+  /** the key to offer (--identity): read or refused */
   identity?: string;
-  knownHosts?: string;
+  /** ssh_config's IdentityFile: the first readable one is offered (instead of ~/.ssh/id_*) */
+  identityFiles?: string[];
+  /** ssh_config's IdentitiesOnly: ssh-agent only for an IdentityFile that is encrypted */
+  identitiesOnly?: boolean;
+  /** the known_hosts to check and record in (--known-hosts; ssh_config's UserKnownHostsFile); default ~/.ssh/known_hosts */
+  knownHosts?: string | string[];
+  /** read too, never written (GlobalKnownHostsFile; default /etc/ssh/ssh_known_hosts) */
+  globalKnownHosts?: string[];
+  /** reach this host through that one (ProxyJump): a direct-tcpip channel of its connection */
+  jump?: SshHost;
+  /** log in as a user who may `sudo -n` to root: every command runs as `sudo -n -- argv` (Ansible's become) */
+  become?: boolean;
   /** trust and record an unknown host key (never a changed one) */
   acceptNew?: boolean;
   /** channels at once on the one connection; OpenSSH's MaxSessions defaults to 10 */
@@ -55,14 +76,23 @@ export class SshHost implements Host {
     this.name = `${target.user}@${target.host}:${target.port}`;
   }
 
+  /** what privateKey() chose, once per SshHost: a reconnect (after the kexec) never asks again */
+  private keyChoice: Promise<KeyChoice | undefined> | undefined;
+
   /**
    * The private key to offer, read and parsed before connecting: an unreadable or encrypted key is an
-   * operator's problem, said in their terms. An encrypted default key is left to ssh-agent when one
-   * runs (it holds the key unlocked, if it holds it at all); liveupdate never asks for a passphrase.
+   * operator's problem, said in their terms. An encrypted key is left to ssh-agent when one runs
+   * (unless named with --identity); otherwise its passphrase is asked on the terminal, as ssh does,
+   * and without a terminal the command stops with what to do.
    */
-  private privateKey(parseKey: (key: Buffer) => unknown, agent: boolean): Buffer | undefined {
+  private privateKey(parseKey: (key: Buffer, passphrase?: string) => unknown, agent: boolean): Promise<KeyChoice | undefined> {
+    return (this.keyChoice ??= this.chooseKey(parseKey, agent));
+  }
+
+  private async chooseKey(parseKey: (key: Buffer, passphrase?: string) => unknown, agent: boolean): Promise<KeyChoice | undefined> {
     const given = this.opts.identity;
-    const file = given ?? ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).find((f) => existsSync(f));
+    const candidates = this.opts.identityFiles?.length ? this.opts.identityFiles : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f));
+    const file = given ?? candidates.find((f) => existsSync(f));
     if (!file) return undefined;
     let key: Buffer;
     try {
@@ -72,33 +102,50 @@ export class SshHost implements Host {
       throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
     }
     const parsed = parseKey(key);
-    if (!(parsed instanceof Error)) return key;
+    if (!(parsed instanceof Error)) return { key };
     const encrypted = /encrypted|passphrase/i.test(parsed.message);
     if (encrypted && agent && !given) return undefined;
-    throw new LiveupdateError('HOST_AUTH_FAILED', encrypted ? `${file}: the key is encrypted with a passphrase, and liveupdate does not ask for one` : `${file}: not a private key liveupdate can read (${parsed.message})`, {
+    if (encrypted && canAsk()) {
+      const passphrase = await askHidden(`Enter passphrase for key '${file}': `);
+      if (!(parseKey(key, passphrase) instanceof Error)) return { key, passphrase };
+      throw new LiveupdateError('HOST_AUTH_FAILED', `${file}: wrong passphrase`, { hint: `or load it into ssh-agent (ssh-add ${file})` });
+    }
+    throw new LiveupdateError('HOST_AUTH_FAILED', encrypted ? `${file}: the key is encrypted with a passphrase, and there is no terminal to ask for it on` : `${file}: not a private key liveupdate can read (${parsed.message})`, {
       hint: encrypted ? `load it into ssh-agent (ssh-add ${file}) and run again with SSH_AUTH_SOCK set${given ? ', without --identity' : ''}` : 'pass --identity with an OpenSSH, PEM or PuTTY private key',
     });
   }
 
-  private config(onKeyProblem: (e: LiveupdateError) => void, parseKey: (key: Buffer) => unknown): ConnectConfig {
-    const knownHostsFile = this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts');
-    const agent = process.env['SSH_AUTH_SOCK'];
-    const privateKey = this.privateKey(parseKey, agent !== undefined && agent !== '');
+  private config(onKeyProblem: (e: LiveupdateError) => void, identity: KeyChoice | undefined, agentSock: string | undefined, sock: Duplex | undefined): ConnectConfig {
+    const userFiles = [this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts')].flat();
+    const knownHostsFile = userFiles[0]!;
+    const readable = [...userFiles, ...(this.opts.globalKnownHosts ?? [])];
+    // IdentitiesOnly: the agent only stands in for an IdentityFile it could not read (encrypted)
+    const agent = this.opts.identitiesOnly && identity ? undefined : agentSock;
     const hostName = knownHostsName(this.target.host, this.target.port);
     return {
       host: this.target.host,
       port: this.target.port,
       username: this.target.user,
-      ...(privateKey ? { privateKey } : {}),
+      ...(sock ? { sock } : {}),
+      ...(identity ? { privateKey: identity.key, ...(identity.passphrase !== undefined ? { passphrase: identity.passphrase } : {}) } : {}),
       ...(agent ? { agent } : {}),
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
-      hostVerifier: (key: Buffer) => {
+      hostVerifier: (key: Buffer, verify: (ok: boolean) => void): boolean | undefined => {
         const keyType = keyTypeOf(key);
-        const text = existsSync(knownHostsFile) ? readFileSync(knownHostsFile, 'utf8') : '';
+        const text = readable.map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('\n');
         const v = verifyHostKey(text, hostName, keyType, key);
         if (v.kind === 'known') return true;
+        const authorities = v.kind === 'unknown' ? certAuthorities(text, hostName) : [];
+        if (authorities.length) {
+          // a CA vouches for this host: its certificate, fetched apart, must certify this very key
+          void this.checkCertificate(key, keyType, authorities).then((problem) => {
+            if (problem) onKeyProblem(new LiveupdateError('HOST_KEY_REJECTED', `${this.name}: host key ${keyType} ${fingerprint(key)} is not in ${readable.join(' or ')}, and a @cert-authority there trusts this host but: ${problem}; refusing to connect`));
+            verify(!problem);
+          });
+          return undefined;
+        }
         if (v.kind === 'unknown' && this.opts.acceptNew) {
           mkdirSync(dirname(knownHostsFile), { recursive: true });
           appendFileSync(knownHostsFile, knownHostsLine(hostName, keyType, key));
@@ -109,10 +156,10 @@ export class SshHost implements Host {
           new LiveupdateError(
             'HOST_KEY_REJECTED',
             v.kind === 'unknown'
-              ? `${this.name}: host key ${keyType} ${fp} is not in ${knownHostsFile}; refusing to connect`
+              ? `${this.name}: host key ${keyType} ${fp} is not in ${readable.join(' or ')}; refusing to connect`
               : v.kind === 'revoked'
-                ? `${this.name}: host key ${fp} is marked @revoked in ${knownHostsFile}`
-                : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${knownHostsFile} has ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
+                ? `${this.name}: host key ${fp} is marked @revoked in ${readable.join(' or ')}`
+                : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${readable.join(' and ')} ha${readable.length > 1 ? 've' : 's'} ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
             { hint: v.kind === 'unknown' ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key' : 'if the host was legitimately rebuilt, remove the old line from known_hosts' },
           ),
         );
@@ -126,7 +173,12 @@ export class SshHost implements Host {
     if (this.connecting) return this.connecting;
     this.lostWith = undefined;
     // ssh2 loads with the first connection: commands that reach no host never pay for it
-    this.connecting = import('ssh2').then(({ default: ssh2 }) => new Promise<Client>((resolve, reject) => {
+    const agentSock = process.env['SSH_AUTH_SOCK'] || undefined;
+    this.connecting = import('ssh2').then(async ({ default: ssh2 }) => {
+      const identity = await this.privateKey((k, p) => ssh2.utils.parseKey(k, p), agentSock !== undefined);
+      const sock = await this.opts.jump?.forwardOut(this.target.host, this.target.port);
+      return { ssh2, identity, sock };
+    }).then(({ ssh2, identity, sock }) => new Promise<Client>((resolve, reject) => {
       const c = new ssh2.Client();
       let keyProblem: LiveupdateError | undefined;
       let ready = false;
@@ -146,7 +198,7 @@ export class SshHost implements Host {
         if (!ready) reject(keyProblem ?? this.lostWith);
         this.client = undefined;
       });
-      c.connect(this.config((e) => (keyProblem = e), (k) => ssh2.utils.parseKey(k)));
+      c.connect(this.config((e) => (keyProblem = e), identity, agentSock, sock));
     })).finally(() => (this.connecting = undefined));
     return this.connecting;
   }
@@ -172,7 +224,7 @@ export class SshHost implements Host {
 
   private execRaw(argv: string[], opts: ExecOptions & { stdin?: Buffer } = {}): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
     return this.channel(async (c) => {
-      const { stream, exit } = await this.startCommand(c, describeArgv(argv), argv[0] ?? '');
+      const { stream, exit } = await this.startCommand(c, describeArgv(this.asRoot(argv)), argv[0] ?? '');
       return new Promise((resolve, reject) => {
         const out: Buffer[] = [];
         let stderr = '';
@@ -189,6 +241,8 @@ export class SshHost implements Host {
           const exitCode = exit.code();
           if (exitCode === undefined) {
             reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
+          } else if (this.opts.become && exitCode === 1 && SUDO_REFUSED.test(stderr)) {
+            reject(sudoRefused(this.name, this.target.user, stderr));
           } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
         });
         if (opts.stdin !== undefined) stream.end(opts.stdin);
@@ -223,6 +277,11 @@ export class SshHost implements Host {
     );
   }
 
+  /** Each word stays one literal argument after `--`: sudo runs argv itself, no shell in between. */
+  private asRoot(argv: string[]): string[] {
+    return this.opts.become ? ['sudo', '-n', '--', ...argv] : argv;
+  }
+
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const r = await this.execRaw(argv, opts);
     return { stdout: r.stdout.toString(), stderr: r.stderr, exitCode: r.exitCode };
@@ -244,7 +303,8 @@ export class SshHost implements Host {
   /** QMP and other unix sockets: OpenSSH streamlocal forwarding, else a socat channel (dropbear has no streamlocal). */
   async connectUnix(path: string): Promise<Duplex> {
     const c = await this.connect();
-    if (this.streamlocal.get(c) !== false) {
+    // streamlocal connects as the login user; with become the sockets are root's: socat under sudo
+    if (!this.opts.become && this.streamlocal.get(c) !== false) {
       let unsupported = false;
       const forwarded = await new Promise<Duplex | undefined>((resolve) => {
         c.openssh_forwardOutStreamLocal(path, (err, stream) => {
@@ -266,7 +326,7 @@ export class SshHost implements Host {
   private readonly streamlocal = new WeakMap<Client, boolean>();
 
   private async socatStream(c: Client, path: string): Promise<Duplex> {
-    const { stream, exit } = await this.startCommand(c, describeArgv(['socat', '-', `UNIX-CONNECT:${path}`]), 'socat');
+    const { stream, exit } = await this.startCommand(c, describeArgv(this.asRoot(['socat', '-', `UNIX-CONNECT:${path}`])), 'socat');
     let early = '';
     stream.stderr.on('data', (d: Buffer) => (early += d.toString()));
     // deferred: socat may have exited already, and the caller attaches its 'error' listener after this returns
@@ -278,6 +338,37 @@ export class SshHost implements Host {
       }),
     );
     return stream;
+  }
+
+  /**
+   * Why the host's certificate does not vouch for `key` (undefined: it does). ssh2 cannot take a
+   * certificate in the handshake, so ssh-keyscan -c fetches it; it can only prove the key it is
+   * asked about (the server signed the handshake with it), so a replayed certificate gains nothing.
+   */
+  private async checkCertificate(key: Buffer, keyType: string, authorities: Buffer[]): Promise<string | undefined> {
+    if (this.opts.jump) return 'host certificates are checked with ssh-keyscan, which cannot go through ProxyJump: add the host key itself to known_hosts';
+    const scan = await new Promise<{ out: string; err: string }>((resolve) =>
+      execFile('ssh-keyscan', ['-c', '-T', '10', '-p', String(this.target.port), this.target.host], { timeout: 20_000 }, (err, out, stderr) => resolve({ out: out ?? '', err: err && !out ? `${stderr || err.message}` : '' })),
+    );
+    // `-c` lines are `TYPE BASE64` (no host name, unlike plain keyscan lines)
+    const certType = `${keyType}-cert-v01@openssh.com`;
+    const b64 = scan.out.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === certType && f[1])?.[1];
+    if (!b64) return `the server offers no ${keyType} certificate (ssh-keyscan -c: ${scan.err.trim().split('\n').find((l) => !l.startsWith('#')) ?? 'none'})`;
+    try {
+      return certificateProblem(parseHostCertificate(Buffer.from(b64, 'base64')), key, this.target.host, authorities, new Date());
+    } catch (err) {
+      return `its certificate cannot be read: ${(err as Error).message}`;
+    }
+  }
+
+  /** A TCP stream to host:port from this host (a ProxyJump hop for the next host). */
+  async forwardOut(host: string, port: number): Promise<Duplex> {
+    const c = await this.connect();
+    return new Promise((resolve, reject) =>
+      c.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
+        err ? reject(new LiveupdateError('HOST_UNREACHABLE', `${this.name} (ProxyJump): cannot reach ${host}:${port} from there: ${err.message}`, { cause: err })) : resolve(stream),
+      ),
+    );
   }
 
   /** Drop the connection (kexec does this from the other side); the next call reconnects. */
@@ -292,16 +383,33 @@ export class SshHost implements Host {
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
-    if (!c) return;
-    await new Promise<void>((resolve) => {
-      c.once('close', () => resolve());
-      c.end();
-      setTimeout(() => {
-        c.destroy();
-        resolve();
-      }, 2000).unref();
-    });
+    if (c) {
+      await new Promise<void>((resolve) => {
+        c.once('close', () => resolve());
+        c.end();
+        setTimeout(() => {
+          c.destroy();
+          resolve();
+        }, 2000).unref();
+      });
+    }
+    // after this host's connection: it runs inside the jump host's
+    await this.opts.jump?.close();
   }
+}
+
+/** sudo -n's own refusals (it exits 1 then, before running anything) */
+const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.* is not in the sudoers file|.*may not run sudo|sorry, user .* is not allowed).*$/m;
+
+function sudoRefused(name: string, user: string, stderr: string): LiveupdateError {
+  return new LiveupdateError('HOST_AUTH_FAILED', `${name}: --become: sudo -n refused to run as root: ${SUDO_REFUSED.exec(stderr)![0]}; nothing ran`, {
+    hint: `let ${user} run commands as root without a password, e.g. /etc/sudoers.d/liveupdate: ${user} ALL=(root) NOPASSWD: ALL (or log in as root)`,
+  });
+}
+
+interface KeyChoice {
+  key: Buffer;
+  passphrase?: string;
 }
 
 /** ssh2 errors carry `level`: say what went wrong in the operator's terms. */

@@ -3,6 +3,7 @@
  * and at most MAX_INPUT_BYTES, read with that bound (a character device, a FIFO or a file that keeps
  * growing is refused, never read without end).
  */
+import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { LiveupdateError, type ErrorCode } from '../errors.js';
 import { formatSize } from '../units.js';
@@ -46,3 +47,6 @@ function kindOf(st: Stats): string {
   if (st.isSocket()) return 'a socket';
   return 'not a file';
 }
+
+/** What binds a saved plan to the input it was made from (plan/saved.ts). */
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');

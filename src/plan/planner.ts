@@ -104,6 +104,10 @@ function markSatisfied(step: Step, facts: HostFacts): Step {
   return why ? { ...step, satisfied: why } : step;
 }
 
+/** Whether running this plan would pass the point of no return (after it, abort cannot resume the VMs on this kernel). */
+export function passesPointOfNoReturn(plan: Plan): boolean {
+  return plan.steps.some((s) => s.pointOfNoReturn && !s.satisfied);
+}
 
 /** The steps that would change the host: not shown done by the facts, and not a check alone (a verify step changes nothing). */
 export function pendingChanges(plan: Plan): Step[] {

@@ -1,6 +1,6 @@
 import { posix } from 'node:path';
 import { LiveupdateError, type Diagnostic } from '../errors.js';
-import { readInputFile } from '../input/read.js';
+import { readInputFile, sha256 } from '../input/read.js';
 import { parseDuration, parseSize, TWO_MIB } from '../units.js';
 import { readYaml, type YamlSource } from '../input/yaml.js';
 import { schemaDiagnosticsWith } from '../input/schema.js';
@@ -17,8 +17,9 @@ export interface Validated<T> {
 }
 
 /** Parse -> schema -> normalise -> rules, each stage's problems reported with file:line:col. */
-export function loadProfile(file: string): Validated<Profile> & { locate: Locate } {
-  return parseProfile(file, readInputFile(file, 'profile', 'PROFILE_NOT_FOUND'));
+export function loadProfile(file: string): Validated<Profile> & { locate: Locate; sha256: string } {
+  const text = readInputFile(file, 'profile', 'PROFILE_NOT_FOUND');
+  return { ...parseProfile(file, text), sha256: sha256(text) };
 }
 
 export function parseProfile(file: string, text: string): Validated<Profile> & { locate: Locate } {
@@ -39,12 +40,12 @@ export function parseProfile(file: string, text: string): Validated<Profile> & {
 }
 
 /** Throwing form for commands: every problem in one error. */
-export function requireProfile(file: string): { profile: Profile; warnings: Diagnostic[]; locate: Locate } {
+export function requireProfile(file: string): { profile: Profile; warnings: Diagnostic[]; locate: Locate; sha256: string } {
   const r = loadProfile(file);
   if (!r.value) {
     throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the profile; nothing was done`, { diagnostics: r.errors });
   }
-  return { profile: r.value, warnings: r.warnings, locate: r.locate };
+  return { profile: r.value, warnings: r.warnings, locate: r.locate, sha256: r.sha256 };
 }
 
 function schemaDiagnostics(src: YamlSource): Diagnostic[] {

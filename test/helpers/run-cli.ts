@@ -11,10 +11,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; LAB_VERBOSE echoes stderr. */
-export function runCli(args: string[], opts: { onStdout?: (chunk: string) => void } = {}): Promise<CliResult> {
+/** bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; `env` replaces the environment; LAB_VERBOSE echoes stderr. */
+export function runCli(args: string[], opts: { onStdout?: (chunk: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -33,10 +33,13 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Sshd> {
+/** `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate. */
+export async function startSshd(opts: { extraConfig?: string; hostCertificate?: { ca: string; principals: string; validity?: string } } = {}): Promise<Sshd> {
   const dir = mkdtempSync('/var/tmp/lu-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
+  const cert = opts.hostCertificate;
+  if (cert) execFileSync('ssh-keygen', ['-q', '-s', cert.ca, '-I', 'lu-test-host', '-h', '-n', cert.principals, ...(cert.validity ? ['-V', cert.validity] : []), join(dir, 'host_key.pub')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
   const port = await freePort();
@@ -48,6 +51,7 @@ export async function startSshd(opts: { extraConfig?: string } = {}): Promise<Ss
       `Port ${slowPort}`,
       'ListenAddress 127.0.0.1',
       `HostKey ${dir}/host_key`,
+      cert ? `HostCertificate ${dir}/host_key-cert.pub` : '',
       `AuthorizedKeysFile ${dir}/authorized_keys`,
       `PidFile ${dir}/sshd.pid`,
       'PermitRootLogin prohibit-password',

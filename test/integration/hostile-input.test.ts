@@ -83,7 +83,7 @@ const CASES: Case[] = [
   { what: '--identity: no such file', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', join(dir, 'no-key')], code: 64, message: /--identity .*no-key: cannot read it: ENOENT/ },
   { what: '--identity: a directory', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', dir], code: 64, message: /--identity .*: cannot read it: EISDIR/ },
   { what: '--identity: not a key', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', file('not-a-key', 'hello\n')], code: 1, message: /not-a-key: not a private key liveupdate can read/ },
-  { what: '--identity: encrypted with a passphrase', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', encryptedKey()], code: 1, message: /id_encrypted: the key is encrypted with a passphrase, and liveupdate does not ask for one\nhint: load it into ssh-agent \(ssh-add / },
+  { what: '--identity: encrypted with a passphrase', args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', encryptedKey()], code: 1, message: /id_encrypted: the key is encrypted with a passphrase, and there is no terminal to ask for it on\nhint: load it into ssh-agent \(ssh-add / },
   // values that reached the host's commands or QEMU before (classes 3, 5, 7), through validate and plan
   { what: 'profile: --incoming in qemu.args', args: () => ['validate', profile('incoming.yaml', 'args: [', 'args: [--incoming, "tcp:0:1", ')], code: 1, message: /'--incoming' is managed by liveupdate/ },
   { what: 'profile: -pidfile= in qemu.args', args: () => ['validate', profile('pidfile.yaml', 'args: [', 'args: ["-pidfile=/tmp/x", ')], code: 1, message: /'-pidfile=\/tmp\/x' is managed by liveupdate/ },
@@ -156,12 +156,17 @@ const CASES: Case[] = [
   // flags
   { what: 'flag: --limit with 14 stars (a linear matcher: no time bomb)', args: () => ['fleet', 'plan', '--inventory', file('long.yaml', `version: 1\nhosts: [{name: ${'a'.repeat(50)}b, profile: p}]\n`), '--limit', `${'*a'.repeat(14)}*c`], code: 64, message: /--limit '(\*a){14}\*c' selects no host of .*long\.yaml/ },
   { what: 'flag: --phase empty', args: () => ['plan', '--profile', seed, '--facts', seedFacts, '--phase', ''], code: 64, message: /--phase : must be one of prepare, suspend, kexec, resume, abort, all/ },
-  { what: 'flag: --host without an address', args: () => ['facts', '--host', 'root@:99'], code: 64, message: /--host root@:99: expected user@address\[:port\]/ },
+  { what: 'flag: --host without an address', args: () => ['facts', '--host', 'root@:99'], code: 64, message: /--host root@:99: expected \[user@\]address\[:port\] or a Host of ssh_config/ },
   { what: 'flag: demo --backend bogus', args: () => ['demo', '--backend', 'bogus'], code: 64, message: /--backend bogus: expected pmem or luo/ },
   { what: 'flag: validate without a profile', args: () => ['validate'], code: 64, message: /missing required argument 'profile'/ },
   { what: 'flag: fleet run --forks (a run takes rollout.concurrency)', args: () => ['fleet', 'run', '--inventory', file('inv3.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--fleet-dir', join(dir, 'no-fleet'), '--forks', '3'], code: 64, message: /--forks is how many hosts --dry-run probes at once/ },
   { what: 'flag: fleet run --dry-run --resume', args: () => ['fleet', 'run', '--inventory', file('inv4.yaml', 'version: 1\nhosts: [{name: a, profile: p}]\n'), '--fleet-dir', join(dir, 'no-fleet'), '--dry-run', '--resume', 'x'], code: 64, message: /--dry-run plans the hosts afresh; drop --resume/ },
   { what: 'flag: plan without --profile', args: () => ['plan', '--facts', seedFacts], code: 64, message: /required option '--profile <file>' not specified/ },
+  { what: 'flag: run without --profile or --plan', args: () => ['run', '--yes'], code: 64, message: /required option '--profile <file>' not specified \(or --plan FILE, a plan saved with liveupdate plan --out\)/ },
+  { what: 'file: --plan a directory', args: () => ['run', '--plan', dir], code: 64, message: /saved plan .* is not a regular file \(a directory\)/ },
+  { what: 'file: --plan not JSON', args: () => ['kexec', '--plan', file('x.plan', 'steps: [\n')], code: 64, message: /x\.plan: not a saved plan \(not JSON: / },
+  { what: 'file: --plan of another format version', args: () => ['resume', '--plan', file('v9.plan', JSON.stringify({ type: 'saved-plan', formatVersion: 9, profile: { path: '/p', sha256: 'x' }, selection: 'resume', plan: { steps: [], facts: { bootId: 'b' } } }))], code: 64, message: /v9\.plan: saved plan format 9, this liveupdate reads 1; make the plan again/ },
+  { what: 'flag: plan --out into a missing folder', args: () => ['plan', '--profile', seed, '--facts', seedFacts, '--out', join(dir, 'no/such/dir/p.plan')], code: 64, message: /--out .*p\.plan: cannot write it: ENOENT/ },
 ];
 
 for (const c of CASES) {

@@ -64,7 +64,7 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
   const beforeRun = await counterOn(ssh);
   assert.equal(beforeRun.status, 'running');
 
-  const cn = await controlNode(['run', '--profile', profile, '--agent'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
+  const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
   assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
   const bootAfter = await waitNewBoot(ssh, bootBefore, 600_000);
 
@@ -100,7 +100,7 @@ test('the network between control node and host is cut for the whole window: the
   let restored: Promise<void> | undefined;
   // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
   // resumed the VM (the lab init's mark on the console); the control node keeps following all along
-  const cn = await controlNode(['run', '--profile', profile, '--agent'], {
+  const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], {
     step: 'suspend/stop/counter',
     then: () => {
       restored = (async () => {

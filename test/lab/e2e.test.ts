@@ -116,7 +116,11 @@ test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RA
   assert.equal(beforeRun.status, 'running');
   assert.ok(beforeRun.value > 0n);
 
-  const run = await cli(['run', '--profile', profile]);
+  // reviewed, then run exactly: the plan saved from live facts binds to the same host and boot
+  const planFile = join(journalDir, 'run.plan');
+  const saved = await cli(['plan', '--profile', profile, '--out', planFile]);
+  assert.equal(saved.code, 0, saved.stderr);
+  const run = await cli(['run', '--plan', planFile, '--yes']);
   assert.equal(run.code, 0, run.stderr + run.stdout);
   ssh.reset();
   const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);

@@ -49,7 +49,7 @@ test('fleet run --agent, serial 1: two lab hosts, one after the other, each a re
       '',
     ].join('\n'),
   );
-  const r = await runCli(['fleet', 'run', '--agent', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
+  const r = await runCli(['fleet', 'run', '--agent', '--yes', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
   const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);

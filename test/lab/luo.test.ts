@@ -156,7 +156,7 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   assert.equal((await cli(['suspend'])).code, 0);
   const st = await holderRequest(ssh, '/run/liveupdate/luo-holder.sock', { op: 'status' });
   await remote(['kill', '-9', String(st['pid'])]);
-  const k = await cli(['kexec']);
+  const k = await cli(['kexec', '--yes']);
   assert.equal(k.code, 1);
   assert.match(k.stdout + k.stderr, /kexec\/verify-luo-holder.*no helper answers on \/run\/liveupdate\/luo-holder\.sock/s);
   assert.equal(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootBefore, 'no kexec happened');
@@ -183,7 +183,7 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   await sleep(12_000);
   const beforeRun = await counter();
   assert.equal(beforeRun.status, 'running');
-  const run = await cli(['run']);
+  const run = await cli(['run', '--yes']);
   assert.equal(run.code, 0, run.stdout + run.stderr);
   ssh.reset();
   const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
@@ -208,7 +208,7 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
 
   // a second update, this one through the on-host agent (the host runs the plan and resumes the VM
   // at boot by itself): the VM now runs on the memfd the new holder retrieved; it is preserved again
-  const run2 = await cli(['run', '--agent']);
+  const run2 = await cli(['run', '--agent', '--yes']);
   assert.equal(run2.code, 0, run2.stdout + run2.stderr);
   ssh.reset();
   assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');

@@ -16,16 +16,19 @@ import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequ
 import { renderPlan } from '../../report/plan-text.js';
 import { renderSummary } from '../../report/progress.js';
 import { onInterrupt } from '../interrupt.js';
+import { confirmOrRefuse } from '../confirm.js';
+import { readSavedPlan } from '../../app/saved-plan.js';
+import type { Plan } from '../../plan/types.js';
 import type { Reporter } from '../../report/reporter.js';
 import type { CommandContext } from '../context.js';
 
-export type PhaseOpts = UpdateRequest & { via?: string };
+export type PhaseOpts = Omit<UpdateRequest, 'profile'> & { profile?: string; via?: string; plan?: string; yes?: boolean };
 export type StatusOpts = UpdateRequest & { follow?: boolean };
 export type HostCommandOpts = UpdateRequest;
 
 const PHASES: Record<string, PhaseSelection> = { prepare: 'prepare', suspend: 'suspend', kexec: 'kexec', resume: 'resume', run: 'all' };
 
-async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest, o: Reporter, setExit: (c: number) => void): Promise<void> {
+async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest & { yes?: boolean }, o: Reporter, setExit: (c: number) => void): Promise<void> {
   // the first Ctrl-C (or SIGTERM): following the agent, detach; driving the steps here, stop between
   // steps, never inside a blackout window; a second one exits at once (cli/interrupt.ts)
   const stop = new AbortController();
@@ -35,7 +38,13 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
   });
   let result;
   try {
-    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: stop.signal });
+    const confirm = (plan: Plan, host: string): Promise<void> => {
+      const jump = plan.steps.find((s) => s.pointOfNoReturn && !s.satisfied)!;
+      const what = `${host}: '${name}' passes the point of no return at ${jump.id} (the jump into the staged kernel); after it ${plan.vms.length ? `the VMs (${plan.vms.map((v) => v.name).join(', ')}) resume only on the new kernel` : 'abort cannot undo it'}`;
+      const review = `review first: liveupdate plan --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''} --out PLAN, then liveupdate ${name} --plan PLAN --yes`;
+      return confirmOrRefuse(o, opts.yes, what, review);
+    };
+    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: stop.signal, confirm });
   } finally {
     off();
   }
@@ -57,10 +66,14 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
 
 /** prepare, suspend, kexec, resume, run. */
 export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
-  return runPhases(name, PHASES[name]!, { ...opts, agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
+  const { plan: savedPlan, ...rest } = opts;
+  // with --plan the profile is the one the plan was made from, unless named
+  const profile = opts.profile ?? (savedPlan ? readSavedPlan(savedPlan).profile.path : undefined);
+  if (!profile) throw new LiveupdateError('USAGE', "required option '--profile <file>' not specified (or --plan FILE, a plan saved with liveupdate plan --out)");
+  return runPhases(name, PHASES[name]!, { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
 }
 
-export async function abort(given: PhaseOpts, { out: o, setExit }: CommandContext): Promise<void> {
+export async function abort(given: PhaseOpts & { profile: string }, { out: o, setExit }: CommandContext): Promise<void> {
   const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
   const { profile } = requireProfile(opts.profile);
   // the journal of an agent's run is on the host

@@ -15,6 +15,7 @@ import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/f
 import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
 import { viaAgent } from '../../app/update.js';
 import type { CommandContext } from '../context.js';
+import { confirmOrRefuse } from '../confirm.js';
 
 export interface FleetOpts {
   inventory: string;
@@ -23,7 +24,7 @@ export interface FleetOpts {
   forks: string;
 }
 
-export type FleetRunOpts = Omit<FleetOpts, 'forks'> & { forks?: string; resume?: string; report?: string; agent?: boolean; via: string; dryRun?: boolean };
+export type FleetRunOpts = Omit<FleetOpts, 'forks'> & { forks?: string; resume?: string; report?: string; agent?: boolean; via: string; dryRun?: boolean; yes?: boolean };
 export type FleetStatusOpts = { inventory: string; run?: string; fleetDir: string };
 
 /** The most recent run in the fleet directory. */
@@ -65,6 +66,11 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
   const { out: o, setExit } = ctx;
   const inv = requireInventory(opts.inventory);
   if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
+  // phases all and update both pass the kexec
+  if (!inv.rollout.vmmOnly) {
+    const which = opts.resume ? `the hosts of fleet run ${opts.resume} not yet done` : `the hosts of ${inv.file}${opts.limit ? ` matching --limit ${opts.limit}` : ''}`;
+    await confirmOrRefuse(o, opts.yes, `'fleet run' kexecs ${which} into their staged kernels, batch by batch; each host past its kexec resumes its VMs only on the new kernel`, `review first: liveupdate fleet run --dry-run --inventory ${opts.inventory}${opts.limit ? ` --limit ${opts.limit}` : ''}`);
+  }
   const progress = fleetProgress(o);
   const gate = commandHealthGate(inv, connectFleetHost);
   const result = await runFleet({

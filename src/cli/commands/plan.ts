@@ -1,6 +1,10 @@
 /** `liveupdate plan`: profile, facts (probed or saved), the plan, shown; nothing changes. */
 import { EXIT, LiveupdateError } from '../../errors.js';
+import { resolve } from 'node:path';
+import { writeSavedPlan } from '../../app/saved-plan.js';
 import { makePlan, pendingChanges, type PhaseSelection } from '../../plan/planner.js';
+import { commandFor, savePlan } from '../../plan/saved.js';
+import type { Plan } from '../../plan/types.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { readFactsFile } from '../../facts/file.js';
@@ -17,6 +21,7 @@ export interface PlanOpts {
   phase: string;
   allowOtherHost?: boolean;
   detailedExitcode?: boolean;
+  out?: string;
 }
 
 function parsePhase(p: string): PhaseSelection {
@@ -26,12 +31,18 @@ function parsePhase(p: string): PhaseSelection {
 
 export async function plan(opts: PlanOpts, { out: o, setExit }: CommandContext): Promise<void> {
   const phases = parsePhase(opts.phase);
-  const { profile, warnings, locate } = requireProfile(opts.profile);
+  const { profile, warnings, locate, sha256 } = requireProfile(opts.profile);
   for (const w of warnings) o.warn(w);
   // from a file, nothing of SSH or the host probe is loaded (bench:cli)
   const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
-  const p = makePlan({ profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-  o.result(renderPlan(p, { color: o.color }), { type: 'plan', ...p });
+  const planFor = (sel: PhaseSelection): Plan => makePlan({ profile, facts, phases: sel, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
+  const p = planFor(phases);
+  if (opts.out) {
+    // the same abort plan a run would make from these facts (app/update.ts)
+    writeSavedPlan(opts.out, savePlan(p, phases === 'abort' ? undefined : planFor('abort'), phases, resolve(opts.profile), sha256, new Date()));
+  }
+  const saved = opts.out ? `\nsaved to ${opts.out}: 'liveupdate ${commandFor(phases)} --plan ${opts.out}${opts.host ? ` --host ${opts.host}` : ''}' runs exactly this plan, and refuses it if the profile, the host's boot or its facts have changed\n` : '';
+  o.result(renderPlan(p, { color: o.color }) + saved, { type: 'plan', ...p, ...(opts.out ? { savedTo: opts.out } : {}) });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
   if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);
 }

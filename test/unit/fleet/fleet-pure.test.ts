@@ -141,3 +141,13 @@ test("inventory paths: ~/ is the operator's home (as in a shell), others are rel
   assert.equal(a!.profile, '/srv/fleet/hv.yaml');
   assert.equal(a!.facts, '/srv/fleet/a.json');
 });
+
+test('inventory become: from defaults or a group, a host may turn it off; a non-boolean is refused at its line', () => {
+  const r = parseInventory('/i.yaml', 'version: 1\ndefaults: {profile: hv.yaml, user: ops, become: true}\ngroups: {direct: {become: false, user: root}}\nhosts: [{name: a}, {name: b, groups: [direct]}]\n');
+  assert.deepEqual(r.errors, []);
+  const [a, b] = r.value!.hosts;
+  assert.equal(a!.become, true);
+  assert.equal(b!.become, undefined);
+  const bad = parseInventory('/i.yaml', 'version: 1\ndefaults: {profile: hv.yaml}\nhosts:\n  - {name: a, become: "yes"}\n');
+  assert.match(bad.errors.map((e) => `${e.where} ${e.field}: ${e.message}`).join('\n'), /\/i\.yaml:4:\d+ hosts\[0\]\.become: must be true or false/);
+});
