@@ -170,5 +170,7 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     devices: parseDevices(get('devices')),
     qemu: parseQemu(get('qemu')),
     files: parseFiles(get('files')),
+    // a probe older than this section says nothing (taken as grub); one that ran it says what it found
+    ...(s.has('bootloader') ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' } : {}),
   };
 }

@@ -14,6 +14,11 @@ sec meminfo; cat /proc/meminfo
 sec mounts; cat /proc/mounts
 sec filesystems; cat /proc/filesystems
 sec kexec_loaded; cat /sys/kernel/kexec_loaded 2>/dev/null
+sec bootloader
+if command -v grubby >/dev/null 2>&1; then echo grubby
+elif [ -f /etc/default/grub ] && command -v update-grub >/dev/null 2>&1; then echo grub
+elif [ -f /etc/kernel/cmdline ] || { command -v kernel-install >/dev/null 2>&1 && command -v bootctl >/dev/null 2>&1; }; then echo systemd-boot
+else echo unknown; fi
 sec numa
 for n in /sys/devices/system/node/node[0-9]*; do
   [ -d "$n" ] || continue

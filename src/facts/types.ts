@@ -64,4 +64,12 @@ export interface HostFacts {
   qemu: QemuFacts[];
   /** paths the profile names (kexec kernel, initrd): size in bytes, or null when missing */
   files: Record<string, number | null>;
+  /**
+   * What keeps the kernel command line for the next boot: Debian's GRUB (update-grub), grubby
+   * (RHEL, Fedora), systemd-boot with kernel-install (/etc/kernel/cmdline), or none of these.
+   * Absent from facts saved before it was probed: taken as grub.
+   */
+  bootloader?: Bootloader;
 }
+
+export type Bootloader = 'grub' | 'grubby' | 'systemd-boot' | 'unknown';

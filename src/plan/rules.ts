@@ -9,6 +9,7 @@ import { Findings } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { formatSize, GiB, hex } from '../units.js';
 import { resolveCarveOut } from './carveout.js';
+import { managedParams, missingBootParams } from './cmdline.js';
 
 function mountFor(path: string, mounts: Mount[]): Mount | undefined {
   let best: Mount | undefined;
@@ -35,6 +36,23 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
   if (p.backend !== 'luo') {
     const r = resolveCarveOut(p, facts);
     for (const msg of r?.problems ?? []) f.error(['persistence', p.offset === 'auto' ? 'size' : 'offset'], msg);
+    if (r && !r.problems.length) {
+      // the carve-out needs boot parameters this boot lacks: only GRUB (update-grub) and grubby are edited here
+      const resolved = { ...p, offset: r.range.start, size: r.range.size };
+      const missing = missingBootParams(resolved, facts.cmdline);
+      if (missing.length && (facts.bootloader === 'systemd-boot' || facts.bootloader === 'unknown')) {
+        const words = managedParams(resolved, false);
+        const params = words.join(' ');
+        // the line /etc/kernel/cmdline should hold: this boot's parameters (less what the loader adds itself), then the carve-out's
+        const line = [...facts.cmdline.split(/\s+/).filter((w) => w && !/^(BOOT_IMAGE|initrd)=/.test(w)), ...words].join(' ');
+        f.error(
+          ['persistence', 'backend'],
+          facts.bootloader === 'systemd-boot'
+            ? `the carve-out needs '${params}' on the kernel command line, and this host boots with systemd-boot, which liveupdate does not edit: write this one line to /etc/kernel/cmdline: ${line} ; then run 'kernel-install add $(uname -r) /boot/vmlinuz-$(uname -r)' and reboot`
+            : `the carve-out needs '${params}' on the kernel command line, and this host has none of GRUB's update-grub, grubby or systemd-boot's kernel-install: add '${params}' to the options of its boot entry by hand and reboot`,
+        );
+      }
+    }
     // the namespace and mkfs steps are destructive: they act only on the device that is the carve-out, proven by its physical start
     if (p.backend === 'pmem' && r?.active && p.device !== 'auto') {
       const named = facts.pmem.find((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''));

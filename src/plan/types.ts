@@ -60,7 +60,8 @@ export interface MigrationWait {
 }
 
 export type StepBody =
-  | { kind: 'cmdline'; params: string[]; bootloaderFile: string; bootloaderText: string; argv: string[]; rebootRequired: true }
+  /** the carve-out's boot parameters for the next boot: a file written (GRUB's drop-in) when there is one, then argv */
+  | { kind: 'cmdline'; params: string[]; bootloaderFile?: string; bootloaderText?: string; argv: string[]; rebootRequired: true }
   | { kind: 'exec'; argv: string[] }
   | { kind: 'mount'; argv: string[]; source: string; target: string; fstype: string; options: string[] }
   | { kind: 'umount'; argv: string[]; target: string }

@@ -6,7 +6,7 @@ import { formatSize } from '../units.js';
 export function describeAction(step: Step): string[] {
   switch (step.kind) {
     case 'cmdline':
-      return [`write ${step.bootloaderFile}: ${step.bootloaderText.trim().split('\n').pop() ?? ''}`, `$ ${describeArgv(step.argv)}`, 'then reboot (the carve-out exists only from boot)'];
+      return [...(step.bootloaderFile ? [`write ${step.bootloaderFile}: ${(step.bootloaderText ?? '').trim().split('\n').pop() ?? ''}`] : []), `$ ${describeArgv(step.argv)}`, 'then reboot (the carve-out exists only from boot)'];
     case 'exec':
     case 'mount':
     case 'umount':

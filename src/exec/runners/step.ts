@@ -32,7 +32,7 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
       await sh(env, ['sh', '-c', 'printf %s "$1" > "$2"', 'sh', step.value, step.path], step.id);
       return {};
     case 'cmdline':
-      await env.host.put(step.bootloaderText, step.bootloaderFile, 0o644);
+      if (step.bootloaderFile) await env.host.put(step.bootloaderText ?? '', step.bootloaderFile, 0o644);
       await sh(env, step.argv, step.id, 300_000);
       return {};
     case 'qmp':

@@ -16,14 +16,20 @@ export function preparePhase(ctx: PlanContext): Step[] {
   if (p.backend !== 'luo' && ctx.carveOut) {
     const r = ctx.carveOut.range;
     if (ctx.missingBootParams.length) {
-      const line = `GRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${ctx.bootParams.join(' ')}"`;
+      // grubby (RHEL, Fedora) edits every boot entry itself; others are refused by the fact rules, with the line to add by hand
+      const how =
+        ctx.facts.bootloader === 'grubby'
+          ? { argv: ['grubby', '--update-kernel=ALL', `--args=${ctx.bootParams.join(' ')}`] }
+          : {
+              bootloaderFile: GRUB_DROPIN,
+              bootloaderText: `# written by liveupdate: ${p.backend} carve-out\nGRUB_CMDLINE_LINUX_DEFAULT="$GRUB_CMDLINE_LINUX_DEFAULT ${ctx.bootParams.join(' ')}"\n`,
+              argv: ['update-grub'],
+            };
       steps.push(
         s('carve-out-cmdline', { ...out, idempotent: true, check: { kind: 'cmdline-has', params: ctx.bootParams }, description: `carve out ${describeRange(r)} for ${p.backend} at next boot`, stopAfter: 'reboot the host so the carve-out takes effect, then run prepare again' }, {
           kind: 'cmdline',
           params: ctx.bootParams,
-          bootloaderFile: GRUB_DROPIN,
-          bootloaderText: `# written by liveupdate: ${p.backend} carve-out\n${line}\n`,
-          argv: ['update-grub'],
+          ...how,
           rebootRequired: true,
         }),
       );

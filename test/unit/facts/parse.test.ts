@@ -65,3 +65,11 @@ test('a probe cut off before its end marker is an error, not half the facts', ()
   assert.throws(() => parseProbeOutput(text.slice(0, text.indexOf('@@ pci')), 'T'), /incomplete/);
   assert.ok(splitSections(text).has('end'));
 });
+
+test('bootloader: what the probe found; "unknown" for anything else; absent from an older probe (taken as grub by the planner)', () => {
+  const text = read('lab-pmem.txt');
+  const withSection = (v: string): string => text.replace('@@ end', `@@ bootloader\n${v}\n@@ end`);
+  for (const b of ['grub', 'grubby', 'systemd-boot'] as const) assert.equal(parseProbeOutput(withSection(b), 'T').bootloader, b);
+  assert.equal(parseProbeOutput(withSection('lilo'), 'T').bootloader, 'unknown');
+  assert.equal('bootloader' in parseProbeOutput(text, 'T'), false);
+});
