@@ -5,6 +5,8 @@ import type { HostPlanRow } from '../app/fleet.js';
 import { fleetTtyReporter } from './fleet-tty.js';
 import { plainLine } from './progress.js';
 import type { Reporter } from './reporter.js';
+import type { HostStepLine } from './stream.js';
+import type { ExecEvent } from '../exec/events.js';
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -66,7 +68,7 @@ export function fleetProgress(o: Reporter): { emit: (e: FleetEvent) => void; fin
   let tty: ReturnType<typeof fleetTtyReporter> | undefined;
   return {
     emit: (e) => {
-      if (o.json) o.event(e.type === 'host-step' ? { ...e.event, type: 'host-step', host: e.host, step: e.event.type } : { ...e });
+      if (o.json) o.event(e.type === 'host-step' ? hostStepLine(e.host, e.event) : e);
       else if (o.style === 'tty') {
         if (e.type === 'fleet-run') tty = fleetTtyReporter(e.batches);
         else if (e.type === 'stopped') o.say(`STOPPED: ${e.reason}`);
@@ -80,4 +82,10 @@ export function fleetProgress(o: Reporter): { emit: (e: FleetEvent) => void; fin
       await tty?.finish();
     },
   };
+}
+
+/** A host's executor event as a stream line: flattened, its own type as `step`. */
+function hostStepLine(host: string, e: ExecEvent): HostStepLine {
+  const { type, ...rest } = e;
+  return { ...rest, type: 'host-step', host, step: type } as HostStepLine;
 }

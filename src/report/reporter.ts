@@ -11,8 +11,8 @@ import type { Plan } from '../plan/types.js';
 import { plainLine } from './progress.js';
 import { jsonStages, plainStages, ttyStages, type Stages } from './stages.js';
 import { ttyReporter } from './tty.js';
+import { EVENTS_FORMAT_VERSION, type DocumentResultLine, type EmittedLine, type EventLine } from './stream.js';
 
-export const EVENTS_FORMAT_VERSION = 1;
 
 export type Style = 'tty' | 'plain' | 'json';
 
@@ -29,7 +29,7 @@ export interface ResultDocument {
 }
 
 /** The JSON contract's envelope: type first, then the format version (a document's own, else 1), then the rest. */
-export const envelope = (d: ResultDocument): Record<string, unknown> => Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as Record<string, unknown>, d);
+export const envelope = (d: ResultDocument): DocumentResultLine['data'] => Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as DocumentResultLine['data'], d);
 
 export interface Reporter {
   readonly style: Style;
@@ -44,7 +44,7 @@ export interface Reporter {
   result<D extends ResultDocument>(text: string, data: D): void;
   warn(d: Diagnostic): void;
   /** a streamed event: NDJSON in JSON mode, nothing otherwise (say() is the human side) */
-  event(e: Record<string, unknown>): void;
+  event(e: EmittedLine): void;
   /** a line of progress for humans on stderr; nothing in JSON mode */
   say(text: string): void;
   /**
@@ -75,15 +75,16 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
   let headerDone = false;
   // JSON mode: warnings join the one result document, or the event stream once it starts
   const held: Diagnostic[] = [];
+  const line = (l: EventLine): void => void stdout.write(JSON.stringify(l) + '\n');
   const header = (): void => {
-    if (!headerDone) stdout.write(JSON.stringify({ type: 'format', format: 'liveupdate-events', version: EVENTS_FORMAT_VERSION }) + '\n');
+    if (!headerDone) line({ type: 'format', format: 'liveupdate-events', version: EVENTS_FORMAT_VERSION });
     headerDone = true;
-    for (const d of held.splice(0)) stdout.write(JSON.stringify({ type: 'warning', ...d }) + '\n');
+    for (const d of held.splice(0)) line({ type: 'warning', ...d });
   };
-  const event = (e: Record<string, unknown>): void => {
+  const event = (e: EmittedLine): void => {
     if (json) {
       header();
-      stdout.write(JSON.stringify(e) + '\n');
+      line(e);
     }
   };
   return {
@@ -92,12 +93,12 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
     color: !json && (stdout as { isTTY?: boolean }).isTTY === true,
     result(text, data) {
       if (!json) stdout.write(text);
-      else if (headerDone) stdout.write(JSON.stringify({ type: 'result', data: envelope(data) }) + '\n');
+      else if (headerDone) line({ type: 'result', data: envelope(data) });
       else stdout.write(JSON.stringify(held.length ? withWarnings(envelope(data), held.splice(0)) : envelope(data), null, 2) + '\n');
     },
     warn(d) {
       if (!json) stderr.write(`warning: ${formatDiagnostic(d)}\n`);
-      else if (headerDone) stdout.write(JSON.stringify({ type: 'warning', ...d }) + '\n');
+      else if (headerDone) line({ type: 'warning', ...d });
       else held.push(d);
     },
     event,
@@ -122,7 +123,7 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
     },
     error(err) {
       if (err instanceof LiveupdateError) {
-        if (json) stdout.write(JSON.stringify({ type: 'error', formatVersion: 1, code: err.code, message: err.message, diagnostics: err.diagnostics, hint: err.hint, ...(held.length ? { warnings: held.splice(0) } : {}) }) + '\n');
+        if (json) line({ type: 'error', formatVersion: 1, code: err.code, message: err.message, diagnostics: err.diagnostics, ...(err.hint ? { hint: err.hint } : {}), ...(held.length ? { warnings: held.splice(0) } : {}) });
         else {
           stderr.write(`error: ${err.message}\n`);
           for (const d of err.diagnostics) stderr.write(`  ${formatDiagnostic(d)}\n`);
@@ -131,7 +132,7 @@ export function makeReporter(style: Style, stdout: NodeJS.WritableStream = proce
         return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
       }
       const e = err instanceof Error ? err : new Error(String(err));
-      if (json) stdout.write(JSON.stringify({ type: 'error', formatVersion: 1, code: 'BUG', message: e.message, stack: e.stack }) + '\n');
+      if (json) line({ type: 'error', formatVersion: 1, code: 'BUG', message: e.message, ...(e.stack ? { stack: e.stack } : {}) });
       else {
         stderr.write(`liveupdate hit a bug: ${e.message}\n`);
         stderr.write('Please report it with the command you ran, this output and the stack below.\n');

@@ -1,4 +1,6 @@
 /** A long command's stages (build, boot, update ...), each with an honest estimate and live output. */
+import type { StageLine } from './stream.js';
+
 export interface Stages {
   run<T>(title: string, estimate: string, fn: (log: (line: string) => void) => Promise<T>): Promise<T>;
 }
@@ -49,7 +51,7 @@ export function plainStages(write: (s: string) => void): Stages {
 }
 
 /** NDJSON: a stage event at each start and end. */
-export function jsonStages(event: (e: Record<string, unknown>) => void): Stages {
+export function jsonStages(event: (e: StageLine) => void): Stages {
   return {
     async run(title, estimate, fn) {
       const t0 = Date.now();

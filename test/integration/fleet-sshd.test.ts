@@ -18,6 +18,7 @@ import { runSteps } from '../../src/exec/engine.js';
 import { QmpPool } from '../../src/qemu/pool.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 
 const N = 3;
 const sshds: Sshd[] = [];
@@ -112,6 +113,7 @@ test(`fleet run (login shell ${shell}): a failed health gate on hv2 stops the ru
   assert.equal(r.code, 1, r.stderr);
   const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
   assert.deepEqual(events[0], { type: 'format', format: 'liveupdate-events', version: 1 });
+  for (const e of events) assertMatchesSchema('events', e);
   const result = events.at(-1) as { type: string; runId: string; stopped: string; hosts: Array<{ host: string; state: string; error?: string; blackouts: unknown[] }> };
   assert.equal(result.type, 'result');
   assert.deepEqual(result.hosts.map((h) => [h.host, h.state]), [['hv1', 'ok'], ['hv2', 'failed'], ['hv3', 'not-started']], JSON.stringify(result.hosts.map((h) => h.error)));

@@ -8,6 +8,7 @@ import { appendFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs
 import { join } from 'node:path';
 import { cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 import { onTerminal } from '../helpers/terminal.js';
+import { assertMatchesSchema } from '../helpers/schemas.js';
 import type { SavedPlan } from '../../src/plan/saved.js';
 
 const T = { timeout: 600_000 };
@@ -26,9 +27,12 @@ test('a saved plan runs exactly: suspend, kexec (VMM restart) and resume each fr
     for (const phase of ['suspend', 'kexec', 'resume']) {
       const file = join(h.dir, `${phase}.plan`);
       const saved = await savePlan(h, phase, file);
+      assertMatchesSchema('saved-plan', saved, file);
       // no --profile and no --vmm-only: both come from the saved plan
-      const r = await h.cli([phase, '--plan', file, '--facts', h.facts]);
+      const r = await h.cli([phase, '--plan', file, '--facts', h.facts, '--json']);
       assert.equal(r.code, 0, `${phase}: ${r.stderr}${r.stdout}`);
+      // the event stream, line by line, is what schemas/events.schema.json says
+      for (const line of r.stdout.trim().split('\n')) assertMatchesSchema('events', JSON.parse(line));
       const ran = journal(h).filter((x) => x.type === 'step-end' && x.phase === phase).map((x) => (x.type === 'step-end' ? x.id : ''));
       assert.deepEqual(ran, saved.plan.steps.map((s) => s.id), `${phase}: the journal shows the saved plan's steps, in order`);
     }

@@ -1,0 +1,103 @@
+/**
+ * Every line a `--json` event stream (NDJSON) can hold, as one union: Reporter.event() takes only
+ * these, and schemas/events.schema.json is generated from this type (npm run schemas), so the
+ * published schema is what the code writes.
+ */
+import type { Diagnostic } from '../errors.js';
+import type { ExecEvent } from '../exec/events.js';
+import type { ExecuteResult } from '../exec/executor.js';
+import type { HostReport } from '../fleet/journal.js';
+import type { FleetEvent } from '../fleet/run.js';
+import type { Phase, Plan } from '../plan/types.js';
+
+export const EVENTS_FORMAT_VERSION = 1;
+
+/** The first line: what the stream is, and its version. */
+export interface FormatLine {
+  type: 'format';
+  format: 'liveupdate-events';
+  version: typeof EVENTS_FORMAT_VERSION;
+}
+
+export type WarningLine = { type: 'warning' } & Diagnostic;
+
+/** The plan about to run (not the abort plan that follows a failed guard: auto-abort says that). */
+export interface PlanLine {
+  type: 'plan';
+  phases: Phase[];
+  /** how many steps */
+  steps: number;
+  host: string;
+  profile: string;
+}
+
+/** A guard failed before the point of no return: every VM is being resumed on the running kernel. */
+export interface AutoAbortLine {
+  type: 'auto-abort';
+  step: string;
+}
+
+/** This process stopped following the on-host agent (Ctrl-C, or the host silent too long); the host goes on. */
+export interface DetachedLine {
+  type: 'detached';
+  command: string;
+  requestId: string;
+  host: string;
+  why: string;
+  /** the command that follows it again */
+  follow: string;
+}
+
+/** The last line of a phase command. */
+export type RunResultLine = { type: 'result'; command: string } & ExecuteResult;
+
+/** The last line of `fleet run`. */
+export interface FleetResultLine {
+  type: 'result';
+  runId: string;
+  ok: boolean;
+  stopped: string | null;
+  dir: string;
+  hosts: HostReport[];
+}
+
+/** The last line of other streaming commands (the demo): their result document. */
+export interface DocumentResultLine {
+  type: 'result';
+  data: { type: string; formatVersion: number; [k: string]: unknown };
+}
+
+/** A host's executor event inside a fleet run, flattened: the event's own type becomes `step`. */
+type HostStep<E extends ExecEvent> = Omit<E, 'type'> & { type: 'host-step'; host: string; step: E['type'] };
+export type HostStepLine = HostStep<Extract<ExecEvent, { type: 'step-start' }>> | HostStep<Extract<ExecEvent, { type: 'step-end' }>> | HostStep<Extract<ExecEvent, { type: 'step-failed' }>>;
+
+export type FleetLine = Exclude<FleetEvent, { type: 'host-step' }> | HostStepLine;
+
+/** The demo's stages. */
+export type StageLine =
+  | { type: 'stage-start'; stage: string; estimate: string; at: number }
+  | { type: 'stage-end'; stage: string; at: number; ms: number }
+  | { type: 'stage-failed'; stage: string; at: number; ms: number; message: string };
+
+/** A failure that ends the command (also the whole output when it comes before any event). */
+export interface ErrorLine {
+  type: 'error';
+  formatVersion: 1;
+  /** a stable code (errors.ts ErrorCode), or BUG */
+  code: string;
+  message: string;
+  diagnostics?: Diagnostic[];
+  hint?: string;
+  warnings?: Diagnostic[];
+  /** only for BUG: what to report */
+  stack?: string;
+}
+
+/** What Reporter.event() is given (the reporter itself writes the format, warning, document result and error lines). */
+export type EmittedLine = ExecEvent | PlanLine | AutoAbortLine | DetachedLine | RunResultLine | FleetResultLine | FleetLine | StageLine;
+
+/** One line of the stream. */
+export type EventLine = FormatLine | WarningLine | EmittedLine | DocumentResultLine | ErrorLine;
+
+/** The `--json` document of `plan` (and of a phase command's `--dry-run`): the plan, with what it is. */
+export type PlanDocument = { type: 'plan'; savedTo?: string } & Plan;
