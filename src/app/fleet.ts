@@ -65,6 +65,8 @@ export interface HostPlanRow {
   toDo?: number;
   blackoutSteps?: number;
   bootId?: string;
+  /** the host must reboot before its update can run (its carve-out is not active yet): the step that sets it, and why */
+  rebootFirst?: string;
   error?: string;
 }
 
@@ -90,7 +92,16 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
       if (!h.facts) await limiter.take();
       const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
       const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });
-      return { ...base, ok: true, steps: plan.steps.length, toDo: plan.steps.filter((s) => !s.satisfied).length, blackoutSteps: plan.steps.filter((s) => s.blackout).length, bootId: plan.facts.bootId };
+      const reboot = plan.steps.find((s) => s.stopAfter && !s.satisfied);
+      return {
+        ...base,
+        ok: true,
+        steps: plan.steps.length,
+        toDo: plan.steps.filter((s) => !s.satisfied).length,
+        blackoutSteps: plan.steps.filter((s) => s.blackout).length,
+        bootId: plan.facts.bootId,
+        ...(reboot ? { rebootFirst: `${reboot.id}: ${reboot.stopAfter}` } : {}),
+      };
     } catch (e) {
       const msg = e instanceof LiveupdateError ? [e.message, ...e.diagnostics.map((d) => (d.where ? `${d.where}: ` : '') + d.message)].join('; ') : e instanceof Error ? e.message : String(e);
       return { ...base, ok: false, error: msg };

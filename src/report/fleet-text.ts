@@ -57,7 +57,12 @@ export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }
     `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,
     ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
     '',
-    ...r.hosts.map((h) => (h.ok ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout` : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`)),
+    ...r.hosts.map((h) =>
+      h.ok
+        ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout${h.rebootFirst ? `\n    REBOOT FIRST: ${h.rebootFirst}` : ''}`
+        : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`,
+    ),
+    ...(r.hosts.some((h) => h.rebootFirst) ? ['', `${r.hosts.filter((h) => h.rebootFirst).length} host(s) need a reboot before their update: a run stops each of them after setting its boot parameters`] : []),
     '',
     bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
   ].join('\n') + '\n';

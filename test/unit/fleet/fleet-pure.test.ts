@@ -11,6 +11,9 @@ import type { LiveupdateError } from '../../../src/errors.js';
 import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { planFleet } from '../../../src/app/fleet.js';
+import { renderFleetPlan } from '../../../src/report/fleet-text.js';
+import { ROOT } from '../../helpers/paths.js';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${String(i).padStart(4, '0')}`);
 
@@ -150,4 +153,16 @@ test('inventory become: from defaults or a group, a host may turn it off; a non-
   assert.equal(b!.become, undefined);
   const bad = parseInventory('/i.yaml', 'version: 1\ndefaults: {profile: hv.yaml}\nhosts:\n  - {name: a, become: "yes"}\n');
   assert.match(bad.errors.map((e) => `${e.where} ${e.field}: ${e.message}`).join('\n'), /\/i\.yaml:4:\d+ hosts\[0\]\.become: must be true or false/);
+});
+
+test('fleet plan says which hosts must reboot before their update (a carve-out not active yet), not just a step count', async () => {
+  // planned from saved facts (no SSH): the shipped pmem profile on a host whose boot lacks the carve-out
+  const dir = mkdtempSync('/tmp/lu-fleet-reboot-');
+  const inv = parseInventory(join(dir, 'inv.yaml'), `version: 1\nhosts:\n  - {name: pmem-host, profile: ${ROOT}/profiles/pmem-stock.yaml, facts: ${ROOT}/profiles/facts/pmem-host.json}\n`);
+  assert.deepEqual(inv.errors, []);
+  const r = await planFleet(inv.value!, undefined, 1);
+  assert.match(r.hosts[0]!.rebootFirst ?? '', /^prepare\/carve-out-cmdline: reboot the host so the carve-out takes effect/);
+  const text = renderFleetPlan(r);
+  assert.match(text, /pmem-host {2}batch 1 {2}\d+\/\d+ step\(s\) to do, \d+ in the blackout\n {4}REBOOT FIRST: prepare\/carve-out-cmdline/);
+  assert.match(text, /1 host\(s\) need a reboot before their update/);
 });
