@@ -26,9 +26,10 @@ export function askHidden(prompt: string): Promise<string> {
         value = ch === '\u007f' || ch === '\b' ? value.slice(0, -1) : value + ch;
       }
     };
-    process.stderr.write(prompt);
+    // echo off before the prompt shows: what is typed as soon as it appears is never echoed
     input.setRawMode(true);
-    input.resume();
     input.on('data', onData);
+    input.resume();
+    process.stderr.write(prompt);
   });
 }
