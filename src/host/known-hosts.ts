@@ -22,19 +22,34 @@ function matchesPattern(name: string, pattern: string): boolean {
   return globMatch(pattern, name);
 }
 
-/** The CA keys (blobs) `@cert-authority` lines trust for this host name, less any marked `@revoked`. */
-export function certAuthorities(knownHosts: string, name: string): Buffer[] {
-  const cas: string[] = [];
-  const revoked = new Set<string>();
+interface KnownHostsEntry {
+  marker: string | undefined;
+  type: string;
+  b64: string;
+  /** its host patterns take this name (and no negated one excludes it) */
+  matches: boolean;
+}
+
+/** The entries of known_hosts text, each with whether it is for `name`; comments and short lines skipped. */
+function* entries(knownHosts: string, name: string): Generator<KnownHostsEntry> {
   for (const raw of knownHosts.split('\n')) {
-    const fields = raw.trim().split(/\s+/);
-    if (fields[0] === '@revoked' && fields[3]) revoked.add(fields[3]);
-    if (fields[0] !== '@cert-authority' || !fields[1] || !fields[3]) continue;
-    const pats = fields[1].split(',');
-    if (pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1)))) continue;
-    if (pats.some((p) => !p.startsWith('!') && matchesPattern(name, p))) cas.push(fields[3]);
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const fields = line.split(/\s+/);
+    const marker = fields[0]!.startsWith('@') ? fields.shift() : undefined;
+    const [patterns, type, b64] = fields;
+    if (!patterns || !type || !b64) continue;
+    const pats = patterns.split(',');
+    const matches = !pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1))) && pats.some((p) => !p.startsWith('!') && matchesPattern(name, p));
+    yield { marker, type, b64, matches };
   }
-  return cas.filter((b) => !revoked.has(b)).map((b) => Buffer.from(b, 'base64'));
+}
+
+/** The CA keys (blobs) `@cert-authority` lines trust for this host name, less any marked `@revoked` (for any host). */
+export function certAuthorities(knownHosts: string, name: string): Buffer[] {
+  const all = [...entries(knownHosts, name)];
+  const revoked = new Set(all.filter((e) => e.marker === '@revoked').map((e) => e.b64));
+  return all.filter((e) => e.marker === '@cert-authority' && e.matches && !revoked.has(e.b64)).map((e) => Buffer.from(e.b64, 'base64'));
 }
 
 /** Check a presented key (the raw blob) against known_hosts text; negated patterns exclude; @cert-authority lines are certAuthorities()'. */
@@ -42,17 +57,8 @@ export function verifyHostKey(knownHosts: string, name: string, keyType: string,
   const blob = key.toString('base64');
   const sameType: string[] = [];
   let known = false;
-  for (const raw of knownHosts.split('\n')) {
-    const line = raw.trim();
-    if (!line || line.startsWith('#')) continue;
-    const fields = line.split(/\s+/);
-    let marker: string | undefined;
-    if (fields[0]!.startsWith('@')) marker = fields.shift();
-    const [patterns, type, b64] = fields;
-    if (!patterns || !type || !b64) continue;
-    const pats = patterns.split(',');
-    if (pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1)))) continue;
-    if (!pats.some((p) => !p.startsWith('!') && matchesPattern(name, p))) continue;
+  for (const { marker, type, b64, matches } of entries(knownHosts, name)) {
+    if (!matches) continue;
     if (marker === '@revoked') {
       if (b64 === blob) return { kind: 'revoked' };
       continue;
