@@ -9,7 +9,7 @@ import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js
 import { stepRef, type ExecEvent } from '../exec/events.js';
 import { Journal, journalFile } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
-import { makePlan, passesPointOfNoReturn, type PhaseSelection } from '../plan/planner.js';
+import { planWithAbort, pointOfNoReturn, type PhaseSelection, type PlanInput } from '../plan/planner.js';
 import { boundPlan } from '../plan/saved.js';
 import { readSavedPlan } from './saved-plan.js';
 import type { Plan } from '../plan/types.js';
@@ -94,8 +94,8 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   // a saved plan says which update it is; --vmm-only may repeat it, never contradict it
   if (saved && req.vmmOnly && saved.plan.update !== 'vmm') throw new LiveupdateError('USAGE', `--vmm-only with --plan ${req.savedPlan}: that plan kexecs a new kernel; make a --vmm-only plan`);
   const update = saved ? saved.plan.update : req.vmmOnly ? 'vmm' : 'kernel';
-  const planFor = (sel: PhaseSelection, facts: Parameters<typeof makePlan>[0]['facts']): Plan =>
-    makePlan({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
+  const plansFor = (sel: PhaseSelection, facts: PlanInput['facts']): ReturnType<typeof planWithAbort> =>
+    planWithAbort({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
   const run = async (plan: Plan, liveBootId: string): Promise<ExecuteResult> => {
     const r = listener.reporter(plan);
     try {
@@ -106,12 +106,11 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   };
   try {
     const facts = await obtainFacts(req, profile, host);
-    let plan = planFor(phases, facts);
-    // a guard failed before the point of no return: the abort plan, made from the same facts
-    let abortPlan = phases === 'abort' ? undefined : planFor('abort', facts);
-    if (saved) ({ plan, abortPlan } = boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, plan, abortPlan }));
+    // the abort plan is what a guard that fails before the point of no return turns to
+    const fresh = plansFor(phases, facts);
+    const { plan, abortPlan } = saved ? boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, ...fresh }) : fresh;
     if (req.dryRun) return { dryRun: plan };
-    if (passesPointOfNoReturn(plan)) await listener.confirm?.(plan, host.name);
+    if (pointOfNoReturn(plan)) await listener.confirm?.(plan, host.name);
     if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done through the on-host agent: the journal is on the host; run liveupdate resume --mark-done on the host itself (or add --via ssh for a run this control node drove step by step)');
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);

@@ -104,9 +104,14 @@ function markSatisfied(step: Step, facts: HostFacts): Step {
   return why ? { ...step, satisfied: why } : step;
 }
 
-/** Whether running this plan would pass the point of no return (after it, abort cannot resume the VMs on this kernel). */
-export function passesPointOfNoReturn(plan: Plan): boolean {
-  return plan.steps.some((s) => s.pointOfNoReturn && !s.satisfied);
+/** The step past which abort cannot resume the VMs on this kernel, when running this plan would take it. */
+export function pointOfNoReturn(plan: Plan): Step | undefined {
+  return plan.steps.find((s) => s.pointOfNoReturn && !s.satisfied);
+}
+
+/** The plan, and the abort plan a failed guard turns to, made from the same facts (none for an abort). */
+export function planWithAbort(input: PlanInput): { plan: Plan; abortPlan: Plan | undefined } {
+  return { plan: makePlan(input), abortPlan: input.phases === 'abort' ? undefined : makePlan({ ...input, phases: 'abort' }) };
 }
 
 /** The steps that would change the host: not shown done by the facts, and not a check alone (a verify step changes nothing). */

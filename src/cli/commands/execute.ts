@@ -10,7 +10,7 @@ import type { Host } from '../../host/host.js';
 import { LocalHost } from '../../host/local.js';
 import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
 import { isLocal, openHost } from '../../app/hosts.js';
-import type { PhaseSelection } from '../../plan/planner.js';
+import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
@@ -39,7 +39,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
   let result;
   try {
     const confirm = (plan: Plan, host: string): Promise<void> => {
-      const jump = plan.steps.find((s) => s.pointOfNoReturn && !s.satisfied)!;
+      const jump = pointOfNoReturn(plan)!;
       const what = `${host}: '${name}' passes the point of no return at ${jump.id} (the jump into the staged kernel); after it ${plan.vms.length ? `the VMs (${plan.vms.map((v) => v.name).join(', ')}) resume only on the new kernel` : 'abort cannot undo it'}`;
       const review = `review first: liveupdate plan --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''} --out PLAN, then liveupdate ${name} --plan PLAN --yes`;
       return confirmOrRefuse(o, opts.yes, what, review);

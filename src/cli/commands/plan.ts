@@ -2,9 +2,8 @@
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { resolve } from 'node:path';
 import { writeSavedPlan } from '../../app/saved-plan.js';
-import { makePlan, pendingChanges, type PhaseSelection } from '../../plan/planner.js';
+import { makePlan, pendingChanges, planWithAbort, type PhaseSelection } from '../../plan/planner.js';
 import { commandFor, savePlan } from '../../plan/saved.js';
-import type { Plan } from '../../plan/types.js';
 import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { readFactsFile } from '../../facts/file.js';
@@ -35,12 +34,10 @@ export async function plan(opts: PlanOpts, { out: o, setExit }: CommandContext):
   for (const w of warnings) o.warn(w);
   // from a file, nothing of SSH or the host probe is loaded (bench:cli)
   const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
-  const planFor = (sel: PhaseSelection): Plan => makePlan({ profile, facts, phases: sel, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? 'vmm' : 'kernel' });
-  const p = planFor(phases);
-  if (opts.out) {
-    // the same abort plan a run would make from these facts (app/update.ts)
-    writeSavedPlan(opts.out, savePlan(p, phases === 'abort' ? undefined : planFor('abort'), phases, resolve(opts.profile), sha256, new Date()));
-  }
+  const input = { profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? ('vmm' as const) : ('kernel' as const) };
+  // saved with the abort plan a run would make from these facts
+  const { plan: p, abortPlan } = opts.out ? planWithAbort(input) : { plan: makePlan(input), abortPlan: undefined };
+  if (opts.out) writeSavedPlan(opts.out, savePlan(p, abortPlan, phases, resolve(opts.profile), sha256, new Date()));
   const saved = opts.out ? `\nsaved to ${opts.out}: 'liveupdate ${commandFor(phases)} --plan ${opts.out}${opts.host ? ` --host ${opts.host}` : ''}' runs exactly this plan, and refuses it if the profile, the host's boot or its facts have changed\n` : '';
   o.result(renderPlan(p, { color: o.color }) + saved, { type: 'plan', ...p, ...(opts.out ? { savedTo: opts.out } : {}) });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
