@@ -9,7 +9,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseTargetSpec, SshHost } from '../host/ssh.js';
-import { parseJump, parseSshConfig, resolveSshConfig, type ConfigFiles, type SshConfigLine } from '../host/ssh-config.js';
+import { parseJump, parseSshConfig, resolveSshConfig, type ConfigFiles, type SshConfigLine, type SshResolved } from '../host/ssh-config.js';
 import type { Profile } from '../profile/types.js';
 
 export interface HostOptions {
@@ -66,10 +66,13 @@ function sshConfigLines(file: string | undefined): SshConfigLine[] {
  */
 export function sshHost(spec: string, opts: Omit<HostOptions, 'host'>, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SshHost {
   const lines = sshConfigLines(opts.sshConfig);
-  const open = (target: { user?: string; host: string; port?: number }, jump: SshHost | undefined, flags: Omit<HostOptions, 'host'>): SshHost => {
-    const r = resolveSshConfig(lines, target.host, { ...(target.user ? { user: target.user } : {}), ...(target.port ? { port: target.port } : {}) });
+  const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
+    const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
     for (const m of r.ignored) warn(m);
-    return new SshHost(
+    return r;
+  };
+  const open = (r: SshResolved, jump: SshHost | undefined, flags: Omit<HostOptions, 'host'>): SshHost =>
+    new SshHost(
       { user: r.user, host: r.hostName, port: r.port },
       {
         ...(flags.identity ? { identity: flags.identity } : { identityFiles: r.identityFiles, identitiesOnly: r.identitiesOnly }),
@@ -81,11 +84,10 @@ export function sshHost(spec: string, opts: Omit<HostOptions, 'host'>, warn: (me
         ...(flags.become ? { become: true } : {}),
       },
     );
-  };
-  const target = parseTargetSpec(spec);
-  const hops = resolveSshConfig(lines, target.host, { ...(target.user ? { user: target.user } : {}), ...(target.port ? { port: target.port } : {}) }).proxyJump;
+  const target = resolved(parseTargetSpec(spec));
   // the hops take ssh_config only (as ssh's -J hops do); --known-hosts is the operator's for every hop
-  const via = hops.reduce<SshHost | undefined>((prev, hop) => open(parseJump(hop), prev, { ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}), ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) }), undefined);
+  const hopFlags = { ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}), ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) };
+  const via = target.proxyJump.reduce<SshHost | undefined>((prev, hop) => open(resolved(parseJump(hop)), prev, hopFlags), undefined);
   return open(target, via, opts);
 }
 
