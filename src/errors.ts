@@ -24,6 +24,8 @@ export type ErrorCode =
   | 'JOURNAL_CONFLICT'
   | 'HOST_BUSY'
   | 'HELPER_ERROR'
+  /** a VM's guest RAM after the kexec is not what its fingerprint before the kexec says: nothing was started on it */
+  | 'RAM_CHANGED'
   | 'NOT_SUPPORTED'
   | 'LAB_UNAVAILABLE'
   /** the operator answered something other than yes before the point of no return */

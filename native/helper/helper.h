@@ -106,6 +106,8 @@ int op_luo_preserve(const struct jv *a, struct jw *w);
 int op_luo_retrieve_fd(const struct jv *a, struct jw *w);
 int op_luo_finish(const struct jv *a, struct jw *w);
 int op_kexec(const struct jv *a, struct jw *w);
+int op_ram_fingerprint(const struct jv *a, struct jw *w);
+int op_guard_no_truncate(const struct jv *a, struct jw *w);
 int hold(const struct jv *spec, struct jw *w);
 int run_op(const struct jv *op, struct jw *w, const char **opname);
 void write_error(struct jw *w, const char *op, long index);

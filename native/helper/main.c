@@ -9,7 +9,8 @@
  * hands the fds to a VMM by inheritance ({fd:NAME} in its argv becomes the number).
  *
  * Errors: {"ok":false,"error":{"op","index","errno","errnoName","code","message"}}, code one of
- * bad-request, not-supported, not-found, permission, busy, invalid, not-viable, failed. Exit 0 ok,
+ * bad-request, not-supported, not-found, permission, busy, invalid, not-viable, mismatch (guest RAM
+ * differs from its fingerprint), failed. Exit 0 ok,
  * 1 an op failed, 2 a bad request. Nothing in a request can crash it.
  */
 #include "helper.h"
@@ -50,6 +51,8 @@ static const struct {
 	{ "luo.preserve", op_luo_preserve },
 	{ "luo.retrieve_fd", op_luo_retrieve_fd },
 	{ "luo.finish", op_luo_finish },
+	{ "ram.fingerprint", op_ram_fingerprint },
+	{ "guard.no_truncate", op_guard_no_truncate },
 	{ "kexec", op_kexec },
 };
 

@@ -16,7 +16,7 @@ export type { HelperOp, HelperProgram };
 export const HELPER_PROTOCOL = 1;
 
 
-export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'failed';
+export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'mismatch' | 'failed';
 
 export interface HelperErrorInfo {
   op: string;

@@ -31,6 +31,8 @@ export interface VmContext {
   qemuVersion: string | undefined;
   ramPath: string;
   stateFile: string;
+  /** the fingerprint of its guest RAM taken while it is paused before the kexec, checked before its new QEMU starts */
+  ramFingerprint: string;
   pidfile: string;
   uris: { out: string; in: string };
   vfioArgs: string[];
@@ -58,6 +60,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       qemuVersion,
       ramPath,
       stateFile,
+      ramFingerprint: `${stateFile}.ram-fingerprint`,
       pidfile: `/run/liveupdate/${spec.name}.pid`,
       uris: migrationUris(stateFile, qemuVersion),
       vfioArgs,

@@ -73,8 +73,12 @@ export type StepBody =
    * values taken from the result (dotted paths into it), e.g. the holder's pid for /proc/PID/fd/N.
    */
   | { kind: 'helper-ioctl'; program: HelperProgram; holder?: string; ioctls: string[]; vars?: Record<string, string> }
-  /** expectVersion: on restore, QMP query-version of the new (paused, empty) QEMU must match the one that saved the state */
-  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string }
+  /**
+   * expectVersion: on restore, QMP query-version of the new (paused, empty) QEMU must match the one that saved the state.
+   * noTruncate: QEMU is started by the native helper under a seccomp filter that refuses ftruncate() to these sizes
+   * (pkernfs after a kexec: files read size 0, QEMU would truncate its RAM file, and pkernfs's truncate remaps it to fresh blocks).
+   */
+  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; noTruncate?: number[] }
   /** `quit` with `pidfile`: done when that QEMU process is gone (its files closed, its mappings released), not only its QMP socket */
   | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait; pidfile?: string }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }

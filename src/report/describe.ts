@@ -23,12 +23,16 @@ export function describeAction(step: Step): string[] {
       const then = step.program.then;
       if (then && 'hold' in then) lines.push(`  then hold every fd open in a daemon answering on ${then.hold.socket}`);
       if (then && 'exec' in then) lines.push(`  then exec ${describeArgv(then.exec)}`);
-      lines.push(`ioctls: ${step.ioctls.join(', ')}`);
+      if (step.ioctls.length) lines.push(`ioctls: ${step.ioctls.join(', ')}`);
       if (step.vars) lines.push(`gives: ${Object.keys(step.vars).map((k) => `{${k}}`).join(' ')}`);
       return lines;
     }
     case 'qemu-start':
-      return [`$ ${describeArgv(step.argv)}`, ...(step.expectVersion ? [`then qmp query-version must be ${step.expectVersion} (else quit it: state is not loaded across versions)`] : [])];
+      return [
+        ...(step.noTruncate ? [`lu-helper: seccomp filter refusing ftruncate() to ${step.noTruncate.join(' or ')} bytes, then exec:`] : []),
+        `$ ${describeArgv(step.argv)}`,
+        ...(step.expectVersion ? [`then qmp query-version must be ${step.expectVersion} (else quit it: state is not loaded across versions)`] : []),
+      ];
     case 'qmp': {
       const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
       const lines = [`qmp ${step.socket}: ${msg}`];

@@ -2,7 +2,7 @@
 import { LiveupdateError } from '../../errors.js';
 import { HelperError, holderRequest, runHelper } from '../../native/helper.js';
 import type { Step } from '../../plan/types.js';
-import type { Outcome, RunEnv } from './env.js';
+import { fill, type Outcome, type RunEnv } from './env.js';
 
 /** A dotted path into a helper result: `then.hold.pid`, `handles.ram-vm1.fd`. */
 function pick(doc: unknown, path: string): unknown {
@@ -32,7 +32,14 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
     }
     return { holder: step.holder, answers, ...(step.vars ? { vars } : {}) };
   }
-  const doc = await runHelper(env.host, step.program, { allowFailure: true });
+  // run-time values ({holder.pid}, {memfd.VM}) fill the program's strings as they do argv
+  const program = JSON.parse(fill(JSON.stringify(step.program), env.vars)) as typeof step.program;
+  const doc = await runHelper(env.host, program, { allowFailure: true });
+  if (doc.error?.code === 'mismatch') {
+    throw new LiveupdateError('RAM_CHANGED', `${step.id}: ${doc.error.message}`, {
+      hint: `nothing was started on that RAM; the device state, the RAM and its fingerprint are left as they are. Find what changed it; once it is back, \`liveupdate resume\` checks it again and goes on`,
+    });
+  }
   if (!doc.ok) throw new HelperError(doc.error!, step.id);
   const vars: Record<string, string> = {};
   for (const [k, path] of Object.entries(step.vars ?? {})) {
@@ -41,6 +48,6 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
     vars[k] = String(v);
   }
   Object.assign(env.vars, vars);
-  return { ...(doc.then ? { then: doc.then } : {}), handles: doc.handles ?? {}, vars };
+  return { ...(doc.then ? { then: doc.then } : {}), results: doc.results, handles: doc.handles ?? {}, vars };
 }
 

@@ -1,7 +1,7 @@
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
 import { vfioSetup } from './prepare.js';
-import { migrationSetup } from './suspend.js';
+import { migrationSetup, ramFingerprint } from './suspend.js';
 
 /** Persistent storage back in place after the kexec (or, for abort, still in place). */
 export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
@@ -29,19 +29,22 @@ export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
 }
 
 /** One VM restored from its saved device state onto RAM that never moved. */
-export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, onlyIf?: Check): Step[] {
+export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, onlyIf?: Check, afterKexec = false): Step[] {
   const s = stepper(phase);
   const n = vm.spec.name;
   const sock = vm.spec.qmp;
   const b = { blackout: true, vm: n, group };
   const incomingOnly: Check = { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch'] };
+  const pkernfs = ctx.persistence.backend === 'pkernfs';
   return [
+    ...(afterKexec ? [ramFingerprint(vm, group, 'check', onlyIf)] : []),
     s(`verify-state/${n}`, { ...b, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), description: `verify ${vm.stateFile} is whole (size and sha256 as saved)` }, {
       kind: 'verify',
       verify: { kind: 'state-file', vm: n, path: vm.stateFile, savedBy: `suspend/verify-state/${n}` },
     }),
-    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it` }, {
+    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it${pkernfs ? '; it may not truncate its RAM file (pkernfs sizes read 0 after a kexec)' : ''}` }, {
       kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.qemuVersion ? { expectVersion: vm.qemuVersion } : {}),
+      ...(pkernfs ? { noTruncate: [vm.spec.memory] } : {}),
     }),
     ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),
     s(`load/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['paused', 'running'] }, onlyIf: incomingOnly, marks: { restore: 'load' }, description: `load ${n}'s device state from ${vm.stateFile}` }, {
@@ -85,7 +88,7 @@ export function resumePhase(ctx: PlanContext): Step[] {
     );
   }
   steps.push(...vfioSetup(ctx, 'resume'));
-  for (const vm of ctx.vms) steps.push(...restoreVm(ctx, vm, 'resume', 'restore-vms'));
+  for (const vm of ctx.vms) steps.push(...restoreVm(ctx, vm, 'resume', 'restore-vms', undefined, ctx.update === 'kernel'));
   if (ctx.persistence.backend === 'luo') {
     steps.push(
       s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {

@@ -51,7 +51,7 @@ export function suspendPhase(ctx: PlanContext): Step[] {
       // a stale state file must never pass for this run's: clear it before the blackout
       s(`clear-state/${n}`, { blackout: false, vm: n, group: 'migration-setup', idempotent: false, check: { kind: 'journal' }, description: `remove any previous device state of ${n}` }, {
         kind: 'exec',
-        argv: ['rm', '-f', vm.stateFile, `${vm.stateFile}.part`],
+        argv: ['rm', '-f', vm.stateFile, `${vm.stateFile}.part`, vm.ramFingerprint],
       }),
       ...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false),
     );
@@ -78,9 +78,40 @@ export function suspendVm(ctx: PlanContext, vm: VmContext, group: string): Step[
       wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
     }),
     s(`verify-state/${n}`, { blackout: true, vm: n, group, idempotent: true, check: null, description: `verify ${vm.stateFile} is written; record its size and sha256` }, { kind: 'verify', verify: { kind: 'state-file', vm: n, path: vm.stateFile } }),
+    // the kexec is what can lose guest RAM: a VMM-only update keeps it mapped all along
+    ...(ctx.update === 'kernel' ? [ramFingerprint(vm, group, 'record')] : []),
     // LUO: the old QEMU keeps the memfd mapped until the holder is checked right before kexec (kexec phase)
     ...(ctx.persistence.backend === 'luo' ? [] : [quitVm(vm, 'suspend', group)]),
   ];
+}
+
+/**
+ * The guard that guest RAM came back: one 4 KiB page hashed per 2 MiB block, recorded while the VM is
+ * paused before the kexec (`record`), checked after it before the new QEMU starts (`check`).
+ */
+export function ramFingerprint(vm: VmContext, group: string, how: 'record' | 'check', onlyIf?: Step['onlyIf']): Step {
+  const n = vm.spec.name;
+  const record = how === 'record';
+  return stepper(record ? 'suspend' : 'resume')(
+    record ? `fingerprint-ram/${n}` : `verify-ram/${n}`,
+    {
+      blackout: true,
+      vm: n,
+      group,
+      idempotent: true,
+      // after the VM's new QEMU is up its RAM moves on: the check is for before it starts
+      check: record ? null : { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] },
+      ...(onlyIf ? { onlyIf } : {}),
+      description: record
+        ? `fingerprint ${n}'s guest RAM (one page per 2 MiB) into ${vm.ramFingerprint}`
+        : `verify ${n}'s guest RAM is the RAM fingerprinted before the kexec (if not: stop, nothing started)`,
+    },
+    {
+      kind: 'helper-ioctl',
+      program: { ops: [{ op: 'ram.fingerprint', path: vm.ramPath, size: vm.spec.memory, ...(record ? { out: vm.ramFingerprint } : { compare: vm.ramFingerprint }) }] },
+      ioctls: [],
+    },
+  );
 }
 
 export function quitVm(vm: VmContext, phase: Phase, group: string): Step {
