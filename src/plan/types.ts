@@ -22,7 +22,7 @@ export type Check =
   /** a helper daemon answers on this socket and holds this handle (e.g. the LUO holder of the last update) */
   | { kind: 'helper-has'; socket: string; handle: string }
   | { kind: 'helper-absent'; socket: string }
-  /** only the journal can tell (e.g. pkernfs sizes read 0 after kexec, and a second truncate leaks blocks) */
+  /** only this run's journal can tell (e.g. a helper daemon started by this run) */
   | { kind: 'journal' };
 
 export type Verify =

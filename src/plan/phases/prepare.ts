@@ -57,9 +57,11 @@ export function preparePhase(ctx: PlanContext): Step[] {
     );
     for (const f of pkernfsFiles(ctx.profile)) {
       const path = `${p.mount}/${f.path}`;
-      // pkernfs never frees blocks on truncate and reads size 0 after kexec: size each file exactly once.
+      // A pkernfs truncate maps the file to fresh blocks (its data gone, the old blocks never freed) and
+      // sizes read 0 after a kexec: a file is sized exactly once in its life. Done means "it exists",
+      // never "this run sized it" (a later run's prepare would remap the RAM of a running VM).
       steps.push(
-        s(`file/${f.path}`, { ...out, vm: f.vm, idempotent: false, check: { kind: 'journal' }, description: `create ${f.path} (${formatSize(f.size)}, ${f.cost} pkernfs blocks) for ${f.vm}` }, {
+        s(`file/${f.path}`, { ...out, vm: f.vm, idempotent: false, check: { kind: 'path-exists', path }, description: `create ${f.path} (${formatSize(f.size)}, ${f.cost} pkernfs blocks) for ${f.vm}; an existing file is never sized again` }, {
           kind: 'file',
           path,
           size: f.size,
