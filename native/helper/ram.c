@@ -4,8 +4,9 @@
  * "ram.fingerprint": a cheap fingerprint of a VM's guest RAM (one 4 KiB page hashed per 2 MiB
  * block, through a read-only shared mapping, so it works on pkernfs files, which have no read(),
  * on DAX files and on LUO memfds alike). With "out" the per-block digests are written to that file
- * (atomically); with "compare" they are checked against such a file, and any block that differs
- * fails the op with code "mismatch", naming how many differ and the first one.
+ * (renamed into place; not fsync'ed: the plan's sync before kexec -e flushes it); with "compare"
+ * they are checked against such a file, and any block that differs fails the op with code
+ * "mismatch", naming how many differ and the first one.
  *
  * "guard.no_truncate": a seccomp filter, kept across exec, that answers EPERM to ftruncate() to any
  * of the given sizes. A program ending in {"exec": QEMU} gets it: QEMU's memory-backend-file
@@ -145,7 +146,8 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 		if (!f) { int e = errno; free(got); return sys_fail(e, "create %s", tmp); }
 		fprintf(f, "%s size=%llu blocks=%llu\n", FP_MAGIC, (unsigned long long)size, (unsigned long long)blocks);
 		for (uint64_t i = 0; i < blocks; i++) fprintf(f, "%016llx\n", (unsigned long long)got[i]);
-		int bad_write = fflush(f) != 0 || fsync(fileno(f)) != 0;
+		/* no fsync here, inside the blackout: the kexec phase's sync flushes it with the device state */
+		int bad_write = fflush(f) != 0;
 		int e = errno;
 		if (fclose(f) != 0 || bad_write || rename(tmp, out) != 0) { free(got); unlink(tmp); return sys_fail(e ? e : errno, "write the fingerprint %s", out); }
 	}
