@@ -8,10 +8,13 @@
  * preserved memfd), split the same way, beside it. Then `liveupdate run --agent` on a fourth lab host:
  * the on-host agent runs every step, the lab init's boot-time resume finishes the run before sshd
  * starts; its split comes from the host's own journal, and the console marks say when the agent
- * started at boot and when sshd did. Ends with one JSON line, ratios first.
+ * started at boot and when sshd did. Then the same `liveupdate run` on a pkernfs lab host (the 2024
+ * RFC kernel, guest RAM in pkernfs files). For each run, what the guest RAM guard costs inside the
+ * blackout: the fingerprint before the kexec and its check after, per GiB of guest RAM (the helper's
+ * own time, and the step's, which adds the round trip). Ends with one JSON line, ratios first.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,7 +22,7 @@ import { blackoutBreakdown, type ExecEvent } from '../src/exec/events.js';
 import type { Plan } from '../src/plan/types.js';
 import { ROOT } from '../test/helpers/paths.js';
 import { runCli } from '../test/helpers/run-cli.js';
-import { bootLab, ensureLabImage, ensureLuoKernel, LAB_LUO_PROFILE, type LabHost } from '../src/lab/lab.js';
+import { bootLab, ensureLabImage, ensureLabKernel, LAB_LUO_PROFILE, LAB_PKERNFS_PROFILE, type LabHost } from '../src/lab/lab.js';
 
 const run = promisify(execFile);
 
@@ -37,7 +40,7 @@ interface Figures {
 }
 
 /** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
-async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[] }> {
+async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[]; guard: Record<string, number> }> {
   const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-'), '--via', via];
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
@@ -61,11 +64,39 @@ async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ss
     orchestrator_ms: b.orchestratorMs,
   };
   const ms = (n: number): string => n.toFixed(0);
+  const g = guardCost(events, memoryOf(profile));
+  console.log(`  RAM guard: fingerprint ${g.record_step_ms} ms + check ${g.check_step_ms} ms of steps; the helper's own ${g.record_us_per_gib} + ${g.check_us_per_gib} us per GiB`);
   console.log(
     `liveupdate run --via ${via} (${profile.split('/').pop()}): blackout ${ms(f.window_ms)} ms = QEMU save ${ms(f.qemu_save_ms)} + kexec to restore start ${ms(f.kexec_to_restore_ms)} ` +
       `(boot proven after ${ms(f.kexec_to_boot_proven_ms)}, then ${ms(f.boot_to_restore_ms)} of mounts and checks) + QEMU restore ${ms(f.qemu_restore_ms)} + orchestrator ${ms(f.orchestrator_ms)}`,
   );
-  return { ...f, events };
+  return { ...f, events, guard: g };
+}
+
+/** The counter VM's guest RAM in bytes, from the profile (every lab profile has it). */
+function memoryOf(profile: string): number {
+  const m = /- name: counter\n\s+memory: (\d+)M/.exec(readFileSync(profile, 'utf8'));
+  if (!m) throw new Error(`${profile}: no counter VM with its memory in M`);
+  return Number(m[1]) * 2 ** 20;
+}
+
+/** What the RAM guard cost the counter VM's blackout: its two steps, and the helper's own time scaled to a GiB. */
+function guardCost(events: ExecEvent[], bytes: number): Record<string, number> {
+  const end = (id: string): Extract<ExecEvent, { type: 'step-end' }> => {
+    const e = events.find((x): x is Extract<ExecEvent, { type: 'step-end' }> => x.type === 'step-end' && x.id === id && x.result === 'ok');
+    if (!e) throw new Error(`no ${id} in the run`);
+    return e;
+  };
+  const us = (e: Extract<ExecEvent, { type: 'step-end' }>): number => (e.outcome?.['results'] as Array<{ microseconds: number }>)[0]!.microseconds;
+  const rec = end('suspend/fingerprint-ram/counter');
+  const chk = end('resume/verify-ram/counter');
+  const perGib = 2 ** 30 / bytes;
+  return {
+    record_step_ms: Math.round(rec.ms),
+    check_step_ms: Math.round(chk.ms),
+    record_us_per_gib: Math.round(us(rec) * perGib),
+    check_us_per_gib: Math.round(us(chk) * perGib),
+  };
 }
 
 /** The agent's run: the host's clock throughout (its journal, its console marks). */
@@ -96,10 +127,22 @@ const FIGURES = ['window_ms', 'qemu_save_ms', 'kexec_to_restore_ms', 'kexec_to_b
 const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries(FIGURES.map((k) => [`${prefix}${k}`, Math.round(f[k])]));
 
 await ensureLabImage();
+let pkernfs: Figures & { guard: Record<string, number> };
+{
+  // the pkernfs lab kernel (the 2024 RFC on 6.1): built by npm run lab:build, cached after
+  await ensureLabKernel('pkernfs');
+  await ensureLabImage(undefined, 'pkernfs');
+  const pkLab = await bootLab('bench-pkernfs', { kernel: 'pkernfs' });
+  try {
+    pkernfs = await measure(pkLab, LAB_PKERNFS_PROFILE);
+  } finally {
+    await pkLab.stop();
+  }
+}
 let luo: Figures;
 {
   // the LUO lab kernel: built by npm run lab:build (about 12 minutes on 2 cores the first time), cached after
-  await ensureLuoKernel();
+  await ensureLabKernel('luo');
   await ensureLabImage(undefined, 'luo');
   const luoLab = await bootLab('bench-luo', { kernel: 'luo' });
   try {
@@ -109,7 +152,7 @@ let luo: Figures;
   }
 }
 const lab = await bootLab('bench');
-let ours: Figures;
+let ours: Figures & { guard: Record<string, number> };
 try {
   ours = await measure(lab, join(ROOT, 'profiles/lab.yaml'));
 } finally {
@@ -149,9 +192,14 @@ try {
       // the agent's start at boot is inside "kexec to restore start"; with it counted as the orchestrator's own
       agent_orchestrator_and_start_share: +((agent['agent_orchestrator_ms']! + agent['agent_own_start_ms']!) / agent['agent_window_ms']!).toFixed(3),
       luo_over_pmem_window: +(luo.window_ms / ours.window_ms).toFixed(3),
+      pkernfs_over_pmem_window: +(pkernfs.window_ms / ours.window_ms).toFixed(3),
+      guard_share_of_window: +((ours.guard['record_step_ms']! + ours.guard['check_step_ms']!) / ours.window_ms).toFixed(4),
       ...round(ours),
       baseline_window_ms: baseline,
       ...round(luo, 'luo_'),
+      ...round(pkernfs, 'pkernfs_'),
+      ...Object.fromEntries(Object.entries(ours.guard).map(([k, v]) => [`guard_${k}`, v])),
+      ...Object.fromEntries(Object.entries(pkernfs.guard).map(([k, v]) => [`pkernfs_guard_${k}`, v])),
       ...agent,
     }),
   );

@@ -4,7 +4,9 @@
 # Two images from one root file system: `build.sh` (or `build.sh debian`) makes lab-base.ext4, the
 # Debian host; `build.sh luo` makes lab-luo.ext4, the same host with the LUO lab kernel as
 # /boot/vmlinuz-luo (lab/kernel/build.sh luo must have built it) and QEMU 10 as /opt/qemu-10 when
-# lab/qemu/fetch-qemu10.sh fetched it. The Debian image never waits for the LUO kernel's long build.
+# lab/qemu/fetch-qemu10.sh fetched it; `build.sh pkernfs` makes lab-pkernfs.ext4, the Debian host with
+# the pkernfs lab kernel (the RFC on 6.1, lab/kernel/build.sh pkernfs) as /boot/vmlinuz-pkernfs.
+# The Debian image never waits for a lab kernel's long build.
 # `build.sh rootfs` stops once the Debian root file system is there (for tests of the builder).
 #
 # Mounts: debootstrap mounts proc and sysfs inside the rootfs while it installs. This script unmounts
@@ -21,7 +23,7 @@ log() { echo "[lab-build $(date +%T)] $*"; }
 fail() { echo "lab-build: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
 variant=${1:-debian}
-case "$variant" in debian|luo|rootfs) ;; *) fail "unknown image '$variant': debian, luo or rootfs" ;; esac
+case "$variant" in debian|luo|pkernfs|rootfs) ;; *) fail "unknown image '$variant': debian, luo, pkernfs or rootfs" ;; esac
 
 # one build at a time per cache: the lock is held by this script and its children (debootstrap)
 exec 9>>"$C/build.lock"
@@ -100,15 +102,21 @@ python3 "$here/counter-img.py" "$C/counter.img"
 
 # the LUO image: the LUO lab kernel goes in as /boot/vmlinuz-luo (the kexec target), QEMU 10 from
 # bookworm-backports, when fetched, as /opt/qemu-10
+# the pkernfs image: the pkernfs lab kernel as /boot/vmlinuz-pkernfs
 LUO=$C/luo-kernel/bzImage
+PKFS=$C/pkernfs-kernel/bzImage
 Q10=$C/qemu-10
 if [ "$variant" = luo ]; then
   [ -f "$LUO" ] || fail "no LUO lab kernel in $C/luo-kernel: build it first (bash lab/kernel/build.sh luo)"
   IMG=$C/lab-luo.ext4; STAMP=$C/image-luo.stamp
+elif [ "$variant" = pkernfs ]; then
+  [ -f "$PKFS" ] || fail "no pkernfs lab kernel in $C/pkernfs-kernel: build it first (bash lab/kernel/build.sh pkernfs)"
+  IMG=$C/lab-pkernfs.ext4; STAMP=$C/image-pkernfs.stamp
 else
   IMG=$C/lab-base.ext4; STAMP=$C/image.stamp
 fi
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub"; echo "$KV"; if [ "$variant" = luo ]; then sha256sum < "$LUO"; cat "$Q10/.versions" 2>/dev/null || true; fi) | sha256sum | cut -c1-16)
+stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub"; echo "$KV"; if [ "$variant" = luo ]; then sha256sum < "$LUO"; cat "$Q10/.versions" 2>/dev/null || true; fi
+  if [ "$variant" = pkernfs ]; then sha256sum < "$PKFS"; fi) | sha256sum | cut -c1-16)
 if [ -f "$IMG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$stamp" ]; then log "image up to date: $IMG"; exit 0; fi
 
 log "image: $IMG"
@@ -120,7 +128,8 @@ for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
-rm -f "$R/boot/vmlinuz-luo"; remove_tree "$R/opt/qemu-10"
+rm -f "$R/boot/vmlinuz-luo" "$R/boot/vmlinuz-pkernfs"; remove_tree "$R/opt/qemu-10"
+if [ "$variant" = pkernfs ]; then cp "$PKFS" "$R/boot/vmlinuz-pkernfs"; fi
 if [ "$variant" = luo ]; then
   cp "$LUO" "$R/boot/vmlinuz-luo"
   if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi

@@ -2,16 +2,20 @@
 # A lab kernel, small: `make allnoconfig` plus exactly what the lab needs (lab.config, then NAME.config),
 # everything built in (no modules, no initrd); every =y line of those fragments is checked in the
 # final .config, so a symbol whose dependencies went missing fails the build instead of the boot.
-#   build.sh luo    Debian's linux-source-7.2 (sid, fetched with an apt sources list of its own so the
-#                   machine's lists stay as they are): KHO, LUO with memfd preservation, iommufd.
+#   build.sh luo      Debian's linux-source-7.2 (sid, fetched with an apt sources list of its own so the
+#                     machine's lists stay as they are): KHO, LUO with memfd preservation, iommufd.
+#   build.sh pkernfs  Debian 12's linux-source-6.1 with the pkernfs RFC patch (lab/kernel/pkernfs/).
 # Output in $LAB_CACHE/NAME-kernel: bzImage, config, kernel.release, build.log, stamp. Rebuilt only
 # when this script, a fragment or the source package's version changes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-name=${1:?usage: build.sh luo}
+name=${1:?usage: build.sh luo|pkernfs}
+patches=()
 case "$name" in
   luo) src_pkg=linux-source-7.2; apt_name=sid; suite="deb http://deb.debian.org/debian sid main" ;;
-  *) echo "lab-kernel: no lab kernel named '$name' (known: luo)" >&2; exit 64 ;;
+  pkernfs) src_pkg=linux-source-6.1; apt_name=bookworm; suite="deb http://deb.debian.org/debian bookworm main"
+    patches=("$here/pkernfs/pkernfs-rfc-6.1-port.patch") ;;
+  *) echo "lab-kernel: no lab kernel named '$name' (known: luo, pkernfs)" >&2; exit 64 ;;
 esac
 C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
 K=$C/$name-kernel
@@ -30,7 +34,7 @@ A=$APT_DIR; O=("${APT_OPTS[@]}")
 ver=$(apt-cache "${O[@]}" show "$src_pkg" | sed -n 's/^Version: //p' | head -n1)
 [ -n "$ver" ] || fail "$src_pkg is not in $suite"
 frags=("$here/lab.config" "$here/$name.config")
-stamp=$( (cat "$0" "${frags[@]}"; echo "$src_pkg $ver") | sha256sum | cut -c1-16)
+stamp=$( (cat "$0" "${frags[@]}" "${patches[@]}"; echo "$src_pkg $ver") | sha256sum | cut -c1-16)
 if [ -f "$K/bzImage" ] && [ "$(cat "$K/stamp" 2>/dev/null)" = "$stamp" ]; then log "cached: $src_pkg $ver ($(cat "$K/kernel.release"))"; exit 0; fi
 
 if [ ! -f "$K/src/.unpacked-$ver" ]; then
@@ -40,6 +44,11 @@ if [ ! -f "$K/src/.unpacked-$ver" ]; then
   dpkg-deb -x "$A/debs/${src_pkg}_"*.deb "$K/deb"
   tar -xf "$K/deb/usr/src/$src_pkg.tar.xz" -C "$K/src" --strip-components=1
   rm -rf --one-file-system "$K/deb"
+  for p in "${patches[@]}"; do
+    log "applying $(basename "$p")"
+    # a reject is a failure (the port was made on another 6.1.x); an offset or fuzz is reported and fine
+    (cd "$K/src" && patch -p1 --forward --no-backup-if-mismatch -r - < "$p") > "$K/patch.log" 2>&1 || { cat "$K/patch.log" >&2; fail "$(basename "$p") does not apply to $src_pkg $ver (log above)"; }
+  done
   touch "$K/src/.unpacked-$ver"
 fi
 

@@ -14,13 +14,42 @@ import type { ExecuteResult } from '../exec/executor.js';
 import { journalFile } from '../exec/journal.js';
 import { SshHost, parseTarget } from '../host/ssh.js';
 import { counterOn } from '../lab/counter.js';
-import { bootLab, ensureLabImage, ensureLuoKernel, labImageCached, luoKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PROFILE, type LabHost } from '../lab/lab.js';
+import { bootLab, ensureLabImage, ensureLabKernel, labImageCached, labKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PKERNFS_PROFILE, LAB_PROFILE, type LabHost, type LabKernel } from '../lab/lab.js';
 import { demoPreflight } from '../lab/preflight.js';
 import type { PhaseSelection } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
 import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
 
 const VM = 'counter';
+
+export type DemoBackend = 'pmem' | 'luo' | 'pkernfs';
+
+/** What differs between the demo's backends: the lab host's kernel and image, the profile, and what the stages say. */
+const BACKENDS: Record<DemoBackend, { kernel: LabKernel; profile: string; kernelTitle?: string; image: string; boot: (port: number) => string; prepare: string }> = {
+  pmem: {
+    kernel: 'debian',
+    profile: LAB_PROFILE,
+    image: 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH',
+    boot: (port) => `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,
+    prepare: 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)',
+  },
+  luo: {
+    kernel: 'luo',
+    profile: LAB_LUO_PROFILE,
+    kernelTitle: "LUO lab kernel: Linux 7.2 from Debian's linux-source-7.2 with KHO, LUO and iommufd",
+    image: 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH, the LUO kernel',
+    boot: (port) => `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}`,
+    prepare: 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)',
+  },
+  pkernfs: {
+    kernel: 'pkernfs',
+    profile: LAB_PKERNFS_PROFILE,
+    kernelTitle: "pkernfs lab kernel: the Feb 2024 pkernfs RFC on Debian 12's linux-source-6.1",
+    image: 'Lab image: Debian 12 host with QEMU, kexec-tools, OpenSSH, the pkernfs kernel',
+    boot: (port) => `Boot the lab host under QEMU (TCG): the pkernfs kernel, 512 MiB of pkernfs at 1 GiB, 2 GiB, SSH on 127.0.0.1:${port}`,
+    prepare: 'Start the guests: `liveupdate prepare` (mount pkernfs, RAM files, QEMU)',
+  },
+};
 
 export interface Snapshot {
   kernel: string;
@@ -34,7 +63,7 @@ export interface Snapshot {
 export interface DemoResult {
   type: 'demo';
   ok: boolean;
-  backend: 'pmem' | 'luo';
+  backend: DemoBackend;
   continued: boolean;
   newBoot: boolean;
   before: Snapshot;
@@ -90,7 +119,7 @@ async function snapshot(lab: LabHost, journal?: { journal: string; copy: string 
 }
 
 /** Boot a lab host, start the counter guest, update the host under it, and tell what happened. Needs root. */
-export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; port: number; count: number }, ui: DemoUi): Promise<DemoResult> {
+export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port: number; count: number }, ui: DemoUi): Promise<DemoResult> {
   const { port, count, keep } = opts;
   const problems = await demoPreflight({ port });
   if (problems.length) {
@@ -109,23 +138,18 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
     }
   };
 
-  const luo = opts.backend === 'luo';
-  if (luo) {
-    await timed('kernel', 'LUO lab kernel: Linux 7.2 from Debian\'s linux-source-7.2 with KHO, LUO and iommufd', luoKernelCached() ? 'cached: seconds' : 'first time: about 12 min on 2 cores', (log) => ensureLuoKernel(log));
+  const b = BACKENDS[opts.backend];
+  const { kernel } = b;
+  if (kernel !== 'debian') {
+    await timed('kernel', b.kernelTitle!, labKernelCached(kernel) ? 'cached: seconds' : 'first time: 10-15 min on 2 cores', (log) => ensureLabKernel(kernel, log));
   }
-  const kernel = luo ? 'luo' : 'debian';
-  await timed('image', `Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH${luo ? ', the LUO kernel' : ''}`, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
-  const lab = await timed(
-    'boot',
-    luo ? `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}` : `Boot the lab host under QEMU (TCG): 2 GiB, 256 MiB of pmem at 1 GiB, SSH on 127.0.0.1:${port}`,
-    'under a minute',
-    () => bootLab('demo', { port, kernel, keep }),
-  );
+  await timed('image', b.image, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
+  const lab = await timed('boot', b.boot(port), 'under a minute', () => bootLab('demo', { port, kernel, keep }));
   // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
   let demo: DemoResult | undefined;
   try {
     // as `liveupdate run --host` does by default: the host's agent runs each plan, and at boot the resume
-    const profilePath = luo ? LAB_LUO_PROFILE : LAB_PROFILE;
+    const profilePath = b.profile;
     const onHost = journalFile(requireProfile(profilePath).profile.journal.dir, 'lab');
     const copy = join(LAB_CACHE, 'demo', 'lab.journal');
     rmSync(copy, { force: true });
@@ -145,7 +169,7 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
       }
       return r;
     };
-    await timed('prepare', luo ? 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)' : 'Start the guest: `liveupdate prepare` (mount pmem, RAM file, QEMU)', 'about 15 s', (log) => phases('prepare', 'prepare', log));
+    await timed('prepare', b.prepare, 'about 15 s', (log) => phases('prepare', 'prepare', log));
     await timed('count', `Let the guest count for ${count} s`, `${count} s`, () => sleep(count * 1000));
     const before = await timed('before', 'Before: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
     const result = await timed('run', "Live update: `liveupdate run --host`, run by the host's agent (stage kernel, pause + save, kexec; at boot: restore, continue)", '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
@@ -158,7 +182,7 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
     demo = {
       type: 'demo',
       ok: continued && newBoot,
-      backend: luo ? 'luo' : 'pmem',
+      backend: opts.backend,
       continued,
       newBoot,
       before,
@@ -168,7 +192,7 @@ export async function runDemo(opts: { backend: 'pmem' | 'luo'; keep: boolean; po
       journal: copy,
       journalOnHost: onHost,
       stagesMs,
-      lab: { kept: keep, target: lab.target, port, ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: luo ? LAB_LUO_PROFILE : LAB_PROFILE, serialLog: lab.serialLog },
+      lab: { kept: keep, target: lab.target, port, ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: b.profile, serialLog: lab.serialLog },
     };
   } finally {
     if (!keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());

@@ -58,11 +58,16 @@ export interface LabHost {
 }
 
 /** Which kernel a lab host boots, and so which image it boots from. */
-export type LabKernel = 'debian' | 'luo';
+export type LabKernel = 'debian' | 'luo' | 'pkernfs';
 
-/** The image a lab host boots: lab-base.ext4 (Debian), or lab-luo.ext4 (the same, plus the LUO kernel and QEMU 10). */
+/**
+ * The image a lab host boots: lab-base.ext4 (Debian), lab-luo.ext4 (the same, plus the LUO kernel
+ * and QEMU 10), or lab-pkernfs.ext4 (the same, plus the pkernfs kernel).
+ */
 const labImage = (kernel: LabKernel): { image: string; stamp: string } =>
-  kernel === 'luo' ? { image: join(LAB_CACHE, 'lab-luo.ext4'), stamp: join(LAB_CACHE, 'image-luo.stamp') } : { image: join(LAB_CACHE, 'lab-base.ext4'), stamp: join(LAB_CACHE, 'image.stamp') };
+  kernel === 'debian'
+    ? { image: join(LAB_CACHE, 'lab-base.ext4'), stamp: join(LAB_CACHE, 'image.stamp') }
+    : { image: join(LAB_CACHE, `lab-${kernel}.ext4`), stamp: join(LAB_CACHE, `image-${kernel}.stamp`) };
 
 /** True when the cached image is complete (build.sh then only checks its stamp, in seconds). */
 export function labImageCached(kernel: LabKernel = 'debian'): boolean {
@@ -72,7 +77,7 @@ export function labImageCached(kernel: LabKernel = 'debian'): boolean {
 
 /**
  * Build (or reuse) a lab image: a few minutes the first time (Debian packages, debootstrap), seconds
- * after; the LUO one needs the LUO lab kernel built first (ensureLuoKernel). Each progress line of the
+ * after; the LUO and pkernfs ones need their lab kernel built first (ensureLabKernel). Each progress line of the
  * builder goes to onLine; a failure carries the builder's last lines.
  */
 export async function ensureLabImage(onLine: (line: string) => void = () => undefined, kernel: LabKernel = 'debian'): Promise<void> {
@@ -100,14 +105,17 @@ async function runScript(script: string, what: string, logs: string, onLine: (li
   }
 }
 
-/** True when the LUO lab kernel (`lab/kernel/build.sh luo`) is built and cached. */
-export function luoKernelCached(): boolean {
-  return existsSync(join(LAB_CACHE, 'luo-kernel', 'bzImage'));
+/** The lab kernels built by lab/kernel/build.sh (the Debian lab host boots Debian's own). */
+export type BuiltLabKernel = Exclude<LabKernel, 'debian'>;
+
+/** True when that lab kernel (`lab/kernel/build.sh luo|pkernfs`) is built and cached. */
+export function labKernelCached(kernel: BuiltLabKernel): boolean {
+  return existsSync(join(LAB_CACHE, `${kernel}-kernel`, 'bzImage'));
 }
 
-/** Build (or reuse) the small LUO lab kernel: about 12 minutes on 2 cores the first time, seconds after. */
-export async function ensureLuoKernel(onLine: (line: string) => void = () => undefined): Promise<void> {
-  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build.sh'), 'the LUO lab kernel build', join(LAB_CACHE, 'luo-kernel', 'build.log'), onLine, ['luo']);
+/** Build (or reuse) a small lab kernel: 10 to 15 minutes on 2 cores the first time, seconds after. */
+export async function ensureLabKernel(kernel: BuiltLabKernel, onLine: (line: string) => void = () => undefined): Promise<void> {
+  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build.sh'), `the ${kernel === 'luo' ? 'LUO' : kernel} lab kernel build`, join(LAB_CACHE, `${kernel}-kernel`, 'build.log'), onLine, [kernel]);
 }
 
 /** Fetch (or reuse) QEMU 10 from bookworm-backports, unpacked for the lab image's /opt/qemu-10. */
@@ -119,6 +127,13 @@ export async function ensureQemu10(onLine: (line: string) => void = () => undefi
 export const LAB_QEMU10 = '/opt/qemu-10/usr/bin/qemu-system-x86_64';
 
 export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
+export const LAB_PKERNFS_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-pkernfs.yaml');
+
+/**
+ * The pkernfs lab host's carve-out (512M at 1G), as the RFC kernel was booted and measured: nokaslr
+ * is required (KASLR only avoids memmap= ranges given with #, $ or !), liveupdate only on a kexec.
+ */
+export const LAB_PKERNFS_PARAMS = 'nokaslr memmap=512M%1G nopat pkernfs=512M!1G';
 
 /** Ended, by exiting or by a signal. */
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
@@ -126,7 +141,8 @@ const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode
 /**
  * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G) from the Debian image; `luo`
  * boots the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with
- * kho=on liveupdate=on from the LUO image.
+ * kho=on liveupdate=on from the LUO image; `pkernfs` boots the pkernfs RFC kernel (6.1, everything
+ * built in) with its carve-out from the pkernfs image.
  * `init: 'systemd'` boots the same image with systemd as PID 1 instead of the lab's own init.
  */
 
@@ -136,7 +152,8 @@ export async function bootLab(
 ): Promise<LabHost> {
   const C = LAB_CACHE;
   const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
-  const luo = opts.kernel === 'luo';
+  const kernel = opts.kernel ?? 'debian';
+  const luo = kernel === 'luo';
   const vms = join(C, 'vms');
   // a lab host that an earlier run left behind (its owner died: a timeout, a SIGKILL) is stopped here
   for (const swept of sweepStaleLabHosts(vms)) process.stderr.write(`lab: ${swept}\n`);
@@ -145,16 +162,21 @@ export async function bootLab(
   mkdirSync(dir, { recursive: true });
   claimLabDir(dir);
   const disk = join(dir, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', labImage(luo ? 'luo' : 'debian').image, disk]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', labImage(kernel).image, disk]);
   const port = opts.port ?? (await freePort());
   const serialLog = join(dir, 'serial.log');
   writeFileSync(serialLog, '');
-  const append = luo
-    ? `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim()
-    : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.init === 'systemd' ? 'lab.init=/lib/systemd/systemd ' : ''}${opts.extraAppend ?? ''}`.trim();
+  const own = `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init`;
+  const append = (
+    kernel === 'luo'
+      ? `${own} kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`
+      : kernel === 'pkernfs'
+        ? `${own} ${LAB_PKERNFS_PARAMS} intel_iommu=on panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`
+        : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.init === 'systemd' ? 'lab.init=/lib/systemd/systemd ' : ''}${opts.extraAppend ?? ''}`
+  ).trim();
   // one vCPU for the LUO kernel: on the third boot of a kexec chain, 7.2 under multi-threaded TCG with
   // two vCPUs once died of an int3 Oops while patching its own text (sched_clock going stable)
-  const boot = luo ? ['-kernel', join(C, 'luo-kernel', 'bzImage')] : ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')];
+  const boot = kernel === 'debian' ? ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')] : ['-kernel', join(C, `${kernel}-kernel`, 'bzImage')];
   const qemu = [
     'qemu-system-x86_64',
     '-name', `lab-${name}`,

@@ -1,18 +1,20 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LAB_CACHE, labImageCached, luoKernelCached } from '../../src/lab/lab.js';
+import { LAB_CACHE, labImageCached, labKernelCached } from '../../src/lab/lab.js';
 
 /**
  * The lab tests never build: `npm run lab:build` (the artefacts stage of scripts/test, also run by
  * `npm run test:lab`) builds or reuses every artefact first, so no test timeout contains a build.
  * Throws with what to run when an artefact is missing.
  */
-export function requireLabArtefacts(opts: { luo?: boolean } = {}): void {
+export function requireLabArtefacts(opts: { luo?: boolean; pkernfs?: boolean } = {}): void {
   const missing = [
-    ...(!opts.luo && !labImageCached('debian') ? ['the Debian lab image'] : []),
-    ...(opts.luo && !luoKernelCached() ? ['the LUO lab kernel'] : []),
+    ...(!opts.luo && !opts.pkernfs && !labImageCached('debian') ? ['the Debian lab image'] : []),
+    ...(opts.luo && !labKernelCached('luo') ? ['the LUO lab kernel'] : []),
     ...(opts.luo && !existsSync(join(LAB_CACHE, 'qemu-10', '.versions')) ? ['QEMU 10'] : []),
     ...(opts.luo && !labImageCached('luo') ? ['the LUO lab image'] : []),
+    ...(opts.pkernfs && !labKernelCached('pkernfs') ? ['the pkernfs lab kernel'] : []),
+    ...(opts.pkernfs && !labImageCached('pkernfs') ? ['the pkernfs lab image'] : []),
   ];
-  if (missing.length) throw new Error(`${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build${opts.luo ? ' -- luo' : ' -- debian'}\` first`);
+  if (missing.length) throw new Error(`${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build${opts.luo ? ' -- luo' : opts.pkernfs ? ' -- pkernfs' : ' -- debian'}\` first`);
 }

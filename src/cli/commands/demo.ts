@@ -13,7 +13,7 @@ export interface DemoOpts {
 }
 
 export async function demo(opts: DemoOpts, { out: o, setExit }: CommandContext): Promise<void> {
-  if (opts.backend !== 'pmem' && opts.backend !== 'luo') throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected pmem or luo`);
+  if (opts.backend !== 'pmem' && opts.backend !== 'luo' && opts.backend !== 'pkernfs') throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected pmem, luo or pkernfs`);
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--port ${opts.port}: expected a TCP port number`);
   const count = Number(opts.count);
