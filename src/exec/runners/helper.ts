@@ -36,9 +36,8 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
   const program = JSON.parse(fill(JSON.stringify(step.program), env.vars)) as typeof step.program;
   const doc = await runHelper(env.host, program, { allowFailure: true });
   if (doc.error?.code === 'mismatch') {
-    throw new LiveupdateError('RAM_CHANGED', `${step.id}: ${doc.error.message}`, {
-      hint: `nothing was started on that RAM; the device state, the RAM and its fingerprint are left as they are. Find what changed it; once it is back, \`liveupdate resume\` checks it again and goes on`,
-    });
+    // what to do is part of the message: a step's failure is reported by its message
+    throw new LiveupdateError('RAM_CHANGED', `${doc.error.message}; nothing was started on that RAM, and its device state and fingerprint are kept: once the RAM is back, \`liveupdate resume\` checks it again and goes on`);
   }
   if (!doc.ok) throw new HelperError(doc.error!, step.id);
   const vars: Record<string, string> = {};
