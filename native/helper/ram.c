@@ -2,8 +2,8 @@
  * lu-helper: guest RAM across the kexec.
  *
  * "ram.fingerprint": a cheap fingerprint of a VM's guest RAM (one 4 KiB page hashed per 2 MiB
- * block, through a read-only shared mapping, so it works on pkernfs files, which have no read(),
- * on DAX files and on LUO memfds alike). With "out" the per-block digests are written to that file
+ * block, read with pread() where the file has read(), DAX files and LUO memfds, through a
+ * read-only shared mapping where it has not, pkernfs files). With "out" the per-block digests are written to that file
  * (renamed into place; not fsync'ed: the plan's sync before kexec -e flushes it); with "compare"
  * they are checked against such a file, and any block that differs fails the op with code
  * "mismatch", naming how many differ and the first one.
@@ -107,19 +107,41 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) { free(want); return sys_fail(errno, "open guest RAM %s", path); }
 	double t0 = now_ms();
-	unsigned char *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
-	int merr = errno;
-	close(fd);
-	if (m == MAP_FAILED) { free(want); return sys_fail(merr, "map %llu bytes of guest RAM %s", (unsigned long long)size, path); }
+	/*
+	 * read() where the file has it (DAX files, memfds): a copy of each sampled page, no page tables
+	 * built; a mapping where it has not (pkernfs: mmap only, which maps the whole file at once).
+	 */
+	static unsigned char page[FP_PAGE];
+	unsigned char *m = NULL;
+	ssize_t n0 = pread(fd, page, FP_PAGE, (off_t)sample_offset(0, size));
+	if (n0 < 0 && errno == EINVAL) {
+		/* no read(): pkernfs (whose size reads 0 after a kexec, so no size check is possible here) */
+		m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+		if (m == MAP_FAILED) {
+			int merr = errno;
+			close(fd);
+			free(want);
+			return sys_fail(merr, "map %llu bytes of guest RAM %s", (unsigned long long)size, path);
+		}
+	}
 
 	uint64_t *got = calloc(blocks, sizeof *got);
-	if (!got) { munmap(m, size); free(want); return fail("failed", ENOMEM, "out of memory"); }
+	if (!got) { if (m) munmap(m, size); close(fd); free(want); return fail("failed", ENOMEM, "out of memory"); }
 	uint64_t zero = 0, differ = 0, first = 0, first_zero = 0;
 	uint64_t all = 0xcbf29ce484222325ull;
 	for (uint64_t i = 0; i < blocks; i++) {
 		uint64_t off = sample_offset(i, size);
-		got[i] = page_hash(m + off, FP_PAGE);
-		int z = all_zero(m + off, FP_PAGE);
+		const unsigned char *p = m ? m + off : page;
+		errno = 0;
+		if (!m && (i ? pread(fd, page, FP_PAGE, (off_t)off) : n0) != (ssize_t)FP_PAGE) {
+			int e = errno ? errno : EIO;
+			close(fd);
+			free(got);
+			free(want);
+			return sys_fail(e, "read guest RAM %s at offset 0x%llx (is it smaller than %llu bytes?)", path, (unsigned long long)off, (unsigned long long)size);
+		}
+		got[i] = page_hash(p, FP_PAGE);
+		int z = all_zero(p, FP_PAGE);
 		zero += (uint64_t)z;
 		all = (all ^ got[i]) * 0x100000001b3ull;
 		if (want && want[i] != got[i]) {
@@ -127,7 +149,8 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 			differ++;
 		}
 	}
-	munmap(m, size);
+	if (m) munmap(m, size);
+	close(fd);
 	double ms = now_ms() - t0;
 	free(want);
 
