@@ -126,31 +126,22 @@ async function measureAgent(lab: LabHost): Promise<Record<string, number>> {
 const FIGURES = ['window_ms', 'qemu_save_ms', 'kexec_to_restore_ms', 'kexec_to_boot_proven_ms', 'boot_to_restore_ms', 'qemu_restore_ms', 'orchestrator_ms'] as const;
 const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries(FIGURES.map((k) => [`${prefix}${k}`, Math.round(f[k])]));
 
+/** The same run on a lab host booted with a lab kernel (built by npm run lab:build the first time, cached after). */
+async function onLabKernel(kernel: 'luo' | 'pkernfs', profile: string): Promise<Awaited<ReturnType<typeof measure>>> {
+  await ensureLabKernel(kernel);
+  await ensureLabImage(undefined, kernel);
+  const host = await bootLab(`bench-${kernel}`, { kernel });
+  try {
+    return await measure(host, profile);
+  } finally {
+    await host.stop();
+  }
+}
+
 await ensureLabImage();
-let pkernfs: Figures & { guard: Record<string, number> };
-{
-  // the pkernfs lab kernel (the 2024 RFC on 6.1): built by npm run lab:build, cached after
-  await ensureLabKernel('pkernfs');
-  await ensureLabImage(undefined, 'pkernfs');
-  const pkLab = await bootLab('bench-pkernfs', { kernel: 'pkernfs' });
-  try {
-    pkernfs = await measure(pkLab, LAB_PKERNFS_PROFILE);
-  } finally {
-    await pkLab.stop();
-  }
-}
-let luo: Figures;
-{
-  // the LUO lab kernel: built by npm run lab:build (about 12 minutes on 2 cores the first time), cached after
-  await ensureLabKernel('luo');
-  await ensureLabImage(undefined, 'luo');
-  const luoLab = await bootLab('bench-luo', { kernel: 'luo' });
-  try {
-    luo = await measure(luoLab, LAB_LUO_PROFILE);
-  } finally {
-    await luoLab.stop();
-  }
-}
+// the pkernfs RFC on 6.1, then the LUO lab kernel (Linux 7.2)
+const pkernfs = await onLabKernel('pkernfs', LAB_PKERNFS_PROFILE);
+const luo = await onLabKernel('luo', LAB_LUO_PROFILE);
 const lab = await bootLab('bench');
 let ours: Figures & { guard: Record<string, number> };
 try {
