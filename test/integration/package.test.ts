@@ -26,7 +26,7 @@ test('npm pack, npm install -g of the tarball into a prefix: liveupdate runs fro
     const run = (...args: string[]) => spawnSync(bin, args, { cwd: dir, encoding: 'utf8' });
     const plan = run('plan', '--profile', join(installed, 'profiles/seed-pkernfs.yaml'), '--facts', join(installed, 'profiles/facts/seed-host.json'));
     assert.equal(plan.status, 0, plan.stderr);
-    assert.match(plan.stdout, /40 steps, 37 to do/);
+    assert.match(plan.stdout, /42 steps, 39 to do/);
     const valid = run('validate', join(installed, 'profiles/lab.yaml'));
     assert.equal(valid.status, 0, valid.stderr);
     assert.equal(run('--version').stdout.trim(), '0.1.0');
