@@ -11,3 +11,6 @@ export const DEFAULT_FLEET_DIR = '/var/lib/liveupdate/fleet';
 export const DEFAULT_FORKS = 50;
 /** The demo's lab host: its SSH on this loopback port. */
 export const DEMO_PORT = 10022;
+/** The backends `liveupdate demo --backend` shows (one lab host each). */
+export const DEMO_BACKENDS = ['pmem', 'luo', 'pkernfs'] as const;
+export type DemoBackend = (typeof DEMO_BACKENDS)[number];

@@ -8,6 +8,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { DemoBackend } from '../defaults.js';
 import { LiveupdateError } from '../errors.js';
 import { blackoutBreakdown, type BlackoutBreakdown, type ExecEvent } from '../exec/events.js';
 import type { ExecuteResult } from '../exec/executor.js';
@@ -22,7 +23,6 @@ import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from 
 
 const VM = 'counter';
 
-export type DemoBackend = 'pmem' | 'luo' | 'pkernfs';
 
 /** What differs between the demo's backends: the lab host's kernel and image, the profile, and what the stages say. */
 const BACKENDS: Record<DemoBackend, { kernel: LabKernel; profile: string; kernelTitle?: string; image: string; boot: (port: number) => string; prepare: string }> = {

@@ -6,7 +6,7 @@
 import type { Command } from 'commander';
 import { expandHome } from '../input/path.js';
 import { AGENT_DIR } from '../agent/request.js';
-import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
+import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_BACKENDS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
 import type { DemoOpts } from './commands/demo.js';
 import type { FactsOpts } from './commands/facts.js';
 import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
@@ -139,7 +139,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   program
     .command('demo')
     .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
-    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem), luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd) or pkernfs (the 2024 pkernfs RFC on 6.1, built once, ~12 min; guest RAM in pkernfs files)', 'pmem')
+    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem), luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd) or pkernfs (the 2024 pkernfs RFC on 6.1, built once, ~5 min; guest RAM in pkernfs files)', 'pmem')
     .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
     .option('--count <seconds>', 'how long the guest counts before the update', '10')
@@ -180,7 +180,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
     .argument('<shell>', 'bash or zsh')
     .action(async (shell: string) =>
-      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--via': ['agent', 'ssh'], '--backend': ['pmem', 'luo', 'pkernfs'] }, ctx),
+      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] }, ctx),
     );
   expandHomeInPaths(program);
 }

@@ -1,4 +1,5 @@
 /** `liveupdate demo`: flags, then the demo (src/app/demo.ts) in the run's reporter, then its account (src/report/demo-text.ts). */
+import { DEMO_BACKENDS } from '../../defaults.js';
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { runDemo } from '../../app/demo.js';
 import { renderDemo } from '../../report/demo-text.js';
@@ -13,13 +14,14 @@ export interface DemoOpts {
 }
 
 export async function demo(opts: DemoOpts, { out: o, setExit }: CommandContext): Promise<void> {
-  if (opts.backend !== 'pmem' && opts.backend !== 'luo' && opts.backend !== 'pkernfs') throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected pmem, luo or pkernfs`);
+  const backend = DEMO_BACKENDS.find((b) => b === opts.backend);
+  if (!backend) throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected ${DEMO_BACKENDS.slice(0, -1).join(', ')} or ${DEMO_BACKENDS.at(-1)}`);
   const port = Number(opts.port);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--port ${opts.port}: expected a TCP port number`);
   const count = Number(opts.count);
   if (!Number.isFinite(count) || count < 1 || count > 600) throw new LiveupdateError('USAGE', `--count ${opts.count}: expected seconds between 1 and 600`);
   const result = await runDemo(
-    { backend: opts.backend, keep: opts.keep === true, port, count },
+    { backend, keep: opts.keep === true, port, count },
     // the demo's stages in the run's style; each command's steps as lines under its stage (NDJSON with --json)
     { stages: o.stages(), listener: (log) => cliListener(o, (plan) => o.steps(plan, log)) },
   );
