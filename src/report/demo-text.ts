@@ -7,11 +7,11 @@ const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const inPackage = (): boolean => process.cwd() === PACKAGE_ROOT.replace(/\/$/, '');
 const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) && inPackage() ? relative(PACKAGE_ROOT, p) : p);
 
-/** Where each backend keeps what a VM's pause writes and what it leaves in place. */
-const SAVED: Record<DemoResult['backend'], string> = {
-  pmem: 'to pmem (RAM stays where it is)',
-  luo: 'to disk (RAM stays in a memfd preserved by LUO)',
-  pkernfs: 'to disk (RAM stays in its pkernfs file; fingerprinted)',
+/** Per backend: where a VM's pause writes its device state (and where its RAM stays), and what its new QEMU starts on. */
+const WORDS: Record<DemoResult['backend'], { saved: string; restoredOn: string }> = {
+  pmem: { saved: 'to pmem (RAM stays where it is)', restoredOn: 'RAM file' },
+  luo: { saved: 'to disk (RAM stays in a memfd preserved by LUO)', restoredOn: 'memfd (retrieved from its session)' },
+  pkernfs: { saved: 'to disk (RAM stays in its pkernfs file; fingerprinted)', restoredOn: 'pkernfs file (never truncated), its RAM checked first' },
 };
 
 export function renderDemo(d: DemoResult): string {
@@ -30,9 +30,9 @@ export function renderDemo(d: DemoResult): string {
     `  ${d.newBoot ? 'a new boot (kexec)' : 'THE SAME BOOT: no kexec happened'}; ${d.continued ? 'the counter continued from where it was (a restarted guest counts from 0 again)' : 'the counter did NOT continue'}`,
     '',
     `blackout of VM ${b.vm}: ${s(b.windowMs)}`,
-    `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${SAVED[d.backend]}`,
+    `  QEMU save      ${s(b.qemuSaveMs).padStart(8)}   device state written ${WORDS[d.backend].saved}`,
     `  kexec + boot   ${s(b.kexecToRestoreMs).padStart(8)}   kexec -e until the restore starts: the new kernel and init (emulated with TCG here: slow), the agent's start, ${s(b.bootToRestoreMs)} of mounts and checks after the boot's proof`,
-    `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${d.backend === 'luo' ? 'memfd (retrieved from its session)' : d.backend === 'pkernfs' ? 'pkernfs file (never truncated), its RAM checked first' : 'RAM file'}, state loaded`,
+    `  QEMU restore   ${s(b.qemuRestoreMs).padStart(8)}   new QEMU started on the same ${WORDS[d.backend].restoredOn}, state loaded`,
     `  orchestrator   ${s(b.orchestratorMs).padStart(8)}   liveupdate's own steps and gaps in the window: pause, checks, quit, ${d.backend === 'pmem' ? 'unmount, ' : ''}sync, cont (on the host: the agent; no control node)`,
     '',
     `journal: ${d.lab.kept ? `${d.journalOnHost} on the lab host; ` : ''}copied to ${rel(d.journal)}`,
