@@ -166,14 +166,14 @@ export async function bootLab(
   const port = opts.port ?? (await freePort());
   const serialLog = join(dir, 'serial.log');
   writeFileSync(serialLog, '');
-  const own = `console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init`;
-  const append = (
-    kernel === 'luo'
-      ? `${own} kho=on liveupdate=on intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`
-      : kernel === 'pkernfs'
-        ? `${own} ${LAB_PKERNFS_PARAMS} intel_iommu=on panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`
-        : `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt panic=-1 lab.hostname=lab ${opts.init === 'systemd' ? 'lab.init=/lib/systemd/systemd ' : ''}${opts.extraAppend ?? ''}`
-  ).trim();
+  // the built lab kernels boot without an initrd, straight into the lab's init
+  const own = 'console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init';
+  const params = {
+    debian: `console=ttyS0 root=/dev/vda rw memmap=256M!1G intel_iommu=on iommu=pt${opts.init === 'systemd' ? ' lab.init=/lib/systemd/systemd' : ''}`,
+    luo: `${own} kho=on liveupdate=on intel_iommu=on iommu=pt`,
+    pkernfs: `${own} ${LAB_PKERNFS_PARAMS} intel_iommu=on`,
+  }[kernel];
+  const append = `${params} panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
   // one vCPU for the LUO kernel: on the third boot of a kexec chain, 7.2 under multi-threaded TCG with
   // two vCPUs once died of an int3 Oops while patching its own text (sched_clock going stable)
   const boot = kernel === 'debian' ? ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')] : ['-kernel', join(C, `${kernel}-kernel`, 'bzImage')];
