@@ -118,11 +118,19 @@ export function parseHelperOutput(stdout: string, stderr: string, exitCode: numb
   return doc;
 }
 
+/**
+ * Runs one request on the host: its result, and the process's own exit status and output (after a
+ * `then.exec`, those are the exec'd program's, e.g. QEMU's).
+ */
+export async function execHelper(host: Host, request: HelperProgram | HelperOp, timeoutMs = 60_000): Promise<{ doc: HelperResult; exitCode: number; stderr: string }> {
+  const path = await ensureHelper(host);
+  const r = await host.exec([path], { input: JSON.stringify(request), timeoutMs });
+  return { doc: parseHelperOutput(r.stdout, r.stderr, r.exitCode, host.name), exitCode: r.exitCode, stderr: r.stderr };
+}
+
 /** Runs one request on the host; a failed op throws HelperError unless `allowFailure`. */
 export async function runHelper(host: Host, request: HelperProgram | HelperOp, opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<HelperResult> {
-  const path = await ensureHelper(host);
-  const r = await host.exec([path], { input: JSON.stringify(request), timeoutMs: opts.timeoutMs ?? 60_000 });
-  const doc = parseHelperOutput(r.stdout, r.stderr, r.exitCode, host.name);
+  const { doc } = await execHelper(host, request, opts.timeoutMs);
   if (!doc.ok && !opts.allowFailure) throw new HelperError(doc.error ?? { op: 'request', errno: 0, errnoName: '', code: 'failed', message: 'failed without an error' }, host.name);
   return doc;
 }

@@ -1,7 +1,7 @@
 /** Steps that talk to QEMU: QMP commands (with the migration waits and the quit) and starting a QEMU. */
 import { LiveupdateError } from '../../errors.js';
 import type { Step } from '../../plan/types.js';
-import { HelperError, ensureHelper, parseHelperOutput } from '../../native/helper.js';
+import { HelperError, execHelper } from '../../native/helper.js';
 import type { QmpClient, QmpEvent } from '../../qemu/qmp.js';
 import { fill, sh, type Outcome, type RunEnv } from './env.js';
 
@@ -97,13 +97,12 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
 
 export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: RunEnv): Promise<Outcome> {
   const argv = step.argv.map((a) => fill(a, env.vars));
-  let r;
+  let r: { exitCode: number; stderr: string };
   if (step.noTruncate) {
     // the helper installs its seccomp filter, prints its result, and execs QEMU (whose exit status this is)
-    const helper = await ensureHelper(env.host);
-    r = await env.host.exec([helper], { input: JSON.stringify({ ops: [{ op: 'guard.no_truncate', sizes: step.noTruncate }], then: { exec: argv } }), timeoutMs: 60_000 });
-    const doc = parseHelperOutput(r.stdout, r.stderr, r.exitCode, `${step.vm}: start QEMU without truncate`);
-    if (!doc.ok) throw new HelperError(doc.error!, `${step.id}`);
+    const h = await execHelper(env.host, { ops: [{ op: 'guard.no_truncate', sizes: step.noTruncate }], then: { exec: argv } });
+    if (!h.doc.ok) throw new HelperError(h.doc.error!, step.id);
+    r = h;
   } else {
     r = await env.host.exec(argv, { timeoutMs: 60_000 });
   }
