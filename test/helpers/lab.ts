@@ -1,5 +1,6 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { JournalRecord } from '../../src/exec/journal.js';
 import { LAB_CACHE, labImageCached, labKernelCached } from '../../src/lab/lab.js';
 
 /**
@@ -17,4 +18,11 @@ export function requireLabArtefacts(opts: { luo?: boolean; pkernfs?: boolean } =
     ...(opts.pkernfs && !labImageCached('pkernfs') ? ['the pkernfs lab image'] : []),
   ];
   if (missing.length) throw new Error(`${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build${opts.luo ? ' -- luo' : opts.pkernfs ? ' -- pkernfs' : ' -- debian'}\` first`);
+}
+
+/** Every record of every run in a --journal-dir: the open run's journal and the finished runs' (renamed `HOST.journal.RUNID`). */
+export function journalRecords(dir: string): JournalRecord[] {
+  return readdirSync(dir)
+    .filter((f) => f.includes('.journal'))
+    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
 }

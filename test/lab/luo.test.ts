@@ -5,8 +5,7 @@
 // Everything is real; nothing is simulated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
@@ -15,7 +14,7 @@ import { bootLab, LAB_LUO_PROFILE, LAB_QEMU10, type LabHost } from '../../src/la
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
 let lab: LabHost;
@@ -41,11 +40,7 @@ function cli(args: string[]): Promise<CliResult> {
 const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
 const counter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
 
-function records(): JournalRecord[] {
-  return readdirSync(journalDir)
-    .filter((f) => f.includes('.journal'))
-    .flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
-}
+const records = (): JournalRecord[] => journalRecords(journalDir);
 
 test('LUO kernel: /dev/liveupdate, iommufd and the VFIO cdev are there', { timeout: 120_000 }, async () => {
   assert.match(await remote(['uname', '-r']), /^7\.2\./);

@@ -7,7 +7,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
@@ -17,7 +17,7 @@ import { bootLab, LAB_PKERNFS_PROFILE, type LabHost } from '../../src/lab/lab.js
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, runHelper } from '../../src/native/helper.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
 import { ROOT } from '../helpers/paths.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 
@@ -62,11 +62,7 @@ const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
 const counter = (vm: string): Promise<{ status: string; value: bigint }> => counterOn(ssh, `/run/liveupdate/${vm}.qmp`, `lab-${vm}`);
 const bootId = (): Promise<string> => remote(['cat', '/proc/sys/kernel/random/boot_id']);
 
-function records(): JournalRecord[] {
-  return readdirSync(journalDir)
-    .filter((f) => f.includes('.journal'))
-    .flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
-}
+const records = (): JournalRecord[] => journalRecords(journalDir);
 
 /** The pattern as the VM's own QEMU sees its guest memory (pmemsave), checked on the host. */
 async function patternIntact(vm: string, seed: number): Promise<string> {
