@@ -2,7 +2,7 @@
  * bench:cli — what the CLI costs before it does anything, against bare Node in the same run:
  * `liveupdate --version`, `validate` and `plan --facts` on the seed profile, and the on-host agent's
  * own start (its bundle, `boot` with no request: what it does at every boot before it finds out there
- * is nothing to resume). Each case runs ROUNDS times, interleaved with bare `node -e 0` so the
+ * is nothing to resume); and `plan --facts` once more without the CLI's code cache, to show what it saves. Each case runs ROUNDS times, interleaved with bare `node -e 0` so the
  * machine's drift hits both alike; the figure is the median of the child's CPU time (user + system,
  * from bash's `times`) and of its wall time. Ends with one JSON line, ratios first.
  */
@@ -32,6 +32,8 @@ const cases: Case[] = [
   { name: 'validate', argv: [node, cli, 'validate', seed], code: 0 },
   // 2: steps pending (the seed host has everything still to do)
   { name: 'plan', argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'], code: 2 },
+  // the same without the code cache the build made (bin/liveupdate.js): what the cache saves
+  { name: 'plan_nocache', argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'], env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'off' }, code: 2 },
   { name: 'agent', argv: [node, join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'boot'], env: { ...process.env, LIVEUPDATE_AGENT_DIR: agentDir }, code: 0 },
 ];
 
@@ -70,7 +72,7 @@ try {
   const bareCpu = med('bare', cpu);
   const bareWall = med('bare', wall);
   for (const c of cases) {
-    console.log(`${c.name.padEnd(9)} CPU ${med(c.name, cpu).toFixed(0).padStart(4)} ms (${(med(c.name, cpu) / bareCpu).toFixed(2)}x bare node)   wall ${med(c.name, wall).toFixed(0).padStart(4)} ms (${(med(c.name, wall) / bareWall).toFixed(2)}x)`);
+    console.log(`${c.name.padEnd(12)} CPU ${med(c.name, cpu).toFixed(0).padStart(4)} ms (${(med(c.name, cpu) / bareCpu).toFixed(2)}x bare node)   wall ${med(c.name, wall).toFixed(0).padStart(4)} ms (${(med(c.name, wall) / bareWall).toFixed(2)}x)`);
   }
   const figures: Record<string, unknown> = {};
   for (const c of cases.slice(1)) figures[`ratio_${c.name}_cpu_over_bare`] = +(med(c.name, cpu) / bareCpu).toFixed(2);

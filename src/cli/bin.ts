@@ -1,6 +1,6 @@
 /**
  * The CLI as a process: `liveupdate ARGS`. Bundled twice by scripts/bundle.sh: for this machine
- * (dist/bundles/cli/, split so each command's code loads when it runs; bin/liveupdate.js) and for
+ * (dist/bundles/cli/liveupdate.cjs, each command initialised when it runs; bin/liveupdate.js) and for
  * hosts (dist/agent/liveupdate.mjs, one file with no node_modules: `liveupdate run --agent` there).
  */
 import { makeReporter } from '../report/reporter.js';

@@ -1,19 +1,26 @@
-// The real CLI (bin/liveupdate.js, the bundle a user runs) as a process, with a module-load trace
-// (test/helpers/load-trace.ts): what each command loads before it does anything. esbuild's metafile
-// (dist/bundles/cli.meta.json) says which packages and source folders each loaded chunk holds.
+// The real CLI (bin/liveupdate.js, the bundle a user runs) as a process: what each command runs
+// before it does anything. The CLI is one bundle (scripts/bundle.sh) in which esbuild wraps every
+// module that is imported lazily in an initialiser named after the module's path; V8's coverage of
+// the run (NODE_V8_COVERAGE, call counts) says which initialisers ran. esbuild's metafile
+// (dist/bundles/cli.meta.json) lists every module in the bundle: those with no initialiser run at
+// every start.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { ROOT } from '../helpers/paths.js';
 
 interface Meta {
   outputs: Record<string, { inputs: Record<string, unknown> }>;
 }
+interface Coverage {
+  result: Array<{ url: string; functions: Array<{ functionName: string; ranges: Array<{ count: number }> }> }>;
+}
 const meta = JSON.parse(readFileSync(join(ROOT, 'dist/bundles/cli.meta.json'), 'utf8')) as Meta;
+const bundled = Object.keys(meta.outputs['dist/bundles/cli/liveupdate.cjs']!.inputs);
 
 /** `node_modules/ajv/dist/runtime/x.js` -> ajv; `dist/src/plan/phases/a.js` -> src/plan */
 const owner = (input: string): string => {
@@ -21,23 +28,19 @@ const owner = (input: string): string => {
   return m ? (m[1] ?? `src/${m[2]}`) : input;
 };
 
-/** The packages and source folders in the chunks `liveupdate ARGS` loaded (with every input file), and its exit code. */
+/** The packages and source folders whose code `liveupdate ARGS` ran (with every module), and its exit code. */
 function loaded(args: string[]): { code: number | null; stdout: string; contents: Set<string>; inputs: string[] } {
   const dir = mkdtempSync(join(tmpdir(), 'lu-load-'));
   try {
-    const trace = join(dir, 'trace');
-    const r = spawnSync(process.execPath, ['--import', join(ROOT, 'dist/test/helpers/load-trace.js'), join(ROOT, 'bin/liveupdate.js'), ...args], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      env: { ...process.env, LU_LOAD_TRACE: trace },
-    });
-    const inputs: string[] = [];
-    for (const url of readFileSync(trace, 'utf8').split('\n')) {
-      if (!url.startsWith('file:') || !url.includes('/dist/bundles/cli/')) continue;
-      const out = meta.outputs[`dist/bundles/cli/${fileURLToPath(url).split('/dist/bundles/cli/')[1]!}`];
-      assert.ok(out, `${url} is not in the bundle's metafile`);
-      inputs.push(...Object.keys(out.inputs));
-    }
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: dir } });
+    const scripts = readdirSync(dir).flatMap((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Coverage).result);
+    const cli = scripts.filter((s) => s.url.endsWith('/dist/bundles/cli/liveupdate.cjs'));
+    assert.equal(cli.length, 1, `the coverage has the CLI's bundle for ${args.join(' ')}`);
+    const initialisers = cli[0]!.functions.filter((f) => bundled.includes(f.functionName));
+    assert.ok(initialisers.length > 100, 'the bundle initialises most modules lazily');
+    const lazy = new Set(initialisers.map((f) => f.functionName));
+    const ran = new Set(initialisers.filter((f) => f.ranges[0]!.count > 0).map((f) => f.functionName));
+    const inputs = bundled.filter((i) => !lazy.has(i) || ran.has(i));
     return { code: r.status, stdout: r.stdout, contents: new Set(inputs.map(owner)), inputs };
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -85,6 +88,35 @@ test('the on-host agent carries only what runs a plan: no YAML parser, schema va
   for (const h of ['yaml', 'ajv', 'ssh2', 'listr2', 'commander', 'src/profile', 'src/fleet', 'src/lab', 'src/cli', 'src/input']) assert.ok(!carried.has(h), `the agent bundle carries ${h}`);
   // of the planner, only the plan's types and constants: the plan arrives made
   assert.deepEqual(inputs.filter((i) => i.startsWith('dist/src/plan/')), ['dist/src/plan/types.js']);
+});
+
+test('the CLI is compiled with the code cache the build made; a cache V8 refuses or a missing one only makes it slower', () => {
+  const plan = ['plan', '--profile', join(ROOT, 'profiles/seed-pkernfs.yaml'), '--facts', join(ROOT, 'profiles/facts/seed-host.json')];
+  const report = (bin: string, env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [bin, ...plan], { encoding: 'utf8', env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'report', ...env } });
+  const built = report(join(ROOT, 'bin/liveupdate.js'));
+  assert.equal(built.status, 0, built.stderr);
+  assert.equal(built.stderr, 'code cache: used\n', 'this Node accepts the cache the build made with it');
+  // a copy of bin/ and the bundle, whose cache is garbage, then gone
+  const dir = mkdtempSync(join(tmpdir(), 'lu-cache-'));
+  try {
+    mkdirSync(join(dir, 'bin'));
+    mkdirSync(join(dir, 'dist/bundles/cli'), { recursive: true });
+    copyFileSync(join(ROOT, 'bin/liveupdate.js'), join(dir, 'bin/liveupdate.js'));
+    copyFileSync(join(ROOT, 'dist/bundles/cli/liveupdate.cjs'), join(dir, 'dist/bundles/cli/liveupdate.cjs'));
+    writeFileSync(join(dir, 'package.json'), '{ "type": "module" }');
+    writeFileSync(join(dir, 'dist/bundles/cli/liveupdate.cjs.cache'), randomBytes(4096));
+    const garbage = report(join(dir, 'bin/liveupdate.js'));
+    assert.equal(garbage.stderr, 'code cache: rejected\n');
+    rmSync(join(dir, 'dist/bundles/cli/liveupdate.cjs.cache'));
+    const none = report(join(dir, 'bin/liveupdate.js'));
+    assert.equal(none.stderr, 'code cache: missing\n');
+    for (const r of [garbage, none]) {
+      assert.equal(r.status, 0);
+      assert.equal(r.stdout, built.stdout, 'the same plan');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('an older Node than package.json engines asks for gets a message and exit 64, before anything loads', () => {

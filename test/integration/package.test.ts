@@ -14,7 +14,7 @@ test('npm pack, npm install -g of the tarball into a prefix: liveupdate runs fro
   try {
     const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' })) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = packed[0]!.files.map((f) => f.path);
-    for (const want of ['bin/liveupdate.js', 'dist/bundles/cli/liveupdate.js', 'dist/agent/liveupdate-agent.cjs', 'dist/agent/liveupdate.mjs', 'dist/native/lu-helper-static', 'profiles/seed-pkernfs.yaml', 'lab/image/init', 'src/profile/schema.json', 'src/fleet/schema.json', 'src/facts/schema.json', 'schemas/plan.schema.json', 'schemas/saved-plan.schema.json', 'schemas/events.schema.json']) {
+    for (const want of ['bin/liveupdate.js', 'dist/bundles/cli/liveupdate.cjs', 'dist/bundles/cli/liveupdate.cjs.cache', 'dist/agent/liveupdate-agent.cjs', 'dist/agent/liveupdate.mjs', 'dist/native/lu-helper-static', 'profiles/seed-pkernfs.yaml', 'lab/image/init', 'src/profile/schema.json', 'src/fleet/schema.json', 'src/facts/schema.json', 'schemas/plan.schema.json', 'schemas/saved-plan.schema.json', 'schemas/events.schema.json']) {
       assert.ok(files.includes(want), `the package holds ${want}`);
     }
     assert.ok(!files.some((f) => /^(test|bench|dist\/test|dist\/bench|\.cache)\//.test(f)), 'no tests, benchmarks or caches in the package');
