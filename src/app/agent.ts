@@ -195,10 +195,12 @@ export async function followAgent(host: Host, spool: string, journal: string, st
       const [nowInode = 'none', agent = 'starting'] = r.stdout.slice(0, nl).split(' ');
       const sep = r.stdout.lastIndexOf('\n\x1e\n');
       if (nowInode !== inode) {
-        // the journal was started afresh (a finished run moved aside): read the new one from its start
+        // the journal was started afresh (a finished run moved aside, or there was none): read the
+        // new one from its start at once, before taking a result (this poll read none of it)
         inode = nowInode;
         offset = 0;
         partial = '';
+        continue;
       } else {
         const body = r.stdout.slice(nl + 1, sep);
         offset += Buffer.byteLength(body);
