@@ -7,7 +7,7 @@
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
 import { stepRef, type ExecEvent } from '../exec/events.js';
-import { Journal, journalFile } from '../exec/journal.js';
+import { Journal, journalFile, type JournalAt } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { planWithAbort, pointOfNoReturn, type PhaseSelection, type PlanInput } from '../plan/planner.js';
 import { boundPlan } from '../plan/saved.js';
@@ -73,11 +73,13 @@ export interface UpdateListener {
 }
 
 /** detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent) */
-export type UpdateOutcome = { dryRun: Plan } | { detached: { requestId: string; host: string; why: string } } | ExecuteResult;
+export type UpdateOutcome = { dryRun: Plan } | { detached: { requestId: string; host: string; why: string } } | Executed;
+/** A run that ended, and where its journal is. */
+export type Executed = ExecuteResult & { journal: JournalAt };
 
 export const isDryRun = (r: UpdateOutcome): r is { dryRun: Plan } => 'dryRun' in r;
 export const isDetached = (r: UpdateOutcome): r is Extract<UpdateOutcome, { detached: unknown }> => 'detached' in r;
-export const isExecuted = (r: UpdateOutcome): r is ExecuteResult => 'ok' in r;
+export const isExecuted = (r: UpdateOutcome): r is Executed => 'ok' in r;
 
 /** How long a follower waits for a silent host (the kexec, a cut network) before it detaches. */
 const followSilenceMs = (profile: Profile): number => profile.kexec.bootTimeoutMs + 120_000;
@@ -136,9 +138,10 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
           hint: `see 'liveupdate status --profile ${req.profile}${req.host ? ` --host ${req.host}` : ''}', then run the same command again: it continues from the journal`,
         });
       }
-      return agentOutcome(followed.result);
+      return { ...agentOutcome(followed.result), journal: { on: 'host', path: journalOnHost } };
     }
-    return await executeGuarded(plan, abortPlan, (p) => run(p, liveBootId), listener.autoAbort);
+    const journalAt: JournalAt = { on: isLocal(req.host) ? 'host' : 'control node', path: journal.file };
+    return { ...(await executeGuarded(plan, abortPlan, (p) => run(p, liveBootId), listener.autoAbort)), journal: journalAt };
   } finally {
     journal.close();
     await host.close();

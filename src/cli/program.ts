@@ -103,6 +103,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
       .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
       .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
+    if (name === 'run') c.option('--phases <which>', "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)", 'all');
     c.action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).phase(name, opts, ctx));
   }
 

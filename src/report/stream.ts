@@ -6,6 +6,7 @@
 import type { Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { ExecuteResult } from '../exec/executor.js';
+import type { JournalAt } from '../exec/journal.js';
 import type { HostReport } from '../fleet/journal.js';
 import type { FleetEvent } from '../fleet/run.js';
 import type { Phase, Plan } from '../plan/types.js';
@@ -49,7 +50,7 @@ export interface DetachedLine {
 }
 
 /** The last line of a phase command. */
-export type RunResultLine = { type: 'result'; command: string } & ExecuteResult;
+export type RunResultLine = { type: 'result'; command: string; journal: JournalAt } & ExecuteResult;
 
 /** The last line of `fleet run`. */
 export interface FleetResultLine {

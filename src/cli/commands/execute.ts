@@ -22,7 +22,7 @@ import type { Plan } from '../../plan/types.js';
 import type { Reporter } from '../../report/reporter.js';
 import type { CommandContext } from '../context.js';
 
-export type PhaseOpts = Omit<UpdateRequest, 'profile'> & { profile?: string; via?: string; plan?: string; yes?: boolean };
+export type PhaseOpts = Omit<UpdateRequest, 'profile'> & { profile?: string; via?: string; plan?: string; yes?: boolean; phases?: string };
 export type StatusOpts = UpdateRequest & { follow?: boolean };
 export type HostCommandOpts = UpdateRequest;
 
@@ -66,11 +66,12 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
 
 /** prepare, suspend, kexec, resume, run. */
 export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
-  const { plan: savedPlan, ...rest } = opts;
+  const { plan: savedPlan, phases: which, ...rest } = opts;
+  if (which !== undefined && which !== 'all' && which !== 'update') throw new LiveupdateError('USAGE', `--phases ${which}: one of all, update`);
   // with --plan the profile is the one the plan was made from, unless named
   const profile = opts.profile ?? (savedPlan ? readSavedPlan(savedPlan).profile.path : undefined);
   if (!profile) throw new LiveupdateError('USAGE', "required option '--profile <file>' not specified (or --plan FILE, a plan saved with liveupdate plan --out)");
-  return runPhases(name, PHASES[name]!, { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
+  return runPhases(name, which === 'update' ? 'update' : PHASES[name]!, { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
 }
 
 export async function abort(given: PhaseOpts & { profile: string }, { out: o, setExit }: CommandContext): Promise<void> {
