@@ -4,18 +4,10 @@
 // --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { QmpClient } from '../../src/qemu/qmp.js';
-import { LocalHost } from '../../src/host/local.js';
-import { readCounter } from '../../src/lab/counter.js';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
-import { vmStartSteps } from '../helpers/local-qemu.js';
-import { makePlan } from '../../src/plan/planner.js';
-import { requireProfile } from '../../src/profile/load.js';
-import { readFactsFile } from '../../src/facts/file.js';
-import { runSteps } from '../../src/exec/engine.js';
-import { QmpPool } from '../../src/qemu/pool.js';
+import { counter, qemuPid, startVms } from '../helpers/cli-fleet.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { assertMatchesSchema } from '../helpers/schemas.js';
@@ -43,16 +35,6 @@ after(async () => {
   for (const s of sshds) await s.stop();
 });
 
-async function startVms(h: CliHost): Promise<void> {
-  const profile = requireProfile(h.profile);
-  const plan = makePlan({ profile: profile.profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate: profile.locate });
-  const host = new LocalHost();
-  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
-  const r = await runSteps(vmStartSteps(plan.steps), env, () => undefined);
-  await env.qmp.closeAll();
-  assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
-}
-
 /** An inventory of the three hosts; `shell: 'slow'` reaches them where every command pays 1 s more. */
 function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'): string {
   const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yaml`);
@@ -67,19 +49,6 @@ function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'):
 // `fleet run` step by step over SSH (--via ssh): the on-host agent, the default, is in test/lab/fleet.test.ts
 function cli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
   return runCli(['fleet', ...args, ...(args[0] === 'run' ? ['--via', 'ssh'] : []), '--fleet-dir', join(dir, 'runs')], { ...(onStdout ? { onStdout } : {}) });
-}
-
-function qemuPid(h: CliHost): number {
-  return Number(readFileSync(`/run/liveupdate/${h.names[0]}.pid`, 'utf8').trim());
-}
-
-async function counter(h: CliHost): Promise<bigint> {
-  const c = await QmpClient.over(await new LocalHost().connectUnix(h.qmp(h.names[0]!)), 'counter', 10_000);
-  try {
-    return (await readCounter(c)).value;
-  } finally {
-    await c.close();
-  }
 }
 
 test('fleet plan over 3 real sshd: facts and a plan per host, the batches, nothing changed', { timeout: 120_000 }, async () => {
