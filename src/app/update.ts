@@ -7,7 +7,7 @@
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
 import { stepRef, type ExecEvent } from '../exec/events.js';
-import { Journal, journalFile, type JournalAt } from '../exec/journal.js';
+import { Journal, journalFile } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { planWithAbort, pointOfNoReturn, type PhaseSelection, type PlanInput } from '../plan/planner.js';
 import { boundPlan } from '../plan/saved.js';
@@ -74,8 +74,8 @@ export interface UpdateListener {
 
 /** detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent) */
 export type UpdateOutcome = { dryRun: Plan } | { detached: { requestId: string; host: string; why: string } } | Executed;
-/** A run that ended, and where its journal is. */
-export type Executed = ExecuteResult & { journal: JournalAt };
+/** A run that ended, and where its journal is: a file on this machine, or HOST:PATH (as `status` says it). */
+export type Executed = ExecuteResult & { journal: string };
 
 export const isDryRun = (r: UpdateOutcome): r is { dryRun: Plan } => 'dryRun' in r;
 export const isDetached = (r: UpdateOutcome): r is Extract<UpdateOutcome, { detached: unknown }> => 'detached' in r;
@@ -138,10 +138,9 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
           hint: `see 'liveupdate status --profile ${req.profile}${req.host ? ` --host ${req.host}` : ''}', then run the same command again: it continues from the journal`,
         });
       }
-      return { ...agentOutcome(followed.result), journal: { on: 'host', path: journalOnHost } };
+      return { ...agentOutcome(followed.result), journal: `${host.name}:${journalOnHost}` };
     }
-    const journalAt: JournalAt = { on: isLocal(req.host) ? 'host' : 'control node', path: journal.file };
-    return { ...(await executeGuarded(plan, abortPlan, (p) => run(p, liveBootId), listener.autoAbort)), journal: journalAt };
+    return { ...(await executeGuarded(plan, abortPlan, (p) => run(p, liveBootId), listener.autoAbort)), journal: journal.file };
   } finally {
     journal.close();
     await host.close();

@@ -13,12 +13,6 @@ import type { Outcome } from './runners/env.js';
  * 2 (read, for status and abort; an unfinished format-2 run is not continued): step records were
  * start/end/fail under `t`, their phase optional.
  */
-/** Where a run's journal is: on the updated host (the agent wrote it) or on the machine that drove the steps. */
-export interface JournalAt {
-  on: 'host' | 'control node';
-  path: string;
-}
-
 export const JOURNAL_FORMAT_VERSION = 3;
 
 type StepStart = Extract<ExecEvent, { type: 'step-start' }>;

@@ -6,7 +6,6 @@
 import type { Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { ExecuteResult } from '../exec/executor.js';
-import type { JournalAt } from '../exec/journal.js';
 import type { HostReport } from '../fleet/journal.js';
 import type { FleetEvent } from '../fleet/run.js';
 import type { Phase, Plan } from '../plan/types.js';
@@ -49,8 +48,8 @@ export interface DetachedLine {
   follow: string;
 }
 
-/** The last line of a phase command. */
-export type RunResultLine = { type: 'result'; command: string; journal: JournalAt } & ExecuteResult;
+/** The last line of a phase command; `journal`: a file on this machine, or HOST:PATH (the agent's, on the host). */
+export type RunResultLine = { type: 'result'; command: string; journal: string } & ExecuteResult;
 
 /** The last line of `fleet run`. */
 export interface FleetResultLine {
