@@ -1,0 +1,90 @@
+// The Ansible collection in the lab: Debian's ansible-core runs liveupdate.hypervisor.live_update
+// against the lab host over OpenSSH, and the host gets a real kexec of Debian's kernel under TCG. The
+// module hands the update to the on-host agent (liveupdate copies it there), follows it across the
+// kexec, then resets Ansible's own SSH connection and proves the new boot by its boot_id.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { ROOT } from '../helpers/paths.js';
+import { requireLabArtefacts } from '../helpers/lab.js';
+import { runCli } from '../helpers/run-cli.js';
+import { bootLab, type LabHost } from '../../src/lab/lab.js';
+import { counterOn } from '../../src/lab/counter.js';
+import { bootIdOf } from '../helpers/remote.js';
+
+let lab: LabHost;
+let ssh: SshHost;
+let dir: string;
+const profile = join(ROOT, 'profiles/lab.yaml');
+
+before(async () => {
+  requireLabArtefacts();
+  lab = await bootLab('ansible');
+  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+  dir = mkdtempSync('/var/tmp/lu-lab-ansible-');
+}, { timeout: 300_000 });
+
+after(async () => {
+  await ssh?.close();
+  await lab?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('a kernel live update through the Ansible module: real kexec, the VM continues, the new boot proved over Ansible\'s own connection', { timeout: 1_500_000 }, async () => {
+  const tarball = readdirSync(join(ROOT, 'dist/ansible')).find((f) => f.endsWith('.tar.gz'));
+  assert.ok(tarball, 'the collection is built (npm run build:collection)');
+  const collections = join(dir, 'collections');
+  execFileSync('ansible-galaxy', ['collection', 'install', '-p', collections, join(ROOT, 'dist/ansible', tarball)], { stdio: 'pipe' });
+
+  const prep = await runCli(['prepare', '--profile', profile, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--agent']);
+  assert.equal(prep.code, 0, prep.stderr + prep.stdout);
+  await sleep(10_000);
+  const before = await counterOn(ssh);
+  assert.equal(before.status, 'running');
+  const bootBefore = await bootIdOf(ssh);
+
+  const { host, port, user } = parseTarget(lab.target);
+  const inventory = join(dir, 'inventory.ini');
+  writeFileSync(inventory, `lab ansible_host=${host} ansible_port=${port} ansible_user=${user} ansible_ssh_private_key_file=${lab.identity} ansible_ssh_common_args='-o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes'\n`);
+  const play = join(dir, 'update.yml');
+  writeFileSync(play, [
+    '- hosts: lab',
+    '  gather_facts: false',
+    '  tasks:',
+    '    - name: Live update',
+    '      liveupdate.hypervisor.live_update:',
+    `        profile: ${profile}`,
+    `        known_hosts: ${lab.knownHosts}`,
+    `        liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}`,
+    '      register: lu',
+    '',
+  ].join('\n'));
+  const record = join(dir, 'record.jsonl');
+  const r = spawnSync('ansible-playbook', ['-i', inventory, play], {
+    encoding: 'utf8',
+    timeout: 1_200_000,
+    env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: collections, ANSIBLE_CALLBACK_PLUGINS: join(ROOT, 'test/helpers/ansible'), ANSIBLE_CALLBACKS_ENABLED: 'record', LU_ANSIBLE_RECORD: record, ANSIBLE_NOCOLOR: '1' },
+  });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  assert.ok(existsSync(record));
+  const results = readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { host: string; task: string; status: string; result: Record<string, unknown> });
+  const lu = results.find((x) => x.task === 'Live update')!;
+  assert.equal(lu.status, 'ok', JSON.stringify(lu.result));
+  const res = lu.result as { changed: boolean; boot_id_before: string; boot_id_after: string; blackouts: Array<{ vm: string; ms: number }>; run_id: string; journal: string; msg: string };
+  assert.equal(res.changed, true);
+  assert.equal(res.boot_id_before, bootBefore, 'the boot before, as Ansible read it');
+  assert.notEqual(res.boot_id_after, bootBefore, 'a new boot');
+  ssh.reset();
+  assert.equal(await bootIdOf(ssh), res.boot_id_after, 'the boot Ansible proved is the host\'s boot now');
+  assert.deepEqual(res.blackouts.map((b) => b.vm), ['counter']);
+  assert.match(res.journal, /:\/var\/lib\/liveupdate\/lab\.journal$/);
+  assert.match(res.msg, /^run: live update done; blackout counter \d+ ms$/);
+  const after = await counterOn(ssh);
+  assert.equal(after.status, 'running');
+  assert.ok(after.value > before.value, `continued: ${before.value} before, ${after.value} after`);
+  console.log(`ansible module kexec: blackout ${res.blackouts[0]!.ms.toFixed(0)} ms, boot ${res.boot_id_before} -> ${res.boot_id_after}`);
+});
