@@ -1,14 +1,20 @@
 /**
- * bench:fleet — the same job by `liveupdate fleet plan` and by Ansible (Debian's ansible-core) in
- * the same run: over 50 loopback hosts (50 real OpenSSH sshd instances, all this machine), gather
- * the facts liveupdate needs and make each host's dry-run plan. Ansible's playbook runs the same
- * probe script on every host and then `liveupdate plan --facts` for each host on the control node
- * (Ansible cannot make the plan itself). Both at 50 hosts in parallel (forks 50). Then the peak
- * memory (RSS) of a 1000-host fleet run against the fleet simulator (a test double: one ssh2
- * server playing every host). Ends with one JSON line, ratios first.
+ * bench:fleet — the same job three ways in the same run, over 50 loopback hosts (50 real OpenSSH
+ * sshd instances, all this machine), 50 hosts at once each:
+ * - `liveupdate fleet plan`: one process; over its own SSH to every host it gathers the facts
+ *   liveupdate needs and makes each host's dry-run plan.
+ * - the Ansible collection (ansible/, Debian's ansible-core): `ansible-playbook --check` of one
+ *   liveupdate.hypervisor.live_update task per host; the action runs `liveupdate run --dry-run` on
+ *   the control node for its host (a Node process per host, with its own SSH connection), which
+ *   gathers the facts and makes the plan.
+ * - plain Ansible, the baseline: a playbook that runs the same probe script on every host and keeps
+ *   its output on the control node. No plan (Ansible cannot make one) and no Node process: what
+ *   Ansible itself costs for the part of the job it can do.
+ * Then the peak memory (RSS) of a 1000-host fleet run against the fleet simulator (a test double:
+ * one ssh2 server playing every host). Ends with one JSON line, ratios first.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PROBE_SCRIPT } from '../src/facts/probe.js';
@@ -41,7 +47,14 @@ try {
   execFileSync('sh', ['-c', 'apt-get install -y -q --no-install-recommends ansible-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ansible-core >/dev/null; }'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
 }
 try {
-  for (let i = 0; i < N; i++) sshds.push(await startSshd());
+  // This machine has no bootloader tool, so no plan could add the carve-out to its command line:
+  // every host's sshd puts a stand-in `grubby` first on the PATH (the test double; nothing runs it,
+  // the plan only names it, with the reboot first that a host without the carve-out needs)
+  const stubs = join(dir, 'stub-bin');
+  mkdirSync(stubs);
+  writeFileSync(join(stubs, 'grubby'), '#!/bin/sh\n# bench:fleet stand-in: never run by a plan\nexit 0\n', { mode: 0o755 });
+  const extraConfig = `SetEnv PATH=${stubs}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+  for (let i = 0; i < N; i++) sshds.push(await startSshd({ extraConfig }));
   const knownHosts = join(dir, 'known_hosts');
   writeFileSync(knownHosts, sshds.map((s) => s.knownHostsLine).join(''));
   const profile = join(dir, 'profile.yaml');
@@ -61,14 +74,34 @@ try {
   const planned = (JSON.parse(ours.out) as { hosts: Array<{ ok: boolean }> }).hosts.filter((h) => h.ok).length;
   if (planned !== N) throw new Error(`fleet plan planned ${planned} of ${N} hosts`);
 
-  // Ansible: the same probe on every host, then the same plan per host on the control node
-  writeFileSync(join(dir, 'probe.sh'), PROBE_SCRIPT);
+  // Ansible's inventory of the same hosts
+  const ansibleEnv = { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOWS: '1', ANSIBLE_RETRY_FILES_ENABLED: 'False' };
   writeFileSync(
     join(dir, 'hosts.ini'),
     `[fleet]\n${sshds.map((s, i) => `h${i} ansible_host=127.0.0.1 ansible_port=${s.port} ansible_user=root ansible_ssh_private_key_file=${s.clientKey}`).join('\n')}\n[fleet:vars]\nansible_ssh_common_args='-o UserKnownHostsFile=${knownHosts} -o StrictHostKeyChecking=yes'\nansible_python_interpreter=/usr/bin/python3\n`,
   );
+
+  // the collection, from the tarball the build made: check mode, the plan of every host
+  const tarball = readdirSync(join(ROOT, 'dist/ansible')).find((f) => f.endsWith('.tar.gz'));
+  if (!tarball) throw new Error('the collection is not built: npm run build:collection');
+  const collections = join(dir, 'collections');
+  execFileSync('ansible-galaxy', ['collection', 'install', '-p', collections, join(ROOT, 'dist/ansible', tarball)], { stdio: 'ignore' });
   writeFileSync(
-    join(dir, 'plan.yml'),
+    join(dir, 'collection.yml'),
+    `- hosts: fleet
+  gather_facts: false
+  tasks:
+    - name: the plan of this host
+      liveupdate.hypervisor.live_update: {profile: ${profile}, known_hosts: ${knownHosts}, liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}}
+`,
+  );
+  const collection = await timed('ansible-playbook', ['-i', join(dir, 'hosts.ini'), '-f', '50', '--check', join(dir, 'collection.yml')], { ...ansibleEnv, ANSIBLE_COLLECTIONS_PATH: collections });
+  if (collection.code !== 0) throw new Error(`ansible-playbook (the collection) failed:\n${collection.out.slice(-3000)}`);
+
+  // plain Ansible: the same probe on every host, its output kept on the control node
+  writeFileSync(join(dir, 'probe.sh'), PROBE_SCRIPT);
+  writeFileSync(
+    join(dir, 'probe.yml'),
     `- hosts: fleet
   gather_facts: false
   tasks:
@@ -79,14 +112,10 @@ try {
     - name: keep them on the control node
       ansible.builtin.copy: {content: "{{ probe.stdout }}", dest: "${dir}/facts-{{ inventory_hostname }}.txt"}
       delegate_to: localhost
-    - name: make the dry-run plan
-      ansible.builtin.command: ${process.execPath} ${join(ROOT, 'bin/liveupdate.js')} plan --profile ${profile} --facts ${dir}/facts-{{ inventory_hostname }}.txt --json
-      delegate_to: localhost
-      changed_when: false
 `,
   );
-  const ansible = await timed('ansible-playbook', ['-i', join(dir, 'hosts.ini'), '-f', '50', join(dir, 'plan.yml')], { ...process.env, ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_NOCOWS: '1', ANSIBLE_RETRY_FILES_ENABLED: 'False' });
-  if (ansible.code !== 0) throw new Error(`ansible-playbook failed:\n${ansible.out.slice(-3000)}`);
+  const ansible = await timed('ansible-playbook', ['-i', join(dir, 'hosts.ini'), '-f', '50', join(dir, 'probe.yml')], ansibleEnv);
+  if (ansible.code !== 0) throw new Error(`ansible-playbook (plain) failed:\n${ansible.out.slice(-3000)}`);
 
   // 1000 simulated hosts through the real fleet runner: peak RSS of this process
   const sim = await startFleetSim({ latencyMs: 20 });
@@ -102,19 +131,24 @@ try {
   await sim.close();
   if (!simRun.ok) throw new Error(`simulated run failed: ${simRun.stopped ?? ''}`);
 
-  const oursRate = N / (ours.ms / 1000);
-  const ansibleRate = N / (ansible.ms / 1000);
-  console.log(`fleet plan: ${N} hosts in ${(ours.ms / 1000).toFixed(2)} s (${oursRate.toFixed(1)} hosts/s)`);
-  console.log(`ansible-playbook: ${N} hosts in ${(ansible.ms / 1000).toFixed(2)} s (${ansibleRate.toFixed(1)} hosts/s)`);
+  const rate = (ms: number): number => N / (ms / 1000);
+  const [oursRate, collectionRate, ansibleRate] = [rate(ours.ms), rate(collection.ms), rate(ansible.ms)];
+  console.log(`liveupdate fleet plan (facts + plan):      ${N} hosts in ${(ours.ms / 1000).toFixed(2)} s (${oursRate.toFixed(1)} hosts/s)`);
+  console.log(`the collection, --check (facts + plan):    ${N} hosts in ${(collection.ms / 1000).toFixed(2)} s (${collectionRate.toFixed(1)} hosts/s)`);
+  console.log(`plain ansible-playbook (the probe only):   ${N} hosts in ${(ansible.ms / 1000).toFixed(2)} s (${ansibleRate.toFixed(1)} hosts/s)`);
   console.log(`1000 simulated hosts: ${(simMs / 1000).toFixed(1)} s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (process at start ${(rss0 / 2 ** 20).toFixed(0)} MB)`);
   console.log(
     JSON.stringify({
       bench: 'fleet',
       ratio_ours_over_ansible_hosts_per_s: +(oursRate / ansibleRate).toFixed(2),
+      ratio_ours_over_collection_hosts_per_s: +(oursRate / collectionRate).toFixed(2),
+      ratio_collection_over_ansible_hosts_per_s: +(collectionRate / ansibleRate).toFixed(2),
       hosts: N,
       ours_hosts_per_s: +oursRate.toFixed(1),
+      collection_hosts_per_s: +collectionRate.toFixed(1),
       ansible_hosts_per_s: +ansibleRate.toFixed(1),
       ours_ms: Math.round(ours.ms),
+      collection_ms: Math.round(collection.ms),
       ansible_ms: Math.round(ansible.ms),
       sim_hosts: 1000,
       sim_run_ms: Math.round(simMs),
