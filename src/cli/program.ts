@@ -181,7 +181,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
     .argument('<shell>', 'bash or zsh')
     .action(async (shell: string) =>
-      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] }, ctx),
+      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--phases': ['all', 'update'], '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] }, ctx),
     );
   expandHomeInPaths(program);
 }

@@ -84,6 +84,9 @@ test('bad input for the run commands: clear errors, exit codes, nothing changed'
     const badHost = await h.cli(['resume', ...base(h), '--host', 'root@bad host']);
     assert.equal(badHost.code, 64);
     assert.match(badHost.stderr, /expected \[user@\]address\[:port\] or a Host of ssh_config/);
+    const phases = await h.cli(['run', ...base(h), '--phases', 'suspend']);
+    assert.equal(phases.code, 64);
+    assert.match(phases.stderr, /--phases suspend: one of all, update/);
     const unreachable = await h.cli(['suspend', '--profile', h.profile, '--host', 'root@127.0.0.1:1']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot connect: connection refused/);
