@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { ROOT } from '../helpers/paths.js';
+import { runCli } from '../helpers/run-cli.js';
 import { startVms, qemuPid, counter } from '../helpers/cli-fleet.js';
 
 const N = 3;
@@ -156,6 +157,26 @@ test('serial [1, "50%"]: hv1 updated through the collection, the health gate fai
   assert.ok((await counter(hosts[0]!)) > c0, 'hv1 VM continued');
   assert.ok(!r.records.some((x) => x.host === 'hv3'), 'no task ran on hv3');
   assert.doesNotMatch(r.out, /^hv3\s+:/m, 'hv3 is not in the recap');
+});
+
+test('a saved plan: --check shows exactly that plan, bound to the host it was made for', { timeout: 300_000 }, async () => {
+  const saved = join(dir, 'hv3.plan');
+  const made = await runCli(['plan', '--profile', hosts[2]!.profile, '--facts', hosts[2]!.facts, '--vmm-only', '--out', saved, '--json']);
+  assert.equal(made.code, 0, made.stderr);
+  const steps = (JSON.parse(made.stdout) as { steps: unknown[] }).steps.length;
+  const pids = hosts.map(qemuPid);
+  const r = playbook(['--check', 'liveupdate.hypervisor.rolling_update', '--limit', 'hv3', '-e', `liveupdate_plan=${saved}`, '-e', 'liveupdate_vmm_only=true']);
+  assert.equal(r.code, 0, r.out);
+  const u = r.records.find((x) => x.task === 'Live update')!;
+  assert.equal(u.status, 'ok', JSON.stringify(u.result));
+  assert.equal((u.result['plan'] as { steps: number }).steps, steps, 'the saved plan, step for step');
+  // the same plan for another host is refused before anything runs: it is bound to hv3's profile
+  const wrong = playbook(['--check', 'liveupdate.hypervisor.rolling_update', '--limit', 'hv1', '-e', `liveupdate_plan=${saved}`, '-e', 'liveupdate_vmm_only=true']);
+  assert.equal(wrong.code, 2, wrong.out);
+  const refused = wrong.records.find((x) => x.task === 'Live update')!;
+  assert.equal(refused.status, 'failed');
+  assert.match(String(refused.result.msg), /^PLAN_STALE: .*hv3\.plan: the profile .* changed since this plan was made .*nothing was done$/);
+  assert.deepEqual(hosts.map(qemuPid), pids);
 });
 
 test('a profile error fails the task with liveupdate\'s own message, file and line; nothing runs', { timeout: 300_000 }, () => {
