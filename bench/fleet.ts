@@ -14,7 +14,7 @@
  * one ssh2 server playing every host). Ends with one JSON line, ratios first.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PROBE_SCRIPT } from '../src/facts/probe.js';
@@ -23,6 +23,7 @@ import { runFleet } from '../src/fleet/run.js';
 import { startSshd, type Sshd } from '../test/helpers/sshd.js';
 import { startFleetSim, simUpdater } from '../test/helpers/fleet-sim.js';
 import { ROOT } from '../test/helpers/paths.js';
+import { installCollection } from '../test/helpers/ansible.js';
 
 const N = Number(process.env['BENCH_FLEET_HOSTS'] ?? 50);
 const dir = mkdtempSync('/var/tmp/lu-bench-fleet-');
@@ -82,10 +83,7 @@ try {
   );
 
   // the collection, from the tarball the build made: check mode, the plan of every host
-  const tarball = readdirSync(join(ROOT, 'dist/ansible')).find((f) => f.endsWith('.tar.gz'));
-  if (!tarball) throw new Error('the collection is not built: npm run build:collection');
-  const collections = join(dir, 'collections');
-  execFileSync('ansible-galaxy', ['collection', 'install', '-p', collections, join(ROOT, 'dist/ansible', tarball)], { stdio: 'ignore' });
+  const collections = installCollection(dir);
   writeFileSync(
     join(dir, 'collection.yml'),
     `- hosts: fleet

@@ -12,13 +12,13 @@
 # Native addons ssh2 only tries (cpu-features, sshcrypto.node) stay out: it falls back to Node's own crypto.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-common=(--bundle --platform=node --target=node20 --external:cpu-features '--external:*.node' --log-level=warning)
-# whitespace and syntax minified (less to parse; names kept for stack traces); what the bundle holds
-# is in dist/bundles/cli.meta.json (test/integration/cli-start.test.ts reads it)
+common=(--bundle --platform=node --target=node20 --external:cpu-features '--external:*.node' --log-level=warning --minify-whitespace --minify-syntax)
+# a CommonJS bundle that finds files from its own location: import.meta.url is its file's URL
+cjs=(--format=cjs --define:import.meta.url=__luUrl "--banner:js=const __luUrl = require('node:url').pathToFileURL(__filename).href;")
+# every bundle whitespace and syntax minified (less to parse; names kept for stack traces); what the
+# CLI's bundle holds is in dist/bundles/cli.meta.json (test/integration/cli-start.test.ts reads it)
 rm -rf dist/bundles/cli
-node_modules/.bin/esbuild dist/src/cli/bin.js --outfile=dist/bundles/cli/liveupdate.cjs --format=cjs --minify-whitespace --minify-syntax \
-  --metafile=dist/bundles/cli.meta.json "${common[@]}" \
-  --define:import.meta.url=__luUrl --banner:js="const __luUrl = require('node:url').pathToFileURL(__filename).href;"
+node_modules/.bin/esbuild dist/src/cli/bin.js --outfile=dist/bundles/cli/liveupdate.cjs --metafile=dist/bundles/cli.meta.json "${common[@]}" "${cjs[@]}"
 # the code cache: what V8 compiled while the CLI ran the commands operators and scripts run most
 # (each run adds to it); nothing here touches a host: a plan from a saved facts file
 for args in '--version' '--help' 'plan --help' 'validate profiles/seed-pkernfs.yaml' 'plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json'; do
@@ -27,9 +27,7 @@ for args in '--version' '--help' 'plan --help' 'validate profiles/seed-pkernfs.y
 done
 # the agent alone: its metafile says what it carries (no YAML parser, schema validator, SSH or CLI
 # framework: test/integration/cli-start.test.ts); every KB of it is parsed inside the blackout at boot
-node_modules/.bin/esbuild dist/src/agent/main.js --outfile=dist/agent/liveupdate-agent.cjs --format=cjs --minify-whitespace --minify-syntax \
-  --metafile=dist/bundles/agent.meta.json "${common[@]}" \
-  --define:import.meta.url=__luUrl --banner:js="const __luUrl = require('node:url').pathToFileURL(__filename).href;"
+node_modules/.bin/esbuild dist/src/agent/main.js --outfile=dist/agent/liveupdate-agent.cjs --metafile=dist/bundles/agent.meta.json "${common[@]}" "${cjs[@]}"
 # the CLI for hosts: an ES module, require/__dirname for its CommonJS dependencies from the banner
-node_modules/.bin/esbuild liveupdate=dist/src/cli/bin.js --minify-whitespace --minify-syntax --outdir=dist/agent --out-extension:.js=.mjs --format=esm "${common[@]}" \
+node_modules/.bin/esbuild liveupdate=dist/src/cli/bin.js --outdir=dist/agent --out-extension:.js=.mjs --format=esm "${common[@]}" \
   --banner:js="import { createRequire as __luRequire } from 'node:module'; import { fileURLToPath as __luPath } from 'node:url'; const require = __luRequire(import.meta.url); const __filename = __luPath(import.meta.url); const __dirname = __luPath(new URL('.', import.meta.url));"

@@ -8,11 +8,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { ROOT } from '../helpers/paths.js';
+import { installCollection, runPlaybook } from '../helpers/ansible.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startVms, qemuPid, counter } from '../helpers/cli-fleet.js';
 
@@ -23,19 +24,9 @@ let dir: string;
 let collections: string;
 let inventory: string;
 
-interface TaskResult {
-  host: string;
-  task: string;
-  status: 'ok' | 'failed' | 'skipped' | 'unreachable';
-  result: { changed?: boolean; msg?: string; [k: string]: unknown };
-}
-
 before(async () => {
   dir = mkdtempSync('/var/tmp/lu-ansible-');
-  const tarballs = existsSync(join(ROOT, 'dist/ansible')) ? readdirSync(join(ROOT, 'dist/ansible')).filter((f) => f.endsWith('.tar.gz')) : [];
-  assert.equal(tarballs.length, 1, 'the collection is built (npm run build:collection)');
-  collections = join(dir, 'collections');
-  execFileSync('ansible-galaxy', ['collection', 'install', '-p', collections, join(ROOT, 'dist/ansible', tarballs[0]!)], { stdio: 'pipe' });
+  collections = installCollection(dir);
   for (let i = 0; i < N; i++) {
     sshds.push(await startSshd());
     hosts.push(await cliHost({ vms: 1 }));
@@ -77,25 +68,8 @@ after(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-/** ansible-playbook with the installed collection; every task result from the record callback. */
-function playbook(args: string[]): { code: number | null; out: string; records: TaskResult[] } {
-  const record = join(dir, `record-${Math.random().toString(36).slice(2)}.jsonl`);
-  const r = spawnSync('ansible-playbook', ['-i', inventory, ...args], {
-    encoding: 'utf8',
-    timeout: 900_000,
-    env: {
-      ...process.env,
-      ANSIBLE_COLLECTIONS_PATH: collections,
-      ANSIBLE_CALLBACK_PLUGINS: join(ROOT, 'test/helpers/ansible'),
-      ANSIBLE_CALLBACKS_ENABLED: 'record',
-      LU_ANSIBLE_RECORD: record,
-      ANSIBLE_NOCOLOR: '1',
-      ANSIBLE_RETRY_FILES_ENABLED: 'false',
-    },
-  });
-  const records = existsSync(record) ? readFileSync(record, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as TaskResult) : [];
-  return { code: r.status, out: r.stdout + r.stderr, records };
-}
+/** ansible-playbook with the installed collection over the three hosts. */
+const playbook = (args: string[]): ReturnType<typeof runPlaybook> => runPlaybook({ collections, inventory, dir, timeoutMs: 900_000 }, args);
 
 test('the collection installs from the built tarball: its module documented, its playbook there', () => {
   const root = join(collections, 'ansible_collections/liveupdate/hypervisor');

@@ -4,12 +4,12 @@
 // kexec, then resets Ansible's own SSH connection and proves the new boot by its boot_id.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { ROOT } from '../helpers/paths.js';
+import { installCollection, runPlaybook } from '../helpers/ansible.js';
 import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
 import { bootLab, type LabHost } from '../../src/lab/lab.js';
@@ -35,10 +35,7 @@ after(async () => {
 });
 
 test('a kernel live update through the Ansible module: real kexec, the VM continues, the new boot proved over Ansible\'s own connection', { timeout: 1_500_000 }, async () => {
-  const tarball = readdirSync(join(ROOT, 'dist/ansible')).find((f) => f.endsWith('.tar.gz'));
-  assert.ok(tarball, 'the collection is built (npm run build:collection)');
-  const collections = join(dir, 'collections');
-  execFileSync('ansible-galaxy', ['collection', 'install', '-p', collections, join(ROOT, 'dist/ansible', tarball)], { stdio: 'pipe' });
+  const collections = installCollection(dir);
 
   const prep = await runCli(['prepare', '--profile', profile, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--agent']);
   assert.equal(prep.code, 0, prep.stderr + prep.stdout);
@@ -63,16 +60,10 @@ test('a kernel live update through the Ansible module: real kexec, the VM contin
     '      register: lu',
     '',
   ].join('\n'));
-  const record = join(dir, 'record.jsonl');
-  const r = spawnSync('ansible-playbook', ['-i', inventory, play], {
-    encoding: 'utf8',
-    timeout: 1_200_000,
-    env: { ...process.env, ANSIBLE_COLLECTIONS_PATH: collections, ANSIBLE_CALLBACK_PLUGINS: join(ROOT, 'test/helpers/ansible'), ANSIBLE_CALLBACKS_ENABLED: 'record', LU_ANSIBLE_RECORD: record, ANSIBLE_NOCOLOR: '1' },
-  });
-  assert.equal(r.status, 0, r.stdout + r.stderr);
-  assert.ok(existsSync(record));
-  const results = readFileSync(record, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { host: string; task: string; status: string; result: Record<string, unknown> });
-  const lu = results.find((x) => x.task === 'Live update')!;
+  const r = runPlaybook({ collections, inventory, dir, timeoutMs: 1_200_000 }, [play]);
+  assert.equal(r.code, 0, r.out);
+  const lu = r.records.find((x) => x.task === 'Live update');
+  assert.ok(lu, `the task reported its result: ${r.out}`);
   assert.equal(lu.status, 'ok', JSON.stringify(lu.result));
   const res = lu.result as { changed: boolean; boot_id_before: string; boot_id_after: string; blackouts: Array<{ vm: string; ms: number }>; run_id: string; journal: string; msg: string };
   assert.equal(res.changed, true);

@@ -102,8 +102,8 @@ class ActionModule(ActionBase):
             out['failures'] = last['failures']
             first = last['failures'][0] if last['failures'] else dict(id='?', message='failed')
             raise LiveupdateFailed('%s: %s (journal %s)' % (first['id'], first['message'], last['journal']), **out)
-        kexec_ran = any(e.get('type') == 'step-end' and e.get('phase') == 'kexec' and e.get('result') == 'ok' for e in events)
-        kexec = not args['vmm_only'] and args['phase'] in ('all', 'update', 'kexec') and kexec_ran
+        # a VMM-only plan has a kexec phase too (its sync step), but no jump
+        kexec = not args['vmm_only'] and any(e.get('phase') == 'kexec' for e in ran)
         out['boot_id_after'] = self._boot_id_after(args['reconnect_timeout']) if kexec else self._boot_id()
         if kexec and out['boot_id_after'] == out['boot_id_before']:
             raise LiveupdateFailed('the host answers with the boot_id it had before the kexec (%s): it did not boot the new kernel'
@@ -173,7 +173,7 @@ class ActionModule(ActionBase):
         try:
             doc = json.loads(stdout)
         except ValueError:
-            raise LiveupdateFailed('liveupdate exited %d: %s' % (code, (stderr or stdout).strip()[-2000:]))
+            raise cli_failed(code, stdout, stderr)
         if doc.get('type') == 'error':
             raise_error(doc)
         return doc
@@ -191,7 +191,7 @@ class ActionModule(ActionBase):
         if events and events[-1].get('type') == 'error':
             raise_error(events[-1])
         if not events:
-            raise LiveupdateFailed('liveupdate exited %d: %s' % (code, (stderr or stdout).strip()[-2000:]))
+            raise cli_failed(code, stdout, stderr)
         return events
 
     # ---- the host over Ansible's own connection ----
@@ -214,6 +214,11 @@ class ActionModule(ActionBase):
                 last = e
                 time.sleep(2)
         raise LiveupdateFailed('the host did not answer over Ansible\'s connection within %d s of the update: %s' % (timeout, last))
+
+
+def cli_failed(code, stdout, stderr):
+    """liveupdate printed nothing this action reads: its exit code and the end of what it said."""
+    return LiveupdateFailed('liveupdate exited %d: %s' % (code, (stderr or stdout).strip()[-2000:]))
 
 
 def raise_error(doc):
