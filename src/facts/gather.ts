@@ -8,25 +8,27 @@ import type { HostFacts } from './types.js';
 export interface ProbeTargets {
   qemu: string[];
   files: string[];
+  /** VM names: a running one is found by its liveupdate pidfile */
+  vms?: string[];
 }
 
 /** What the profile wants probed beyond the fixed set: its QEMU binaries and kexec files. */
 export function probeTargets(profile: Profile | undefined): ProbeTargets {
   if (!profile) return { qemu: ['/usr/bin/qemu-system-x86_64'], files: [] };
-  const qemu = [...new Set(profile.vms.map((v) => v.qemu.binary))];
+  const qemu = [...new Set(profile.vms.flatMap((v) => [v.qemu.binary, v.qemu.restoreBinary]))];
   const files = [profile.kexec.kernel, ...(profile.kexec.initrd ? [profile.kexec.initrd] : [])];
-  return { qemu, files };
+  return { qemu, files, vms: profile.vms.map((v) => v.name) };
 }
 
 /** What was probed to get these facts: probing it again gives facts to compare with them. */
-export const probeTargetsOf = (f: HostFacts): ProbeTargets => ({ qemu: f.qemu.map((q) => q.binary), files: Object.keys(f.files) });
+export const probeTargetsOf = (f: HostFacts): ProbeTargets => ({ qemu: f.qemu.map((q) => q.binary), files: Object.keys(f.files), vms: f.vms?.map((v) => v.name) ?? [] });
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
   return probeFacts(host, probeTargets(profile), now);
 }
 
 export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = () => new Date()): Promise<HostFacts> {
-  const r = await host.exec(probeArgv(t.qemu, t.files), { timeoutMs: 30_000 });
+  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms), { timeoutMs: 30_000 });
   if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
     throw new LiveupdateError('HOST_COMMAND_FAILED', `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
   }

@@ -1,5 +1,6 @@
 import { LiveupdateError } from '../errors.js';
-import { FACTS_FORMAT_VERSION, type HostFacts, type IomemRange, type Mount, type NumaNode, type PciDevice, type PmemDevice, type QemuFacts } from './types.js';
+import { FACTS_FORMAT_VERSION, type HostFacts, type IomemRange, type Mount, type NumaNode, type PciDevice, type PmemDevice, type QemuFacts, type RunningVm } from './types.js';
+import { parseMachineHelp, resolveMachine } from '../qemu/versions.js';
 
 /** Split probe output into its `@@ name` sections. */
 export function splitSections(text: string): Map<string, string> {
@@ -133,6 +134,33 @@ export function parseQemu(text: string): QemuFacts[] {
     });
 }
 
+/** `machines`: `BINARY\tLINE` per line of each binary's `-machine help`, folded into its QemuFacts. */
+export function withMachines(qemu: QemuFacts[], text: string): QemuFacts[] {
+  const lines = new Map<string, string[]>();
+  for (const l of text.split('\n')) {
+    const tab = l.indexOf('\t');
+    if (tab > 0) lines.set(l.slice(0, tab), [...(lines.get(l.slice(0, tab)) ?? []), l.slice(tab + 1)]);
+  }
+  return qemu.map((q) => {
+    const help = lines.get(q.binary);
+    return help ? { ...q, ...parseMachineHelp(help.join('\n')) } : q;
+  });
+}
+
+export function parseRunningVms(text: string): RunningVm[] {
+  return text
+    .split('\n')
+    .map((l) => l.split('\t'))
+    .filter((f) => f.length >= 5 && /^[0-9]+$/.test(f[1]!))
+    .map(([name, pid, exe, versionLine, machine, helpLine]) => ({
+      name: name!,
+      pid: Number(pid),
+      exe: exe!,
+      version: parseQemuVersion(versionLine!),
+      machine: machine ? resolveMachine(machine, parseMachineHelp(helpLine ?? '').aliases) : undefined,
+    }));
+}
+
 export function parseFiles(text: string): Record<string, number | null> {
   const out: Record<string, number | null> = {};
   for (const l of text.split('\n')) {
@@ -168,7 +196,8 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     pmem: parsePmem(get('pmem')),
     pci: parsePci(get('pci')),
     devices: parseDevices(get('devices')),
-    qemu: parseQemu(get('qemu')),
+    qemu: withMachines(parseQemu(get('qemu')), get('machines')),
+    ...(s.has('vms') ? { vms: parseRunningVms(get('vms')) } : {}),
     files: parseFiles(get('files')),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader') ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' } : {}),

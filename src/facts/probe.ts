@@ -47,6 +47,19 @@ for q in $QEMU_BINARIES; do
   case $q in /*) v=$("$q" --version 2>/dev/null | head -n 1) ;; *) v= ;; esac
   printf '%s\\t%s\\n' "$q" "$v"
 done
+sec machines
+for q in $QEMU_BINARIES; do
+  case $q in /*) "$q" -machine help 2>/dev/null | while IFS= read -r l; do printf '%s\\t%s\\n' "$q" "$l"; done ;; esac
+done
+[ -z "$VM_NAMES" ] || sec vms
+for n in $VM_NAMES; do
+  p=$(cat "/run/liveupdate/$n.pid" 2>/dev/null) || continue
+  case $p in ''|*[!0-9]*) continue ;; esac
+  tr '\\0' '\\n' < "/proc/$p/cmdline" 2>/dev/null | grep -qx "/run/liveupdate/$n.pid" || continue
+  m=$(tr '\\0' '\\n' < "/proc/$p/cmdline" | sed -n '/^-machine$/{n;p;q;}; /^-M$/{n;p;q;}'); m=\${m%%,*}
+  printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$n" "$p" "$(readlink "/proc/$p/exe")" "$("/proc/$p/exe" --version 2>/dev/null | head -n 1)" "$m" \\
+    "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")"
+done
 set +f
 sec files
 for f in "$@"; do
@@ -56,8 +69,9 @@ sec end
 `;
 
 /** argv that runs the probe; `files` reach the script as "$@". */
-export function probeArgv(qemuBinaries: string[], files: string[]): string[] {
+export function probeArgv(qemuBinaries: string[], files: string[], vms: string[] = []): string[] {
   // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env,
   // split on spaces with globbing off (set -f): a '*' in one is a name, never expanded and run
-  return ['env', `QEMU_BINARIES=${qemuBinaries.join(' ')}`, 'sh', '-c', PROBE_SCRIPT, 'liveupdate-probe', ...files];
+  // VM names (letters, digits, '.', '_', '-': the profile schema checks) name their pidfiles the same way
+  return ['env', `QEMU_BINARIES=${qemuBinaries.join(' ')}`, `VM_NAMES=${vms.join(' ')}`, 'sh', '-c', PROBE_SCRIPT, 'liveupdate-probe', ...files];
 }

@@ -43,6 +43,22 @@ export interface QemuFacts {
   binary: string;
   /** undefined when the binary is missing or did not answer */
   version: string | undefined;
+  /** its machine types (`-machine help`); absent from facts saved before they were probed */
+  machines?: string[];
+  /** alias -> the versioned type it names in this binary (`q35` -> `pc-q35-7.2`) */
+  aliases?: Record<string, string>;
+}
+
+/** A VM of the profile found running (its liveupdate pidfile names a live QEMU). */
+export interface RunningVm {
+  name: string;
+  pid: number;
+  /** the running QEMU's executable; ' (deleted)' at the end when a package upgrade replaced it */
+  exe: string;
+  /** the running QEMU's version (its own executable asked, even when deleted) */
+  version: string | undefined;
+  /** its machine type, an alias resolved by the running QEMU itself */
+  machine: string | undefined;
 }
 
 export interface HostFacts {
@@ -62,6 +78,8 @@ export interface HostFacts {
   pci: PciDevice[];
   devices: { vfio: string[]; iommu: boolean; liveupdate: boolean; kvm: boolean };
   qemu: QemuFacts[];
+  /** the profile's VMs that run now; absent from facts saved before they were probed */
+  vms?: RunningVm[];
   /** paths the profile names (kexec kernel, initrd): size in bytes, or null when missing */
   files: Record<string, number | null>;
   /**

@@ -2,6 +2,7 @@ import type { HostFacts } from '../facts/types.js';
 import type { Persistence, Profile, VmSpec } from '../profile/types.js';
 import { selectMigrationMode, migrationUris, type KexecMigrationMode } from '../qemu/mode.js';
 import { qemuArgv } from '../qemu/argv.js';
+import { judgeUpgrade, resolveMachine, type UpgradeVerdict } from '../qemu/versions.js';
 import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
 import { composeKexecCmdline, missingBootParams, managedParams } from './cmdline.js';
 import type { Phase, Step, StepBody, StepMeta } from './types.js';
@@ -24,11 +25,31 @@ export interface PlanContext {
   notes: string[];
 }
 
+/** A QEMU a VM runs on: before the update (the running one) or after (the one that restores it). */
+export interface VmQemu {
+  binary: string;
+  version: string | undefined;
+  /** versioned when the profile's alias could be resolved */
+  machine: string;
+}
+
 export interface VmContext {
   spec: VmSpec;
   mode: KexecMigrationMode;
   modeWhy: string;
+  /** the version that saves the state (the running QEMU's, else the binary's) */
   qemuVersion: string | undefined;
+  /** the machine type the VM starts with the first time: the profile's alias resolved by `binary` */
+  startMachine: string;
+  /** `binary`'s version */
+  startVersion: string | undefined;
+  /** the QEMU that saves the VM and the one that restores it */
+  from: VmQemu;
+  to: VmQemu;
+  /** whether `to` may load what `from` saves; undefined when a version is unknown */
+  upgrade: UpgradeVerdict | undefined;
+  /** the VM runs now (its pidfile names a live QEMU), per the facts; undefined: the facts did not look */
+  running: boolean | undefined;
   ramPath: string;
   stateFile: string;
   /** the fingerprint of its guest RAM taken while it is paused before the kexec, checked before its new QEMU starts */
@@ -44,7 +65,20 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
   const persistence: Persistence =
     profile.persistence.backend === 'luo' ? profile.persistence : { ...profile.persistence, offset: carveOut!.range.start, size: carveOut!.range.size };
   const vms = profile.vms.map((spec): VmContext => {
-    const qemuVersion = facts.qemu.find((q) => q.binary === spec.qemu.binary)?.version;
+    const bin = facts.qemu.find((q) => q.binary === spec.qemu.binary);
+    const restorer = facts.qemu.find((q) => q.binary === spec.qemu.restoreBinary);
+    const running = facts.vms?.find((v) => v.name === spec.name);
+    const startMachine = resolveMachine(spec.qemu.machine, bin?.aliases);
+    // a running VM keeps the type it runs: never the alias resolved again by a newer binary
+    const from: VmQemu = running
+      ? { binary: running.exe.replace(/ \(deleted\)$/, ''), version: running.version, machine: running.machine ?? startMachine }
+      : { binary: spec.qemu.binary, version: bin?.version, machine: startMachine };
+    const to: VmQemu = { binary: spec.qemu.restoreBinary, version: restorer?.version, machine: from.machine };
+    const upgrade =
+      from.version && to.version
+        ? judgeUpgrade({ from: { version: from.version, machine: from.machine }, to: { version: to.version, binary: to.binary, machines: restorer?.machines }, acknowledged: profile.migration.acceptUntestedQemu })
+        : undefined;
+    const qemuVersion = from.version;
     const { mode, why } = selectMigrationMode(profile.migration.mode, qemuVersion);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
     const ramPath =
@@ -58,6 +92,12 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       mode,
       modeWhy: why,
       qemuVersion,
+      startMachine,
+      startVersion: bin?.version,
+      from,
+      to,
+      upgrade,
+      running: facts.vms ? !!running : undefined,
       ramPath,
       stateFile,
       ramFingerprint: `${stateFile}.ram-fingerprint`,
@@ -94,8 +134,10 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
   };
 }
 
+/** A restore runs the QEMU that restores, on the type the VM runs; a first start the profile's binary, its alias resolved. */
 export function vmArgv(ctx: PlanContext, vm: VmContext, incoming: boolean): string[] {
-  return qemuArgv({ vm: vm.spec, ramPath: vm.ramPath, pidfile: vm.pidfile, incoming, vfioArgs: vm.vfioArgs });
+  const qemu = incoming ? { binary: vm.to.binary, machine: vm.to.machine } : { binary: vm.spec.qemu.binary, machine: vm.startMachine };
+  return qemuArgv({ vm: vm.spec, ...qemu, ramPath: vm.ramPath, pidfile: vm.pidfile, incoming, vfioArgs: vm.vfioArgs });
 }
 
 /** Step factory with the phase's defaults; ids are `phase/name`. */

@@ -1,4 +1,6 @@
-import { LiveupdateError } from '../errors.js';
+import { LiveupdateError, type Diagnostic } from '../errors.js';
+import { Findings } from '../profile/rules.js';
+import { modesNotTaken } from '../qemu/mode.js';
 import type { HostFacts } from '../facts/types.js';
 import { factRules } from './rules.js';
 import type { Locate, Profile } from '../profile/types.js';
@@ -53,6 +55,13 @@ export function makePlan(input: PlanInput): Plan {
   // a VMM-only update is the phase builders' input: they leave out every kernel step themselves
   const ctx = buildContext(profile, facts, input.update ?? 'kernel');
   const phases = selectedPhases(input.phases);
+  // refused before anything stops: a restore the QEMU that restores cannot be trusted with
+  const refused = phases.some((ph) => ph !== 'prepare') ? upgradeRefusals(ctx, input.locate) : [];
+  if (refused.length) {
+    throw new LiveupdateError('PLAN_INVALID', `${profile.file} cannot be applied to ${facts.hostname}: ${refused.length} VM${refused.length === 1 ? '' : 's'} cannot move to the QEMU that would restore ${refused.length === 1 ? 'it' : 'them'}; nothing was done`, {
+      diagnostics: refused,
+    });
+  }
   const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
   const ids = new Set<string>();
   for (const st of steps) {
@@ -69,11 +78,33 @@ export function makePlan(input: PlanInput): Plan {
     update: input.update ?? 'kernel',
     ...(ctx.carveOut ? { carveOut: { start: ctx.carveOut.range.start, size: ctx.carveOut.range.size, active: ctx.carveOut.active, cmdline: ctx.bootParams } } : {}),
     kexecCmdline: ctx.kexecCmdline,
-    vms: ctx.vms.map((v) => ({ name: v.spec.name, migrationMode: v.mode, stateFile: v.stateFile, ramPath: v.ramPath, qmp: v.spec.qmp, qemuVersion: v.qemuVersion })),
+    vms: ctx.vms.map((v) => ({
+      name: v.spec.name,
+      migrationMode: v.mode,
+      modeWhy: v.modeWhy,
+      notTaken: modesNotTaken(ctx.update, v.from.version, v.to.version),
+      stateFile: v.stateFile,
+      ramPath: v.ramPath,
+      qmp: v.spec.qmp,
+      qemuVersion: v.qemuVersion,
+      qemu: { from: v.from, to: v.to, upgrade: v.upgrade?.why },
+      ...(v.running === undefined ? {} : { running: v.running }),
+    })),
     steps,
     warnings: rules.warnings,
     notes: [...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`), ...ctx.notes],
   };
+}
+
+/** Each VM whose restoring QEMU may not load what its running QEMU saves, at the profile field to change. */
+function upgradeRefusals(ctx: PlanContext, locate: Locate): Diagnostic[] {
+  const f = new Findings(locate);
+  ctx.vms.forEach((v, i) => {
+    if (!v.upgrade || v.upgrade.ok) return;
+    const field = /machine type/.test(v.upgrade.why) && !/has no machine type/.test(v.upgrade.why) ? 'machine' : v.spec.qemu.restoreBinary !== v.spec.qemu.binary ? 'restoreBinary' : 'binary';
+    f.error(['vms', i, 'qemu', field], `${v.spec.name}: QEMU ${v.from.version} (${v.from.binary}) -> ${v.to.version} (${v.to.binary}) refused: ${v.upgrade.why}`);
+  });
+  return f.errors;
 }
 
 /** What the facts alone prove done; everything else is checked by the executor at run time. */

@@ -95,6 +95,9 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
     else if (profile.migration.mode === 'cpr-reboot' && !versionAtLeast(q.version, 8, 2)) {
       f.error(['migration', 'mode'], `cpr-reboot needs QEMU 8.2 or newer; ${vm.qemu.binary} is ${q.version}`);
     }
+    if (vm.qemu.restoreBinary !== vm.qemu.binary && !facts.qemu.find((x) => x.binary === vm.qemu.restoreBinary)?.version) {
+      f.error(['vms', i, 'qemu', 'restoreBinary'], `${vm.qemu.restoreBinary} is missing on ${facts.hostname} or did not report a version`);
+    }
     if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !versionAtLeast(q.version, 8, 2)))) {
       f.error(
         ['vms', i, 'vfio'],

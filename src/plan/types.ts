@@ -34,6 +34,8 @@ export type Verify =
   | { kind: 'boot-changed'; params: string[]; timeoutMs: number }
   | { kind: 'dmesg'; patterns: string[] }
   | { kind: 'vm-status'; vm: string; status: string }
+  /** the running QEMU is the one the plan was made for: its version and machine type (QMP) */
+  | { kind: 'vm-qemu'; vm: string; socket: string; version: string; machine: string }
   /** the holder is alive, holds every session, and each VM's QEMU maps exactly the memfd the holder preserves */
   | { kind: 'luo-holder'; sessions: string[]; vms?: Array<{ vm: string; pidfile: string }> };
 
@@ -78,7 +80,7 @@ export type StepBody =
    * noTruncate: QEMU is started by the native helper under a seccomp filter that refuses ftruncate() to these sizes
    * (pkernfs after a kexec: files read size 0, QEMU would truncate its RAM file, and pkernfs's truncate remaps it to fresh blocks).
    */
-  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; noTruncate?: number[] }
+  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; expectMachine?: string; noTruncate?: number[] }
   /** `quit` with `pidfile`: done when that QEMU process is gone (its files closed, its mappings released), not only its QMP socket */
   | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait; pidfile?: string }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }
@@ -132,13 +134,27 @@ export interface StepMeta {
 
 export type Step = StepMeta & StepBody;
 
+export interface PlanVmQemu {
+  binary: string;
+  version: string | undefined;
+  machine: string;
+}
+
 export interface PlanVm {
   name: string;
+  /** the path the VM takes through the update, and why (cpr-transfer and cpr-exec: why not) */
   migrationMode: 'x-ignore-shared' | 'cpr-reboot';
+  modeWhy: string;
+  notTaken: Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }>;
   stateFile: string;
   ramPath: string;
   qmp: string;
+  /** the version that saves the state */
   qemuVersion: string | undefined;
+  /** the QEMU that saves it and the one that restores it; `upgrade` says why the second may load what the first saved */
+  qemu: { from: PlanVmQemu; to: PlanVmQemu; upgrade: string | undefined };
+  /** running now, per the facts (absent: facts saved before liveupdate looked) */
+  running?: boolean;
 }
 
 export interface Plan {

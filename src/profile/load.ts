@@ -66,9 +66,9 @@ interface RawProfile {
   persistence: { backend: 'pkernfs' | 'pmem' | 'luo'; size?: string; offset?: string; mount?: string; device?: string; kho?: { scratch?: string } };
   iommu?: { api?: 'iommufd' | 'vfio-container'; dmaStopsDuringUpdate?: boolean };
   kexec: { kernel: string; initrd?: string; unsigned?: boolean; bootTimeout?: string; cmdline?: { policy?: 'reuse' | 'replace'; value?: string; append?: string[]; remove?: string[] } };
-  migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string };
+  migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string; acceptUntestedQemu?: string[] };
   journal?: { dir?: string };
-  vms: Array<{ name: string; memory: string; ramFile?: string; qmp?: string; qemu?: { binary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] }; vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }> }>;
+  vms: Array<{ name: string; memory: string; ramFile?: string; qmp?: string; qemu?: { binary?: string; restoreBinary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] }; vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }> }>;
 }
 
 export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
@@ -99,6 +99,7 @@ function normalise(file: string, raw: RawProfile): Profile {
     qmp: cleanPath(vm.qmp) ?? `/run/liveupdate/${vm.name}.qmp`,
     qemu: {
       binary: vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
+      restoreBinary: vm.qemu?.restoreBinary ?? vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
       machine: vm.qemu?.machine ?? 'q35',
       accel: vm.qemu?.accel ?? 'kvm',
       cpus: vm.qemu?.cpus ?? 1,
@@ -128,7 +129,7 @@ function normalise(file: string, raw: RawProfile): Profile {
       },
       bootTimeoutMs: parseDuration(raw.kexec.bootTimeout ?? '5m'),
     },
-    migration: { mode: raw.migration?.mode ?? 'auto', stateDir, timeoutMs: parseDuration(raw.migration?.timeout ?? '120s') },
+    migration: { mode: raw.migration?.mode ?? 'auto', stateDir, timeoutMs: parseDuration(raw.migration?.timeout ?? '120s'), acceptUntestedQemu: raw.migration?.acceptUntestedQemu ?? [] },
     journal: { dir: journalDir },
     vms,
   };

@@ -42,7 +42,17 @@ export interface VmSpec {
   memory: number;
   ramFile: string;
   qmp: string;
-  qemu: { binary: string; machine: string; accel: string; cpus: number; args: string[] };
+  qemu: {
+    /** the QEMU that runs the VM (and starts it the first time) */
+    binary: string;
+    /** the QEMU that restores it after the update: `binary` unless the profile names a new one */
+    restoreBinary: string;
+    /** as the profile gives it: an alias (q35) is resolved to a versioned type when the VM first starts */
+    machine: string;
+    accel: string;
+    cpus: number;
+    args: string[];
+  };
   vfio: VfioSpec[];
 }
 
@@ -60,7 +70,13 @@ export interface Profile {
     cmdline: { policy: 'reuse' | 'replace'; value: string | undefined; append: string[]; remove: string[] };
     bootTimeoutMs: number;
   };
-  migration: { mode: MigrationMode; stateDir: string; timeoutMs: number };
+  migration: {
+    mode: MigrationMode;
+    stateDir: string;
+    timeoutMs: number;
+    /** QEMU upgrades (`A.B -> C.D`) the operator accepts although no test has shown them to work */
+    acceptUntestedQemu: string[];
+  };
   journal: { dir: string };
   vms: VmSpec[];
 }

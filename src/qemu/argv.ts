@@ -2,6 +2,9 @@ import type { VmSpec } from '../profile/types.js';
 
 export interface QemuArgvInput {
   vm: VmSpec;
+  /** the QEMU to run and the machine type, concrete: the planner decides both */
+  binary: string;
+  machine: string;
   /** where guest RAM lives: a file on pkernfs/pmem, or /proc/<holder>/fd/<n> for LUO */
   ramPath: string;
   pidfile: string;
@@ -49,9 +52,9 @@ export function optionName(arg: string): string | undefined {
 export function qemuArgv(i: QemuArgvInput): string[] {
   const { vm } = i;
   const argv = [
-    vm.qemu.binary,
+    i.binary,
     '-name', `${vm.name},debug-threads=on`,
-    '-machine', `${vm.qemu.machine},memory-backend=ram0`,
+    '-machine', `${i.machine},memory-backend=ram0`,
     '-accel', vm.qemu.accel,
     '-smp', String(vm.qemu.cpus),
     '-m', `${vm.memory / 2 ** 20}M`,

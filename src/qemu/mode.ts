@@ -33,3 +33,21 @@ export function migrationUris(stateFile: string, qemuVersion: string | undefined
   const q = (p: string): string => `'${p.replace(/'/g, `'\\''`)}'`;
   return { out: `exec:cat > ${q(`${stateFile}.part`)} && mv ${q(`${stateFile}.part`)} ${q(stateFile)}`, in: `exec:cat ${q(stateFile)}` };
 }
+
+/**
+ * Why a VM does not take QEMU's other CPR modes. cpr-transfer (10.0) keeps both QEMUs alive and
+ * cpr-exec (10.2) execs the new one in the same process: neither spans a kexec.
+ */
+export function modesNotTaken(update: 'kernel' | 'vmm', from: string | undefined, to: string | undefined): Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }> {
+  if (update === 'kernel') {
+    return [
+      { mode: 'cpr-transfer', why: 'needs the old and the new QEMU alive at once: not across a kexec' },
+      { mode: 'cpr-exec', why: 'execs the new QEMU in the same process: not across a kexec' },
+    ];
+  }
+  const both = (major: number, minor: number): boolean => atLeast(from, major, minor) && atLeast(to, major, minor);
+  return [
+    { mode: 'cpr-transfer', why: both(10, 0) ? 'not driven by liveupdate yet: the VMM update saves the device state, quits the old QEMU and restores in the new one' : `needs QEMU 10.0 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` },
+    { mode: 'cpr-exec', why: both(10, 2) ? 'not driven by liveupdate yet' : `needs QEMU 10.2 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` },
+  ];
+}

@@ -204,3 +204,10 @@ export class QmpClient extends EventEmitter {
     });
   }
 }
+
+/** The version a QEMU reports and the machine type it runs (`pc-q35-7.2-machine` as QOM names it, less the suffix). */
+export async function qemuIdentity(c: QmpClient): Promise<{ version: string; machine: string }> {
+  const v = await c.execute<{ qemu: { major: number; minor: number; micro: number } }>('query-version');
+  const t = await c.execute<string>('qom-get', { path: '/machine', property: 'type' });
+  return { version: `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`, machine: String(t).replace(/-machine$/, '') };
+}

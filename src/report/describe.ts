@@ -31,7 +31,9 @@ export function describeAction(step: Step): string[] {
       return [
         ...(step.noTruncate ? [`lu-helper: seccomp filter refusing ftruncate() to ${step.noTruncate.join(' or ')} bytes, then exec:`] : []),
         `$ ${describeArgv(step.argv)}`,
-        ...(step.expectVersion ? [`then qmp query-version must be ${step.expectVersion} (else quit it: state is not loaded across versions)`] : []),
+        ...(step.expectVersion || step.expectMachine
+          ? [`then ${[step.expectVersion ? `qmp query-version must be ${step.expectVersion}` : '', step.expectMachine ? `its machine type ${step.expectMachine}` : ''].filter(Boolean).join(' and ')} (else quit it before it loads anything)`]
+          : []),
       ];
     case 'qmp': {
       const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
@@ -61,6 +63,8 @@ export function describeVerify(v: Verify): string {
       return `check dmesg for: ${v.patterns.map((p) => `'${p}'`).join(', ')}`;
     case 'vm-status':
       return `qmp query-status of ${v.vm} is ${v.status}`;
+    case 'vm-qemu':
+      return `qmp query-version of ${v.vm} is ${v.version} and qom-get /machine type is ${v.machine}-machine`;
     case 'luo-holder':
       return `check the holder process is alive and holds sessions ${v.sessions.join(', ')}${v.vms?.length ? "; each VM's QEMU maps the holder's memfd (same inode)" : ''}`;
   }

@@ -15,6 +15,12 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     out.push(`carve-out: ${formatSize(c.size)} at ${formatSize(c.start)} (${hex(c.start)}-${hex(c.start + c.size - 1)}), ${c.active ? 'active on this boot' : 'NOT active yet: needs a reboot with ' + c.cmdline.join(' ')}`);
   }
   out.push(`next kernel's cmdline: ${plan.kexecCmdline}`);
+  for (const v of plan.vms) {
+    const { from, to, upgrade } = v.qemu;
+    const q = (x: typeof from): string => `QEMU ${x.version ?? '(version unknown)'} ${x.binary} on ${x.machine}`;
+    const same = from.binary === to.binary && from.version === to.version;
+    out.push(`vm ${v.name}${v.running === false ? ' (not running)' : ''}: ${q(from)}, ${same ? 'restored by the same QEMU' : `restored by ${q(to)}`}; ${v.migrationMode}${!same && upgrade ? `; ${upgrade}` : ''}`);
+  }
   for (const n of plan.notes) out.push(`note: ${n}`);
   for (const w of plan.warnings) out.push(`warning: ${formatDiagnostic(w)}`);
 

@@ -2,7 +2,7 @@
 import { LiveupdateError } from '../../errors.js';
 import type { Step } from '../../plan/types.js';
 import { HelperError, execHelper } from '../../native/helper.js';
-import type { QmpClient, QmpEvent } from '../../qemu/qmp.js';
+import { qemuIdentity, type QmpClient, type QmpEvent } from '../../qemu/qmp.js';
 import { fill, sh, type Outcome, type RunEnv } from './env.js';
 
 interface MigrateInfo {
@@ -110,16 +110,21 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
     throw new LiveupdateError('QEMU_FAILED', `QEMU for ${step.vm} did not start (exit ${r.exitCode}): ${why || 'no message'}`);
   }
-  if (!step.expectVersion) return {};
-  // The new QEMU is paused with nothing loaded: a version check here costs one QMP round trip.
+  if (!step.expectVersion && !step.expectMachine) return {};
+  // The new QEMU is paused with nothing loaded: checking it here costs two QMP round trips.
   // a QEMU that just started on a loaded host may take a while to greet: the wait only bounds a failure
   const c = await env.qmp.get(fill(step.socket, env.vars), 30_000);
-  const v = await c.execute<{ qemu: { major: number; minor: number; micro: number } }>('query-version');
-  const version = `${v.qemu.major}.${v.qemu.minor}.${v.qemu.micro}`;
-  if (version !== step.expectVersion) {
+  const got = await qemuIdentity(c);
+  const wrong =
+    step.expectVersion && got.version !== step.expectVersion
+      ? `${argv[0]} is QEMU ${got.version} but the plan restores with QEMU ${step.expectVersion} (the binary changed since the plan)`
+      : step.expectMachine && got.machine !== step.expectMachine
+        ? `${argv[0]} started machine type ${got.machine} but the VM runs ${step.expectMachine}`
+        : undefined;
+  if (wrong) {
     await c.execute('quit').catch(() => undefined);
     env.qmp.drop(fill(step.socket, env.vars));
-    throw new LiveupdateError('QEMU_FAILED', `${step.vm}: ${argv[0]} is QEMU ${version} but the device state was saved by QEMU ${step.expectVersion}; not restoring across versions (the new QEMU was stopped, the state is untouched). Install ${step.expectVersion} (or point the profile at it) and resume again.`);
+    throw new LiveupdateError('QEMU_FAILED', `${step.vm}: ${wrong}; not loading its state (the new QEMU was stopped, the state is untouched). Plan again and resume.`);
   }
-  return { version };
+  return got;
 }

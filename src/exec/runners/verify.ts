@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { LiveupdateError } from '../../errors.js';
 import { holderRequest } from '../../native/helper.js';
 import { LUO_HOLDER_SOCKET, type Verify } from '../../plan/types.js';
-import { sh, statusOf, type Outcome, type RunEnv } from './env.js';
+import { qemuIdentity } from '../../qemu/qmp.js';
+import { fill, sh, statusOf, type Outcome, type RunEnv } from './env.js';
 
 /** Size and sha256 of a state file, hashed here: a fetch is cheaper than a spawn inside the blackout. */
 async function stateFileFacts(env: RunEnv, path: string): Promise<{ bytes: number; sha256: string } | undefined> {
@@ -32,6 +33,14 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
           const how = saved['bytes'] !== got.bytes ? `is ${got.bytes} bytes but ${String(saved['bytes'])} were saved (truncated?)` : 'has a different sha256 than the one saved';
           throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} ${how}; not restoring from it. The VM stays resumable once the saved file is back.`);
         }
+      }
+      return got;
+    }
+    case 'vm-qemu': {
+      // before anything pauses: the state about to be saved is for the QEMU the plan judged
+      const got = await qemuIdentity(await env.qmp.get(fill(v.socket, env.vars), 30_000));
+      if (got.version !== v.version || got.machine !== v.machine) {
+        throw new LiveupdateError('STEP_FAILED', `${v.vm} runs QEMU ${got.version} on ${got.machine}, but the plan was made for QEMU ${v.version} on ${v.machine}: nothing was paused; plan again`);
       }
       return got;
     }

@@ -1,4 +1,5 @@
 import { formatSize } from '../../units.js';
+import { isVersionedMachine } from '../../qemu/versions.js';
 import { describeRange } from '../carveout.js';
 import { pkernfsFiles } from '../../profile/layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
@@ -156,13 +157,16 @@ export function preparePhase(ctx: PlanContext): Step[] {
   }
   for (const vm of ctx.vms) {
     steps.push(
-      s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}` }, {
+      s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}, QEMU ${vm.startVersion ?? '(version unknown)'} on ${vm.startMachine}${vm.startMachine !== vm.spec.qemu.machine ? ` (${vm.spec.qemu.machine} resolved once, kept across updates)` : ''}` }, {
         kind: 'qemu-start',
         vm: vm.spec.name,
         argv: vmArgv(ctx, vm, false),
         pidfile: vm.pidfile,
         incoming: false,
         socket: vm.spec.qmp,
+        // checked once it runs, so the journal records the version and the versioned type it started with
+        ...(vm.startVersion ? { expectVersion: vm.startVersion } : {}),
+        ...(isVersionedMachine(vm.startMachine) ? { expectMachine: vm.startMachine } : {}),
       }),
     );
   }

@@ -1,3 +1,4 @@
+import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
 import { vfioSetup } from './prepare.js';
@@ -28,6 +29,12 @@ export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
   return [];
 }
 
+function restoringQemu(vm: VmContext): string {
+  const { from, to } = vm;
+  const which = `QEMU ${to.version ?? '(version unknown)'} on ${to.machine}`;
+  return from.version && to.version && from.version !== to.version ? `${which}, moving it from QEMU ${from.version}` : `${which}, the QEMU that saved it`;
+}
+
 /** One VM restored from its saved device state onto RAM that never moved. */
 export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, onlyIf?: Check, afterKexec = false): Step[] {
   const s = stepper(phase);
@@ -42,8 +49,8 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
       kind: 'verify',
       verify: { kind: 'state-file', vm: n, path: vm.stateFile, savedBy: `suspend/verify-state/${n}` },
     }),
-    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state; it must be the QEMU version that saved it${pkernfs ? '; it may not truncate its RAM file (pkernfs sizes read 0 after a kexec)' : ''}` }, {
-      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.qemuVersion ? { expectVersion: vm.qemuVersion } : {}),
+    s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state: ${restoringQemu(vm)}${pkernfs ? '; it may not truncate its RAM file (pkernfs sizes read 0 after a kexec)' : ''}` }, {
+      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.to.version ? { expectVersion: vm.to.version } : {}), ...(isVersionedMachine(vm.to.machine) ? { expectMachine: vm.to.machine } : {}),
       ...(pkernfs ? { noTruncate: [vm.spec.memory] } : {}),
     }),
     ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),

@@ -1,4 +1,5 @@
 import { stepper, type PlanContext, type VmContext } from '../context.js';
+import { isVersionedMachine } from '../../qemu/versions.js';
 import type { Phase, Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
@@ -31,6 +32,18 @@ export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, gr
   return steps;
 }
 
+/** The QEMU about to save the VM is the one whose version and machine type the plan judged (recorded in the journal). */
+function verifyRunningQemu(vm: VmContext): Step[] {
+  const { from } = vm;
+  if (!vm.running || !from.version || !isVersionedMachine(from.machine)) return [];
+  return [
+    stepper('suspend')(`verify-qemu/${vm.spec.name}`, { blackout: false, vm: vm.spec.name, group: 'migration-setup', idempotent: true, check: null, description: `verify ${vm.spec.name} runs QEMU ${from.version} on ${from.machine}, as planned` }, {
+      kind: 'verify',
+      verify: { kind: 'vm-qemu', vm: vm.spec.name, socket: vm.spec.qmp, version: from.version, machine: from.machine },
+    }),
+  ];
+}
+
 /** suspend: stage the kernel first, then per VM (concurrently) stop -> save device state -> quit. */
 export function suspendPhase(ctx: PlanContext): Step[] {
   const s = stepper('suspend');
@@ -53,6 +66,7 @@ export function suspendPhase(ctx: PlanContext): Step[] {
         kind: 'exec',
         argv: ['rm', '-f', vm.stateFile, `${vm.stateFile}.part`, vm.ramFingerprint],
       }),
+      ...verifyRunningQemu(vm),
       ...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false),
     );
   }

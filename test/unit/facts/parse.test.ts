@@ -73,3 +73,26 @@ test('bootloader: what the probe found; "unknown" for anything else; absent from
   assert.equal(parseProbeOutput(withSection('lilo'), 'T').bootloader, 'unknown');
   assert.equal('bootloader' in parseProbeOutput(text, 'T'), false);
 });
+
+test('machines and running VMs: each binary its types and aliases; a running VM its own version and its type, an alias resolved by the running QEMU', () => {
+  const text = [
+    '@@ qemu',
+    '/usr/bin/qemu-system-x86_64\tQEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)',
+    '@@ machines',
+    '/usr/bin/qemu-system-x86_64\tSupported machines are:',
+    '/usr/bin/qemu-system-x86_64\tpc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)',
+    '/usr/bin/qemu-system-x86_64\tpc-i440fx-7.2        Standard PC (i440FX + PIIX, 1996) (default)',
+    '@@ vms',
+    'a\t4242\t/usr/bin/qemu-system-x86_64 (deleted)\tQEMU emulator version 7.2.19 (Debian)\tpc\tpc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)',
+    'b\t4343\t/opt/qemu-10/usr/bin/qemu-system-x86_64\tQEMU emulator version 10.0.2\tpc-q35-7.2\t',
+    '@@ end',
+  ].join('\n');
+  const f = parseProbeOutput(text, '2026-12-03T00:00:00.000Z');
+  assert.deepEqual(f.qemu, [{ binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', machines: ['pc', 'pc-i440fx-7.2'], aliases: { pc: 'pc-i440fx-7.2' } }]);
+  assert.deepEqual(f.vms, [
+    { name: 'a', pid: 4242, exe: '/usr/bin/qemu-system-x86_64 (deleted)', version: '7.2.19', machine: 'pc-i440fx-7.2' },
+    { name: 'b', pid: 4343, exe: '/opt/qemu-10/usr/bin/qemu-system-x86_64', version: '10.0.2', machine: 'pc-q35-7.2' },
+  ]);
+  // a probe that asked for no VMs says nothing about them
+  assert.equal(parseProbeOutput('@@ qemu\n@@ end\n', '2026-12-03T00:00:00.000Z').vms, undefined);
+});

@@ -3,10 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { optionName, qemuArgv } from '../../../src/qemu/argv.js';
 
-const vm = { name: 'vm1', memory: 2 ** 30, ramFile: 'vm1.ram', qmp: '/run/lu/a,server=off,b.qmp', qemu: { binary: '/usr/bin/qemu-system-x86_64', machine: 'q35', accel: 'kvm', cpus: 2, args: [] }, vfio: [] };
+const vm = { name: 'vm1', memory: 2 ** 30, ramFile: 'vm1.ram', qmp: '/run/lu/a,server=off,b.qmp', qemu: { binary: '/usr/bin/qemu-system-x86_64', restoreBinary: '/usr/bin/qemu-system-x86_64', machine: 'q35', accel: 'kvm', cpus: 2, args: [] }, vfio: [] };
 
 test('every path placed inside a QEMU option string has its commas doubled (a comma there would inject options)', () => {
-  const argv = qemuArgv({ vm, ramPath: '/mnt/pmem/x,share=off', pidfile: '/run/liveupdate/vm1.pid', incoming: false, vfioArgs: [] });
+  const argv = qemuArgv({ vm, binary: vm.qemu.binary, machine: 'pc-q35-7.2', ramPath: '/mnt/pmem/x,share=off', pidfile: '/run/liveupdate/vm1.pid', incoming: false, vfioArgs: [] });
   assert.equal(argv[argv.indexOf('-qmp') + 1], 'unix:/run/lu/a,,server=off,,b.qmp,server=on,wait=off');
   assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=ram0,size=1073741824,mem-path=/mnt/pmem/x,,share=off,share=on');
 });
