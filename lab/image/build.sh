@@ -100,12 +100,14 @@ python3 "$here/counter-img.py" "$C/counter.img"
 [ -f "$C/ssh/host_ed25519_key" ] || { rm -f "$C/host_key.pub"; ssh-keygen -q -t ed25519 -N '' -C lab -f "$C/ssh/host_ed25519_key"; }
 [ -f "$C/host_key.pub" ] || cut -d' ' -f1,2 "$C/ssh/host_ed25519_key.pub" > "$C/host_key.pub"
 
-# the LUO image: the LUO lab kernel goes in as /boot/vmlinuz-luo (the kexec target), QEMU 10 from
-# bookworm-backports, when fetched, as /opt/qemu-10
+# the LUO image: the LUO lab kernel goes in as /boot/vmlinuz-luo (the kexec target)
 # the pkernfs image: the pkernfs lab kernel as /boot/vmlinuz-pkernfs
+# every image: QEMU 10 (bookworm-backports) as /opt/qemu-10 and QEMU 11 (trixie-backports, with its
+# Debian 13 libraries) as /opt/qemu-11 beside Debian 12's 7.2, when lab/qemu/fetch-qemu1{0,1}.sh fetched them
 LUO=$C/luo-kernel/bzImage
 PKFS=$C/pkernfs-kernel/bzImage
 Q10=$C/qemu-10
+Q11=$C/qemu-11
 if [ "$variant" = luo ]; then
   [ -f "$LUO" ] || fail "no LUO lab kernel in $C/luo-kernel: build it first (bash lab/kernel/build.sh luo)"
   IMG=$C/lab-luo.ext4; STAMP=$C/image-luo.stamp
@@ -115,7 +117,8 @@ elif [ "$variant" = pkernfs ]; then
 else
   IMG=$C/lab-base.ext4; STAMP=$C/image.stamp
 fi
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub"; echo "$KV"; if [ "$variant" = luo ]; then sha256sum < "$LUO"; cat "$Q10/.versions" 2>/dev/null || true; fi
+stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub" "$here/../qemu/fetch-qemu11.sh"; echo "$KV"; cat "$Q10/.versions" "$Q11/.versions" 2>/dev/null || true
+  if [ "$variant" = luo ]; then sha256sum < "$LUO"; fi
   if [ "$variant" = pkernfs ]; then sha256sum < "$PKFS"; fi) | sha256sum | cut -c1-16)
 if [ -f "$IMG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$stamp" ]; then log "image up to date: $IMG"; exit 0; fi
 
@@ -128,11 +131,13 @@ for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
-rm -f "$R/boot/vmlinuz-luo" "$R/boot/vmlinuz-pkernfs"; remove_tree "$R/opt/qemu-10"
+rm -f "$R/boot/vmlinuz-luo" "$R/boot/vmlinuz-pkernfs"; remove_tree "$R/opt/qemu-10"; remove_tree "$R/opt/qemu-11"
 if [ "$variant" = pkernfs ]; then cp "$PKFS" "$R/boot/vmlinuz-pkernfs"; fi
-if [ "$variant" = luo ]; then
-  cp "$LUO" "$R/boot/vmlinuz-luo"
-  if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
+if [ "$variant" = luo ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
+if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
+if [ -f "$Q11/.versions" ]; then
+  mkdir -p "$R/opt/qemu-11" && cp -a "$Q11/usr" "$R/opt/qemu-11/"
+  bash "$here/../qemu/fetch-qemu11.sh" relocate "$R/opt/qemu-11" /opt/qemu-11
 fi
 install -m755 "$here/init" "$R/sbin/lab-init"
 cp "$C/counter.img" "$R/lab/counter.img"
@@ -182,6 +187,6 @@ install -m755 "$here/initramfs-init" "$I/init"
 (cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$C/initrd.img.new"
 mv -f "$C/initrd.img.new" "$C/initrd.img"
 cp "$C/initrd.img" "$R/boot/initrd.img"
-rm -f "$IMG" "$STAMP"; truncate -s 1536M "$IMG"; mkfs.ext4 -q -F -L labroot -d "$R" "$IMG"
+rm -f "$IMG" "$STAMP"; truncate -s 2048M "$IMG"; mkfs.ext4 -q -F -L labroot -d "$R" "$IMG"
 echo "$stamp" > "$STAMP"
 log "done: $IMG"

@@ -98,7 +98,7 @@ async function runScript(script: string, what: string, logs: string, onLine: (li
   const code = await new Promise<number | null>((r) => child.on('close', r));
   if (code !== 0) {
     // the builders say the cause of a failure they recognise on a line of its own (e.g. a stale mount)
-    const cause = tail.filter((l) => /^(lab-build|lab-kernel|qemu-10): /.test(l)).pop();
+    const cause = tail.filter((l) => /^(lab-build|lab-kernel|qemu-1[01]): /.test(l)).pop();
     throw new LiveupdateError('LAB_UNAVAILABLE', `${what} failed (exit ${code})${cause ? `: ${cause}` : ''}${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`, {
       hint: `more in ${logs}; the script is ${script} (run it with bash -x to see the failing line)`,
     });
@@ -118,13 +118,9 @@ export async function ensureLabKernel(kernel: BuiltLabKernel, onLine: (line: str
   await runScript(join(PACKAGE_ROOT, 'lab/kernel/build.sh'), `the ${kernel === 'luo' ? 'LUO' : kernel} lab kernel build`, join(LAB_CACHE, `${kernel}-kernel`, 'build.log'), onLine, [kernel]);
 }
 
-/** Fetch (or reuse) QEMU 10 from bookworm-backports, unpacked for the lab image's /opt/qemu-10. */
-export async function ensureQemu10(onLine: (line: string) => void = () => undefined): Promise<void> {
-  await runScript(join(PACKAGE_ROOT, 'lab/qemu/fetch-qemu10.sh'), 'fetching QEMU 10 from bookworm-backports', join(PACKAGE_ROOT, '.cache', 'apt-bpo'), onLine);
-}
-
-/** Where the lab image has QEMU 10 (the system's QEMU is bookworm's 7.2). */
+/** Where every lab image has QEMU 10 (bookworm-backports) and 11 (trixie-backports); the system's QEMU is bookworm's 7.2. */
 export const LAB_QEMU10 = '/opt/qemu-10/usr/bin/qemu-system-x86_64';
+export const LAB_QEMU11 = '/opt/qemu-11/usr/bin/qemu-system-x86_64';
 
 export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
 export const LAB_PKERNFS_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-pkernfs.yaml');

@@ -7,6 +7,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
+import type { HostFacts } from '../../src/facts/types.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from './paths.js';
 import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
@@ -33,6 +34,8 @@ export interface CliHost {
   /** the CLI as a child; `onLine` sees each stdout line and may signal it (SIGKILL unless said) */
   cli: (args: string[], onLine?: (line: string, kill: (signal?: NodeJS.Signals) => void) => void) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
   cleanup: () => void;
+  /** probe again for the profile (its VMs running now) and save the facts where `facts` points, edited the same way */
+  refreshFacts: () => Promise<void>;
 }
 
 let seq = 0;
@@ -41,7 +44,7 @@ let seq = 0;
  * `qemuWrapper`: the VMs run `<dir>/qemu`, this shell script (it runs the real QEMU itself), and the
  * facts file names it with the real QEMU's version: a test makes QEMU fail at an exact point with it.
  */
-export async function cliHost(opts: { vms: number; qemuWrapper?: string }): Promise<CliHost> {
+export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string } }): Promise<CliHost> {
   const dir = mkdtempSync('/var/tmp/lu-cli-');
   const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
   if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
@@ -52,14 +55,18 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string }): Prom
   execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
   const tag = `cl${process.pid}x${seq++}`;
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
+  const q = opts.qemu;
+  const qemuFields = `${binary ? `binary: ${binary}, ` : q ? `binary: ${q.binary}, ` : ''}${q?.restoreBinary ? `restoreBinary: ${q.restoreBinary}, ` : ''}machine: ${q?.machine ?? 'pc'}, `;
   for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
   const vms = names
-    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${binary ? `binary: ${binary}, ` : ''}machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');
   const profile = join(dir, 'profile.yaml');
   writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
-  const real = await gatherFacts(new LocalHost(), undefined);
-  const facts = { ...withActivePmem(real, 'clihost'), files: { '/bin/true': 1 }, ...(binary ? { qemu: [...real.qemu, { binary, version: real.qemu[0]?.version }] } : {}) };
+  // with `qemu`: the profile's own probe (its QEMUs' versions and machine types, its VMs once they run)
+  const real = await gatherFacts(new LocalHost(), q ? requireProfile(profile).profile : undefined);
+  const edited = (f: HostFacts): HostFacts => ({ ...withActivePmem(f, 'clihost'), files: { '/bin/true': 1 } });
+  const facts = { ...edited(real), ...(binary ? { qemu: [...real.qemu, { binary, version: real.qemu[0]?.version }] } : {}) };
   const factsFile = join(dir, 'facts.json');
   writeFileSync(factsFile, JSON.stringify(facts));
   return {
@@ -91,6 +98,10 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string }): Prom
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
       }),
+    refreshFacts: async () => {
+      const now = await gatherFacts(new LocalHost(), requireProfile(profile).profile);
+      writeFileSync(factsFile, JSON.stringify(edited(now)));
+    },
     cleanup: () => {
       killTaggedQemu(tag);
       execFileSync('sleep', ['0.3']);

@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Host } from '../../src/host/host.js';
 import type { SshHost } from '../../src/host/ssh.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+import { QmpClient, qemuIdentity } from '../../src/qemu/qmp.js';
 
 /** argv on the host, which must exit 0 within timeoutMs; its trimmed stdout. */
 export async function mustRun(host: Host, argv: string[], timeoutMs = 60_000): Promise<string> {
@@ -29,4 +31,20 @@ export async function waitNewBoot(ssh: SshHost, before: string, timeoutMs: numbe
     if (Date.now() - t0 > timeoutMs) throw new Error(`no new boot within ${timeoutMs / 1000} s`);
     await sleep(2000);
   }
+}
+
+/** The QEMU behind a VM's QMP socket on the host: its version and machine type, on a fresh QMP connection. */
+export async function qemuOn(host: Host, socket = '/run/liveupdate/counter.qmp'): Promise<{ version: string; machine: string }> {
+  const c = await QmpClient.over(await host.connectUnix(socket), 'lab-qemu', 30_000);
+  try {
+    return await qemuIdentity(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** The outcome the journal records for step `id` (its last step-end). */
+export function outcomeOf(records: JournalRecord[], id: string): Record<string, unknown> | undefined {
+  const e = records.filter((r) => r.type === 'step-end' && r.id === id).pop();
+  return e?.type === 'step-end' ? e.outcome : undefined;
 }

@@ -12,7 +12,7 @@ import { requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { mustRun } from '../helpers/remote.js';
+import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
 
 let lab: LabHost;
@@ -20,7 +20,7 @@ let ssh: SshHost;
 const journalDir = mkdtempSync('/var/tmp/lu-lab-journal-');
 
 before(async () => {
-  requireLabArtefacts();
+  requireLabArtefacts({ qemus: true });
   lab = await bootLab('e2e');
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
 }, { timeout: 300_000 });
@@ -104,8 +104,9 @@ test('native helper on the lab host: real VFIO container ioctls on the e1000e; w
   await notSupported([{ op: 'luo.open', as: 'l' }], /no \/dev\/liveupdate: this kernel has no LUO: not supported by this kernel/);
 });
 
-test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RAM in pmem and continues', { timeout: 1_200_000 }, async () => {
-  const profile = join(ROOT, 'profiles/lab.yaml');
+test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RAM in pmem and continues, moved from QEMU 10.0 to 11.1', { timeout: 1_200_000 }, async () => {
+  // lab.yaml with the QEMUs of profiles/lab-upgrade.yaml: started on 10.0, restored by 11.1
+  const profile = join(ROOT, 'profiles/lab-upgrade.yaml');
   const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
 
   // prepare on its own first, so the guest counts long enough that a restart from zero could not catch up
@@ -115,6 +116,7 @@ test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RA
   const beforeRun = await liveCounter();
   assert.equal(beforeRun.status, 'running');
   assert.ok(beforeRun.value > 0n);
+  assert.deepEqual(await qemuOn(ssh), { version: '10.0.2', machine: 'pc-i440fx-10.0' }, "QEMU 10.0 started it on its own 'pc'");
 
   // reviewed, then run exactly: the plan saved from live facts binds to the same host and boot
   const planFile = join(journalDir, 'run.plan');
@@ -133,12 +135,16 @@ test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RA
   assert.ok(after1.value > beforeRun.value, `continued: ${beforeRun.value} before the run, ${after1.value} after`);
   await sleep(2000);
   assert.ok((await liveCounter()).value > after1.value, 'still counting');
+  assert.deepEqual(await qemuOn(ssh), { version: '11.1.3', machine: 'pc-i440fx-10.0' }, 'QEMU 11.1 runs it now, on the type it ran');
 
   const recs = readdirSync(journalDir).filter((f) => f.endsWith('.journal')).flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
   for (const id of ['prepare/start/counter', 'suspend/kexec-load', 'suspend/stop/counter', 'suspend/save/counter', 'kexec/umount', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/mount-dax', 'resume/load/counter', 'resume/cont/counter']) {
     assert.ok(recs.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded`);
   }
   assert.ok(recs.some((r) => r.type === 'phase' && r.plan !== undefined), 'the plan is in the journal');
+  assert.deepEqual(outcomeOf(recs, 'prepare/start/counter'), { version: '10.0.2', machine: 'pc-i440fx-10.0' }, 'the first start: the alias resolved, recorded');
+  assert.deepEqual(outcomeOf(recs, 'suspend/verify-qemu/counter'), { version: '10.0.2', machine: 'pc-i440fx-10.0' }, 'the QEMU that saved it');
+  assert.deepEqual(outcomeOf(recs, 'resume/restart/counter'), { version: '11.1.3', machine: 'pc-i440fx-10.0' }, 'the QEMU that restored it');
   const verify = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot');
   assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter && verify.outcome['previousBootId'] === bootBefore);
   const bo = recs.find((r) => r.type === 'blackout');

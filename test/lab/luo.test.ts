@@ -5,14 +5,15 @@
 // Everything is real; nothing is simulated.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { bootLab, LAB_LUO_PROFILE, LAB_QEMU10, type LabHost } from '../../src/lab/lab.js';
+import { bootLab, LAB_LUO_PROFILE, LAB_QEMU10, LAB_QEMU11, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { mustRun } from '../helpers/remote.js';
+import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
 import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
@@ -22,7 +23,7 @@ let ssh: SshHost;
 const journalDir = mkdtempSync('/var/tmp/lu-luo-journal-');
 
 before(async () => {
-  requireLabArtefacts({ luo: true });
+  requireLabArtefacts({ luo: true, qemus: true });
   lab = await bootLab('luo', { kernel: 'luo' });
   ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
 }, { timeout: 300_000 });
@@ -33,14 +34,23 @@ after(async () => {
 });
 
 // step by step over SSH (--via ssh) unless a test asks for the on-host agent, the default with --host
-function cli(args: string[]): Promise<CliResult> {
-  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', LAB_LUO_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
+function cli(args: string[], profile = LAB_LUO_PROFILE): Promise<CliResult> {
+  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', profile, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
 }
 
 const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
 const counter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
 
 const records = (): JournalRecord[] => journalRecords(journalDir);
+
+/** lab-luo.yaml whose VM is restored by another QEMU (the one it runs on is found by the facts) */
+function restoredBy(binary: string): string {
+  const file = join(mkdtempSync('/var/tmp/lu-luo-profile-'), 'lab-luo.yaml');
+  const text = readFileSync(LAB_LUO_PROFILE, 'utf8').replace(/^( +)binary: \/usr\/bin\/qemu-system-x86_64\n/m, (line, indent: string) => `${line}${indent}restoreBinary: ${binary}\n`);
+  assert.match(text, /restoreBinary/);
+  writeFileSync(file, text);
+  return file;
+}
 
 test('LUO kernel: /dev/liveupdate, iommufd and the VFIO cdev are there', { timeout: 120_000 }, async () => {
   assert.match(await remote(['uname', '-r']), /^7\.2\./);
@@ -171,14 +181,17 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   rmSync(journalDir, { recursive: true, force: true });
 });
 
-test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): the memfd survives each kexec in its session; handover proven from dmesg', { timeout: 1_200_000 }, async () => {
+test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): the memfd survives each kexec in its session; handover proven from dmesg; the VM moves from QEMU 7.2 to 10.0, then to 11.1', { timeout: 1_200_000 }, async () => {
   const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
-  const prep = await cli(['prepare']);
+  // one profile for the whole first update (a run refuses another profile than the one it began with)
+  const first = restoredBy(LAB_QEMU10);
+  const prep = await cli(['prepare'], first);
   assert.equal(prep.code, 0, prep.stdout + prep.stderr);
   await sleep(12_000);
   const beforeRun = await counter();
   assert.equal(beforeRun.status, 'running');
-  const run = await cli(['run', '--yes']);
+  assert.deepEqual(await qemuOn(ssh), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, "Debian 12's QEMU started it on its own 'pc'");
+  const run = await cli(['run', '--yes'], first);
   assert.equal(run.code, 0, run.stdout + run.stderr);
   ssh.reset();
   const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
@@ -189,7 +202,10 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   await sleep(2000);
   assert.ok((await counter()).value > after1.value, 'still counting');
 
+  assert.deepEqual(await qemuOn(ssh), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'QEMU 10.0 runs it now, on the type it ran');
   const recs = records();
+  assert.deepEqual(outcomeOf(recs, 'suspend/verify-qemu/counter'), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, 'the QEMU that saved it');
+  assert.deepEqual(outcomeOf(recs, 'resume/restart/counter'), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'the QEMU that restored it');
   for (const id of ['prepare/luo-hold', 'suspend/save/counter', 'kexec/verify-luo-holder', 'kexec/quit/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'kexec/verify-handover', 'resume/luo-retrieve', 'resume/load/counter', 'resume/cont/counter', 'resume/luo-finish']) {
     assert.ok(recs.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded`);
   }
@@ -203,17 +219,20 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
 
   // a second update, this one through the on-host agent (the host runs the plan and resumes the VM
   // at boot by itself): the VM now runs on the memfd the new holder retrieved; it is preserved again
-  const run2 = await cli(['run', '--agent', '--yes']);
+  const run2 = await cli(['run', '--agent', '--yes'], restoredBy(LAB_QEMU11));
   assert.equal(run2.code, 0, run2.stdout + run2.stderr);
   ssh.reset();
   assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');
   const after2 = await counter();
   assert.equal(after2.status, 'running');
   assert.ok(after2.value > after1.value, `continued again: ${after1.value} -> ${after2.value}`);
+  assert.deepEqual(await qemuOn(ssh), { version: '11.1.3', machine: 'pc-i440fx-7.2' }, 'QEMU 11.1 runs it now');
   assert.match(lab.serialText(), /LAB-MARK agent-boot-done rc=0/, 'the resume was the host\'s own, at boot');
   // the agent's journal is on the host
   const recs2 = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
   for (const id of ['kexec/verify-handover', 'resume/luo-retrieve', 'resume/cont/counter', 'resume/luo-finish']) assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded on the host`);
+  assert.deepEqual(outcomeOf(recs2, 'suspend/verify-qemu/counter'), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'saved by QEMU 10.0');
+  assert.deepEqual(outcomeOf(recs2, 'resume/restart/counter'), { version: '11.1.3', machine: 'pc-i440fx-7.2' }, 'restored by QEMU 11.1');
   assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'), 'the held memfd was preserved in a new session');
   assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === 'prepare/luo-hold' && r.result === 'skipped'), 'no second holder was started');
 
