@@ -101,7 +101,7 @@ function upgradeRefusals(ctx: PlanContext, locate: Locate): Diagnostic[] {
   const f = new Findings(locate);
   ctx.vms.forEach((v, i) => {
     if (!v.upgrade || v.upgrade.ok) return;
-    const field = /machine type/.test(v.upgrade.why) && !/has no machine type/.test(v.upgrade.why) ? 'machine' : v.spec.qemu.restoreBinary !== v.spec.qemu.binary ? 'restoreBinary' : 'binary';
+    const field = v.upgrade.change === 'machine' ? 'machine' : v.spec.qemu.restoreBinary !== v.spec.qemu.binary ? 'restoreBinary' : 'binary';
     f.error(['vms', i, 'qemu', field], `${v.spec.name}: QEMU ${v.from.version} (${v.from.binary}) -> ${v.to.version} (${v.to.binary}) refused: ${v.upgrade.why}`);
   });
   return f.errors;

@@ -59,7 +59,8 @@ export const TESTED_PAIRS: readonly TestedPair[] = [
 
 export type UpgradeVerdict =
   | { ok: true; kind: 'same' | 'series' | 'tested' | 'acknowledged'; why: string }
-  | { ok: false; why: string };
+  /** `machine`: the VM's machine type is what must change; `qemu`: the QEMU that restores */
+  | { ok: false; why: string; change: 'machine' | 'qemu' };
 
 export interface UpgradeInput {
   from: { version: string; machine: string };
@@ -78,16 +79,16 @@ function compare(a: string, b: string): number {
 /** May `to` load state `from` saved? A reason either way. */
 export function judgeUpgrade(i: UpgradeInput): UpgradeVerdict {
   const { from, to } = i;
-  if (!parseVersion(from.version) || !parseVersion(to.version)) return { ok: false, why: `cannot compare QEMU versions '${from.version}' and '${to.version}'` };
+  if (!parseVersion(from.version) || !parseVersion(to.version)) return { ok: false, change: 'qemu', why: `cannot compare QEMU versions '${from.version}' and '${to.version}'` };
   const c = compare(to.version, from.version);
   if (c === 0) return { ok: true, kind: 'same', why: `the same QEMU ${to.version}` };
-  if (c < 0 && series(to.version) !== series(from.version)) return { ok: false, why: `a downgrade: QEMU ${to.version} does not load state saved by the newer ${from.version}` };
+  if (c < 0 && series(to.version) !== series(from.version)) return { ok: false, change: 'qemu', why: `a downgrade: QEMU ${to.version} does not load state saved by the newer ${from.version}` };
   if (to.machines && to.machines.length && !to.machines.includes(from.machine)) {
-    return { ok: false, why: `${to.binary} (QEMU ${to.version}) has no machine type ${from.machine}, which the VM runs: it cannot load its state` };
+    return { ok: false, change: 'qemu', why: `${to.binary} (QEMU ${to.version}) has no machine type ${from.machine}, which the VM runs: it cannot load its state` };
   }
   if (series(to.version) === series(from.version)) return { ok: true, kind: 'series', why: `a stable update within QEMU ${series(to.version)} (${from.version} -> ${to.version})` };
   if (!isVersionedMachine(from.machine)) {
-    return { ok: false, why: `machine type ${from.machine} is not versioned: QEMU ${from.version} and ${to.version} may build different device models for it; only a versioned type (pc-q35-X.Y, pc-i440fx-X.Y) moves between QEMU versions` };
+    return { ok: false, change: 'machine', why: `machine type ${from.machine} is not versioned: QEMU ${from.version} and ${to.version} may build different device models for it; only a versioned type (pc-q35-X.Y, pc-i440fx-X.Y) moves between QEMU versions` };
   }
   const pair = `${series(from.version)} -> ${series(to.version)}`;
   const tested = TESTED_PAIRS.find((p) => p.from === series(from.version) && p.to === series(to.version));
@@ -95,6 +96,7 @@ export function judgeUpgrade(i: UpgradeInput): UpgradeVerdict {
   if (i.acknowledged.includes(pair)) return { ok: true, kind: 'acknowledged', why: `QEMU ${pair} on ${from.machine} is not a tested pair; the profile accepts it (migration.acceptUntestedQemu)` };
   return {
     ok: false,
+    change: 'qemu',
     why: `QEMU ${pair} is not a pair liveupdate has seen work (tested: ${TESTED_PAIRS.map((p) => `${p.from} -> ${p.to}`).join(', ')}); to try it anyway add '${pair}' to migration.acceptUntestedQemu`,
   };
 }
