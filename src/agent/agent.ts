@@ -89,7 +89,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
       if (!req.facts) say('the plan was made from a facts file (--facts): the host\'s facts are not compared with it');
       else {
         const words = planWords(req.plan);
-        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts)), (m) => words.has(m.target) || words.has(m.source));
+        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts, req.plan.vms.map((v) => v.name))), (m) => words.has(m.target) || words.has(m.source));
         if (drift.length) {
           throw new LiveupdateError('FACTS_MISMATCH', `the host changed since the plan was made (${req.facts.collectedAt}): ${drift.join('; ')}`, {
             hint: 'nothing was run; run the same command again to plan from what the host is now, and review that plan',

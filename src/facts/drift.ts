@@ -36,6 +36,16 @@ export function factsDrift(planned: HostFacts, now: HostFacts, mountMatters: (m:
       const paths = new Set([...Object.keys(planned.files), ...Object.keys(now.files)]);
       const size = (n: number | null | undefined): string => (n === null || n === undefined ? 'missing' : `${n} bytes`);
       out.push(`files: ${[...paths].filter((p) => planned.files[p] !== now.files[p]).map((p) => `${p} ${size(planned.files[p])} -> ${size(now.files[p])}`).join(', ')}`);
+    } else if (k === 'vms') {
+      const at = (vs: HostFacts['vms']): Map<string, string> => new Map((vs ?? []).map((v) => [v.name, `pid ${v.pid}, QEMU ${v.version ?? '?'} on ${v.machine ?? '?'}`]));
+      const was = at(planned.vms);
+      const is = at(now.vms);
+      const parts = [
+        ...[...is.keys()].filter((n) => !was.has(n)).map((n) => `${n} started (${is.get(n)})`),
+        ...[...was.keys()].filter((n) => !is.has(n)).map((n) => `${n} stopped`),
+        ...[...is.keys()].filter((n) => was.has(n) && was.get(n) !== is.get(n)).map((n) => `${n} now ${is.get(n)} (was ${was.get(n)})`),
+      ];
+      out.push(`vms: ${parts.join(', ') || (planned.vms && now.vms ? 'reordered' : 'looked for in one probe only')}`);
     } else if (typeof a !== 'object' && typeof b !== 'object') {
       out.push(`${k}: ${JSON.stringify(a)} -> ${JSON.stringify(b)}`);
     } else {

@@ -20,8 +20,12 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
   return { qemu, files, vms: profile.vms.map((v) => v.name) };
 }
 
-/** What was probed to get these facts: probing it again gives facts to compare with them. */
-export const probeTargetsOf = (f: HostFacts): ProbeTargets => ({ qemu: f.qemu.map((q) => q.binary), files: Object.keys(f.files), vms: f.vms?.map((v) => v.name) ?? [] });
+/**
+ * What was probed to get these facts: probing it again gives facts to compare with them. The facts
+ * keep only the VMs found running, so the names asked for come from the plan (its VMs are the
+ * profile's); facts without a `vms` section (an older probe) asked for none.
+ */
+export const probeTargetsOf = (f: HostFacts, vmNames: string[]): ProbeTargets => ({ qemu: f.qemu.map((q) => q.binary), files: Object.keys(f.files), vms: f.vms ? vmNames : [] });
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
   return probeFacts(host, probeTargets(profile), now);

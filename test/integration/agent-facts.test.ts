@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { runRequest } from '../../src/agent/agent.js';
 import type { AgentRequest, AgentResult } from '../../src/agent/request.js';
-import { gatherFacts } from '../../src/facts/gather.js';
+import { gatherFacts, probeFacts } from '../../src/facts/gather.js';
 import type { HostFacts } from '../../src/facts/types.js';
 import { LocalHost } from '../../src/host/local.js';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../src/plan/types.js';
@@ -19,7 +19,7 @@ import { ROOT } from '../helpers/paths.js';
 const dir = mkdtempSync('/var/tmp/lu-agent-facts-');
 
 /** A request whose one-step plan leaves a mark; `dependsOn` adds a step that names a path (so its mounts matter). */
-function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string): { spool: string; marker: string; journal: string } {
+function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string, vms: string[] = []): { spool: string; marker: string; journal: string } {
   const spool = join(dir, 'runs', name);
   mkdirSync(spool, { recursive: true });
   const marker = join(dir, `${name}.ran`);
@@ -33,7 +33,8 @@ function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string
     phases: ['prepare'],
     update: 'vmm',
     kexecCmdline: '',
-    vms: [],
+    // only their names matter here: the agent asks the host for those VMs again
+    vms: vms.map((n) => ({ name: n }) as Plan['vms'][number]),
     steps: [
       { id: 'prepare/touch', phase: 'prepare', description: 'leave a mark', blackout: false, idempotent: true, check: null, kind: 'exec', argv: ['touch', marker] },
       ...(dependsOn ? [{ id: 'prepare/look', phase: 'prepare' as const, description: 'look', blackout: false, idempotent: true, check: null, kind: 'exec' as const, argv: ['mountpoint', '-q', dependsOn] }] : []),
@@ -51,6 +52,16 @@ const resultOf = (spool: string): AgentResult => JSON.parse(readFileSync(join(sp
 // machine: mounts the plan does not name are not compared, as on a host)
 test('facts probed a moment ago and probed again by the agent read the same: the plan runs', async () => {
   const s = spoolFor(await gatherFacts(new LocalHost(), undefined), 'same');
+  assert.equal(await runRequest(s.spool), 0, JSON.stringify(resultOf(s.spool)));
+  assert.ok(existsSync(s.marker));
+});
+
+test("facts that looked for the profile's VMs and found none running read the same when the agent looks for them again: the plan runs", async () => {
+  // the plan's VMs are the names the agent asks for (the facts keep only the VMs found running)
+  const names = [`lu-none-${process.pid}`];
+  const facts = await probeFacts(new LocalHost(), { qemu: ['/usr/bin/qemu-system-x86_64'], files: [], vms: names });
+  assert.deepEqual(facts.vms, [], 'looked, none running');
+  const s = spoolFor(facts, 'no-vms', undefined, names);
   assert.equal(await runRequest(s.spool), 0, JSON.stringify(resultOf(s.spool)));
   assert.ok(existsSync(s.marker));
 });

@@ -40,3 +40,11 @@ test('mounts the plan does not depend on are left out of the comparison', () => 
   assert.deepEqual(factsDrift(was, now, (m) => m.target !== '/media/usb'), []);
   assert.deepEqual(factsDrift(was, now), ['mounts: /media/usb mounted']);
 });
+
+test("the profile's VMs: one started, one stopped, one restarted (another pid, another QEMU) are each named", () => {
+  const vm = (name: string, pid: number, version = '7.2.22') => ({ name, pid, exe: '/usr/bin/qemu-system-x86_64', version, machine: 'pc-i440fx-7.2' });
+  const was = { ...lab(), vms: [vm('a', 10), vm('b', 11)] };
+  const now = { ...lab(), vms: [vm('b', 21, '10.0.2'), vm('c', 22)] };
+  assert.deepEqual(factsDrift(was, now), ['vms: c started (pid 22, QEMU 7.2.22 on pc-i440fx-7.2), a stopped, b now pid 21, QEMU 10.0.2 on pc-i440fx-7.2 (was pid 11, QEMU 7.2.22 on pc-i440fx-7.2)']);
+  assert.deepEqual(factsDrift({ ...lab(), vms: [] }, lab()), ['vms: looked for in one probe only']);
+});
