@@ -5,7 +5,7 @@ import { qemuArgv } from '../qemu/argv.js';
 import { judgeUpgrade, resolveMachine, type UpgradeVerdict } from '../qemu/versions.js';
 import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
 import { composeKexecCmdline, missingBootParams, managedParams } from './cmdline.js';
-import type { Phase, Step, StepBody, StepMeta } from './types.js';
+import type { Phase, PlanVmQemu, Step, StepBody, StepMeta } from './types.js';
 
 /** Everything the phase builders share, computed once from (profile, facts). Pure. */
 export interface PlanContext {
@@ -25,20 +25,13 @@ export interface PlanContext {
   notes: string[];
 }
 
-/** A QEMU a VM runs on: before the update (the running one) or after (the one that restores it). */
-export interface VmQemu {
-  binary: string;
-  version: string | undefined;
-  /** versioned when the profile's alias could be resolved */
-  machine: string;
-}
+/** A QEMU a VM runs on: before the update (the running one) or after (the one that restores it); the plan shows it as is. */
+export type VmQemu = PlanVmQemu;
 
 export interface VmContext {
   spec: VmSpec;
   mode: KexecMigrationMode;
   modeWhy: string;
-  /** the version that saves the state (the running QEMU's, else the binary's) */
-  qemuVersion: string | undefined;
   /** the machine type the VM starts with the first time: the profile's alias resolved by `binary` */
   startMachine: string;
   /** `binary`'s version */
@@ -78,8 +71,8 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       from.version && to.version
         ? judgeUpgrade({ from: { version: from.version, machine: from.machine }, to: { version: to.version, binary: to.binary, machines: restorer?.machines }, acknowledged: profile.migration.acceptUntestedQemu })
         : undefined;
-    const qemuVersion = from.version;
-    const { mode, why } = selectMigrationMode(profile.migration.mode, qemuVersion);
+    // the version that saves the state (the running QEMU's, else the binary's) decides the mode and the stream
+    const { mode, why } = selectMigrationMode(profile.migration.mode, from.version);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
     const ramPath =
       persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
@@ -91,7 +84,6 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       spec,
       mode,
       modeWhy: why,
-      qemuVersion,
       startMachine,
       startVersion: bin?.version,
       from,
@@ -102,7 +94,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       stateFile,
       ramFingerprint: `${stateFile}.ram-fingerprint`,
       pidfile: `/run/liveupdate/${spec.name}.pid`,
-      uris: migrationUris(stateFile, qemuVersion),
+      uris: migrationUris(stateFile, from.version),
       vfioArgs,
     };
   });

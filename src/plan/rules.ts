@@ -8,6 +8,7 @@ import { byPosition } from '../input/position.js';
 import { Findings } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { formatSize, GiB, hex } from '../units.js';
+import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
 import { managedParams, missingBootParams } from './cmdline.js';
 
@@ -18,12 +19,6 @@ function mountFor(path: string, mounts: Mount[]): Mount | undefined {
     if ((path === m.target || path.startsWith(t) || m.target === '/') && (!best || m.target.length > best.target.length)) best = m;
   }
   return best;
-}
-
-function versionAtLeast(v: string | undefined, major: number, minor: number): boolean {
-  if (!v) return false;
-  const [a, b] = v.split('.').map(Number) as [number, number];
-  return a > major || (a === major && b >= minor);
 }
 
 const VOLATILE_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs']);
@@ -92,13 +87,13 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
   profile.vms.forEach((vm, i) => {
     const q = facts.qemu.find((x) => x.binary === vm.qemu.binary);
     if (!q?.version) f.error(['vms', i, 'qemu', 'binary'], `${vm.qemu.binary} is missing on ${facts.hostname} or did not report a version`);
-    else if (profile.migration.mode === 'cpr-reboot' && !versionAtLeast(q.version, 8, 2)) {
+    else if (profile.migration.mode === 'cpr-reboot' && !atLeast(q.version, 8, 2)) {
       f.error(['migration', 'mode'], `cpr-reboot needs QEMU 8.2 or newer; ${vm.qemu.binary} is ${q.version}`);
     }
     if (vm.qemu.restoreBinary !== vm.qemu.binary && !facts.qemu.find((x) => x.binary === vm.qemu.restoreBinary)?.version) {
       f.error(['vms', i, 'qemu', 'restoreBinary'], `${vm.qemu.restoreBinary} is missing on ${facts.hostname} or did not report a version`);
     }
-    if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !versionAtLeast(q.version, 8, 2)))) {
+    if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !atLeast(q.version, 8, 2)))) {
       f.error(
         ['vms', i, 'vfio'],
         `QEMU ${q.version} cannot save a VM with a passed-through device: vfio-pci blocks migration unless the device has a migration driver, and x-ignore-shared does not lift that. ` +
