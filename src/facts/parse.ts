@@ -147,18 +147,22 @@ export function withMachines(qemu: QemuFacts[], text: string): QemuFacts[] {
   });
 }
 
-export function parseRunningVms(text: string): RunningVm[] {
+/** `vms`: a line per running VM; '=' for its version and help line: it runs one of the binaries in `qemu`, which answered for it. */
+export function parseRunningVms(text: string, qemu: QemuFacts[]): RunningVm[] {
   return text
     .split('\n')
     .map((l) => l.split('\t'))
     .filter((f) => f.length >= 5 && /^[0-9]+$/.test(f[1]!))
-    .map(([name, pid, exe, versionLine, machine, helpLine]) => ({
-      name: name!,
-      pid: Number(pid),
-      exe: exe!,
-      version: parseQemuVersion(versionLine!),
-      machine: machine ? resolveMachine(machine, parseMachineHelp(helpLine ?? '').aliases) : undefined,
-    }));
+    .map(([name, pid, exe, versionLine, machine, helpLine]) => {
+      const same = versionLine === '=' ? qemu.find((q) => q.binary === exe) : undefined;
+      return {
+        name: name!,
+        pid: Number(pid),
+        exe: exe!,
+        version: same ? same.version : parseQemuVersion(versionLine!),
+        machine: machine ? resolveMachine(machine, same ? same.aliases : parseMachineHelp(helpLine ?? '').aliases) : undefined,
+      };
+    });
 }
 
 export function parseFiles(text: string): Record<string, number | null> {
@@ -180,6 +184,7 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
   }
   const get = (k: string): string => s.get(k) ?? '';
   const meminfo = parseMeminfo(get('meminfo'));
+  const qemu = withMachines(parseQemu(get('qemu')), get('machines'));
   return {
     formatVersion: FACTS_FORMAT_VERSION,
     collectedAt,
@@ -196,8 +201,8 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     pmem: parsePmem(get('pmem')),
     pci: parsePci(get('pci')),
     devices: parseDevices(get('devices')),
-    qemu: withMachines(parseQemu(get('qemu')), get('machines')),
-    ...(s.has('vms') ? { vms: parseRunningVms(get('vms')) } : {}),
+    qemu,
+    ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader') ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' } : {}),

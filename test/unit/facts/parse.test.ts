@@ -85,6 +85,8 @@ test('machines and running VMs: each binary its types and aliases; a running VM 
     '@@ vms',
     'a\t4242\t/usr/bin/qemu-system-x86_64 (deleted)\tQEMU emulator version 7.2.19 (Debian)\tpc\tpc                   Standard PC (i440FX + PIIX, 1996) (alias of pc-i440fx-7.2)',
     'b\t4343\t/opt/qemu-10/usr/bin/qemu-system-x86_64\tQEMU emulator version 10.0.2\tpc-q35-7.2\t',
+    // runs the binary probed above: that binary answered for it
+    'c\t4444\t/usr/bin/qemu-system-x86_64\t=\tpc\t=',
     '@@ end',
   ].join('\n');
   const f = parseProbeOutput(text, '2026-12-03T00:00:00.000Z');
@@ -92,6 +94,7 @@ test('machines and running VMs: each binary its types and aliases; a running VM 
   assert.deepEqual(f.vms, [
     { name: 'a', pid: 4242, exe: '/usr/bin/qemu-system-x86_64 (deleted)', version: '7.2.19', machine: 'pc-i440fx-7.2' },
     { name: 'b', pid: 4343, exe: '/opt/qemu-10/usr/bin/qemu-system-x86_64', version: '10.0.2', machine: 'pc-q35-7.2' },
+    { name: 'c', pid: 4444, exe: '/usr/bin/qemu-system-x86_64', version: '7.2.22', machine: 'pc-i440fx-7.2' },
   ]);
   // a probe that asked for no VMs says nothing about them
   assert.equal(parseProbeOutput('@@ qemu\n@@ end\n', '2026-12-03T00:00:00.000Z').vms, undefined);
