@@ -78,7 +78,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--accept-new-host-key', 'trust and record an unknown host key')
     .option(SSH_CONFIG, SSH_CONFIG_HELP)
     .option(BECOME, BECOME_HELP)
-    .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
+    .option('--vmm-only', 'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)')
     .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
     .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
@@ -98,7 +98,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
       .option('--yes', 'do not ask before passing the point of no return (the kexec); needed without a terminal')
       .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
-      .option('--vmm-only', 'restart the VMMs on the running kernel instead of a kexec')
+      .option('--vmm-only', 'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)')
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
       .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
       .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');

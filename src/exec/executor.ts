@@ -74,7 +74,8 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   const redoVm = new Set<string>();
   const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && st.done.has(s.id));
   for (const [i, step] of plan.steps.entries()) {
-    if (step.kind === 'qemu-start' && st.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
+    // (a cpr-transfer's new QEMU has no QMP until the VM is handed to it: its own step stops and restarts it)
+    if (step.kind === 'qemu-start' && !step.cpr && st.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
   }
   await pool.closeAll();
   const redoFrom = new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
@@ -100,7 +101,12 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     qmp: new QmpPool(host),
     ...(input.stop ? { stop: input.stop } : {}),
     outcomes: new Map(st.done),
-    vars: Object.fromEntries<string>([...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]), ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : [])]),
+    vars: Object.fromEntries<string>([
+      ...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]),
+      // paths of this run's own (a cpr-transfer's new QEMU): never those of a QEMU an earlier run started
+      ['run.tag', st.run.runId.replace(/-/g, '').slice(0, 8)],
+      ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : []),
+    ]),
   };
   // run-time values earlier steps found (the LUO holder's pid and memfds) come back from the journal
   for (const o of env.outcomes.values()) {

@@ -153,7 +153,7 @@ export function parseRunningVms(text: string, qemu: QemuFacts[]): RunningVm[] {
     .split('\n')
     .map((l) => l.split('\t'))
     .filter((f) => f.length >= 5 && /^[0-9]+$/.test(f[1]!))
-    .map(([name, pid, exe, versionLine, machine, helpLine]) => {
+    .map(([name, pid, exe, versionLine, machine, helpLine, machineOpts]) => {
       const same = versionLine === '=' ? qemu.find((q) => q.binary === exe) : undefined;
       return {
         name: name!,
@@ -161,6 +161,8 @@ export function parseRunningVms(text: string, qemu: QemuFacts[]): RunningVm[] {
         exe: exe!,
         version: same ? same.version : parseQemuVersion(versionLine!),
         machine: machine ? resolveMachine(machine, same ? same.aliases : parseMachineHelp(helpLine ?? '').aliases) : undefined,
+        // its -machine options (a probe from before they were read has none: not known)
+        ...(machineOpts === undefined ? {} : { auxRamShare: /(^|,)aux-ram-share=(on|yes|true)(,|$)/.test(machineOpts) }),
       };
     });
 }

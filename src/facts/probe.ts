@@ -55,15 +55,17 @@ done
 for n in $VM_NAMES; do
   p=$(cat "/run/liveupdate/$n.pid" 2>/dev/null) || continue
   case $p in ''|*[!0-9]*) continue ;; esac
-  tr '\\0' '\\n' < "/proc/$p/cmdline" 2>/dev/null | grep -qx "/run/liveupdate/$n.pid" || continue
-  m=$(tr '\\0' '\\n' < "/proc/$p/cmdline" | sed -n '/^-machine$/{n;p;q;}; /^-M$/{n;p;q;}'); m=\${m%%,*}
+  # liveupdate started it: its -pidfile is the VM's, or the one a cpr-transfer's new QEMU started with
+  f=$(tr '\\0' '\\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n '/^-pidfile$/{n;p;q;}')
+  case $f in "/run/liveupdate/$n.pid"|"/run/liveupdate/$n.pid.cpr-"*) ;; *) continue ;; esac
+  o=$(tr '\\0' '\\n' < "/proc/$p/cmdline" | sed -n '/^-machine$/{n;p;q;}; /^-M$/{n;p;q;}'); m=\${o%%,*}
   e=$(readlink "/proc/$p/exe")
   # a QEMU run from one of the binaries just probed answers as that binary did: '=' (each QEMU run
   # costs seconds on a loaded or emulated host); only another or a deleted executable is asked itself
   case " $QEMU_BINARIES " in
-    *" $e "*) printf '%s\\t%s\\t%s\\t=\\t%s\\t=\\n' "$n" "$p" "$e" "$m" ;;
-    *) printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$n" "$p" "$e" "$("/proc/$p/exe" --version 2>/dev/null | head -n 1)" "$m" \\
-         "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" ;;
+    *" $e "*) printf '%s\\t%s\\t%s\\t=\\t%s\\t=\\t%s\\n' "$n" "$p" "$e" "$m" "$o" ;;
+    *) printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$n" "$p" "$e" "$("/proc/$p/exe" --version 2>/dev/null | head -n 1)" "$m" \\
+         "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" "$o" ;;
   esac
 done
 set +f

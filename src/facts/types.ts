@@ -59,6 +59,8 @@ export interface RunningVm {
   version: string | undefined;
   /** its machine type, an alias resolved by the running QEMU itself */
   machine: string | undefined;
+  /** started with -machine aux-ram-share=on (its own memory shared: cpr-transfer can hand it over); absent: not known */
+  auxRamShare?: boolean;
 }
 
 export interface HostFacts {

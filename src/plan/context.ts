@@ -1,6 +1,6 @@
 import type { HostFacts } from '../facts/types.js';
 import type { Persistence, Profile, VmSpec } from '../profile/types.js';
-import { selectMigrationMode, migrationUris, type KexecMigrationMode } from '../qemu/mode.js';
+import { atLeast, cprTransferWhyNot, selectMigrationMode, migrationUris, type MigrationPath } from '../qemu/mode.js';
 import { qemuArgv } from '../qemu/argv.js';
 import { judgeUpgrade, resolveMachine, type UpgradeVerdict } from '../qemu/versions.js';
 import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
@@ -30,8 +30,10 @@ export type VmQemu = PlanVmQemu;
 
 export interface VmContext {
   spec: VmSpec;
-  mode: KexecMigrationMode;
+  mode: MigrationPath;
   modeWhy: string;
+  /** why a VMM-only update does not hand it over with cpr-transfer (undefined: it does, or a kernel update) */
+  cprWhyNot: string | undefined;
   /** the machine type the VM starts with the first time: the profile's alias resolved by `binary` */
   startMachine: string;
   /** `binary`'s version */
@@ -48,6 +50,8 @@ export interface VmContext {
   /** the fingerprint of its guest RAM taken while it is paused before the kexec, checked before its new QEMU starts */
   ramFingerprint: string;
   pidfile: string;
+  /** cpr-transfer: the new QEMU's own paths while the old one is alive (it takes the VM's after) */
+  cpr: { pidfile: string; qmp: string; cprSocket: string; mainSocket: string; log: string };
   uris: { out: string; in: string };
   vfioArgs: string[];
 }
@@ -72,7 +76,8 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
         ? judgeUpgrade({ from: { version: from.version, machine: from.machine }, to: { version: to.version, binary: to.binary, machines: restorer?.machines }, acknowledged: profile.migration.acceptUntestedQemu })
         : undefined;
     // the version that saves the state (the running QEMU's, else the binary's) decides the mode and the stream
-    const { mode, why } = selectMigrationMode(profile.migration.mode, from.version);
+    const cprFacts = { from: from.version, to: to.version, backend: profile.persistence.backend, running: facts.vms ? !!running : undefined, auxRamShare: running?.auxRamShare, passthrough: spec.vfio.length > 0 };
+    const { mode, why } = selectMigrationMode(profile.migration.mode, from.version, update === 'vmm' ? cprFacts : undefined);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
     const ramPath =
       persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
@@ -84,6 +89,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       spec,
       mode,
       modeWhy: why,
+      cprWhyNot: update === 'vmm' && mode !== 'cpr-transfer' ? cprTransferWhyNot(cprFacts) : undefined,
       startMachine,
       startVersion: bin?.version,
       from,
@@ -94,11 +100,20 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       stateFile,
       ramFingerprint: `${stateFile}.ram-fingerprint`,
       pidfile: `/run/liveupdate/${spec.name}.pid`,
+      // {run.tag}: the run's own, so a QEMU an earlier hand-over started, removing its paths as it exits, never removes these
+      cpr: {
+        pidfile: `/run/liveupdate/${spec.name}.pid.cpr-{run.tag}`,
+        qmp: `${spec.qmp}.cpr-{run.tag}`,
+        cprSocket: `/run/liveupdate/${spec.name}.cpr-{run.tag}.sock`,
+        mainSocket: `/run/liveupdate/${spec.name}.migrate-{run.tag}.sock`,
+        log: `${stateFile}.cpr.log`,
+      },
       uris: migrationUris(stateFile, from.version),
       vfioArgs,
     };
   });
   if (persistence.backend === 'luo') notes.push('{holder.pid} and {memfd.VM} are filled in at run time from the LUO holder process');
+  if (vms.some((v) => v.mode === 'cpr-transfer')) notes.push("{run.tag} is the run's id (8 characters): a new QEMU's paths while the old one still has the VM's; {cpr.pid.VM} its pid, known once it started");
   const bootParams = managedParams(persistence, false);
   let pmem: PlanContext['pmem'];
   if (persistence.backend === 'pmem') {
@@ -126,10 +141,17 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
   };
 }
 
-/** A restore runs the QEMU that restores, on the type the VM runs; a first start the profile's binary, its alias resolved. */
-export function vmArgv(ctx: PlanContext, vm: VmContext, incoming: boolean): string[] {
-  const qemu = incoming ? { binary: vm.to.binary, machine: vm.to.machine } : { binary: vm.spec.qemu.binary, machine: vm.startMachine };
-  return qemuArgv({ vm: vm.spec, ...qemu, ramPath: vm.ramPath, pidfile: vm.pidfile, incoming, vfioArgs: vm.vfioArgs });
+/**
+ * A restore (`restore`: from a state file; `cpr`: handed over by cpr-transfer) runs the QEMU that
+ * restores, on the type the VM runs; a first start the profile's binary, its alias resolved. QEMU
+ * 10.0+ starts with aux-ram-share=on, so the next VMM-only update can hand the VM over.
+ */
+export function vmArgv(ctx: PlanContext, vm: VmContext, how: 'start' | 'restore' | 'cpr'): string[] {
+  const start = how === 'start';
+  const qemu = start ? { binary: vm.spec.qemu.binary, machine: vm.startMachine } : { binary: vm.to.binary, machine: vm.to.machine };
+  const base = { vm: vm.spec, ...qemu, ramPath: vm.ramPath, vfioArgs: vm.vfioArgs, auxRamShare: atLeast(start ? vm.startVersion : vm.to.version, 10, 0) };
+  if (how === 'cpr') return qemuArgv({ ...base, pidfile: vm.cpr.pidfile, qmp: vm.cpr.qmp, incoming: { main: vm.cpr.mainSocket, cpr: vm.cpr.cprSocket } });
+  return qemuArgv({ ...base, pidfile: vm.pidfile, ...(start ? {} : { incoming: 'defer' as const }) });
 }
 
 /** Step factory with the phase's defaults; ids are `phase/name`. */

@@ -34,7 +34,7 @@ export interface PlanInput {
   locate: Locate;
   /** plan for facts whose hostname differs from the profile's host.name */
   allowOtherHost?: boolean;
-  /** kernel: the full live update; vmm: restart the VMMs on the running kernel (no kexec) */
+  /** kernel: the full live update; vmm: new VMMs on the running kernel (no kexec): cpr-transfer or stop/save/restart per VM */
   update?: 'kernel' | 'vmm';
 }
 
@@ -82,7 +82,7 @@ export function makePlan(input: PlanInput): Plan {
       name: v.spec.name,
       migrationMode: v.mode,
       modeWhy: v.modeWhy,
-      notTaken: modesNotTaken(ctx.update, v.from.version, v.to.version),
+      notTaken: modesNotTaken(ctx.update, v.from.version, v.to.version, v.mode, v.cprWhyNot),
       stateFile: v.stateFile,
       ramPath: v.ramPath,
       qmp: v.spec.qmp,

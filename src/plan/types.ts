@@ -14,8 +14,13 @@ export type Check =
   | { kind: 'cmdline-has'; params: string[] }
   | { kind: 'kexec-loaded' }
   | { kind: 'pci-driver'; address: string; driver: string }
-  | { kind: 'vm-status'; vm: string; status: string[] }
-  | { kind: 'vm-gone'; vm: string }
+  /** `socket`: the QEMU answering there rather than the VM's own socket (a cpr-transfer's new QEMU) */
+  | { kind: 'vm-status'; vm: string; status: string[]; socket?: string }
+  | { kind: 'vm-gone'; vm: string; socket?: string }
+  /** the process a pidfile names is alive */
+  | { kind: 'process-alive'; pidfile: string }
+  | { kind: 'all'; checks: Check[] }
+  | { kind: 'not'; check: Check }
   | { kind: 'boot-changed' }
   | { kind: 'pmem-mode'; device: string; mode: string }
   | { kind: 'has-filesystem'; device: string; fstype: string }
@@ -36,6 +41,8 @@ export type Verify =
   | { kind: 'vm-status'; vm: string; status: string }
   /** the running QEMU is the one the plan was made for: its version and machine type (QMP) */
   | { kind: 'vm-qemu'; vm: string; socket: string; version: string; machine: string }
+  /** a cpr-transfer's new QEMU: the version and type planned, and the VM's state loaded (paused, waiting for cont) */
+  | { kind: 'cpr-received'; vm: string; socket: string; version?: string; machine?: string; timeoutMs: number }
   /** the holder is alive, holds every session, and each VM's QEMU maps exactly the memfd the holder preserves */
   | { kind: 'luo-holder'; sessions: string[]; vms?: Array<{ vm: string; pidfile: string }> };
 
@@ -54,6 +61,22 @@ export interface HelperProgram {
 
 /** Where the LUO holder (the helper holding sessions and memfds until kexec) answers. */
 export const LUO_HOLDER_SOCKET = '/run/liveupdate/luo-holder.sock';
+
+/**
+ * A cpr-transfer's new QEMU is started in the background: it blocks reading the cpr channel before it
+ * builds anything (no QMP yet), so the step waits for that socket to listen, its output in `log`.
+ * A new QEMU still waiting from an interrupted run (its pidfile names a live process that is not the
+ * VM's) is stopped first: it holds nothing yet.
+ */
+export interface CprStart {
+  cprSocket: string;
+  mainSocket: string;
+  log: string;
+  /** the VM's own pidfile: the process it names is never the one stopped */
+  vmPidfile: string;
+  /** the run-time variable that receives the new QEMU's pid */
+  pidVar: string;
+}
 
 export interface MigrationWait {
   /** poll query-migrate until one of these */
@@ -80,7 +103,12 @@ export type StepBody =
    * noTruncate: QEMU is started by the native helper under a seccomp filter that refuses ftruncate() to these sizes
    * (pkernfs after a kexec: files read size 0, QEMU would truncate its RAM file, and pkernfs's truncate remaps it to fresh blocks).
    */
-  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; expectMachine?: string; noTruncate?: number[] }
+  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; expectMachine?: string; noTruncate?: number[]; cpr?: CprStart }
+  /**
+   * A cpr-transfer's new QEMU takes the VM's own paths once the old one is gone: its QMP socket moved
+   * to the VM's, the VM's pidfile written with its pid (`pid`, filled in at run time).
+   */
+  | { kind: 'qemu-adopt'; vm: string; pid: string; pidfile: string; socket: string; from: { pidfile: string; socket: string } }
   /** `quit` with `pidfile`: done when that QEMU process is gone (its files closed, its mappings released), not only its QMP socket */
   | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait; pidfile?: string }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }
@@ -143,7 +171,7 @@ export interface PlanVmQemu {
 export interface PlanVm {
   name: string;
   /** the path the VM takes through the update, and why (cpr-transfer and cpr-exec: why not) */
-  migrationMode: 'x-ignore-shared' | 'cpr-reboot';
+  migrationMode: 'x-ignore-shared' | 'cpr-reboot' | 'cpr-transfer';
   modeWhy: string;
   notTaken: Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }>;
   stateFile: string;
@@ -165,7 +193,7 @@ export interface Plan {
   /** facts the plan was made from: a plan only applies to this boot */
   facts: { hostname: string; bootId: string; kernelRelease: string; collectedAt: string };
   phases: Phase[];
-  /** kernel: kexec into a new kernel; vmm: restart the VMMs on the running kernel */
+  /** kernel: kexec into a new kernel; vmm: new VMMs on the running kernel (cpr-transfer, or stop/save/restart) */
   update: 'kernel' | 'vmm';
   carveOut?: { start: number; size: number; active: boolean; cmdline: string[] };
   kexecCmdline: string;

@@ -8,8 +8,20 @@ export interface QemuArgvInput {
   /** where guest RAM lives: a file on pkernfs/pmem, or /proc/<holder>/fd/<n> for LUO */
   ramPath: string;
   pidfile: string;
-  /** restore: same device model plus -S -incoming defer */
-  incoming: boolean;
+  /** the QMP socket, when not the VM's own (a cpr-transfer's new QEMU, while the old one still has it) */
+  qmp?: string;
+  /**
+   * restore: same device model plus -S and where its state comes from: `defer` (a migrate-incoming
+   * later), or cpr-transfer's two unix sockets (the cpr channel, read before QEMU builds anything, and
+   * the main migration channel)
+   */
+  incoming?: 'defer' | { main: string; cpr: string };
+  /**
+   * `-machine aux-ram-share=on` (QEMU 10.0+): QEMU's own RAM (ROMs, video memory) in shared memory
+   * too, which cpr-transfer hands to the next QEMU with guest RAM. It does not change what a
+   * migration to a file saves: x-ignore-shared skips only RAM backed by a named file.
+   */
+  auxRamShare?: boolean;
   /** VFIO devices as QEMU options (differs by IOMMU API) */
   vfioArgs: string[];
 }
@@ -54,16 +66,20 @@ export function qemuArgv(i: QemuArgvInput): string[] {
   const argv = [
     i.binary,
     '-name', `${vm.name},debug-threads=on`,
-    '-machine', `${i.machine},memory-backend=ram0`,
+    '-machine', `${i.machine},memory-backend=ram0${i.auxRamShare ? ',aux-ram-share=on' : ''}`,
     '-accel', vm.qemu.accel,
     '-smp', String(vm.qemu.cpus),
     '-m', `${vm.memory / 2 ** 20}M`,
     '-object', `memory-backend-file,id=ram0,size=${vm.memory},mem-path=${qemuOptValue(i.ramPath)},share=on`,
-    '-qmp', `unix:${qemuOptValue(vm.qmp)},server=on,wait=off`,
+    '-qmp', `unix:${qemuOptValue(i.qmp ?? vm.qmp)},server=on,wait=off`,
     '-daemonize', '-pidfile', i.pidfile,
     ...vm.qemu.args,
     ...i.vfioArgs,
   ];
-  if (i.incoming) argv.push('-S', '-incoming', 'defer');
+  if (i.incoming === 'defer') argv.push('-S', '-incoming', 'defer');
+  else if (i.incoming) {
+    const channel = (type: 'main' | 'cpr', path: string): string => JSON.stringify({ 'channel-type': type, addr: { transport: 'socket', type: 'unix', path } });
+    argv.push('-S', '-incoming', channel('main', i.incoming.main), '-incoming', channel('cpr', i.incoming.cpr));
+  }
   return argv;
 }

@@ -12,13 +12,41 @@ export function atLeast(v: string | undefined, major: number, minor: number): bo
   return !!p && (p[0] > major || (p[0] === major && p[1] >= minor));
 }
 
+/** The path a VM takes: across a kexec the two kexec modes; in a VMM-only update also cpr-transfer. */
+export type MigrationPath = KexecMigrationMode | 'cpr-transfer';
+
+/** What decides whether a VMM-only update can hand a VM to its new QEMU with cpr-transfer. */
+export interface CprTransferFacts {
+  from: string | undefined;
+  to: string | undefined;
+  backend: 'pkernfs' | 'pmem' | 'luo';
+  /** the VM runs now (undefined: the facts did not look) */
+  running: boolean | undefined;
+  /** its running QEMU was started with -machine aux-ram-share=on (undefined: not known) */
+  auxRamShare: boolean | undefined;
+  passthrough: boolean;
+}
+
+/** Why cpr-transfer cannot hand this VM over; undefined when it can. */
+export function cprTransferWhyNot(f: CprTransferFacts): string | undefined {
+  if (!atLeast(f.from, 10, 0) || !atLeast(f.to, 10, 0)) return `needs QEMU 10.0 or newer on both sides (${f.from ?? '?'} -> ${f.to ?? '?'})`;
+  if (f.backend !== 'pmem') return `not proven on the ${f.backend} backend yet (proven: pmem)`;
+  if (f.passthrough) return 'not driven with a passed-through device yet (QEMU hands VFIO devices over from 10.1)';
+  if (f.running !== true) return f.running === false ? 'the VM is not running: there is no QEMU to hand it over' : 'the facts do not say whether the VM runs (gathered before liveupdate looked)';
+  if (f.auxRamShare !== true) return "its QEMU was started without -machine aux-ram-share=on, so QEMU's own memory cannot be handed over; this update restarts it with it (liveupdate starts QEMU 10.0+ so), the next one can";
+  return undefined;
+}
+
 /**
- * Across a kexec both QEMUs are never alive together, so cpr-transfer (10.0) never applies here:
- * auto picks cpr-reboot where QEMU has it (8.2), else x-ignore-shared (works on 7.2).
+ * Across a kexec both QEMUs are never alive together, so cpr-transfer never applies there: auto
+ * picks cpr-reboot where QEMU has it (8.2), else x-ignore-shared (works on 7.2). A VMM-only update
+ * (`vmm`: its facts) hands each VM to the new QEMU with cpr-transfer when nothing stands in the way:
+ * no state file, the VM paused only while QEMU moves its device state.
  */
-export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string | undefined): { mode: KexecMigrationMode; why: string } {
+export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string | undefined, vmm?: CprTransferFacts): { mode: MigrationPath; why: string } {
   if (wanted === 'x-ignore-shared' || wanted === 'cpr-reboot') return { mode: wanted, why: 'set in the profile' };
   if (wanted === 'cpr-transfer') throw new Error('cpr-transfer cannot span a kexec (the profile rules reject it)');
+  if (vmm && !cprTransferWhyNot(vmm)) return { mode: 'cpr-transfer', why: `auto: a VMM-only update, QEMU ${vmm.from} -> ${vmm.to} (10.0+ both), guest RAM on pmem and QEMU's own memory shared: the new QEMU takes them over while the old one is alive, no state file` };
   if (atLeast(qemuVersion, 8, 2)) return { mode: 'cpr-reboot', why: `auto: QEMU ${qemuVersion} has cpr-reboot (8.2+)` };
   return { mode: 'x-ignore-shared', why: `auto: QEMU ${qemuVersion ?? 'of unknown version'} predates cpr-reboot (8.2), using x-ignore-shared` };
 }
@@ -38,7 +66,13 @@ export function migrationUris(stateFile: string, qemuVersion: string | undefined
  * Why a VM does not take QEMU's other CPR modes. cpr-transfer (10.0) keeps both QEMUs alive and
  * cpr-exec (10.2) execs the new one in the same process: neither spans a kexec.
  */
-export function modesNotTaken(update: 'kernel' | 'vmm', from: string | undefined, to: string | undefined): Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }> {
+export function modesNotTaken(
+  update: 'kernel' | 'vmm',
+  from: string | undefined,
+  to: string | undefined,
+  taken: MigrationPath,
+  cprWhyNot: string | undefined,
+): Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }> {
   if (update === 'kernel') {
     return [
       { mode: 'cpr-transfer', why: 'needs the old and the new QEMU alive at once: not across a kexec' },
@@ -46,8 +80,7 @@ export function modesNotTaken(update: 'kernel' | 'vmm', from: string | undefined
     ];
   }
   const both = (major: number, minor: number): boolean => atLeast(from, major, minor) && atLeast(to, major, minor);
-  return [
-    { mode: 'cpr-transfer', why: both(10, 0) ? 'not driven by liveupdate yet: the VMM update saves the device state, quits the old QEMU and restores in the new one' : `needs QEMU 10.0 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` },
-    { mode: 'cpr-exec', why: both(10, 2) ? 'not driven by liveupdate yet' : `needs QEMU 10.2 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` },
-  ];
+  const cprExec = { mode: 'cpr-exec' as const, why: both(10, 2) ? 'not driven by liveupdate yet (cpr-transfer is)' : `needs QEMU 10.2 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` };
+  if (taken === 'cpr-transfer') return [cprExec];
+  return [{ mode: 'cpr-transfer', why: cprWhyNot ?? `the profile sets migration.mode ${taken}` }, cprExec];
 }

@@ -46,6 +46,13 @@ export class QmpPool {
     void c?.then((x) => x.close(), () => undefined);
   }
 
+  /** Close this process's connection to the socket and wait until it is closed (a QMP socket serves one client at a time). */
+  async release(socket: string): Promise<void> {
+    const c = this.clients.get(socket);
+    this.clients.delete(socket);
+    await c?.then((x) => x.close(), () => undefined);
+  }
+
   async closeAll(): Promise<void> {
     const all = [...this.clients.values()];
     this.clients.clear();

@@ -54,7 +54,7 @@ export interface TestedPair {
  */
 export const TESTED_PAIRS: readonly TestedPair[] = [
   { from: '7.2', to: '10.0', proof: 'test/lab/luo.test.ts (Debian 12 -> bookworm-backports, LUO, across a kexec), test/integration/qemu-upgrade.test.ts (VMM update)' },
-  { from: '10.0', to: '11.1', proof: 'test/lab/e2e.test.ts (bookworm-backports -> trixie-backports, pmem, across a kexec), test/lab/luo.test.ts (LUO), test/integration/qemu-upgrade.test.ts (VMM update)' },
+  { from: '10.0', to: '11.1', proof: 'test/lab/e2e.test.ts (bookworm-backports -> trixie-backports, pmem, across a kexec), test/lab/luo.test.ts (LUO), test/integration/qemu-upgrade.test.ts (VMM update), test/integration/cpr-transfer.test.ts (VMM update by cpr-transfer)' },
 ];
 
 export type UpgradeVerdict =

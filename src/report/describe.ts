@@ -27,7 +27,10 @@ export function describeAction(step: Step): string[] {
       if (step.vars) lines.push(`gives: ${Object.keys(step.vars).map((k) => `{${k}}`).join(' ')}`);
       return lines;
     }
+    case 'qemu-adopt':
+      return [`mv ${step.from.socket} ${step.socket}; write ${step.pid} to ${step.pidfile}; rm -f ${step.from.pidfile}`];
     case 'qemu-start':
+      if (step.cpr) return [`$ ${describeArgv(step.argv)} &   (output to ${step.cpr.log})`, `then wait until it listens on ${step.cpr.cprSocket}; its pid becomes {${step.cpr.pidVar}}`, `(first, a new QEMU an interrupted run left waiting on that socket is stopped; never ${step.cpr.vmPidfile}'s)`];
       return [
         ...(step.noTruncate ? [`lu-helper: seccomp filter refusing ftruncate() to ${step.noTruncate.join(' or ')} bytes, then exec:`] : []),
         `$ ${describeArgv(step.argv)}`,
@@ -65,6 +68,8 @@ export function describeVerify(v: Verify): string {
       return `qmp query-status of ${v.vm} is ${v.status}`;
     case 'vm-qemu':
       return `qmp query-version of ${v.vm} is ${v.version} and qom-get /machine type is ${v.machine}-machine`;
+    case 'cpr-received':
+      return `qmp ${v.socket} answers within ${v.timeoutMs / 1000}s${v.version ? `, query-version is ${v.version}` : ''}${v.machine ? `, qom-get /machine type is ${v.machine}-machine` : ''}, and query-status is paused with the incoming migration completed`;
     case 'luo-holder':
       return `check the holder process is alive and holds sessions ${v.sessions.join(', ')}${v.vms?.length ? "; each VM's QEMU maps the holder's memfd (same inode)" : ''}`;
   }
@@ -86,9 +91,15 @@ export function describeCheck(c: Check | null | undefined): string {
     case 'pci-driver':
       return `${c.address} bound to ${c.driver}`;
     case 'vm-status':
-      return `${c.vm} is ${c.status.join('|')}`;
+      return c.socket ? `the QEMU on ${c.socket} is ${c.status.join('|')}` : `${c.vm} is ${c.status.join('|')}`;
     case 'vm-gone':
-      return `${c.vm}'s QEMU is gone`;
+      return c.socket ? `no QEMU answers on ${c.socket}` : `${c.vm}'s QEMU is gone`;
+    case 'process-alive':
+      return `the process in ${c.pidfile} is alive`;
+    case 'all':
+      return c.checks.map(describeCheck).join(' and ');
+    case 'not':
+      return `not (${describeCheck(c.check)})`;
     case 'boot-changed':
       return 'boot_id differs from the one recorded';
     case 'pmem-mode':

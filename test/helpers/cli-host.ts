@@ -44,7 +44,7 @@ let seq = 0;
  * `qemuWrapper`: the VMs run `<dir>/qemu`, this shell script (it runs the real QEMU itself), and the
  * facts file names it with the real QEMU's version: a test makes QEMU fail at an exact point with it.
  */
-export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string } }): Promise<CliHost> {
+export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string }; migrationMode?: string }): Promise<CliHost> {
   const dir = mkdtempSync('/var/tmp/lu-cli-');
   const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
   if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
@@ -62,7 +62,7 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: 
     .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');
   const profile = join(dir, 'profile.yaml');
-  writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
+  writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
   // with `qemu`: the profile's own probe (its QEMUs' versions and machine types, its VMs once they run)
   const real = await gatherFacts(new LocalHost(), q ? requireProfile(profile).profile : undefined);
   const edited = (f: HostFacts): HostFacts => ({ ...withActivePmem(f, 'clihost'), files: { '/bin/true': 1 } });

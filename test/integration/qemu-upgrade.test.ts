@@ -27,8 +27,9 @@ async function identity(h: CliHost, vm: string): Promise<{ version: string; mach
 
 const run = (h: CliHost): Promise<{ code: number | null; stdout: string; stderr: string }> => h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
 
-test('a VMM update moves a running VM from QEMU 10.0 to 11.1 on the versioned type its alias named at first start; the journal records both', T, async () => {
-  const h = await cliHost({ vms: 1, qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' } });
+test('a VMM update moves a running VM from QEMU 10.0 to 11.1 on the versioned type its alias named at first start, by stop/save/restart; the journal records both', T, async () => {
+  // the profile names the mode, so this is the restart path (cpr-transfer: test/integration/cpr-transfer.test.ts)
+  const h = await cliHost({ vms: 1, qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' }, migrationMode: 'cpr-reboot' });
   try {
     const vm = h.names[0]!;
     await prepare(h);

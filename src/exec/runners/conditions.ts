@@ -28,11 +28,18 @@ export async function hostShows(check: Check, env: RunEnv, stepId: string): Prom
       return r.exitCode === 0 && r.stdout.trim().endsWith(`/${check.driver}`);
     }
     case 'vm-status': {
-      const st = await statusOf(env, env.vars[`qmp.${check.vm}`] ?? '');
+      const st = await statusOf(env, check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '');
       return st !== undefined && check.status.includes(st);
     }
     case 'vm-gone':
-      return (await env.qmp.alive(env.vars[`qmp.${check.vm}`] ?? '')) === undefined;
+      return (await env.qmp.alive(check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '')) === undefined;
+    case 'process-alive':
+      return (await env.host.exec(['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && case $p in ""|*[!0-9]*) exit 1 ;; esac && s=$(sed "s/.*) //" "/proc/$p/stat" 2>/dev/null) && [ "${s%% *}" != Z ]', 'sh', fill(check.pidfile, env.vars)])).exitCode === 0;
+    case 'all':
+      for (const c of check.checks) if (!(await hostShows(c, env, stepId))) return false;
+      return true;
+    case 'not':
+      return !(await hostShows(check.check, env, stepId));
     case 'boot-changed':
       return env.vars['boot.recorded'] !== undefined && (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim() !== env.vars['boot.recorded'];
     case 'pmem-mode': {

@@ -1,6 +1,7 @@
 /** Steps that talk to QEMU: QMP commands (with the migration waits and the quit) and starting a QEMU. */
 import { LiveupdateError } from '../../errors.js';
-import type { Step } from '../../plan/types.js';
+import type { CprStart, Step } from '../../plan/types.js';
+import { STOP_WAITING } from '../../qemu/cpr.js';
 import { HelperError, execHelper } from '../../native/helper.js';
 import { qemuIdentity, type QmpClient, type QmpEvent } from '../../qemu/qmp.js';
 import { fill, sh, type Outcome, type RunEnv } from './env.js';
@@ -97,6 +98,7 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
 
 export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: RunEnv): Promise<Outcome> {
   const argv = step.argv.map((a) => fill(a, env.vars));
+  if (step.cpr) return startCprTarget(step, step.cpr, argv, env);
   let r: { exitCode: number; stderr: string };
   if (step.noTruncate) {
     // the helper installs its seccomp filter, prints its result, and execs QEMU (whose exit status this is)
@@ -127,4 +129,52 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
     throw new LiveupdateError('QEMU_FAILED', `${step.vm}: ${wrong}; not loading its state (the new QEMU was stopped, the state is untouched). Plan again and resume.`);
   }
   return got;
+}
+
+/**
+ * $1 log, $2 cpr socket, $3 pidfile, then QEMU's argv. QEMU daemonizes only once the cpr state has
+ * arrived, so it runs in the background; the wait ends when it listens on the cpr socket and has
+ * written its pidfile (its pid is printed), or fails with its output when it exits first (60 s).
+ */
+const LAUNCH_WAITING = [
+  'log=$1 sock=$2 pf=$3; shift 3',
+  'rm -f "$sock" "$pf"',
+  '"$@" </dev/null >"$log" 2>&1 & q=$!',
+  'i=0',
+  'until [ -S "$sock" ] && [ -s "$pf" ]; do',
+  '  if ! kill -0 "$q" 2>/dev/null; then wait "$q"; echo "QEMU exited ($?) before it listened on $sock: $(tail -n 3 "$log" | tr "\n" " ")" >&2; exit 1; fi',
+  '  [ $i -ge 600 ] && { echo "QEMU did not listen on $sock within 60 s" >&2; exit 1; }',
+  '  i=$((i+1)); sleep 0.1',
+  'done',
+  'cat "$pf"',
+].join('\n');
+
+/** A cpr-transfer's new QEMU: started in the background, waiting on its cpr socket (no QMP before the state arrives). */
+async function startCprTarget(step: Extract<Step, { kind: 'qemu-start' }>, cpr: CprStart, argv: string[], env: RunEnv): Promise<Outcome> {
+  // a new QEMU an interrupted run left waiting holds nothing of the VM: stop it (never the VM's own QEMU)
+  await sh(env, ['sh', '-c', STOP_WAITING, 'sh', step.pidfile, cpr.vmPidfile, cpr.cprSocket], `${step.vm}: stop a new QEMU left waiting`, 30_000);
+  await sh(env, ['rm', '-f', cpr.mainSocket], step.id);
+  const out = await sh(env, ['sh', '-c', LAUNCH_WAITING, 'sh', cpr.log, cpr.cprSocket, step.pidfile, ...argv], `${step.vm}: start its new QEMU`, 90_000).catch((e: LiveupdateError) => {
+    throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} did not start: ${e.message}; ${step.vm} still runs on its old QEMU`);
+  });
+  const pid = out.trim();
+  if (!/^[0-9]+$/.test(pid)) throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} wrote '${pid}' to ${step.pidfile}, not a pid`);
+  // later steps (the adopt) fill it in; the journal keeps it for a run continued later
+  env.vars[cpr.pidVar] = pid;
+  return { pid: Number(pid), vars: { [cpr.pidVar]: pid } };
+}
+
+/** The new QEMU takes the VM's paths: QMP socket moved (this run's connection to it closed first), pidfile written. */
+export async function runQemuAdopt(step: Extract<Step, { kind: 'qemu-adopt' }>, env: RunEnv): Promise<Outcome> {
+  const pid = fill(step.pid, env.vars);
+  if (!/^[0-9]+$/.test(pid)) throw new LiveupdateError('STEP_FAILED', `${step.vm}: the new QEMU's pid is not known (${step.pid} is '${pid}'); nothing was moved`);
+  // QEMU serves one QMP client at a time: this run's connection to the new QEMU closes before anyone connects by the VM's path
+  await env.qmp.release(fill(step.from.socket, env.vars));
+  await env.qmp.release(fill(step.socket, env.vars));
+  await sh(
+    env,
+    ['sh', '-c', 'kill -0 "$1" || { echo "process $1 is gone" >&2; exit 1; }; if [ -e "$2" ]; then mv -f "$2" "$3"; fi; printf "%s\\n" "$1" > "$4.new" && mv -f "$4.new" "$4" && rm -f "$5"', 'sh', pid, step.from.socket, step.socket, step.pidfile, step.from.pidfile],
+    step.id,
+  );
+  return { pid: Number(pid) };
 }

@@ -4,7 +4,7 @@ import type { Step } from '../../plan/types.js';
 import { QmpPool } from '../../qemu/pool.js';
 import { sh, type Outcome, type RunEnv } from './env.js';
 import { runHelperStep } from './helper.js';
-import { runQemuStart, runQmp } from './qemu.js';
+import { runQemuAdopt, runQemuStart, runQmp } from './qemu.js';
 import { runVerify } from './verify.js';
 
 /** Perform one step on the host. Throws a LiveupdateError that says what happened to the VM. */
@@ -39,6 +39,8 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
       return runQmp(step, env);
     case 'qemu-start':
       return runQemuStart(step, env);
+    case 'qemu-adopt':
+      return runQemuAdopt(step, env);
     case 'verify':
       return runVerify(step.verify, env);
     case 'helper-ioctl':

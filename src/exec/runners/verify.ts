@@ -44,9 +44,16 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       }
       return got;
     }
+    case 'cpr-received':
+      return cprReceived(v, env);
     case 'vm-status': {
-      const st = await statusOf(env, env.vars[`qmp.${v.vm}`] ?? '');
-      if (st !== v.status) throw new LiveupdateError('STEP_FAILED', `${v.vm} is ${st ?? 'not answering QMP'}, expected ${v.status}`);
+      const socket = env.vars[`qmp.${v.vm}`] ?? '';
+      const st = await statusOf(env, socket);
+      if (st === undefined) {
+        const why = await env.qmp.get(socket, 5000).then(() => 'it answered a second time', (e: Error) => e.message);
+        throw new LiveupdateError('STEP_FAILED', `${v.vm} is not answering QMP (${why}), expected ${v.status}`);
+      }
+      if (st !== v.status) throw new LiveupdateError('STEP_FAILED', `${v.vm} is ${st}, expected ${v.status}`);
       return { status: st };
     }
     case 'kexec-loaded': {
@@ -119,4 +126,43 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
     if (Date.now() - t0 > v.timeoutMs) throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
     await new Promise((r) => setTimeout(r, 250));
   }
+}
+
+/**
+ * A cpr-transfer's new QEMU: it opens its QMP socket once it has read the cpr state; the old one's
+ * `completed` can come a moment before the new one has loaded everything. Paused (started with -S)
+ * with the incoming migration completed, on the planned version and type: else it is quit here and
+ * the run's abort continues the old QEMU.
+ */
+async function cprReceived(v: Extract<Verify, { kind: 'cpr-received' }>, env: RunEnv): Promise<Outcome> {
+  const socket = fill(v.socket, env.vars);
+  const deadline = Date.now() + v.timeoutMs;
+  let c;
+  for (;;) {
+    c = await env.qmp.alive(socket);
+    if (c || Date.now() > Math.min(deadline, Date.now() + 10_000)) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (!c) throw new LiveupdateError('STEP_FAILED', `${v.vm}: its new QEMU does not answer on ${socket}; the old QEMU still has ${v.vm}`);
+  let status = await statusOf(env, socket);
+  while (status === 'inmigrate' && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+    status = await statusOf(env, socket);
+  }
+  const incoming = await c.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 }).catch(() => ({ status: undefined }));
+  const got = await qemuIdentity(c);
+  const wrong =
+    status !== 'paused' || incoming.status !== 'completed'
+      ? `its new QEMU is ${status ?? 'not answering'} with the incoming migration ${incoming.status ?? 'unknown'} (expected paused, completed)`
+      : v.version && got.version !== v.version
+        ? `its new QEMU is ${got.version}, the plan hands it to ${v.version} (the binary changed since the plan)`
+        : v.machine && got.machine !== v.machine
+          ? `its new QEMU runs machine type ${got.machine}, the VM runs ${v.machine}`
+          : undefined;
+  if (wrong) {
+    await c.execute('quit').catch(() => undefined);
+    env.qmp.drop(socket);
+    throw new LiveupdateError('STEP_FAILED', `${v.vm}: ${wrong}; the new QEMU was stopped and never ran ${v.vm}`);
+  }
+  return { ...got, status };
 }

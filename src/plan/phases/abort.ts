@@ -1,6 +1,7 @@
 import { stepper, type PlanContext } from '../context.js';
 import type { Step } from '../types.js';
 import { remountStorage, restoreVm } from './resume.js';
+import { abortHandOver } from './handover.js';
 
 /**
  * abort, before the point of no return: every VM runs again on this kernel. A VM whose old QEMU
@@ -12,6 +13,10 @@ export function abortPhase(ctx: PlanContext): Step[] {
   steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
+    if (vm.mode === 'cpr-transfer') {
+      steps.push(...abortHandOver(vm, 'abort-vms'));
+      continue;
+    }
     steps.push(
       s(`cont-old/${n}`, { blackout: true, vm: n, group: 'abort-vms', idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, onlyIf: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, marks: { blackoutEnd: true }, description: `${n}'s old QEMU is alive: continue it` }, {
         kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'cont',

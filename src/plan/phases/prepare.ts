@@ -160,7 +160,7 @@ export function preparePhase(ctx: PlanContext): Step[] {
       s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}, QEMU ${vm.startVersion ?? '(version unknown)'} on ${vm.startMachine}${vm.startMachine !== vm.spec.qemu.machine ? ` (${vm.spec.qemu.machine} resolved once, kept across updates)` : ''}` }, {
         kind: 'qemu-start',
         vm: vm.spec.name,
-        argv: vmArgv(ctx, vm, false),
+        argv: vmArgv(ctx, vm, 'start'),
         pidfile: vm.pidfile,
         incoming: false,
         socket: vm.spec.qmp,

@@ -3,6 +3,7 @@ import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
 import { vfioSetup } from './prepare.js';
 import { migrationSetup, ramFingerprint } from './suspend.js';
+import { handOver } from './handover.js';
 
 /** Persistent storage back in place after the kexec (or, for abort, still in place). */
 export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
@@ -50,7 +51,7 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
       verify: { kind: 'state-file', vm: n, path: vm.stateFile, savedBy: `suspend/verify-state/${n}` },
     }),
     s(`restart/${n}`, { ...b, idempotent: false, check: { kind: 'vm-status', vm: n, status: ['inmigrate', 'prelaunch', 'paused', 'running'] }, ...(onlyIf ? { onlyIf } : {}), marks: { restore: 'start' }, description: `start a new QEMU for ${n}, paused, waiting for its state: ${restoringQemu(vm)}${pkernfs ? '; it may not truncate its RAM file (pkernfs sizes read 0 after a kexec)' : ''}` }, {
-      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, true), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.to.version ? { expectVersion: vm.to.version } : {}), ...(isVersionedMachine(vm.to.machine) ? { expectMachine: vm.to.machine } : {}),
+      kind: 'qemu-start', vm: n, argv: vmArgv(ctx, vm, 'restore'), pidfile: vm.pidfile, incoming: true, socket: vm.spec.qmp, ...(vm.to.version ? { expectVersion: vm.to.version } : {}), ...(isVersionedMachine(vm.to.machine) ? { expectMachine: vm.to.machine } : {}),
       ...(pkernfs ? { noTruncate: [vm.spec.memory] } : {}),
     }),
     ...migrationSetup(ctx, vm, phase, group, true, incomingOnly),
@@ -95,7 +96,7 @@ export function resumePhase(ctx: PlanContext): Step[] {
     );
   }
   steps.push(...vfioSetup(ctx, 'resume'));
-  for (const vm of ctx.vms) steps.push(...restoreVm(ctx, vm, 'resume', 'restore-vms', undefined, ctx.update === 'kernel'));
+  for (const vm of ctx.vms) steps.push(...(vm.mode === 'cpr-transfer' ? handOver(ctx, vm, 'restore-vms') : restoreVm(ctx, vm, 'resume', 'restore-vms', undefined, ctx.update === 'kernel')));
   if (ctx.persistence.backend === 'luo') {
     steps.push(
       s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {

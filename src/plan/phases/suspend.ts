@@ -1,5 +1,7 @@
 import { stepper, type PlanContext, type VmContext } from '../context.js';
 import { isVersionedMachine } from '../../qemu/versions.js';
+import { atLeast } from '../../qemu/mode.js';
+import { startNewQemu } from './handover.js';
 import type { Phase, Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
@@ -8,24 +10,28 @@ export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, gr
   const n = vm.spec.name;
   const blackout = restore;
   const marks = restore ? { marks: { restore: 'setup' as const } } : {};
+  // cpr-transfer passes all of the VM's RAM as file descriptors: nothing to keep out of the stream
+  const transfer = vm.mode === 'cpr-transfer';
   const steps: Step[] = [
-    s(`caps/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: `keep ${n}'s RAM out of the stream (x-ignore-shared)` }, {
+    s(`caps/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: transfer ? `have ${n}'s QEMU report migration events` : `keep ${n}'s RAM out of the stream (x-ignore-shared)` }, {
       kind: 'qmp',
       vm: n,
       socket: vm.spec.qmp,
       command: 'migrate-set-capabilities',
       // events: completion arrives as a MIGRATION event instead of being polled for
-      arguments: { capabilities: [{ capability: 'x-ignore-shared', state: true }, { capability: 'events', state: true }] },
+      arguments: { capabilities: [...(transfer ? [] : [{ capability: 'x-ignore-shared', state: true }]), { capability: 'events', state: true }] },
     }),
   ];
-  if (vm.mode === 'cpr-reboot') {
+  // the saving QEMU's mode is set whenever it has one (8.2+): a cpr-transfer aborted earlier leaves its mode behind
+  const mode = vm.mode === 'x-ignore-shared' ? (!restore && atLeast(vm.from.version, 8, 2) ? 'normal' : undefined) : vm.mode;
+  if (mode) {
     steps.push(
-      s(`mode/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: `set migration mode cpr-reboot on ${n}` }, {
+      s(`mode/${n}`, { blackout, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), ...marks, description: `set migration mode ${mode} on ${n}` }, {
         kind: 'qmp',
         vm: n,
         socket: vm.spec.qmp,
         command: 'migrate-set-parameters',
-        arguments: { mode: 'cpr-reboot' },
+        arguments: { mode },
       }),
     );
   }
@@ -60,6 +66,10 @@ export function suspendPhase(ctx: PlanContext): Step[] {
   ];
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
+    if (vm.mode === 'cpr-transfer') {
+      steps.push(...verifyRunningQemu(vm), ...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false));
+      continue;
+    }
     steps.push(
       // a stale state file must never pass for this run's: clear it before the blackout
       s(`clear-state/${n}`, { blackout: false, vm: n, group: 'migration-setup', idempotent: false, check: { kind: 'journal' }, description: `remove any previous device state of ${n}` }, {
@@ -70,7 +80,8 @@ export function suspendPhase(ctx: PlanContext): Step[] {
       ...migrationSetup(ctx, vm, 'suspend', 'migration-setup', false),
     );
   }
-  for (const vm of ctx.vms) steps.push(...suspendVm(ctx, vm, 'suspend-vms'));
+  // cpr-transfer: the new QEMU waits beside the old one, the VM keeps running until resume hands it over
+  for (const vm of ctx.vms) steps.push(...(vm.mode === 'cpr-transfer' ? [startNewQemu(ctx, vm, 'suspend-vms')] : suspendVm(ctx, vm, 'suspend-vms')));
   return steps;
 }
 
