@@ -80,7 +80,7 @@ export function modesNotTaken(
     ];
   }
   const both = (major: number, minor: number): boolean => atLeast(from, major, minor) && atLeast(to, major, minor);
-  const cprExec = { mode: 'cpr-exec' as const, why: both(10, 2) ? 'not driven by liveupdate yet (cpr-transfer is)' : `needs QEMU 10.2 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` };
+  const cprExec = { mode: 'cpr-exec' as const, why: both(10, 2) ? 'not driven by liveupdate: it execs the new QEMU in the old one\'s process, leaving no old QEMU to take the VM back if the new one fails its check (cpr-transfer does)' : `needs QEMU 10.2 or newer on both sides (${from ?? '?'} -> ${to ?? '?'})` };
   if (taken === 'cpr-transfer') return [cprExec];
   return [{ mode: 'cpr-transfer', why: cprWhyNot ?? `the profile sets migration.mode ${taken}` }, cprExec];
 }
