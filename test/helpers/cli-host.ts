@@ -13,7 +13,7 @@ import { ROOT } from './paths.js';
 import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
-import { QmpClient } from '../../src/qemu/qmp.js';
+import { QmpClient, qemuIdentity } from '../../src/qemu/qmp.js';
 import { QmpPool } from '../../src/qemu/pool.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { makePlan } from '../../src/plan/planner.js';
@@ -119,6 +119,16 @@ export async function counter(h: CliHost, vm: string): Promise<{ status: string;
   const c = await QmpClient.connectUnix(h.qmp(vm));
   try {
     return await readCounter(c);
+  } finally {
+    await c.close();
+  }
+}
+
+/** The QEMU running the VM now, asked over its QMP socket: version and machine type. */
+export async function identity(h: CliHost, vm: string): Promise<{ version: string; machine: string }> {
+  const c = await QmpClient.connectUnix(h.qmp(vm));
+  try {
+    return await qemuIdentity(c);
   } finally {
     await c.close();
   }

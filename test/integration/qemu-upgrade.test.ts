@@ -7,23 +7,13 @@ import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { QmpClient, qemuIdentity } from '../../src/qemu/qmp.js';
-import { cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
+import { cliHost, counter, identity, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 import { LOCAL_QEMU, requireLocalQemus } from '../helpers/lab.js';
 import { outcomeOf } from '../helpers/remote.js';
 
 const T = { timeout: 600_000 };
 
 before(() => requireLocalQemus());
-
-async function identity(h: CliHost, vm: string): Promise<{ version: string; machine: string }> {
-  const c = await QmpClient.connectUnix(h.qmp(vm));
-  try {
-    return await qemuIdentity(c);
-  } finally {
-    await c.close();
-  }
-}
 
 const run = (h: CliHost): Promise<{ code: number | null; stdout: string; stderr: string }> => h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
 
