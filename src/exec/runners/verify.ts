@@ -137,10 +137,12 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
 async function cprReceived(v: Extract<Verify, { kind: 'cpr-received' }>, env: RunEnv): Promise<Outcome> {
   const socket = fill(v.socket, env.vars);
   const deadline = Date.now() + v.timeoutMs;
+  // its socket appears once it has read the cpr state, which the old QEMU's `completed` implies
+  const connectBy = Math.min(deadline, Date.now() + 10_000);
   let c;
   for (;;) {
     c = await env.qmp.alive(socket);
-    if (c || Date.now() > Math.min(deadline, Date.now() + 10_000)) break;
+    if (c || Date.now() > connectBy) break;
     await new Promise((r) => setTimeout(r, 20));
   }
   if (!c) throw new LiveupdateError('STEP_FAILED', `${v.vm}: its new QEMU does not answer on ${socket}; the old QEMU still has ${v.vm}`);
