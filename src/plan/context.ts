@@ -1,6 +1,6 @@
 import type { HostFacts } from '../facts/types.js';
 import type { Persistence, Profile, VmSpec } from '../profile/types.js';
-import { atLeast, cprTransferWhyNot, selectMigrationMode, migrationUris, type MigrationPath } from '../qemu/mode.js';
+import { atLeast, selectMigrationMode, migrationUris, type MigrationPath } from '../qemu/mode.js';
 import { qemuArgv } from '../qemu/argv.js';
 import { judgeUpgrade, resolveMachine, type UpgradeVerdict } from '../qemu/versions.js';
 import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
@@ -77,7 +77,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
         : undefined;
     // the version that saves the state (the running QEMU's, else the binary's) decides the mode and the stream
     const cprFacts = { from: from.version, to: to.version, backend: profile.persistence.backend, running: facts.vms ? !!running : undefined, auxRamShare: running?.auxRamShare, passthrough: spec.vfio.length > 0 };
-    const { mode, why } = selectMigrationMode(profile.migration.mode, from.version, update === 'vmm' ? cprFacts : undefined);
+    const { mode, why, cprWhyNot } = selectMigrationMode(profile.migration.mode, from.version, update === 'vmm' ? cprFacts : undefined);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
     const ramPath =
       persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
@@ -89,7 +89,7 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       spec,
       mode,
       modeWhy: why,
-      cprWhyNot: update === 'vmm' && mode !== 'cpr-transfer' ? cprTransferWhyNot(cprFacts) : undefined,
+      cprWhyNot,
       startMachine,
       startVersion: bin?.version,
       from,

@@ -1,4 +1,5 @@
 import type { VmSpec } from '../profile/types.js';
+import { cprChannel } from './cpr.js';
 
 export interface QemuArgvInput {
   vm: VmSpec;
@@ -78,8 +79,7 @@ export function qemuArgv(i: QemuArgvInput): string[] {
   ];
   if (i.incoming === 'defer') argv.push('-S', '-incoming', 'defer');
   else if (i.incoming) {
-    const channel = (type: 'main' | 'cpr', path: string): string => JSON.stringify({ 'channel-type': type, addr: { transport: 'socket', type: 'unix', path } });
-    argv.push('-S', '-incoming', channel('main', i.incoming.main), '-incoming', channel('cpr', i.incoming.cpr));
+    argv.push('-S', '-incoming', JSON.stringify(cprChannel('main', i.incoming.main)), '-incoming', JSON.stringify(cprChannel('cpr', i.incoming.cpr)));
   }
   return argv;
 }

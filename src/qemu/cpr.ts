@@ -1,5 +1,10 @@
 /** cpr-transfer on the host: what the plan's steps and the executor's runner both run. */
 
+/** A migration channel on a unix socket, as QEMU's `migrate` takes it and `-incoming` (as JSON) names it. */
+export function cprChannel(type: 'main' | 'cpr', path: string): { 'channel-type': 'main' | 'cpr'; addr: { transport: 'socket'; type: 'unix'; path: string } } {
+  return { 'channel-type': type, addr: { transport: 'socket', type: 'unix', path } };
+}
+
 /**
  * $1 the new QEMU's pidfile, $2 the VM's, $3 the cpr socket. Signals the process only when it is
  * not the VM's QEMU and was started for this cpr socket; waits until it is gone (10 s), then removes

@@ -43,12 +43,15 @@ export function cprTransferWhyNot(f: CprTransferFacts): string | undefined {
  * (`vmm`: its facts) hands each VM to the new QEMU with cpr-transfer when nothing stands in the way:
  * no state file, the VM paused only while QEMU moves its device state.
  */
-export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string | undefined, vmm?: CprTransferFacts): { mode: MigrationPath; why: string } {
-  if (wanted === 'x-ignore-shared' || wanted === 'cpr-reboot') return { mode: wanted, why: 'set in the profile' };
+export function selectMigrationMode(wanted: MigrationMode, qemuVersion: string | undefined, vmm?: CprTransferFacts): { mode: MigrationPath; why: string; cprWhyNot?: string } {
   if (wanted === 'cpr-transfer') throw new Error('cpr-transfer cannot span a kexec (the profile rules reject it)');
-  if (vmm && !cprTransferWhyNot(vmm)) return { mode: 'cpr-transfer', why: `auto: a VMM-only update, QEMU ${vmm.from} -> ${vmm.to} (10.0+ both), guest RAM on pmem and QEMU's own memory shared: the new QEMU takes them over while the old one is alive, no state file` };
-  if (atLeast(qemuVersion, 8, 2)) return { mode: 'cpr-reboot', why: `auto: QEMU ${qemuVersion} has cpr-reboot (8.2+)` };
-  return { mode: 'x-ignore-shared', why: `auto: QEMU ${qemuVersion ?? 'of unknown version'} predates cpr-reboot (8.2), using x-ignore-shared` };
+  // a VMM-only update: why cpr-transfer cannot hand the VM over (undefined: it can)
+  const cprWhyNot = vmm ? cprTransferWhyNot(vmm) : undefined;
+  const not = cprWhyNot ? { cprWhyNot } : {};
+  if (wanted === 'x-ignore-shared' || wanted === 'cpr-reboot') return { mode: wanted, why: 'set in the profile', ...not };
+  if (vmm && !cprWhyNot) return { mode: 'cpr-transfer', why: `auto: a VMM-only update, QEMU ${vmm.from} -> ${vmm.to} (10.0+ both), guest RAM on pmem and QEMU's own memory shared: the new QEMU takes them over while the old one is alive, no state file` };
+  if (atLeast(qemuVersion, 8, 2)) return { mode: 'cpr-reboot', why: `auto: QEMU ${qemuVersion} has cpr-reboot (8.2+)`, ...not };
+  return { mode: 'x-ignore-shared', why: `auto: QEMU ${qemuVersion ?? 'of unknown version'} predates cpr-reboot (8.2), using x-ignore-shared`, ...not };
 }
 
 /**

@@ -115,24 +115,20 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: 
   };
 }
 
-export async function counter(h: CliHost, vm: string): Promise<{ status: string; value: bigint }> {
+/** Ask the VM's QEMU over its own QMP socket, on a connection of its own. */
+async function ask<T>(h: CliHost, vm: string, question: (c: QmpClient) => Promise<T>): Promise<T> {
   const c = await QmpClient.connectUnix(h.qmp(vm));
   try {
-    return await readCounter(c);
+    return await question(c);
   } finally {
     await c.close();
   }
 }
 
-/** The QEMU running the VM now, asked over its QMP socket: version and machine type. */
-export async function identity(h: CliHost, vm: string): Promise<{ version: string; machine: string }> {
-  const c = await QmpClient.connectUnix(h.qmp(vm));
-  try {
-    return await qemuIdentity(c);
-  } finally {
-    await c.close();
-  }
-}
+export const counter = (h: CliHost, vm: string): Promise<{ status: string; value: bigint }> => ask(h, vm, readCounter);
+
+/** The QEMU running the VM now: version and machine type. */
+export const identity = (h: CliHost, vm: string): Promise<{ version: string; machine: string }> => ask(h, vm, qemuIdentity);
 
 export async function prepare(h: CliHost): Promise<void> {
   // the prepare phase's VM part: RAM files, state dir, VMs started (its carve-out checks read the real cmdline)

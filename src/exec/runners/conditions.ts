@@ -6,6 +6,11 @@ import { holderRequest } from '../../native/helper.js';
 import type { Check } from '../../plan/types.js';
 import { fill, statusOf, type RunEnv } from './env.js';
 
+/** The QMP socket a VM check asks: the one it names (a cpr-transfer's new QEMU), else the VM's own. */
+function qmpOf(check: { vm: string; socket?: string }, env: RunEnv): string {
+  return check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '';
+}
+
 /** Is `check` true on the host now? (`journal`: did this run already record the step done?) */
 export async function hostShows(check: Check, env: RunEnv, stepId: string): Promise<boolean> {
   switch (check.kind) {
@@ -28,11 +33,11 @@ export async function hostShows(check: Check, env: RunEnv, stepId: string): Prom
       return r.exitCode === 0 && r.stdout.trim().endsWith(`/${check.driver}`);
     }
     case 'vm-status': {
-      const st = await statusOf(env, check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '');
+      const st = await statusOf(env, qmpOf(check, env));
       return st !== undefined && check.status.includes(st);
     }
     case 'vm-gone':
-      return (await env.qmp.alive(check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '')) === undefined;
+      return (await env.qmp.alive(qmpOf(check, env))) === undefined;
     case 'process-alive':
       return (await env.host.exec(['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && case $p in ""|*[!0-9]*) exit 1 ;; esac && s=$(sed "s/.*) //" "/proc/$p/stat" 2>/dev/null) && [ "${s%% *}" != Z ]', 'sh', fill(check.pidfile, env.vars)])).exitCode === 0;
     case 'all':

@@ -132,13 +132,13 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
 }
 
 /**
- * $1 log, $2 cpr socket, $3 pidfile, then QEMU's argv. QEMU daemonizes only once the cpr state has
+ * $1 log, $2 cpr socket, $3 main socket, $4 pidfile, then QEMU's argv (stale sockets and pidfile removed first). QEMU daemonizes only once the cpr state has
  * arrived, so it runs in the background; the wait ends when it listens on the cpr socket and has
  * written its pidfile (its pid is printed), or fails with its output when it exits first (60 s).
  */
 const LAUNCH_WAITING = [
-  'log=$1 sock=$2 pf=$3; shift 3',
-  'rm -f "$sock" "$pf"',
+  'log=$1 sock=$2 main=$3 pf=$4; shift 4',
+  'rm -f "$sock" "$main" "$pf"',
   '"$@" </dev/null >"$log" 2>&1 & q=$!',
   'i=0',
   'until [ -S "$sock" ] && [ -s "$pf" ]; do',
@@ -153,8 +153,7 @@ const LAUNCH_WAITING = [
 async function startCprTarget(step: Extract<Step, { kind: 'qemu-start' }>, cpr: CprStart, argv: string[], env: RunEnv): Promise<Outcome> {
   // a new QEMU an interrupted run left waiting holds nothing of the VM: stop it (never the VM's own QEMU)
   await sh(env, ['sh', '-c', STOP_WAITING, 'sh', step.pidfile, cpr.vmPidfile, cpr.cprSocket], `${step.vm}: stop a new QEMU left waiting`, 30_000);
-  await sh(env, ['rm', '-f', cpr.mainSocket], step.id);
-  const out = await sh(env, ['sh', '-c', LAUNCH_WAITING, 'sh', cpr.log, cpr.cprSocket, step.pidfile, ...argv], `${step.vm}: start its new QEMU`, 90_000).catch((e: LiveupdateError) => {
+  const out = await sh(env, ['sh', '-c', LAUNCH_WAITING, 'sh', cpr.log, cpr.cprSocket, cpr.mainSocket, step.pidfile, ...argv], `${step.vm}: start its new QEMU`, 90_000).catch((e: LiveupdateError) => {
     throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} did not start: ${e.message}; ${step.vm} still runs on its old QEMU`);
   });
   const pid = out.trim();

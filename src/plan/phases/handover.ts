@@ -10,11 +10,14 @@
  */
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
-import { STOP_WAITING } from '../../qemu/cpr.js';
+import { STOP_WAITING, cprChannel } from '../../qemu/cpr.js';
 import type { Check, Step } from '../types.js';
 
 /** The new QEMU has the VM's state but has not run it (started with -S, never continued). */
 const NOT_RUN = ['inmigrate', 'prelaunch', 'paused', 'postmigrate', 'finish-migrate'];
+
+/** The run-time variable that holds the new QEMU's pid: set by its start, read by the adopt. */
+const pidVar = (vm: VmContext): string => `cpr.pid.${vm.spec.name}`;
 
 const newQemuIs = (vm: VmContext, status: string[]): Check => ({ kind: 'vm-status', vm: vm.spec.name, socket: vm.cpr.qmp, status });
 
@@ -28,7 +31,7 @@ export function startNewQemu(ctx: PlanContext, vm: VmContext, group: string): St
     pidfile: vm.cpr.pidfile,
     incoming: true,
     socket: vm.cpr.qmp,
-    cpr: { cprSocket: vm.cpr.cprSocket, mainSocket: vm.cpr.mainSocket, log: vm.cpr.log, vmPidfile: vm.pidfile, pidVar: `cpr.pid.${n}` },
+    cpr: { cprSocket: vm.cpr.cprSocket, mainSocket: vm.cpr.mainSocket, log: vm.cpr.log, vmPidfile: vm.pidfile, pidVar: pidVar(vm) },
   });
 }
 
@@ -38,7 +41,7 @@ function adopt(vm: VmContext, phase: 'resume' | 'abort', group: string, onlyIf?:
   return stepper(phase)(`adopt/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `${n}'s new QEMU takes its QMP socket ${vm.spec.qmp} and pidfile ${vm.pidfile}` }, {
     kind: 'qemu-adopt',
     vm: n,
-    pid: `{cpr.pid.${n}}`,
+    pid: `{${pidVar(vm)}}`,
     pidfile: vm.pidfile,
     socket: vm.spec.qmp,
     from: { pidfile: vm.cpr.pidfile, socket: vm.cpr.qmp },
@@ -57,14 +60,13 @@ export function handOver(ctx: PlanContext, vm: VmContext, group: string): Step[]
   const s = stepper('resume');
   const n = vm.spec.name;
   const b = { blackout: true, vm: n, group };
-  const channel = (type: 'main' | 'cpr', path: string): Record<string, unknown> => ({ 'channel-type': type, addr: { transport: 'socket', type: 'unix', path } });
   return [
     s(`transfer/${n}`, { ...b, idempotent: true, abortOnFailure: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, marks: { blackoutStart: true, saveState: true }, description: `hand ${n} to its new QEMU (cpr-transfer): the old one pauses it and passes its RAM over ${vm.cpr.cprSocket}, its device state over ${vm.cpr.mainSocket}: its blackout starts` }, {
       kind: 'qmp',
       vm: n,
       socket: vm.spec.qmp,
       command: 'migrate',
-      arguments: { channels: [channel('main', vm.cpr.mainSocket), channel('cpr', vm.cpr.cprSocket)] },
+      arguments: { channels: [cprChannel('main', vm.cpr.mainSocket), cprChannel('cpr', vm.cpr.cprSocket)] },
       wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
     }),
     s(`verify-new/${n}`, { ...b, idempotent: true, abortOnFailure: true, check: newQemuIs(vm, ['running']), marks: { restore: 'load' }, description: `verify ${n}'s new QEMU is ${vm.to.version ?? 'the planned version'} on ${vm.to.machine} and has loaded ${n} (if not: it is stopped and the old one continues ${n})` }, {
