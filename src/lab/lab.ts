@@ -124,6 +124,7 @@ export const LAB_QEMU11 = '/opt/qemu-11/usr/bin/qemu-system-x86_64';
 
 export const LAB_LUO_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-luo.yaml');
 export const LAB_PKERNFS_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-pkernfs.yaml');
+export const LAB_VFIO_CPR_PROFILE = join(PACKAGE_ROOT, 'profiles', 'lab-vfio-cpr.yaml');
 
 /**
  * The pkernfs lab host's carve-out (512M at 1G), as the RFC kernel was booted and measured: nokaslr
@@ -136,7 +137,8 @@ const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode
 
 /**
  * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G) from the Debian image; `luo`
- * boots the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, everything built in, no initrd) with
+ * boots the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, KVM on the emulated AMD SVM, everything
+ * built in, no initrd) with
  * kho=on liveupdate=on from the LUO image; `pkernfs` boots the pkernfs RFC kernel (6.1, everything
  * built in) with its carve-out from the pkernfs image.
  * `init: 'systemd'` boots the same image with systemd as PID 1 instead of the lab's own init.
