@@ -1,7 +1,7 @@
 import type { HostFacts } from '../facts/types.js';
 import type { Persistence, Profile, VmSpec } from '../profile/types.js';
 import { atLeast, selectMigrationMode, migrationUris, type MigrationPath } from '../qemu/mode.js';
-import { qemuArgv } from '../qemu/argv.js';
+import { qemuArgv, vfioDeviceArgs } from '../qemu/argv.js';
 import { judgeUpgrade, resolveMachine, type UpgradeVerdict } from '../qemu/versions.js';
 import { resolveCarveOut, type ResolvedCarveOut } from './carveout.js';
 import { composeKexecCmdline, missingBootParams, managedParams } from './cmdline.js';
@@ -76,12 +76,12 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
         ? judgeUpgrade({ from: { version: from.version, machine: from.machine }, to: { version: to.version, binary: to.binary, machines: restorer?.machines }, acknowledged: profile.migration.acceptUntestedQemu })
         : undefined;
     // the version that saves the state (the running QEMU's, else the binary's) decides the mode and the stream
-    const cprFacts = { from: from.version, to: to.version, backend: profile.persistence.backend, running: facts.vms ? !!running : undefined, auxRamShare: running?.auxRamShare, passthrough: spec.vfio.length > 0 };
+    const cprFacts = { from: from.version, to: to.version, backend: profile.persistence.backend, running: facts.vms ? !!running : undefined, auxRamShare: running?.auxRamShare, passthrough: spec.vfio.length > 0, iommuApi: profile.iommu.api, accel: spec.qemu.accel };
     const { mode, why, cprWhyNot } = selectMigrationMode(profile.migration.mode, from.version, update === 'vmm' ? cprFacts : undefined);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
     const ramPath =
       persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
-    const vfioArgs = spec.vfio.flatMap((d) => ['-device', `vfio-pci,host=${d.host},id=vfio-${d.host.replace(/[:.]/g, '-')}`]);
+    const vfioArgs = vfioDeviceArgs(spec.vfio, profile.iommu.api);
     if (mode === 'cpr-reboot' && spec.vfio.length) {
       notes.push(`${spec.name}: cpr-reboot with VFIO needs the guest suspended to RAM first (guest agent guest-suspend-ram, then system_wakeup after restore)`);
     }

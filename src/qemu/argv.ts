@@ -1,4 +1,4 @@
-import type { VmSpec } from '../profile/types.js';
+import type { IommuApi, VmSpec } from '../profile/types.js';
 import { cprChannel } from './cpr.js';
 
 export interface QemuArgvInput {
@@ -25,6 +25,18 @@ export interface QemuArgvInput {
   auxRamShare?: boolean;
   /** VFIO devices as QEMU options (differs by IOMMU API) */
   vfioArgs: string[];
+}
+
+/**
+ * A VM's passed-through devices as QEMU options. Through iommufd: one iommufd object, QEMU opens
+ * /dev/iommu and each device's VFIO cdev itself (a cpr-transfer hands the open files to the next
+ * QEMU by these ids, so they never change). Else the legacy VFIO container (the device's group).
+ */
+export function vfioDeviceArgs(devices: ReadonlyArray<{ host: string }>, api: IommuApi): string[] {
+  if (!devices.length) return [];
+  const device = (host: string, extra: string): string[] => ['-device', `vfio-pci,host=${host},id=vfio-${host.replace(/[:.]/g, '-')}${extra}`];
+  if (api === 'vfio-container') return devices.flatMap((d) => device(d.host, ''));
+  return ['-object', 'iommufd,id=iommufd0', ...devices.flatMap((d) => device(d.host, ',iommufd=iommufd0'))];
 }
 
 /** A value inside a QEMU option string (`-object ...,mem-path=V`, `-qmp unix:V,...`): ',' doubled, as QEMU reads it. Every such value goes through here. */

@@ -24,7 +24,8 @@ export function kexecPhase(ctx: PlanContext): Step[] {
         verify: { kind: 'luo-holder', sessions: ctx.vms.map((v) => `liveupdate-${v.spec.name}`), vms: ctx.vms.map((v) => ({ vm: v.spec.name, pidfile: v.pidfile })) },
       }),
       // only now may the old QEMUs let go of the memfds: the holder alone keeps them until kexec -e
-      ...ctx.vms.map((vm) => quitVm(vm, 'kexec', 'quit-vms')),
+      // (a VM handed over by cpr-transfer: its old QEMU quits once the new one runs it)
+      ...ctx.vms.filter((vm) => vm.mode !== 'cpr-transfer').map((vm) => quitVm(vm, 'kexec', 'quit-vms')),
     );
   }
   steps.push(s('sync', { ...b, idempotent: true, check: { kind: 'boot-changed' }, marks: { flushJournal: true }, description: 'flush the journal and device state to disk' }, { kind: 'exec', argv: ['sync'] }));

@@ -179,6 +179,8 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Return
   const steps: Step[] = [];
   const p = ctx.persistence;
   for (const vm of ctx.vms) {
+    // handed over by cpr-transfer, a device never leaves vfio-pci: the old QEMU holds it until the new one has it
+    if (vm.mode === 'cpr-transfer') continue;
     for (const d of vm.spec.vfio) {
       const dev = `/sys/bus/pci/devices/${d.host}`;
       const check = { kind: 'pci-driver' as const, address: d.host, driver: 'vfio-pci' };

@@ -73,7 +73,9 @@ export function resumePhase(ctx: PlanContext): Step[] {
   const s = stepper('resume');
   const steps: Step[] = [...remountStorage(ctx, 'resume')];
   steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate (tmpfs is new after kexec)' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
-  if (ctx.persistence.backend === 'luo') {
+  // a VMM-only update keeps the holder and its sessions as they are (asked for its fds in suspend)
+  const luoKexec = ctx.persistence.backend === 'luo' && ctx.update === 'kernel';
+  if (luoKexec) {
     const names = ctx.vms.map((v) => v.spec.name);
     steps.push(
       s('luo-retrieve', { blackout: true, idempotent: false, check: { kind: 'journal' }, description: "start a new LUO holder: retrieve each VM's session and memfd by name and token" }, {
@@ -97,7 +99,7 @@ export function resumePhase(ctx: PlanContext): Step[] {
   }
   steps.push(...vfioSetup(ctx, 'resume'));
   for (const vm of ctx.vms) steps.push(...(vm.mode === 'cpr-transfer' ? handOver(ctx, vm, 'restore-vms') : restoreVm(ctx, vm, 'resume', 'restore-vms', undefined, ctx.update === 'kernel')));
-  if (ctx.persistence.backend === 'luo') {
+  if (luoKexec) {
     steps.push(
       s('luo-finish', { blackout: false, idempotent: false, check: { kind: 'journal' }, description: 'finish every LUO session now that the VMs run again' }, {
         kind: 'helper-ioctl',

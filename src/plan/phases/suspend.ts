@@ -2,7 +2,7 @@ import { stepper, type PlanContext, type VmContext } from '../context.js';
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { atLeast } from '../../qemu/mode.js';
 import { startNewQemu } from './handover.js';
-import type { Phase, Step } from '../types.js';
+import { LUO_HOLDER_SOCKET, type Phase, type Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
 export function migrationSetup(ctx: PlanContext, vm: VmContext, phase: Phase, group: string, restore: boolean, onlyIf?: Step['onlyIf']): Step[] {
@@ -64,6 +64,18 @@ export function suspendPhase(ctx: PlanContext): Step[] {
     }),
     s('verify-kexec-loaded', { blackout: false, idempotent: true, check: null, description: 'verify /sys/kernel/kexec_loaded is 1' }, { kind: 'verify', verify: { kind: 'kexec-loaded' } }),
   ];
+  if (ctx.update === 'vmm' && ctx.persistence.backend === 'luo') {
+    // no kexec, no new holder: each new QEMU maps the memfd the living holder has (its pid and fds, asked)
+    steps.push(
+      s('luo-holder', { blackout: false, idempotent: true, check: null, description: "ask the LUO holder for its pid and each VM's memfd: the new QEMUs map the same memory" }, {
+        kind: 'helper-ioctl',
+        holder: LUO_HOLDER_SOCKET,
+        program: { ops: [] },
+        ioctls: [],
+        vars: { 'holder.pid': 'pid', ...Object.fromEntries(ctx.vms.map((v) => [`memfd.${v.spec.name}`, `handles.ram-${v.spec.name}.fd`])) },
+      }),
+    );
+  }
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
     if (vm.mode === 'cpr-transfer') {

@@ -1,6 +1,7 @@
 // Pure logic: the planner choosing cpr-transfer for a VMM-only update, and its steps (profile text
 // and facts in memory, no host); test/integration/cpr-transfer.test.ts runs them with real QEMUs.
 import { test } from 'node:test';
+import { readFileSync } from 'node:fs';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { readFactsFile } from '../../../src/facts/file.js';
@@ -16,12 +17,12 @@ import { ROOT } from '../../helpers/paths.js';
 const Q10 = '/opt/qemu-10/usr/bin/qemu-system-x86_64';
 const Q11 = '/opt/qemu-11/usr/bin/qemu-system-x86_64';
 
-function profile(opts: { backend?: string; mode?: string; vfio?: boolean; accept?: string } = {}) {
+function profile(opts: { backend?: string; mode?: string; vfio?: boolean; accept?: string; accel?: string; api?: string } = {}) {
   const persistence = opts.backend === 'luo' ? '{ backend: luo }' : `{ backend: ${opts.backend ?? 'pmem'}, size: 256M, offset: 1G, mount: /mnt/pmem }`;
   const text = `version: 1
 host: { name: lab }
 persistence: ${persistence}
-iommu: { api: vfio-container${opts.vfio ? ", dmaStopsDuringUpdate: true" : ""} }
+iommu: { api: ${opts.api ?? 'vfio-container'}${opts.vfio ? ", dmaStopsDuringUpdate: true" : ""} }
 kexec: { kernel: /boot/vmlinuz, initrd: /boot/initrd.img }
 migration:
   stateDir: /var/lib/liveupdate/state
@@ -33,7 +34,7 @@ ${opts.mode ? `  mode: ${opts.mode}\n` : ''}${opts.accept ? `  acceptUntestedQem
       binary: ${Q10}
       restoreBinary: ${Q11}
       machine: pc
-      accel: tcg
+      accel: ${opts.accel ?? 'tcg'}
 ${opts.vfio ? '    vfio: [{ host: "0000:00:03.0" }]\n' : ''}`;
   const r = parseProfile('/etc/liveupdate/up.yaml', text);
   assert.ok(r.value, r.errors.map(formatDiagnostic).join('\n'));
@@ -44,6 +45,8 @@ async function facts(running: Partial<RunningVm> | undefined): Promise<HostFacts
   const f = await readFactsFile(join(ROOT, 'profiles', 'facts', 'lab.json'));
   return {
     ...f,
+    // the lab host as if it had KVM and iommufd (the LUO lab host has both)
+    devices: { ...f.devices, kvm: true, iommu: true },
     qemu: [
       ...f.qemu,
       { binary: Q10, version: '10.0.2', machines: ['pc-i440fx-10.0', 'pc-i440fx-7.2'], aliases: { pc: 'pc-i440fx-10.0' } },
@@ -53,7 +56,7 @@ async function facts(running: Partial<RunningVm> | undefined): Promise<HostFacts
   };
 }
 
-async function plan(o: { running?: Partial<RunningVm> | undefined; backend?: string; mode?: string; vfio?: boolean; accept?: string; update?: 'vmm' | 'kernel'; phases?: 'update' | 'abort' } = {}): Promise<Plan> {
+async function plan(o: { running?: Partial<RunningVm> | undefined; backend?: string; mode?: string; vfio?: boolean; accept?: string; accel?: string; api?: string; update?: 'vmm' | 'kernel'; phases?: 'update' | 'abort' } = {}): Promise<Plan> {
   const { profile: p, locate } = profile(o);
   const running = 'running' in o ? o.running : { auxRamShare: true };
   return makePlan({ profile: p, facts: await facts(running), phases: o.phases ?? 'update', locate, update: o.update ?? 'vmm', allowOtherHost: true });
@@ -106,13 +109,30 @@ test('a VMM-only update of a running VM on QEMU 10.0+ started with aux-ram-share
   assert.deepEqual(verify.kind === 'verify' && verify.verify, { kind: 'cpr-received', vm: 'counter', socket: '/run/liveupdate/counter.qmp.cpr-{run.tag}', version: '11.1.3', machine: 'pc-i440fx-10.0', timeoutMs: 120_000 });
 });
 
+const on11: Partial<RunningVm> = { exe: Q11, version: '11.1.3', machine: 'pc-i440fx-10.0', auxRamShare: true };
+
+test('a VM with a passed-through device is handed over by cpr-transfer on QEMU 10.1+ under KVM through iommufd: the new QEMU gets the same iommufd object and device ids', async () => {
+  const p = await plan({ vfio: true, accel: 'kvm', api: 'iommufd', running: on11 });
+  const vm = p.vms[0]!;
+  assert.equal(vm.migrationMode, 'cpr-transfer', vm.notTaken.map((n) => n.why).join('; '));
+  const start = step(p.steps, 'suspend/start-new/counter');
+  assert.ok(start.kind === 'qemu-start');
+  const dev = ['-object', 'iommufd,id=iommufd0', '-device', 'vfio-pci,host=0000:00:03.0,id=vfio-0000-00-03-0,iommufd=iommufd0'];
+  const at = start.argv.indexOf('-object', start.argv.indexOf('iommufd,id=iommufd0') - 1);
+  assert.deepEqual(start.argv.slice(at, at + 4), dev, start.argv.join(' '));
+  // nothing rebinds the device: it stays with vfio-pci and the old QEMU until the new one has it
+  assert.deepEqual(p.steps.filter((s) => s.id.includes('vfio-')).map((s) => s.id), []);
+});
+
 test('cpr-transfer is not taken, with the reason, when anything stands in the way; the VM takes the stop/save/restart path', async () => {
   const cases: Array<[string, Parameters<typeof plan>[0], RegExp]> = [
     ['old QEMU without aux-ram-share', { running: { auxRamShare: false } }, /without -machine aux-ram-share=on.*restarts it with it/],
     ['facts from before the probe read -machine', { running: {} }, /without -machine aux-ram-share=on/],
     ['VM not running', { running: undefined }, /not running/],
     ['7.2 running', { running: { version: '7.2.22', machine: 'pc-i440fx-7.2', exe: '/usr/bin/qemu-system-x86_64', auxRamShare: false }, accept: '7.2 -> 11.1' }, /needs QEMU 10\.0 or newer on both sides \(7\.2\.22 -> 11\.1\.3\)/],
-    ['a passed-through device', { vfio: true }, /passed-through device/],
+    ['a passed-through device, QEMU 10.0', { vfio: true, accel: 'kvm', api: 'iommufd' }, /passed-through device is handed over by QEMU 10\.1 or newer on both sides \(10\.0\.2 -> 11\.1\.3\)/],
+    ['a passed-through device under TCG', { vfio: true, api: 'iommufd', running: on11 }, /only under KVM \(this VM's accel is tcg\).*crashes on migrate/],
+    ['a passed-through device in the legacy container', { vfio: true, accel: 'kvm', running: on11 }, /only through iommufd here/],
     ['the profile names a mode', { mode: 'cpr-reboot' }, /the profile sets migration\.mode cpr-reboot/],
   ];
   for (const [name, o, why] of cases) {
@@ -123,9 +143,9 @@ test('cpr-transfer is not taken, with the reason, when anything stands in the wa
     assert.ok(p.steps.some((s) => s.id === 'suspend/stop/counter') && p.steps.some((s) => s.id === 'resume/restart/counter'), `${name}: stop/save/restart`);
   }
   // pkernfs and LUO need their kernels' facts to plan at all: the rule itself
-  for (const backend of ['pkernfs', 'luo'] as const) {
-    assert.match(cprTransferWhyNot({ from: '10.0.2', to: '11.1.3', backend, running: true, auxRamShare: true, passthrough: false }) ?? '', new RegExp(`not proven on the ${backend} backend`));
-  }
+  const rule = (backend: 'pkernfs' | 'luo') => cprTransferWhyNot({ from: '10.0.2', to: '11.1.3', backend, running: true, auxRamShare: true, passthrough: false, iommuApi: 'iommufd', accel: 'kvm' });
+  assert.match(rule('pkernfs') ?? '', /not proven on the pkernfs backend/);
+  assert.equal(rule('luo'), undefined, 'LUO: the memfd goes to the new QEMU like any shared RAM');
   // a kernel update never takes it
   const k = await plan({ update: 'kernel', phases: 'update' });
   assert.notEqual(k.vms[0]!.migrationMode, 'cpr-transfer');
@@ -171,4 +191,29 @@ test('facts: a running QEMU started by a cpr-transfer (its pidfile .pid.cpr-RUN)
   assert.deepEqual(vms.map((v) => [v.name, v.machine, v.auxRamShare]), [['a', 'pc-i440fx-10.0', true], ['b', 'pc-i440fx-11.1', false], ['c', 'pc-i440fx-11.1', false]]);
   // a line from a probe that did not print the options (facts saved earlier): not known
   assert.equal(parseRunningVms(`d\t13\t${Q11}\t=\tpc\t=`.split('\t').slice(0, 6).join('\t'), q)[0]!.auxRamShare, undefined);
+});
+
+test('LUO, VMM-only: the living holder is asked for its pid and memfds (no sessions retrieved or finished); app0 is handed over by cpr-transfer, app1 (not running) takes stop/save/restart and quits only after the holder guard', async () => {
+  // pure logic: profiles/luo.yaml's host as facts, its QEMU 11.1 and a running app0 added
+  const text = readFileSync(join(ROOT, 'profiles', 'luo.yaml'), 'utf8').replace(/migration:\n {2}mode: x-ignore-shared\n/, 'migration:\n  mode: auto\n').replace(/qemu: \{ cpus: 1,/g, `qemu: { binary: ${Q11}, machine: pc, cpus: 1,`);
+  const r = parseProfile('/etc/liveupdate/luo.yaml', text);
+  assert.ok(r.value, r.errors.map(formatDiagnostic).join('\n'));
+  const f = await readFactsFile(join(ROOT, 'profiles', 'facts', 'luo-host.json'));
+  const facts: HostFacts = {
+    ...f,
+    qemu: [...f.qemu, { binary: Q11, version: '11.1.3', machines: ['pc-i440fx-11.1'], aliases: { pc: 'pc-i440fx-11.1' } }],
+    vms: [{ name: 'app0', pid: 4242, exe: Q11, version: '11.1.3', machine: 'pc-i440fx-11.1', auxRamShare: true }],
+  };
+  const p = makePlan({ profile: r.value, facts, phases: 'update', locate: r.locate, update: 'vmm' });
+  assert.deepEqual(p.vms.map((v) => v.migrationMode), ['cpr-transfer', 'cpr-reboot']);
+  assert.match(p.vms[0]!.modeWhy, /a memfd the LUO holder keeps/);
+  const holder = step(p.steps, 'suspend/luo-holder');
+  assert.equal(p.steps.indexOf(holder), 0, 'asked first, before any VM pauses');
+  assert.deepEqual(holder.kind === 'helper-ioctl' && holder.vars, { 'holder.pid': 'pid', 'memfd.app0': 'handles.ram-app0.fd', 'memfd.app1': 'handles.ram-app1.fd' });
+  const start = step(p.steps, 'suspend/start-new/app0');
+  assert.ok(start.kind === 'qemu-start' && start.argv.some((a) => a.includes('mem-path=/proc/{holder.pid}/fd/{memfd.app0}')), 'the new QEMU names the same memfd');
+  const all = p.steps.map((s) => s.id);
+  assert.deepEqual(all.filter((id) => /luo-(retrieve|finish|hold|represerve)$/.test(id)), [], 'the sessions stay as they are');
+  assert.deepEqual(all.filter((id) => id.startsWith('kexec/')), ['kexec/verify-luo-holder', 'kexec/quit/app1', 'kexec/sync']);
+  assert.ok(all.includes('resume/quit-old/app0') && all.includes('resume/restart/app1'));
 });
