@@ -66,7 +66,7 @@ test('usage errors exit 64', async () => {
 });
 
 test('every example profile validates', async () => {
-  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab', 'lab-vfio', 'lab-upgrade', 'lab-luo', 'lab-pkernfs']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
+  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab', 'lab-vfio', 'lab-upgrade', 'lab-luo', 'lab-pkernfs', 'lab-vfio-cpr']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
 });
 
 test('lab-vfio against the lab facts: the plan says why QEMU 7.2 cannot keep the device', async () => {
