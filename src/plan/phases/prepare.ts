@@ -133,7 +133,7 @@ export function preparePhase(ctx: PlanContext): Step[] {
           then: { hold: { socket: LUO_HOLDER_SOCKET } },
         },
         ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
-        vars: { 'holder.pid': 'then.hold.pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
+        vars: holderVars(names, 'then.hold.pid'),
       }),
       // after an earlier update the VMs already run on memfds a holder keeps: preserve those again
       s('luo-represerve', { ...out, idempotent: false, check: { kind: 'journal' }, onlyIf: { kind: 'helper-has', socket: LUO_HOLDER_SOCKET, handle: `done-${names[0]}` }, description: 'the LUO holder of the last update is alive: preserve the memfds it holds in new sessions' }, {
@@ -151,7 +151,7 @@ export function preparePhase(ctx: PlanContext): Step[] {
           ],
         },
         ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
-        vars: { 'holder.pid': 'pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
+        vars: holderVars(names, 'pid'),
       }),
     );
   }
@@ -171,6 +171,14 @@ export function preparePhase(ctx: PlanContext): Step[] {
     );
   }
   return steps;
+}
+
+/**
+ * The LUO holder's run-time values: {holder.pid} (where its answer has the pid: a new holder's
+ * `then.hold.pid`, a living one's status `pid`) and each VM's {memfd.VM} (its `ram-VM` handle).
+ */
+export function holderVars(names: string[], pidAt: 'then.hold.pid' | 'pid'): Record<string, string> {
+  return { 'holder.pid': pidAt, ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) };
 }
 
 /** Devices bound to vfio-pci, and (pkernfs) the IOMMU page tables placed in iommu/dom-N. */

@@ -1,7 +1,7 @@
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
-import { vfioSetup } from './prepare.js';
+import { holderVars, vfioSetup } from './prepare.js';
 import { migrationSetup, ramFingerprint } from './suspend.js';
 import { handOver } from './handover.js';
 
@@ -93,7 +93,7 @@ export function resumePhase(ctx: PlanContext): Step[] {
           then: { hold: { socket: LUO_HOLDER_SOCKET } },
         },
         ioctls: ['LIVEUPDATE_IOCTL_RETRIEVE_SESSION', 'LIVEUPDATE_SESSION_RETRIEVE_FD'],
-        vars: { 'holder.pid': 'then.hold.pid', ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) },
+        vars: holderVars(names, 'then.hold.pid'),
       }),
     );
   }

@@ -2,6 +2,7 @@ import { stepper, type PlanContext, type VmContext } from '../context.js';
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { atLeast } from '../../qemu/mode.js';
 import { startNewQemu } from './handover.js';
+import { holderVars } from './prepare.js';
 import { LUO_HOLDER_SOCKET, type Phase, type Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
@@ -72,7 +73,7 @@ export function suspendPhase(ctx: PlanContext): Step[] {
         holder: LUO_HOLDER_SOCKET,
         program: { ops: [] },
         ioctls: [],
-        vars: { 'holder.pid': 'pid', ...Object.fromEntries(ctx.vms.map((v) => [`memfd.${v.spec.name}`, `handles.ram-${v.spec.name}.fd`])) },
+        vars: holderVars(ctx.vms.map((v) => v.spec.name), 'pid'),
       }),
     );
   }
