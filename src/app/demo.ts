@@ -36,7 +36,7 @@ const BACKENDS: Record<DemoBackend, { kernel: LabKernel; profile: string; kernel
   luo: {
     kernel: 'luo',
     profile: LAB_LUO_PROFILE,
-    kernelTitle: "LUO lab kernel: Linux 7.2 from Debian's linux-source-7.2 with KHO, LUO and iommufd",
+    kernelTitle: "LUO lab kernel: Linux 7.2 from Debian's linux-source-7.2 with KHO, LUO, iommufd and KVM",
     image: 'Lab image: Debian 12 host with QEMU, kexec-tools, ndctl, OpenSSH, the LUO kernel',
     boot: (port) => `Boot the lab host under QEMU (TCG): Linux 7.2 with kho=on liveupdate=on, 2 GiB, SSH on 127.0.0.1:${port}`,
     prepare: 'Start the guest: `liveupdate prepare` (LUO holder: memfd in a session, QEMU on it)',
