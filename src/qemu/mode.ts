@@ -1,4 +1,4 @@
-import type { MigrationMode } from '../profile/types.js';
+import type { IommuApi, MigrationMode } from '../profile/types.js';
 
 export type KexecMigrationMode = 'x-ignore-shared' | 'cpr-reboot';
 
@@ -27,7 +27,7 @@ export interface CprTransferFacts {
   /** the VM has passed-through (VFIO) devices */
   passthrough: boolean;
   /** how they are passed: iommufd, or the legacy VFIO container */
-  iommuApi: 'iommufd' | 'vfio-container';
+  iommuApi: IommuApi;
   /** the VM's accelerator (vms[].qemu.accel) */
   accel: string;
 }
