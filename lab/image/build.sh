@@ -1,5 +1,6 @@
 #!/bin/bash
-# Build the lab host image from Debian's packages into $LAB_CACHE (default .cache/lab), reusing what is there.
+# Build the lab host image from Debian's packages into the lab store (lab/store.sh), linked in this
+# clone's $LAB_CACHE (default .cache/lab), reusing what is there.
 # Kernel: Debian's current 6.1 cloud-independent amd64 image, resolved by apt at build time (not pinned).
 # Two images from one root file system: `build.sh` (or `build.sh debian`) makes lab-base.ext4, the
 # Debian host; `build.sh luo` makes lab-luo.ext4, the same host with the LUO lab kernel as
@@ -70,7 +71,7 @@ if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   log "debootstrap (about a minute)"
   remove_tree "$R"
   # packages are kept in a cache of their own, so a build after an interrupted one downloads nothing again
-  mkdir -p "${DEBOOTSTRAP_CACHE:=$C/debootstrap-debs}"
+  mkdir -p "${DEBOOTSTRAP_CACHE:=${LIVEUPDATE_CACHE:-/var/cache/liveupdate}/lab/debootstrap-debs}"
   debootstrap --variant=minbase --cache-dir="$(realpath "$DEBOOTSTRAP_CACHE")" --include="$INCLUDE" bookworm "$R" > "$C/logs/debootstrap.log" 2>&1 \
     || { tail -5 "$C/logs/debootstrap.log" >&2; fail "debootstrap failed (log: $C/logs/debootstrap.log)"; }
   unmount_under "$R" "mounted by debootstrap"
@@ -79,26 +80,39 @@ if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
 fi
 if [ "$variant" = rootfs ]; then log "rootfs done: $R"; exit 0; fi
 
-if [ ! -f "$C/kernel.release" ]; then
-  pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
-  [ -n "$pkg" ] || { apt-get update -q >/dev/null; pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1); }
-  kv=${pkg#linux-image-}
+. "$here/../store.sh"
+# Debian's kernel (the Debian lab host boots it; its modules go into every image): the store's entry
+# debian-kernel-KEY, KEY from the package's name and version
+pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1)
+[ -n "$pkg" ] || { apt-get update -q >/dev/null; pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/.*Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -n1); }
+kv=${pkg#linux-image-}
+if ! store_get debian-kernel "$( (echo "$pkg"; apt-cache show "$pkg" | sed -n 's/^Version: //p' | head -n1) | store_key)"; then
   log "kernel $kv"
-  remove_tree "$C/kernel"; (cd "$C/debs" && apt-get download -q "linux-image-$kv-unsigned" >/dev/null 2>&1 || apt-get download -q "$pkg" >/dev/null)
-  dpkg-deb -x "$(ls "$C"/debs/linux-image-"$kv"*_amd64.deb | head -n1)" "$C/kernel"
-  depmod -b "$C/kernel" "$kv"
-  echo "$kv" > "$C/kernel.release"
+  (cd "$C/debs" && rm -f linux-image-*.deb && { apt-get download -q "linux-image-$kv-unsigned" >/dev/null 2>&1 || apt-get download -q "$pkg" >/dev/null; })
+  dpkg-deb -x "$(ls "$C"/debs/linux-image-"$kv"*_amd64.deb | head -n1)" "$STORE_TMP"
+  depmod -b "$STORE_TMP" "$kv"
+  echo "$kv" > "$STORE_TMP/kernel.release"
+  store_put
 fi
+store_link kernel
+store_link kernel.release kernel.release
 KV=$(cat "$C/kernel.release")
 
-[ -f "$C/ssh/id_ed25519" ] || { mkdir -p "$C/ssh"; ssh-keygen -q -t ed25519 -N '' -C liveupdate-lab -f "$C/ssh/id_ed25519"; }
+# the lab's SSH keys, one set per store, so that an image any clone builds is the same image: the key
+# root logs in with, and one host key for every image, made once, so the lab's known_hosts line is
+# known before a host boots
+mkdir -p "$LAB_STORE/locks"
+(
+  flock 6
+  K=$LAB_STORE/ssh
+  mkdir -p "$K"
+  [ -f "$K/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C liveupdate-lab -f "$K/id_ed25519"
+  [ -f "$K/host_ed25519_key" ] || { rm -f "$K/host_key.pub"; ssh-keygen -q -t ed25519 -N '' -C lab -f "$K/host_ed25519_key"; }
+  [ -f "$K/host_key.pub" ] || cut -d' ' -f1,2 "$K/host_ed25519_key.pub" > "$K/host_key.pub"
+) 6>"$LAB_STORE/locks/ssh.lock"
+[ "$(readlink "$C/ssh" 2>/dev/null)" = "$LAB_STORE/ssh" ] || { rm -rf --one-file-system "$C/ssh"; ln -sfn "$LAB_STORE/ssh" "$C/ssh"; }
+ln -sfn ssh/host_key.pub "$C/host_key.pub"
 python3 "$here/counter-img.py" "$C/counter.img"
-
-
-# one host key for both images, made once, so the lab's known_hosts line is known before a host boots
-# (written only when made: a lab host booting while the other image builds reads host_key.pub)
-[ -f "$C/ssh/host_ed25519_key" ] || { rm -f "$C/host_key.pub"; ssh-keygen -q -t ed25519 -N '' -C lab -f "$C/ssh/host_ed25519_key"; }
-[ -f "$C/host_key.pub" ] || cut -d' ' -f1,2 "$C/ssh/host_ed25519_key.pub" > "$C/host_key.pub"
 
 # the LUO image: the LUO lab kernel goes in as /boot/vmlinuz-luo (the kexec target)
 # the pkernfs image: the pkernfs lab kernel as /boot/vmlinuz-pkernfs
@@ -108,21 +122,25 @@ LUO=$C/luo-kernel/bzImage
 PKFS=$C/pkernfs-kernel/bzImage
 Q10=$C/qemu-10
 Q11=$C/qemu-11
+# the image: the store's entry image-VARIANT-KEY (lab.ext4 and the initrd the Debian kernel boots
+# with), linked in this clone as lab-base.ext4 (Debian), lab-luo.ext4 or lab-pkernfs.ext4, with its
+# stamp (image.stamp, image-luo.stamp, image-pkernfs.stamp: there when the image is whole)
 if [ "$variant" = luo ]; then
   [ -f "$LUO" ] || fail "no LUO lab kernel in $C/luo-kernel: build it first (bash lab/kernel/build.sh luo)"
-  IMG=$C/lab-luo.ext4; STAMP=$C/image-luo.stamp
+  IMG=lab-luo.ext4; STAMP=image-luo.stamp
 elif [ "$variant" = pkernfs ]; then
   [ -f "$PKFS" ] || fail "no pkernfs lab kernel in $C/pkernfs-kernel: build it first (bash lab/kernel/build.sh pkernfs)"
-  IMG=$C/lab-pkernfs.ext4; STAMP=$C/image-pkernfs.stamp
+  IMG=lab-pkernfs.ext4; STAMP=image-pkernfs.stamp
 else
-  IMG=$C/lab-base.ext4; STAMP=$C/image.stamp
+  IMG=lab-base.ext4; STAMP=image.stamp
 fi
-stamp=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub" "$here/../qemu/fetch-qemu11.sh"; echo "$KV"; cat "$Q10/.versions" "$Q11/.versions" 2>/dev/null || true
+key=$( (cat "$here"/*.sh "$here"/init* "$here"/*.py "$C/host_key.pub" "$here/../qemu/fetch-qemu11.sh" "$here/../store.sh"; echo "$KV"; cat "$Q10/.versions" "$Q11/.versions" 2>/dev/null || true
   if [ "$variant" = luo ]; then sha256sum < "$LUO"; fi
-  if [ "$variant" = pkernfs ]; then sha256sum < "$PKFS"; fi) | sha256sum | cut -c1-16)
-if [ -f "$IMG" ] && [ "$(cat "$STAMP" 2>/dev/null)" = "$stamp" ]; then log "image up to date: $IMG"; exit 0; fi
+  if [ "$variant" = pkernfs ]; then sha256sum < "$PKFS"; fi) | store_key)
+link_image() { store_link "$IMG" lab.ext4; store_link "$STAMP" .complete; [ "$variant" != debian ] || store_link initrd.img initrd.img; }
+if store_get "image-$variant" "$key"; then link_image; log "image up to date: $STORE_ENTRY"; exit 0; fi
 
-log "image: $IMG"
+log "image: $STORE_ENTRY"
 K=$C/kernel
 MODS="virtio_pci virtio_blk virtio_net ext4 crc32c_generic nd_pmem nd_e820 dax_pmem device_dax e1000e vfio vfio_pci vfio_iommu_type1 kvm_intel kvm_amd tun"
 remove_tree "$R/lib/modules"; mkdir -p "$R/lib/modules/$KV" "$R/boot" "$R/lab" "$R/root/.ssh" "$R/etc/ssh/sshd_config.d"
@@ -184,9 +202,9 @@ for m in virtio_pci virtio_blk ext4 crc32c_generic; do modprobe -C /dev/null -d 
 install -m755 "$here/initramfs-init" "$I/init"
 # replaced by a rename, never rewritten in place: a Debian lab host may be booting from it while the
 # LUO image builds
-(cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$C/initrd.img.new"
-mv -f "$C/initrd.img.new" "$C/initrd.img"
-cp "$C/initrd.img" "$R/boot/initrd.img"
-rm -f "$IMG" "$STAMP"; truncate -s 2048M "$IMG"; mkfs.ext4 -q -F -L labroot -d "$R" "$IMG"
-echo "$stamp" > "$STAMP"
-log "done: $IMG"
+(cd "$I" && find . | cpio -o -H newc --quiet | gzip -1) > "$STORE_TMP/initrd.img"
+cp "$STORE_TMP/initrd.img" "$R/boot/initrd.img"
+truncate -s 2048M "$STORE_TMP/lab.ext4"; mkfs.ext4 -q -F -L labroot -d "$R" "$STORE_TMP/lab.ext4"
+store_put
+link_image
+log "done: $STORE_ENTRY"

@@ -5,8 +5,9 @@
 #   build.sh luo      Debian's linux-source-7.2 (sid, fetched with an apt sources list of its own so the
 #                     machine's lists stay as they are): KHO, LUO with memfd preservation, iommufd.
 #   build.sh pkernfs  Debian 12's linux-source-6.1 with the pkernfs RFC patch (lab/kernel/pkernfs/).
-# Output in $LAB_CACHE/NAME-kernel: bzImage, config, kernel.release, build.log, stamp. Rebuilt only
-# when this script, a fragment or the source package's version changes.
+# Output: the lab store's entry NAME-kernel-KEY (lab/store.sh), KEY from this script, the fragments,
+# the patches and the source package's version, linked as $LAB_CACHE/NAME-kernel: bzImage, config,
+# kernel.release, build.log. Built once per machine for each KEY; the source tree is removed after.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 name=${1:?usage: build.sh luo|pkernfs}
@@ -18,8 +19,7 @@ case "$name" in
   *) echo "lab-kernel: no lab kernel named '$name' (known: luo, pkernfs)" >&2; exit 64 ;;
 esac
 C=${LAB_CACHE:-$(cd "$here/../.." && pwd)/.cache/lab}
-K=$C/$name-kernel
-mkdir -p "$K"
+mkdir -p "$C"
 log() { echo "[$name-kernel $(date +%T)] $*"; }
 fail() { echo "lab-kernel: $*" >&2; exit 1; }
 export DEBIAN_FRONTEND=noninteractive
@@ -29,28 +29,27 @@ for p in gcc make flex bison bc libelf-dev libssl-dev xz-utils cpio; do dpkg -s 
 if [ ${#need[@]} -gt 0 ]; then log "installing ${need[*]}"; apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends "${need[@]}" >/dev/null; fi
 
 . "$here/../apt-private.sh"
+. "$here/../store.sh"
 apt_private "$apt_name" "$suite"
 A=$APT_DIR; O=("${APT_OPTS[@]}")
 ver=$(apt-cache "${O[@]}" show "$src_pkg" | sed -n 's/^Version: //p' | head -n1)
 [ -n "$ver" ] || fail "$src_pkg is not in $suite"
 frags=("$here/lab.config" "$here/$name.config")
-stamp=$( (cat "$0" "${frags[@]}" "${patches[@]}"; echo "$src_pkg $ver") | sha256sum | cut -c1-16)
-if [ -f "$K/bzImage" ] && [ "$(cat "$K/stamp" 2>/dev/null)" = "$stamp" ]; then log "cached: $src_pkg $ver ($(cat "$K/kernel.release"))"; exit 0; fi
+key=$( (cat "$0" "${frags[@]}" "${patches[@]}"; echo "$src_pkg $ver") | store_key)
+if store_get "$name-kernel" "$key"; then store_link "$name-kernel"; log "cached: $src_pkg $ver ($(cat "$STORE_ENTRY/kernel.release"))"; exit 0; fi
+K=$STORE_TMP
 
-if [ ! -f "$K/src/.unpacked-$ver" ]; then
-  log "fetching $src_pkg $ver"
-  (cd "$A/debs" && rm -f "${src_pkg}"_*.deb && apt-get "${O[@]}" download "$src_pkg" >/dev/null)
-  rm -rf --one-file-system "$K/src" "$K/deb"; mkdir -p "$K/src"
-  dpkg-deb -x "$A/debs/${src_pkg}_"*.deb "$K/deb"
-  tar -xf "$K/deb/usr/src/$src_pkg.tar.xz" -C "$K/src" --strip-components=1
-  rm -rf --one-file-system "$K/deb"
-  for p in "${patches[@]}"; do
-    log "applying $(basename "$p")"
-    # a reject is a failure (the port was made on another 6.1.x); an offset or fuzz is reported and fine
-    (cd "$K/src" && patch -p1 --forward --no-backup-if-mismatch -r - < "$p") > "$K/patch.log" 2>&1 || { cat "$K/patch.log" >&2; fail "$(basename "$p") does not apply to $src_pkg $ver (log above)"; }
-  done
-  touch "$K/src/.unpacked-$ver"
-fi
+log "fetching $src_pkg $ver"
+(cd "$A/debs" && rm -f "${src_pkg}"_*.deb && apt-get "${O[@]}" download "$src_pkg" >/dev/null)
+mkdir -p "$K/src"
+dpkg-deb -x "$A/debs/${src_pkg}_"*.deb "$K/deb"
+tar -xf "$K/deb/usr/src/$src_pkg.tar.xz" -C "$K/src" --strip-components=1
+rm -rf --one-file-system "$K/deb"
+for p in "${patches[@]}"; do
+  log "applying $(basename "$p")"
+  # a reject is a failure (the port was made on another 6.1.x); an offset or fuzz is reported and fine
+  (cd "$K/src" && patch -p1 --forward --no-backup-if-mismatch -r - < "$p") > "$K/patch.log" 2>&1 || { cat "$K/patch.log" >&2; fail "$(basename "$p") does not apply to $src_pkg $ver (log above)"; }
+done
 
 cd "$K/src"
 cat "${frags[@]}" > "$K/fragment.config"
@@ -63,5 +62,7 @@ make -s -j"$(nproc)" bzImage > "$K/build.log" 2>&1 || { tail -30 "$K/build.log" 
 cp arch/x86/boot/bzImage "$K/bzImage"
 make -s kernelrelease > "$K/kernel.release"
 cp .config "$K/config"
-echo "$stamp" > "$K/stamp"
-log "done in $(( $(date +%s) - t0 )) s: $K/bzImage ($(cat "$K/kernel.release"))"
+cd "$K" && rm -rf --one-file-system "$K/src"
+store_put
+store_link "$name-kernel"
+log "done in $(( $(date +%s) - t0 )) s: $STORE_ENTRY/bzImage ($(cat "$STORE_ENTRY/kernel.release"))"
