@@ -7,16 +7,17 @@
  * from bash's `times`) and of its wall time. Ends with one JSON line, ratios first.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../test/helpers/paths.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 const ROUNDS = Number(process.env['BENCH_CLI_ROUNDS'] ?? 15);
 const node = process.execPath;
 const cli = join(ROOT, 'bin/liveupdate.js');
 const seed = join(ROOT, 'profiles/seed-pkernfs.yaml');
 const seedFacts = join(ROOT, 'profiles/facts/seed-host.json');
-const agentDir = mkdtempSync('/tmp/lu-bench-cli-');
+const agentDir = tempDir('/tmp/lu-bench-cli-');
 
 interface Case {
   name: string;

@@ -60,7 +60,7 @@ async function stopwatch(rams: string[], during: () => Promise<unknown>): Promis
 
 /** One VMM-only update of n fresh VMs; `restart`: the profile names cpr-reboot, so the VMs take the stop/save/restart path. */
 async function update(n: number, restart: boolean): Promise<Measured> {
-  const h = await cliHost({ vms: n, qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' }, ...(restart ? { migrationMode: 'cpr-reboot' } : {}) });
+  const h = await cliHost({ vms: n, qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' }, spin: true, ...(restart ? { migrationMode: 'cpr-reboot' } : {}) });
   try {
     await prepare(h);
     await h.refreshFacts();

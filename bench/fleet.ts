@@ -14,7 +14,7 @@
  * one ssh2 server playing every host). Ends with one JSON line, ratios first.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { PROBE_SCRIPT } from '../src/facts/probe.js';
@@ -24,9 +24,10 @@ import { startSshd, type Sshd } from '../test/helpers/sshd.js';
 import { startFleetSim, simUpdater } from '../test/helpers/fleet-sim.js';
 import { ROOT } from '../test/helpers/paths.js';
 import { installCollection } from '../test/helpers/ansible.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 const N = Number(process.env['BENCH_FLEET_HOSTS'] ?? 50);
-const dir = mkdtempSync('/var/tmp/lu-bench-fleet-');
+const dir = tempDir('/var/tmp/lu-bench-fleet-');
 
 function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; code: number | null; out: string }> {
   return new Promise((resolve) => {

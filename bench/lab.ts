@@ -14,7 +14,7 @@
  * own time, and the step's, which adds the round trip). Ends with one JSON line, ratios first.
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -23,6 +23,7 @@ import type { Plan } from '../src/plan/types.js';
 import { ROOT } from '../test/helpers/paths.js';
 import { runCli } from '../test/helpers/run-cli.js';
 import { bootLab, ensureLabImage, ensureLabKernel, LAB_LUO_PROFILE, LAB_PKERNFS_PROFILE, type LabHost } from '../src/lab/lab.js';
+import { tempDir } from '../test/helpers/temp.js';
 
 const run = promisify(execFile);
 
@@ -41,7 +42,7 @@ interface Figures {
 
 /** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
 async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[]; guard: Record<string, number> }> {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-'), '--via', via];
+  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', tempDir('/var/tmp/lu-bench-lab-'), '--via', via];
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
   await sleep(3000);
@@ -161,7 +162,7 @@ try {
 const base = await bootLab('bench-base');
 try {
   const common = ['--host', base.target, '--identity', base.identity, '--known-hosts', base.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
-  const prep = await cli(['prepare', ...common, '--via', 'ssh', '--journal-dir', mkdtempSync('/var/tmp/lu-bench-lab-')]);
+  const prep = await cli(['prepare', ...common, '--via', 'ssh', '--journal-dir', tempDir('/var/tmp/lu-bench-lab-')]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare (for the baseline) failed:\n${prep.stderr}`);
   await sleep(3000);
   const p = await cli(['plan', ...common, '--phase', 'resume', '--json']);

@@ -24,7 +24,7 @@ const median = (xs: number[]): number => {
 
 /** Host blackout for n VMs: the longest VM blackout (all VMs paused together). */
 async function ours(n: number): Promise<number> {
-  const h = await harness({ vms: n, prefix: 'bo' });
+  const h = await harness({ vms: n, prefix: 'bo', spin: true });
   try {
     const start = await runSteps(h.startSteps, h.env, () => undefined);
     if (!start.ok) throw new Error(start.failures[0]!.error.message);
@@ -40,7 +40,7 @@ async function ours(n: number): Promise<number> {
 }
 
 async function baseline(n: number): Promise<number> {
-  const h = await harness({ vms: n, prefix: 'bb' });
+  const h = await harness({ vms: n, prefix: 'bb', spin: true });
   try {
     const start = await runSteps(h.startSteps, h.env, () => undefined);
     if (!start.ok) throw new Error(start.failures[0]!.error.message);

@@ -4,7 +4,7 @@
  * that mount is reported as an active 1G pmem carve-out at 16G. VMs are real QEMU counter guests.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
 import type { HostFacts } from '../../src/facts/types.js';
@@ -21,6 +21,7 @@ import { requireProfile } from '../../src/profile/load.js';
 import { readFactsFile } from '../../src/facts/file.js';
 import { runSteps } from '../../src/exec/engine.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
+import { tempDir } from './temp.js';
 
 export interface CliHost {
   dir: string;
@@ -44,8 +45,9 @@ let seq = 0;
  * `qemuWrapper`: the VMs run `<dir>/qemu`, this shell script (it runs the real QEMU itself), and the
  * facts file names it with the real QEMU's version: a test makes QEMU fail at an exact point with it.
  */
-export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string }; migrationMode?: string }): Promise<CliHost> {
-  const dir = mkdtempSync('/var/tmp/lu-cli-');
+/** `spin`: counter guests that count as fast as they can (bench:cpr's stopwatch); by default they count 100 Hz ticks and idle. */
+export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string }; migrationMode?: string; spin?: boolean }): Promise<CliHost> {
+  const dir = tempDir('/var/tmp/lu-cli-');
   const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
   if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
   const mount = join(dir, 'pmem');
@@ -57,7 +59,7 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: 
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   const q = opts.qemu;
   const qemuFields = `${binary ? `binary: ${binary}, ` : q ? `binary: ${q.binary}, ` : ''}${q?.restoreBinary ? `restoreBinary: ${q.restoreBinary}, ` : ''}machine: ${q?.machine ?? 'pc'}, `;
-  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
   const vms = names
     .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
     .join('');

@@ -7,7 +7,7 @@
  * host does for a phase is simulated.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import type { ExecEvent } from '../../src/exec/events.js';
@@ -15,6 +15,7 @@ import type { Phase } from '../../src/plan/types.js';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import type { HostUpdater } from '../../src/fleet/run.js';
 import { freePort } from './sshd.js';
+import { tempDir } from './temp.js';
 
 export interface FleetSim {
   port: number;
@@ -36,7 +37,7 @@ export interface FleetSim {
 
 /** `ident`: the server's software version in its SSH identification string (e.g. dropbear_2022.83). */
 export async function startFleetSim(opts: { latencyMs?: number; ident?: string } = {}): Promise<FleetSim> {
-  const dir = mkdtempSync('/tmp/lu-fleet-sim-');
+  const dir = tempDir('/tmp/lu-fleet-sim-');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   const port = await freePort();

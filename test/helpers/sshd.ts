@@ -1,10 +1,11 @@
 /** A real OpenSSH sshd on 127.0.0.1 with its own host key, config and authorized key, for tests. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect } from 'node:net';
+import { tempDir } from './temp.js';
 
 export interface Sshd {
   port: number;
@@ -35,7 +36,7 @@ export async function freePort(): Promise<number> {
 
 /** `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate. */
 export async function startSshd(opts: { extraConfig?: string; hostCertificate?: { ca: string; principals: string; validity?: string } } = {}): Promise<Sshd> {
-  const dir = mkdtempSync('/var/tmp/lu-sshd-');
+  const dir = tempDir('/var/tmp/lu-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   const cert = opts.hostCertificate;

@@ -5,7 +5,7 @@
  * pmem steps without a reboot. The guest is the boot-sector counter from lab/image.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { gatherFacts } from '../../src/facts/gather.js';
 import type { HostFacts } from '../../src/facts/types.js';
@@ -21,6 +21,7 @@ import type { RunEnv } from '../../src/exec/runners/env.js';
 import { ROOT } from './paths.js';
 import { readCounter } from '../../src/lab/counter.js';
 import { killTaggedQemu, taggedQemuPids, vmStartSteps, withActivePmem } from './local-qemu.js';
+import { tempDir } from './temp.js';
 
 export interface Harness {
   dir: string;
@@ -41,12 +42,13 @@ export interface Harness {
 let seq = 0;
 const facts0 = gatherFacts(new LocalHost(), undefined);
 
-export async function harness(opts: { vms: number; memory?: string; wrapQemu?: boolean; prefix?: string }): Promise<Harness> {
-  const dir = mkdtempSync('/var/tmp/lu-vm-'); // not /tmp: the profile rules refuse tmpfs for state
+/** `spin`: counter guests that count as fast as they can (benches that time the guest); by default they count 100 Hz ticks and idle. */
+export async function harness(opts: { vms: number; memory?: string; wrapQemu?: boolean; prefix?: string; spin?: boolean }): Promise<Harness> {
+  const dir = tempDir('/var/tmp/lu-vm-'); // not /tmp: the profile rules refuse tmpfs for state
   const tag = `${opts.prefix ?? 't'}${process.pid}x${seq++}`;
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   // one boot disk per VM: QEMU locks images for writing
-  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`)]);
+  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
   // wrapQemu: the VMs run <dir>/qemu, a symlink a test can swap for another binary
   const binary = opts.wrapQemu ? join(dir, 'qemu') : '/usr/bin/qemu-system-x86_64';
   if (opts.wrapQemu) symlinkSync('/usr/bin/qemu-system-x86_64', binary);

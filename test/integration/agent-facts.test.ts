@@ -4,7 +4,7 @@
 // test, and a one-step plan made by hand whose step leaves a file behind ("nothing ran" is on disk).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
@@ -15,8 +15,9 @@ import type { HostFacts } from '../../src/facts/types.js';
 import { LocalHost } from '../../src/host/local.js';
 import { PLAN_FORMAT_VERSION, type Plan } from '../../src/plan/types.js';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync('/var/tmp/lu-agent-facts-');
+const dir = tempDir('/var/tmp/lu-agent-facts-');
 
 /** A request whose one-step plan leaves a mark; `dependsOn` adds a step that names a path (so its mounts matter). */
 function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string, vms: string[] = []): { spool: string; marker: string; journal: string } {

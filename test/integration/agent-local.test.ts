@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock } from '../../src/exec/lock.js';
@@ -13,8 +13,9 @@ import type { Host } from '../../src/host/host.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from '../helpers/paths.js';
 import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
+import { tempDir } from '../helpers/temp.js';
 
-const agentDir = mkdtempSync('/var/tmp/lu-agent-');
+const agentDir = tempDir('/var/tmp/lu-agent-');
 process.env['LIVEUPDATE_AGENT_DIR'] = agentDir; // inherited by the CLI and, through it, the agent
 const phases = ['suspend', 'kexec', 'resume'];
 const args = (h: CliHost, cmd: string): string[] => [cmd, '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--agent'];
@@ -180,7 +181,7 @@ test('host install puts the documented files there; a second install costs one r
   await installAgent(host);
   assert.equal(readFileSync(agentFile, 'utf8'), readFileSync(join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'utf8'), 'the tampered agent was replaced');
 
-  const journal = join(mkdtempSync('/var/tmp/lu-agent-j-'), 'h.journal');
+  const journal = join(tempDir('/var/tmp/lu-agent-j-'), 'h.journal');
   const lock = acquireLock(`${journal}.lock`, { runId: 'r1', who: 'ops@cn', bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), command: 'run' });
   await assert.rejects(uninstallAgent(host, journal), /the lock .* is there .*: the agent stays; nothing was removed/);
   assert.ok(existsSync(agentDir));

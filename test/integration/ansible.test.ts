@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
@@ -16,6 +16,7 @@ import { ROOT } from '../helpers/paths.js';
 import { installCollection, runPlaybook } from '../helpers/ansible.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startVms, qemuPid, counter } from '../helpers/cli-fleet.js';
+import { tempDir } from '../helpers/temp.js';
 
 const N = 3;
 const sshds: Sshd[] = [];
@@ -25,7 +26,7 @@ let collections: string;
 let inventory: string;
 
 before(async () => {
-  dir = mkdtempSync('/var/tmp/lu-ansible-');
+  dir = tempDir('/var/tmp/lu-ansible-');
   collections = installCollection(dir);
   for (let i = 0; i < N; i++) {
     sshds.push(await startSshd());

@@ -5,11 +5,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliHost, counter, prepare, type CliHost } from '../helpers/cli-host.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { tempDir } from '../helpers/temp.js';
 
 const OPERATOR = 'lu-test-op';
 const NO_SUDO = 'lu-test-nosudo';
@@ -29,7 +30,7 @@ before(async () => {
   // sshd reads authorized_keys as the login user
   chmodSync(sshd.dir, 0o755);
   chmodSync(join(sshd.dir, 'authorized_keys'), 0o644);
-  dir = mkdtempSync('/var/tmp/lu-become-');
+  dir = tempDir('/var/tmp/lu-become-');
   writeFileSync(join(dir, 'known_hosts'), sshd.knownHostsLine);
 }, { timeout: 60_000 });
 

@@ -2,11 +2,12 @@
 // The only double is the facts edit described in test/helpers/cli-host.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOURNAL_FORMAT_VERSION, journalFile, type JournalRecord } from '../../src/exec/journal.js';
 import { assertRecovered, cliHost, counter, journal, prepare, type CliHost } from '../helpers/cli-host.js';
+import { tempDir } from '../helpers/temp.js';
 
 const T = { timeout: 600_000 };
 
@@ -197,7 +198,7 @@ exit 0
 `;
 
 test('the new QEMU dies in the middle of resume: re-running resume starts it again and the VM continues', T, async () => {
-  const dir = mkdtempSync('/var/tmp/lu-cli-dies-');
+  const dir = tempDir('/var/tmp/lu-cli-dies-');
   const h = await cliHost({ vms: 1, qemuWrapper: diesOnceAfterRestart(dir) });
   const vm = h.names[0]!;
   try {

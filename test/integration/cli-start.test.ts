@@ -8,10 +8,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 interface Meta {
   outputs: Record<string, { inputs: Record<string, unknown> }>;
@@ -30,7 +31,7 @@ const owner = (input: string): string => {
 
 /** The packages and source folders whose code `liveupdate ARGS` ran (with every module), and its exit code. */
 function loaded(args: string[]): { code: number | null; stdout: string; contents: Set<string>; inputs: string[] } {
-  const dir = mkdtempSync(join(tmpdir(), 'lu-load-'));
+  const dir = tempDir(join(tmpdir(), 'lu-load-'));
   try {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: dir } });
     const scripts = readdirSync(dir).flatMap((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Coverage).result);
@@ -97,7 +98,7 @@ test('the CLI is compiled with the code cache the build made; a cache V8 refuses
   assert.equal(built.status, 0, built.stderr);
   assert.equal(built.stderr, 'code cache: used\n', 'this Node accepts the cache the build made with it');
   // a copy of bin/ and the bundle, whose cache is garbage, then gone
-  const dir = mkdtempSync(join(tmpdir(), 'lu-cache-'));
+  const dir = tempDir(join(tmpdir(), 'lu-cache-'));
   try {
     mkdirSync(join(dir, 'bin'));
     mkdirSync(join(dir, 'dist/bundles/cli'), { recursive: true });

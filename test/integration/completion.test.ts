@@ -3,9 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8' });
 
@@ -22,7 +23,7 @@ function complete(script: string, cwd: string, words: string[]): string[] {
 test('bash completion, made from the program: commands, subcommands, flags, flag values, files', () => {
   const r = cli('completion', 'bash');
   assert.equal(r.status, 0, r.stderr);
-  const dir = mkdtempSync('/tmp/lu-completion-');
+  const dir = tempDir('/tmp/lu-completion-');
   writeFileSync(join(dir, 'hv1.yaml'), '');
   writeFileSync(join(dir, 'hv2.yaml'), '');
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'pl']), ['plan']);

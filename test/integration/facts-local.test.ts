@@ -1,7 +1,7 @@
 // Real host: probes this machine through LocalHost (plain spawn) and checks against /proc directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { gatherFacts } from '../../src/facts/gather.js';
@@ -9,6 +9,7 @@ import { parseProbeOutput } from '../../src/facts/parse.js';
 import { probeArgv } from '../../src/facts/probe.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('facts of this machine match /proc', async () => {
   const f = await gatherFacts(new LocalHost(), undefined);
@@ -39,7 +40,7 @@ test('the CLI binary: a user mistake is a message and exit 1, never a stack trac
 });
 
 test('the probe runs only the literal QEMU binaries it is given: a glob in one is a name, never expanded and run', async () => {
-  const dir = mkdtempSync('/tmp/lu-probe-glob-');
+  const dir = tempDir('/tmp/lu-probe-glob-');
   try {
     // two programs a glob would match; each leaves a mark when it runs
     for (const name of ['qemu-a', 'qemu-b']) writeFileSync(join(dir, name), `#!/bin/sh\ntouch ${dir}/ran-${name}\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });

@@ -3,12 +3,13 @@
 // (batches, label caps, failure budget, fleet journal, --resume) and the SSH on both ends.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FleetHost, Inventory } from '../../src/fleet/inventory.js';
 import { readFleetRecords } from '../../src/fleet/journal.js';
 import { runFleet, type FleetEvent } from '../../src/fleet/run.js';
 import { startFleetSim, simUpdater, type FleetSim } from '../helpers/fleet-sim.js';
+import { tempDir } from '../helpers/temp.js';
 
 function inventory(sim: FleetSim, n: number, rollout: Partial<Inventory['rollout']>, labels: (i: number) => Record<string, string> = () => ({})): Inventory {
   const hosts: FleetHost[] = Array.from({ length: n }, (_, i) => {
@@ -25,7 +26,7 @@ test('1000 hosts: canary, then 10, then 10% at a time; 6 failures in a batch of 
     const batch3 = inv.hosts.slice(11, 111).map((h) => h.name);
     // the first six of batch 3 fail at suspend: they end before any host that succeeds
     for (const n of batch3.slice(0, 6)) sim.faults.set(n, { failPhase: 'suspend' });
-    const fleetDir = mkdtempSync('/var/tmp/lu-fleet-');
+    const fleetDir = tempDir('/var/tmp/lu-fleet-');
     const events: FleetEvent[] = [];
     const r = await runFleet({ inventory: inv, fleetDir, update: simUpdater(sim), emit: (e) => events.push(e) });
 
@@ -72,7 +73,7 @@ test('200 hosts in 25% batches: an unreachable host counts as failed; budget 0 s
   try {
     const inv = inventory(sim, 200, { serial: '25%', concurrency: 10, maxFailPercentage: 0, maxPerLabel: { rack: 1 } }, (i) => ({ rack: `r${i % 20}` }));
     sim.faults.set('h0050', { unreachable: true });
-    const fleetDir = mkdtempSync('/var/tmp/lu-fleet-');
+    const fleetDir = tempDir('/var/tmp/lu-fleet-');
     let running = new Map<string, string>();
     let overlap = false;
     const r = await runFleet({

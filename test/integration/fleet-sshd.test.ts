@@ -4,13 +4,14 @@
 // --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
 import { counter, qemuPid, startVms } from '../helpers/cli-fleet.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { assertMatchesSchema } from '../helpers/schemas.js';
+import { tempDir } from '../helpers/temp.js';
 
 const N = 3;
 const sshds: Sshd[] = [];
@@ -19,7 +20,7 @@ let dir: string;
 let knownHosts: string;
 
 before(async () => {
-  dir = mkdtempSync('/var/tmp/lu-fleet-sshd-');
+  dir = tempDir('/var/tmp/lu-fleet-sshd-');
   for (let i = 0; i < N; i++) {
     sshds.push(await startSshd());
     hosts.push(await cliHost({ vms: 1 }));

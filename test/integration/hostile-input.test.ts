@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync('/tmp/lu-hostile-');
+const dir = tempDir('/tmp/lu-hostile-');
 const seed = join(ROOT, 'profiles/seed-pkernfs.yaml');
 const seedFacts = join(ROOT, 'profiles/facts/seed-host.json');
 
@@ -190,7 +191,7 @@ test('a QMP socket path with a comma reaches QEMU as one value (escaped), not as
 });
 
 test("a path flag written --flag=~/FILE (no shell expands that ~) is the operator's home", () => {
-  const home = mkdtempSync('/tmp/lu-home-');
+  const home = tempDir('/tmp/lu-home-');
   writeFileSync(join(home, 'p.yaml'), readFileSync(seed, 'utf8'));
   for (const args of [['validate', '~/p.yaml'], ['plan', '--profile=~/p.yaml', `--facts=${seedFacts}`]]) {
     const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, HOME: home } });

@@ -5,10 +5,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { claimLabDir, ownLabHost, processStart, sweepStaleLabHosts } from '../../src/lab/leases.js';
+import { tempDir } from '../helpers/temp.js';
 
 async function started(p: ChildProcess): Promise<number> {
   for (let i = 0; i < 100 && processStart(p.pid!) === undefined; i++) await sleep(10);
@@ -26,7 +27,7 @@ async function deadProcess(): Promise<{ pid: number; start: string }> {
 }
 
 test('sweep: a lab whose owner is gone is stopped and its folder removed; live, kept and claimed ones stay', async () => {
-  const vms = mkdtempSync('/var/tmp/lu-leases-');
+  const vms = tempDir('/var/tmp/lu-leases-');
   const qemus: ChildProcess[] = [];
   const fakeQemu = async (): Promise<{ pid: number; start: string; proc: ChildProcess }> => {
     const proc = spawn('sleep', ['300'], { detached: true, stdio: 'ignore' });

@@ -5,11 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalHost } from '../../src/host/local.js';
+import { tempDir } from '../helpers/temp.js';
 
-const dir = mkdtempSync('/var/tmp/lu-builtins-');
+const dir = tempDir('/var/tmp/lu-builtins-');
 writeFileSync(join(dir, 'a'), 'alpha\n');
 writeFileSync(join(dir, 'b'), 'beta');
 symlinkSync('a', join(dir, 'link'));

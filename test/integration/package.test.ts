@@ -5,12 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
+import { tempDir } from '../helpers/temp.js';
 
 test('npm pack, npm install -g of the tarball into a prefix: liveupdate runs from there (plan, validate, the agent bundles and the helper are in it)', { timeout: 600_000 }, () => {
-  const dir = mkdtempSync('/var/tmp/lu-package-');
+  const dir = tempDir('/var/tmp/lu-package-');
   try {
     const packed = JSON.parse(execFileSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', dir], { cwd: ROOT, encoding: 'utf8' })) as Array<{ filename: string; files: Array<{ path: string }> }>;
     const files = packed[0]!.files.map((f) => f.path);

@@ -3,13 +3,14 @@
 // Real QMP, real journal, real files; the only double is the facts edit of test/helpers/cli-host.ts
 // (a loop-mounted ext4 reported as an active pmem carve-out).
 import { test, before } from 'node:test';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cliHost, counter, identity, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 import { LOCAL_QEMU, requireLocalQemus } from '../helpers/lab.js';
 import { outcomeOf } from '../helpers/remote.js';
+import { tempDir } from '../helpers/temp.js';
 
 const T = { timeout: 600_000 };
 
@@ -66,7 +67,7 @@ test('the QEMU binary of the profile upgraded under a running VM: the facts ask 
   // the double: a script at a path of its own stands for the installed package's binary (it execs
   // Debian 12's QEMU, so the running process is that QEMU); the "upgrade" replaces the script with
   // one that execs QEMU 10.0, as a package upgrade replaces the file under a running VM
-  const bin = mkdtempSync('/var/tmp/lu-pkg-');
+  const bin = tempDir('/var/tmp/lu-pkg-');
   const qemu = join(bin, 'qemu-system-x86_64');
   const at = (real: string): void => writeFileSync(qemu, `#!/bin/sh\nexec ${real} "$@"\n`, { mode: 0o755 });
   at(LOCAL_QEMU['7.2']);

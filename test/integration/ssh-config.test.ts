@@ -4,12 +4,13 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { onTerminal } from '../helpers/terminal.js';
+import { tempDir } from '../helpers/temp.js';
 
 let target: Sshd;
 let bastion: Sshd;
@@ -19,7 +20,7 @@ let agentSock: string;
 let agentPid: number;
 
 before(async () => {
-  dir = mkdtempSync('/var/tmp/lu-sshcfg-');
+  dir = tempDir('/var/tmp/lu-sshcfg-');
   target = await startSshd();
   bastion = await startSshd();
   closedBastion = await startSshd({ extraConfig: 'AllowTcpForwarding no' });

@@ -2,14 +2,15 @@
 // journal written as the agent writes them, the agent itself absent (its result already there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { followAgent } from '../../../src/app/agent.js';
 import { LocalHost } from '../../../src/host/local.js';
 import type { ExecEvent } from '../../../src/exec/events.js';
+import { tempDir } from '../../helpers/temp.js';
 
 test('a journal that is new since the mark, with the result already written: every step event is read before the result', async () => {
-  const dir = mkdtempSync('/tmp/lu-follow-');
+  const dir = tempDir('/tmp/lu-follow-');
   try {
     const journal = join(dir, 'host.journal');
     const spool = join(dir, 'spool');

@@ -1,9 +1,10 @@
 // The CLI in-process (src/cli/main.ts run()), with saved facts: no host is touched.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliInProcess } from '../../helpers/run-cli.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const cli = cliInProcess;
 
@@ -92,7 +93,7 @@ test('validate --json: warnings appear once, in the document', async () => {
 });
 
 test('one JSON contract: every --json document starts with its type and its format version, errors too', async () => {
-  const dir = mkdtempSync('/tmp/lu-envelope-');
+  const dir = tempDir('/tmp/lu-envelope-');
   writeFileSync(join(dir, 'inv.yaml'), 'version: 1\nhosts: [{name: a, profile: p.yaml}]\n');
   const docs: Array<[string, string[]]> = [
     ['validated', ['validate', 'profiles/lab.yaml']],

@@ -5,7 +5,7 @@
 // under test; the same rules against real QEMU and a real kexec are in test/integration and test/lab.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { ExecOptions, ExecResult, Host } from '../../../src/host/host.js';
@@ -14,6 +14,7 @@ import { Journal, journalEvents, type JournalRecord } from '../../../src/exec/jo
 import type { ExecEvent } from '../../../src/exec/events.js';
 import { PLAN_FORMAT_VERSION, type Plan, type Step } from '../../../src/plan/types.js';
 import type { LiveupdateError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/temp.js';
 
 class FakeKernelHost implements Host {
   readonly name = 'fake';
@@ -78,7 +79,7 @@ function kernelPlan(bootId: string): Plan {
 }
 
 function journalAt(): { file: string; open: () => Journal; records: () => JournalRecord[] } {
-  const file = join(mkdtempSync('/tmp/lu-exec-unit-'), 'fake.journal');
+  const file = join(tempDir('/tmp/lu-exec-unit-'), 'fake.journal');
   return { file, open: () => Journal.open(file), records: () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord) };
 }
 
@@ -181,7 +182,7 @@ test('an unfinished run journaled in another format is not continued: the versio
 });
 
 test('a format-2 journal (records under `t`) is read in the event shape: status and blackouts of an earlier run still work, its unfinished run is not continued', async () => {
-  const file = join(mkdtempSync('/tmp/lu-j2-'), 'fake.journal');
+  const file = join(tempDir('/tmp/lu-j2-'), 'fake.journal');
   const v2 = [
     { t: 'run', format: 2, runId: 'r5', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [{ name: 'vm', qmp: '/run/vm.qmp' }] },
     { t: 'start', id: 'suspend/stop/vm', at: 10, vm: 'vm', blackout: true, marks: { blackoutStart: true } },

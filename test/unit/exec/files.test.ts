@@ -2,19 +2,20 @@
 // file system in a temporary folder; the journal, the lock and the fleet journal all open through it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, closeSync, mkdtempSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, closeSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openPrivate } from '../../../src/exec/files.js';
 import { Journal } from '../../../src/exec/journal.js';
 import { FleetJournal } from '../../../src/fleet/journal.js';
 import { acquireLock } from '../../../src/exec/lock.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const mode = (p: string): number => statSync(p).mode & 0o777;
 
 test('under umask 000, journals, locks and fleet journals are 0600 in 0700 folders', () => {
   const old = process.umask(0);
   try {
-    const dir = mkdtempSync('/tmp/lu-files-');
+    const dir = tempDir('/tmp/lu-files-');
     const j = Journal.open(join(dir, 'new/deeper/h1.journal'));
     j.begin({ runId: 'r1', at: 1, host: 'h1', profile: 'p.yaml', backend: 'pmem', bootId: 'b', vms: [] });
     j.close();
@@ -33,7 +34,7 @@ test('under umask 000, journals, locks and fleet journals are 0600 in 0700 folde
 });
 
 test('a journal path that is a symlink is refused, and the file it points at is untouched', () => {
-  const dir = mkdtempSync('/tmp/lu-files-');
+  const dir = tempDir('/tmp/lu-files-');
   writeFileSync(join(dir, 'target'), 'precious\n');
   symlinkSync(join(dir, 'target'), join(dir, 'h1.journal'));
   assert.throws(() => openPrivate(join(dir, 'h1.journal')), /h1\.journal is a symlink: liveupdate writes its records only to a real file/);
@@ -41,7 +42,7 @@ test('a journal path that is a symlink is refused, and the file it points at is 
 });
 
 test('an existing journal left world-readable is set to 0600; one another user owns is refused', () => {
-  const dir = mkdtempSync('/tmp/lu-files-');
+  const dir = tempDir('/tmp/lu-files-');
   const f = join(dir, 'h1.journal');
   writeFileSync(f, '');
   chmodSync(f, 0o666);

@@ -2,15 +2,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireLock, lockState } from '../../../src/exec/lock.js';
 import { LiveupdateError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const owner = (runId: string, bootId = 'boot-a') => ({ runId, who: 'ops@cn1', bootId, command: 'run' });
 
 test('a second run is refused while the first holds the lock, and is told who holds it', () => {
-  const file = join(mkdtempSync('/tmp/lu-lock-'), 'h.journal.lock');
+  const file = join(tempDir('/tmp/lu-lock-'), 'h.journal.lock');
   const first = acquireLock(file, owner('run-1'));
   assert.throws(() => acquireLock(file, owner('run-2')), (e: unknown) => e instanceof LiveupdateError && e.code === 'HOST_BUSY' && /run run-1 \(run\) asked by ops@cn1 at .*pid \d+/.test(e.message));
   assert.equal(lockState(file, 'boot-a').state, 'held');
@@ -20,12 +21,12 @@ test('a second run is refused while the first holds the lock, and is told who ho
 });
 
 test('the folder of the lock is made when it is not there yet (the first run on a host)', () => {
-  const file = join(mkdtempSync('/tmp/lu-lock-'), 'journal', 'h.journal.lock');
+  const file = join(tempDir('/tmp/lu-lock-'), 'journal', 'h.journal.lock');
   acquireLock(file, owner('run-1')).release();
 });
 
 test('a lock whose process is gone is stale and said so; one of an earlier boot too', () => {
-  const file = join(mkdtempSync('/tmp/lu-lock-'), 'h.journal.lock');
+  const file = join(tempDir('/tmp/lu-lock-'), 'h.journal.lock');
   const dead = spawnSync('true').pid; // a real pid, already gone
   acquireLock(file, { ...owner('run-1'), pid: dead });
   assert.match(lockState(file, 'boot-a').state === 'stale' ? (lockState(file, 'boot-a') as { why: string }).why : '', new RegExp(`process ${dead} is gone`));
@@ -42,7 +43,7 @@ test('a lock whose process is gone is stale and said so; one of an earlier boot 
 });
 
 test('a live holder in another process keeps the lock; once it is killed the lock is stale', async () => {
-  const file = join(mkdtempSync('/tmp/lu-lock-'), 'h.journal.lock');
+  const file = join(tempDir('/tmp/lu-lock-'), 'h.journal.lock');
   const child = spawn('sleep', ['30']);
   try {
     acquireLock(file, { ...owner('run-1'), pid: child.pid! });

@@ -8,12 +8,13 @@ import { applyLimit } from '../../../src/fleet/limit.js';
 import { parseInventory } from '../../../src/fleet/inventory.js';
 import { FleetJournal, readFleetRecords } from '../../../src/fleet/journal.js';
 import type { LiveupdateError } from '../../../src/errors.js';
-import { appendFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { planFleet } from '../../../src/app/fleet.js';
 import { renderFleetPlan } from '../../../src/report/fleet-text.js';
 import { ROOT } from '../../helpers/paths.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const names = (n: number): string[] => Array.from({ length: n }, (_, i) => `h${String(i).padStart(4, '0')}`);
 
@@ -122,7 +123,7 @@ test('inventory errors name file, line, column and field', () => {
 });
 
 test('fleet journal: a torn last line is dropped; an unreadable line before it, or another format, is refused', () => {
-  const dir = mkdtempSync('/tmp/lu-fleet-journal-');
+  const dir = tempDir('/tmp/lu-fleet-journal-');
   const j = FleetJournal.create(dir, 'r1');
   j.append({ t: 'fleet-run', format: 1, runId: 'r1', at: 1, inventory: 'inv.yaml', batches: [['a']], maxFailPercentage: 0 });
   j.append({ t: 'host-start', host: 'a', batch: 0, at: 2 });
@@ -157,7 +158,7 @@ test('inventory become: from defaults or a group, a host may turn it off; a non-
 
 test('fleet plan says which hosts must reboot before their update (a carve-out not active yet), not just a step count', async () => {
   // planned from saved facts (no SSH): the shipped pmem profile on a host whose boot lacks the carve-out
-  const dir = mkdtempSync('/tmp/lu-fleet-reboot-');
+  const dir = tempDir('/tmp/lu-fleet-reboot-');
   const inv = parseInventory(join(dir, 'inv.yaml'), `version: 1\nhosts:\n  - {name: pmem-host, profile: ${ROOT}/profiles/pmem-stock.yaml, facts: ${ROOT}/profiles/facts/pmem-host.json}\n`);
   assert.deepEqual(inv.errors, []);
   const r = await planFleet(inv.value!, undefined, 1);

@@ -3,11 +3,12 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { certificateProblem, certificateSignatureValid, parseHostCertificate } from '../../../src/host/host-cert.js';
+import { tempDir } from '../../helpers/temp.js';
 
-const dir = mkdtempSync('/tmp/lu-cert-');
+const dir = tempDir('/tmp/lu-cert-');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const blob = (file: string): Buffer => Buffer.from(readFileSync(file, 'utf8').trim().split(/\s+/)[1]!, 'base64');

@@ -6,7 +6,7 @@
 // readers refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { parseDocument, isScalar, visit, type Document } from 'yaml';
@@ -16,9 +16,10 @@ import { parseInventory } from '../../../src/fleet/inventory.js';
 import { makePlan } from '../../../src/plan/planner.js';
 import { parseProfile } from '../../../src/profile/load.js';
 import { ROOT } from '../../helpers/paths.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const RUNS = 300;
-const dir = mkdtempSync('/tmp/lu-hostile-prop-');
+const dir = tempDir('/tmp/lu-hostile-prop-');
 
 /** Values an attacker, a typo or another tool might leave in a field. */
 const hostile: fc.Arbitrary<unknown> = fc.oneof(

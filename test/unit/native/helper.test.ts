@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { LocalHost } from '../../../src/host/local.js';
@@ -15,6 +15,7 @@ import type { RunEnv } from '../../../src/exec/runners/env.js';
 import { runStep } from '../../../src/exec/runners/step.js';
 import { QmpPool } from '../../../src/qemu/pool.js';
 import type { Step } from '../../../src/plan/types.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const BIN = helperBinary('dynamic');
 const host = new LocalHost();
@@ -31,7 +32,7 @@ function raw(input: string | Buffer, opts: { asNobody?: boolean } = {}): { code:
 let nobodyBin: string | undefined;
 function nobodyCopy(): string {
   if (!nobodyBin) {
-    const dir = mkdtempSync('/tmp/lu-helper-');
+    const dir = tempDir('/tmp/lu-helper-');
     chmodSync(dir, 0o755);
     nobodyBin = join(dir, 'lu-helper');
     copyFileSync(BIN, nobodyBin);
@@ -137,7 +138,7 @@ test('a kernel without the ioctl: ENOTTY -> "not supported by this kernel", with
 });
 
 test('permission: EPERM and EACCES are said as such (run as nobody)', () => {
-  const dir = mkdtempSync('/tmp/lu-perm-');
+  const dir = tempDir('/tmp/lu-perm-');
   chmodSync(dir, 0o755);
   writeFileSync(join(dir, 'root-only'), 'x', { mode: 0o600 });
   const denied = raw(JSON.stringify({ ops: [{ op: 'open', path: join(dir, 'root-only'), as: 'f' }] }), { asNobody: true });
@@ -152,7 +153,7 @@ test('permission: EPERM and EACCES are said as such (run as nobody)', () => {
 });
 
 test('hold: the fds stay open in a daemon that answers status, passes fds (SCM_RIGHTS), runs ops and exits', async () => {
-  const sock = join(mkdtempSync('/tmp/lu-hold-'), 'h.sock');
+  const sock = join(tempDir('/tmp/lu-hold-'), 'h.sock');
   const r = await runHelper(host, { ops: [{ op: 'memfd.create', name: 'guest', size: 1 << 20, as: 'ram' }, { op: 'buffer.file', fd: 'ram', size: 1 << 20, as: 'map' }], then: { hold: { socket: sock } } });
   const pid = r.then!.hold!.pid;
   assert.ok(pid > 0);
@@ -193,7 +194,7 @@ test('exec: a VMM inherits the fds, {fd:NAME} becomes the number', () => {
 });
 
 test('the runner: a helper-ioctl step fills run-time values; a holder step talks to the daemon; errors keep the helper words', async () => {
-  const sock = join(mkdtempSync('/tmp/lu-step-'), 'h.sock');
+  const sock = join(tempDir('/tmp/lu-step-'), 'h.sock');
   const env: RunEnv = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: {} };
   const meta = { phase: 'prepare' as const, blackout: false, idempotent: false, check: null, description: 'test' };
   const hold: Step = {

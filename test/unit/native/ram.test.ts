@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalHost } from '../../../src/host/local.js';
 import { helperBinary, type HelperResult } from '../../../src/native/helper.js';
@@ -15,6 +15,7 @@ import { runStep } from '../../../src/exec/runners/step.js';
 import { QmpPool } from '../../../src/qemu/pool.js';
 import type { Step } from '../../../src/plan/types.js';
 import { LiveupdateError } from '../../../src/errors.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const BIN = helperBinary('dynamic');
 const MiB = 2 ** 20;
@@ -25,7 +26,7 @@ function helper(request: unknown): { code: number | null; doc: HelperResult; std
 }
 
 function dir(): string {
-  return mkdtempSync('/tmp/lu-ram-');
+  return tempDir('/tmp/lu-ram-');
 }
 
 test('ram.fingerprint: recorded, then the same RAM checks out and changed RAM is named block by block', () => {

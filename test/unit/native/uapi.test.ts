@@ -4,15 +4,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../../helpers/paths.js';
+import { tempDir } from '../../helpers/temp.js';
 
 const NATIVE = join(ROOT, 'native');
 const SID = join(ROOT, '.cache', 'uapi', 'usr', 'include');
 
 function compile(dir: string, include?: string): { ok: boolean; out: string } {
-  const exe = join(mkdtempSync('/tmp/lu-uapi-bin-'), 'uapi-check');
+  const exe = join(tempDir('/tmp/lu-uapi-bin-'), 'uapi-check');
   const inc = include ? ['-I', include, '-I', join(include, 'x86_64-linux-gnu')] : [];
   const r = spawnSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', ...inc, '-o', exe, join(dir, 'uapi-check.c')], { encoding: 'utf8' });
   if (r.status !== 0) return { ok: false, out: r.stderr };
@@ -44,7 +45,7 @@ test('uAPI: a wrong ioctl number or a moved field does not compile', () => {
     ['\tuint64_t vaddr;\n\tuint64_t iova;', '\tuint64_t iova;\n\tuint64_t vaddr;', /lu_vfio_dma_map\.vaddr is laid out as vfio_iommu_type1_dma_map\.vaddr/],
   ];
   for (const [from, to, message] of cases) {
-    const dir = mkdtempSync('/tmp/lu-uapi-');
+    const dir = tempDir('/tmp/lu-uapi-');
     copyFileSync(join(NATIVE, 'uapi-check.c'), join(dir, 'uapi-check.c'));
     const header = readFileSync(join(NATIVE, 'uapi.h'), 'utf8');
     assert.ok(header.includes(from), `uapi.h still has: ${from}`);
