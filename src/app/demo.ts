@@ -144,7 +144,7 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
     await timed('kernel', b.kernelTitle!, labKernelCached(kernel) ? 'cached: seconds' : 'first time: 10-15 min on 2 cores', (log) => ensureLabKernel(kernel, log));
   }
   await timed('image', b.image, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
-  const lab = await timed('boot', b.boot(port), 'under a minute', () => bootLab('demo', { port, kernel, keep }));
+  const lab = await timed('boot', b.boot(port), 'under a minute', () => bootLab('demo', { port, kernel, keep, cold: true }));
   // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
   let demo: DemoResult | undefined;
   try {

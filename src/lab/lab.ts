@@ -5,14 +5,15 @@
  * Used by `liveupdate demo`, the lab tests and bench:lab.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { LiveupdateError } from '../errors.js';
+import { parseTarget, SshHost } from '../host/ssh.js';
 import { QmpClient } from '../qemu/qmp.js';
 import { claimLabDir, ownLabHost, sweepStaleLabHosts } from './leases.js';
 
@@ -135,35 +136,46 @@ export const LAB_PKERNFS_PARAMS = 'nokaslr memmap=512M%1G nopat pkernfs=512M!1G'
 /** Ended, by exiting or by a signal. */
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
 
-/**
- * A lab host: `debian` boots Debian's 6.1 kernel (legacy pmem at 1G) from the Debian image; `luo`
- * boots the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, KVM on the emulated AMD SVM, everything
- * built in, no initrd) with
- * kho=on liveupdate=on from the LUO image; `pkernfs` boots the pkernfs RFC kernel (6.1, everything
- * built in) with its carve-out from the pkernfs image.
- * `init: 'systemd'` boots the same image with systemd as PID 1 instead of the lab's own init.
- */
 
-export async function bootLab(
-  name: string,
-  opts: { memory?: string; extraAppend?: string; port?: number; kernel?: LabKernel; keep?: boolean; init?: 'lab' | 'systemd' } = {},
-): Promise<LabHost> {
+/**
+ * The lab store (lab/store.sh): content-keyed artefacts every clone on this machine shares, among
+ * them the booted lab hosts' snapshots.
+ */
+export const LAB_STORE = join(process.env['LIVEUPDATE_CACHE'] ?? '/var/cache/liveupdate', 'lab');
+
+export interface BootOptions {
+  memory?: string;
+  extraAppend?: string;
+  port?: number;
+  kernel?: LabKernel;
+  /** the lab host outlives this process (demo --keep); such a host always boots from cold */
+  keep?: boolean;
+  init?: 'lab' | 'systemd';
+  /** boot the kernel from cold instead of resuming the booted snapshot (also LAB_COLD_BOOT=1) */
+  cold?: boolean;
+}
+
+/** What one lab host's QEMU is given of its own: the rest of its argv is the machine's. */
+interface Instance {
+  port: number;
+  disk: string;
+  serialLog: string;
+  qmp: string;
+}
+
+/** A lab machine: its QEMU argv for an instance, and the key of everything its booted state depends on. */
+interface LabMachine {
+  argv: (i: Instance) => string[];
+  image: string;
+  key: string;
+}
+
+let qemuVersion: string | undefined;
+
+function labMachine(name: string, opts: BootOptions): LabMachine {
   const C = LAB_CACHE;
-  const kv = readFileSync(join(C, 'kernel.release'), 'utf8').trim();
   const kernel = opts.kernel ?? 'debian';
   const luo = kernel === 'luo';
-  const vms = join(C, 'vms');
-  // a lab host that an earlier run left behind (its owner died: a timeout, a SIGKILL) is stopped here
-  for (const swept of sweepStaleLabHosts(vms)) process.stderr.write(`lab: ${swept}\n`);
-  // each boot has its own folder, so no leftover of another run can hold this one's disk
-  const dir = join(vms, `${name}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dir, { recursive: true });
-  claimLabDir(dir);
-  const disk = join(dir, 'disk.qcow2');
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', labImage(kernel).image, disk]);
-  const port = opts.port ?? (await freePort());
-  const serialLog = join(dir, 'serial.log');
-  writeFileSync(serialLog, '');
   // the built lab kernels boot without an initrd, straight into the lab's init
   const own = 'console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/sbin/lab-init';
   const params = {
@@ -174,19 +186,162 @@ export async function bootLab(
   const append = `${params} panic=-1 lab.hostname=lab ${opts.extraAppend ?? ''}`.trim();
   // one vCPU for the LUO kernel: on the third boot of a kexec chain, 7.2 under multi-threaded TCG with
   // two vCPUs once died of an int3 Oops while patching its own text (sched_clock going stable)
-  const boot = kernel === 'debian' ? ['-kernel', join(C, 'kernel', 'boot', `vmlinuz-${kv}`), '-initrd', join(C, 'initrd.img')] : ['-kernel', join(C, `${kernel}-kernel`, 'bzImage')];
-  const qemu = [
+  const files =
+    kernel === 'debian'
+      ? [join(C, 'kernel', 'boot', `vmlinuz-${readFileSync(join(C, 'kernel.release'), 'utf8').trim()}`), join(C, 'initrd.img')]
+      : [join(C, `${kernel}-kernel`, 'bzImage')];
+  const boot = files.length === 2 ? ['-kernel', files[0]!, '-initrd', files[1]!] : ['-kernel', files[0]!];
+  const argv = (i: Instance): string[] => [
     'qemu-system-x86_64',
     '-name', `lab-${name}`,
     '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', luo ? '1' : '2', '-m', opts.memory ?? '2G',
     '-device', 'intel-iommu,intremap=on,caching-mode=on',
     ...boot, '-append', append,
-    '-drive', `file=${disk},if=virtio,format=qcow2`,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
+    '-drive', `file=${i.disk},if=virtio,format=qcow2`,
+    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
     '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
-    '-display', 'none', '-serial', `file:${serialLog}`, '-monitor', 'none', '-no-reboot',
-    '-qmp', `unix:${join(dir, 'qmp.sock')},server=on,wait=off`,
+    // appended to: a resumed lab host's log starts with its snapshot's boot
+    '-display', 'none', '-chardev', `file,id=serial0,path=${i.serialLog},append=on`, '-serial', 'chardev:serial0', '-monitor', 'none', '-no-reboot',
+    '-qmp', `unix:${i.qmp},server=on,wait=off`,
   ];
+  const image = realpathSync(labImage(kernel).image);
+  qemuVersion ??= execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
+  // the argv with the instance's own paths and port left out, the files behind the clone's links, the QEMU
+  const key = createHash('sha256')
+    .update(JSON.stringify([argv({ port: 0, disk: '', serialLog: '', qmp: '' }).slice(3), image, files.map((f) => realpathSync(f)), qemuVersion]))
+    .digest('hex')
+    .slice(0, 16);
+  return { argv, image, key };
+}
+
+/**
+ * A lab host. By default it is resumed from a snapshot of the same machine booted once (the lab
+ * store's entry snapshot-KEY, made the first time and kept for every clone on this machine): seconds
+ * instead of a TCG boot. `debian` runs Debian's 6.1 kernel (legacy pmem at 1G) from the Debian
+ * image; `luo` the LUO lab kernel (Linux 7.2, KHO + LUO + iommufd, KVM on the emulated AMD SVM,
+ * everything built in, no initrd) with kho=on liveupdate=on from the LUO image; `pkernfs` the
+ * pkernfs RFC kernel (6.1, everything built in) with its carve-out from the pkernfs image.
+ * `init: 'systemd'` runs the same image with systemd as PID 1 instead of the lab's own init.
+ *
+ * What every copy of one snapshot shares until its first kexec: the boot_id, the kernel's random
+ * state, the machine-id; so do the host key (one for every lab image) and the NICs' MAC addresses
+ * (each lab host is alone on its own user-mode network). Its clock is set from this machine's as it
+ * resumes. Everything after the start is real: the kexec, the new boot, the agent, the VMs.
+ */
+export async function bootLab(name: string, opts: BootOptions = {}): Promise<LabHost> {
+  const machine = labMachine(name, opts);
+  if (opts.keep || opts.cold || process.env['LAB_COLD_BOOT'] === '1') {
+    const lab = await startInstance(name, machine, opts, { backing: machine.image, format: 'raw' });
+    await lab.waitSerial(/LAB-MARK sshd-started/, 180_000);
+    return answering(lab);
+  }
+  const snapshot = await ensureSnapshot(name, machine, opts);
+  const lab = await startInstance(name, machine, opts, { backing: join(snapshot, 'disk.qcow2'), format: 'qcow2', serial: join(snapshot, 'serial.log'), incoming: join(snapshot, 'state') });
+  const c = await qmpOf(lab, 60_000);
+  try {
+    // loaded once it is no longer 'inmigrate'; it was saved stopped, so it comes back paused
+    for (;;) {
+      const status = (await c.execute<{ status: string }>('query-status')).status;
+      if (status === 'paused') await c.execute('cont');
+      if (status === 'paused' || status === 'running') break;
+      if (status !== 'inmigrate') throw new Error(`lab ${name}: resuming its snapshot ${snapshot} left it ${status}`);
+      await sleep(100);
+    }
+  } finally {
+    await c.close();
+  }
+  await answering(lab);
+  // the snapshot's clock stood still since it was taken: this machine's time, to the millisecond
+  const ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+  try {
+    const r = await ssh.exec(['date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`]);
+    if (r.exitCode !== 0) throw new Error(`lab ${name}: setting the clock of the resumed host failed: ${r.stderr}`);
+  } finally {
+    await ssh.close();
+  }
+  return lab;
+}
+
+/**
+ * The booted snapshot of `machine`: made the first time (a boot from cold until the lab's ready mark,
+ * then QEMU's migration of the stopped machine to a file, beside its disk frozen as a qcow2 overlay),
+ * reused after. Returns the entry's folder.
+ */
+async function ensureSnapshot(name: string, machine: LabMachine, opts: BootOptions): Promise<string> {
+  const entry = join(LAB_STORE, `snapshot-${machine.key}`);
+  const complete = join(entry, '.complete');
+  if (existsSync(complete)) {
+    const now = new Date();
+    utimesSync(complete, now, now); // used now: the store's pruning goes by this
+    return entry;
+  }
+  const lab = await startInstance(`${name}-snapshot`, machine, opts, { backing: machine.image, format: 'raw' });
+  const state = join(lab.dir, 'state');
+  try {
+    await lab.waitSerial(/LAB-MARK ready/, 300_000);
+    const c = await qmpOf(lab, 10_000);
+    try {
+      await c.execute('stop');
+      await c.execute('migrate', { uri: `exec:cat > '${state}'` });
+      for (;;) {
+        const m = await c.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
+        if (m.status === 'completed') break;
+        if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`lab ${name}: saving the booted snapshot failed: ${m['error-desc'] ?? m.status}`);
+        await sleep(200);
+      }
+      await c.execute('quit').catch(() => undefined);
+    } finally {
+      await c.close();
+    }
+    await new Promise((r) => (exited(lab.proc) ? r(undefined) : lab.proc.once('exit', r)));
+    const tmp = `${entry}.tmp-${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    for (const f of ['disk.qcow2', 'state', 'serial.log']) renameSync(join(lab.dir, f), join(tmp, f));
+    writeFileSync(join(tmp, '.complete'), `${Math.floor(Date.now() / 1000)}\n`);
+    try {
+      renameSync(tmp, entry);
+    } catch {
+      rmSync(tmp, { recursive: true, force: true }); // another process made it meanwhile: the same machine
+    }
+  } finally {
+    await lab.stop();
+    rmSync(lab.dir, { recursive: true, force: true });
+  }
+  return entry;
+}
+
+async function qmpOf(lab: LabHost, timeoutMs: number): Promise<QmpClient> {
+  const t0 = Date.now();
+  for (;;) {
+    try {
+      return await QmpClient.connectUnix(join(lab.dir, 'qmp.sock'));
+    } catch (e) {
+      if (exited(lab.proc) || Date.now() - t0 > timeoutMs) throw new Error(`lab ${lab.name}: no QMP: ${(e as Error).message}; serial tail:\n${lab.serialText().slice(-2000)}`);
+      await sleep(100);
+    }
+  }
+}
+
+/**
+ * Start one lab host's QEMU in a folder of its own under LAB_CACHE/vms, its disk an overlay on
+ * `backing`; `incoming`: resume the machine saved in that file, `serial`: its log so far.
+ */
+async function startInstance(name: string, machine: LabMachine, opts: BootOptions, from: { backing: string; format: 'raw' | 'qcow2'; serial?: string; incoming?: string }): Promise<LabHost> {
+  const C = LAB_CACHE;
+  const vms = join(C, 'vms');
+  // a lab host that an earlier run left behind (its owner died: a timeout, a SIGKILL) is stopped here
+  for (const swept of sweepStaleLabHosts(vms)) process.stderr.write(`lab: ${swept}\n`);
+  // each boot has its own folder, so no leftover of another run can hold this one's disk
+  const dir = join(vms, `${name}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { recursive: true });
+  claimLabDir(dir);
+  const disk = join(dir, 'disk.qcow2');
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', from.format, '-b', from.backing, disk]);
+  const port = opts.port ?? (await freePort());
+  const serialLog = join(dir, 'serial.log');
+  writeFileSync(serialLog, from.serial ? readFileSync(from.serial) : '');
+  const qemu = [...machine.argv({ port, disk, serialLog, qmp: join(dir, 'qmp.sock') }), ...(from.incoming ? ['-incoming', `exec:cat '${from.incoming}'`] : [])];
   // QEMU dies with this process (the kernel sends it SIGKILL when we die, however we die), unless
   // the lab is to be kept (demo --keep); setpriv execs QEMU, so the pid is QEMU's own
   const proc = spawn(opts.keep ? qemu[0]! : 'setpriv', opts.keep ? qemu.slice(1) : ['--pdeathsig', 'KILL', ...qemu], {
@@ -210,7 +365,7 @@ export async function bootLab(
       await sleep(250);
     }
   };
-  const lab: LabHost = {
+  return {
     name,
     dir,
     port,
@@ -238,11 +393,13 @@ export async function bootLab(
       rmSync(disk, { force: true });
     },
   };
-  await waitSerial(/LAB-MARK sshd-started/, 180_000);
-  // the port forward is up once the guest answers with an SSH banner
+}
+
+/** `lab`, once its sshd answers through the port forward with an SSH banner. */
+async function answering(lab: LabHost): Promise<LabHost> {
   for (let i = 0; i < 120; i++) {
     const banner = await new Promise<string>((r) => {
-      const s = connect(port, '127.0.0.1');
+      const s = connect(lab.port, '127.0.0.1');
       let got = '';
       s.on('data', (d) => {
         got += d.toString();
@@ -253,8 +410,9 @@ export async function bootLab(
       setTimeout(() => s.destroy(), 3000);
     });
     if (banner.startsWith('SSH-')) return lab;
+    if (exited(lab.proc)) break;
     await sleep(500);
   }
   await lab.stop();
-  throw new Error(`lab ${name}: no SSH banner on port ${port}`);
+  throw new Error(`lab ${lab.name}: no SSH banner on port ${lab.port}; serial tail:\n${lab.serialText().slice(-2000)}`);
 }
