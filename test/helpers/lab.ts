@@ -1,7 +1,11 @@
+import { after, before } from 'node:test';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { LAB_CACHE, labImageCached, labKernelCached } from '../../src/lab/lab.js';
+import { parseTarget, SshHost } from '../../src/host/ssh.js';
+import { bootLab, LAB_CACHE, labImageCached, labKernelCached, type BootOptions, type LabHost } from '../../src/lab/lab.js';
+import { counterOn } from '../../src/lab/counter.js';
+import { bootIdOf, mustRun, waitNewBoot } from './remote.js';
 
 /**
  * The lab tests never build: `npm run lab:build` (the artefacts stage of scripts/test, also run by
@@ -42,4 +46,70 @@ export const LOCAL_QEMU = {
 export function requireLocalQemus(): void {
   const missing = (['10.0', '11.1'] as const).filter((v) => !existsSync(LOCAL_QEMU[v]));
   if (missing.length) throw new Error(`QEMU ${missing.join(' and ')} not unpacked in ${LAB_CACHE}: run \`bash lab/qemu/fetch-qemu10.sh && bash lab/qemu/fetch-qemu11.sh\` (the test command's install stage does)`);
+}
+
+/** One lab host for a whole test file: what its tests reach it by. */
+export interface LabFixture {
+  readonly lab: LabHost;
+  /** SSH to it as root, open for the whole file (reset it after a kexec) */
+  readonly ssh: SshHost;
+  /** argv on the lab host, which must exit 0; its trimmed stdout */
+  remote: (argv: string[]) => Promise<string>;
+}
+
+/**
+ * The lab tests' one harness: before the file's tests, the artefacts are required (never built: a
+ * build is never inside a test timeout), the lab host is resumed from its booted snapshot (or booted,
+ * with `cold`) and SSH opened; after them, pass or fail, both are closed. `qemus`: the test needs
+ * QEMU 10 and 11 on the control node too.
+ */
+export function useLab(name: string, opts: BootOptions & { qemus?: boolean; timeoutMs?: number } = {}): LabFixture {
+  let lab: LabHost | undefined;
+  let ssh: SshHost | undefined;
+  before(
+    async () => {
+      requireLabArtefacts({ luo: opts.kernel === 'luo', pkernfs: opts.kernel === 'pkernfs', qemus: opts.qemus === true });
+      lab = await bootLab(name, opts);
+      ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+    },
+    { timeout: opts.timeoutMs ?? 300_000 },
+  );
+  after(async () => {
+    await ssh?.close();
+    await lab?.stop();
+  });
+  const need = <T>(v: T | undefined): T => {
+    if (v === undefined) throw new Error(`lab ${name} is not up: its before hook failed`);
+    return v;
+  };
+  return {
+    get lab() {
+      return need(lab);
+    },
+    get ssh() {
+      return need(ssh);
+    },
+    remote: (argv) => mustRun(need(ssh), argv),
+  };
+}
+
+/** What the counter VM and the host were before an update, and are after it. */
+export interface AcrossUpdate {
+  bootBefore: string;
+  bootAfter: string;
+  counterBefore: { status: string; value: bigint };
+  counterAfter: { status: string; value: bigint };
+}
+
+/**
+ * The two stages around one update, as the kernel's liveupdate selftests have them: before it, the
+ * host's boot and the counter VM's count (running); then `update`; after it, a new boot (waited for,
+ * up to `bootTimeoutMs`), and the counter read again. The caller asserts what it needs of both.
+ */
+export async function acrossUpdate(fx: LabFixture, update: () => Promise<void>, bootTimeoutMs = 600_000): Promise<AcrossUpdate> {
+  const bootBefore = await bootIdOf(fx.ssh);
+  const counterBefore = await counterOn(fx.ssh);
+  await update();
+  const bootAfter = await waitNewBoot(fx.ssh, bootBefore, bootTimeoutMs);
+  return { bootBefore, bootAfter, counterBefore, counterAfter: await counterOn(fx.ssh) };
 }

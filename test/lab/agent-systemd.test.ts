@@ -4,39 +4,27 @@
 // node at all. A real kexec, and after it the unit (not a control node, not the lab's own init) resumes the VM
 // before ssh.service starts. One kexec for both of issue 15's "run on the host itself" and "the systemd
 // path for real": the lab stage pays for every kexec under TCG.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { ROOT } from '../helpers/paths.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { useLab } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
-import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { bootIdOf, mustRun, waitNewBoot } from '../helpers/remote.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
 const profile = join(ROOT, 'profiles/lab.yaml');
 
-before(async () => {
-  requireLabArtefacts();
-  lab = await bootLab('systemd', { init: 'systemd' });
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 420_000 });
+const fx = useLab('systemd', { init: 'systemd', timeoutMs: 420_000 });
 
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-});
+const hostArgs = (): string[] => ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', tempDir('/var/tmp/lu-cn-')];
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
-const hostArgs = (): string[] => ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', mkdtempSync('/var/tmp/lu-cn-')];
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
-
-test('systemd host, run started on the host itself and left alone: the unit the agent install enabled resumes the VM after the kexec, ordered before ssh.service', { timeout: 1_500_000 }, async () => {
+test('systemd host, run started on the host itself and left alone: the unit the agent install enabled resumes the VM after the kexec, ordered before fx.ssh.service', { timeout: 1_500_000 }, async () => {
   assert.equal((await remote(['cat', '/proc/1/comm'])).trim(), 'systemd');
   // the control node sets the host up, and from then on the host is on its own
   const inst = await runCli(['host', 'install', ...hostArgs().slice(0, -2)]);
@@ -45,19 +33,19 @@ test('systemd host, run started on the host itself and left alone: the unit the 
   // the host's own liveupdate (the install put it there) with its own copy of the profile: prepare
   // in the foreground, then the run started detached and left alone
   const lu = '/var/lib/liveupdate/agent/liveupdate';
-  await ssh.put(readFileSync(profile), '/root/lab.yaml');
+  await fx.ssh.put(readFileSync(profile), '/root/lab.yaml');
   // (a whole prepare, Node started twice, on an emulated host: bounded generously)
-  await mustRun(ssh, [lu, 'prepare', '--profile', '/root/lab.yaml', '--agent'], 600_000);
+  await mustRun(fx.ssh, [lu, 'prepare', '--profile', '/root/lab.yaml', '--agent'], 600_000);
   await sleep(10_000);
-  const beforeRun = await counterOn(ssh);
-  const bootBefore = await bootIdOf(ssh);
+  const beforeRun = await counterOn(fx.ssh);
+  const bootBefore = await bootIdOf(fx.ssh);
   await remote(['sh', '-c', `cd / && setsid -f ${lu} run --profile /root/lab.yaml --agent --yes </dev/null >/root/run.log 2>&1`]);
   // from here on this process only waits, then looks; a run that ended on the old boot is a failure
-  await waitNewBoot(ssh, bootBefore, 900_000, async (answered) => {
+  await waitNewBoot(fx.ssh, bootBefore, 900_000, async (answered) => {
     const log = answered ? await remote(['cat', '/root/run.log']).catch(() => '') : '';
     assert.doesNotMatch(log, /^error:/m, `the run on the host ended before its kexec: ${log}`);
   });
-  const c = await counterOn(ssh);
+  const c = await counterOn(fx.ssh);
   assert.equal(c.status, 'running');
   assert.ok(c.value > beforeRun.value, `continued: ${beforeRun.value} before, ${c.value} after`);
 

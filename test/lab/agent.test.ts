@@ -1,40 +1,28 @@
 // The on-host agent in the lab: a real kexec of Debian's kernel under TCG, OpenSSH, the agent's
 // Node runtime and bundle copied by liveupdate onto a host image that has neither, and the lab init's
 // boot-time resume. The control node here is the CLI as a child process, killed for real.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { ROOT } from '../helpers/paths.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { acrossUpdate, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
-import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { bootIdOf, mustRun, waitNewBoot } from '../helpers/remote.js';
+import { mustRun } from '../helpers/remote.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
 const profile = join(ROOT, 'profiles/lab.yaml');
 
-before(async () => {
-  requireLabArtefacts();
-  lab = await bootLab('agent');
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 300_000 });
-
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-});
+const fx = useLab('agent');
 
 /** A control node: the CLI with its own (empty) journal folder, so nothing it knows comes from an earlier one. */
-const hostArgs = (): string[] => ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', mkdtempSync('/var/tmp/lu-cn-')];
+const hostArgs = (): string[] => ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', tempDir('/var/tmp/lu-cn-')];
 const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
 /** `liveupdate ARGS --json` as a child; `at.step` starting (per its NDJSON) calls `at.then` once, with a way to SIGKILL it. */
 function controlNode(args: string[], at?: { step: string; then: (kill: () => void) => void }): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
@@ -56,23 +44,21 @@ function controlNode(args: string[], at?: { step: string; then: (kill: () => voi
 }
 
 test('the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run', { timeout: 1_500_000 }, async () => {
-  const bootBefore = await bootIdOf(ssh);
   assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
   const prep = await cli(['prepare', '--profile', profile, '--agent']);
   assert.equal(prep.code, 0, prep.stderr + prep.stdout);
   await sleep(12_000);
-  const beforeRun = await counterOn(ssh);
+
+  const u = await acrossUpdate(fx, async () => {
+    const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
+    assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
+  });
+  const { bootAfter, counterBefore: beforeRun, counterAfter: c } = u;
   assert.equal(beforeRun.status, 'running');
-
-  const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
-  assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
-  const bootAfter = await waitNewBoot(ssh, bootBefore, 600_000);
-
   // sshd answers only once the lab init's boot-time resume is over: the VM is running already
-  const c = await counterOn(ssh);
   assert.equal(c.status, 'running', 'resumed with no control node');
   assert.ok(c.value > beforeRun.value, `continued: ${beforeRun.value} before, ${c.value} after`);
-  const serial = readFileSync(lab.serialLog, 'utf8');
+  const serial = readFileSync(fx.lab.serialLog, 'utf8');
   assert.match(serial, /LAB-MARK agent-boot-done rc=0/);
 
   // a fresh control node, which never saw this run, reads it from the host
@@ -95,8 +81,8 @@ test('the control node is SIGKILLed right after kexec -e: the host resumes the V
 });
 
 test('the network between control node and host is cut for the whole window: the host resumes the VM by itself; the control node, still following, sees the run finish', { timeout: 1_500_000 }, async () => {
-  const before = await counterOn(ssh);
-  const from = lab.serialText().length;
+  const before = await counterOn(fx.ssh);
+  const from = fx.lab.serialText().length;
   let restored: Promise<void> | undefined;
   // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
   // resumed the VM (the lab init's mark on the console); the control node keeps following all along
@@ -104,30 +90,30 @@ test('the network between control node and host is cut for the whole window: the
     step: 'suspend/stop/counter',
     then: () => {
       restored = (async () => {
-        await lab.setLink(false);
-        await lab.waitSerial(/LAB-MARK agent-boot-done rc=0/, 900_000, from);
+        await fx.lab.setLink(false);
+        await fx.lab.waitSerial(/LAB-MARK agent-boot-done rc=0/, 900_000, from);
         await sleep(2000);
-        await lab.setLink(true);
+        await fx.lab.setLink(true);
       })();
     },
   });
   await restored;
   assert.equal(cn.code, 0, cn.stderr + cn.stdout.slice(-3000));
   assert.match(cn.stdout, /"type":"result".*"ok":true/);
-  ssh.reset();
-  const c = await counterOn(ssh);
+  fx.ssh.reset();
+  const c = await counterOn(fx.ssh);
   assert.equal(c.status, 'running');
   assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
 });
 
 test('two runs at once on one host: the second is refused and told who holds the host; the first finishes', { timeout: 900_000 }, async () => {
-  const before = await counterOn(ssh);
+  const before = await counterOn(fx.ssh);
   const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only']);
   // the first agent holds the lock from its start to its end: once it is there, the agent is stopped
   // (SIGSTOP) so that the second run comes while it holds the host, however fast or slow this machine is
   let holder = '';
   for (let i = 0; i < 600 && !holder; i++) {
-    holder = (await ssh.exec(['sh', '-c', 'p=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/lib/liveupdate/lab.journal.lock 2>/dev/null) && [ -n "$p" ] && kill -STOP "$p" && echo "$p"'])).stdout.trim();
+    holder = (await fx.ssh.exec(['sh', '-c', 'p=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/lib/liveupdate/lab.journal.lock 2>/dev/null) && [ -n "$p" ] && kill -STOP "$p" && echo "$p"'])).stdout.trim();
     if (!holder) await sleep(100);
   }
   assert.match(holder, /^\d+$/, 'the first agent took the lock');
@@ -141,7 +127,7 @@ test('two runs at once on one host: the second is refused and told who holds the
   assert.match(second.stderr, new RegExp(`another live update holds this host: run [0-9a-f-]+ \\(run\\) asked by \\S+@\\S+ at \\S+, pid ${holder}`));
   const r = await first;
   assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
-  const after = await counterOn(ssh);
+  const after = await counterOn(fx.ssh);
   assert.equal(after.status, 'running');
   assert.ok(after.value > before.value);
 });
@@ -150,6 +136,6 @@ test('host uninstall removes what the agent put there, and nothing else', { time
   const u = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);
   assert.equal(u.code, 0, u.stderr);
   assert.match(u.stdout, /removed .*\/var\/lib\/liveupdate\/agent/);
-  assert.equal((await ssh.exec(['test', '-e', '/var/lib/liveupdate/agent'])).exitCode, 1);
-  assert.equal((await counterOn(ssh)).status, 'running', 'the VM is untouched');
+  assert.equal((await fx.ssh.exec(['test', '-e', '/var/lib/liveupdate/agent'])).exitCode, 1);
+  assert.equal((await counterOn(fx.ssh)).status, 'running', 'the VM is untouched');
 });

@@ -2,51 +2,38 @@
 // against the lab host over OpenSSH, and the host gets a real kexec of Debian's kernel under TCG. The
 // module hands the update to the on-host agent (liveupdate copies it there), follows it across the
 // kexec, then resets Ansible's own SSH connection and proves the new boot by its boot_id.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
+import { parseTarget } from '../../src/host/ssh.js';
 import { ROOT } from '../helpers/paths.js';
 import { installCollection, runPlaybook } from '../helpers/ansible.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { useLab } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
-import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { bootIdOf } from '../helpers/remote.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
-let dir: string;
+const dir = tempDir('/var/tmp/lu-lab-ansible-');
 const profile = join(ROOT, 'profiles/lab.yaml');
 
-before(async () => {
-  requireLabArtefacts();
-  lab = await bootLab('ansible');
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-  dir = mkdtempSync('/var/tmp/lu-lab-ansible-');
-}, { timeout: 300_000 });
-
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const fx = useLab('ansible');
 
 test('a kernel live update through the Ansible module: real kexec, the VM continues, the new boot proved over Ansible\'s own connection', { timeout: 1_500_000 }, async () => {
   const collections = installCollection(dir);
 
-  const prep = await runCli(['prepare', '--profile', profile, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--agent']);
+  const prep = await runCli(['prepare', '--profile', profile, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--agent']);
   assert.equal(prep.code, 0, prep.stderr + prep.stdout);
   await sleep(10_000);
-  const before = await counterOn(ssh);
+  const before = await counterOn(fx.ssh);
   assert.equal(before.status, 'running');
-  const bootBefore = await bootIdOf(ssh);
+  const bootBefore = await bootIdOf(fx.ssh);
 
-  const { host, port, user } = parseTarget(lab.target);
+  const { host, port, user } = parseTarget(fx.lab.target);
   const inventory = join(dir, 'inventory.ini');
-  writeFileSync(inventory, `lab ansible_host=${host} ansible_port=${port} ansible_user=${user} ansible_ssh_private_key_file=${lab.identity} ansible_ssh_common_args='-o UserKnownHostsFile=${lab.knownHosts} -o StrictHostKeyChecking=yes'\n`);
+  writeFileSync(inventory, `lab ansible_host=${host} ansible_port=${port} ansible_user=${user} ansible_ssh_private_key_file=${fx.lab.identity} ansible_ssh_common_args='-o UserKnownHostsFile=${fx.lab.knownHosts} -o StrictHostKeyChecking=yes'\n`);
   const play = join(dir, 'update.yml');
   writeFileSync(play, [
     '- hosts: lab',
@@ -55,7 +42,7 @@ test('a kernel live update through the Ansible module: real kexec, the VM contin
     '    - name: Live update',
     '      liveupdate.hypervisor.live_update:',
     `        profile: ${profile}`,
-    `        known_hosts: ${lab.knownHosts}`,
+    `        known_hosts: ${fx.lab.knownHosts}`,
     `        liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}`,
     '      register: lu',
     '',
@@ -69,12 +56,12 @@ test('a kernel live update through the Ansible module: real kexec, the VM contin
   assert.equal(res.changed, true);
   assert.equal(res.boot_id_before, bootBefore, 'the boot before, as Ansible read it');
   assert.notEqual(res.boot_id_after, bootBefore, 'a new boot');
-  ssh.reset();
-  assert.equal(await bootIdOf(ssh), res.boot_id_after, 'the boot Ansible proved is the host\'s boot now');
+  fx.ssh.reset();
+  assert.equal(await bootIdOf(fx.ssh), res.boot_id_after, 'the boot Ansible proved is the host\'s boot now');
   assert.deepEqual(res.blackouts.map((b) => b.vm), ['counter']);
   assert.match(res.journal, /:\/var\/lib\/liveupdate\/lab\.journal$/);
   assert.match(res.msg, /^run: live update done; blackout counter \d+ ms$/);
-  const after = await counterOn(ssh);
+  const after = await counterOn(fx.ssh);
   assert.equal(after.status, 'running');
   assert.ok(after.value > before.value, `continued: ${before.value} before, ${after.value} after`);
   console.log(`ansible module kexec: blackout ${res.blackouts[0]!.ms.toFixed(0)} ms, boot ${res.boot_id_before} -> ${res.boot_id_after}`);

@@ -1,45 +1,33 @@
 // The lab: a real Debian kernel kexec'd over SSH under a nested VM whose RAM is in legacy pmem.
 // Everything is real: QEMU lab host (TCG), OpenSSH sshd, kexec-tools, ndctl, ext4 -o dax, nested QEMU.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { ROOT } from '../helpers/paths.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { acrossUpdate, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
-import { bootLab, type LabHost } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
-const journalDir = mkdtempSync('/var/tmp/lu-lab-journal-');
+const journalDir = tempDir('/var/tmp/lu-lab-journal-');
 
-before(async () => {
-  requireLabArtefacts({ qemus: true });
-  lab = await bootLab('e2e');
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 300_000 });
-
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-});
+const fx = useLab('e2e', { qemus: true });
 
 function cli(args: string[]): Promise<CliResult> {
   // only the commands that run steps keep a journal; they run step by step over SSH here (--via ssh:
   // the on-host agent, the default with --host, has test/lab/agent*.test.ts)
   const steps = ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort'].includes(args[0]!);
   const journal = steps || args[0] === 'status' ? ['--journal-dir', journalDir] : [];
-  return runCli([...args, ...(steps ? ['--via', 'ssh'] : []), '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, ...journal]);
+  return runCli([...args, ...(steps ? ['--via', 'ssh'] : []), '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, ...journal]);
 }
 
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
-const liveCounter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
+const liveCounter = (): Promise<{ status: string; value: bigint }> => counterOn(fx.ssh);
 
 test('VFIO: the e1000e is in an IOMMU group, and the plan says why this QEMU cannot keep it across the update', { timeout: 300_000 }, async () => {
   const facts = await cli(['facts', '--profile', join(ROOT, 'profiles/lab-vfio.yaml'), '--json']);
@@ -61,7 +49,7 @@ test('native helper on the lab host: real VFIO container ioctls on the e1000e; w
   const group = Number((await remote(['readlink', `/sys/bus/pci/devices/${nic}/iommu_group`])).split('/').pop());
 
   // the static helper is copied over SSH and probes the real kernel
-  const p = await probe(ssh);
+  const p = await probe(fx.ssh);
   assert.deepEqual({ present: p.vfio.present, apiVersion: p.vfio.apiVersion, type1v2: p.vfio.type1v2 }, { present: true, apiVersion: 0, type1v2: true });
   assert.deepEqual(p.groups.find((g) => g.group === group), { group, devices: [nic], vfio: true, viable: true });
   assert.equal(p.iommufd.present, false);
@@ -76,7 +64,7 @@ test('native helper on the lab host: real VFIO container ioctls on the e1000e; w
     { op: 'vfio.group.set_container', group: 'group', container: 'container' },
     { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
   ];
-  const r = await runHelper(ssh, {
+  const r = await runHelper(fx.ssh, {
     ops: [
       ...base,
       { op: 'vfio.group.device', group: 'group', device: nic, as: 'dev' },
@@ -94,7 +82,7 @@ test('native helper on the lab host: real VFIO container ioctls on the e1000e; w
 
   // the pkernfs RFC's additions on a kernel without them
   const notSupported = async (ops: Array<Record<string, unknown>>, message: RegExp): Promise<void> => {
-    await assert.rejects(runHelper(ssh, { ops: ops as never }), (e: unknown) => e instanceof HelperError && e.helper.code === 'not-supported' && message.test(e.helper.message));
+    await assert.rejects(runHelper(fx.ssh, { ops: ops as never }), (e: unknown) => e instanceof HelperError && e.helper.code === 'not-supported' && message.test(e.helper.message));
   };
   await notSupported([...base, { op: 'open', path: '/lab/counter.img', as: 'pgt' }, { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgt' }], /^VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on \/dev\/vfio\/vfio: not supported by this kernel \(ENOTTY\): it needs the pkernfs RFC kernel$/);
   await notSupported([...base, { op: 'buffer.alloc', size: MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: MiB, flags: ['read', 'write', 'live_update'] }], /VFIO_DMA_MAP_FLAG_LIVE_UPDATE on \/dev\/vfio\/vfio: not supported by this kernel \(EINVAL/);
@@ -107,35 +95,33 @@ test('native helper on the lab host: real VFIO container ioctls on the e1000e; w
 test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RAM in pmem and continues, moved from QEMU 10.0 to 11.1', { timeout: 1_200_000 }, async () => {
   // lab.yaml with the QEMUs of profiles/lab-upgrade.yaml: started on 10.0, restored by 11.1
   const profile = join(ROOT, 'profiles/lab-upgrade.yaml');
-  const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
-
   // prepare on its own first, so the guest counts long enough that a restart from zero could not catch up
   const prep = await cli(['prepare', '--profile', profile]);
   assert.equal(prep.code, 0, prep.stderr + prep.stdout);
   await sleep(12_000);
-  const beforeRun = await liveCounter();
-  assert.equal(beforeRun.status, 'running');
-  assert.ok(beforeRun.value > 0n);
-  assert.deepEqual(await qemuOn(ssh), { version: '10.0.2', machine: 'pc-i440fx-10.0' }, "QEMU 10.0 started it on its own 'pc'");
+  assert.deepEqual(await qemuOn(fx.ssh), { version: '10.0.2', machine: 'pc-i440fx-10.0' }, "QEMU 10.0 started it on its own 'pc'");
 
   // reviewed, then run exactly: the plan saved from live facts binds to the same host and boot
   const planFile = join(journalDir, 'run.plan');
   const saved = await cli(['plan', '--profile', profile, '--out', planFile]);
   assert.equal(saved.code, 0, saved.stderr);
-  const run = await cli(['run', '--plan', planFile, '--yes']);
-  assert.equal(run.code, 0, run.stderr + run.stdout);
-  ssh.reset();
-  const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
+  let run: CliResult | undefined;
+  const u = await acrossUpdate(fx, async () => {
+    run = await cli(['run', '--plan', planFile, '--yes']);
+    assert.equal(run.code, 0, run.stderr + run.stdout);
+  });
+  const { bootBefore, bootAfter, counterBefore: beforeRun, counterAfter: after1 } = u;
+  assert.equal(beforeRun.status, 'running');
+  assert.ok(beforeRun.value > 0n);
   assert.notEqual(bootAfter, bootBefore, 'a new boot');
   assert.match(await remote(['cat', '/proc/cmdline']), /memmap=256M!1G/);
 
-  const after1 = await liveCounter();
   assert.equal(after1.status, 'running');
   // the boot sector zeroes the count when it starts: only a VM that continued is past its pre-run value
   assert.ok(after1.value > beforeRun.value, `continued: ${beforeRun.value} before the run, ${after1.value} after`);
   await sleep(2000);
   assert.ok((await liveCounter()).value > after1.value, 'still counting');
-  assert.deepEqual(await qemuOn(ssh), { version: '11.1.3', machine: 'pc-i440fx-10.0' }, 'QEMU 11.1 runs it now, on the type it ran');
+  assert.deepEqual(await qemuOn(fx.ssh), { version: '11.1.3', machine: 'pc-i440fx-10.0' }, 'QEMU 11.1 runs it now, on the type it ran');
 
   const recs = readdirSync(journalDir).filter((f) => f.endsWith('.journal')).flatMap((f) => readFileSync(join(journalDir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
   for (const id of ['prepare/start/counter', 'suspend/kexec-load', 'suspend/stop/counter', 'suspend/save/counter', 'kexec/umount', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/mount-dax', 'resume/load/counter', 'resume/cont/counter']) {
@@ -149,5 +135,5 @@ test('liveupdate run over SSH: kexec into a new boot; the nested VM keeps its RA
   assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter && verify.outcome['previousBootId'] === bootBefore);
   const bo = recs.find((r) => r.type === 'blackout');
   assert.ok(bo?.type === 'blackout' && bo.vms[0]?.vm === 'counter' && bo.vms[0].ms > 0);
-  assert.match(run.stdout, /blackout counter: [0-9]+ ms/);
+  assert.match(run!.stdout, /blackout counter: [0-9]+ ms/);
 });

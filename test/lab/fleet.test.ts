@@ -2,26 +2,20 @@
 // `liveupdate fleet run --agent` with serial 1: each host runs its plan with the on-host agent (a real
 // kexec, the resume at boot by the host itself), one after the other. The fleet over SSH step by
 // step is covered against real sshd in test/integration/fleet-sshd.test.ts.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SshHost, parseTarget } from '../../src/host/ssh.js';
-import { bootLab, LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
-import { requireLabArtefacts } from '../helpers/lab.js';
+import { LAB_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { useLab } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
-const labs: LabHost[] = [];
-const dir = mkdtempSync('/var/tmp/lu-lab-fleet-');
-
-before(async () => {
-  requireLabArtefacts();
-  labs.push(await bootLab('fleet1'), await bootLab('fleet2'));
-}, { timeout: 600_000 });
-
-after(async () => {
-  for (const l of labs) await l.stop();
-});
+const dir = tempDir('/var/tmp/lu-lab-fleet-');
+// two lab hosts resumed from one snapshot: the same boot_id until each one's kexec, each its own port
+const hosts = [useLab('fleet1'), useLab('fleet2')];
+const labs = (): LabHost[] => hosts.map((h) => h.lab);
 
 async function bootId(l: LabHost): Promise<string> {
   const ssh = new SshHost(parseTarget(l.target), { identity: l.identity, knownHosts: l.knownHosts });
@@ -33,15 +27,15 @@ async function bootId(l: LabHost): Promise<string> {
 }
 
 test('fleet run --agent, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept', { timeout: 1_500_000 }, async () => {
-  const before1 = await Promise.all(labs.map(bootId));
+  const before1 = await Promise.all(labs().map(bootId));
   const inv = join(dir, 'inventory.yaml');
   writeFileSync(
     inv,
     [
       'version: 1',
-      `defaults: {profile: ${LAB_PROFILE}, hostname: lab, identity: ${labs[0]!.identity}}`,
+      `defaults: {profile: ${LAB_PROFILE}, hostname: lab, identity: ${labs()[0]!.identity}}`,
       'hosts:',
-      ...labs.map((l, i) => `  - {name: lab${i + 1}, address: 127.0.0.1, port: ${l.port}, knownHosts: ${l.knownHosts}}`),
+      ...labs().map((l, i) => `  - {name: lab${i + 1}, address: 127.0.0.1, port: ${l.port}, knownHosts: ${l.knownHosts}}`),
       'rollout:',
       '  serial: 1',
       // the gate: the host's VM is alive again
@@ -62,7 +56,7 @@ test('fleet run --agent, serial 1: two lab hosts, one after the other, each a re
     assert.equal(h.phaseReached, 'resume');
     assert.equal(h.blackouts[0]?.vm, 'counter');
   }
-  const after1 = await Promise.all(labs.map(bootId));
+  const after1 = await Promise.all(labs().map(bootId));
   assert.notEqual(after1[0], before1[0], 'lab1 rebooted into a new kernel');
   assert.notEqual(after1[1], before1[1], 'lab2 rebooted into a new kernel');
 });

@@ -5,12 +5,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { bootLab, LAB_CACHE, PACKAGE_ROOT } from '../../src/lab/lab.js';
+import { bootLab, LAB_CACHE, LAB_STORE, PACKAGE_ROOT } from '../../src/lab/lab.js';
 import { processStart } from '../../src/lab/leases.js';
 import { requireLabArtefacts } from '../helpers/lab.js';
+import { tempDir } from '../helpers/temp.js';
 
 async function until<T>(what: string, timeoutMs: number, probe: () => T | undefined): Promise<T> {
   const t0 = Date.now();
@@ -67,11 +68,11 @@ function mountsUnder(dir: string): string[] {
 
 test('an image build SIGKILLed during debootstrap: the next build unmounts what it left and succeeds, nothing stays mounted', { timeout: 1_200_000 }, async () => {
   requireLabArtefacts();
-  const cache = mkdtempSync('/var/tmp/lu-labbuild-');
+  const cache = tempDir('/var/tmp/lu-labbuild-');
   const script = join(PACKAGE_ROOT, 'lab/image/build.sh');
   // `build.sh rootfs` stops once the Debian root file system is there; the packages come from the
   // lab's own debootstrap cache, filled when the lab image was built
-  const env = { ...process.env, LAB_CACHE: cache, DEBOOTSTRAP_CACHE: join(LAB_CACHE, 'debootstrap-debs') };
+  const env = { ...process.env, LAB_CACHE: cache, DEBOOTSTRAP_CACHE: join(LAB_STORE, 'debootstrap-debs') };
   try {
     const builder = spawn('bash', [script, 'rootfs'], { env, detached: true, stdio: 'ignore' });
     const exited = new Promise((r) => builder.once('exit', r));

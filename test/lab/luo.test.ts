@@ -3,49 +3,38 @@
 // second update) through the on-host agent. The nested
 // VM's RAM is a memfd the helper holds and preserves in a LUO session across a real kexec.
 // Everything is real; nothing is simulated.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { bootLab, LAB_LUO_PROFILE, LAB_QEMU10, LAB_QEMU11, type LabHost } from '../../src/lab/lab.js';
+import { LAB_LUO_PROFILE, LAB_QEMU10, LAB_QEMU11 } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
-import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
+import { journalRecords, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
-const journalDir = mkdtempSync('/var/tmp/lu-luo-journal-');
+const journalDir = tempDir('/var/tmp/lu-luo-journal-');
 
-before(async () => {
-  requireLabArtefacts({ luo: true, qemus: true });
-  lab = await bootLab('luo', { kernel: 'luo' });
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 300_000 });
-
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-});
+const fx = useLab('luo', { kernel: 'luo', qemus: true });
 
 // step by step over SSH (--via ssh) unless a test asks for the on-host agent, the default with --host
 function cli(args: string[], profile = LAB_LUO_PROFILE): Promise<CliResult> {
-  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', profile, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
+  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', profile, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', journalDir]);
 }
 
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
-const counter = (): Promise<{ status: string; value: bigint }> => counterOn(ssh);
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
+const counter = (): Promise<{ status: string; value: bigint }> => counterOn(fx.ssh);
 
 const records = (): JournalRecord[] => journalRecords(journalDir);
 
 /** lab-luo.yaml whose VM is restored by another QEMU (the one it runs on is found by the facts) */
 function restoredBy(binary: string): string {
-  const file = join(mkdtempSync('/var/tmp/lu-luo-profile-'), 'lab-luo.yaml');
+  const file = join(tempDir('/var/tmp/lu-luo-profile-'), 'lab-luo.yaml');
   const text = readFileSync(LAB_LUO_PROFILE, 'utf8').replace(/^( +)binary: \/usr\/bin\/qemu-system-x86_64\n/m, (line, indent: string) => `${line}${indent}restoreBinary: ${binary}\n`);
   assert.match(text, /restoreBinary/);
   writeFileSync(file, text);
@@ -55,7 +44,7 @@ function restoredBy(binary: string): string {
 test('LUO kernel: /dev/liveupdate, iommufd and the VFIO cdev are there', { timeout: 120_000 }, async () => {
   assert.match(await remote(['uname', '-r']), /^7\.2\./);
   assert.match(await remote(['cat', '/proc/cmdline']), /kho=on liveupdate=on/);
-  const p = await runHelper(ssh, { op: 'probe' });
+  const p = await runHelper(fx.ssh, { op: 'probe' });
   const r = p.results[0] as unknown as { liveupdate: { present: boolean }; iommufd: { present: boolean }; kexec: { fileLoad: string } };
   assert.deepEqual([r.liveupdate.present, r.iommufd.present, r.kexec.fileLoad], [true, true, 'supported']);
 });
@@ -65,7 +54,7 @@ test('iommufd for real: IOAS alloc and map, VFIO cdev bind and attach, HWPT allo
   await remote(['sh', '-c', `echo vfio-pci > /sys/bus/pci/devices/${nic}/driver_override; echo ${nic} > /sys/bus/pci/devices/${nic}/driver/unbind 2>/dev/null; echo ${nic} > /sys/bus/pci/drivers_probe`]);
   assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
   const MiB = 1 << 20;
-  const r = await runHelper(ssh, {
+  const r = await runHelper(fx.ssh, {
     ops: [
       { op: 'iommufd.open', as: 'iommufd' },
       { op: 'iommufd.ioas.alloc', iommufd: 'iommufd', as: 'ioas1' },
@@ -105,7 +94,7 @@ test('QEMU 10 (bookworm-backports) takes the iommufd and the VFIO cdev fds from 
   const qmpPath = '/run/lu-q10.qmp';
   const pidfile = '/run/lu-q10.pid';
   // the helper opens /dev/iommu and the device's cdev, then becomes QEMU: the fds are inherited
-  const r = await runHelper(ssh, {
+  const r = await runHelper(fx.ssh, {
     ops: [
       { op: 'iommufd.open', as: 'iommufd' },
       { op: 'vfio.cdev.open', device: nic, as: 'dev' },
@@ -121,7 +110,7 @@ test('QEMU 10 (bookworm-backports) takes the iommufd and the VFIO cdev fds from 
   const [iommufdFd, devFd] = [r.results[0]!['fd'], r.results[1]!['fd']] as number[];
   const argv = (r.then as { exec: string[] }).exec;
   assert.ok(argv.includes(`iommufd,id=iommufd0,fd=${iommufdFd}`) && argv.includes(`vfio-pci,id=nic0,iommufd=iommufd0,fd=${devFd}`), argv.join(' '));
-  const c = await QmpClient.over(await ssh.connectUnix(qmpPath), 'lu-q10', 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix(qmpPath), 'lu-q10', 30_000);
   try {
     // the guest sees the passed-through e1000e (8086:10d3) as nic0
     const buses = await c.execute<Array<{ devices: Array<{ qdev_id: string; id: { vendor: number; device: number } }> }>>('query-pci');
@@ -141,15 +130,15 @@ test('QEMU 10 (bookworm-backports) takes the iommufd and the VFIO cdev fds from 
 test('a busy /dev/liveupdate: prepare names who holds it and changes nothing else', { timeout: 300_000 }, async () => {
   // another agent (here: a helper daemon that keeps /dev/liveupdate open) holds the device
   const sock = '/run/other-agent.sock';
-  const other = await runHelper(ssh, { ops: [{ op: 'luo.open', as: 'luo' }], then: { hold: { socket: sock } } });
+  const other = await runHelper(fx.ssh, { ops: [{ op: 'luo.open', as: 'luo' }], then: { hold: { socket: sock } } });
   const pid = other.then!.hold!.pid;
   try {
     const r = await cli(['prepare']);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`/dev/liveupdate is busy: only one process may hold it .*; held by pid ${pid} \\(lu-helper`));
-    assert.equal((await ssh.exec(['test', '-e', '/run/liveupdate/counter.qmp'])).exitCode, 1, 'no VM was started');
+    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.qmp'])).exitCode, 1, 'no VM was started');
   } finally {
-    await holderRequest(ssh, sock, { op: 'exit' });
+    await holderRequest(fx.ssh, sock, { op: 'exit' });
   }
   rmSync(journalDir, { recursive: true, force: true });
 });
@@ -159,7 +148,7 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   await sleep(5000);
   const bootBefore = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
   assert.equal((await cli(['suspend'])).code, 0);
-  const st = await holderRequest(ssh, '/run/liveupdate/luo-holder.sock', { op: 'status' });
+  const st = await holderRequest(fx.ssh, '/run/liveupdate/luo-holder.sock', { op: 'status' });
   await remote(['kill', '-9', String(st['pid'])]);
   const k = await cli(['kexec', '--yes']);
   assert.equal(k.code, 1);
@@ -175,7 +164,7 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   assert.ok((await counter()).value > a.value, 'the VM runs on, on the old kernel, with its RAM');
   assert.equal(await remote(['cat', '/sys/kernel/kexec_loaded']), '0', 'the staged kernel was unloaded');
   // a fresh start for the next test: the VM's memfd now lives only in that QEMU
-  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
   await c.execute('quit').catch(() => undefined);
   await c.close();
   rmSync(journalDir, { recursive: true, force: true });
@@ -190,10 +179,10 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   await sleep(12_000);
   const beforeRun = await counter();
   assert.equal(beforeRun.status, 'running');
-  assert.deepEqual(await qemuOn(ssh), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, "Debian 12's QEMU started it on its own 'pc'");
+  assert.deepEqual(await qemuOn(fx.ssh), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, "Debian 12's QEMU started it on its own 'pc'");
   const run = await cli(['run', '--yes'], first);
   assert.equal(run.code, 0, run.stdout + run.stderr);
-  ssh.reset();
+  fx.ssh.reset();
   const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
   assert.notEqual(bootAfter, bootBefore, 'a new boot');
   const after1 = await counter();
@@ -202,7 +191,7 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   await sleep(2000);
   assert.ok((await counter()).value > after1.value, 'still counting');
 
-  assert.deepEqual(await qemuOn(ssh), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'QEMU 10.0 runs it now, on the type it ran');
+  assert.deepEqual(await qemuOn(fx.ssh), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'QEMU 10.0 runs it now, on the type it ran');
   const recs = records();
   assert.deepEqual(outcomeOf(recs, 'suspend/verify-qemu/counter'), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, 'the QEMU that saved it');
   assert.deepEqual(outcomeOf(recs, 'resume/restart/counter'), { version: '10.0.2', machine: 'pc-i440fx-7.2' }, 'the QEMU that restored it');
@@ -221,13 +210,13 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
   // at boot by itself): the VM now runs on the memfd the new holder retrieved; it is preserved again
   const run2 = await cli(['run', '--agent', '--yes'], restoredBy(LAB_QEMU11));
   assert.equal(run2.code, 0, run2.stdout + run2.stderr);
-  ssh.reset();
+  fx.ssh.reset();
   assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');
   const after2 = await counter();
   assert.equal(after2.status, 'running');
   assert.ok(after2.value > after1.value, `continued again: ${after1.value} -> ${after2.value}`);
-  assert.deepEqual(await qemuOn(ssh), { version: '11.1.3', machine: 'pc-i440fx-7.2' }, 'QEMU 11.1 runs it now');
-  assert.match(lab.serialText(), /LAB-MARK agent-boot-done rc=0/, 'the resume was the host\'s own, at boot');
+  assert.deepEqual(await qemuOn(fx.ssh), { version: '11.1.3', machine: 'pc-i440fx-7.2' }, 'QEMU 11.1 runs it now');
+  assert.match(fx.lab.serialText(), /LAB-MARK agent-boot-done rc=0/, 'the resume was the host\'s own, at boot');
   // the agent's journal is on the host
   const recs2 = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
   for (const id of ['kexec/verify-handover', 'resume/luo-retrieve', 'resume/cont/counter', 'resume/luo-finish']) assert.ok(recs2.some((r) => r.type === 'step-end' && r.id === id), `${id} recorded on the host`);
@@ -238,7 +227,7 @@ test('liveupdate run on LUO, twice (over SSH, then through the on-host agent): t
 
   // the session was finished: retrieving it again is a clear error
   await assert.rejects(
-    runHelper(ssh, { ops: [{ op: 'luo.open', as: 'l' }, { op: 'luo.session.retrieve', luo: 'l', name: 'liveupdate-counter', as: 's' }] }),
+    runHelper(fx.ssh, { ops: [{ op: 'luo.open', as: 'l' }, { op: 'luo.session.retrieve', luo: 'l', name: 'liveupdate-counter', as: 's' }] }),
     (e: unknown) => e instanceof HelperError && /LUO session "liveupdate-counter" cannot be retrieved/.test(e.helper.message),
   );
 });

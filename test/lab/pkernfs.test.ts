@@ -4,22 +4,22 @@
 // the seed recipe's shape, 100M on q35) whose RAM are pkernfs files. A pattern written into each VM's
 // RAM before the first update is read back through each new QEMU after every update. Everything is
 // real; nothing is simulated. The pattern tool (test/lab/tools/ram-pattern.c) is the test's own.
-import { test, before, after } from 'node:test';
+import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
-import { bootLab, LAB_PKERNFS_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { LAB_PKERNFS_PROFILE } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, runHelper } from '../../src/native/helper.js';
-import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
+import { journalRecords, useLab } from '../helpers/lab.js';
 import { ROOT } from '../helpers/paths.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
 const MiB = 2 ** 20;
 /** each VM: its RAM file, and a pattern of 8 MiB at 16 MiB of its RAM (memory neither the boot-sector guest nor SeaBIOS uses) */
@@ -30,36 +30,27 @@ const VMS = [
 const PATTERN = { offset: 16 * MiB, length: 8 * MiB };
 const TOOL = '/root/ram-pattern';
 
-let lab: LabHost;
-let ssh: SshHost;
-const journalDir = mkdtempSync('/var/tmp/lu-pkernfs-journal-');
+const journalDir = tempDir('/var/tmp/lu-pkernfs-journal-');
+
+const fx = useLab('pkernfs', { kernel: 'pkernfs' });
 
 before(async () => {
-  requireLabArtefacts({ pkernfs: true });
-  lab = await bootLab('pkernfs', { kernel: 'pkernfs' });
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-  const dir = mkdtempSync('/tmp/lu-ram-pattern-');
+  const dir = tempDir('/tmp/lu-ram-pattern-');
   try {
     execFileSync('cc', ['-static', '-O2', '-o', join(dir, 'ram-pattern'), join(ROOT, 'test/lab/tools/ram-pattern.c')]);
-    await ssh.put(readFileSync(join(dir, 'ram-pattern')), TOOL, 0o755);
+    await fx.ssh.put(readFileSync(join(dir, 'ram-pattern')), TOOL, 0o755);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }, { timeout: 300_000 });
 
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-  rmSync(journalDir, { recursive: true, force: true });
-});
-
 // step by step over SSH (--via ssh) unless a test asks for the on-host agent
 function cli(args: string[]): Promise<CliResult> {
-  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', LAB_PKERNFS_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--journal-dir', journalDir]);
+  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', LAB_PKERNFS_PROFILE, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', journalDir]);
 }
 
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
-const counter = (vm: string): Promise<{ status: string; value: bigint }> => counterOn(ssh, `/run/liveupdate/${vm}.qmp`, `lab-${vm}`);
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
+const counter = (vm: string): Promise<{ status: string; value: bigint }> => counterOn(fx.ssh, `/run/liveupdate/${vm}.qmp`, `lab-${vm}`);
 const bootId = (): Promise<string> => remote(['cat', '/proc/sys/kernel/random/boot_id']);
 
 const records = (): JournalRecord[] => journalRecords(journalDir);
@@ -67,7 +58,7 @@ const records = (): JournalRecord[] => journalRecords(journalDir);
 /** The pattern as the VM's own QEMU sees its guest memory (pmemsave), checked on the host. */
 async function patternIntact(vm: string, seed: number): Promise<string> {
   const out = `/tmp/pattern-${vm}.bin`;
-  const c = await QmpClient.over(await ssh.connectUnix(`/run/liveupdate/${vm}.qmp`), `lab-${vm}`, 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix(`/run/liveupdate/${vm}.qmp`), `lab-${vm}`, 30_000);
   try {
     await c.execute('human-monitor-command', { 'command-line': `pmemsave ${PATTERN.offset} ${PATTERN.length} "${out}"` });
   } finally {
@@ -94,7 +85,7 @@ test('the pkernfs kernel: the RFC filesystem on its 512M carve-out at 1G, booted
   assert.match(await remote(['uname', '-r']), /^6\.1\./);
   assert.match(await remote(['cat', '/proc/filesystems']), /\tpkernfs$/m);
   assert.match(await remote(['cat', '/proc/cmdline']), /memmap=512M%1G nopat pkernfs=512M!1G/);
-  assert.match(lab.serialText(), /pkernfs: Clean super block; initialising/);
+  assert.match(fx.lab.serialText(), /pkernfs: Clean super block; initialising/);
 });
 
 test('three liveupdate runs of the same pkernfs host (SSH, the on-host agent, SSH): both VMs continue each time, their RAM intact, its fingerprint checked', { timeout: 2_400_000 }, async () => {
@@ -113,7 +104,7 @@ test('three liveupdate runs of the same pkernfs host (SSH, the on-host agent, SS
   for (const [i, via] of (['ssh', 'agent', 'ssh'] as const).entries()) {
     const run = await cli(['run', '--yes', ...(via === 'agent' ? ['--agent'] : [])]);
     assert.equal(run.code, 0, `run ${i + 1} (${via}): ${run.stdout}${run.stderr}`);
-    ssh.reset();
+    fx.ssh.reset();
     const next = await bootId();
     assert.notEqual(next, boot, `run ${i + 1}: a new boot`);
     boot = next;
@@ -145,7 +136,7 @@ test('a broken restore: guest RAM remapped before its QEMU starts is caught by t
   assert.equal((await cli(['suspend'])).code, 0);
   const k = await cli(['kexec', '--yes']);
   assert.equal(k.code, 0, k.stdout + k.stderr);
-  ssh.reset();
+  fx.ssh.reset();
   assert.notEqual(await bootId(), boot);
   // before resume: pkernfs mounted by hand, and another pkernfs file (fresh blocks) put over the
   // counter's RAM file: the path now maps other memory, as a truncate on pkernfs would make it
@@ -155,7 +146,7 @@ test('a broken restore: guest RAM remapped before its QEMU starts is caught by t
   assert.match(r.stdout + r.stderr, /resume\/verify-ram\/counter: guest RAM \/mnt\/pkernfs\/guest-ram is not what was there before the kexec: [1-9][0-9]* of 32 2 MiB blocks differ/);
   assert.match(r.stdout + r.stderr, /nothing was started on that RAM/);
   // nothing started on it; its device state and fingerprint are there for the retry; the other VM went on
-  assert.equal((await ssh.exec(['test', '-e', '/run/liveupdate/counter.pid'])).exitCode, 1, 'no QEMU for counter');
+  assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.pid'])).exitCode, 1, 'no QEMU for counter');
   await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state']);
   await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state.ram-fingerprint']);
   assert.equal((await counter('seed')).status, 'running', 'the other VM was restored');
@@ -184,17 +175,17 @@ test('pkernfs: iommu/dom-0 is created, and the VFIO persistence ioctls are "not 
       { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
     ];
     await assert.rejects(
-      runHelper(ssh, { ops: [...setup, { op: 'open', path: '/mnt/pkfs-probe/iommu/dom-0', as: 'pgtables' }, { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' }] }),
+      runHelper(fx.ssh, { ops: [...setup, { op: 'open', path: '/mnt/pkfs-probe/iommu/dom-0', as: 'pgtables' }, { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' }] }),
       (e: unknown) => e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES .*not supported by this kernel \(ENOTTY\)/.test(e.helper.message),
     );
     await assert.rejects(
-      runHelper(ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0, flags: ['read', 'write', 'live_update'] }] }),
+      runHelper(fx.ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0, flags: ['read', 'write', 'live_update'] }] }),
       (e: unknown) => e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /VFIO_DMA_MAP_FLAG_LIVE_UPDATE .*not supported by this kernel/.test(e.helper.message),
     );
     // the same map without the flag works: VFIO itself is there, only the RFC's persistence is missing
-    const plain = await runHelper(ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0 }] });
+    const plain = await runHelper(fx.ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0 }] });
     assert.equal(plain.results.at(-1)!['liveUpdate'], false);
   } finally {
-    await ssh.exec(['umount', '/mnt/pkfs-probe']);
+    await fx.ssh.exec(['umount', '/mnt/pkfs-probe']);
   }
 });

@@ -4,39 +4,28 @@
 // memfd the LUO holder keeps and which runs under the lab host's KVM (on its emulated AMD SVM:
 // QEMU's VFIO hand-over needs KVM, see src/qemu/mode.ts). QEMU 11.1 -> 11.1 (VFIO is handed over
 // from 10.1 only). Real QMP, real journal, the real CLI over SSH; nothing is simulated.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SshHost, parseTarget } from '../../src/host/ssh.js';
 import { QmpClient } from '../../src/qemu/qmp.js';
-import { bootLab, LAB_VFIO_CPR_PROFILE, type LabHost } from '../../src/lab/lab.js';
+import { LAB_VFIO_CPR_PROFILE } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun, outcomeOf } from '../helpers/remote.js';
-import { journalRecords, requireLabArtefacts } from '../helpers/lab.js';
+import { journalRecords, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
+import { tempDir } from '../helpers/temp.js';
 
-let lab: LabHost;
-let ssh: SshHost;
-const journalDir = mkdtempSync('/var/tmp/lu-vfio-cpr-journal-');
+const journalDir = tempDir('/var/tmp/lu-vfio-cpr-journal-');
 const NIC = '0000:00:03.0';
 const DEVICE_ID = 'vfio-0000-00-03-0';
 
-before(async () => {
-  requireLabArtefacts({ luo: true, qemus: true });
-  lab = await bootLab('vfio-cpr', { kernel: 'luo' });
-  ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
-}, { timeout: 300_000 });
-
-after(async () => {
-  await ssh?.close();
-  await lab?.stop();
-});
+const fx = useLab('vfio-cpr', { kernel: 'luo', qemus: true });
 
 // step by step over SSH; `plan` runs nothing, so it takes neither --via nor a journal
 const cli = (args: string[]): Promise<CliResult> =>
-  runCli([...args, ...(args[0] === 'plan' ? [] : ['--via', 'ssh', '--journal-dir', journalDir]), '--profile', LAB_VFIO_CPR_PROFILE, '--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts]);
-const remote = (argv: string[]): Promise<string> => mustRun(ssh, argv);
+  runCli([...args, ...(args[0] === 'plan' ? [] : ['--via', 'ssh', '--journal-dir', journalDir]), '--profile', LAB_VFIO_CPR_PROFILE, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts]);
+const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 const pid = async (): Promise<number> => Number(await remote(['cat', '/run/liveupdate/counter.pid']));
 /** The kernel's own word for a device reset: vfio-pci logs each one (QEMU's start of a VM resets its device). */
 const resets = async (): Promise<number> => (await remote(['dmesg'])).split('\n').filter((l) => l.includes(`vfio-pci ${NIC}: resetting`)).length;
@@ -61,7 +50,7 @@ const guestRamMappings = (events: Array<{ name: string; text: string }>): string
 
 /** The passed-through device as the guest sees it, from the VM's QEMU. */
 async function guestDevice(): Promise<{ vendor: number; device: number } | undefined> {
-  const c = await QmpClient.over(await ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
   try {
     const buses = await c.execute<Array<{ devices: Array<{ qdev_id: string; id: { vendor: number; device: number } }> }>>('query-pci');
     const d = buses.flatMap((b) => b.devices).find((x) => x.qdev_id === DEVICE_ID);
@@ -89,21 +78,21 @@ test('a VMM-only update hands the VM and its passed-through e1000e to a new QEMU
   const oldPid = await pid();
   const resetsBefore = await resets();
   assert.ok(resetsBefore >= 1, 'the kernel logs a reset when QEMU takes the device (so the count below can move)');
-  const before = await counterOn(ssh);
+  const before = await counterOn(fx.ssh);
   assert.equal(before.status, 'running');
 
   const r = await cli(['run', '--phases', 'update', '--yes', '--vmm-only']);
   assert.equal(r.code, 0, r.stdout + r.stderr);
 
   // the VM counts on, on another QEMU, the one its pidfile names; the old one is gone
-  const a = await counterOn(ssh);
+  const a = await counterOn(fx.ssh);
   assert.equal(a.status, 'running');
   assert.ok(a.value > before.value, `counts on (${before.value} -> ${a.value})`);
   await sleep(1000);
-  assert.ok((await counterOn(ssh)).value > a.value, 'and keeps counting');
+  assert.ok((await counterOn(fx.ssh)).value > a.value, 'and keeps counting');
   const newPid = await pid();
   assert.notEqual(newPid, oldPid);
-  assert.equal((await ssh.exec(['kill', '-0', String(oldPid)])).exitCode, 1, 'the old QEMU is gone');
+  assert.equal((await fx.ssh.exec(['kill', '-0', String(oldPid)])).exitCode, 1, 'the old QEMU is gone');
   assert.equal((await remote(['sh', '-c', 'pgrep -c -x qemu-system-x86 || true'])), '1', 'one QEMU (by process name, 15 characters)');
   const recs = journalRecords(journalDir);
   assert.deepEqual(outcomeOf(recs, 'resume/verify-new/counter'), { version: '11.1.3', machine: 'pc-i440fx-11.1', status: 'paused' });
