@@ -24,7 +24,7 @@ const fx = useLab('systemd', { init: 'systemd', timeoutMs: 420_000 });
 const hostArgs = (): string[] => ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', tempDir('/var/tmp/lu-cn-')];
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
-test('systemd host, run started on the host itself and left alone: the unit the agent install enabled resumes the VM after the kexec, ordered before fx.ssh.service', { timeout: 1_500_000 }, async () => {
+test('systemd host, run started on the host itself and left alone: the unit the agent install enabled resumes the VM after the kexec, ordered before ssh.service', { timeout: 1_500_000 }, async () => {
   assert.equal((await remote(['cat', '/proc/1/comm'])).trim(), 'systemd');
   // the control node sets the host up, and from then on the host is on its own
   const inst = await runCli(['host', 'install', ...hostArgs().slice(0, -2)]);
