@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -168,6 +168,8 @@ interface LabMachine {
   argv: (i: Instance) => string[];
   image: string;
   key: string;
+  /** why its instances cannot start from a snapshot, when they cannot */
+  notResumable?: string;
 }
 
 let qemuVersion: string | undefined;
@@ -211,7 +213,15 @@ function labMachine(name: string, opts: BootOptions): LabMachine {
     .update(JSON.stringify([argv({ port: 0, disk: '', serialLog: '', qmp: '' }).slice(3), image, files.map((f) => realpathSync(f)), qemuVersion]))
     .digest('hex')
     .slice(0, 16);
-  return { argv, image, key };
+  return {
+    argv,
+    image,
+    key,
+    // found by trying: the pkernfs kernel runs with DMA translation for every device (no iommu=pt), so
+    // the q35 AHCI that SeaBIOS left running has no IOMMU mapping, and QEMU's reload of its state
+    // fails ("Failed to start FIS receive engine: bad FIS receive buffer address")
+    ...(kernel === 'pkernfs' ? { notResumable: 'QEMU cannot reload the AHCI state behind its vIOMMU' } : {}),
+  };
 }
 
 /**
@@ -230,7 +240,7 @@ function labMachine(name: string, opts: BootOptions): LabMachine {
  */
 export async function bootLab(name: string, opts: BootOptions = {}): Promise<LabHost> {
   const machine = labMachine(name, opts);
-  if (opts.keep || opts.cold || process.env['LAB_COLD_BOOT'] === '1') {
+  if (opts.keep || opts.cold || machine.notResumable || process.env['LAB_COLD_BOOT'] === '1') {
     const lab = await startInstance(name, machine, opts, { backing: machine.image, format: 'raw' });
     await lab.waitSerial(/LAB-MARK sshd-started/, 180_000);
     return answering(lab);
@@ -239,18 +249,12 @@ export async function bootLab(name: string, opts: BootOptions = {}): Promise<Lab
   const lab = await startInstance(name, machine, opts, { backing: join(snapshot, 'disk.qcow2'), format: 'qcow2', serial: join(snapshot, 'serial.log'), incoming: join(snapshot, 'state') });
   const c = await qmpOf(lab, 60_000);
   try {
-    // loaded once it is no longer 'inmigrate'; it was saved stopped, so it comes back paused
-    for (;;) {
-      const status = (await c.execute<{ status: string }>('query-status')).status;
-      if (status === 'paused') await c.execute('cont');
-      if (status === 'paused' || status === 'running') break;
-      if (status !== 'inmigrate') throw new Error(`lab ${name}: resuming its snapshot ${snapshot} left it ${status}`);
-      await sleep(100);
-    }
+    await loaded(c, lab, snapshot);
   } finally {
     await c.close();
   }
   await answering(lab);
+
   // the snapshot's clock stood still since it was taken: this machine's time, to the millisecond
   const ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
   try {
@@ -260,6 +264,28 @@ export async function bootLab(name: string, opts: BootOptions = {}): Promise<Lab
     await ssh.close();
   }
   return lab;
+}
+
+/** Wait until `lab` has loaded its snapshot, then run it (it was saved stopped, so it comes back paused). */
+async function loaded(c: QmpClient, lab: LabHost, snapshot: string): Promise<void> {
+  try {
+    for (;;) {
+      const status = (await c.execute<{ status: string }>('query-status')).status;
+      if (status === 'paused') await c.execute('cont');
+      if (status === 'paused' || status === 'running') return;
+      if (status !== 'inmigrate') throw new Error(`status ${status}`);
+      await sleep(100);
+    }
+  } catch (e) {
+    await lab.stop();
+    throw new Error(`lab ${lab.name}: resuming the snapshot ${snapshot} failed (${(e as Error).message}); QEMU said: ${qemuSaid(lab)}`);
+  }
+}
+
+/** The last lines QEMU wrote to its log (its stderr). */
+function qemuSaid(lab: LabHost): string {
+  const log = join(lab.dir, 'qemu.log');
+  return (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n').slice(-4).join(' / ') : '') || 'nothing';
 }
 
 /**
@@ -344,11 +370,13 @@ async function startInstance(name: string, machine: LabMachine, opts: BootOption
   const qemu = [...machine.argv({ port, disk, serialLog, qmp: join(dir, 'qmp.sock') }), ...(from.incoming ? ['-incoming', `exec:cat '${from.incoming}'`] : [])];
   // QEMU dies with this process (the kernel sends it SIGKILL when we die, however we die), unless
   // the lab is to be kept (demo --keep); setpriv execs QEMU, so the pid is QEMU's own
+  const log = openSync(join(dir, 'qemu.log'), 'a');
   const proc = spawn(opts.keep ? qemu[0]! : 'setpriv', opts.keep ? qemu.slice(1) : ['--pdeathsig', 'KILL', ...qemu], {
     // its own process group: a Ctrl-C in the terminal is ours to handle (tear down, or keep with --keep)
-    stdio: 'ignore',
+    stdio: ['ignore', 'ignore', log],
     detached: true,
   });
+  closeSync(log);
   ownLabHost(dir, proc, opts.keep === true);
   const knownHosts = join(dir, 'known_hosts');
   const hostKey = readFileSync(join(C, 'host_key.pub'), 'utf8').trim();

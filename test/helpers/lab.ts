@@ -60,10 +60,10 @@ export interface LabFixture {
 /**
  * The lab tests' one harness: before the file's tests, the artefacts are required (never built: a
  * build is never inside a test timeout), the lab host is resumed from its booted snapshot (or booted,
- * with `cold`) and SSH opened; after them, pass or fail, both are closed. `qemus`: the test needs
- * QEMU 10 and 11 on the control node too.
+ * with `cold`), SSH opened and `setUp` run; after them, pass or fail, both are closed. `qemus`: the
+ * test needs QEMU 10 and 11 on the control node too.
  */
-export function useLab(name: string, opts: BootOptions & { qemus?: boolean; timeoutMs?: number } = {}): LabFixture {
+export function useLab(name: string, opts: BootOptions & { qemus?: boolean; timeoutMs?: number } = {}, setUp?: (fx: LabFixture) => Promise<void>): LabFixture {
   let lab: LabHost | undefined;
   let ssh: SshHost | undefined;
   before(
@@ -71,6 +71,8 @@ export function useLab(name: string, opts: BootOptions & { qemus?: boolean; time
       requireLabArtefacts({ luo: opts.kernel === 'luo', pkernfs: opts.kernel === 'pkernfs', qemus: opts.qemus === true });
       lab = await bootLab(name, opts);
       ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
+      // in this hook: node's test runner runs a file's before hooks at once, not one after another
+      await setUp?.(fx);
     },
     { timeout: opts.timeoutMs ?? 300_000 },
   );
@@ -82,7 +84,7 @@ export function useLab(name: string, opts: BootOptions & { qemus?: boolean; time
     if (v === undefined) throw new Error(`lab ${name} is not up: its before hook failed`);
     return v;
   };
-  return {
+  const fx: LabFixture = {
     get lab() {
       return need(lab);
     },
@@ -91,6 +93,7 @@ export function useLab(name: string, opts: BootOptions & { qemus?: boolean; time
     },
     remote: (argv) => mustRun(need(ssh), argv),
   };
+  return fx;
 }
 
 /** What the counter VM and the host were before an update, and are after it. */

@@ -4,7 +4,7 @@
 // the seed recipe's shape, 100M on q35) whose RAM are pkernfs files. A pattern written into each VM's
 // RAM before the first update is read back through each new QEMU after every update. Everything is
 // real; nothing is simulated. The pattern tool (test/lab/tools/ram-pattern.c) is the test's own.
-import { test, before } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -32,17 +32,15 @@ const TOOL = '/root/ram-pattern';
 
 const journalDir = tempDir('/var/tmp/lu-pkernfs-journal-');
 
-const fx = useLab('pkernfs', { kernel: 'pkernfs' });
-
-before(async () => {
+const fx = useLab('pkernfs', { kernel: 'pkernfs' }, async (lab) => {
   const dir = tempDir('/tmp/lu-ram-pattern-');
   try {
     execFileSync('cc', ['-static', '-O2', '-o', join(dir, 'ram-pattern'), join(ROOT, 'test/lab/tools/ram-pattern.c')]);
-    await fx.ssh.put(readFileSync(join(dir, 'ram-pattern')), TOOL, 0o755);
+    await lab.ssh.put(readFileSync(join(dir, 'ram-pattern')), TOOL, 0o755);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-}, { timeout: 300_000 });
+});
 
 // step by step over SSH (--via ssh) unless a test asks for the on-host agent
 function cli(args: string[]): Promise<CliResult> {
