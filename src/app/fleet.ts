@@ -4,18 +4,25 @@ import { batches } from '../fleet/batches.js';
 import type { FleetHost, Inventory } from '../fleet/inventory.js';
 import { applyLimit } from '../fleet/limit.js';
 import { RateLimiter } from '../fleet/rate.js';
-import { targetOf, type HostUpdater } from '../fleet/run.js';
+import type { HostUpdater } from '../fleet/run.js';
 import type { Host } from '../host/host.js';
+import { formatHostSpec } from '../host/target.js';
 import { makePlan } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
 import type { Locate, Profile } from '../profile/types.js';
-import { obtainFacts, openHost, sshHost } from './hosts.js';
+import { obtainFacts, openHost, sshHost, type HostOptions } from './hosts.js';
 import { updateHost, isDryRun, isExecuted } from './update.js';
+
+/** An inventory host as every command's host options: its login, address and port as they are, its identity, known_hosts and become. */
+export function hostOptionsOf(h: FleetHost): HostOptions & { host: { user: string; address: string; port: number } } {
+  return { host: { user: h.user, address: h.address, port: h.port }, ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) };
+}
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
 export function connectFleetHost(h: FleetHost): Host {
   // an inventory address may be a Host of ssh_config (a bastion's ProxyJump, its IdentityFile)
-  return sshHost(targetOf(h), { ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) });
+  const o = hostOptionsOf(h);
+  return sshHost(o.host, o);
 }
 
 /** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
@@ -27,14 +34,11 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
       inv.rollout.phases,
       {
         profile: h.profile,
-        host: targetOf(h),
+        ...hostOptionsOf(h),
         journalDir,
         expectHostname: h.hostname,
         vmmOnly: inv.rollout.vmmOnly,
         agent: opts.agent ?? false,
-        ...(h.identity ? { identity: h.identity } : {}),
-        ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
-        ...(h.become ? { become: true } : {}),
         ...(h.facts ? { facts: h.facts } : {}),
       },
       {
@@ -79,7 +83,8 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
   const profiles = new Map<string, { profile: Profile; locate: Locate }>();
   const limiter = new RateLimiter(inv.rollout.connectRate);
   const one = async (h: FleetHost): Promise<HostPlanRow> => {
-    const base = { host: h.name, batch: batchOf.get(h.name)!, target: targetOf(h), profile: h.profile };
+    const hostOpts = hostOptionsOf(h);
+    const base = { host: h.name, batch: batchOf.get(h.name)!, target: formatHostSpec(hostOpts.host), profile: h.profile };
     try {
       let p = profiles.get(h.profile);
       if (!p) {
@@ -88,7 +93,6 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
         profiles.set(h.profile, p);
       }
       const profile = { ...p.profile, host: { ...p.profile.host, name: h.hostname } };
-      const hostOpts = { host: targetOf(h), ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) };
       if (!h.facts) await limiter.take();
       const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
       const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });

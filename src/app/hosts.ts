@@ -8,12 +8,14 @@ import { LocalHost } from '../host/local.js';
 import { readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseTargetSpec, SshHost } from '../host/ssh.js';
+import { SshHost } from '../host/ssh.js';
+import { formatHostSpec, parseHostSpec, type HostTarget } from '../host/target.js';
 import { parseJump, parseSshConfig, resolveSshConfig, type ConfigFiles, type SshConfigLine, type SshResolved } from '../host/ssh-config.js';
 import type { Profile } from '../profile/types.js';
 
 export interface HostOptions {
-  host?: string;
+  /** this machine when absent; `--host` as typed (parsed once, by sshHost), or an inventory host's fields */
+  host?: string | HostTarget;
   identity?: string;
   knownHosts?: string;
   acceptNewHostKey?: boolean;
@@ -23,7 +25,12 @@ export interface HostOptions {
   become?: boolean;
 }
 
-export function isLocal(spec: string | undefined): boolean {
+/** ` --host TARGET` as the operator would type it again in a hint, or nothing for this machine. */
+export function hostFlag(spec: string | HostTarget | undefined): string {
+  return spec === undefined || spec === '' ? '' : ` --host ${typeof spec === 'string' ? spec : formatHostSpec(spec)}`;
+}
+
+export function isLocal(spec: string | HostTarget | undefined): boolean {
   return !spec || spec === 'local' || spec === 'localhost';
 }
 
@@ -64,7 +71,7 @@ function sshConfigLines(file: string | undefined): SshConfigLine[] {
  * Match blocks: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, known hosts files,
  * StrictHostKeyChecking, ConnectTimeout). Each ProxyJump hop is itself resolved through ssh_config.
  */
-export function sshHost(spec: string, opts: Omit<HostOptions, 'host'>, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SshHost {
+export function sshHost(spec: string | HostTarget, opts: Omit<HostOptions, 'host'>, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SshHost {
   const lines = sshConfigLines(opts.sshConfig);
   const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
     const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
@@ -84,7 +91,8 @@ export function sshHost(spec: string, opts: Omit<HostOptions, 'host'>, warn: (me
         ...(flags.become ? { become: true } : {}),
       },
     );
-  const target = resolved(parseTargetSpec(spec));
+  const given = typeof spec === 'string' ? parseHostSpec(spec) : spec;
+  const target = resolved({ ...(given.user !== undefined ? { user: given.user } : {}), host: given.address, ...(given.port !== undefined ? { port: given.port } : {}) });
   // the hops take ssh_config only (as ssh's -J hops do); --known-hosts is the operator's for every hop
   const hopFlags = { ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}), ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) };
   const via = target.proxyJump.reduce<SshHost | undefined>((prev, hop) => open(resolved(parseJump(hop)), prev, hopFlags), undefined);

@@ -7,7 +7,7 @@
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
 import { stepRef, type ExecEvent } from '../exec/events.js';
-import { Journal, journalFile } from '../exec/journal.js';
+import { Journal, journalFile, profileJournal } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { planWithAbort, pointOfNoReturn, type PhaseSelection, type PlanInput } from '../plan/planner.js';
 import { boundPlan } from '../plan/saved.js';
@@ -16,7 +16,7 @@ import type { Plan } from '../plan/types.js';
 import { requireProfile } from '../profile/load.js';
 import type { Profile } from '../profile/types.js';
 import { REMOTE_JOURNAL_DIR } from '../defaults.js';
-import { isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from './hosts.js';
+import { hostFlag, isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from './hosts.js';
 
 export interface UpdateRequest extends HostOptions {
   profile: string;
@@ -48,7 +48,7 @@ export function viaAgent(opts: { remote: boolean; agent?: boolean; via?: string 
 }
 
 /** Runs on this machine keep the journal on its disk (it must survive the kexec); remote runs keep it here. */
-export function journalFor(opts: { host?: string; journalDir?: string }, profile: Profile): string {
+export function journalFor(opts: { host?: HostOptions['host']; journalDir?: string }, profile: Profile): string {
   return journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
 }
 
@@ -123,7 +123,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     const liveBootId = req.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
     listener.planned(plan, host.name);
     if (req.agent) {
-      const journalOnHost = journalFile(profile.journal.dir, profile.host.name);
+      const journalOnHost = profileJournal(profile);
       const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), ...(req.facts ? {} : { facts }), journal: journalOnHost });
       const r = listener.reporter(plan);
       let followed;
@@ -135,7 +135,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
       if (followed.state === 'detached') return { detached: { requestId: started.requestId, host: host.name, why: followed.why } };
       if (followed.state === 'died') {
         throw new LiveupdateError('STEP_FAILED', `${host.name}: ${followed.why}; the journal on the host (${journalOnHost}) says how far it got${followed.log ? `; its log ends: ${followed.log.split('\n').join(' / ')}` : ''}`, {
-          hint: `see 'liveupdate status --profile ${req.profile}${req.host ? ` --host ${req.host}` : ''}', then run the same command again: it continues from the journal`,
+          hint: `see 'liveupdate status --profile ${req.profile}${hostFlag(req.host)}', then run the same command again: it continues from the journal`,
         });
       }
       return { ...agentOutcome(followed.result), journal: `${host.name}:${journalOnHost}` };

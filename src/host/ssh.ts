@@ -9,6 +9,7 @@ import { describeArgv, type ExecOptions, type ExecResult, type Host } from './ho
 import { certAuthorities, fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
 import { certificateProblem, parseHostCertificate } from './host-cert.js';
 import { askHidden, canAsk } from './passphrase.js';
+import { addressSpec, parseHostSpec } from './target.js';
 
 export interface SshTarget {
   user: string;
@@ -16,19 +17,10 @@ export interface SshTarget {
   port: number;
 }
 
-/** [user@]addr[:port], with [v6]:port; what is not given is left for ssh_config (app/hosts.ts). */
-export function parseTargetSpec(spec: string): { user?: string; host: string; port?: number } {
-  const m = /^(?:([^@]+)@)?(\[[0-9a-fA-F:.]+\]|[^:@\s]+)(?::([0-9]{1,5}))?$/.exec(spec);
-  if (!m) throw new LiveupdateError('USAGE', `--host ${spec}: expected [user@]address[:port] or a Host of ssh_config`);
-  const port = m[3] ? Number(m[3]) : undefined;
-  if (port !== undefined && (port < 1 || port > 65535)) throw new LiveupdateError('USAGE', `--host ${spec}: port ${port} is out of range`);
-  return { ...(m[1] ? { user: m[1] } : {}), host: m[2]!.replace(/^\[|\]$/g, ''), ...(port ? { port } : {}) };
-}
-
 /** user@addr[:port] with the defaults filled in (no ssh_config): port 22, this user. */
 export function parseTarget(spec: string): SshTarget {
-  const t = parseTargetSpec(spec);
-  return { user: t.user ?? process.env['USER'] ?? 'root', host: t.host, port: t.port ?? 22 };
+  const t = parseHostSpec(spec);
+  return { user: t.user ?? process.env['USER'] ?? 'root', host: t.address, port: t.port ?? 22 };
 }
 
 export interface SshOptions {
@@ -61,6 +53,7 @@ function isDropbear(c: Client): boolean {
 /** A remote host over one SSH connection; commands are argv, each word reaching the host as one literal. */
 export class SshHost implements Host {
   readonly name: string;
+  readonly local = false;
   private client: Client | undefined;
   private connecting: Promise<Client> | undefined;
   private active = 0;
@@ -73,7 +66,7 @@ export class SshHost implements Host {
     readonly target: SshTarget,
     private readonly opts: SshOptions = {},
   ) {
-    this.name = `${target.user}@${target.host}:${target.port}`;
+    this.name = `${target.user}@${addressSpec(target.host)}:${target.port}`;
   }
 
   /** what privateKey() chose, once per SshHost: a reconnect (after the kexec) never asks again */

@@ -1,4 +1,4 @@
-/** A real OpenSSH sshd on 127.0.0.1 with its own host key, config and authorized key, for tests. */
+/** A real OpenSSH sshd on loopback (127.0.0.1, or ::1) with its own host key, config and authorized key, for tests. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -8,6 +8,8 @@ import { connect } from 'node:net';
 import { tempDir } from './temp.js';
 
 export interface Sshd {
+  /** the loopback address it listens on */
+  address: '127.0.0.1' | '::1';
   port: number;
   /**
    * A second port on the same server where every command pays one more second of login-shell
@@ -25,9 +27,9 @@ export interface Sshd {
   stop: () => Promise<void>;
 }
 
-export async function freePort(): Promise<number> {
+export async function freePort(address = '127.0.0.1'): Promise<number> {
   return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
+    const s = createServer().listen(0, address, () => {
       const p = (s.address() as { port: number }).port;
       s.close(() => resolve(p));
     });
@@ -35,7 +37,8 @@ export async function freePort(): Promise<number> {
 }
 
 /** `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate. */
-export async function startSshd(opts: { extraConfig?: string; hostCertificate?: { ca: string; principals: string; validity?: string } } = {}): Promise<Sshd> {
+export async function startSshd(opts: { extraConfig?: string; hostCertificate?: { ca: string; principals: string; validity?: string }; address?: '127.0.0.1' | '::1' } = {}): Promise<Sshd> {
+  const address = opts.address ?? '127.0.0.1';
   const dir = tempDir('/var/tmp/lu-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
@@ -43,14 +46,14 @@ export async function startSshd(opts: { extraConfig?: string; hostCertificate?: 
   if (cert) execFileSync('ssh-keygen', ['-q', '-s', cert.ca, '-I', 'lu-test-host', '-h', '-n', cert.principals, ...(cert.validity ? ['-V', cert.validity] : []), join(dir, 'host_key.pub')]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
-  const port = await freePort();
-  const slowPort = await freePort();
+  const port = await freePort(address);
+  const slowPort = await freePort(address);
   writeFileSync(
     join(dir, 'sshd_config'),
     [
       `Port ${port}`,
       `Port ${slowPort}`,
-      'ListenAddress 127.0.0.1',
+      `ListenAddress ${address}`,
       `HostKey ${dir}/host_key`,
       cert ? `HostCertificate ${dir}/host_key-cert.pub` : '',
       `AuthorizedKeysFile ${dir}/authorized_keys`,
@@ -73,7 +76,7 @@ export async function startSshd(opts: { extraConfig?: string; hostCertificate?: 
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; ; i++) {
     const up = await new Promise<boolean>((r) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      const s = connect(port, address, () => (s.destroy(), r(true)));
       s.on('error', () => r(false));
     });
     if (up) break;
@@ -82,11 +85,12 @@ export async function startSshd(opts: { extraConfig?: string; hostCertificate?: 
   }
   const hostPub = readFileSync(join(dir, 'host_key.pub'), 'utf8').trim().split(' ');
   return {
+    address,
     port,
     slowPort,
     dir,
     clientKey: join(dir, 'client_key'),
-    knownHostsLine: [port, slowPort].map((p) => `[127.0.0.1]:${p} ${hostPub[0]} ${hostPub[1]}\n`).join(''),
+    knownHostsLine: [port, slowPort].map((p) => `[${address}]:${p} ${hostPub[0]} ${hostPub[1]}\n`).join(''),
     proc,
     dropConnections: () => {
       try {

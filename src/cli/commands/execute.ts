@@ -5,11 +5,11 @@
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { cliListener } from '../listener.js';
 import { blackouts } from '../../exec/events.js';
-import { Journal, journalEvents, journalFile, replay } from '../../exec/journal.js';
+import { Journal, journalEvents, jumped, pending, profileJournal, replay } from '../../exec/journal.js';
 import type { Host } from '../../host/host.js';
 import { LocalHost } from '../../host/local.js';
 import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
-import { isLocal, openHost } from '../../app/hosts.js';
+import { hostFlag, isLocal, openHost, type HostOptions } from '../../app/hosts.js';
 import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
@@ -41,7 +41,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
     const confirm = (plan: Plan, host: string): Promise<void> => {
       const jump = pointOfNoReturn(plan)!;
       const what = `${host}: '${name}' passes the point of no return at ${jump.id} (the jump into the staged kernel); after it ${plan.vms.length ? `the VMs (${plan.vms.map((v) => v.name).join(', ')}) resume only on the new kernel` : 'abort cannot undo it'}`;
-      const review = `review first: liveupdate plan --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''} --out PLAN, then liveupdate ${name} --plan PLAN --yes`;
+      const review = `review first: liveupdate plan --profile ${opts.profile}${hostFlag(opts.host)} --out PLAN, then liveupdate ${name} --plan PLAN --yes`;
       return confirmOrRefuse(o, opts.yes, what, review);
     };
     result = await updateHost(name, phases, opts, { ...cliListener(o), signal: stop.signal, confirm });
@@ -49,7 +49,7 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
     off();
   }
   if (isDetached(result)) {
-    const again = `liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`;
+    const again = `liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`;
     if (o.json) o.event({ type: 'detached', command: name, ...result.detached, follow: again });
     else o.say(`detached from ${result.detached.host} (${result.detached.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${again}`);
     setExit(EXIT.pending);
@@ -78,14 +78,14 @@ export async function abort(given: PhaseOpts & { profile: string }, { out: o, se
   const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
   const { profile } = requireProfile(opts.profile);
   // the journal of an agent's run is on the host
-  const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, journalFile(profile.journal.dir, profile.host.name))) : Journal.read(journalFor(opts, profile));
+  const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, profileJournal(profile))) : Journal.read(journalFor(opts, profile));
   const state = replay(records);
   const run = state && !state.finished ? state : undefined;
-  const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
-  if (jumped) {
-    const pending = run!.records.filter((r) => r.type === 'step-start' && !run!.done.has(r.id)).map((r) => (r.type === 'step-start' ? r.id : ''));
-    throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jumped.at).toISOString()} (from boot ${jumped.type === 'step-start' ? jumped.bootId : '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
-      hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}' restores them on the new kernel${pending.length ? ` (unfinished: ${pending.join(', ')})` : ''}`,
+  const jump = jumped(run);
+  if (run && jump) {
+    const unfinished = pending(run);
+    throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jump.at).toISOString()} (from boot ${jump.bootId ?? '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
+      hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${hostFlag(opts.host)}' restores them on the new kernel${unfinished.length ? ` (unfinished: ${unfinished.join(', ')})` : ''}`,
     });
   }
   await runPhases('abort', 'abort', opts, o, setExit);
@@ -99,7 +99,7 @@ export async function status(opts: StatusOpts, { out: o }: CommandContext): Prom
     // the agent's journal is on the host; a run driven step by step over SSH has it here
     const host = openHost(opts);
     try {
-      const onHost = journalFile(profile.journal.dir, profile.host.name);
+      const onHost = profileJournal(profile);
       if (opts.follow) await followLatest(host, onHost, opts, o);
       const there = await readRemoteJournal(host, onHost);
       if (there.some((r) => r.type === 'run') || !records.length) {
@@ -111,7 +111,7 @@ export async function status(opts: StatusOpts, { out: o }: CommandContext): Prom
     }
   } else if (opts.follow) {
     const host = new LocalHost();
-    await followLatest(host, journalFile(profile.journal.dir, profile.host.name), opts, o);
+    await followLatest(host, profileJournal(profile), opts, o);
     records = Journal.read(file);
   }
   const st = replay(records);
@@ -120,18 +120,18 @@ export async function status(opts: StatusOpts, { out: o }: CommandContext): Prom
     return;
   }
   const b = blackouts(journalEvents(st.records));
-  const jumped = st.records.some((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
-  const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${jumped ? '' : ', or abort'}` : 'continue with the next phase';
+  const passed = jumped(st) !== undefined;
+  const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${passed ? '' : ', or abort'}` : 'continue with the next phase';
   const lines = [
     `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,
     `journal: ${file}`,
-    `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${jumped ? 'PASSED' : 'not reached'}`,
+    `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${passed ? 'PASSED' : 'not reached'}`,
     ...[...st.inFlight].map((id) => `in flight (started, not recorded finished): ${id}`),
     ...[...st.failed].map(([id, f]) => `failed: ${id}: ${f.message}`),
     ...b.map((x) => `blackout ${x.vm}: ${x.ms.toFixed(0)} ms`),
     `next: ${next}`,
   ];
-  o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: jumped });
+  o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: passed });
 }
 
 export async function hostInstall(opts: HostCommandOpts, { out: o }: CommandContext): Promise<void> {
@@ -145,7 +145,7 @@ export async function hostInstall(opts: HostCommandOpts, { out: o }: CommandCont
 export async function hostUninstall(opts: HostCommandOpts & { profile: string }, { out: o }: CommandContext): Promise<void> {
   const { profile } = requireProfile(opts.profile);
   await withHost(opts, async (host) => {
-    const removed = await uninstallAgent(host, journalFile(profile.journal.dir, profile.host.name));
+    const removed = await uninstallAgent(host, profileJournal(profile));
     o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
   });
 }
@@ -160,7 +160,7 @@ async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Pr
 }
 
 /** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */
-async function followLatest(host: Host, journal: string, opts: { profile: string; host?: string }, o: Reporter): Promise<void> {
+async function followLatest(host: Host, journal: string, opts: { profile: string; host?: HostOptions['host'] }, o: Reporter): Promise<void> {
   const latest = await latestRequest(host);
   if (!latest) throw new LiveupdateError('USAGE', `${host.name}: no run of the agent there to follow`);
   if (latest.result) return;
@@ -169,7 +169,7 @@ async function followLatest(host: Host, journal: string, opts: { profile: string
   try {
     const { emit } = o.steps(undefined);
     const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
-    if (f.state === 'detached') o.say(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${opts.host ? ` --host ${opts.host}` : ''}`);
+    if (f.state === 'detached') o.say(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
     if (f.state === 'died') o.say(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);
   } finally {
     off();
