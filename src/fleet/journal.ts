@@ -6,35 +6,29 @@
 import { appendFileSync, closeSync, existsSync, fsyncSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
-import type { Blackout } from '../exec/events.js';
 import { openPrivate } from '../exec/files.js';
+import type { FleetFact, HostReport } from './events.js';
 
-export type HostState = 'ok' | 'failed' | 'unreachable' | 'not-started';
-
-export interface HostReport {
-  host: string;
-  batch: number;
-  state: HostState;
-  /** the last phase with a finished step */
-  phaseReached?: string;
-  blackouts: Blackout[];
-  ms: number;
-  error?: string;
-  /** already ok in an earlier attempt of this run (--resume) */
-  earlier?: boolean;
+/** The journal's first record: which run this is (as the host journal's `run` record is for a host). */
+export interface FleetRunRecord {
+  type: 'fleet';
+  format: number;
+  runId: string;
+  at: number;
+  inventory: string;
+  limit?: string;
+  batches: string[][];
+  maxFailPercentage: number;
 }
 
-export type FleetRecord =
-  | { t: 'fleet-run'; format: number; runId: string; at: number; inventory: string; limit?: string; batches: string[][]; maxFailPercentage: number }
-  | { t: 'resume'; at: number }
-  | { t: 'host-start'; host: string; batch: number; at: number }
-  | ({ t: 'host-end'; at: number } & HostReport)
-  | { t: 'batch-end'; batch: number; failed: number; size: number; at: number }
-  | { t: 'stopped'; at: number; reason: string }
-  | { t: 'done'; at: number; ok: boolean };
+/**
+ * A fleet journal record: the header, then the fleet's own events as they were emitted, each with
+ * its time, and `done` when the run ended with nothing left to resume (every host ok) or stopped.
+ */
+export type FleetRecord = FleetRunRecord | (FleetFact & { at: number }) | { type: 'done'; at: number; ok: boolean };
 
 /** The fleet journal's format, in its first record; a run journaled in another format is not resumed. */
-export const FLEET_JOURNAL_FORMAT_VERSION = 1;
+export const FLEET_JOURNAL_FORMAT_VERSION = 2;
 
 export class FleetJournal {
   readonly dir: string;
@@ -64,7 +58,18 @@ export class FleetJournal {
     return join(this.dir, 'hosts', host);
   }
 
-  append(r: FleetRecord): void {
+  /** The first record of a new run. */
+  begin(run: Omit<FleetRunRecord, 'type' | 'format'>): void {
+    this.append({ type: 'fleet', format: FLEET_JOURNAL_FORMAT_VERSION, ...run });
+  }
+
+  /** One of the fleet's events, as it is emitted, with the time it is written. */
+  record(e: FleetFact | { type: 'done'; ok: boolean }): void {
+    this.append({ ...e, at: Date.now() });
+  }
+
+  /** Written ahead and fsync'd: what is in the file happened, or was about to. */
+  private append(r: FleetRecord): void {
     appendFileSync(this.fd, JSON.stringify(r) + '\n');
     fsyncSync(this.fd);
   }
@@ -90,35 +95,38 @@ export function readFleetRecords(file: string): FleetRecord[] {
       if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${file}:${i + 1}: unreadable fleet journal record`, { hint: 'the run cannot be resumed from this file; move it aside and start a new run' });
     }
   });
-  const first = out[0];
-  if (first?.t === 'fleet-run' && first.format !== FLEET_JOURNAL_FORMAT_VERSION) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${file}: fleet run ${first.runId} was journaled in format ${String(first.format)}; this liveupdate reads format ${FLEET_JOURNAL_FORMAT_VERSION}`, {
+  // format 1 (before the fleet journal was the fleet's event log) named its kind `t`
+  const first = out[0] as unknown as { type?: string; t?: string; format?: number; runId?: string } | undefined;
+  const format = first?.type === 'fleet' ? first.format : first?.t === 'fleet-run' ? first.format : undefined;
+  if (first && format !== FLEET_JOURNAL_FORMAT_VERSION) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${file}: fleet run ${first.runId ?? '?'} was journaled in format ${String(format)}; this liveupdate reads format ${FLEET_JOURNAL_FORMAT_VERSION}`, {
       hint: 'finish or read it with the liveupdate version that started it',
     });
   }
   return out;
 }
 
-/** Each host's last recorded outcome, and which hosts started without an end. */
-export function fleetState(records: FleetRecord[]): { run?: Extract<FleetRecord, { t: 'fleet-run' }>; ended: Map<string, HostReport>; started: Set<string>; stopped?: string; done?: boolean } {
+/** The run replayed from its journal: each host's last outcome, which hosts started without an end, why it stopped, whether it is done. */
+export function fleetState(records: FleetRecord[]): { run?: FleetRunRecord; ended: Map<string, HostReport>; started: Set<string>; stopped?: string; done?: boolean } {
   const ended = new Map<string, HostReport>();
   const started = new Set<string>();
-  let run: Extract<FleetRecord, { t: 'fleet-run' }> | undefined;
+  let run: FleetRunRecord | undefined;
   let stopped: string | undefined;
   let done: boolean | undefined;
   for (const r of records) {
-    if (r.t === 'fleet-run') run = r;
-    if (r.t === 'host-start') started.add(r.host);
-    if (r.t === 'host-end') {
+    if (r.type === 'fleet') run = r;
+    if (r.type === 'host-start') started.add(r.host);
+    if (r.type === 'host-end') {
       ended.set(r.host, { host: r.host, batch: r.batch, state: r.state, blackouts: r.blackouts, ms: r.ms, ...(r.phaseReached ? { phaseReached: r.phaseReached } : {}), ...(r.error ? { error: r.error } : {}), ...(r.earlier ? { earlier: r.earlier } : {}) });
       started.delete(r.host);
     }
-    if (r.t === 'stopped') stopped = r.reason;
-    if (r.t === 'resume') {
+    if (r.type === 'stopped') stopped = r.reason;
+    // a resumed run starts again from what it had
+    if (r.type === 'fleet-run' && r.resumed) {
       stopped = undefined;
       done = undefined;
     }
-    if (r.t === 'done') done = r.ok;
+    if (r.type === 'done') done = r.ok;
   }
   return { ...(run ? { run } : {}), ended, started, ...(stopped ? { stopped } : {}), ...(done !== undefined ? { done } : {}) };
 }

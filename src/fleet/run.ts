@@ -10,7 +10,8 @@ import { blackouts, type Blackout, type ExecEvent } from '../exec/events.js';
 import type { Host } from '../host/host.js';
 import { batches, budgetExceeded, startable } from './batches.js';
 import type { FleetHost, Inventory } from './inventory.js';
-import { FLEET_JOURNAL_FORMAT_VERSION, FleetJournal, fleetState, type HostReport } from './journal.js';
+import type { FleetEvent, FleetFact, HostReport } from './events.js';
+import { FleetJournal, fleetState } from './journal.js';
 import { applyLimit } from './limit.js';
 import { RateLimiter } from './rate.js';
 
@@ -25,16 +26,6 @@ export interface HostOutcome {
 export type HostUpdater = (h: FleetHost, journalDir: string, onEvent: (e: ExecEvent) => void) => Promise<HostOutcome>;
 /** The health gate on one host: resolves with an error message, or undefined when it passed. */
 export type HealthGate = (h: FleetHost) => Promise<string | undefined>;
-
-export type FleetEvent =
-  | { type: 'fleet-run'; runId: string; hosts: number; batches: string[][]; resumed: boolean }
-  | { type: 'batch-start'; batch: number; hosts: string[] }
-  | { type: 'host-start'; host: string; batch: number }
-  | { type: 'host-step'; host: string; event: ExecEvent }
-  | ({ type: 'host-end' } & HostReport)
-  | { type: 'gate'; host: string; ok: boolean; message?: string }
-  | { type: 'batch-end'; batch: number; failed: number; size: number }
-  | { type: 'stopped'; reason: string };
 
 export interface FleetResult {
   runId: string;
@@ -75,7 +66,6 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
     }
     plan = st.run.batches;
     for (const [n, rep] of st.ended) if (rep.state === 'ok') earlier.set(n, { ...rep, earlier: true });
-    journal.append({ t: 'resume', at: Date.now() });
   } else {
     let selected: FleetHost[];
     try {
@@ -87,13 +77,20 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
     plan = batches(selected, o.inventory.rollout.serial).map((b) => b.map((h) => h.name));
     const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
     journal = FleetJournal.create(o.fleetDir, runId);
-    journal.append({ t: 'fleet-run', format: FLEET_JOURNAL_FORMAT_VERSION, runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
+    journal.begin({ runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
   }
+  // every fact of the run is written ahead to the fleet journal, then shown; a host's own step
+  // events are shown only (its host journal has them)
+  const record = (e: FleetFact): void => {
+    journal.record(e);
+    o.emit(e);
+  };
   const runId = journal.dir.split('/').pop()!;
   const r = o.inventory.rollout;
   const limiter = new RateLimiter(r.connectRate);
   const reports = new Map<string, HostReport>(earlier);
-  o.emit({ type: 'fleet-run', runId, hosts: plan.flat().length, batches: plan, resumed: !!o.resume });
+  record({ type: 'fleet-run', runId, hosts: plan.flat().length, batches: plan, resumed: !!o.resume });
+  // what an earlier attempt finished is shown again, not recorded again
   for (const rep of earlier.values()) o.emit({ type: 'host-end', ...rep });
   let stopped: string | undefined;
 
@@ -101,23 +98,21 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
     for (const [bi, names] of plan.entries()) {
       const todo = names.filter((n) => !earlier.has(n)).map((n) => byName.get(n)!);
       if (!todo.length) continue;
-      o.emit({ type: 'batch-start', batch: bi, hosts: todo.map((h) => h.name) });
+      record({ type: 'batch-start', batch: bi, hosts: todo.map((h) => h.name) });
       const waiting = [...todo];
       const running = new Map<string, Promise<void>>();
       let failed = 0;
       let exceeded = false;
       const finish = (rep: HostReport): void => {
         reports.set(rep.host, rep);
-        journal.append({ t: 'host-end', at: Date.now(), ...rep });
-        o.emit({ type: 'host-end', ...rep });
+        record({ type: 'host-end', ...rep });
         if (rep.state !== 'ok') failed++;
         // the budget is of the whole batch: exceeded means no further host of it starts
         if (budgetExceeded(failed, names.length, r.maxFailPercentage)) exceeded = true;
       };
       const one = async (h: FleetHost): Promise<void> => {
         const t0 = Date.now();
-        journal.append({ t: 'host-start', host: h.name, batch: bi, at: t0 });
-        o.emit({ type: 'host-start', host: h.name, batch: bi });
+        record({ type: 'host-start', host: h.name, batch: bi });
         const events: ExecEvent[] = [];
         let out: HostOutcome;
         try {
@@ -134,7 +129,7 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
         let ok = out.ok;
         if (ok && o.gate) {
           const why = await o.gate(h).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
-          o.emit({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
+          record({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
           if (why !== undefined) {
             ok = false;
             error = `health gate: ${why}`;
@@ -167,21 +162,17 @@ export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
         if (!running.size) break;
         await Promise.race(running.values());
       }
-      journal.append({ t: 'batch-end', batch: bi, failed, size: names.length, at: Date.now() });
-      o.emit({ type: 'batch-end', batch: bi, failed, size: names.length });
+      record({ type: 'batch-end', batch: bi, failed, size: names.length });
       if (exceeded) {
         stopped = `batch ${bi + 1}: ${failed} of ${names.length} host(s) failed, more than maxFailPercentage ${r.maxFailPercentage}%; hosts not started were left untouched`;
         break;
       }
     }
   } finally {
-    if (stopped) {
-      journal.append({ t: 'stopped', at: Date.now(), reason: stopped });
-      o.emit({ type: 'stopped', reason: stopped });
-    }
+    if (stopped) record({ type: 'stopped', reason: stopped });
     const all = plan.flatMap((b, bi) => b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }));
     const ok = !stopped && all.every((h) => h.state === 'ok');
-    if (ok || stopped) journal.append({ t: 'done', at: Date.now(), ok });
+    if (ok || stopped) journal.record({ type: 'done', ok });
     journal.close();
     reports.clear();
     for (const h of all) reports.set(h.host, h);
@@ -223,6 +214,3 @@ export function commandHealthGate(inv: Inventory, connect: (h: FleetHost) => Hos
   };
 }
 
-export function targetOf(h: FleetHost): string {
-  return `${h.user}@${h.address}:${h.port}`;
-}

@@ -1,6 +1,5 @@
 /** The fleet as people read it: the per-host table, a line per fleet event, the plan summary, and the progress of a run in the run's style. */
-import type { HostReport } from '../fleet/journal.js';
-import type { FleetEvent } from '../fleet/run.js';
+import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { HostPlanRow } from '../app/fleet.js';
 import { fleetTtyReporter } from './fleet-tty.js';
 import { plainLine } from './progress.js';

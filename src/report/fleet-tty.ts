@@ -1,5 +1,5 @@
 import type { ListrTask } from 'listr2';
-import type { FleetEvent } from '../fleet/run.js';
+import type { FleetEvent } from '../fleet/events.js';
 
 interface Pending {
   promise: Promise<FleetEvent & { type: 'host-end' }>;

@@ -6,8 +6,7 @@
 import type { Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { ExecuteResult } from '../exec/executor.js';
-import type { HostReport } from '../fleet/journal.js';
-import type { FleetEvent } from '../fleet/run.js';
+import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { Phase, Plan } from '../plan/types.js';
 
 export const EVENTS_FORMAT_VERSION = 1;

@@ -7,7 +7,8 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FleetHost, Inventory } from '../../src/fleet/inventory.js';
 import { readFleetRecords } from '../../src/fleet/journal.js';
-import { runFleet, type FleetEvent } from '../../src/fleet/run.js';
+import type { FleetEvent } from '../../src/fleet/events.js';
+import { runFleet } from '../../src/fleet/run.js';
 import { startFleetSim, simUpdater, type FleetSim } from '../helpers/fleet-sim.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -50,8 +51,8 @@ test('1000 hosts: canary, then 10, then 10% at a time; 6 failures in a batch of 
 
     // the journal has it all; --resume skips the hosts that finished
     const recs = readFleetRecords(join(fleetDir, r.runId, 'fleet.journal'));
-    assert.equal(recs.filter((x) => x.t === 'host-end').length, 66);
-    assert.ok(recs.some((x) => x.t === 'stopped'));
+    assert.equal(recs.filter((x) => x.type === 'host-end').length, 66);
+    assert.ok(recs.some((x) => x.type === 'stopped'));
     sim.faults.clear();
     const resumed = await runFleet({ inventory: inv, fleetDir, resume: r.runId, update: simUpdater(sim), emit: () => undefined });
     assert.equal(resumed.ok, true, resumed.stopped ?? JSON.stringify(resumed.hosts.filter((h) => h.state !== 'ok').slice(0, 5)));
@@ -62,7 +63,7 @@ test('1000 hosts: canary, then 10, then 10% at a time; 6 failures in a batch of 
     assert.ok(batch3.slice(0, 6).every((n) => sim.connections.get(n) === 2), 'the failed ones were run again');
     assert.ok(inv.hosts.slice(111).every((h) => sim.connections.get(h.name) === 1));
     const last = readFleetRecords(join(fleetDir, r.runId, 'fleet.journal')).at(-1);
-    assert.deepEqual(last && { t: last.t, ok: last.t === 'done' && last.ok }, { t: 'done', ok: true });
+    assert.deepEqual(last && { type: last.type, ok: last.type === 'done' && last.ok }, { type: 'done', ok: true });
   } finally {
     await sim.close();
   }

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { batches, budgetExceeded, startable } from '../../../src/fleet/batches.js';
 import { applyLimit } from '../../../src/fleet/limit.js';
 import { parseInventory } from '../../../src/fleet/inventory.js';
-import { FleetJournal, readFleetRecords } from '../../../src/fleet/journal.js';
+import { FleetJournal, fleetState, readFleetRecords } from '../../../src/fleet/journal.js';
 import type { LiveupdateError } from '../../../src/errors.js';
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -125,15 +125,36 @@ test('inventory errors name file, line, column and field', () => {
 test('fleet journal: a torn last line is dropped; an unreadable line before it, or another format, is refused', () => {
   const dir = tempDir('/tmp/lu-fleet-journal-');
   const j = FleetJournal.create(dir, 'r1');
-  j.append({ t: 'fleet-run', format: 1, runId: 'r1', at: 1, inventory: 'inv.yaml', batches: [['a']], maxFailPercentage: 0 });
-  j.append({ t: 'host-start', host: 'a', batch: 0, at: 2 });
+  j.begin({ runId: 'r1', at: 1, inventory: 'inv.yaml', batches: [['a']], maxFailPercentage: 0 });
+  j.record({ type: 'host-start', host: 'a', batch: 0 });
   j.close();
-  appendFileSync(j.file, '{"t":"host-end","ho');
-  assert.deepEqual(readFleetRecords(j.file).map((r) => r.t), ['fleet-run', 'host-start']);
-  appendFileSync(j.file, '\n{"t":"done","at":3,"ok":true}\n');
+  appendFileSync(j.file, '{"type":"host-end","ho');
+  assert.deepEqual(readFleetRecords(j.file).map((r) => r.type), ['fleet', 'host-start']);
+  appendFileSync(j.file, '\n{"type":"done","at":3,"ok":true}\n');
   assert.throws(() => readFleetRecords(j.file), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /fleet\.journal:3: unreadable fleet journal record/.test(e.message));
-  writeFileSync(j.file, JSON.stringify({ t: 'fleet-run', format: 9, runId: 'r1', at: 1, inventory: 'i', batches: [], maxFailPercentage: 0 }) + '\n');
-  assert.throws(() => readFleetRecords(j.file), /fleet run r1 was journaled in format 9; this liveupdate reads format 1/);
+  writeFileSync(j.file, JSON.stringify({ type: 'fleet', format: 9, runId: 'r1', at: 1, inventory: 'i', batches: [], maxFailPercentage: 0 }) + '\n');
+  assert.throws(() => readFleetRecords(j.file), /fleet run r1 was journaled in format 9; this liveupdate reads format 2/);
+  // format 1, before the journal was the fleet's event log: refused with what to do
+  writeFileSync(j.file, JSON.stringify({ t: 'fleet-run', format: 1, runId: 'r0', at: 1, inventory: 'i', batches: [], maxFailPercentage: 0 }) + '\n');
+  assert.throws(() => readFleetRecords(j.file), (e: LiveupdateError) => /fleet run r0 was journaled in format 1; this liveupdate reads format 2/.test(e.message) && /the liveupdate version that started it/.test(e.hint ?? ''));
+});
+
+test('fleet journal: replayed, the run is what its events said (a resume clears the stop; done only when recorded)', () => {
+  const dir = tempDir('/tmp/lu-fleet-journal-');
+  const j = FleetJournal.create(dir, 'r2');
+  j.begin({ runId: 'r2', at: 1, inventory: 'inv.yaml', batches: [['a', 'b']], maxFailPercentage: 0 });
+  j.record({ type: 'fleet-run', runId: 'r2', hosts: 2, batches: [['a', 'b']], resumed: false });
+  j.record({ type: 'host-start', host: 'a', batch: 0 });
+  j.record({ type: 'host-start', host: 'b', batch: 0 });
+  j.record({ type: 'host-end', host: 'a', batch: 0, state: 'failed', blackouts: [], ms: 5, error: 'boom' });
+  j.record({ type: 'stopped', reason: 'budget' });
+  j.record({ type: 'done', ok: false });
+  let st = fleetState(readFleetRecords(j.file));
+  assert.deepEqual({ stopped: st.stopped, done: st.done, started: [...st.started], a: st.ended.get('a') }, { stopped: 'budget', done: false, started: ['b'], a: { host: 'a', batch: 0, state: 'failed', blackouts: [], ms: 5, error: 'boom' } });
+  j.record({ type: 'fleet-run', runId: 'r2', hosts: 2, batches: [['a', 'b']], resumed: true });
+  st = fleetState(readFleetRecords(j.file));
+  assert.deepEqual({ stopped: st.stopped, done: st.done, runId: st.run?.runId }, { stopped: undefined, done: undefined, runId: 'r2' });
+  j.close();
 });
 
 test("inventory paths: ~/ is the operator's home (as in a shell), others are relative to the inventory", () => {
