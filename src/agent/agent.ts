@@ -7,7 +7,7 @@ import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync,
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, LiveupdateError } from '../errors.js';
 import { execute, executeGuarded } from '../exec/executor.js';
-import { Journal } from '../exec/journal.js';
+import { Journal, jumped } from '../exec/journal.js';
 import { acquireLock, describeOwner } from '../exec/lock.js';
 import { factsDrift } from '../facts/drift.js';
 import { probeFacts, probeTargetsOf } from '../facts/gather.js';
@@ -64,7 +64,6 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
     say(`refused: ${errorMessage(e)}`);
     return finish({ requestId: req.requestId, at: Date.now(), bootId: boot, state: 'refused', code: err?.code ?? 'BUG', message: errorMessage(e), ...(err?.hint ? { hint: err.hint } : {}) });
   };
-  process.env['LIVEUPDATE_HELPER'] = req.helper;
   writeDurably(join(spool, PID_FILE), `${process.pid} ${boot}\n`);
   let lock;
   try {
@@ -82,7 +81,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
     renameSync(`${latest}.${process.pid}`, latest);
     if (lock.replaced) say(`took over a stale lock (${describeOwner(lock.replaced.owner)}): ${lock.replaced.why}`);
     say(`${req.command} for ${req.who}: ${req.plan.steps.length} steps, journal ${req.journal}`);
-    const host = new LocalHost();
+    const host = new LocalHost(req.helper);
     // a request fresh from a control node: the host must read as it did when the plan was made
     // (the boot-time resume continues a run that began in another boot: its facts were checked then)
     if (who === undefined) {
@@ -134,13 +133,13 @@ export async function bootResume(stop?: AbortSignal): Promise<number> {
   const st = Journal.open(req.journal);
   const run = st.openRun;
   st.close();
-  const jumped = run?.records.find((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn);
+  const jump = jumped(run);
   const here = bootId();
-  if (!run || !jumped || jumped.type !== 'step-start' || jumped.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
+  if (!run || !jump || jump.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
   const marker = join(spool, `boot-${here}`);
   if (existsSync(marker)) return say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1;
   writeDurably(marker, `${new Date().toISOString()}\n`);
-  say(`run ${run.run.runId} jumped from boot ${jumped.bootId}: resuming its VMs on boot ${here}`);
+  say(`run ${run.run.runId} jumped from boot ${jump.bootId}: resuming its VMs on boot ${here}`);
   return runRequest(spool, 'boot-time resume', stop);
 }
 

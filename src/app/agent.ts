@@ -73,7 +73,7 @@ WantedBy=sysinit.target
  */
 export async function installAgent(host: Host): Promise<{ bin: string; helper: string; runtime: string; unit?: string }> {
   // `liveupdate` run from the host's own copy: everything is there already
-  if (host.name === 'local' && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`)) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
+  if (host.local && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`)) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
   const missing = Object.values(BUNDLE_FILES).find((file) => !existsSync(`${BUNDLES}${file}`));
   if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing} is missing)`, { hint: 'run npm run build' });
   // every file named by its content's hash; the wrappers and the unit are small and compared whole

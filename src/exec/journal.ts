@@ -70,6 +70,21 @@ export function journalFile(dir: string, host: string): string {
   return join(dir, `${host.replace(/[^A-Za-z0-9_.@-]/g, '_')}.journal`);
 }
 
+/** The journal a profile's host keeps in the profile's journal folder (on that host). */
+export function profileJournal(p: { journal: { dir: string }; host: { name: string } }): string {
+  return journalFile(p.journal.dir, p.host.name);
+}
+
+/** The run's point of no return (kexec -e) as it was started, once the run jumped; undefined before. */
+export function jumped(st: RunState | undefined): Extract<JournalRecord, { type: 'step-start' }> | undefined {
+  return st?.records.find((r): r is Extract<JournalRecord, { type: 'step-start' }> => r.type === 'step-start' && r.marks?.pointOfNoReturn === true);
+}
+
+/** The steps the run started and has not recorded done, in the order they started. */
+export function pending(st: RunState): string[] {
+  return st.records.flatMap((r) => (r.type === 'step-start' && !st.done.has(r.id) ? [r.id] : []));
+}
+
 /** Apply one record to the state of the last run (a `run` record starts a new one). */
 export function apply(state: RunState | undefined, r: JournalRecord): RunState | undefined {
   if (r.type === 'run') return { run: r, records: [r], done: new Map(), inFlight: new Set(), failed: new Map(), finished: false };

@@ -16,6 +16,10 @@ export interface ExecOptions {
 export interface Host {
   /** `local`, or `user@address:port` */
   readonly name: string;
+  /** this machine: commands run here, no connection in between */
+  readonly local: boolean;
+  /** the native helper's path on this host when one was installed there (the on-host agent's static copy) */
+  readonly helper?: string;
   exec(argv: string[], opts?: ExecOptions): Promise<ExecResult>;
   /** a stream to a unix socket on the host (QMP); over SSH, a streamlocal forward */
   connectUnix(path: string): Promise<Duplex>;

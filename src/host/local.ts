@@ -86,6 +86,10 @@ function gone(pid: number): boolean {
  */
 export class LocalHost implements Host {
   readonly name = 'local';
+  readonly local = true;
+
+  /** `helper`: the installed helper on this host; the agent's wrapper names it in LIVEUPDATE_HELPER for the commands it runs */
+  constructor(readonly helper: string | undefined = process.env['LIVEUPDATE_HELPER']) {}
 
   exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
     const [file, ...args] = argv;

@@ -72,8 +72,8 @@ const installed = new WeakMap<Host, string>();
 
 /** Where `ensureHelper` puts (or finds) the helper on `host`; nothing is checked there. */
 export function helperPathFor(host: Host): string {
-  // the on-host agent names the static copy the control node installed (LIVEUPDATE_HELPER)
-  if (host.name === 'local') return process.env['LIVEUPDATE_HELPER'] ?? helperBinary('dynamic');
+  // on a host the agent runs on, the static copy the control node installed there
+  if (host.local) return host.helper ?? helperBinary('dynamic');
   return `${REMOTE_HELPER}-${createHash('sha256').update(readFileSync(helperBinary('static'))).digest('hex').slice(0, 16)}`;
 }
 
@@ -88,7 +88,7 @@ export async function ensureHelper(host: Host): Promise<string> {
   const known = installed.get(host);
   if (known) return known;
   const path = helperPathFor(host);
-  if (host.name !== 'local') {
+  if (!host.local) {
     const bin = readFileSync(helperBinary('static'));
     const want = createHash('sha256').update(bin).digest('hex');
     const there = await host.exec(['sha256sum', path]);

@@ -158,6 +158,7 @@ test('host install puts the documented files there; a second install costs one r
   let calls = 0;
   const host: Host = {
     name: local.name,
+    local: local.local,
     exec: (argv, o) => (calls++, local.exec(argv, o)),
     put: (c, p, m) => (calls++, local.put(c, p, m)),
     fetch: (p) => local.fetch(p),

@@ -18,6 +18,7 @@ import { tempDir } from '../../helpers/temp.js';
 
 class FakeKernelHost implements Host {
   readonly name = 'fake';
+  readonly local = false;
   boot = 'boot-1';
   ran: string[] = [];
   /** argv[0]s that fail (exit 1) */

@@ -18,6 +18,7 @@ function hostDouble(failures: number): Host & { timeouts: Array<number | undefin
   let left = failures;
   const h = {
     name: 'double',
+    local: false,
     timeouts: [] as Array<number | undefined>,
     closed: false,
     exec: (_argv: string[], opts?: ExecOptions): Promise<ExecResult> => {
