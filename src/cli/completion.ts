@@ -5,8 +5,7 @@
  */
 import type { Command, Option } from 'commander';
 import { LiveupdateError } from '../errors.js';
-import type { CommandContext } from './context.js';
-import { PATH_VALUE } from './program.js';
+import { PATH_VALUE, type CommandContext } from './context.js';
 
 /** What a flag's value completes to: a file or folder, one of a few words, or nothing known. */
 function valueWords(o: Option): string {

@@ -8,3 +8,6 @@ export interface CommandContext {
 
 /** What `plan --phase` takes (program.ts declares the flag, commands/plan.ts checks it). */
 export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
+
+/** A flag or argument whose value is a path: `~` is expanded in it, and completion offers files. */
+export const PATH_VALUE = /<(file|dir|profile)>/;

@@ -12,7 +12,7 @@ import type { FactsOpts } from './commands/facts.js';
 import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
 import type { HostCommandOpts, PhaseOpts, StatusOpts } from './commands/execute.js';
 import type { PlanOpts } from './commands/plan.js';
-import { PHASE_CHOICES, type CommandContext } from './context.js';
+import { PATH_VALUE, PHASE_CHOICES, type CommandContext } from './context.js';
 
 const SSH_CONFIG = '-F, --ssh-config <file>';
 const SSH_CONFIG_HELP = 'ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (Host/Match: HostName, User, Port, IdentityFile, ProxyJump, known hosts files, ...)';
@@ -37,8 +37,6 @@ function withHostOptions(c: Command, profile: 'required' | 'or-plan' = 'required
     .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
 }
 
-/** A flag or argument whose value is a path: `~` is expanded in it, and completion offers files. */
-export const PATH_VALUE = /<(file|dir|profile)>/;
 
 /** `~/...` in every path value, as a shell would have done had the word not been quoted or after `=`. */
 function expandHomeInPaths(c: Command): void {

@@ -1,5 +1,8 @@
 import type { Diagnostic } from '../errors.js';
 
+/** Where a field of a file an operator wrote (a profile, an inventory) sits in it: `file:line:col`. */
+export type Locate = (path: ReadonlyArray<string | number>, opts?: { key?: boolean }) => string;
+
 /** Diagnostics in file order: line, then column. */
 export function byPosition(ds: Diagnostic[]): Diagnostic[] {
   const pos = (d: Diagnostic): [number, number] => {

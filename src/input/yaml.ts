@@ -1,6 +1,6 @@
 import { isMap, isSeq, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { Diagnostic } from '../errors.js';
-import type { Locate } from '../profile/types.js';
+import type { Locate } from './position.js';
 
 /** A YAML file read with positions kept, so every message can say file:line:col. */
 export interface YamlSource {

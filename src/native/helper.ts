@@ -13,9 +13,6 @@ import type { HelperOp, HelperProgram } from '../plan/types.js';
 
 export type { HelperOp, HelperProgram };
 
-export const HELPER_PROTOCOL = 1;
-
-
 export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'mismatch' | 'failed';
 
 export interface HelperErrorInfo {

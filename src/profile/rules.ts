@@ -1,7 +1,7 @@
 import type { Diagnostic } from '../errors.js';
 import { pkernfsLayout, pmemLayout } from './layout.js';
 import { formatDuration, formatSize, GiB, MAX_DURATION_MS, MAX_SIZE, TWO_MIB } from '../units.js';
-import { MANAGED_OPTIONS, optionName } from '../qemu/argv.js';
+import { MANAGED_OPTIONS, optionName } from './qemu-options.js';
 import { fieldPath } from '../input/yaml.js';
 import type { Locate, Profile } from './types.js';
 

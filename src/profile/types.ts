@@ -1,4 +1,3 @@
-export type Backend = 'pkernfs' | 'pmem' | 'luo';
 export type IommuApi = 'iommufd' | 'vfio-container';
 export type MigrationMode = 'auto' | 'x-ignore-shared' | 'cpr-reboot' | 'cpr-transfer';
 
@@ -81,5 +80,4 @@ export interface Profile {
   vms: VmSpec[];
 }
 
-/** Where a field of the profile sits in its file: `file:line:col`. */
-export type Locate = (path: ReadonlyArray<string | number>, opts?: { key?: boolean }) => string;
+export type { Locate } from '../input/position.js';
