@@ -1,13 +1,11 @@
 /**
- * The phase commands (prepare, suspend, kexec, resume, run), abort, status and `host install|uninstall`:
+ * The phase commands (prepare, suspend, kexec, resume, run), abort, status (app/status.ts) and `host install|uninstall`:
  * flags into an UpdateRequest for the use case (src/app/update.ts), its outcome to the reporter.
  */
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { cliListener } from '../listener.js';
-import { blackouts } from '../../exec/events.js';
-import { Journal, journalEvents, jumped, pending, profileJournal, replay } from '../../exec/journal.js';
+import { Journal, jumped, pending, profileJournal, replay } from '../../exec/journal.js';
 import type { Host } from '../../host/host.js';
-import { LocalHost } from '../../host/local.js';
 import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
 import { hostFlag, isLocal, openHost, type HostOptions } from '../../app/hosts.js';
 import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
@@ -15,6 +13,8 @@ import { requireProfile } from '../../profile/load.js';
 import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { renderSummary } from '../../report/progress.js';
+import { renderStatus } from '../../report/status-text.js';
+import { hostStatus } from '../../app/status.js';
 import { onInterrupt } from '../interrupt.js';
 import { confirmOrRefuse } from '../confirm.js';
 import { readSavedPlan } from '../../app/saved-plan.js';
@@ -92,46 +92,8 @@ export async function abort(given: PhaseOpts & { profile: string }, { out: o, se
 }
 
 export async function status(opts: StatusOpts, { out: o }: CommandContext): Promise<void> {
-  const { profile } = requireProfile(opts.profile);
-  let file = journalFor(opts, profile);
-  let records = Journal.read(file);
-  if (!isLocal(opts.host)) {
-    // the agent's journal is on the host; a run driven step by step over SSH has it here
-    const host = openHost(opts);
-    try {
-      const onHost = profileJournal(profile);
-      if (opts.follow) await followLatest(host, onHost, opts, o);
-      const there = await readRemoteJournal(host, onHost);
-      if (there.some((r) => r.type === 'run') || !records.length) {
-        records = there;
-        file = `${host.name}:${onHost}`;
-      }
-    } finally {
-      await host.close();
-    }
-  } else if (opts.follow) {
-    const host = new LocalHost();
-    await followLatest(host, profileJournal(profile), opts, o);
-    records = Journal.read(file);
-  }
-  const st = replay(records);
-  if (!st) {
-    o.result(`no run recorded in ${file}\n`, { type: 'status', journal: file, run: null });
-    return;
-  }
-  const b = blackouts(journalEvents(st.records));
-  const passed = jumped(st) !== undefined;
-  const next = st.finished ? 'nothing: the run is finished' : st.failed.size || st.inFlight.size ? `fix the failure, then re-run the same command (it continues from the journal)${passed ? '' : ', or abort'}` : 'continue with the next phase';
-  const lines = [
-    `run ${st.run.runId} for ${st.run.host} (${st.run.backend}), started ${new Date(st.run.at).toISOString()} on boot ${st.run.bootId}`,
-    `journal: ${file}`,
-    `state: ${st.finished ? 'finished' : 'in progress'}; ${st.done.size} step(s) done; point of no return ${passed ? 'PASSED' : 'not reached'}`,
-    ...[...st.inFlight].map((id) => `in flight (started, not recorded finished): ${id}`),
-    ...[...st.failed].map(([id, f]) => `failed: ${id}: ${f.message}`),
-    ...b.map((x) => `blackout ${x.vm}: ${x.ms.toFixed(0)} ms`),
-    `next: ${next}`,
-  ];
-  o.result(lines.join('\n') + '\n', { type: 'status', journal: file, run: st.run, finished: st.finished, done: [...st.done.keys()], inFlight: [...st.inFlight], failed: Object.fromEntries(st.failed), blackouts: b, pointOfNoReturnPassed: passed });
+  const doc = await hostStatus(opts, opts.follow ? (host, journal) => followLatest(host, journal, opts, o) : undefined);
+  o.result(renderStatus(doc), doc);
 }
 
 export async function hostInstall(opts: HostCommandOpts, { out: o }: CommandContext): Promise<void> {
