@@ -3,11 +3,10 @@
  * agent ran it, else this control node's), as one document the view prints.
  */
 import { blackouts, type Blackout } from '../exec/events.js';
-import { Journal, journalEvents, jumped, profileJournal, replay, type JournalRecord } from '../exec/journal.js';
+import { Journal, journalEvents, jumped, profileJournal, readRemoteJournal, replay, type JournalRecord } from '../exec/journal.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 import { requireProfile } from '../profile/load.js';
-import { readRemoteJournal } from './agent.js';
 import { isLocal, openHost } from './hosts.js';
 import { journalFor, type UpdateRequest } from './update.js';
 

@@ -4,6 +4,7 @@ import { LiveupdateError } from '../errors.js';
 import { openPrivate } from './files.js';
 import type { ExecEvent, StepResult } from './events.js';
 import type { Outcome } from './runners/env.js';
+import type { Host } from '../host/host.js';
 
 /**
  * 3: the journal is the executor's event log: a step's records are its events exactly as the
@@ -171,4 +172,10 @@ export class Journal {
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
   }
+}
+
+/** The host's journal records (the agent writes them), or [] when there is none. */
+export async function readRemoteJournal(host: Host, journal: string): Promise<JournalRecord[]> {
+  const r = await host.exec(['cat', journal]);
+  return r.exitCode === 0 ? parseJournal(r.stdout, `${host.name}:${journal}`) : [];
 }

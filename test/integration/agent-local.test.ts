@@ -152,7 +152,7 @@ test('Ctrl-C while following the agent detaches (exit 2, says how to follow agai
 
 test('host install puts the documented files there; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them', { timeout: 120_000 }, async () => {
   // imported here, after LIVEUPDATE_AGENT_DIR is set above
-  const { installAgent, uninstallAgent } = await import('../../src/app/agent.js');
+  const { installAgent, uninstallAgent } = await import('../../src/app/agent-install.js');
   // TEST DOUBLE around the real local host: counts its round trips
   const local = new LocalHost();
   let calls = 0;

@@ -4,9 +4,10 @@
  */
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { cliListener } from '../listener.js';
-import { Journal, jumped, pending, profileJournal, replay } from '../../exec/journal.js';
+import { Journal, jumped, pending, profileJournal, readRemoteJournal, replay } from '../../exec/journal.js';
 import type { Host } from '../../host/host.js';
-import { followAgent, installAgent, latestRequest, readRemoteJournal, uninstallAgent } from '../../app/agent.js';
+import { followAgent, latestRequest } from '../../app/agent.js';
+import { installAgent, uninstallAgent } from '../../app/agent-install.js';
 import { hostFlag, isLocal, openHost, type HostOptions } from '../../app/hosts.js';
 import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';

@@ -1,6 +1,7 @@
 /** What every step runner shares: the run's environment, placeholders, one checked command, a VM's status. */
 import { LiveupdateError } from '../../errors.js';
-import { describeArgv, type Host } from '../../host/host.js';
+import type { Host } from '../../host/host.js';
+import { commandFailed } from '../../host/failure.js';
 import type { QmpPool } from '../../qemu/pool.js';
 
 /** What a step left behind for later steps and the journal (sizes, hashes, downtime...). */
@@ -29,10 +30,7 @@ export async function sh(env: RunEnv, argv: string[], what: string, timeoutMs = 
   const unresolved = full.find((a) => /\{[a-zA-Z0-9_.:-]+\}/.test(a) && !a.startsWith('{"'));
   if (unresolved) throw new LiveupdateError('STEP_FAILED', `${what}: ${unresolved} has a value only known at run time that nothing provided`);
   const r = await env.host.exec(full, { timeoutMs });
-  if (r.exitCode !== 0) {
-    const err = (r.stderr || r.stdout).trim().split('\n').slice(-3).join(' / ');
-    throw new LiveupdateError('HOST_COMMAND_FAILED', `${what}: \`${describeArgv(full)}\` exited ${r.exitCode}${err ? `: ${err}` : ''}`);
-  }
+  if (r.exitCode !== 0) throw commandFailed(what, full, r);
   return r.stdout;
 }
 
