@@ -3,17 +3,29 @@ import { isVersionedMachine } from '../../qemu/versions.js';
 import { describeRange } from '../carveout.js';
 import { pkernfsFiles } from '../../profile/layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
+import { holderVars, vfioSetup } from './shared.js';
 import { LUO_HOLDER_SOCKET, type Step } from '../types.js';
 
 const GRUB_DROPIN = '/etc/default/grub.d/liveupdate.cfg';
 
-/** prepare: carve-out on the cmdline, persistent storage mounted, guest RAM files, helpers, VMs started on them. */
+/** Nothing in the prepare phase is inside a VM's window. */
+const out = { blackout: false };
+
+type Stepper = ReturnType<typeof stepper>;
+
+/**
+ * The prepare phase: the carve-out (at the next boot, then checked), the backend's file system and
+ * RAM files, the passed-through devices, the state folder, the LUO holder, the VMs started.
+ */
 export function preparePhase(ctx: PlanContext): Step[] {
   const s = stepper('prepare');
+  return [...carveOut(ctx, s), ...pkernfs(ctx, s), ...pmem(ctx, s), ...vfioSetup(ctx, 'prepare'), ...stateDir(ctx, s), ...luoHolder(ctx, s), ...startVms(ctx, s)];
+}
+
+/** The carve-out on the kernel command line (by the boot loader, then a reboot), and proven on the running kernel. */
+function carveOut(ctx: PlanContext, s: Stepper): Step[] {
   const steps: Step[] = [];
   const p = ctx.persistence;
-  const out = { blackout: false };
-
   if (p.backend !== 'luo' && ctx.carveOut) {
     const r = ctx.carveOut.range;
     if (ctx.missingBootParams.length) {
@@ -42,7 +54,13 @@ export function preparePhase(ctx: PlanContext): Step[] {
       }),
     );
   }
+  return steps;
+}
 
+/** pkernfs mounted, each RAM file created and sized once in its life. */
+function pkernfs(ctx: PlanContext, s: Stepper): Step[] {
+  const steps: Step[] = [];
+  const p = ctx.persistence;
   if (p.backend === 'pkernfs') {
     steps.push(s('verify-pkernfs', { ...out, idempotent: true, check: null, description: 'verify the kernel registers the pkernfs filesystem' }, { kind: 'verify', verify: { kind: 'filesystem', fstype: 'pkernfs' } }));
     steps.push(s('mkdir-mount', { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }));
@@ -71,7 +89,13 @@ export function preparePhase(ctx: PlanContext): Step[] {
       );
     }
   }
+  return steps;
+}
 
+/** The pmem namespace as fsdax, ext4 on it mounted -o dax, each VM's RAM file allocated. */
+function pmem(ctx: PlanContext, s: Stepper): Step[] {
+  const steps: Step[] = [];
+  const p = ctx.persistence;
   if (p.backend === 'pmem' && ctx.carveOut) {
     const { device: dev, namespace } = ctx.pmem!;
     steps.push(
@@ -106,14 +130,25 @@ export function preparePhase(ctx: PlanContext): Step[] {
       );
     }
   }
+  return steps;
+}
 
-  steps.push(...vfioSetup(ctx, 'prepare'));
+/** The folder the device state is saved in. */
+function stateDir(ctx: PlanContext, s: Stepper): Step[] {
+  const steps: Step[] = [];
   steps.push(
     s('mkdir-state', { ...out, idempotent: true, check: { kind: 'path-exists', path: ctx.profile.migration.stateDir }, description: `create the device-state directory ${ctx.profile.migration.stateDir}` }, {
       kind: 'exec',
       argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
     }),
   );
+  return steps;
+}
+
+/** LUO: the holder of each VM's memfd and session (or the living holder's memfds preserved again). */
+function luoHolder(ctx: PlanContext, s: Stepper): Step[] {
+  const steps: Step[] = [];
+  const p = ctx.persistence;
   if (p.backend === 'luo') {
     const names = ctx.vms.map((v) => v.spec.name);
     steps.push(
@@ -155,6 +190,12 @@ export function preparePhase(ctx: PlanContext): Step[] {
       }),
     );
   }
+  return steps;
+}
+
+/** Each VM started on its RAM. */
+function startVms(ctx: PlanContext, s: Stepper): Step[] {
+  const steps: Step[] = [];
   for (const vm of ctx.vms) {
     steps.push(
       s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}, QEMU ${vm.startVersion ?? '(version unknown)'} on ${vm.startMachine}${vm.startMachine !== vm.spec.qemu.machine ? ` (${vm.spec.qemu.machine} resolved once, kept across updates)` : ''}` }, {
@@ -169,63 +210,6 @@ export function preparePhase(ctx: PlanContext): Step[] {
         ...(isVersionedMachine(vm.startMachine) ? { expectMachine: vm.startMachine } : {}),
       }),
     );
-  }
-  return steps;
-}
-
-/**
- * The LUO holder's run-time values: {holder.pid} (where its answer has the pid: a new holder's
- * `then.hold.pid`, a living one's status `pid`) and each VM's {memfd.VM} (its `ram-VM` handle).
- */
-export function holderVars(names: string[], pidAt: 'then.hold.pid' | 'pid'): Record<string, string> {
-  return { 'holder.pid': pidAt, ...Object.fromEntries(names.map((n) => [`memfd.${n}`, `handles.ram-${n}.fd`])) };
-}
-
-/** Devices bound to vfio-pci, and (pkernfs) the IOMMU page tables placed in iommu/dom-N. */
-export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): ReturnType<typeof preparePhase> {
-  const s = stepper(phase);
-  const steps: Step[] = [];
-  const p = ctx.persistence;
-  for (const vm of ctx.vms) {
-    // handed over by cpr-transfer, a device never leaves vfio-pci: the old QEMU holds it until the new one has it
-    if (vm.mode === 'cpr-transfer') continue;
-    for (const d of vm.spec.vfio) {
-      const dev = `/sys/bus/pci/devices/${d.host}`;
-      const check = { kind: 'pci-driver' as const, address: d.host, driver: 'vfio-pci' };
-      steps.push(
-        s(`vfio-override/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `let vfio-pci claim ${d.host}` }, { kind: 'sysfs-write', path: `${dev}/driver_override`, value: 'vfio-pci' }),
-        s(`vfio-unbind/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `unbind ${d.host} from its host driver` }, { kind: 'sysfs-write', path: `${dev}/driver/unbind`, value: d.host }),
-        s(`vfio-probe/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `bind ${d.host} to vfio-pci` }, { kind: 'sysfs-write', path: '/sys/bus/pci/drivers_probe', value: d.host }),
-      );
-      if (p.backend === 'pkernfs') {
-        const liveUpdate = phase === 'resume';
-        steps.push(
-          s(`vfio-pgtables/${d.host}`, { blackout: liveUpdate, vm: vm.spec.name, idempotent: false, check: { kind: 'journal' }, description: `${liveUpdate ? 're-map' : 'map'} ${vm.spec.name}'s RAM for ${d.host} with page tables in iommu/${d.iommuDomain}` }, {
-            kind: 'helper-ioctl',
-            program: {
-              ops: [
-                { op: 'vfio.container.open', as: 'container' },
-                { op: 'vfio.group.open', device: d.host, as: 'group' },
-                { op: 'vfio.group.set_container', group: 'group', container: 'container' },
-                { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
-                { op: 'open', path: `${p.mount}/iommu/${d.iommuDomain}`, as: 'pgtables' },
-                { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' },
-                { op: 'buffer.file', path: `${p.mount}/${vm.spec.ramFile}`, size: vm.spec.memory, as: 'ram' },
-                { op: 'vfio.dma.map', container: 'container', buffer: 'ram', iova: 0, flags: liveUpdate ? ['read', 'write', 'live_update'] : ['read', 'write'] },
-              ],
-              then: { hold: { socket: `/run/liveupdate/vfio-${d.host}.sock` } },
-            },
-            ioctls: [
-              'VFIO_GET_API_VERSION',
-              'VFIO_GROUP_SET_CONTAINER',
-              'VFIO_SET_IOMMU',
-              'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
-              liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
-            ],
-          }),
-        );
-      }
-    }
   }
   return steps;
 }

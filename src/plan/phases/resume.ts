@@ -1,7 +1,7 @@
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
-import { holderVars, vfioSetup } from './prepare.js';
+import { holderVars, vfioSetup } from './shared.js';
 import { migrationSetup, ramFingerprint } from './suspend.js';
 import { handOver } from './handover.js';
 

@@ -2,7 +2,7 @@ import { stepper, type PlanContext, type VmContext } from '../context.js';
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { atLeast } from '../../qemu/mode.js';
 import { startNewQemu } from './handover.js';
-import { holderVars } from './prepare.js';
+import { holderVars } from './shared.js';
 import { LUO_HOLDER_SOCKET, type Phase, type Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
