@@ -45,7 +45,18 @@ function expandHomeInPaths(c: Command): void {
   c.commands.forEach(expandHomeInPaths);
 }
 
+/** Every command and flag, in the order --help and completion show them. */
 export function declareCommands(program: Command, ctx: CommandContext): void {
+  declareLookCommands(program, ctx);
+  declareRunCommands(program, ctx);
+  declareDemo(program, ctx);
+  declareFleet(program, ctx);
+  declareCompletion(program, ctx);
+  expandHomeInPaths(program);
+}
+
+/** validate, facts, plan: they read and show, and change nothing. */
+function declareLookCommands(program: Command, ctx: CommandContext): void {
   program
     .command('validate')
     .description('check a host profile against the schema and the cross-field rules (no host is touched)')
@@ -82,7 +93,10 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
     .option('--out <file>', "also save the plan to run later exactly as shown (liveupdate run --plan FILE), bound to this profile and the host's boot and facts")
     .action(async (opts: PlanOpts) => (await import('./commands/plan.js')).plan(opts, ctx));
+}
 
+/** The phase commands, abort, status and host install|uninstall: one host's update and its journal. */
+function declareRunCommands(program: Command, ctx: CommandContext): void {
   const phaseCommands: Array<[string, string]> = [
     ['prepare', 'carve-out check, persistent storage mounted, guest RAM files, VMs started on them'],
     ['suspend', 'stage the new kernel, then pause every VM and save its device state'],
@@ -134,7 +148,9 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
       .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
       .requiredOption('--profile <file>', 'host profile YAML'),
   ).action(async (opts: HostCommandOpts & { profile: string }) => (await import('./commands/execute.js')).hostUninstall(opts, ctx));
+}
 
+function declareDemo(program: Command, ctx: CommandContext): void {
   program
     .command('demo')
     .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
@@ -143,7 +159,10 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
     .option('--count <seconds>', 'how long the guest counts before the update', '10')
     .action(async (opts: DemoOpts) => (await import('./commands/demo.js')).demo(opts, ctx));
+}
 
+/** fleet plan|run|status: many hosts over SSH. */
+function declareFleet(program: Command, ctx: CommandContext): void {
   const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
   const common = (c: Command): Command =>
     c
@@ -173,7 +192,9 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .option('--fleet-dir <dir>', 'where fleet runs keep their journals', DEFAULT_FLEET_DIR)
     .option('--json', 'machine-readable output')
     .action(async (opts: FleetStatusOpts) => (await import('./commands/fleet.js')).fleetStatus(opts, ctx));
+}
 
+function declareCompletion(program: Command, ctx: CommandContext): void {
   program
     .command('completion')
     .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
@@ -181,5 +202,4 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
     .action(async (shell: string) =>
       (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--phases': ['all', 'update'], '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] }, ctx),
     );
-  expandHomeInPaths(program);
 }
