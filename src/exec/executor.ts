@@ -30,7 +30,39 @@ function kexecBootId(st: RunState | undefined): string | undefined {
  */
 export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string; runId?: string; stop?: AbortSignal }): Promise<ExecuteResult> {
   const { plan, host, journal } = input;
-  let st = journal.openRun;
+  const open = journal.openRun;
+  refuseRun(input, open);
+  const kexecFrom = kexecBootId(open);
+  if (!open) journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
+  const st = journal.openRun!;
+  journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
+
+  const { todo, fromJournal } = selectSteps(plan, st, await deadVmms(plan, host, st));
+  const env = runEnv(plan, host, st, kexecFrom, input.stop);
+  let result;
+  try {
+    result = await runSteps(todo, env, journalWriter(input, env, kexecFrom));
+  } finally {
+    await env.qmp.closeAll();
+  }
+  const measured = blackouts(journalEvents(journal.state?.records ?? []));
+  const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
+  if (finishing) {
+    journal.append({ type: 'blackout', at: Date.now(), vms: measured }, true);
+    journal.append({ type: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
+  }
+  return {
+    ok: result.ok,
+    failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
+    fromJournal,
+    blackouts: measured,
+    runId: st.run.runId,
+  };
+}
+
+/** What the journal's open run forbids: another format, another profile, a plan of another boot, a host that rebooted after the kexec. */
+function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId: string }, st: RunState | undefined): void {
+  const { plan, host, journal } = input;
   if (st && st.run.format !== JOURNAL_FORMAT_VERSION) {
     throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} journaled in format ${st.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`, {
       hint: 'finish the run with the liveupdate version that started it, then update liveupdate',
@@ -61,15 +93,15 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
       hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
     });
   }
-  if (!st) {
-    journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
-    st = journal.openRun!;
-  }
-  journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
+}
 
-  // A VMM the journal says was started, that no later step quit on purpose, and that no longer
-  // answers died since: start it again, and run everything after it in that VM's lane again. (Its
-  // latest start counts: a run continued after the kexec has the first QEMU quit and a new one started.)
+/**
+ * A VMM the journal says was started, that no later step quit on purpose, and that no longer
+ * answers died since: start it again, and run everything after it in that VM's lane again. (Its
+ * latest start counts: a run continued after the kexec has the first QEMU quit and a new one started.)
+ * Each such VM, with the index of the start to run again from.
+ */
+async function deadVmms(plan: Plan, host: Host, st: RunState): Promise<Map<string, number>> {
   const pool = new QmpPool(host);
   const redoVm = new Set<string>();
   const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && st.done.has(s.id));
@@ -78,8 +110,11 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     if (step.kind === 'qemu-start' && !step.cpr && st.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
   }
   await pool.closeAll();
-  const redoFrom = new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
+  return new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
+}
 
+/** The steps to run (not done, or in a dead VMM's lane), and those the journal has done; refused when one in flight cannot be repeated. */
+function selectSteps(plan: Plan, st: RunState, redoFrom: Map<string, number>): { todo: Step[]; fromJournal: string[] } {
   const fromJournal: string[] = [];
   const todo: Step[] = [];
   for (const [i, step] of plan.steps.entries()) {
@@ -95,11 +130,15 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     }
     todo.push(step);
   }
+  return { todo, fromJournal };
+}
 
+/** What the steps run with: the host, QMP, the outcomes so far, and the run-time values (the journal's too). */
+function runEnv(plan: Plan, host: Host, st: RunState, kexecFrom: string | undefined, stop: AbortSignal | undefined): RunEnv {
   const env: RunEnv = {
     host,
     qmp: new QmpPool(host),
-    ...(input.stop ? { stop: input.stop } : {}),
+    ...(stop ? { stop } : {}),
     outcomes: new Map(st.done),
     vars: Object.fromEntries<string>([
       ...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]),
@@ -113,12 +152,15 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     const vars = o['vars'];
     if (vars && typeof vars === 'object') Object.assign(env.vars, vars as Record<string, string>);
   }
-  const stepsById = new Map(plan.steps.map((s) => [s.id, s]));
-  const events: ExecEvent[] = [];
-  const onEvent = (e: ExecEvent): void => {
-    events.push(e);
+  return env;
+}
+
+/** Each event into the journal, then to `emit`: fsync'd outside the blackout, and inside it what could not safely be repeated. */
+function journalWriter(input: { plan: Plan; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string }, env: RunEnv, kexecFrom: string | undefined): (e: ExecEvent) => void {
+  const { journal } = input;
+  const stepsById = new Map(input.plan.steps.map((s) => [s.id, s]));
+  return (e) => {
     const step = stepsById.get(e.id)!;
-    // fsync everything outside the blackout; inside it, what could not safely be repeated
     const sync = !step.blackout || !step.idempotent;
     // the journal records the event itself; the jump's start also names the boot it leaves
     if (e.type === 'step-start' && step.pointOfNoReturn) {
@@ -132,25 +174,6 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     } else journal.append(e, e.type === 'step-failed' || sync);
     if (step.marks?.flushJournal && e.type === 'step-end') journal.sync();
     input.emit(e);
-  };
-  let result;
-  try {
-    result = await runSteps(todo, env, onEvent);
-  } finally {
-    await env.qmp.closeAll();
-  }
-  const measured = blackouts(journalEvents(journal.state?.records ?? []));
-  const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
-  if (finishing) {
-    journal.append({ type: 'blackout', at: Date.now(), vms: measured }, true);
-    journal.append({ type: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
-  }
-  return {
-    ok: result.ok,
-    failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
-    fromJournal,
-    blackouts: measured,
-    runId: st.run.runId,
   };
 }
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, statfsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { arch } from 'node:os';
 import { GiB } from '../units.js';
-import { labImageCached, LAB_CACHE, portFree } from './lab.js';
+import { labImageCached, LAB_CACHE, LAB_STORE, portFree } from './lab.js';
 
 export interface Problem {
   what: string;
@@ -64,11 +64,12 @@ export async function demoPreflight(opts: { port: number; uid?: number; memAvail
     problems.push({ what: `too little free memory: ${(mem / GiB).toFixed(1)} GiB available, the lab host needs ${(DEMO_MEMORY / GiB).toFixed(1)} GiB`, fix: 'stop other VMs or processes, or use a machine with more memory' });
   }
   if (!labImageCached()) {
-    let dir = LAB_CACHE;
+    // the image is built into the lab store
+    let dir = LAB_STORE;
     while (!existsSync(dir)) dir = dirname(dir);
     const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
-    if (free < DEMO_DISK) problems.push({ what: `too little disk space in ${LAB_CACHE}: ${(free / GiB).toFixed(1)} GiB free, the lab image needs ${(DEMO_DISK / GiB).toFixed(0)} GiB`, fix: 'free some space, or point LAB_CACHE at a larger disk' });
+    if (free < DEMO_DISK) problems.push({ what: `too little disk space in ${LAB_STORE}: ${(free / GiB).toFixed(1)} GiB free, the lab image needs ${(DEMO_DISK / GiB).toFixed(0)} GiB`, fix: 'free some space, or point LIVEUPDATE_CACHE at a larger disk' });
   }
   const labs = runningLabs('demo');
   if (labs.length) {
