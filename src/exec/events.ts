@@ -96,14 +96,3 @@ export function blackoutBreakdown(events: ExecEvent[], vm: string): BlackoutBrea
   const qemuRestoreMs = ends.filter((e) => e.vm === vm && e.phase === 'resume' && e.marks?.restore).reduce((n, e) => n + e.ms, 0);
   return { windowMs, qemuSaveMs: save.ms, kexecToRestoreMs, kexecMs, bootToRestoreMs: kexecToRestoreMs - kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecToRestoreMs - qemuRestoreMs };
 }
-
-const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
-
-/** One plain line per finished step: the plain reporter's (non-TTY, or --plain) and the on-host agent's log. */
-export function plainLine(e: ExecEvent): string | undefined {
-  if (e.type === 'step-start') return undefined;
-  if (e.type === 'step-failed') return `${ts(e.at)} ✗ ${e.id} (${e.ms.toFixed(0)} ms): ${e.message}\n`;
-  const mark = e.result === 'ok' ? '✓' : e.result === 'already-done' ? '=' : '-';
-  const note = e.result === 'ok' ? '' : ` ${e.result}`;
-  return `${ts(e.at)} ${mark} ${e.id}${note} (${e.ms.toFixed(0)} ms)${e.blackout ? ' [blackout]' : ''}\n`;
-}

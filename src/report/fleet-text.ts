@@ -2,7 +2,7 @@
 import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { HostPlanRow } from '../app/fleet.js';
 import { fleetTtyReporter } from './fleet-tty.js';
-import { plainLine } from '../exec/events.js';
+import { plainLine } from './progress.js';
 import type { Reporter } from './reporter.js';
 import type { HostStepLine } from './stream.js';
 import type { ExecEvent } from '../exec/events.js';

@@ -8,7 +8,7 @@
 import { EXIT, formatDiagnostic, LiveupdateError, type Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
-import { plainLine } from '../exec/events.js';
+import { plainLine } from './progress.js';
 import { jsonStages, plainStages, ttyStages, type Stages } from './stages.js';
 import { ttyReporter } from './tty.js';
 import { EVENTS_FORMAT_VERSION, type DocumentResultLine, type EmittedLine, type EventLine } from './stream.js';
