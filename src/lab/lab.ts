@@ -208,9 +208,10 @@ function labMachine(name: string, opts: BootOptions): LabMachine {
   ];
   const image = realpathSync(labImage(kernel).image);
   qemuVersion ??= execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
-  // the argv with the instance's own paths and port left out, the files behind the clone's links, the QEMU
+  // the argv with the instance's own paths and port left out and the clone's folder named alike (every
+  // clone on the machine shares the snapshot), the files behind the clone's links, the QEMU
   const key = createHash('sha256')
-    .update(JSON.stringify([argv({ port: 0, disk: '', serialLog: '', qmp: '' }).slice(3), image, files.map((f) => realpathSync(f)), qemuVersion]))
+    .update(JSON.stringify([argv({ port: 0, disk: '', serialLog: '', qmp: '' }).slice(3).map((a) => a.split(C).join('$LAB_CACHE')), image, files.map((f) => realpathSync(f)), qemuVersion]))
     .digest('hex')
     .slice(0, 16);
   return {
