@@ -6,7 +6,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -324,12 +324,15 @@ async function ensureSnapshot(name: string, machine: LabMachine, opts: BootOptio
     const tmp = `${entry}.tmp-${process.pid}`;
     rmSync(tmp, { recursive: true, force: true });
     mkdirSync(tmp, { recursive: true });
-    for (const f of ['disk.qcow2', 'state', 'serial.log']) renameSync(join(lab.dir, f), join(tmp, f));
+    // the clone's lab folder and the store may be on two file systems: copied, not renamed
+    for (const f of ['disk.qcow2', 'state', 'serial.log']) copyFileSync(join(lab.dir, f), join(tmp, f));
     writeFileSync(join(tmp, '.complete'), `${Math.floor(Date.now() / 1000)}\n`);
     try {
       renameSync(tmp, entry);
-    } catch {
-      rmSync(tmp, { recursive: true, force: true }); // another process made it meanwhile: the same machine
+    } catch (e) {
+      rmSync(tmp, { recursive: true, force: true });
+      // another process made it meanwhile (the same machine): use that one; anything else is a failure
+      if (!existsSync(complete)) throw e;
     }
   } finally {
     await lab.stop();
