@@ -4,6 +4,7 @@
  * here. No SSH round trip is inside the blackout and no control node is needed to end it.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { channel } from 'node:diagnostics_channel';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, LiveupdateError } from '../errors.js';
 import { execute, executeGuarded } from '../exec/executor.js';
@@ -17,11 +18,12 @@ import { plainLine } from '../report/progress.js';
 import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
 
 /**
- * A failpoint for the crash tests (test/integration/agent-local.test.ts): with
- * LIVEUPDATE_TEST_STOP_AFTER_STEPS=N the agent stops itself (SIGSTOP) once its N-th step end is in
- * the journal, so the test SIGKILLs it at exactly that boundary instead of racing it there.
+ * Each step end the agent has journalled, published as `{ id, count }` (the count within this
+ * request) on a diagnostics channel: nothing happens unless something in the process subscribed.
+ * The crash tests do, through a preload (test/helpers/agent-failpoint.ts), to stop the agent at an
+ * exact step boundary; the agent itself has no test switch.
  */
-const stopAfterSteps = Number(process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'] ?? 0);
+const stepEnded = channel('liveupdate:agent:step-end');
 
 const bootId = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
 const say = (line: string): void => void process.stdout.write(`[liveupdate-agent ${new Date().toISOString()}] ${line}\n`);
@@ -106,7 +108,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
         execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, ...(stop ? { stop } : {}), emit: (e) => {
           const line = plainLine(e);
           if (line) process.stdout.write(line);
-          if (e.type === 'step-end' && ++ended === stopAfterSteps) process.kill(process.pid, 'SIGSTOP');
+          if (e.type === 'step-end') stepEnded.publish({ id: e.id, count: ++ended });
         } }),
       (id) => say(`${id} failed before the point of no return: aborting, every VM resumes on this kernel`),
     );

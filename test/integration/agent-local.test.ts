@@ -18,6 +18,18 @@ import { tempDir } from '../helpers/temp.js';
 const agentDir = tempDir('/var/tmp/lu-agent-');
 process.env['LIVEUPDATE_AGENT_DIR'] = agentDir; // inherited by the CLI and, through it, the agent
 const phases = ['suspend', 'kexec', 'resume'];
+const nodeOptions = process.env['NODE_OPTIONS'];
+/** The agents the CLI starts from now on stop themselves after their n-th step end (0: they don't): test/helpers/agent-failpoint.ts, preloaded. */
+const failpoint = (n: number): void => {
+  if (n > 0) {
+    process.env['NODE_OPTIONS'] = `${nodeOptions ?? ''} --import=${new URL('../helpers/agent-failpoint.js', import.meta.url).href}`.trim();
+    process.env['LU_TEST_STOP_AFTER_STEPS'] = String(n);
+  } else {
+    if (nodeOptions === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = nodeOptions;
+    delete process.env['LU_TEST_STOP_AFTER_STEPS'];
+  }
+};
 const args = (h: CliHost, cmd: string): string[] => [cmd, '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--agent'];
 const lockOf = (h: CliHost): string => join(h.dir, 'journal', 'clihost.journal.lock');
 const ends = (h: CliHost): number => {
@@ -30,7 +42,7 @@ const ends = (h: CliHost): number => {
 
 /**
  * SIGKILL the agent holding `h`'s lock once it stopped itself at the failpoint (the journal then has
- * exactly the boundary's step ends: LIVEUPDATE_TEST_STOP_AFTER_STEPS, src/agent/agent.ts); resolves
+ * exactly the boundary's step ends: test/helpers/agent-failpoint.ts); resolves
  * true when it did, false when the command ended without the agent stopping there.
  */
 async function killAgentAt(h: CliHost, stop: { done: boolean }): Promise<boolean> {
@@ -81,10 +93,10 @@ test('the agent killed at every step boundary: the follower says so, re-running 
       for (const [i, cmd] of phases.entries()) {
         const stop = { done: false };
         // the agent of this command stops at boundary k if k falls inside it
-        process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'] = String(k - ends(h));
+        failpoint(k - ends(h));
         const killer = killed ? Promise.resolve(false) : killAgentAt(h, stop);
         const r = await h.cli(args(h, cmd));
-        delete process.env['LIVEUPDATE_TEST_STOP_AFTER_STEPS'];
+        failpoint(0);
         stop.done = true;
         if (await killer) {
           killed = true;
