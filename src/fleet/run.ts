@@ -51,133 +51,151 @@ export function phaseReached(events: ExecEvent[]): string | undefined {
   return [...events].reverse().find((e) => e.type === 'step-end' && e.result === 'ok')?.phase;
 }
 
-export async function runFleet(o: FleetRunOptions): Promise<FleetResult> {
-  const byName = new Map(o.inventory.hosts.map((h) => [h.name, h]));
-  let journal: FleetJournal;
-  let plan: string[][];
+/** The run to go on with: a new one (its hosts and batches begun in a new fleet journal) or the one `--resume` names. */
+function openRun(opts: FleetRunOptions): { journal: FleetJournal; plan: string[][]; earlier: Map<string, HostReport> } {
   const earlier = new Map<string, HostReport>();
-  if (o.resume) {
-    journal = FleetJournal.open(o.fleetDir, o.resume);
-    const st = fleetState(journal.records());
-    if (!st.run) throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has no fleet-run record`);
-    if (st.done === true) throw new LiveupdateError('USAGE', `fleet run ${o.resume} already finished: every host is done`);
-    for (const n of st.run.batches.flat()) {
-      if (!byName.has(n)) throw new LiveupdateError('USAGE', `fleet run ${o.resume} has host ${n}, which is not in ${o.inventory.file} any more`);
+  if (opts.resume) {
+    const journal = FleetJournal.open(opts.fleetDir, opts.resume);
+    const fleet = fleetState(journal.records());
+    if (!fleet.run) throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has no fleet-run record`);
+    if (fleet.done === true) throw new LiveupdateError('USAGE', `fleet run ${opts.resume} already finished: every host is done`);
+    const known = new Set(opts.inventory.hosts.map((h) => h.name));
+    for (const n of fleet.run.batches.flat()) {
+      if (!known.has(n)) throw new LiveupdateError('USAGE', `fleet run ${opts.resume} has host ${n}, which is not in ${opts.inventory.file} any more`);
     }
-    plan = st.run.batches;
-    for (const [n, rep] of st.ended) if (rep.state === 'ok') earlier.set(n, { ...rep, earlier: true });
-  } else {
-    let selected: FleetHost[];
-    try {
-      selected = applyLimit(o.inventory.hosts, o.limit);
-    } catch (e) {
-      throw new LiveupdateError('USAGE', e instanceof Error ? e.message : String(e));
-    }
-    if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${o.limit ?? ''}' selects no host of ${o.inventory.file}`);
-    plan = batches(selected, o.inventory.rollout.serial).map((b) => b.map((h) => h.name));
-    const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
-    journal = FleetJournal.create(o.fleetDir, runId);
-    journal.begin({ runId, at: Date.now(), inventory: o.inventory.file, ...(o.limit ? { limit: o.limit } : {}), batches: plan, maxFailPercentage: o.inventory.rollout.maxFailPercentage });
+    for (const [n, rep] of fleet.ended) if (rep.state === 'ok') earlier.set(n, { ...rep, earlier: true });
+    return { journal, plan: fleet.run.batches, earlier };
   }
+  let selected: FleetHost[];
+  try {
+    selected = applyLimit(opts.inventory.hosts, opts.limit);
+  } catch (e) {
+    throw new LiveupdateError('USAGE', e instanceof Error ? e.message : String(e));
+  }
+  if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${opts.limit ?? ''}' selects no host of ${opts.inventory.file}`);
+  const plan = batches(selected, opts.inventory.rollout.serial).map((b) => b.map((h) => h.name));
+  const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
+  const journal = FleetJournal.create(opts.fleetDir, runId);
+  journal.begin({ runId, at: Date.now(), inventory: opts.inventory.file, ...(opts.limit ? { limit: opts.limit } : {}), batches: plan, maxFailPercentage: opts.inventory.rollout.maxFailPercentage });
+  return { journal, plan, earlier };
+}
+
+/** What one host's update needs from its run: where its journal goes, what to record and show, the connection rate. */
+interface HostRun {
+  journal: FleetJournal;
+  record: (e: FleetFact) => void;
+  emit: (e: FleetEvent) => void;
+  limiter: RateLimiter;
+}
+
+/** One host of batch `bi`: its update, then the health gate, as the report that ends it. */
+async function updateOne(opts: FleetRunOptions, run: HostRun, h: FleetHost, bi: number): Promise<HostReport> {
+  const t0 = Date.now();
+  run.record({ type: 'host-start', host: h.name, batch: bi });
+  const events: ExecEvent[] = [];
+  let out: HostOutcome;
+  try {
+    await run.limiter.take();
+    out = await opts.update(h, run.journal.hostJournalDir(h.name), (e) => {
+      events.push(e);
+      run.emit({ type: 'host-step', host: h.name, event: e });
+    });
+  } catch (e) {
+    const code = e instanceof LiveupdateError ? e.code : 'BUG';
+    out = { ok: false, unreachable: UNREACHABLE.has(code), error: e instanceof Error ? e.message : String(e), events };
+  }
+  let error = out.error;
+  let ok = out.ok;
+  if (ok && opts.gate) {
+    const why = await opts.gate(h).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
+    run.record({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
+    if (why !== undefined) {
+      ok = false;
+      error = `health gate: ${why}`;
+    }
+  }
+  const all = out.events.length ? out.events : events;
+  const reached = phaseReached(all);
+  return {
+    host: h.name,
+    batch: bi,
+    state: ok ? 'ok' : out.unreachable ? 'unreachable' : 'failed',
+    ...(reached ? { phaseReached: reached } : {}),
+    blackouts: blackouts(all),
+    ms: Date.now() - t0,
+    ...(error ? { error } : {}),
+  };
+}
+
+/**
+ * Batch `bi`'s hosts still to do, at most `concurrency` (and `maxPerLabel` per label) at once; once
+ * the batch's failures exceed the budget no further host of it starts. Returns how many failed.
+ */
+async function runBatch(opts: FleetRunOptions, run: HostRun, todo: FleetHost[], bi: number, size: number, done: (rep: HostReport) => void): Promise<{ failed: number; exceeded: boolean }> {
+  const r = opts.inventory.rollout;
+  const waiting = [...todo];
+  const running = new Map<string, { host: FleetHost; done: Promise<void> }>();
+  let failed = 0;
+  let exceeded = false;
+  const concurrency = r.concurrency ?? size;
+  while (waiting.length || running.size) {
+    if (!exceeded) {
+      for (const h of startable(waiting, [...running.values()].map((x) => x.host), concurrency, r.maxPerLabel)) {
+        waiting.splice(waiting.indexOf(h), 1);
+        const one = updateOne(opts, run, h, bi).then((rep) => {
+          done(rep);
+          if (rep.state !== 'ok') failed++;
+          // the budget is of the whole batch: exceeded means no further host of it starts
+          if (budgetExceeded(failed, size, r.maxFailPercentage)) exceeded = true;
+        });
+        running.set(h.name, { host: h, done: one.finally(() => running.delete(h.name)) });
+      }
+    }
+    if (!running.size) break;
+    await Promise.race([...running.values()].map((x) => x.done));
+  }
+  return { failed, exceeded };
+}
+
+export async function runFleet(opts: FleetRunOptions): Promise<FleetResult> {
+  const byName = new Map(opts.inventory.hosts.map((h) => [h.name, h]));
+  const { journal, plan, earlier } = openRun(opts);
   // every fact of the run is written ahead to the fleet journal, then shown; a host's own step
   // events are shown only (its host journal has them)
   const record = (e: FleetFact): void => {
     journal.record(e);
-    o.emit(e);
+    opts.emit(e);
   };
+  const run: HostRun = { journal, record, emit: opts.emit, limiter: new RateLimiter(opts.inventory.rollout.connectRate) };
   const runId = journal.dir.split('/').pop()!;
-  const r = o.inventory.rollout;
-  const limiter = new RateLimiter(r.connectRate);
   const reports = new Map<string, HostReport>(earlier);
-  record({ type: 'fleet-run', runId, hosts: plan.flat().length, batches: plan, resumed: !!o.resume });
+  record({ type: 'fleet-run', runId, hosts: plan.flat().length, batches: plan, resumed: !!opts.resume });
   // what an earlier attempt finished is shown again, not recorded again
-  for (const rep of earlier.values()) o.emit({ type: 'host-end', ...rep });
+  for (const rep of earlier.values()) opts.emit({ type: 'host-end', ...rep });
   let stopped: string | undefined;
-
+  let hosts: HostReport[] = [];
   try {
     for (const [bi, names] of plan.entries()) {
       const todo = names.filter((n) => !earlier.has(n)).map((n) => byName.get(n)!);
       if (!todo.length) continue;
       record({ type: 'batch-start', batch: bi, hosts: todo.map((h) => h.name) });
-      const waiting = [...todo];
-      const running = new Map<string, Promise<void>>();
-      let failed = 0;
-      let exceeded = false;
-      const finish = (rep: HostReport): void => {
+      const { failed, exceeded } = await runBatch(opts, run, todo, bi, names.length, (rep) => {
         reports.set(rep.host, rep);
         record({ type: 'host-end', ...rep });
-        if (rep.state !== 'ok') failed++;
-        // the budget is of the whole batch: exceeded means no further host of it starts
-        if (budgetExceeded(failed, names.length, r.maxFailPercentage)) exceeded = true;
-      };
-      const one = async (h: FleetHost): Promise<void> => {
-        const t0 = Date.now();
-        record({ type: 'host-start', host: h.name, batch: bi });
-        const events: ExecEvent[] = [];
-        let out: HostOutcome;
-        try {
-          await limiter.take();
-          out = await o.update(h, journal.hostJournalDir(h.name), (e) => {
-            events.push(e);
-            o.emit({ type: 'host-step', host: h.name, event: e });
-          });
-        } catch (e) {
-          const code = e instanceof LiveupdateError ? e.code : 'BUG';
-          out = { ok: false, unreachable: UNREACHABLE.has(code), error: e instanceof Error ? e.message : String(e), events };
-        }
-        let error = out.error;
-        let ok = out.ok;
-        if (ok && o.gate) {
-          const why = await o.gate(h).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
-          record({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
-          if (why !== undefined) {
-            ok = false;
-            error = `health gate: ${why}`;
-          }
-        }
-        const all = out.events.length ? out.events : events;
-        const reached = phaseReached(all);
-        finish({
-          host: h.name,
-          batch: bi,
-          state: ok ? 'ok' : out.unreachable ? 'unreachable' : 'failed',
-          ...(reached ? { phaseReached: reached } : {}),
-          blackouts: blackouts(all),
-          ms: Date.now() - t0,
-          ...(error ? { error } : {}),
-        });
-      };
-      const concurrency = r.concurrency ?? names.length;
-      while (waiting.length || running.size) {
-        if (!exceeded) {
-          const runningHosts = [...running.keys()].map((n) => byName.get(n)!);
-          for (const h of startable(waiting, runningHosts, concurrency, r.maxPerLabel)) {
-            waiting.splice(waiting.indexOf(h), 1);
-            running.set(
-              h.name,
-              one(h).finally(() => running.delete(h.name)),
-            );
-          }
-        }
-        if (!running.size) break;
-        await Promise.race(running.values());
-      }
+      });
       record({ type: 'batch-end', batch: bi, failed, size: names.length });
       if (exceeded) {
-        stopped = `batch ${bi + 1}: ${failed} of ${names.length} host(s) failed, more than maxFailPercentage ${r.maxFailPercentage}%; hosts not started were left untouched`;
+        stopped = `batch ${bi + 1}: ${failed} of ${names.length} host(s) failed, more than maxFailPercentage ${opts.inventory.rollout.maxFailPercentage}%; hosts not started were left untouched`;
         break;
       }
     }
   } finally {
     if (stopped) record({ type: 'stopped', reason: stopped });
-    const all = plan.flatMap((b, bi) => b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }));
-    const ok = !stopped && all.every((h) => h.state === 'ok');
+    hosts = plan.flatMap((b, bi) => b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }));
+    const ok = !stopped && hosts.every((h) => h.state === 'ok');
     if (ok || stopped) journal.record({ type: 'done', ok });
     journal.close();
-    reports.clear();
-    for (const h of all) reports.set(h.host, h);
   }
-  const hosts = [...reports.values()];
   const ok = !stopped && hosts.every((h) => h.state === 'ok');
   return { runId, ok, dir: journal.dir, ...(stopped ? { stopped } : {}), hosts };
 }
