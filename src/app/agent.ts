@@ -34,7 +34,7 @@ export type Followed = { state: 'result'; result: AgentResult } | { state: 'deta
  * Follow the host's journal from byte `from` until the request's result.json appears: one exec per
  * poll (inode, new bytes, result); across the kexec, reconnect until the host answers again.
  */
-export async function followAgent(host: Host, spool: string, journal: string, start: { inode: string; offset: number }, o: FollowOptions): Promise<Followed> {
+export async function followAgent(host: Host, spool: string, journal: string, start: { inode: string; offset: number }, opts: FollowOptions): Promise<Followed> {
   let { inode, offset } = start;
   let partial = '';
   let lastAnswer = Date.now();
@@ -49,7 +49,7 @@ export async function followAgent(host: Host, spool: string, journal: string, st
   let gone = 0;
   const startedAt = Date.now();
   for (;;) {
-    if (o.signal?.aborted) return { state: 'detached', why: 'interrupted' };
+    if (opts.signal?.aborted) return { state: 'detached', why: 'interrupted' };
     try {
       const r = await host.exec(['sh', '-c', script, 'sh', journal, inode, String(offset + 1), spool], { timeoutMs: 15_000 });
       lastAnswer = Date.now();
@@ -69,7 +69,7 @@ export async function followAgent(host: Host, spool: string, journal: string, st
         const lines = (partial + body).split('\n');
         partial = lines.pop() ?? '';
         const records = lines.filter((l) => l.trim()).map(parseRecord);
-        for (const e of journalEvents(records)) o.emit(e);
+        for (const e of journalEvents(records)) opts.emit(e);
       }
       const tail = r.stdout.slice(sep + 3).trim();
       if (tail && nowInode === inode && partial === '') {
@@ -87,9 +87,9 @@ export async function followAgent(host: Host, spool: string, journal: string, st
       if (e instanceof SyntaxError) throw e;
       // the host went down (kexec) or the network did: reconnect on the next poll
       host.reset?.();
-      if (Date.now() - lastAnswer > o.silenceMs) return { state: 'detached', why: `no answer from ${host.name} for ${Math.round(o.silenceMs / 1000)} s` };
+      if (Date.now() - lastAnswer > opts.silenceMs) return { state: 'detached', why: `no answer from ${host.name} for ${Math.round(opts.silenceMs / 1000)} s` };
     }
-    await new Promise((r) => setTimeout(r, o.pollMs ?? 250));
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
 }
 

@@ -19,8 +19,8 @@ export interface ExecuteResult {
   aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };
 }
 
-function kexecBootId(st: RunState | undefined): string | undefined {
-  for (const r of [...(st?.records ?? [])].reverse()) if (r.type === 'step-start' && r.bootId) return r.bootId;
+function kexecBootId(state: RunState | undefined): string | undefined {
+  for (const r of [...(state?.records ?? [])].reverse()) if (r.type === 'step-start' && r.bootId) return r.bootId;
   return undefined;
 }
 
@@ -34,11 +34,11 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
   refuseRun(input, open);
   const kexecFrom = kexecBootId(open);
   if (!open) journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
-  const st = journal.openRun!;
+  const state = journal.openRun!;
   journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
-  const { todo, fromJournal } = selectSteps(plan, st, await deadVmms(plan, host, st));
-  const env = runEnv(plan, host, st, kexecFrom, input.stop);
+  const { todo, fromJournal } = selectSteps(plan, state, await deadVmms(plan, host, state));
+  const env = runEnv(plan, host, state, kexecFrom, input.stop);
   let result;
   try {
     result = await runSteps(todo, env, journalWriter(input, env, kexecFrom));
@@ -56,25 +56,25 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
     failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
     fromJournal,
     blackouts: measured,
-    runId: st.run.runId,
+    runId: state.run.runId,
   };
 }
 
 /** What the journal's open run forbids: another format, another profile, a plan of another boot, a host that rebooted after the kexec. */
-function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId: string }, st: RunState | undefined): void {
+function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId: string }, state: RunState | undefined): void {
   const { plan, host, journal } = input;
-  if (st && st.run.format !== JOURNAL_FORMAT_VERSION) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} journaled in format ${st.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`, {
+  if (state && state.run.format !== JOURNAL_FORMAT_VERSION) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${state.run.runId} journaled in format ${state.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`, {
       hint: 'finish the run with the liveupdate version that started it, then update liveupdate',
     });
   }
-  if (st && st.run.profile !== plan.profile) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${st.run.runId} for ${st.run.profile}, not ${plan.profile}`, {
+  if (state && state.run.profile !== plan.profile) {
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${state.run.runId} for ${state.run.profile}, not ${plan.profile}`, {
       hint: 'finish it (liveupdate resume / abort with that profile) or move the journal aside',
     });
   }
   // A plan is for one boot: its facts must be this boot's, unless the journal proves a kexec since.
-  const kexecFrom = kexecBootId(st);
+  const kexecFrom = kexecBootId(state);
   if (plan.facts.bootId !== input.liveBootId && !(kexecFrom && kexecFrom !== input.liveBootId)) {
     throw new LiveupdateError('FACTS_MISMATCH', `the plan was made from facts of boot ${plan.facts.bootId}, but ${host.name} is on boot ${input.liveBootId}; nothing was done`, {
       hint: 'plan again from fresh facts',
@@ -83,12 +83,12 @@ function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId
   // After the kexec, a boot other than the one the boot proof recorded (the journal has it; the resume
   // plan does not hold that step) means the host rebooted again: memory kept across a kexec does not
   // survive that, so there is nothing to restore from.
-  const proof = st?.records.find((r) => r.type === 'step-end' && r.marks?.provesBoot);
+  const proof = state?.records.find((r) => r.type === 'step-end' && r.marks?.provesBoot);
   const proven = proof?.type === 'step-end' ? proof.outcome?.['bootId'] : undefined;
-  if (st && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
-    const { done, records } = st;
+  if (state && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
+    const { done, records } = state;
     const running = (vm: string): boolean => records.some((r) => r.type === 'step-end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
-    const lost = st.run.vms.map((v) => v.name).filter((vm) => !running(vm));
+    const lost = state.run.vms.map((v) => v.name).filter((vm) => !running(vm));
     throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
       hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
     });
@@ -101,29 +101,29 @@ function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId
  * latest start counts: a run continued after the kexec has the first QEMU quit and a new one started.)
  * Each such VM, with the index of the start to run again from.
  */
-async function deadVmms(plan: Plan, host: Host, st: RunState): Promise<Map<string, number>> {
+async function deadVmms(plan: Plan, host: Host, state: RunState): Promise<Map<string, number>> {
   const pool = new QmpPool(host);
   const redoVm = new Set<string>();
-  const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && st.done.has(s.id));
+  const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && state.done.has(s.id));
   for (const [i, step] of plan.steps.entries()) {
     // (a cpr-transfer's new QEMU has no QMP until the VM is handed to it: its own step stops and restarts it)
-    if (step.kind === 'qemu-start' && !step.cpr && st.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
+    if (step.kind === 'qemu-start' && !step.cpr && state.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
   }
   await pool.closeAll();
-  return new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && st.done.has(s.id))]));
+  return new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && state.done.has(s.id))]));
 }
 
 /** The steps to run (not done, or in a dead VMM's lane), and those the journal has done; refused when one in flight cannot be repeated. */
-function selectSteps(plan: Plan, st: RunState, redoFrom: Map<string, number>): { todo: Step[]; fromJournal: string[] } {
+function selectSteps(plan: Plan, state: RunState, redoFrom: Map<string, number>): { todo: Step[]; fromJournal: string[] } {
   const fromJournal: string[] = [];
   const todo: Step[] = [];
   for (const [i, step] of plan.steps.entries()) {
     const redo = step.vm !== undefined && redoFrom.has(step.vm) && i >= redoFrom.get(step.vm)!;
-    if (st.done.has(step.id) && !redo) {
+    if (state.done.has(step.id) && !redo) {
       fromJournal.push(step.id);
       continue;
     }
-    if (st.inFlight.has(step.id) && !step.idempotent && (!step.check || step.check.kind === 'journal')) {
+    if (state.inFlight.has(step.id) && !step.idempotent && (!step.check || step.check.kind === 'journal')) {
       throw new LiveupdateError('JOURNAL_CONFLICT', `${step.id} was started but never recorded finished, and repeating it is not safe (${step.description}); nothing more was done`, {
         hint: `inspect the host: if it did complete, record that with 'liveupdate resume --mark-done ${step.id}'`,
       });
@@ -134,16 +134,16 @@ function selectSteps(plan: Plan, st: RunState, redoFrom: Map<string, number>): {
 }
 
 /** What the steps run with: the host, QMP, the outcomes so far, and the run-time values (the journal's too). */
-function runEnv(plan: Plan, host: Host, st: RunState, kexecFrom: string | undefined, stop: AbortSignal | undefined): RunEnv {
+function runEnv(plan: Plan, host: Host, state: RunState, kexecFrom: string | undefined, stop: AbortSignal | undefined): RunEnv {
   const env: RunEnv = {
     host,
     qmp: new QmpPool(host),
     ...(stop ? { stop } : {}),
-    outcomes: new Map(st.done),
+    outcomes: new Map(state.done),
     vars: Object.fromEntries<string>([
       ...plan.vms.map((v): [string, string] => [`qmp.${v.name}`, v.qmp]),
       // paths of this run's own (a cpr-transfer's new QEMU): never those of a QEMU an earlier run started
-      ['run.tag', st.run.runId.replace(/-/g, '').slice(0, 8)],
+      ['run.tag', state.run.runId.replace(/-/g, '').slice(0, 8)],
       ...(kexecFrom ? [['boot.recorded', kexecFrom] as [string, string]] : []),
     ]),
   };
@@ -198,8 +198,8 @@ export async function executeGuarded(
   const result = await run(plan);
   // a failed guard, or a step the operator's interruption kept from starting before the jump
   const guard = result.failures.find((f) => {
-    const st = plan.steps.find((s) => s.id === f.id);
-    return st !== undefined && (st.abortOnFailure === true || (f.code === 'INTERRUPTED' && beforeJump(plan, st)));
+    const step = plan.steps.find((s) => s.id === f.id);
+    return step !== undefined && (step.abortOnFailure === true || (f.code === 'INTERRUPTED' && beforeJump(plan, step)));
   });
   if (!guard || !abortPlan) return result;
   onAbort(guard.id);
