@@ -88,8 +88,8 @@ export interface DemoUi {
 function collecting(l: UpdateListener, collect: (e: ExecEvent) => void): UpdateListener {
   return {
     ...l,
-    reporter: (plan) => {
-      const r = l.reporter(plan);
+    progress: (plan) => {
+      const r = l.progress(plan);
       return {
         emit: (e) => {
           collect(e);

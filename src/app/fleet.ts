@@ -21,8 +21,8 @@ export function hostOptionsOf(h: FleetHost): HostOptions & { host: { user: strin
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
 export function connectFleetHost(h: FleetHost): Host {
   // an inventory address may be a Host of ssh_config (a bastion's ProxyJump, its IdentityFile)
-  const o = hostOptionsOf(h);
-  return sshHost(o.host, o);
+  const hostOpts = hostOptionsOf(h);
+  return sshHost(hostOpts.host, hostOpts);
 }
 
 /** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
@@ -45,7 +45,7 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
         warn: () => undefined,
         planned: () => undefined,
         autoAbort: () => undefined,
-        reporter: () => ({
+        progress: () => ({
           emit: (e) => {
             events.push(e);
             onEvent(e);

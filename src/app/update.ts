@@ -6,7 +6,7 @@
  */
 import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { execute, executeGuarded, type ExecuteResult } from '../exec/executor.js';
-import { stepRef, type ExecEvent } from '../exec/events.js';
+import { stepRef, type Progress } from '../exec/events.js';
 import { Journal, journalFile, profileJournal } from '../exec/journal.js';
 import { agentOutcome, followAgent, startAgent } from './agent.js';
 import { planWithAbort, pointOfNoReturn, type PhaseSelection, type PlanInput } from '../plan/planner.js';
@@ -52,12 +52,6 @@ export function journalFor(opts: { host?: HostOptions['host']; journalDir?: stri
   return journalFile(opts.journalDir ?? (isLocal(opts.host) ? profile.journal.dir : REMOTE_JOURNAL_DIR), profile.host.name);
 }
 
-/** Where one plan's executor events go; `finish` once that plan is done (a TTY reporter closes). */
-export interface PhaseReporter {
-  emit: (e: ExecEvent) => void;
-  finish?: () => Promise<void>;
-}
-
 /** What the use case tells its caller while it runs. */
 export interface UpdateListener {
   warn: (d: Diagnostic) => void;
@@ -65,7 +59,8 @@ export interface UpdateListener {
   planned: (plan: Plan, host: string) => void;
   /** a guard failed before the point of no return: every VM is being resumed on this kernel */
   autoAbort: (stepId: string) => void;
-  reporter: (plan: Plan) => PhaseReporter;
+  /** where one plan's step events go (a terminal's view of that plan closes at its finish) */
+  progress: (plan: Plan) => Progress;
   /** Ctrl-C, SIGTERM: with the agent, stop following (the host goes on); otherwise stop between steps, never inside a blackout window (exec/engine.ts) */
   signal?: AbortSignal;
   /** the plan passes the point of no return: resolve to go on, throw to stop (nothing has changed yet) */
@@ -99,7 +94,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   const plansFor = (sel: PhaseSelection, facts: PlanInput['facts']): ReturnType<typeof planWithAbort> =>
     planWithAbort({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
   const run = async (plan: Plan, liveBootId: string): Promise<ExecuteResult> => {
-    const r = listener.reporter(plan);
+    const r = listener.progress(plan);
     try {
       return await execute({ plan, host, journal, liveBootId, emit: r.emit, ...(listener.signal ? { stop: listener.signal } : {}) });
     } finally {
@@ -125,7 +120,7 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     if (req.agent) {
       const journalOnHost = profileJournal(profile);
       const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), ...(req.facts ? {} : { facts }), journal: journalOnHost });
-      const r = listener.reporter(plan);
+      const r = listener.progress(plan);
       let followed;
       try {
         followed = await followAgent(host, started.spool, journalOnHost, started.mark, { emit: r.emit, silenceMs: followSilenceMs(profile), ...(listener.signal ? { signal: listener.signal } : {}) });

@@ -7,9 +7,9 @@ import { createInterface } from 'node:readline/promises';
 import { LiveupdateError } from '../errors.js';
 import type { Reporter } from '../report/reporter.js';
 
-export async function confirmOrRefuse(o: Reporter, yes: boolean | undefined, what: string, review: string): Promise<void> {
+export async function confirmOrRefuse(out: Reporter, yes: boolean | undefined, what: string, review: string): Promise<void> {
   if (yes) return;
-  if (o.json || !process.stdin.isTTY || !process.stderr.isTTY) {
+  if (!out.interactive || !process.stdin.isTTY || !process.stderr.isTTY) {
     throw new LiveupdateError('USAGE', `${what}; no terminal to confirm on: pass --yes to go on; nothing was done`, { hint: review });
   }
   const rl = createInterface({ input: process.stdin, output: process.stderr });

@@ -1,16 +1,12 @@
-import type { PhaseReporter, UpdateListener } from '../app/update.js';
-import type { Plan } from '../plan/types.js';
-import type { Reporter } from '../report/reporter.js';
+import type { UpdateListener } from '../app/update.js';
+import type { RunView } from '../report/views/run.js';
 
-/** The CLI's side of the use case: warnings, events and each plan's step progress to the run's reporter. */
-export function cliListener(o: Reporter, reporter: (plan: Plan) => PhaseReporter = (plan) => o.steps(plan)): UpdateListener {
+/** The CLI's side of the use case: warnings to the run's reporter, everything else to its run view. */
+export function cliListener(warn: UpdateListener['warn'], view: RunView): Omit<UpdateListener, 'signal' | 'confirm'> {
   return {
-    warn: (d) => o.warn(d),
-    planned: (plan, host) => o.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host, profile: plan.profile }),
-    autoAbort: (id) => {
-      o.event({ type: 'auto-abort', step: id });
-      o.say(`${id} failed before the point of no return: aborting, every VM resumes on this kernel`);
-    },
-    reporter,
+    warn,
+    planned: (plan, host) => view.planned(plan, host),
+    autoAbort: (id) => view.autoAbort(id),
+    progress: (plan) => view.steps(plan),
   };
 }

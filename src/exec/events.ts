@@ -14,6 +14,15 @@ type StepRef = {
   marks?: EventMarks;
 };
 
+/**
+ * Where a run's events go while it runs (a host's steps, a fleet's hosts), and `finish` once it is
+ * over (a terminal's live view closes): the one shape every progress display has.
+ */
+export interface Progress<E = ExecEvent> {
+  emit: (e: E) => void;
+  finish?: () => Promise<void>;
+}
+
 export type ExecEvent =
   | ({ type: 'step-start'; at: number } & StepRef)
   | ({ type: 'step-end'; at: number; ms: number; result: StepResult; outcome?: Record<string, unknown> } & StepRef)

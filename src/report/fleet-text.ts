@@ -1,11 +1,7 @@
-/** The fleet as people read it: the per-host table, a line per fleet event, the plan summary, and the progress of a run in the run's style. */
+/** The fleet as people read it: the per-host table, a line per fleet event, the plan summary (report/views/fleet.ts shows them). */
 import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { HostPlanRow } from '../app/fleet.js';
-import { fleetTtyReporter } from './fleet-tty.js';
 import { plainLine } from './progress.js';
-import type { Reporter } from './reporter.js';
-import type { HostStepLine } from './stream.js';
-import type { ExecEvent } from '../exec/events.js';
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
@@ -48,7 +44,6 @@ export function plainFleetLine(e: FleetEvent): string | undefined {
   }
 }
 
-
 /** `fleet plan` for people: the batches, each host's steps, and whether every host can be planned. */
 export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }): string {
   const bad = r.hosts.filter((h) => !h.ok);
@@ -65,31 +60,4 @@ export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }
     '',
     bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
   ].join('\n') + '\n';
-}
-
-/** A fleet run's progress in the reporter's style: listr2 (batch -> host -> phase), NDJSON, or plain lines. */
-export function fleetProgress(o: Reporter): { emit: (e: FleetEvent) => void; finish: () => Promise<void> } {
-  let tty: ReturnType<typeof fleetTtyReporter> | undefined;
-  return {
-    emit: (e) => {
-      if (o.json) o.event(e.type === 'host-step' ? hostStepLine(e.host, e.event) : e);
-      else if (o.style === 'tty') {
-        if (e.type === 'fleet-run') tty = fleetTtyReporter(e.batches);
-        else if (e.type === 'stopped') o.say(`STOPPED: ${e.reason}`);
-        else tty?.emit(e);
-      } else {
-        const l = plainFleetLine(e);
-        if (l) o.say(l);
-      }
-    },
-    finish: async () => {
-      await tty?.finish();
-    },
-  };
-}
-
-/** A host's executor event as a stream line: flattened, its own type as `step`. */
-function hostStepLine(host: string, e: ExecEvent): HostStepLine {
-  const { type, ...rest } = e;
-  return { ...rest, type: 'host-step', host, step: type } as HostStepLine;
 }

@@ -1,4 +1,5 @@
 import type { ListrTask } from 'listr2';
+import type { Progress } from '../exec/events.js';
 import type { FleetEvent } from '../fleet/events.js';
 
 interface Pending {
@@ -8,7 +9,7 @@ interface Pending {
 }
 
 /** listr2 on a terminal: batch -> host -> the host's current phase and step. */
-export function fleetTtyReporter(batches: string[][]): { emit: (e: FleetEvent) => void; finish: () => Promise<void> } {
+export function fleetTtyReporter(batches: string[][]): Required<Progress<FleetEvent>> {
   const pending = new Map<string, Pending>();
   for (const h of batches.flat()) {
     let settle!: Pending['settle'];

@@ -1,5 +1,5 @@
 import type { ListrTask } from 'listr2';
-import type { ExecEvent } from '../exec/events.js';
+import type { ExecEvent, Progress } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
 
 interface Pending {
@@ -8,7 +8,7 @@ interface Pending {
 }
 
 /** listr2 on a TTY: phase -> step, each step task finishing when the executor's event for it arrives. */
-export function ttyReporter(plan: Plan): { emit: (e: ExecEvent) => void; finish: () => Promise<void> } {
+export function ttyReporter(plan: Plan): Required<Progress> {
   const pending = new Map<string, Pending>();
   for (const s of plan.steps) {
     let settle!: (e: ExecEvent) => void;

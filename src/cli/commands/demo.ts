@@ -3,6 +3,7 @@ import { DEMO_BACKENDS } from '../../defaults.js';
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { runDemo } from '../../app/demo.js';
 import { renderDemo } from '../../report/demo-text.js';
+import { runView } from '../../report/views/run.js';
 import { cliListener } from '../listener.js';
 import type { CommandContext } from '../context.js';
 
@@ -13,7 +14,7 @@ export interface DemoOpts {
   count: string;
 }
 
-export async function demo(opts: DemoOpts, { out: o, setExit }: CommandContext): Promise<void> {
+export async function demo(opts: DemoOpts, { out, setExit }: CommandContext): Promise<void> {
   const backend = DEMO_BACKENDS.find((b) => b === opts.backend);
   if (!backend) throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected ${DEMO_BACKENDS.slice(0, -1).join(', ')} or ${DEMO_BACKENDS.at(-1)}`);
   const port = Number(opts.port);
@@ -23,8 +24,8 @@ export async function demo(opts: DemoOpts, { out: o, setExit }: CommandContext):
   const result = await runDemo(
     { backend, keep: opts.keep === true, port, count },
     // the demo's stages in the run's style; each command's steps as lines under its stage (NDJSON with --json)
-    { stages: o.stages(), listener: (log) => cliListener(o, (plan) => o.steps(plan, log)) },
+    { stages: out.stages(), listener: (log) => cliListener((d) => out.warn(d), runView(out, log)) },
   );
-  o.result(renderDemo(result), result);
+  out.result(renderDemo(result), result);
   if (!result.ok) setExit(EXIT.error);
 }

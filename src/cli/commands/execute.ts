@@ -12,9 +12,8 @@ import { hostFlag, isLocal, openHost, type HostOptions } from '../../app/hosts.j
 import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
 import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
-import { renderPlan } from '../../report/plan-text.js';
-import { renderSummary } from '../../report/progress.js';
-import { renderStatus } from '../../report/status-text.js';
+import { runView } from '../../report/views/run.js';
+import { statusView, type StatusView } from '../../report/views/status.js';
 import { hostStatus } from '../../app/status.js';
 import { onInterrupt } from '../interrupt.js';
 import { confirmOrRefuse } from '../confirm.js';
@@ -29,13 +28,14 @@ export type HostCommandOpts = UpdateRequest;
 
 const PHASES: Record<string, PhaseSelection> = { prepare: 'prepare', suspend: 'suspend', kexec: 'kexec', resume: 'resume', run: 'all' };
 
-async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest & { yes?: boolean }, o: Reporter, setExit: (c: number) => void): Promise<void> {
+async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest & { yes?: boolean }, out: Reporter, setExit: (c: number) => void): Promise<void> {
+  const view = runView(out);
   // the first Ctrl-C (or SIGTERM): following the agent, detach; driving the steps here, stop between
   // steps, never inside a blackout window; a second one exits at once (cli/interrupt.ts)
   const stop = new AbortController();
   const off = onInterrupt(() => {
     stop.abort('interrupted');
-    if (!opts.agent) o.say('interrupted: stopping after the steps now running; a VM paused for the update runs again first; before the kexec what was begun is aborted. Interrupt again to exit at once (the journal says where).');
+    if (!opts.agent) view.interrupted();
   });
   let result;
   try {
@@ -43,25 +43,19 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
       const jump = pointOfNoReturn(plan)!;
       const what = `${host}: '${name}' passes the point of no return at ${jump.id} (the jump into the staged kernel); after it ${plan.vms.length ? `the VMs (${plan.vms.map((v) => v.name).join(', ')}) resume only on the new kernel` : 'abort cannot undo it'}`;
       const review = `review first: liveupdate plan --profile ${opts.profile}${hostFlag(opts.host)} --out PLAN, then liveupdate ${name} --plan PLAN --yes`;
-      return confirmOrRefuse(o, opts.yes, what, review);
+      return confirmOrRefuse(out, opts.yes, what, review);
     };
-    result = await updateHost(name, phases, opts, { ...cliListener(o), signal: stop.signal, confirm });
+    result = await updateHost(name, phases, opts, { ...cliListener((d) => out.warn(d), view), signal: stop.signal, confirm });
   } finally {
     off();
   }
   if (isDetached(result)) {
-    const again = `liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`;
-    if (o.json) o.event({ type: 'detached', command: name, ...result.detached, follow: again });
-    else o.say(`detached from ${result.detached.host} (${result.detached.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${again}`);
+    view.detached(name, result.detached, `liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
     setExit(EXIT.pending);
     return;
   }
-  if (isDryRun(result)) {
-    o.result(renderPlan(result.dryRun, { color: o.color }), { type: 'plan', ...result.dryRun });
-    return;
-  }
-  if (o.json) o.event({ type: 'result', command: name, ...result });
-  else o.result(renderSummary(result, name), { type: 'result', command: name, ...result });
+  if (isDryRun(result)) return view.dryRun(result.dryRun);
+  view.done(name, result);
   if (!result.ok) setExit(result.failures.some((f) => f.code === 'INTERRUPTED') ? EXIT.interrupted : EXIT.error);
 }
 
@@ -75,7 +69,7 @@ export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandCo
   return runPhases(name, which === 'update' ? 'update' : PHASES[name]!, { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
 }
 
-export async function abort(given: PhaseOpts & { profile: string }, { out: o, setExit }: CommandContext): Promise<void> {
+export async function abort(given: PhaseOpts & { profile: string }, { out, setExit }: CommandContext): Promise<void> {
   const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
   const { profile } = requireProfile(opts.profile);
   // the journal of an agent's run is on the host
@@ -89,27 +83,27 @@ export async function abort(given: PhaseOpts & { profile: string }, { out: o, se
       hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${hostFlag(opts.host)}' restores them on the new kernel${unfinished.length ? ` (unfinished: ${unfinished.join(', ')})` : ''}`,
     });
   }
-  await runPhases('abort', 'abort', opts, o, setExit);
+  await runPhases('abort', 'abort', opts, out, setExit);
 }
 
-export async function status(opts: StatusOpts, { out: o }: CommandContext): Promise<void> {
-  const doc = await hostStatus(opts, opts.follow ? (host, journal) => followLatest(host, journal, opts, o) : undefined);
-  o.result(renderStatus(doc), doc);
+export async function status(opts: StatusOpts, { out }: CommandContext): Promise<void> {
+  const view = statusView(out);
+  view.result(await hostStatus(opts, opts.follow ? (host, journal) => followLatest(host, journal, opts, view) : undefined));
 }
 
-export async function hostInstall(opts: HostCommandOpts, { out: o }: CommandContext): Promise<void> {
+export async function hostInstall(opts: HostCommandOpts, { out }: CommandContext): Promise<void> {
   await withHost(opts, async (host) => {
     const r = await installAgent(host);
     const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
-    o.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
+    out.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
   });
 }
 
-export async function hostUninstall(opts: HostCommandOpts & { profile: string }, { out: o }: CommandContext): Promise<void> {
+export async function hostUninstall(opts: HostCommandOpts & { profile: string }, { out }: CommandContext): Promise<void> {
   const { profile } = requireProfile(opts.profile);
   await withHost(opts, async (host) => {
     const removed = await uninstallAgent(host, profileJournal(profile));
-    o.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
+    out.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
   });
 }
 
@@ -123,17 +117,17 @@ async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Pr
 }
 
 /** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */
-async function followLatest(host: Host, journal: string, opts: { profile: string; host?: HostOptions['host'] }, o: Reporter): Promise<void> {
+async function followLatest(host: Host, journal: string, opts: { profile: string; host?: HostOptions['host'] }, view: StatusView): Promise<void> {
   const latest = await latestRequest(host);
   if (!latest) throw new LiveupdateError('USAGE', `${host.name}: no run of the agent there to follow`);
   if (latest.result) return;
   const stop = new AbortController();
   const off = onInterrupt(() => stop.abort());
   try {
-    const { emit } = o.steps(undefined);
+    const { emit } = view.following();
     const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
-    if (f.state === 'detached') o.say(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
-    if (f.state === 'died') o.say(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);
+    if (f.state === 'detached') view.stoppedFollowing(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
+    if (f.state === 'died') view.stoppedFollowing(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);
   } finally {
     off();
   }

@@ -32,8 +32,8 @@ export interface FactsOpts {
   facts?: string;
 }
 
-export async function facts(opts: FactsOpts, { out: o }: CommandContext): Promise<void> {
+export async function facts(opts: FactsOpts, { out }: CommandContext): Promise<void> {
   const profile = opts.profile ? requireProfile(opts.profile).profile : undefined;
   const f = await obtainFacts(opts, profile);
-  o.result(renderFacts(f), { type: 'facts', ...f });
+  out.result(renderFacts(f), { type: 'facts', ...f });
 }

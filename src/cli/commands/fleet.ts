@@ -12,7 +12,7 @@ import { requireInventory } from '../../fleet/inventory.js';
 import type { HostReport } from '../../fleet/events.js';
 import { FleetJournal, fleetState } from '../../fleet/journal.js';
 import { commandHealthGate, runFleet } from '../../fleet/run.js';
-import { fleetProgress, renderFleetPlan, renderFleetTable } from '../../report/fleet-text.js';
+import { fleetView, type FleetReport } from '../../report/views/fleet.js';
 import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
 import { viaAgent } from '../../app/update.js';
 import type { CommandContext } from '../context.js';
@@ -48,13 +48,13 @@ function latestRun(dir: string): string | undefined {
   return best?.id;
 }
 
-export async function fleetPlan(opts: FleetOpts, { out: o, setExit }: CommandContext): Promise<void> {
+export async function fleetPlan(opts: FleetOpts, { out, setExit }: CommandContext): Promise<void> {
   const inv = requireInventory(opts.inventory);
   const forks = Number(opts.forks);
   if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
   // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
   const r = await planFleet(inv, opts.limit, forks);
-  o.result(renderFleetPlan(r), { type: 'fleet-plan', inventory: inv.file, batches: r.batches, hosts: r.hosts });
+  fleetView(out).planned(inv.file, r);
   if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
 }
 
@@ -64,15 +64,16 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     return fleetPlan({ ...opts, forks: opts.forks ?? String(DEFAULT_FORKS) }, ctx);
   }
   if (opts.forks !== undefined) throw new LiveupdateError('USAGE', "--forks is how many hosts --dry-run probes at once; a run updates rollout.concurrency hosts of a batch at once (the inventory's rollout:)");
-  const { out: o, setExit } = ctx;
+  const { out, setExit } = ctx;
   const inv = requireInventory(opts.inventory);
   if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
   // phases all and update both pass the kexec
   if (!inv.rollout.vmmOnly) {
     const which = opts.resume ? `the hosts of fleet run ${opts.resume} not yet done` : `the hosts of ${inv.file}${opts.limit ? ` matching --limit ${opts.limit}` : ''}`;
-    await confirmOrRefuse(o, opts.yes, `'fleet run' kexecs ${which} into their staged kernels, batch by batch; each host past its kexec resumes its VMs only on the new kernel`, `review first: liveupdate fleet run --dry-run --inventory ${opts.inventory}${opts.limit ? ` --limit ${opts.limit}` : ''}`);
+    await confirmOrRefuse(out, opts.yes, `'fleet run' kexecs ${which} into their staged kernels, batch by batch; each host past its kexec resumes its VMs only on the new kernel`, `review first: liveupdate fleet run --dry-run --inventory ${opts.inventory}${opts.limit ? ` --limit ${opts.limit}` : ''}`);
   }
-  const progress = fleetProgress(o);
+  const view = fleetView(out);
+  const progress = view.progress();
   const gate = commandHealthGate(inv, connectFleetHost);
   const result = await runFleet({
     inventory: inv,
@@ -84,26 +85,22 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     emit: progress.emit,
   });
   await progress.finish();
-  const report = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
+  const report: FleetReport = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
   writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
-  if (o.json) o.event({ ...report, type: 'result' });
-  else {
-    const end = `${result.ok ? 'fleet run done' : result.stopped ? `fleet run STOPPED: ${result.stopped}` : 'fleet run finished with failures'} (run ${result.runId}; report ${join(result.dir, 'report.json')})\n`;
-    o.result(renderFleetTable(result.hosts) + end + (result.ok ? '' : `resume it with: liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}\n`), report);
-  }
+  view.done(report, { report: join(result.dir, 'report.json'), resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}` });
   if (!result.ok) setExit(EXIT.error);
 }
 
-export function fleetStatus(opts: FleetStatusOpts, { out: o }: CommandContext): void {
+export function fleetStatus(opts: FleetStatusOpts, { out }: CommandContext): void {
   requireInventory(opts.inventory);
   const id = opts.run ?? latestRun(opts.fleetDir);
   // nothing ran yet: an answer, not an error (as `status` says of a host with no run)
-  if (id === undefined) return o.result(`no fleet run in ${opts.fleetDir}\n`, { type: 'fleet-status', runId: null, state: 'none', hosts: [] });
+  if (id === undefined) return fleetView(out).status(null, 'none', [], opts.fleetDir);
   const j = FleetJournal.open(opts.fleetDir, id);
-  const st = fleetState(j.records());
+  const fleet = fleetState(j.records());
   j.close();
-  const hosts: HostReport[] = (st.run?.batches ?? []).flatMap((b, bi) => b.map((n) => st.ended.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [], ms: 0, ...(st.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}) }));
-  const state = st.done === true ? 'finished: every host ok' : st.stopped ? `stopped: ${st.stopped}` : st.done === false ? 'finished with failures' : 'in progress or interrupted';
-  o.result(`fleet run ${id}: ${state}\n${renderFleetTable(hosts)}`, { type: 'fleet-status', runId: id, state, hosts });
+  const hosts: HostReport[] = (fleet.run?.batches ?? []).flatMap((b, bi) => b.map((n) => fleet.ended.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [], ms: 0, ...(fleet.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}) }));
+  const state = fleet.done === true ? 'finished: every host ok' : fleet.stopped ? `stopped: ${fleet.stopped}` : fleet.done === false ? 'finished with failures' : 'in progress or interrupted';
+  fleetView(out).status(id, state, hosts, opts.fleetDir);
 }

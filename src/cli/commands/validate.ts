@@ -3,13 +3,13 @@ import { LiveupdateError } from '../../errors.js';
 import { loadProfile } from '../../profile/load.js';
 import type { CommandContext } from '../context.js';
 
-export function validate(file: string, { out: o }: CommandContext): void {
+export function validate(file: string, { out }: CommandContext): void {
   const r = loadProfile(file);
-  for (const w of r.warnings) o.warn(w);
+  for (const w of r.warnings) out.warn(w);
   if (!r.value) {
     throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`, { diagnostics: r.errors });
   }
-  o.result(`${file}: valid (${r.value.persistence.backend}, ${r.value.vms.length} VM${r.value.vms.length === 1 ? '' : 's'})\n`, {
+  out.result(`${file}: valid (${r.value.persistence.backend}, ${r.value.vms.length} VM${r.value.vms.length === 1 ? '' : 's'})\n`, {
     type: 'validated',
     file,
     valid: true,

@@ -1,0 +1,45 @@
+/** The reporter for people: results as text on stdout, progress, warnings and errors on stderr. */
+import { EXIT, formatDiagnostic, LiveupdateError } from '../errors.js';
+import { plainLine } from './progress.js';
+import type { Reporter } from './reporter.js';
+import { plainStages, ttyStages } from './stages.js';
+import { ttyReporter } from './tty.js';
+
+/** `tty`: listr2 views of steps and stages (a terminal outside CI); otherwise a plain line per step. */
+export function humanReporter(tty: boolean, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): Reporter {
+  const write = (t: string): void => void stderr.write(t);
+  return {
+    style: tty ? 'tty' : 'plain',
+    interactive: true,
+    color: (stdout as { isTTY?: boolean }).isTTY === true,
+    result: (text) => void stdout.write(text),
+    warn: (d) => write(`warning: ${formatDiagnostic(d)}\n`),
+    event: () => undefined,
+    say: (text) => write(text.endsWith('\n') ? text : text + '\n'),
+    steps(plan, into) {
+      if (tty && plan && !into) return ttyReporter(plan);
+      return {
+        emit: (e) => {
+          const line = plainLine(e);
+          if (!line) return;
+          if (into) into(line.trimEnd());
+          else write(line);
+        },
+      };
+    },
+    stages: () => (tty ? ttyStages() : plainStages(write)),
+    error(err) {
+      if (err instanceof LiveupdateError) {
+        write(`error: ${err.message}\n`);
+        for (const d of err.diagnostics) write(`  ${formatDiagnostic(d)}\n`);
+        if (err.hint) write(`hint: ${err.hint}\n`);
+        return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
+      }
+      const e = err instanceof Error ? err : new Error(String(err));
+      write(`liveupdate hit a bug: ${e.message}\n`);
+      write('Please report it with the command you ran, this output and the stack below.\n');
+      write(`${e.stack ?? ''}\n`);
+      return EXIT.bug;
+    },
+  };
+}
