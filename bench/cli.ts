@@ -34,8 +34,18 @@ const cases: Case[] = [
   // 2: steps pending (the seed host has everything still to do)
   { name: 'plan', argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'], code: 2 },
   // the same without the code cache the build made (bin/liveupdate.js): what the cache saves
-  { name: 'plan_nocache', argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'], env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'off' }, code: 2 },
-  { name: 'agent', argv: [node, join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'boot'], env: { ...process.env, LIVEUPDATE_AGENT_DIR: agentDir }, code: 0 },
+  {
+    name: 'plan_nocache',
+    argv: [node, cli, 'plan', '--profile', seed, '--facts', seedFacts, '--detailed-exitcode'],
+    env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'off' },
+    code: 2,
+  },
+  {
+    name: 'agent',
+    argv: [node, join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'boot'],
+    env: { ...process.env, LIVEUPDATE_AGENT_DIR: agentDir },
+    code: 0,
+  },
 ];
 
 const q = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -45,7 +55,8 @@ function once(c: Case): { cpu: number; wall: number } {
   const t0 = performance.now();
   const r = spawnSync('bash', ['-c', script], { env: c.env ?? process.env, encoding: 'utf8' });
   const wall = performance.now() - t0;
-  if (r.status !== c.code) throw new Error(`bench:cli: ${c.name} exited ${String(r.status)}, expected ${c.code}: ${c.argv.join(' ')}\n${r.stderr}`);
+  if (r.status !== c.code)
+    throw new Error(`bench:cli: ${c.name} exited ${String(r.status)}, expected ${c.code}: ${c.argv.join(' ')}\n${r.stderr}`);
   // `times` prints the shell's own user/sys, then its children's: "0m0.312s 0m0.024s"
   const line = r.stdout.trim().split('\n').at(-1) ?? '';
   const secs = [...line.matchAll(/(\d+)m([\d.]+)s/g)].map((m) => Number(m[1]) * 60 + Number(m[2]));
@@ -73,7 +84,9 @@ try {
   const bareCpu = med('bare', cpu);
   const bareWall = med('bare', wall);
   for (const c of cases) {
-    console.log(`${c.name.padEnd(12)} CPU ${med(c.name, cpu).toFixed(0).padStart(4)} ms (${(med(c.name, cpu) / bareCpu).toFixed(2)}x bare node)   wall ${med(c.name, wall).toFixed(0).padStart(4)} ms (${(med(c.name, wall) / bareWall).toFixed(2)}x)`);
+    console.log(
+      `${c.name.padEnd(12)} CPU ${med(c.name, cpu).toFixed(0).padStart(4)} ms (${(med(c.name, cpu) / bareCpu).toFixed(2)}x bare node)   wall ${med(c.name, wall).toFixed(0).padStart(4)} ms (${(med(c.name, wall) / bareWall).toFixed(2)}x)`,
+    );
   }
   const figures: Record<string, unknown> = {};
   for (const c of cases.slice(1)) figures[`ratio_${c.name}_cpu_over_bare`] = +(med(c.name, cpu) / bareCpu).toFixed(2);
@@ -82,7 +95,8 @@ try {
   for (const c of cases) figures[`${c.name}_wall_ms`] = Math.round(med(c.name, wall));
   figures['rounds'] = ROUNDS;
   figures['targets'] = { version_cpu_over_bare_max: 1.5, plan_cpu_over_bare_max: 2 };
-  figures['targets_met'] = (figures['ratio_version_cpu_over_bare'] as number) <= 1.5 && (figures['ratio_plan_cpu_over_bare'] as number) <= 2;
+  figures['targets_met'] =
+    (figures['ratio_version_cpu_over_bare'] as number) <= 1.5 && (figures['ratio_plan_cpu_over_bare'] as number) <= 2;
   console.log(JSON.stringify({ bench: 'cli', ...figures }));
 } finally {
   rmSync(agentDir, { recursive: true, force: true });

@@ -60,7 +60,12 @@ async function stopwatch(rams: string[], during: () => Promise<unknown>): Promis
 
 /** One VMM-only update of n fresh VMs; `restart`: the profile names cpr-reboot, so the VMs take the stop/save/restart path. */
 async function update(n: number, restart: boolean): Promise<Measured> {
-  const h = await cliHost({ vms: n, qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' }, spin: true, ...(restart ? { migrationMode: 'cpr-reboot' } : {}) });
+  const h = await cliHost({
+    vms: n,
+    qemu: { binary: LOCAL_QEMU['10.0'], restoreBinary: LOCAL_QEMU['11.1'], machine: 'pc' },
+    spin: true,
+    ...(restart ? { migrationMode: 'cpr-reboot' } : {}),
+  });
   try {
     await prepare(h);
     await h.refreshFacts();
@@ -78,14 +83,29 @@ async function update(n: number, restart: boolean): Promise<Measured> {
     const phase = recs.find((x): x is Extract<JournalRecord, { type: 'phase' }> => x.type === 'phase');
     const mode = (phase?.plan as Plan | undefined)?.vms[0]?.migrationMode ?? '?';
     if ((mode === 'cpr-transfer') === restart) throw new Error(`the VMs took ${mode}`);
-    return { ms: Math.max(...bo.vms.map((v) => v.ms)), guestMs: Math.max(...stalls), idleGuestMs: Math.max(...idle), qemuMs: Math.max(...bo.vms.map((v) => v.qemuDowntimeMs ?? NaN)), mode };
+    return {
+      ms: Math.max(...bo.vms.map((v) => v.ms)),
+      guestMs: Math.max(...stalls),
+      idleGuestMs: Math.max(...idle),
+      qemuMs: Math.max(...bo.vms.map((v) => v.qemuDowntimeMs ?? NaN)),
+      mode,
+    };
   } finally {
     h.cleanup();
   }
 }
 
 requireLocalQemus();
-const rows: Array<{ vms: number; idleGuest: number; cprGuest: number; restartGuest: number; cpr: number; restart: number; cprQemu: number; restartQemu: number }> = [];
+const rows: Array<{
+  vms: number;
+  idleGuest: number;
+  cprGuest: number;
+  restartGuest: number;
+  cpr: number;
+  restart: number;
+  cprQemu: number;
+  restartQemu: number;
+}> = [];
 for (const n of SIZES) {
   const cpr: Measured[] = [];
   const restart: Measured[] = [];
@@ -93,7 +113,16 @@ for (const n of SIZES) {
     restart.push(await update(n, true));
     cpr.push(await update(n, false));
   }
-  const row = { vms: n, idleGuest: median([...cpr, ...restart].map((m) => m.idleGuestMs)), cprGuest: median(cpr.map((m) => m.guestMs)), restartGuest: median(restart.map((m) => m.guestMs)), cpr: median(cpr.map((m) => m.ms)), restart: median(restart.map((m) => m.ms)), cprQemu: median(cpr.map((m) => m.qemuMs)), restartQemu: median(restart.map((m) => m.qemuMs)) };
+  const row = {
+    vms: n,
+    idleGuest: median([...cpr, ...restart].map((m) => m.idleGuestMs)),
+    cprGuest: median(cpr.map((m) => m.guestMs)),
+    restartGuest: median(restart.map((m) => m.guestMs)),
+    cpr: median(cpr.map((m) => m.ms)),
+    restart: median(restart.map((m) => m.ms)),
+    cprQemu: median(cpr.map((m) => m.qemuMs)),
+    restartQemu: median(restart.map((m) => m.qemuMs)),
+  };
   rows.push(row);
   const f = (x: number): string => x.toFixed(1);
   console.log(

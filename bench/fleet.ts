@@ -29,7 +29,11 @@ import { tempDir } from '../test/helpers/temp.js';
 const N = Number(process.env['BENCH_FLEET_HOSTS'] ?? 50);
 const dir = tempDir('/var/tmp/lu-bench-fleet-');
 
-function timed(cmd: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ ms: number; code: number | null; out: string }> {
+function timed(
+  cmd: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ ms: number; code: number | null; out: string }> {
   return new Promise((resolve) => {
     const t0 = performance.now();
     const c = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -46,7 +50,14 @@ try {
 } catch {
   // the baseline: Debian's ansible-core, installed when missing
   console.error('bench:fleet: installing ansible-core (apt-get)');
-  execFileSync('sh', ['-c', 'apt-get install -y -q --no-install-recommends ansible-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ansible-core >/dev/null; }'], { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  execFileSync(
+    'sh',
+    [
+      '-c',
+      'apt-get install -y -q --no-install-recommends ansible-core >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends ansible-core >/dev/null; }',
+    ],
+    { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } },
+  );
 }
 try {
   // This machine has no bootloader tool, so no plan could add the carve-out to its command line:
@@ -71,7 +82,16 @@ try {
     inv,
     `version: 1\ndefaults: {user: root, profile: ${profile}, knownHosts: ${knownHosts}, hostname: ${hostname()}}\nhosts:\n${sshds.map((s, i) => `  - {name: h${i}, address: 127.0.0.1, port: ${s.port}, identity: ${s.clientKey}}`).join('\n')}\nrollout: {connectRate: 100}\n`,
   );
-  const ours = await timed(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'plan', '--inventory', inv, '--forks', '50', '--json']);
+  const ours = await timed(process.execPath, [
+    join(ROOT, 'bin/liveupdate.js'),
+    'fleet',
+    'plan',
+    '--inventory',
+    inv,
+    '--forks',
+    '50',
+    '--json',
+  ]);
   if (ours.code !== 0) throw new Error(`fleet plan failed:\n${ours.out.slice(-3000)}`);
   const planned = (JSON.parse(ours.out) as { hosts: Array<{ ok: boolean }> }).hosts.filter((h) => h.ok).length;
   if (planned !== N) throw new Error(`fleet plan planned ${planned} of ${N} hosts`);
@@ -94,7 +114,10 @@ try {
       liveupdate.hypervisor.live_update: {profile: ${profile}, known_hosts: ${knownHosts}, liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}}
 `,
   );
-  const collection = await timed('ansible-playbook', ['-i', join(dir, 'hosts.ini'), '-f', '50', '--check', join(dir, 'collection.yml')], { ...ansibleEnv, ANSIBLE_COLLECTIONS_PATH: collections });
+  const collection = await timed('ansible-playbook', ['-i', join(dir, 'hosts.ini'), '-f', '50', '--check', join(dir, 'collection.yml')], {
+    ...ansibleEnv,
+    ANSIBLE_COLLECTIONS_PATH: collections,
+  });
   if (collection.code !== 0) throw new Error(`ansible-playbook (the collection) failed:\n${collection.out.slice(-3000)}`);
 
   // plain Ansible: the same probe on every host, its output kept on the control node
@@ -118,8 +141,30 @@ try {
 
   // 1000 simulated hosts through the real fleet runner: peak RSS of this process
   const sim = await startFleetSim({ latencyMs: 20 });
-  const hosts: FleetHost[] = Array.from({ length: 1000 }, (_, i) => ({ name: `s${i}`, address: '127.0.0.1', port: sim.port, user: `s${i}`, profile: '/dev/null', hostname: `s${i}`, groups: [], labels: {}, where: '' }));
-  const simInv: Inventory = { file: 'sim', hosts, rollout: { serial: [1, 10, '10%'], concurrency: 100, maxFailPercentage: 5, maxPerLabel: {}, connectRate: 1000, vmmOnly: false, phases: 'all' } };
+  const hosts: FleetHost[] = Array.from({ length: 1000 }, (_, i) => ({
+    name: `s${i}`,
+    address: '127.0.0.1',
+    port: sim.port,
+    user: `s${i}`,
+    profile: '/dev/null',
+    hostname: `s${i}`,
+    groups: [],
+    labels: {},
+    where: '',
+  }));
+  const simInv: Inventory = {
+    file: 'sim',
+    hosts,
+    rollout: {
+      serial: [1, 10, '10%'],
+      concurrency: 100,
+      maxFailPercentage: 5,
+      maxPerLabel: {},
+      connectRate: 1000,
+      vmmOnly: false,
+      phases: 'all',
+    },
+  };
   const rss0 = process.memoryUsage().rss;
   let peak = rss0;
   const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
@@ -133,9 +178,15 @@ try {
   const rate = (ms: number): number => N / (ms / 1000);
   const [oursRate, collectionRate, ansibleRate] = [rate(ours.ms), rate(collection.ms), rate(ansible.ms)];
   console.log(`liveupdate fleet plan (facts + plan):      ${N} hosts in ${(ours.ms / 1000).toFixed(2)} s (${oursRate.toFixed(1)} hosts/s)`);
-  console.log(`the collection, --check (facts + plan):    ${N} hosts in ${(collection.ms / 1000).toFixed(2)} s (${collectionRate.toFixed(1)} hosts/s)`);
-  console.log(`plain ansible-playbook (the probe only):   ${N} hosts in ${(ansible.ms / 1000).toFixed(2)} s (${ansibleRate.toFixed(1)} hosts/s)`);
-  console.log(`1000 simulated hosts: ${(simMs / 1000).toFixed(1)} s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (process at start ${(rss0 / 2 ** 20).toFixed(0)} MB)`);
+  console.log(
+    `the collection, --check (facts + plan):    ${N} hosts in ${(collection.ms / 1000).toFixed(2)} s (${collectionRate.toFixed(1)} hosts/s)`,
+  );
+  console.log(
+    `plain ansible-playbook (the probe only):   ${N} hosts in ${(ansible.ms / 1000).toFixed(2)} s (${ansibleRate.toFixed(1)} hosts/s)`,
+  );
+  console.log(
+    `1000 simulated hosts: ${(simMs / 1000).toFixed(1)} s, peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (process at start ${(rss0 / 2 ** 20).toFixed(0)} MB)`,
+  );
   console.log(
     JSON.stringify({
       bench: 'fleet',

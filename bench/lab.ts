@@ -41,8 +41,25 @@ interface Figures {
 }
 
 /** prepare, let the guest count, then `liveupdate run --json` on a lab host; the blackout's parts. */
-async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ssh'): Promise<Figures & { events: ExecEvent[]; guard: Record<string, number> }> {
-  const common = ['--host', lab.target, '--identity', lab.identity, '--known-hosts', lab.knownHosts, '--profile', profile, '--journal-dir', tempDir('/var/tmp/lu-bench-lab-'), '--via', via];
+async function measure(
+  lab: LabHost,
+  profile: string,
+  via: 'ssh' | 'agent' = 'ssh',
+): Promise<Figures & { events: ExecEvent[]; guard: Record<string, number> }> {
+  const common = [
+    '--host',
+    lab.target,
+    '--identity',
+    lab.identity,
+    '--known-hosts',
+    lab.knownHosts,
+    '--profile',
+    profile,
+    '--journal-dir',
+    tempDir('/var/tmp/lu-bench-lab-'),
+    '--via',
+    via,
+  ];
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
   await sleep(3000);
@@ -66,7 +83,9 @@ async function measure(lab: LabHost, profile: string, via: 'ssh' | 'agent' = 'ss
   };
   const ms = (n: number): string => n.toFixed(0);
   const g = guardCost(events, memoryOf(profile));
-  console.log(`  RAM guard: fingerprint ${g.record_step_ms} ms + check ${g.check_step_ms} ms of steps; the helper's own ${g.record_us_per_gib} + ${g.check_us_per_gib} us per GiB`);
+  console.log(
+    `  RAM guard: fingerprint ${g.record_step_ms} ms + check ${g.check_step_ms} ms of steps; the helper's own ${g.record_us_per_gib} + ${g.check_us_per_gib} us per GiB`,
+  );
   console.log(
     `liveupdate run --via ${via} (${profile.split('/').pop()}): blackout ${ms(f.window_ms)} ms = QEMU save ${ms(f.qemu_save_ms)} + kexec to restore start ${ms(f.kexec_to_restore_ms)} ` +
       `(boot proven after ${ms(f.kexec_to_boot_proven_ms)}, then ${ms(f.boot_to_restore_ms)} of mounts and checks) + QEMU restore ${ms(f.qemu_restore_ms)} + orchestrator ${ms(f.orchestrator_ms)}`,
@@ -88,7 +107,8 @@ function guardCost(events: ExecEvent[], bytes: number): Record<string, number> {
     if (!e) throw new Error(`no ${id} in the run`);
     return e;
   };
-  const us = (e: Extract<ExecEvent, { type: 'step-end' }>): number => (e.outcome?.['results'] as Array<{ microseconds: number }>)[0]!.microseconds;
+  const us = (e: Extract<ExecEvent, { type: 'step-end' }>): number =>
+    (e.outcome?.['results'] as Array<{ microseconds: number }>)[0]!.microseconds;
   const rec = end('suspend/fingerprint-ram/counter');
   const chk = end('resume/verify-ram/counter');
   const perGib = 2 ** 30 / bytes;
@@ -124,8 +144,17 @@ async function measureAgent(lab: LabHost): Promise<Record<string, number>> {
   };
 }
 
-const FIGURES = ['window_ms', 'qemu_save_ms', 'kexec_to_restore_ms', 'kexec_to_boot_proven_ms', 'boot_to_restore_ms', 'qemu_restore_ms', 'orchestrator_ms'] as const;
-const round = (f: Figures, prefix = ''): Record<string, number> => Object.fromEntries(FIGURES.map((k) => [`${prefix}${k}`, Math.round(f[k])]));
+const FIGURES = [
+  'window_ms',
+  'qemu_save_ms',
+  'kexec_to_restore_ms',
+  'kexec_to_boot_proven_ms',
+  'boot_to_restore_ms',
+  'qemu_restore_ms',
+  'orchestrator_ms',
+] as const;
+const round = (f: Figures, prefix = ''): Record<string, number> =>
+  Object.fromEntries(FIGURES.map((k) => [`${prefix}${k}`, Math.round(f[k])]));
 
 /** The same run on a lab host booted with a lab kernel (built by npm run lab:build the first time, cached after). */
 async function onLabKernel(kernel: 'luo' | 'pkernfs', profile: string): Promise<Awaited<ReturnType<typeof measure>>> {
@@ -161,7 +190,16 @@ try {
 // host boots faster than the first, which would flatter whichever side went second
 const base = await bootLab('bench-base');
 try {
-  const common = ['--host', base.target, '--identity', base.identity, '--known-hosts', base.knownHosts, '--profile', join(ROOT, 'profiles/lab.yaml')];
+  const common = [
+    '--host',
+    base.target,
+    '--identity',
+    base.identity,
+    '--known-hosts',
+    base.knownHosts,
+    '--profile',
+    join(ROOT, 'profiles/lab.yaml'),
+  ];
   const prep = await cli(['prepare', ...common, '--via', 'ssh', '--journal-dir', tempDir('/var/tmp/lu-bench-lab-')]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare (for the baseline) failed:\n${prep.stderr}`);
   await sleep(3000);
@@ -170,7 +208,9 @@ try {
   const restart = plan.steps.find((s) => s.kind === 'qemu-start');
   if (restart?.kind !== 'qemu-start') throw new Error('no restart step in the plan');
   const argv = restart.argv.slice(0, restart.argv.indexOf('-S'));
-  const { stdout } = await run(join(ROOT, 'bench/baseline-lab.sh'), [String(base.port), base.identity, base.knownHosts, ...argv], { timeout: 600_000 });
+  const { stdout } = await run(join(ROOT, 'bench/baseline-lab.sh'), [String(base.port), base.identity, base.knownHosts, ...argv], {
+    timeout: 600_000,
+  });
   const baseline = Number(stdout.trim().split('\n').pop());
   console.log(`baseline script: blackout ${baseline} ms`);
 
@@ -182,7 +222,10 @@ try {
       orchestrator_share: +(ours.orchestrator_ms / ours.window_ms).toFixed(3),
       agent_orchestrator_share: +(agent['agent_orchestrator_ms']! / agent['agent_window_ms']!).toFixed(3),
       // the agent's start at boot is inside "kexec to restore start"; with it counted as the orchestrator's own
-      agent_orchestrator_and_start_share: +((agent['agent_orchestrator_ms']! + agent['agent_own_start_ms']!) / agent['agent_window_ms']!).toFixed(3),
+      agent_orchestrator_and_start_share: +(
+        (agent['agent_orchestrator_ms']! + agent['agent_own_start_ms']!) /
+        agent['agent_window_ms']!
+      ).toFixed(3),
       luo_over_pmem_window: +(luo.window_ms / ours.window_ms).toFixed(3),
       pkernfs_over_pmem_window: +(pkernfs.window_ms / ours.window_ms).toFixed(3),
       guard_share_of_window: +((ours.guard['record_step_ms']! + ours.guard['check_step_ms']!) / ours.window_ms).toFixed(4),

@@ -70,7 +70,9 @@ for (const n of SIZES) {
     o.push(await ours(n));
   }
   rows.push({ vms: n, ours: median(o), baseline: median(b) });
-  console.log(`${n} VM${n > 1 ? 's' : ' '}  ours ${median(o).toFixed(1)} ms  baseline ${median(b).toFixed(1)} ms  (rounds: ours ${o.map((x) => x.toFixed(0)).join('/')}, baseline ${b.join('/')})`);
+  console.log(
+    `${n} VM${n > 1 ? 's' : ' '}  ours ${median(o).toFixed(1)} ms  baseline ${median(b).toFixed(1)} ms  (rounds: ours ${o.map((x) => x.toFixed(0)).join('/')}, baseline ${b.join('/')})`,
+  );
 }
 
 const figures: Record<string, unknown> = {};

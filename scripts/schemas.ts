@@ -11,14 +11,31 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export const PUBLISHED: Array<{ file: string; source: string; type: string; title: string }> = [
   { file: 'schemas/plan.schema.json', source: 'src/report/stream.ts', type: 'PlanDocument', title: 'liveupdate plan (plan --json)' },
-  { file: 'schemas/saved-plan.schema.json', source: 'src/plan/saved.ts', type: 'SavedPlan', title: 'liveupdate saved plan (plan --out FILE)' },
-  { file: 'schemas/events.schema.json', source: 'src/report/stream.ts', type: 'EventLine', title: 'one line of a liveupdate --json event stream (NDJSON)' },
+  {
+    file: 'schemas/saved-plan.schema.json',
+    source: 'src/plan/saved.ts',
+    type: 'SavedPlan',
+    title: 'liveupdate saved plan (plan --out FILE)',
+  },
+  {
+    file: 'schemas/events.schema.json',
+    source: 'src/report/stream.ts',
+    type: 'EventLine',
+    title: 'one line of a liveupdate --json event stream (NDJSON)',
+  },
 ];
 
 /** Each published schema as text, from the types as they are now. */
 export function generateSchemas(): Array<{ file: string; text: string }> {
   return PUBLISHED.map(({ file, source, type, title }) => {
-    const schema = createGenerator({ path: join(root, source), tsconfig: join(root, 'tsconfig.json'), type, skipTypeCheck: true, topRef: true, jsDoc: 'extended' }).createSchema(type);
+    const schema = createGenerator({
+      path: join(root, source),
+      tsconfig: join(root, 'tsconfig.json'),
+      type,
+      skipTypeCheck: true,
+      topRef: true,
+      jsDoc: 'extended',
+    }).createSchema(type);
     const id = `https://liveupdate.dev/schema/${file.replace(/^schemas\/|\.schema\.json$/g, '')}-v1.json`;
     return { file, text: JSON.stringify({ $id: id, title, ...schema }, null, 2) + '\n' };
   });

@@ -14,7 +14,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const schema = (p: string): object => JSON.parse(readFileSync(join(root, p), 'utf8')) as object;
 
 // one file per schema: a command loads only the validators it uses (plan: profile and facts)
-for (const [name, file] of [['profile', 'src/profile/schema.json'], ['inventory', 'src/fleet/schema.json'], ['facts', 'src/facts/schema.json']] as const) {
+for (const [name, file] of [
+  ['profile', 'src/profile/schema.json'],
+  ['inventory', 'src/fleet/schema.json'],
+  ['facts', 'src/facts/schema.json'],
+] as const) {
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, code: { source: true, esm: false } });
   ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
   ajv.addSchema(schema(file), name);

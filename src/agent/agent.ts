@@ -3,7 +3,18 @@
  * journal and the lock on this machine's disk; and at boot, finishes a run whose kexec brought the host
  * here. No SSH round trip is inside the blackout and no control node is needed to end it.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, realpathSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeSync,
+} from 'node:fs';
 import { channel } from 'node:diagnostics_channel';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage, LiveupdateError } from '../errors.js';
@@ -64,7 +75,15 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
   const refuse = (e: unknown): number => {
     const err = e instanceof LiveupdateError ? e : undefined;
     say(`refused: ${errorMessage(e)}`);
-    return finish({ requestId: req.requestId, at: Date.now(), bootId: boot, state: 'refused', code: err?.code ?? 'BUG', message: errorMessage(e), ...(err?.hint ? { hint: err.hint } : {}) });
+    return finish({
+      requestId: req.requestId,
+      at: Date.now(),
+      bootId: boot,
+      state: 'refused',
+      code: err?.code ?? 'BUG',
+      message: errorMessage(e),
+      ...(err?.hint ? { hint: err.hint } : {}),
+    });
   };
   writeDurably(join(spool, PID_FILE), `${process.pid} ${boot}\n`);
   let lock;
@@ -87,14 +106,28 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
     // a request fresh from a control node: the host must read as it did when the plan was made
     // (the boot-time resume continues a run that began in another boot: its facts were checked then)
     if (who === undefined) {
-      if (!req.facts) say('the plan was made from a facts file (--facts): the host\'s facts are not compared with it');
+      if (!req.facts) say("the plan was made from a facts file (--facts): the host's facts are not compared with it");
       else {
         const words = planWords(req.plan);
-        const drift = factsDrift(req.facts, await probeFacts(host, probeTargetsOf(req.facts, req.plan.vms.map((v) => v.name))), (m) => words.has(m.target) || words.has(m.source));
+        const drift = factsDrift(
+          req.facts,
+          await probeFacts(
+            host,
+            probeTargetsOf(
+              req.facts,
+              req.plan.vms.map((v) => v.name),
+            ),
+          ),
+          (m) => words.has(m.target) || words.has(m.source),
+        );
         if (drift.length) {
-          throw new LiveupdateError('FACTS_MISMATCH', `the host changed since the plan was made (${req.facts.collectedAt}): ${drift.join('; ')}`, {
-            hint: 'nothing was run; run the same command again to plan from what the host is now, and review that plan',
-          });
+          throw new LiveupdateError(
+            'FACTS_MISMATCH',
+            `the host changed since the plan was made (${req.facts.collectedAt}): ${drift.join('; ')}`,
+            {
+              hint: 'nothing was run; run the same command again to plan from what the host is now, and review that plan',
+            },
+          );
         }
       }
     }
@@ -105,11 +138,19 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
       req.plan,
       req.abortPlan,
       (plan) =>
-        execute({ plan, host, journal: j, liveBootId: boot, runId: req.requestId, ...(stop ? { stop } : {}), emit: (e) => {
-          const line = plainLine(e);
-          if (line) process.stdout.write(line);
-          if (e.type === 'step-end') stepEnded.publish({ id: e.id, count: ++ended });
-        } }),
+        execute({
+          plan,
+          host,
+          journal: j,
+          liveBootId: boot,
+          runId: req.requestId,
+          ...(stop ? { stop } : {}),
+          emit: (e) => {
+            const line = plainLine(e);
+            if (line) process.stdout.write(line);
+            if (e.type === 'step-end') stepEnded.publish({ id: e.id, count: ++ended });
+          },
+        }),
       (id) => say(`${id} failed before the point of no return: aborting, every VM resumes on this kernel`),
     );
     say(result.ok ? 'done' : `failed: ${result.failures.map((f) => `${f.id}: ${f.message}`).join('; ')}`);
@@ -129,7 +170,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
  */
 export async function bootResume(stop?: AbortSignal): Promise<number> {
   const latest = join(AGENT_RUNS, 'latest');
-  if (!existsSync(latest)) return say('no request on this host: nothing to resume'), 0;
+  if (!existsSync(latest)) return (say('no request on this host: nothing to resume'), 0);
   const spool = realpathSync(latest);
   const req = readRequest(spool);
   const st = Journal.open(req.journal);
@@ -137,9 +178,9 @@ export async function bootResume(stop?: AbortSignal): Promise<number> {
   st.close();
   const jump = jumped(run);
   const here = bootId();
-  if (!run || !jump || jump.bootId === here) return say(`nothing pending in ${req.journal}`), 0;
+  if (!run || !jump || jump.bootId === here) return (say(`nothing pending in ${req.journal}`), 0);
   const marker = join(spool, `boot-${here}`);
-  if (existsSync(marker)) return say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1;
+  if (existsSync(marker)) return (say(`the boot-time resume already ran in this boot (${marker}); not again: see 'liveupdate status'`), 1);
   writeDurably(marker, `${new Date().toISOString()}\n`);
   say(`run ${run.run.runId} jumped from boot ${jump.bootId}: resuming its VMs on boot ${here}`);
   return runRequest(spool, 'boot-time resume', stop);
@@ -153,4 +194,3 @@ export function agentMain(argv: string[], stop?: AbortSignal): Promise<number> {
   process.stderr.write('usage: liveupdate-agent run SPOOL_DIR | boot\n');
   return Promise.resolve(64);
 }
-

@@ -25,7 +25,15 @@ const BUNDLE_FILES = { 'liveupdate-agent': 'liveupdate-agent.cjs', liveupdate: '
 
 /** Copy `content` to `path` (gzip'd on the wire), atomically: written under a name of its own, then renamed into place. */
 async function copyTo(host: Host, content: Buffer | string, path: string, mode = 0o755): Promise<void> {
-  const argv = ['sh', '-c', 'mkdir -p "$(dirname "$1")" && gzip -dc > "$2" && chmod "$3" "$2" && mv -f "$2" "$1"', 'sh', path, `${path}.part.${randomUUID()}`, mode.toString(8)];
+  const argv = [
+    'sh',
+    '-c',
+    'mkdir -p "$(dirname "$1")" && gzip -dc > "$2" && chmod "$3" "$2" && mv -f "$2" "$1"',
+    'sh',
+    path,
+    `${path}.part.${randomUUID()}`,
+    mode.toString(8),
+  ];
   await mustExec(host, argv, `install ${path}`, { input: gzipSync(content, { level: 1 }), timeoutMs: 600_000 });
 }
 
@@ -61,19 +69,25 @@ WantedBy=sysinit.target
  */
 export async function installAgent(host: Host): Promise<{ bin: string; helper: string; runtime: string; unit?: string }> {
   // `liveupdate` run from the host's own copy: everything is there already
-  if (host.local && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`)) return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
+  if (host.local && fileURLToPath(import.meta.url).startsWith(`${AGENT_DIR}/`))
+    return { bin: AGENT_BIN, helper: AGENT_HELPER, runtime: process.execPath };
   const missing = Object.values(BUNDLE_FILES).find((file) => !existsSync(`${BUNDLES}${file}`));
-  if (missing) throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing} is missing)`, { hint: 'run npm run build' });
+  if (missing)
+    throw new LiveupdateError('NOT_SUPPORTED', `the bundles for hosts are not built (${BUNDLES}${missing} is missing)`, {
+      hint: 'run npm run build',
+    });
   // every file named by its content's hash; the wrappers and the unit are small and compared whole
   const fullSha = (content: Buffer | string): string => createHash('sha256').update(content).digest('hex');
   const named = (content: Buffer, prefix: string, suffix = ''): { content: Buffer; path: string; sha256: string } => {
     const sha256 = fullSha(content);
     return { content, path: `${prefix}-${sha256.slice(0, 16)}${suffix}`, sha256 };
   };
-  const bundle = (name: keyof typeof BUNDLE_FILES) => named(readFileSync(`${BUNDLES}${BUNDLE_FILES[name]}`), `${AGENT_DIR}/${name}`, BUNDLE_FILES[name].slice(name.length));
+  const bundle = (name: keyof typeof BUNDLE_FILES) =>
+    named(readFileSync(`${BUNDLES}${BUNDLE_FILES[name]}`), `${AGENT_DIR}/${name}`, BUNDLE_FILES[name].slice(name.length));
   const byContent = [named(readFileSync(process.execPath), `${AGENT_DIR}/node`), bundle('liveupdate-agent'), bundle('liveupdate')];
   const [runtime, agentBundle, cliBundle] = byContent.map((f) => f.path) as [string, string, string];
-  const wrapper = (bundle: string): string => `#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`;
+  const wrapper = (bundle: string): string =>
+    `#!/bin/sh\n# liveupdate on this host; remove with 'liveupdate host uninstall'\nLIVEUPDATE_HELPER=${AGENT_HELPER} LIVEUPDATE_AGENT_DIR=${AGENT_DIR} exec ${runtime} ${bundle} "$@"\n`;
   const small = [
     { path: AGENT_BIN, text: wrapper(agentBundle), mode: 0o755 },
     { path: `${AGENT_DIR}/liveupdate`, text: wrapper(cliBundle), mode: 0o755 },
@@ -81,12 +95,19 @@ export async function installAgent(host: Host): Promise<{ bin: string; helper: s
   // one round trip says what is there already, each file by its whole sha256 (they run as root:
   // a file changed on the host since it was copied is copied again, never run): on a host set up
   // before, that is all it costs
-  const probe = await host.exec(['sh', '-c', [
-    `sha256sum ${[...byContent.map((f) => f.path), ...small.map((f) => f.path), AGENT_UNIT].join(' ')} 2>/dev/null | sed 's/^/sum /'`,
-    `echo "link $(readlink ${AGENT_HELPER})"`,
-    `[ -d /run/systemd/system ] && echo systemd && [ "$(systemctl is-enabled liveupdate-resume.service 2>/dev/null)" = enabled ] && echo enabled`,
-    'true',
-  ].join('; ')], { timeoutMs: 120_000 });
+  const probe = await host.exec(
+    [
+      'sh',
+      '-c',
+      [
+        `sha256sum ${[...byContent.map((f) => f.path), ...small.map((f) => f.path), AGENT_UNIT].join(' ')} 2>/dev/null | sed 's/^/sum /'`,
+        `echo "link $(readlink ${AGENT_HELPER})"`,
+        `[ -d /run/systemd/system ] && echo systemd && [ "$(systemctl is-enabled liveupdate-resume.service 2>/dev/null)" = enabled ] && echo enabled`,
+        'true',
+      ].join('; '),
+    ],
+    { timeoutMs: 120_000 },
+  );
   const said = new Set(probe.stdout.split('\n'));
   const same = (path: string, sha256: string): boolean => said.has(`sum ${sha256}  ${path}`);
   const fresh = byContent.filter((f) => !same(f.path, f.sha256));
@@ -96,9 +117,13 @@ export async function installAgent(host: Host): Promise<{ bin: string; helper: s
   if (fresh.length) {
     const v = await host.exec([`${AGENT_DIR}/liveupdate`, '--version'], { timeoutMs: 60_000 });
     if (v.exitCode !== 0) {
-      throw new LiveupdateError('NOT_SUPPORTED', `${host.name}: the agent does not start there (exit ${v.exitCode}): ${v.stderr.trim().split('\n').slice(-2).join(' / ')}`, {
-        hint: 'the agent runs the Node runtime of this control node: the host needs x86_64 glibc 2.28+ and libstdc++ (QEMU brings both)',
-      });
+      throw new LiveupdateError(
+        'NOT_SUPPORTED',
+        `${host.name}: the agent does not start there (exit ${v.exitCode}): ${v.stderr.trim().split('\n').slice(-2).join(' / ')}`,
+        {
+          hint: 'the agent runs the Node runtime of this control node: the host needs x86_64 glibc 2.28+ and libstdc++ (QEMU brings both)',
+        },
+      );
     }
   }
   // the helper: verified by its whole sha256 (once per connection), uploaded if it is not this build's
@@ -119,9 +144,13 @@ export async function uninstallAgent(host: Host, journal: string): Promise<strin
   const unfinished = run !== undefined && !run.finished;
   const lock = await host.exec(['cat', lockFile(journal)]);
   if (unfinished || lock.exitCode === 0) {
-    throw new LiveupdateError('HOST_BUSY', `${host.name}: ${unfinished ? `the run in ${journal} is not finished` : `the lock ${lockFile(journal)} is there (${lock.stdout.trim()})`}: the agent stays; nothing was removed`, {
-      hint: "finish the run first (liveupdate status says how), or abort it",
-    });
+    throw new LiveupdateError(
+      'HOST_BUSY',
+      `${host.name}: ${unfinished ? `the run in ${journal} is not finished` : `the lock ${lockFile(journal)} is there (${lock.stdout.trim()})`}: the agent stays; nothing was removed`,
+      {
+        hint: 'finish the run first (liveupdate status says how), or abort it',
+      },
+    );
   }
   const removed: string[] = [];
   if ((await host.exec(['test', '-e', AGENT_UNIT])).exitCode === 0) {

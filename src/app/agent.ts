@@ -28,13 +28,20 @@ export interface FollowOptions {
 }
 
 /** died: the agent's process is gone with no result (killed, crashed, or left behind on the old boot) */
-export type Followed = { state: 'result'; result: AgentResult } | { state: 'detached'; why: string } | { state: 'died'; why: string; log: string };
+export type Followed =
+  { state: 'result'; result: AgentResult } | { state: 'detached'; why: string } | { state: 'died'; why: string; log: string };
 
 /**
  * Follow the host's journal from byte `from` until the request's result.json appears: one exec per
  * poll (inode, new bytes, result); across the kexec, reconnect until the host answers again.
  */
-export async function followAgent(host: Host, spool: string, journal: string, start: { inode: string; offset: number }, opts: FollowOptions): Promise<Followed> {
+export async function followAgent(
+  host: Host,
+  spool: string,
+  journal: string,
+  start: { inode: string; offset: number },
+  opts: FollowOptions,
+): Promise<Followed> {
   let { inode, offset } = start;
   let partial = '';
   let lastAnswer = Date.now();
@@ -81,13 +88,20 @@ export async function followAgent(host: Host, spool: string, journal: string, st
       const neverStarted = agent === 'starting' && Date.now() - startedAt > 120_000;
       if (gone >= 2 || neverStarted) {
         const log = (await host.exec(['tail', '-n', '5', `${spool}/agent.log`])).stdout.trim();
-        return { state: 'died', why: neverStarted ? 'the agent did not start within 120 s' : 'the agent is gone without a result (killed, crashed, or ended with the old kernel and nothing resumed the run on this boot)', log };
+        return {
+          state: 'died',
+          why: neverStarted
+            ? 'the agent did not start within 120 s'
+            : 'the agent is gone without a result (killed, crashed, or ended with the old kernel and nothing resumed the run on this boot)',
+          log,
+        };
       }
     } catch (e) {
       if (e instanceof SyntaxError) throw e;
       // the host went down (kexec) or the network did: reconnect on the next poll
       host.reset?.();
-      if (Date.now() - lastAnswer > opts.silenceMs) return { state: 'detached', why: `no answer from ${host.name} for ${Math.round(opts.silenceMs / 1000)} s` };
+      if (Date.now() - lastAnswer > opts.silenceMs)
+        return { state: 'detached', why: `no answer from ${host.name} for ${Math.round(opts.silenceMs / 1000)} s` };
     }
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
@@ -107,27 +121,66 @@ async function journalMark(host: Host, journal: string): Promise<{ inode: string
 }
 
 /** Hand the plan to the agent and start it, detached from this session; follow with `followAgent`. */
-export async function startAgent(host: Host, req: { command: string; plan: Plan; abortPlan?: Plan; facts?: HostFacts; journal: string }): Promise<AgentRun & { mark: { inode: string; offset: number } }> {
+export async function startAgent(
+  host: Host,
+  req: { command: string; plan: Plan; abortPlan?: Plan; facts?: HostFacts; journal: string },
+): Promise<AgentRun & { mark: { inode: string; offset: number } }> {
   const installed = await installAgent(host);
   const requestId = randomUUID();
   const spool = `${AGENT_RUNS}/${requestId}`;
-  const request: AgentRequest = { requestId, who: `${userInfo().username}@${hostname()}`, at: Date.now(), command: req.command, plan: req.plan, ...(req.abortPlan ? { abortPlan: req.abortPlan } : {}), ...(req.facts ? { facts: req.facts } : {}), journal: req.journal, helper: installed.helper };
+  const request: AgentRequest = {
+    requestId,
+    who: `${userInfo().username}@${hostname()}`,
+    at: Date.now(),
+    command: req.command,
+    plan: req.plan,
+    ...(req.abortPlan ? { abortPlan: req.abortPlan } : {}),
+    ...(req.facts ? { facts: req.facts } : {}),
+    journal: req.journal,
+    helper: installed.helper,
+  };
   await host.put(JSON.stringify(request) + '\n', `${spool}/request.json`, 0o600);
   const mark = await journalMark(host, req.journal);
-  await mustExec(host, ['sh', '-c', 'cd / && setsid -f "$1" run "$2" </dev/null >>"$2/agent.log" 2>&1', 'sh', AGENT_BIN, spool], 'start the agent');
+  await mustExec(
+    host,
+    ['sh', '-c', 'cd / && setsid -f "$1" run "$2" </dev/null >>"$2/agent.log" 2>&1', 'sh', AGENT_BIN, spool],
+    'start the agent',
+  );
   return { requestId, spool, journal: req.journal, mark };
 }
 
 /** The newest request on the host (what `status --follow` follows), if any. */
 export async function latestRequest(host: Host): Promise<{ spool: string; request: AgentRequest; result?: AgentResult } | undefined> {
-  const r = await host.exec(['sh', '-c', 'd=$(readlink -f "$1/latest") && echo "$d" && cat "$d/request.json" && echo && { cat "$d/result.json" 2>/dev/null; true; }', 'sh', AGENT_RUNS]);
+  const r = await host.exec([
+    'sh',
+    '-c',
+    'd=$(readlink -f "$1/latest") && echo "$d" && cat "$d/request.json" && echo && { cat "$d/result.json" 2>/dev/null; true; }',
+    'sh',
+    AGENT_RUNS,
+  ]);
   if (r.exitCode !== 0) return undefined;
   const [spool, request, result] = r.stdout.split('\n');
-  return { spool: spool!, request: JSON.parse(request!) as AgentRequest, ...(result?.trim() ? { result: JSON.parse(result) as AgentResult } : {}) };
+  return {
+    spool: spool!,
+    request: JSON.parse(request!) as AgentRequest,
+    ...(result?.trim() ? { result: JSON.parse(result) as AgentResult } : {}),
+  };
 }
 
 /** The result as the executor would have returned it; a refusal is the error it was on the host. */
 export function agentOutcome(r: AgentResult): ExecuteResult {
-  if (r.state === 'refused') throw new LiveupdateError(r.code === 'BUG' ? 'STEP_FAILED' : (r.code as 'HOST_BUSY'), `the agent on the host refused: ${r.message}`, r.hint ? { hint: r.hint } : {});
-  return { ok: r.ok, failures: r.failures, fromJournal: r.fromJournal, blackouts: r.blackouts, runId: r.runId, ...(r.aborted ? { aborted: r.aborted } : {}) };
+  if (r.state === 'refused')
+    throw new LiveupdateError(
+      r.code === 'BUG' ? 'STEP_FAILED' : (r.code as 'HOST_BUSY'),
+      `the agent on the host refused: ${r.message}`,
+      r.hint ? { hint: r.hint } : {},
+    );
+  return {
+    ok: r.ok,
+    failures: r.failures,
+    fromJournal: r.fromJournal,
+    blackouts: r.blackouts,
+    runId: r.runId,
+    ...(r.aborted ? { aborted: r.aborted } : {}),
+  };
 }

@@ -15,7 +15,19 @@ import type { ExecuteResult } from '../exec/executor.js';
 import { journalFile } from '../exec/journal.js';
 import { SshHost, parseTarget } from '../host/ssh.js';
 import { counterOn } from '../lab/counter.js';
-import { bootLab, ensureLabImage, ensureLabKernel, labImageCached, labKernelCached, LAB_CACHE, LAB_LUO_PROFILE, LAB_PKERNFS_PROFILE, LAB_PROFILE, type LabHost, type LabKernel } from '../lab/lab.js';
+import {
+  bootLab,
+  ensureLabImage,
+  ensureLabKernel,
+  labImageCached,
+  labKernelCached,
+  LAB_CACHE,
+  LAB_LUO_PROFILE,
+  LAB_PKERNFS_PROFILE,
+  LAB_PROFILE,
+  type LabHost,
+  type LabKernel,
+} from '../lab/lab.js';
 import { demoPreflight } from '../lab/preflight.js';
 import type { PhaseSelection } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
@@ -23,9 +35,11 @@ import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from 
 
 const VM = 'counter';
 
-
 /** What differs between the demo's backends: the lab host's kernel and image, the profile, and what the stages say. */
-const BACKENDS: Record<DemoBackend, { kernel: LabKernel; profile: string; kernelTitle?: string; image: string; boot: (port: number) => string; prepare: string }> = {
+const BACKENDS: Record<
+  DemoBackend,
+  { kernel: LabKernel; profile: string; kernelTitle?: string; image: string; boot: (port: number) => string; prepare: string }
+> = {
   pmem: {
     kernel: 'debian',
     profile: LAB_PROFILE,
@@ -75,7 +89,16 @@ export interface DemoResult {
   /** where the journal is on the lab host */
   journalOnHost: string;
   stagesMs: Record<string, number>;
-  lab: { kept: boolean; target: string; port: number; pid?: number; identity: string; knownHosts: string; profile: string; serialLog: string };
+  lab: {
+    kept: boolean;
+    target: string;
+    port: number;
+    pid?: number;
+    identity: string;
+    knownHosts: string;
+    profile: string;
+    serialLog: string;
+  };
 }
 
 /** What the demo shows while it runs: its stages, and a listener for each liveupdate command it runs (`log` draws under the current stage). */
@@ -141,9 +164,13 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
   const b = BACKENDS[opts.backend];
   const { kernel } = b;
   if (kernel !== 'debian') {
-    await timed('kernel', b.kernelTitle!, labKernelCached(kernel) ? 'cached: seconds' : 'first time: 10-15 min on 2 cores', (log) => ensureLabKernel(kernel, log));
+    await timed('kernel', b.kernelTitle!, labKernelCached(kernel) ? 'cached: seconds' : 'first time: 10-15 min on 2 cores', (log) =>
+      ensureLabKernel(kernel, log),
+    );
   }
-  await timed('image', b.image, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) => ensureLabImage(log, kernel));
+  await timed('image', b.image, labImageCached(kernel) ? 'cached: seconds' : 'first time: 2-5 min (Debian packages, debootstrap)', (log) =>
+    ensureLabImage(log, kernel),
+  );
   const lab = await timed('boot', b.boot(port), 'under a minute', () => bootLab('demo', { port, kernel, keep, cold: true }));
   // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
   let demo: DemoResult | undefined;
@@ -153,7 +180,13 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
     const onHost = journalFile(requireProfile(profilePath).profile.journal.dir, 'lab');
     const copy = join(LAB_CACHE, 'demo', 'lab.journal');
     rmSync(copy, { force: true });
-    const execOpts: UpdateRequest = { profile: profilePath, host: lab.target, identity: lab.identity, knownHosts: lab.knownHosts, agent: true };
+    const execOpts: UpdateRequest = {
+      profile: profilePath,
+      host: lab.target,
+      identity: lab.identity,
+      knownHosts: lab.knownHosts,
+      agent: true,
+    };
     const events: ExecEvent[] = [];
     const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {
       const r = await updateHost(
@@ -163,16 +196,25 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
         collecting(ui.listener(log), (e) => events.push(e)),
       );
       if (!isExecuted(r) || !r.ok) {
-        throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`, {
-          hint: `the journal is on the lab host (${onHost}); re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
-        });
+        throw new LiveupdateError(
+          'STEP_FAILED',
+          `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`,
+          {
+            hint: `the journal is on the lab host (${onHost}); re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
+          },
+        );
       }
       return r;
     };
     await timed('prepare', b.prepare, 'about 15 s', (log) => phases('prepare', 'prepare', log));
     await timed('count', `Let the guest count for ${count} s`, `${count} s`, () => sleep(count * 1000));
     const before = await timed('before', 'Before: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab));
-    const result = await timed('run', "Live update: `liveupdate run --host`, run by the host's agent (stage kernel, pause + save, kexec; at boot: restore, continue)", '30 s to 2 min: the new kernel boots under emulation', (log) => phases('run', 'all', log));
+    const result = await timed(
+      'run',
+      "Live update: `liveupdate run --host`, run by the host's agent (stage kernel, pause + save, kexec; at boot: restore, continue)",
+      '30 s to 2 min: the new kernel boots under emulation',
+      (log) => phases('run', 'all', log),
+    );
     // with the host's journal, copied here: the lab host goes at teardown
     const after = await timed('after', 'After: kernel, boot_id, guest counter', 'seconds', () => snapshot(lab, { journal: onHost, copy }));
     const breakdown = blackoutBreakdown(events, VM);
@@ -192,7 +234,16 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
       journal: copy,
       journalOnHost: onHost,
       stagesMs,
-      lab: { kept: keep, target: lab.target, port, ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}), identity: lab.identity, knownHosts: lab.knownHosts, profile: b.profile, serialLog: lab.serialLog },
+      lab: {
+        kept: keep,
+        target: lab.target,
+        port,
+        ...(keep && lab.proc.pid ? { pid: lab.proc.pid } : {}),
+        identity: lab.identity,
+        knownHosts: lab.knownHosts,
+        profile: b.profile,
+        serialLog: lab.serialLog,
+      },
     };
   } finally {
     if (!keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());

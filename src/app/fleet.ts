@@ -15,7 +15,12 @@ import { updateHost, isDryRun, isExecuted } from './update.js';
 
 /** An inventory host as every command's host options: its login, address and port as they are, its identity, known_hosts and become. */
 export function hostOptionsOf(h: FleetHost): HostOptions & { host: { user: string; address: string; port: number } } {
-  return { host: { user: h.user, address: h.address, port: h.port }, ...(h.identity ? { identity: h.identity } : {}), ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}), ...(h.become ? { become: true } : {}) };
+  return {
+    host: { user: h.user, address: h.address, port: h.port },
+    ...(h.identity ? { identity: h.identity } : {}),
+    ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
+    ...(h.become ? { become: true } : {}),
+  };
 }
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
@@ -75,7 +80,11 @@ export interface HostPlanRow {
 }
 
 /** Facts and a plan for every host, `forks` at a time, new connections rate-limited. */
-export async function planFleet(inv: Inventory, limit: string | undefined, forks: number): Promise<{ batches: string[][]; hosts: HostPlanRow[] }> {
+export async function planFleet(
+  inv: Inventory,
+  limit: string | undefined,
+  forks: number,
+): Promise<{ batches: string[][]; hosts: HostPlanRow[] }> {
   const selected = applyLimit(inv.hosts, limit);
   if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${limit ?? ''}' selects no host of ${inv.file}`);
   const bs = batches(selected, inv.rollout.serial);
@@ -94,8 +103,18 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
       }
       const profile = { ...p.profile, host: { ...p.profile.host, name: h.hostname } };
       if (!h.facts) await limiter.take();
-      const facts = await obtainFacts({ ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) }, profile, h.facts ? undefined : openHost(hostOpts));
-      const plan = makePlan({ profile, facts, phases: inv.rollout.phases, locate: p.locate, update: inv.rollout.vmmOnly ? 'vmm' : 'kernel' });
+      const facts = await obtainFacts(
+        { ...hostOpts, ...(h.facts ? { facts: h.facts } : {}) },
+        profile,
+        h.facts ? undefined : openHost(hostOpts),
+      );
+      const plan = makePlan({
+        profile,
+        facts,
+        phases: inv.rollout.phases,
+        locate: p.locate,
+        update: inv.rollout.vmmOnly ? 'vmm' : 'kernel',
+      });
       const reboot = plan.steps.find((s) => s.stopAfter && !s.satisfied);
       return {
         ...base,
@@ -107,7 +126,12 @@ export async function planFleet(inv: Inventory, limit: string | undefined, forks
         ...(reboot ? { rebootFirst: `${reboot.id}: ${reboot.stopAfter}` } : {}),
       };
     } catch (e) {
-      const msg = e instanceof LiveupdateError ? [e.message, ...e.diagnostics.map((d) => (d.where ? `${d.where}: ` : '') + d.message)].join('; ') : e instanceof Error ? e.message : String(e);
+      const msg =
+        e instanceof LiveupdateError
+          ? [e.message, ...e.diagnostics.map((d) => (d.where ? `${d.where}: ` : '') + d.message)].join('; ')
+          : e instanceof Error
+            ? e.message
+            : String(e);
       return { ...base, ok: false, error: msg };
     }
   };

@@ -63,7 +63,10 @@ function sshConfigLines(file: string | undefined): SshConfigLine[] {
     if (files.read(file) === undefined) throw new LiveupdateError('USAGE', `--ssh-config ${file}: cannot read it`);
     return parseSshConfig(file, files, join(homedir(), '.ssh'));
   }
-  return [...parseSshConfig(join(homedir(), '.ssh', 'config'), files, join(homedir(), '.ssh')), ...parseSshConfig('/etc/ssh/ssh_config', files, '/etc/ssh')];
+  return [
+    ...parseSshConfig(join(homedir(), '.ssh', 'config'), files, join(homedir(), '.ssh')),
+    ...parseSshConfig('/etc/ssh/ssh_config', files, '/etc/ssh'),
+  ];
 }
 
 /**
@@ -71,7 +74,11 @@ function sshConfigLines(file: string | undefined): SshConfigLine[] {
  * Match blocks: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, known hosts files,
  * StrictHostKeyChecking, ConnectTimeout). Each ProxyJump hop is itself resolved through ssh_config.
  */
-export function sshHost(spec: string | HostTarget, opts: Omit<HostOptions, 'host'>, warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`)): SshHost {
+export function sshHost(
+  spec: string | HostTarget,
+  opts: Omit<HostOptions, 'host'>,
+  warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
+): SshHost {
   const lines = sshConfigLines(opts.sshConfig);
   const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
     const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
@@ -92,9 +99,16 @@ export function sshHost(spec: string | HostTarget, opts: Omit<HostOptions, 'host
       },
     );
   const given = typeof spec === 'string' ? parseHostSpec(spec) : spec;
-  const target = resolved({ ...(given.user !== undefined ? { user: given.user } : {}), host: given.address, ...(given.port !== undefined ? { port: given.port } : {}) });
+  const target = resolved({
+    ...(given.user !== undefined ? { user: given.user } : {}),
+    host: given.address,
+    ...(given.port !== undefined ? { port: given.port } : {}),
+  });
   // the hops take ssh_config only (as ssh's -J hops do); --known-hosts is the operator's for every hop
-  const hopFlags = { ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}), ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}) };
+  const hopFlags = {
+    ...(opts.knownHosts ? { knownHosts: opts.knownHosts } : {}),
+    ...(opts.acceptNewHostKey ? { acceptNewHostKey: true } : {}),
+  };
   const via = target.proxyJump.reduce<SshHost | undefined>((prev, hop) => open(resolved(parseJump(hop)), prev, hopFlags), undefined);
   return open(target, via, opts);
 }

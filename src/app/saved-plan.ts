@@ -16,7 +16,9 @@ export function readSavedPlan(file: string): SavedPlan {
   try {
     data = JSON.parse(text) as Partial<SavedPlan>;
   } catch (err) {
-    throw new LiveupdateError('USAGE', `${file}: not a saved plan (not JSON: ${(err as Error).message.replace(/\s+/g, ' ')})`, { hint: "save one with 'liveupdate plan --profile FILE --out PLAN'" });
+    throw new LiveupdateError('USAGE', `${file}: not a saved plan (not JSON: ${(err as Error).message.replace(/\s+/g, ' ')})`, {
+      hint: "save one with 'liveupdate plan --profile FILE --out PLAN'",
+    });
   }
   const ok =
     typeof data === 'object' &&
@@ -27,8 +29,16 @@ export function readSavedPlan(file: string): SavedPlan {
     SELECTIONS.has(String(data.selection)) &&
     Array.isArray(data.plan?.steps) &&
     typeof data.plan.facts?.bootId === 'string';
-  if (!ok) throw new LiveupdateError('USAGE', `${file}: not a saved plan (expected what 'liveupdate plan --out' writes: type saved-plan, profile, selection, plan)`);
-  if (data.formatVersion !== SAVED_PLAN_FORMAT_VERSION) throw new LiveupdateError('USAGE', `${file}: saved plan format ${String(data.formatVersion)}, this liveupdate reads ${SAVED_PLAN_FORMAT_VERSION}; make the plan again`);
+  if (!ok)
+    throw new LiveupdateError(
+      'USAGE',
+      `${file}: not a saved plan (expected what 'liveupdate plan --out' writes: type saved-plan, profile, selection, plan)`,
+    );
+  if (data.formatVersion !== SAVED_PLAN_FORMAT_VERSION)
+    throw new LiveupdateError(
+      'USAGE',
+      `${file}: saved plan format ${String(data.formatVersion)}, this liveupdate reads ${SAVED_PLAN_FORMAT_VERSION}; make the plan again`,
+    );
   return data as SavedPlan;
 }
 
@@ -39,6 +49,8 @@ export function writeSavedPlan(file: string, saved: SavedPlan): void {
     writeFileSync(part, JSON.stringify(saved, null, 2) + '\n', { mode: 0o644 });
     renameSync(part, file);
   } catch (err) {
-    throw new LiveupdateError('USAGE', `--out ${file}: cannot write it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+    throw new LiveupdateError('USAGE', `--out ${file}: cannot write it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      cause: err,
+    });
   }
 }

@@ -40,9 +40,14 @@ export interface UpdateRequest extends HostOptions {
  * over SSH. On this machine the executor runs in this process unless --agent (or `--via agent`).
  */
 export function viaAgent(opts: { remote: boolean; agent?: boolean; via?: string }): boolean {
-  if (opts.via !== undefined && opts.via !== 'agent' && opts.via !== 'ssh') throw new LiveupdateError('USAGE', `--via ${opts.via}: expected agent or ssh`);
+  if (opts.via !== undefined && opts.via !== 'agent' && opts.via !== 'ssh')
+    throw new LiveupdateError('USAGE', `--via ${opts.via}: expected agent or ssh`);
   if (opts.agent && opts.via === 'ssh') throw new LiveupdateError('USAGE', '--agent and --via ssh contradict each other: choose one');
-  if (opts.via === 'ssh' && !opts.remote) throw new LiveupdateError('USAGE', '--via ssh needs --host: on this machine the steps run in this process (or with --agent, by the agent)');
+  if (opts.via === 'ssh' && !opts.remote)
+    throw new LiveupdateError(
+      'USAGE',
+      '--via ssh needs --host: on this machine the steps run in this process (or with --agent, by the agent)',
+    );
   if (opts.agent || opts.via === 'agent') return true;
   return opts.via === undefined && opts.remote;
 }
@@ -80,7 +85,12 @@ export const isExecuted = (r: UpdateOutcome): r is Executed => 'ok' in r;
 const followSilenceMs = (profile: Profile): number => profile.kexec.bootTimeoutMs + 120_000;
 
 /** One host through the phases `phases` of its profile's plan, journaled; see the file comment. */
-export async function updateHost(name: string, phases: PhaseSelection, req: UpdateRequest, listener: UpdateListener): Promise<UpdateOutcome> {
+export async function updateHost(
+  name: string,
+  phases: PhaseSelection,
+  req: UpdateRequest,
+  listener: UpdateListener,
+): Promise<UpdateOutcome> {
   const saved = req.savedPlan ? readSavedPlan(req.savedPlan) : undefined;
   const loaded = requireProfile(req.profile);
   const { warnings, locate } = loaded;
@@ -89,7 +99,8 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
   const host = openHost(req);
   const journal = Journal.open(journalFor(req, profile));
   // a saved plan says which update it is; --vmm-only may repeat it, never contradict it
-  if (saved && req.vmmOnly && saved.plan.update !== 'vmm') throw new LiveupdateError('USAGE', `--vmm-only with --plan ${req.savedPlan}: that plan kexecs a new kernel; make a --vmm-only plan`);
+  if (saved && req.vmmOnly && saved.plan.update !== 'vmm')
+    throw new LiveupdateError('USAGE', `--vmm-only with --plan ${req.savedPlan}: that plan kexecs a new kernel; make a --vmm-only plan`);
   const update = saved ? saved.plan.update : req.vmmOnly ? 'vmm' : 'kernel';
   const plansFor = (sel: PhaseSelection, facts: PlanInput['facts']): ReturnType<typeof planWithAbort> =>
     planWithAbort({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
@@ -105,33 +116,55 @@ export async function updateHost(name: string, phases: PhaseSelection, req: Upda
     const facts = await obtainFacts(req, profile, host);
     // the abort plan is what a guard that fails before the point of no return turns to
     const fresh = plansFor(phases, facts);
-    const { plan, abortPlan } = saved ? boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, ...fresh }) : fresh;
+    const { plan, abortPlan } = saved
+      ? boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, ...fresh })
+      : fresh;
     if (req.dryRun) return { dryRun: plan };
     if (pointOfNoReturn(plan)) await listener.confirm?.(plan, host.name);
-    if (req.agent && req.markDone?.length) throw new LiveupdateError('USAGE', '--mark-done through the on-host agent: the journal is on the host; run liveupdate resume --mark-done on the host itself (or add --via ssh for a run this control node drove step by step)');
+    if (req.agent && req.markDone?.length)
+      throw new LiveupdateError(
+        'USAGE',
+        '--mark-done through the on-host agent: the journal is on the host; run liveupdate resume --mark-done on the host itself (or add --via ssh for a run this control node drove step by step)',
+      );
     for (const id of req.markDone ?? []) {
       if (!journal.openRun) throw new LiveupdateError('USAGE', `--mark-done ${id}: no unfinished run in ${journal.file}`);
       const step = plan.steps.find((s) => s.id === id);
       if (!step) throw new LiveupdateError('USAGE', `--mark-done ${id}: no such step in the ${name} plan`);
       journal.append({ type: 'step-end', ...stepRef(step), at: Date.now(), ms: 0, result: 'marked-done' }, true);
     }
-    const liveBootId = req.facts ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name) : facts.bootId;
+    const liveBootId = req.facts
+      ? requireLiveBootId((await host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout, host.name)
+      : facts.bootId;
     listener.planned(plan, host.name);
     if (req.agent) {
       const journalOnHost = profileJournal(profile);
-      const started = await startAgent(host, { command: name, plan, ...(abortPlan ? { abortPlan } : {}), ...(req.facts ? {} : { facts }), journal: journalOnHost });
+      const started = await startAgent(host, {
+        command: name,
+        plan,
+        ...(abortPlan ? { abortPlan } : {}),
+        ...(req.facts ? {} : { facts }),
+        journal: journalOnHost,
+      });
       const r = listener.progress(plan);
       let followed;
       try {
-        followed = await followAgent(host, started.spool, journalOnHost, started.mark, { emit: r.emit, silenceMs: followSilenceMs(profile), ...(listener.signal ? { signal: listener.signal } : {}) });
+        followed = await followAgent(host, started.spool, journalOnHost, started.mark, {
+          emit: r.emit,
+          silenceMs: followSilenceMs(profile),
+          ...(listener.signal ? { signal: listener.signal } : {}),
+        });
       } finally {
         await r.finish?.();
       }
       if (followed.state === 'detached') return { detached: { requestId: started.requestId, host: host.name, why: followed.why } };
       if (followed.state === 'died') {
-        throw new LiveupdateError('STEP_FAILED', `${host.name}: ${followed.why}; the journal on the host (${journalOnHost}) says how far it got${followed.log ? `; its log ends: ${followed.log.split('\n').join(' / ')}` : ''}`, {
-          hint: `see 'liveupdate status --profile ${req.profile}${hostFlag(req.host)}', then run the same command again: it continues from the journal`,
-        });
+        throw new LiveupdateError(
+          'STEP_FAILED',
+          `${host.name}: ${followed.why}; the journal on the host (${journalOnHost}) says how far it got${followed.log ? `; its log ends: ${followed.log.split('\n').join(' / ')}` : ''}`,
+          {
+            hint: `see 'liveupdate status --profile ${req.profile}${hostFlag(req.host)}', then run the same command again: it continues from the journal`,
+          },
+        );
       }
       return { ...agentOutcome(followed.result), journal: `${host.name}:${journalOnHost}` };
     }

@@ -23,11 +23,25 @@ function commandPaths(c: Command, path: string[] = []): Array<{ path: string[]; 
 export function bashCompletion(program: Command, choices: Record<string, string[]> = {}): string {
   const cmds = commandPaths(program);
   const q = (s: string): string => `'${s.replace(/'/g, "'\\''")}'`;
-  const subs = cmds.map(({ path, command }) => `    ${q(path.join(' '))}) echo ${q(subcommands(command).map((s) => s.name()).join(' '))} ;;`);
-  const opts = cmds.map(({ path, command }) => `    ${q(path.join(' '))}) echo ${q([...command.options.map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean).join(' '))} ;;`);
+  const subs = cmds.map(
+    ({ path, command }) =>
+      `    ${q(path.join(' '))}) echo ${q(
+        subcommands(command)
+          .map((s) => s.name())
+          .join(' '),
+      )} ;;`,
+  );
+  const opts = cmds.map(
+    ({ path, command }) =>
+      `    ${q(path.join(' '))}) echo ${q([...command.options.map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean).join(' '))} ;;`,
+  );
   const values = [
     ...new Map(
-      cmds.flatMap(({ command }) => command.options.filter((o) => o.required || o.optional).map((o) => [o.long!, choices[o.long!]?.join(' ') ?? valueWords(o)] as const)),
+      cmds.flatMap(({ command }) =>
+        command.options
+          .filter((o) => o.required || o.optional)
+          .map((o) => [o.long!, choices[o.long!]?.join(' ') ?? valueWords(o)] as const),
+      ),
     ),
   ].map(([flag, words]) => `    ${q(flag)}) echo ${q(words)} ;;`);
   return `# liveupdate completion for bash (and zsh through bashcompinit): eval "$(liveupdate completion bash)"

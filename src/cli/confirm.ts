@@ -15,7 +15,8 @@ export async function confirmOrRefuse(out: Reporter, yes: boolean | undefined, w
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   try {
     const answer = await rl.question(`${what}.\n${review}\nOnly 'yes' goes on: `);
-    if (answer.trim() !== 'yes') throw new LiveupdateError('NOT_CONFIRMED', `not confirmed ('${answer.trim().slice(0, 40)}'); nothing was done`);
+    if (answer.trim() !== 'yes')
+      throw new LiveupdateError('NOT_CONFIRMED', `not confirmed ('${answer.trim().slice(0, 40)}'); nothing was done`);
   } finally {
     rl.close();
   }

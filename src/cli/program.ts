@@ -15,7 +15,8 @@ import type { PlanOpts } from './commands/plan.js';
 import { PATH_VALUE, PHASE_CHOICES, type CommandContext } from './context.js';
 
 const SSH_CONFIG = '-F, --ssh-config <file>';
-const SSH_CONFIG_HELP = 'ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (Host/Match: HostName, User, Port, IdentityFile, ProxyJump, known hosts files, ...)';
+const SSH_CONFIG_HELP =
+  'ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (Host/Match: HostName, User, Port, IdentityFile, ProxyJump, known hosts files, ...)';
 
 const BECOME = '--become';
 const BECOME_HELP = 'the login user is not root: run every command on the host through sudo -n (a NOPASSWD sudoers rule)';
@@ -32,11 +33,15 @@ function withSshOptions(c: Command): Command {
 }
 
 function withHostOptions(c: Command, profile: 'required' | 'or-plan' = 'required'): Command {
-  const p = profile === 'required' ? c.requiredOption('--profile <file>', 'host profile YAML') : c.option('--profile <file>', 'host profile YAML (with --plan: the one the plan was made from)');
-  return withSshOptions(p)
-    .option('--journal-dir <dir>', `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`);
+  const p =
+    profile === 'required'
+      ? c.requiredOption('--profile <file>', 'host profile YAML')
+      : c.option('--profile <file>', 'host profile YAML (with --plan: the one the plan was made from)');
+  return withSshOptions(p).option(
+    '--journal-dir <dir>',
+    `journal directory (default: the profile's journal.dir for this machine, ${REMOTE_JOURNAL_DIR} for remote hosts)`,
+  );
 }
-
 
 /** `~/...` in every path value, as a shell would have done had the word not been quoted or after `=`. */
 function expandHomeInPaths(c: Command): void {
@@ -87,11 +92,17 @@ function declareLookCommands(program: Command, ctx: CommandContext): void {
     .option('--accept-new-host-key', 'trust and record an unknown host key')
     .option(SSH_CONFIG, SSH_CONFIG_HELP)
     .option(BECOME, BECOME_HELP)
-    .option('--vmm-only', 'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)')
+    .option(
+      '--vmm-only',
+      'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)',
+    )
     .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
     .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
-    .option('--out <file>', "also save the plan to run later exactly as shown (liveupdate run --plan FILE), bound to this profile and the host's boot and facts")
+    .option(
+      '--out <file>',
+      "also save the plan to run later exactly as shown (liveupdate run --plan FILE), bound to this profile and the host's boot and facts",
+    )
     .action(async (opts: PlanOpts) => (await import('./commands/plan.js')).plan(opts, ctx));
 }
 
@@ -106,30 +117,56 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
   ];
   for (const [name, what] of phaseCommands) {
     const c = withHostOptions(program.command(name).description(`${what} (journaled; re-run to continue after a failure)`), 'or-plan')
-      .option('--plan <file>', `run exactly this saved plan (liveupdate plan${name === 'run' ? '' : ` --phase ${name}`} --out FILE); refused if the profile, the host's boot or its facts changed since`)
+      .option(
+        '--plan <file>',
+        `run exactly this saved plan (liveupdate plan${name === 'run' ? '' : ` --phase ${name}`} --out FILE); refused if the profile, the host's boot or its facts changed since`,
+      )
       .option('--yes', 'do not ask before passing the point of no return (the kexec); needed without a terminal')
       .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
-      .option('--vmm-only', 'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)')
+      .option(
+        '--vmm-only',
+        'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)',
+      )
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
-      .option('--via <who>', 'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)')
-      .option('--agent', 'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)');
+      .option(
+        '--via <who>',
+        'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)',
+      )
+      .option(
+        '--agent',
+        'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)',
+      );
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
-    if (name === 'run') c.option('--phases <which>', "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)", 'all');
+    if (name === 'run')
+      c.option(
+        '--phases <which>',
+        "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)",
+        'all',
+      );
     c.action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).phase(name, opts, ctx));
   }
 
-  withHostOptions(program.command('abort').description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'))
+  withHostOptions(
+    program
+      .command('abort')
+      .description('before the point of no return: resume every VM on the running kernel and unload the staged kernel'),
+  )
     .option('--facts <file>', 'plan from saved facts instead of probing')
     .option('--dry-run', 'print the plan and change nothing')
     .option('--vmm-only', 'the run being aborted was --vmm-only')
-    .option('--via <who>', "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)")
+    .option(
+      '--via <who>',
+      "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)",
+    )
     .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
     .action(async (opts: PhaseOpts & { profile: string }) => (await import('./commands/execute.js')).abort(opts, ctx));
 
   const statusCmd = program
     .command('status')
-    .description("what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)")
+    .description(
+      "what the journal says: the current or last run, each step, each VM's blackout (with --host: the host's own journal, from any control node)",
+    )
     .requiredOption('--profile <file>', 'host profile YAML');
   withSshOptions(statusCmd)
     .option('--journal-dir <dir>', 'journal directory (of a run this control node drove over SSH)')
@@ -140,7 +177,9 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
   withSshOptions(
     hostCmd
       .command('install')
-      .description(`put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`),
+      .description(
+        `put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`,
+      ),
   ).action(async (opts: HostCommandOpts) => (await import('./commands/execute.js')).hostInstall(opts, ctx));
   withSshOptions(
     hostCmd
@@ -153,8 +192,14 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
 function declareDemo(program: Command, ctx: CommandContext): void {
   program
     .command('demo')
-    .description('a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)')
-    .option('--backend <name>', 'pmem (Debian 12 kernel, guest RAM in legacy pmem), luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd) or pkernfs (the 2024 pkernfs RFC on 6.1, built once, ~5 min; guest RAM in pkernfs files)', 'pmem')
+    .description(
+      'a real live update in a lab VM: boots a lab host under QEMU, runs a guest, replaces the host kernel under it (the on-host agent runs the update and resumes the guest at boot), shows the guest kept its memory (needs root; first run builds the lab image, a few minutes)',
+    )
+    .option(
+      '--backend <name>',
+      'pmem (Debian 12 kernel, guest RAM in legacy pmem), luo (Linux 7.2 built once, ~12 min; guest RAM in a preserved memfd) or pkernfs (the 2024 pkernfs RFC on 6.1, built once, ~5 min; guest RAM in pkernfs files)',
+      'pmem',
+    )
     .option('--keep', 'leave the lab host running afterwards, with the SSH command to log in')
     .option('--port <n>', "loopback port for the lab host's SSH", String(DEMO_PORT))
     .option('--count <seconds>', 'how long the guest counts before the update', '10')
@@ -167,7 +212,10 @@ function declareFleet(program: Command, ctx: CommandContext): void {
   const common = (c: Command): Command =>
     c
       .requiredOption('--inventory <file>', 'inventory YAML (hosts, groups, labels, rollout)')
-      .option('--limit <expr>', "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects")
+      .option(
+        '--limit <expr>',
+        "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects",
+      )
       .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', DEFAULT_FLEET_DIR)
       .option('--json', 'machine-readable output');
   // how many hosts are probed at once when planning (a run's parallelism is the inventory's rollout.concurrency)
@@ -175,13 +223,24 @@ function declareFleet(program: Command, ctx: CommandContext): void {
   common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes"))
     .option(forks, 'hosts probed at once', String(DEFAULT_FORKS))
     .action(async (opts: FleetOpts) => (await import('./commands/fleet.js')).fleetPlan(opts, ctx));
-  common(fleet.command('run').description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'))
+  common(
+    fleet
+      .command('run')
+      .description('update the hosts in rolling batches (each as `liveupdate run --host`); stops when a batch exceeds maxFailPercentage'),
+  )
     .option('--dry-run', 'plan every host and show the batches, as `fleet plan` does; nothing changes')
     .option(forks, `with --dry-run: hosts probed at once (default ${DEFAULT_FORKS})`)
     .option('--yes', 'do not ask before the hosts pass their point of no return (the kexec); needed without a terminal')
-    .option('--resume <id>', 'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal')
+    .option(
+      '--resume <id>',
+      'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal',
+    )
     .option('--report <file>', 'also write the JSON report here')
-    .option('--via <who>', 'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)', 'agent')
+    .option(
+      '--via <who>',
+      'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)',
+      'agent',
+    )
     .option('--agent', 'the same as --via agent (the default)')
     .action(async (opts: FleetRunOpts) => (await import('./commands/fleet.js')).fleetRun(opts, ctx));
   fleet
@@ -200,6 +259,11 @@ function declareCompletion(program: Command, ctx: CommandContext): void {
     .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
     .argument('<shell>', 'bash or zsh')
     .action(async (shell: string) =>
-      (await import('./completion.js')).completion(program, shell, { '--phase': PHASE_CHOICES, '--phases': ['all', 'update'], '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] }, ctx),
+      (await import('./completion.js')).completion(
+        program,
+        shell,
+        { '--phase': PHASE_CHOICES, '--phases': ['all', 'update'], '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] },
+        ctx,
+      ),
     );
 }

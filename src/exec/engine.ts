@@ -11,7 +11,12 @@ export interface EngineResult {
 }
 
 /** Steps in order; a run of steps sharing a `group` runs one lane per VM, lanes concurrently. */
-export async function runSteps(steps: Step[], env: RunEnv, emit: (e: ExecEvent) => void, now: () => number = () => performance.timeOrigin + performance.now()): Promise<EngineResult> {
+export async function runSteps(
+  steps: Step[],
+  env: RunEnv,
+  emit: (e: ExecEvent) => void,
+  now: () => number = () => performance.timeOrigin + performance.now(),
+): Promise<EngineResult> {
   const failures: EngineResult['failures'] = [];
   let i = 0;
   while (i < steps.length) {
@@ -29,7 +34,13 @@ export async function runSteps(steps: Step[], env: RunEnv, emit: (e: ExecEvent) 
   return { ok: true, failures };
 }
 
-async function runLane(lane: Step[], env: RunEnv, emit: (e: ExecEvent) => void, now: () => number, failures: EngineResult['failures']): Promise<void> {
+async function runLane(
+  lane: Step[],
+  env: RunEnv,
+  emit: (e: ExecEvent) => void,
+  now: () => number,
+  failures: EngineResult['failures'],
+): Promise<void> {
   // Once a step of this lane has acted in this process, the lane's own success is what set the
   // state: inside the blackout its later "already done" probes are skipped (each is a QMP round
   // trip). A resumed run probes until its first action; onlyIf conditions are always evaluated.
@@ -38,7 +49,10 @@ async function runLane(lane: Step[], env: RunEnv, emit: (e: ExecEvent) => void, 
     const ref = stepRef(step);
     if (env.stop?.aborted && !step.blackout) {
       // nothing of this step ran: it fails without a start, and the lane stops here
-      const error = new LiveupdateError('INTERRUPTED', `${step.id}: not started: the run was interrupted (${String(env.stop.reason ?? 'signal')}); no VM is paused by it`);
+      const error = new LiveupdateError(
+        'INTERRUPTED',
+        `${step.id}: not started: the run was interrupted (${String(env.stop.reason ?? 'signal')}); no VM is paused by it`,
+      );
       emit({ type: 'step-failed', ...ref, at: now(), ms: 0, code: error.code, message: error.message });
       failures.push({ step, error });
       return;
@@ -61,7 +75,10 @@ async function runLane(lane: Step[], env: RunEnv, emit: (e: ExecEvent) => void, 
       const t1 = now();
       emit({ type: 'step-end', ...ref, at: t1, ms: t1 - t0, result: 'ok', ...(Object.keys(outcome).length ? { outcome } : {}) });
     } catch (e) {
-      const error = e instanceof LiveupdateError ? e : new LiveupdateError('STEP_FAILED', `${step.id}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      const error =
+        e instanceof LiveupdateError
+          ? e
+          : new LiveupdateError('STEP_FAILED', `${step.id}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
       const t1 = now();
       emit({ type: 'step-failed', ...ref, at: t1, ms: t1 - t0, code: error.code, message: error.message });
       failures.push({ step, error });

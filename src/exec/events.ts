@@ -103,5 +103,13 @@ export function blackoutBreakdown(events: ExecEvent[], vm: string): BlackoutBrea
   const kexecMs = booted.at - jump;
   const kexecToRestoreMs = restoreStart - jump;
   const qemuRestoreMs = ends.filter((e) => e.vm === vm && e.phase === 'resume' && e.marks?.restore).reduce((n, e) => n + e.ms, 0);
-  return { windowMs, qemuSaveMs: save.ms, kexecToRestoreMs, kexecMs, bootToRestoreMs: kexecToRestoreMs - kexecMs, qemuRestoreMs, orchestratorMs: windowMs - save.ms - kexecToRestoreMs - qemuRestoreMs };
+  return {
+    windowMs,
+    qemuSaveMs: save.ms,
+    kexecToRestoreMs,
+    kexecMs,
+    bootToRestoreMs: kexecToRestoreMs - kexecMs,
+    qemuRestoreMs,
+    orchestratorMs: windowMs - save.ms - kexecToRestoreMs - qemuRestoreMs,
+  };
 }

@@ -28,12 +28,29 @@ function kexecBootId(state: RunState | undefined): string | undefined {
  * Run a plan against a host with a write-ahead journal: steps the journal has done are skipped;
  * a step that was started but never recorded finished is repeated only when that is safe.
  */
-export async function execute(input: { plan: Plan; host: Host; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string; runId?: string; stop?: AbortSignal }): Promise<ExecuteResult> {
+export async function execute(input: {
+  plan: Plan;
+  host: Host;
+  journal: Journal;
+  emit: (e: ExecEvent) => void;
+  liveBootId: string;
+  runId?: string;
+  stop?: AbortSignal;
+}): Promise<ExecuteResult> {
   const { plan, host, journal } = input;
   const open = journal.openRun;
   refuseRun(input, open);
   const kexecFrom = kexecBootId(open);
-  if (!open) journal.begin({ runId: input.runId ?? randomUUID(), at: Date.now(), host: plan.host, profile: plan.profile, backend: plan.backend, bootId: plan.facts.bootId, vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })) });
+  if (!open)
+    journal.begin({
+      runId: input.runId ?? randomUUID(),
+      at: Date.now(),
+      host: plan.host,
+      profile: plan.profile,
+      backend: plan.backend,
+      bootId: plan.facts.bootId,
+      vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })),
+    });
   const state = journal.openRun!;
   journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
@@ -64,21 +81,33 @@ export async function execute(input: { plan: Plan; host: Host; journal: Journal;
 function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId: string }, state: RunState | undefined): void {
   const { plan, host, journal } = input;
   if (state && state.run.format !== JOURNAL_FORMAT_VERSION) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${state.run.runId} journaled in format ${state.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`, {
-      hint: 'finish the run with the liveupdate version that started it, then update liveupdate',
-    });
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${journal.file} has an unfinished run ${state.run.runId} journaled in format ${state.run.format}; this liveupdate writes format ${JOURNAL_FORMAT_VERSION}`,
+      {
+        hint: 'finish the run with the liveupdate version that started it, then update liveupdate',
+      },
+    );
   }
   if (state && state.run.profile !== plan.profile) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${journal.file} has an unfinished run ${state.run.runId} for ${state.run.profile}, not ${plan.profile}`, {
-      hint: 'finish it (liveupdate resume / abort with that profile) or move the journal aside',
-    });
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${journal.file} has an unfinished run ${state.run.runId} for ${state.run.profile}, not ${plan.profile}`,
+      {
+        hint: 'finish it (liveupdate resume / abort with that profile) or move the journal aside',
+      },
+    );
   }
   // A plan is for one boot: its facts must be this boot's, unless the journal proves a kexec since.
   const kexecFrom = kexecBootId(state);
   if (plan.facts.bootId !== input.liveBootId && !(kexecFrom && kexecFrom !== input.liveBootId)) {
-    throw new LiveupdateError('FACTS_MISMATCH', `the plan was made from facts of boot ${plan.facts.bootId}, but ${host.name} is on boot ${input.liveBootId}; nothing was done`, {
-      hint: 'plan again from fresh facts',
-    });
+    throw new LiveupdateError(
+      'FACTS_MISMATCH',
+      `the plan was made from facts of boot ${plan.facts.bootId}, but ${host.name} is on boot ${input.liveBootId}; nothing was done`,
+      {
+        hint: 'plan again from fresh facts',
+      },
+    );
   }
   // After the kexec, a boot other than the one the boot proof recorded (the journal has it; the resume
   // plan does not hold that step) means the host rebooted again: memory kept across a kexec does not
@@ -87,11 +116,16 @@ function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId
   const proven = proof?.type === 'step-end' ? proof.outcome?.['bootId'] : undefined;
   if (state && typeof proven === 'string' && input.liveBootId !== proven && plan.phases.some((p) => p === 'resume')) {
     const { done, records } = state;
-    const running = (vm: string): boolean => records.some((r) => r.type === 'step-end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
+    const running = (vm: string): boolean =>
+      records.some((r) => r.type === 'step-end' && r.vm === vm && r.marks?.blackoutEnd && done.has(r.id));
     const lost = state.run.vms.map((v) => v.name).filter((vm) => !running(vm));
-    throw new LiveupdateError('STEP_FAILED', `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`, {
-      hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
-    });
+    throw new LiveupdateError(
+      'STEP_FAILED',
+      `${host.name} rebooted again after the live update's kexec (now boot ${input.liveBootId}, the kexec's boot was ${proven}): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${lost.join(', ') || 'no VM'} is lost; ${lost.length ? 'those VMs cannot be resumed and must be cold-booted' : 'every VM had already resumed'}. Nothing was done.`,
+      {
+        hint: `the device state files remain for inspection; close this run with 'liveupdate abort' or move ${journal.file} aside`,
+      },
+    );
   }
 }
 
@@ -104,13 +138,24 @@ function refuseRun(input: { plan: Plan; host: Host; journal: Journal; liveBootId
 async function deadVmms(plan: Plan, host: Host, state: RunState): Promise<Map<string, number>> {
   const pool = new QmpPool(host);
   const redoVm = new Set<string>();
-  const quitAfter = (i: number, vm: string): boolean => plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && state.done.has(s.id));
+  const quitAfter = (i: number, vm: string): boolean =>
+    plan.steps.slice(i + 1).some((s) => s.kind === 'qmp' && s.command === 'quit' && s.vm === vm && state.done.has(s.id));
   for (const [i, step] of plan.steps.entries()) {
     // (a cpr-transfer's new QEMU has no QMP until the VM is handed to it: its own step stops and restarts it)
-    if (step.kind === 'qemu-start' && !step.cpr && state.done.has(step.id) && !redoVm.has(step.vm) && !quitAfter(i, step.vm) && (await pool.alive(step.socket)) === undefined) redoVm.add(step.vm);
+    if (
+      step.kind === 'qemu-start' &&
+      !step.cpr &&
+      state.done.has(step.id) &&
+      !redoVm.has(step.vm) &&
+      !quitAfter(i, step.vm) &&
+      (await pool.alive(step.socket)) === undefined
+    )
+      redoVm.add(step.vm);
   }
   await pool.closeAll();
-  return new Map([...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && state.done.has(s.id))]));
+  return new Map(
+    [...redoVm].map((vm) => [vm, plan.steps.findIndex((s) => s.kind === 'qemu-start' && s.vm === vm && state.done.has(s.id))]),
+  );
 }
 
 /** The steps to run (not done, or in a dead VMM's lane), and those the journal has done; refused when one in flight cannot be repeated. */
@@ -124,9 +169,13 @@ function selectSteps(plan: Plan, state: RunState, redoFrom: Map<string, number>)
       continue;
     }
     if (state.inFlight.has(step.id) && !step.idempotent && (!step.check || step.check.kind === 'journal')) {
-      throw new LiveupdateError('JOURNAL_CONFLICT', `${step.id} was started but never recorded finished, and repeating it is not safe (${step.description}); nothing more was done`, {
-        hint: `inspect the host: if it did complete, record that with 'liveupdate resume --mark-done ${step.id}'`,
-      });
+      throw new LiveupdateError(
+        'JOURNAL_CONFLICT',
+        `${step.id} was started but never recorded finished, and repeating it is not safe (${step.description}); nothing more was done`,
+        {
+          hint: `inspect the host: if it did complete, record that with 'liveupdate resume --mark-done ${step.id}'`,
+        },
+      );
     }
     todo.push(step);
   }
@@ -156,7 +205,11 @@ function runEnv(plan: Plan, host: Host, state: RunState, kexecFrom: string | und
 }
 
 /** Each event into the journal, then to `emit`: fsync'd outside the blackout, and inside it what could not safely be repeated. */
-function journalWriter(input: { plan: Plan; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string }, env: RunEnv, kexecFrom: string | undefined): (e: ExecEvent) => void {
+function journalWriter(
+  input: { plan: Plan; journal: Journal; emit: (e: ExecEvent) => void; liveBootId: string },
+  env: RunEnv,
+  kexecFrom: string | undefined,
+): (e: ExecEvent) => void {
   const { journal } = input;
   const stepsById = new Map(input.plan.steps.map((s) => [s.id, s]));
   return (e) => {

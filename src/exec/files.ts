@@ -13,7 +13,8 @@ export const PRIVATE_DIR_MODE = 0o700;
 /** mkdir -p with 0700 for what it creates; an existing folder is left as it is, but may not be a symlink. */
 export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  if (lstatSync(dir).isSymbolicLink()) throw new LiveupdateError('JOURNAL_CONFLICT', `${dir} is a symlink: liveupdate keeps its records only in a real folder`);
+  if (lstatSync(dir).isSymbolicLink())
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${dir} is a symlink: liveupdate keeps its records only in a real folder`);
 }
 
 /**
@@ -27,14 +28,20 @@ export function openPrivate(file: string, how: 'append' | 'create' = 'append'): 
   try {
     fd = openSync(file, flags, PRIVATE_FILE_MODE);
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ELOOP') throw new LiveupdateError('JOURNAL_CONFLICT', `${file} is a symlink: liveupdate writes its records only to a real file`, { cause: e });
+    if ((e as NodeJS.ErrnoException).code === 'ELOOP')
+      throw new LiveupdateError('JOURNAL_CONFLICT', `${file} is a symlink: liveupdate writes its records only to a real file`, {
+        cause: e,
+      });
     throw e;
   }
   const st = fstatSync(fd);
   const uid = process.geteuid?.();
   if (uid !== undefined && st.uid !== uid) {
     closeSync(fd);
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${file} belongs to uid ${st.uid}, not to this user (${uid}): liveupdate does not write records another user owns`);
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${file} belongs to uid ${st.uid}, not to this user (${uid}): liveupdate does not write records another user owns`,
+    );
   }
   if ((st.mode & 0o077) !== 0) fchmodSync(fd, PRIVATE_FILE_MODE);
   return fd;

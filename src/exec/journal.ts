@@ -21,17 +21,29 @@ type StepEnd = Extract<ExecEvent, { type: 'step-end' }>;
 type StepFailed = Extract<ExecEvent, { type: 'step-failed' }>;
 
 /** A step's event as journaled: the kexec's start names the boot it leaves; a step checked by hand (resume --mark-done) ends 'marked-done'. */
-export type StepRecord = (StepStart & { bootId?: string }) | (Omit<StepEnd, 'result'> & { result: StepResult | 'marked-done' }) | StepFailed;
+export type StepRecord =
+  (StepStart & { bootId?: string }) | (Omit<StepEnd, 'result'> & { result: StepResult | 'marked-done' }) | StepFailed;
 
 export type JournalRecord =
-  | { type: 'run'; format: number; runId: string; at: number; host: string; profile: string; backend: string; bootId: string; vms: Array<{ name: string; qmp: string }> }
+  | {
+      type: 'run';
+      format: number;
+      runId: string;
+      at: number;
+      host: string;
+      profile: string;
+      backend: string;
+      bootId: string;
+      vms: Array<{ name: string; qmp: string }>;
+    }
   /** the plan each command ran, as it was made */
   | { type: 'phase'; at: number; phases: string[]; bootId: string; plan?: unknown }
   | { type: 'blackout'; at: number; vms: Array<{ vm: string; ms: number; saveMs?: number; loadMs?: number; qemuDowntimeMs?: number }> }
   | StepRecord
   | { type: 'done'; at: number; how: 'resumed' | 'aborted' };
 
-export const isStepRecord = (r: JournalRecord): r is StepRecord => r.type === 'step-start' || r.type === 'step-end' || r.type === 'step-failed';
+export const isStepRecord = (r: JournalRecord): r is StepRecord =>
+  r.type === 'step-start' || r.type === 'step-end' || r.type === 'step-failed';
 
 /** The step events of a journal, in order: what the executor emitted, across every process that wrote it. */
 export function journalEvents(records: JournalRecord[]): ExecEvent[] {
@@ -78,7 +90,9 @@ export function profileJournal(p: { journal: { dir: string }; host: { name: stri
 
 /** The run's point of no return (kexec -e) as it was started, once the run jumped; undefined before. */
 export function jumped(st: RunState | undefined): Extract<JournalRecord, { type: 'step-start' }> | undefined {
-  return st?.records.find((r): r is Extract<JournalRecord, { type: 'step-start' }> => r.type === 'step-start' && r.marks?.pointOfNoReturn === true);
+  return st?.records.find(
+    (r): r is Extract<JournalRecord, { type: 'step-start' }> => r.type === 'step-start' && r.marks?.pointOfNoReturn === true,
+  );
 }
 
 /** The steps the run started and has not recorded done, in the order they started. */
@@ -118,7 +132,8 @@ export function parseJournal(text: string, where: string): JournalRecord[] {
       out.push(parseRecord(line));
     } catch {
       // a torn last line from a crash mid-write is expected; anything else is not
-      if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${where}:${i + 1}: unreadable journal record; move the file aside to start over`);
+      if (i < lines.length - 2)
+        throw new LiveupdateError('JOURNAL_CONFLICT', `${where}:${i + 1}: unreadable journal record; move the file aside to start over`);
     }
   });
   return out;

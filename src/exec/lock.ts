@@ -102,7 +102,10 @@ export function acquireLock(file: string, owner: Omit<LockOwner, 'pid' | 'at'> &
 }
 
 /** The lock as it is now: held (with its owner), stale (with why), or free. */
-export function lockState(file: string, bootId: string): { state: 'free' } | { state: 'held'; owner: LockOwner } | { state: 'stale'; owner: LockOwner; why: string } {
+export function lockState(
+  file: string,
+  bootId: string,
+): { state: 'free' } | { state: 'held'; owner: LockOwner } | { state: 'stale'; owner: LockOwner; why: string } {
   const o = read(file);
   if (!o) return { state: 'free' };
   const why = staleness(o, bootId);

@@ -13,7 +13,11 @@ const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.str
  * `mountMatters` limits the mounts compared to those the plan depends on: a host mounts and unmounts
  * things of its own (a USB stick, a container's overlay) that have nothing to do with the update.
  */
-export function factsDrift(planned: HostFacts, now: HostFacts, mountMatters: (m: HostFacts['mounts'][number]) => boolean = () => true): string[] {
+export function factsDrift(
+  planned: HostFacts,
+  now: HostFacts,
+  mountMatters: (m: HostFacts['mounts'][number]) => boolean = () => true,
+): string[] {
   const out: string[] = [];
   planned = { ...planned, mounts: planned.mounts.filter(mountMatters) };
   now = { ...now, mounts: now.mounts.filter(mountMatters) };
@@ -24,7 +28,8 @@ export function factsDrift(planned: HostFacts, now: HostFacts, mountMatters: (m:
     const b = now[k];
     if (same(a, b)) continue;
     if (k === 'mounts') {
-      const at = (ms: HostFacts['mounts']): Map<string, string> => new Map(ms.map((m) => [m.target, `${m.source} ${m.fstype} ${m.options.join(',')}`]));
+      const at = (ms: HostFacts['mounts']): Map<string, string> =>
+        new Map(ms.map((m) => [m.target, `${m.source} ${m.fstype} ${m.options.join(',')}`]));
       const was = at(planned.mounts);
       const is = at(now.mounts);
       const gone = [...was.keys()].filter((t) => !is.has(t));
@@ -35,9 +40,15 @@ export function factsDrift(planned: HostFacts, now: HostFacts, mountMatters: (m:
     } else if (k === 'files') {
       const paths = new Set([...Object.keys(planned.files), ...Object.keys(now.files)]);
       const size = (n: number | null | undefined): string => (n === null || n === undefined ? 'missing' : `${n} bytes`);
-      out.push(`files: ${[...paths].filter((p) => planned.files[p] !== now.files[p]).map((p) => `${p} ${size(planned.files[p])} -> ${size(now.files[p])}`).join(', ')}`);
+      out.push(
+        `files: ${[...paths]
+          .filter((p) => planned.files[p] !== now.files[p])
+          .map((p) => `${p} ${size(planned.files[p])} -> ${size(now.files[p])}`)
+          .join(', ')}`,
+      );
     } else if (k === 'vms') {
-      const at = (vs: HostFacts['vms']): Map<string, string> => new Map((vs ?? []).map((v) => [v.name, `pid ${v.pid}, QEMU ${v.version ?? '?'} on ${v.machine ?? '?'}`]));
+      const at = (vs: HostFacts['vms']): Map<string, string> =>
+        new Map((vs ?? []).map((v) => [v.name, `pid ${v.pid}, QEMU ${v.version ?? '?'} on ${v.machine ?? '?'}`]));
       const was = at(planned.vms);
       const is = at(now.vms);
       const parts = [

@@ -25,20 +25,30 @@ export async function readFactsFile(file: string): Promise<HostFacts> {
   try {
     data = JSON.parse(text);
   } catch (err) {
-    throw new LiveupdateError('FACTS_INVALID', `${file}: not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); save facts with 'liveupdate facts --json > FILE'`);
+    throw new LiveupdateError(
+      'FACTS_INVALID',
+      `${file}: not JSON (${(err as Error).message.replace(/\s+/g, ' ')}); save facts with 'liveupdate facts --json > FILE'`,
+    );
   }
   const f = data as Partial<HostFacts>;
   if (typeof f !== 'object' || f === null || f.formatVersion !== FACTS_FORMAT_VERSION) {
-    throw new LiveupdateError('FACTS_INVALID', `${file}: formatVersion must be ${FACTS_FORMAT_VERSION}; save facts with 'liveupdate facts --json > FILE'`);
+    throw new LiveupdateError(
+      'FACTS_INVALID',
+      `${file}: formatVersion must be ${FACTS_FORMAT_VERSION}; save facts with 'liveupdate facts --json > FILE'`,
+    );
   }
   if (!validateFacts(data)) {
     // read again as YAML (JSON is YAML) for positions: each problem as file:line:col: field: message, as in profiles
     const src = readYaml(file, text);
     const diagnostics = src.syntaxErrors.length ? src.syntaxErrors : byPosition(schemaDiagnosticsWith(validateFacts, src));
-    throw new LiveupdateError('FACTS_INVALID', `${file}: ${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in the facts file; nothing was done`, {
-      diagnostics,
-      hint: "save facts with 'liveupdate facts --json > FILE' (src/facts/schema.json is their schema)",
-    });
+    throw new LiveupdateError(
+      'FACTS_INVALID',
+      `${file}: ${diagnostics.length} problem${diagnostics.length === 1 ? '' : 's'} in the facts file; nothing was done`,
+      {
+        diagnostics,
+        hint: "save facts with 'liveupdate facts --json > FILE' (src/facts/schema.json is their schema)",
+      },
+    );
   }
   return f as HostFacts;
 }

@@ -25,7 +25,11 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
  * keep only the VMs found running, so the names asked for come from the plan (its VMs are the
  * profile's); facts without a `vms` section (an older probe) asked for none.
  */
-export const probeTargetsOf = (f: HostFacts, vmNames: string[]): ProbeTargets => ({ qemu: f.qemu.map((q) => q.binary), files: Object.keys(f.files), vms: f.vms ? vmNames : [] });
+export const probeTargetsOf = (f: HostFacts, vmNames: string[]): ProbeTargets => ({
+  qemu: f.qemu.map((q) => q.binary),
+  files: Object.keys(f.files),
+  vms: f.vms ? vmNames : [],
+});
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
   return probeFacts(host, probeTargets(profile), now);
@@ -34,7 +38,10 @@ export function gatherFacts(host: Host, profile: Profile | undefined, now: () =>
 export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = () => new Date()): Promise<HostFacts> {
   const r = await host.exec(probeArgv(t.qemu, t.files, t.vms), { timeoutMs: 30_000 });
   if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
-    throw new LiveupdateError('HOST_COMMAND_FAILED', `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`);
+    throw new LiveupdateError(
+      'HOST_COMMAND_FAILED',
+      `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`,
+    );
   }
   return parseProbeOutput(r.stdout, now().toISOString());
 }

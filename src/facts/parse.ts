@@ -1,5 +1,15 @@
 import { LiveupdateError } from '../errors.js';
-import { FACTS_FORMAT_VERSION, type HostFacts, type IomemRange, type Mount, type NumaNode, type PciDevice, type PmemDevice, type QemuFacts, type RunningVm } from './types.js';
+import {
+  FACTS_FORMAT_VERSION,
+  type HostFacts,
+  type IomemRange,
+  type Mount,
+  type NumaNode,
+  type PciDevice,
+  type PmemDevice,
+  type QemuFacts,
+  type RunningVm,
+} from './types.js';
 import { parseMachineHelp, resolveMachine } from '../qemu/versions.js';
 
 /** Split probe output into its `@@ name` sections. */
@@ -207,6 +217,8 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
-    ...(s.has('bootloader') ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' } : {}),
+    ...(s.has('bootloader')
+      ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' }
+      : {}),
   };
 }

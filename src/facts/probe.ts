@@ -81,5 +81,14 @@ export function probeArgv(qemuBinaries: string[], files: string[], vms: string[]
   // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env,
   // split on spaces with globbing off (set -f): a '*' in one is a name, never expanded and run
   // VM names (letters, digits, '.', '_', '-': the profile schema checks) name their pidfiles the same way
-  return ['env', `QEMU_BINARIES=${qemuBinaries.join(' ')}`, `VM_NAMES=${vms.join(' ')}`, 'sh', '-c', PROBE_SCRIPT, 'liveupdate-probe', ...files];
+  return [
+    'env',
+    `QEMU_BINARIES=${qemuBinaries.join(' ')}`,
+    `VM_NAMES=${vms.join(' ')}`,
+    'sh',
+    '-c',
+    PROBE_SCRIPT,
+    'liveupdate-probe',
+    ...files,
+  ];
 }

@@ -45,7 +45,12 @@ export function budgetExceeded(failed: number, batchSize: number, maxFailPercent
  * Which waiting hosts may start now: at most `concurrency` running in all, and at most
  * `maxPerLabel[key]` running that share a value of label `key` (e.g. one per rack).
  */
-export function startable<T extends { labels: Record<string, string> }>(waiting: readonly T[], running: readonly T[], concurrency: number, maxPerLabel: Record<string, number>): T[] {
+export function startable<T extends { labels: Record<string, string> }>(
+  waiting: readonly T[],
+  running: readonly T[],
+  concurrency: number,
+  maxPerLabel: Record<string, number>,
+): T[] {
   const picked: T[] = [];
   const busy = [...running];
   for (const h of waiting) {

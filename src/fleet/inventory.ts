@@ -110,17 +110,31 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     seen.set(h.name, i);
     const gs = h.groups ?? [];
     gs.forEach((g, j) => {
-      if (!groups[g]) errors.push({ where: src.locate(['hosts', i, 'groups', j]), field: `hosts[${i}].groups[${j}]`, message: `no group '${g}' in groups:` });
+      if (!groups[g])
+        errors.push({
+          where: src.locate(['hosts', i, 'groups', j]),
+          field: `hosts[${i}].groups[${j}]`,
+          message: `no group '${g}' in groups:`,
+        });
     });
     // host fields win over its groups (later groups over earlier), groups over defaults
     const layers: Conn[] = [raw.defaults ?? {}, ...gs.map((g) => groups[g] ?? {}), h];
     const pick = <K extends keyof Conn>(k: K): Conn[K] => layers.reduce<Conn[K]>((v, l) => (l[k] !== undefined ? l[k] : v), undefined);
     // all digits and dots is an IPv4 address or nothing (999.1.1.1 is not a name)
     if (h.address !== undefined && !isIP(h.address) && (!DNS_NAME.test(h.address) || /^[\d.]+$/.test(h.address))) {
-      errors.push({ where: at('address'), field: `hosts[${i}].address`, message: `'${h.address}' is neither an IP address nor a DNS name` });
+      errors.push({
+        where: at('address'),
+        field: `hosts[${i}].address`,
+        message: `'${h.address}' is neither an IP address nor a DNS name`,
+      });
     }
     const profile = pick('profile');
-    if (!profile) errors.push({ where: src.locate(['hosts', i], { key: true }), field: `hosts[${i}].profile`, message: `no profile for ${h.name}: set it on the host, one of its groups, or defaults` });
+    if (!profile)
+      errors.push({
+        where: src.locate(['hosts', i], { key: true }),
+        field: `hosts[${i}].profile`,
+        message: `no profile for ${h.name}: set it on the host, one of its groups, or defaults`,
+      });
     hosts.push({
       name: h.name,
       address: h.address ?? h.name,
@@ -145,7 +159,11 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     if (prev === undefined) endpoints.set(key, i);
     else {
       const field = raw.hosts[i]!.address !== undefined ? 'address' : 'name';
-      errors.push({ where: src.locate(['hosts', i, field]), field: `hosts[${i}].${field}`, message: `${h.address} port ${h.port} is already hosts[${prev}] (${hosts[prev]!.name}): one machine would be updated twice at once` });
+      errors.push({
+        where: src.locate(['hosts', i, field]),
+        field: `hosts[${i}].${field}`,
+        message: `${h.address} port ${h.port} is already hosts[${prev}] (${hosts[prev]!.name}): one machine would be updated twice at once`,
+      });
     }
   });
   const r = raw.rollout ?? {};
@@ -189,6 +207,11 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
 
 export function requireInventory(file: string): Inventory {
   const r = parseInventory(file, readInputFile(file, 'inventory', 'PROFILE_NOT_FOUND'));
-  if (!r.value) throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the inventory; nothing was done`, { diagnostics: r.errors });
+  if (!r.value)
+    throw new LiveupdateError(
+      'PROFILE_INVALID',
+      `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the inventory; nothing was done`,
+      { diagnostics: r.errors },
+    );
   return r.value;
 }

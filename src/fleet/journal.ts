@@ -43,13 +43,15 @@ export class FleetJournal {
 
   static create(fleetDir: string, runId: string): FleetJournal {
     const dir = join(fleetDir, runId);
-    if (existsSync(join(dir, 'fleet.journal'))) throw new LiveupdateError('JOURNAL_CONFLICT', `fleet run ${runId} already exists in ${fleetDir}`);
+    if (existsSync(join(dir, 'fleet.journal')))
+      throw new LiveupdateError('JOURNAL_CONFLICT', `fleet run ${runId} already exists in ${fleetDir}`);
     return new FleetJournal(dir);
   }
 
   static open(fleetDir: string, runId: string): FleetJournal {
     const dir = join(fleetDir, runId);
-    if (!existsSync(join(dir, 'fleet.journal'))) throw new LiveupdateError('USAGE', `no fleet run ${runId} in ${fleetDir}`, { hint: 'liveupdate fleet status lists the runs' });
+    if (!existsSync(join(dir, 'fleet.journal')))
+      throw new LiveupdateError('USAGE', `no fleet run ${runId} in ${fleetDir}`, { hint: 'liveupdate fleet status lists the runs' });
     return new FleetJournal(dir);
   }
 
@@ -92,22 +94,35 @@ export function readFleetRecords(file: string): FleetRecord[] {
       out.push(JSON.parse(line) as FleetRecord);
     } catch {
       // a torn last line (a crash mid-write) is expected: everything before it was fsync'd; anything else is not
-      if (i < lines.length - 2) throw new LiveupdateError('JOURNAL_CONFLICT', `${file}:${i + 1}: unreadable fleet journal record`, { hint: 'the run cannot be resumed from this file; move it aside and start a new run' });
+      if (i < lines.length - 2)
+        throw new LiveupdateError('JOURNAL_CONFLICT', `${file}:${i + 1}: unreadable fleet journal record`, {
+          hint: 'the run cannot be resumed from this file; move it aside and start a new run',
+        });
     }
   });
   // format 1 (before the fleet journal was the fleet's event log) named its kind `t`
   const first = out[0] as unknown as { type?: string; t?: string; format?: number; runId?: string } | undefined;
   const format = first?.type === 'fleet' ? first.format : first?.t === 'fleet-run' ? first.format : undefined;
   if (first && format !== FLEET_JOURNAL_FORMAT_VERSION) {
-    throw new LiveupdateError('JOURNAL_CONFLICT', `${file}: fleet run ${first.runId ?? '?'} was journaled in format ${String(format)}; this liveupdate reads format ${FLEET_JOURNAL_FORMAT_VERSION}`, {
-      hint: 'finish or read it with the liveupdate version that started it',
-    });
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${file}: fleet run ${first.runId ?? '?'} was journaled in format ${String(format)}; this liveupdate reads format ${FLEET_JOURNAL_FORMAT_VERSION}`,
+      {
+        hint: 'finish or read it with the liveupdate version that started it',
+      },
+    );
   }
   return out;
 }
 
 /** The run replayed from its journal: each host's last outcome, which hosts started without an end, why it stopped, whether it is done. */
-export function fleetState(records: FleetRecord[]): { run?: FleetRunRecord; ended: Map<string, HostReport>; started: Set<string>; stopped?: string; done?: boolean } {
+export function fleetState(records: FleetRecord[]): {
+  run?: FleetRunRecord;
+  ended: Map<string, HostReport>;
+  started: Set<string>;
+  stopped?: string;
+  done?: boolean;
+} {
   const ended = new Map<string, HostReport>();
   const started = new Set<string>();
   let run: FleetRunRecord | undefined;
@@ -117,7 +132,16 @@ export function fleetState(records: FleetRecord[]): { run?: FleetRunRecord; ende
     if (r.type === 'fleet') run = r;
     if (r.type === 'host-start') started.add(r.host);
     if (r.type === 'host-end') {
-      ended.set(r.host, { host: r.host, batch: r.batch, state: r.state, blackouts: r.blackouts, ms: r.ms, ...(r.phaseReached ? { phaseReached: r.phaseReached } : {}), ...(r.error ? { error: r.error } : {}), ...(r.earlier ? { earlier: r.earlier } : {}) });
+      ended.set(r.host, {
+        host: r.host,
+        batch: r.batch,
+        state: r.state,
+        blackouts: r.blackouts,
+        ms: r.ms,
+        ...(r.phaseReached ? { phaseReached: r.phaseReached } : {}),
+        ...(r.error ? { error: r.error } : {}),
+        ...(r.earlier ? { earlier: r.earlier } : {}),
+      });
       started.delete(r.host);
     }
     if (r.type === 'stopped') stopped = r.reason;

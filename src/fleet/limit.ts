@@ -29,5 +29,7 @@ export function applyLimit<T extends Limitable>(hosts: readonly T[], expr: strin
   const plus = terms.filter((t) => !t.startsWith('!') && !t.startsWith('&'));
   const and = terms.filter((t) => t.startsWith('&')).map((t) => t.slice(1));
   const not = terms.filter((t) => t.startsWith('!')).map((t) => t.slice(1));
-  return hosts.filter((h) => (plus.length === 0 || plus.some((t) => matches(h, t))) && and.every((t) => matches(h, t)) && !not.some((t) => matches(h, t)));
+  return hosts.filter(
+    (h) => (plus.length === 0 || plus.some((t) => matches(h, t))) && and.every((t) => matches(h, t)) && !not.some((t) => matches(h, t)),
+  );
 }

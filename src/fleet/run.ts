@@ -61,7 +61,8 @@ function openRun(opts: FleetRunOptions): { journal: FleetJournal; plan: string[]
     if (fleet.done === true) throw new LiveupdateError('USAGE', `fleet run ${opts.resume} already finished: every host is done`);
     const known = new Set(opts.inventory.hosts.map((h) => h.name));
     for (const n of fleet.run.batches.flat()) {
-      if (!known.has(n)) throw new LiveupdateError('USAGE', `fleet run ${opts.resume} has host ${n}, which is not in ${opts.inventory.file} any more`);
+      if (!known.has(n))
+        throw new LiveupdateError('USAGE', `fleet run ${opts.resume} has host ${n}, which is not in ${opts.inventory.file} any more`);
     }
     for (const [n, rep] of fleet.ended) if (rep.state === 'ok') earlier.set(n, { ...rep, earlier: true });
     return { journal, plan: fleet.run.batches, earlier };
@@ -76,7 +77,14 @@ function openRun(opts: FleetRunOptions): { journal: FleetJournal; plan: string[]
   const plan = batches(selected, opts.inventory.rollout.serial).map((b) => b.map((h) => h.name));
   const runId = `${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${randomUUID().slice(0, 8)}`;
   const journal = FleetJournal.create(opts.fleetDir, runId);
-  journal.begin({ runId, at: Date.now(), inventory: opts.inventory.file, ...(opts.limit ? { limit: opts.limit } : {}), batches: plan, maxFailPercentage: opts.inventory.rollout.maxFailPercentage });
+  journal.begin({
+    runId,
+    at: Date.now(),
+    inventory: opts.inventory.file,
+    ...(opts.limit ? { limit: opts.limit } : {}),
+    batches: plan,
+    maxFailPercentage: opts.inventory.rollout.maxFailPercentage,
+  });
   return { journal, plan, earlier };
 }
 
@@ -131,7 +139,14 @@ async function updateOne(opts: FleetRunOptions, run: HostRun, h: FleetHost, bi: 
  * Batch `bi`'s hosts still to do, at most `concurrency` (and `maxPerLabel` per label) at once; once
  * the batch's failures exceed the budget no further host of it starts. Returns how many failed.
  */
-async function runBatch(opts: FleetRunOptions, run: HostRun, todo: FleetHost[], bi: number, size: number, done: (rep: HostReport) => void): Promise<{ failed: number; exceeded: boolean }> {
+async function runBatch(
+  opts: FleetRunOptions,
+  run: HostRun,
+  todo: FleetHost[],
+  bi: number,
+  size: number,
+  done: (rep: HostReport) => void,
+): Promise<{ failed: number; exceeded: boolean }> {
   const r = opts.inventory.rollout;
   const waiting = [...todo];
   const running = new Map<string, { host: FleetHost; done: Promise<void> }>();
@@ -140,7 +155,12 @@ async function runBatch(opts: FleetRunOptions, run: HostRun, todo: FleetHost[], 
   const concurrency = r.concurrency ?? size;
   while (waiting.length || running.size) {
     if (!exceeded) {
-      for (const h of startable(waiting, [...running.values()].map((x) => x.host), concurrency, r.maxPerLabel)) {
+      for (const h of startable(
+        waiting,
+        [...running.values()].map((x) => x.host),
+        concurrency,
+        r.maxPerLabel,
+      )) {
         waiting.splice(waiting.indexOf(h), 1);
         const one = updateOne(opts, run, h, bi).then((rep) => {
           done(rep);
@@ -191,7 +211,9 @@ export async function runFleet(opts: FleetRunOptions): Promise<FleetResult> {
     }
   } finally {
     if (stopped) record({ type: 'stopped', reason: stopped });
-    hosts = plan.flatMap((b, bi) => b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }));
+    hosts = plan.flatMap((b, bi) =>
+      b.map((n) => reports.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [] as Blackout[], ms: 0 }),
+    );
     const ok = !stopped && hosts.every((h) => h.state === 'ok');
     if (ok || stopped) journal.record({ type: 'done', ok });
     journal.close();
@@ -231,4 +253,3 @@ export function commandHealthGate(inv: Inventory, connect: (h: FleetHost) => Hos
     }
   };
 }
-

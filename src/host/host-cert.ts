@@ -143,13 +143,22 @@ export function certificateSignatureValid(cert: HostCertificate): boolean {
  * Why this certificate does not vouch for `presented` as the key of `hostName`, signed by one of
  * `authorities` (CA key blobs from `@cert-authority` lines), at `now`; undefined when it does.
  */
-export function certificateProblem(cert: HostCertificate, presented: Buffer, hostName: string, authorities: Buffer[], now: Date): string | undefined {
+export function certificateProblem(
+  cert: HostCertificate,
+  presented: Buffer,
+  hostName: string,
+  authorities: Buffer[],
+  now: Date,
+): string | undefined {
   if (cert.kind !== 2) return `certificate ${cert.keyId} is a user certificate, not a host certificate`;
-  if (!authorities.some((a) => a.equals(cert.signatureKey))) return `certificate ${cert.keyId} is signed by a CA no @cert-authority line trusts for this host`;
+  if (!authorities.some((a) => a.equals(cert.signatureKey)))
+    return `certificate ${cert.keyId} is signed by a CA no @cert-authority line trusts for this host`;
   if (!certificateSignatureValid(cert)) return `certificate ${cert.keyId}: its CA signature does not verify`;
   const t = BigInt(Math.floor(now.getTime() / 1000));
-  if (t < cert.validAfter || t >= cert.validBefore) return `certificate ${cert.keyId} is not valid now (valid ${when(cert.validAfter)} to ${when(cert.validBefore)})`;
-  if (!cert.principals.includes(hostName)) return `certificate ${cert.keyId} names ${cert.principals.join(', ') || 'no host'}, not ${hostName}`;
+  if (t < cert.validAfter || t >= cert.validBefore)
+    return `certificate ${cert.keyId} is not valid now (valid ${when(cert.validAfter)} to ${when(cert.validBefore)})`;
+  if (!cert.principals.includes(hostName))
+    return `certificate ${cert.keyId} names ${cert.principals.join(', ') || 'no host'}, not ${hostName}`;
   if (!cert.publicKey.equals(presented)) return `certificate ${cert.keyId} certifies another key than the one the server presented`;
   return undefined;
 }

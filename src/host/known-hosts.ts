@@ -40,7 +40,9 @@ function* entries(knownHosts: string, name: string): Generator<KnownHostsEntry> 
     const [patterns, type, b64] = fields;
     if (!patterns || !type || !b64) continue;
     const pats = patterns.split(',');
-    const matches = !pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1))) && pats.some((p) => !p.startsWith('!') && matchesPattern(name, p));
+    const matches =
+      !pats.some((p) => p.startsWith('!') && matchesPattern(name, p.slice(1))) &&
+      pats.some((p) => !p.startsWith('!') && matchesPattern(name, p));
     yield { marker, type, b64, matches };
   }
 }

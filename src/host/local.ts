@@ -9,7 +9,8 @@ import type { ExecOptions, ExecResult, Host } from './host.js';
 
 const done = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
 const failed = (stderr: string): ExecResult => ({ stdout: '', stderr, exitCode: 1 });
-const why = (e: unknown): string => ((e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : ((e as NodeJS.ErrnoException).code ?? String(e)));
+const why = (e: unknown): string =>
+  (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'No such file or directory' : ((e as NodeJS.ErrnoException).code ?? String(e));
 
 function regularOrMissing(f: string): boolean {
   try {
@@ -137,7 +138,7 @@ export class LocalHost implements Host {
   }
 
   async waitGone(pid: number, timeoutMs: number): Promise<boolean> {
-    for (const t0 = Date.now(); !gone(pid); ) {
+    for (const t0 = Date.now(); !gone(pid);) {
       if (Date.now() - t0 > timeoutMs) return false;
       await new Promise((r) => setTimeout(r, 20));
     }

@@ -82,7 +82,11 @@ const expandTilde = (p: string): string => (p === '~' ? homedir() : p.startsWith
 /** `dir/*.conf`: the wildcard only in the last component (what Include is used with). */
 function globFiles(path: string, fs: ConfigFiles): string[] {
   if (!/[*?]/.test(basename(path))) return [path];
-  return fs.list(dirname(path)).filter((n) => globMatch(basename(path), n)).sort().map((n) => join(dirname(path), n));
+  return fs
+    .list(dirname(path))
+    .filter((n) => globMatch(basename(path), n))
+    .sort()
+    .map((n) => join(dirname(path), n));
 }
 
 /** A comma list of patterns with `!negation`: matches when one positive matches and no negative does. */
@@ -108,11 +112,22 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
   const localUser = process.env['USER'] ?? userInfo().username;
   for (const l of lines) {
     if (l.keyword === 'host') {
-      active = l.args.some((p) => !p.startsWith('!') && globMatch(p, host)) && !l.args.some((p) => p.startsWith('!') && globMatch(p.slice(1), host));
+      active =
+        l.args.some((p) => !p.startsWith('!') && globMatch(p, host)) &&
+        !l.args.some((p) => p.startsWith('!') && globMatch(p.slice(1), host));
       continue;
     }
     if (l.keyword === 'match') {
-      active = matchCriteria(l, { host: first.get('hostname')?.[0]?.replace(/%h/g, host) ?? host, originalHost: host, user: given.user ?? first.get('user')?.[0] ?? localUser, localUser }, ignored);
+      active = matchCriteria(
+        l,
+        {
+          host: first.get('hostname')?.[0]?.replace(/%h/g, host) ?? host,
+          originalHost: host,
+          user: given.user ?? first.get('user')?.[0] ?? localUser,
+          localUser,
+        },
+        ignored,
+      );
       continue;
     }
     if (!active) continue;
@@ -124,10 +139,17 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
   const user = given.user ?? one('user') ?? localUser;
   const port = given.port ?? (one('port') ? Number(one('port')) : 22);
   const tokens = (p: string): string =>
-    expandTilde(p.replace(/%(.)/g, (m, c: string) => ({ h: hostName, n: host, p: String(port), r: user, u: localUser, d: homedir(), '%': '%' })[c] ?? m));
+    expandTilde(
+      p.replace(
+        /%(.)/g,
+        (m, c: string) => ({ h: hostName, n: host, p: String(port), r: user, u: localUser, d: homedir(), '%': '%' })[c] ?? m,
+      ),
+    );
   const strict = (one('stricthostkeychecking') ?? 'ask').toLowerCase();
-  const strictHostKeyChecking = strict === 'accept-new' || strict === 'no' || strict === 'off' ? 'accept-new' : strict === 'yes' ? 'yes' : 'ask';
-  if (strict === 'no' || strict === 'off') ignored.push(`StrictHostKeyChecking ${strict} is taken as accept-new: a changed host key is always refused`);
+  const strictHostKeyChecking =
+    strict === 'accept-new' || strict === 'no' || strict === 'off' ? 'accept-new' : strict === 'yes' ? 'yes' : 'ask';
+  if (strict === 'no' || strict === 'off')
+    ignored.push(`StrictHostKeyChecking ${strict} is taken as accept-new: a changed host key is always refused`);
   const jump = one('proxyjump');
   const timeout = Number(one('connecttimeout'));
   return {
@@ -146,7 +168,11 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
 }
 
 /** Match criteria, each possibly `!`negated; `exec` and `localnetwork` are not run here: they never match. */
-function matchCriteria(l: SshConfigLine, names: { host: string; originalHost: string; user: string; localUser: string }, ignored: string[]): boolean {
+function matchCriteria(
+  l: SshConfigLine,
+  names: { host: string; originalHost: string; user: string; localUser: string },
+  ignored: string[],
+): boolean {
   const a = l.args;
   for (let i = 0; i < a.length; i++) {
     const neg = a[i]!.startsWith('!');

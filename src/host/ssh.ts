@@ -84,7 +84,9 @@ export class SshHost implements Host {
 
   private async chooseKey(parseKey: (key: Buffer, passphrase?: string) => unknown, agent: boolean): Promise<KeyChoice | undefined> {
     const given = this.opts.identity;
-    const candidates = this.opts.identityFiles?.length ? this.opts.identityFiles : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f));
+    const candidates = this.opts.identityFiles?.length
+      ? this.opts.identityFiles
+      : ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f));
     const file = given ?? candidates.find((f) => existsSync(f));
     if (!file) return undefined;
     let key: Buffer;
@@ -92,7 +94,9 @@ export class SshHost implements Host {
       key = readFileSync(file);
     } catch (err) {
       if (!given) return undefined;
-      throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, { cause: err });
+      throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+        cause: err,
+      });
     }
     const parsed = parseKey(key);
     if (!(parsed instanceof Error)) return { key };
@@ -103,12 +107,25 @@ export class SshHost implements Host {
       if (!(parseKey(key, passphrase) instanceof Error)) return { key, passphrase };
       throw new LiveupdateError('HOST_AUTH_FAILED', `${file}: wrong passphrase`, { hint: `or load it into ssh-agent (ssh-add ${file})` });
     }
-    throw new LiveupdateError('HOST_AUTH_FAILED', encrypted ? `${file}: the key is encrypted with a passphrase, and there is no terminal to ask for it on` : `${file}: not a private key liveupdate can read (${parsed.message})`, {
-      hint: encrypted ? `load it into ssh-agent (ssh-add ${file}) and run again with SSH_AUTH_SOCK set${given ? ', without --identity' : ''}` : 'pass --identity with an OpenSSH, PEM or PuTTY private key',
-    });
+    throw new LiveupdateError(
+      'HOST_AUTH_FAILED',
+      encrypted
+        ? `${file}: the key is encrypted with a passphrase, and there is no terminal to ask for it on`
+        : `${file}: not a private key liveupdate can read (${parsed.message})`,
+      {
+        hint: encrypted
+          ? `load it into ssh-agent (ssh-add ${file}) and run again with SSH_AUTH_SOCK set${given ? ', without --identity' : ''}`
+          : 'pass --identity with an OpenSSH, PEM or PuTTY private key',
+      },
+    );
   }
 
-  private config(onKeyProblem: (e: LiveupdateError) => void, identity: KeyChoice | undefined, agentSock: string | undefined, sock: Duplex | undefined): ConnectConfig {
+  private config(
+    onKeyProblem: (e: LiveupdateError) => void,
+    identity: KeyChoice | undefined,
+    agentSock: string | undefined,
+    sock: Duplex | undefined,
+  ): ConnectConfig {
     const userFiles = [this.opts.knownHosts ?? join(homedir(), '.ssh', 'known_hosts')].flat();
     const knownHostsFile = userFiles[0]!;
     const readable = [...userFiles, ...(this.opts.globalKnownHosts ?? [])];
@@ -134,7 +151,13 @@ export class SshHost implements Host {
         if (authorities.length) {
           // a CA vouches for this host: its certificate, fetched apart, must certify this very key
           void this.checkCertificate(key, keyType, authorities).then((problem) => {
-            if (problem) onKeyProblem(new LiveupdateError('HOST_KEY_REJECTED', `${this.name}: host key ${keyType} ${fingerprint(key)} is not in ${readable.join(' or ')}, and a @cert-authority there trusts this host but: ${problem}; refusing to connect`));
+            if (problem)
+              onKeyProblem(
+                new LiveupdateError(
+                  'HOST_KEY_REJECTED',
+                  `${this.name}: host key ${keyType} ${fingerprint(key)} is not in ${readable.join(' or ')}, and a @cert-authority there trusts this host but: ${problem}; refusing to connect`,
+                ),
+              );
             verify(!problem);
           });
           return undefined;
@@ -153,7 +176,12 @@ export class SshHost implements Host {
               : v.kind === 'revoked'
                 ? `${this.name}: host key ${fp} is marked @revoked in ${readable.join(' or ')}`
                 : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${readable.join(' and ')} ha${readable.length > 1 ? 've' : 's'} ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
-            { hint: v.kind === 'unknown' ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key' : 'if the host was legitimately rebuilt, remove the old line from known_hosts' },
+            {
+              hint:
+                v.kind === 'unknown'
+                  ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key'
+                  : 'if the host was legitimately rebuilt, remove the old line from known_hosts',
+            },
           ),
         );
         return false;
@@ -167,32 +195,38 @@ export class SshHost implements Host {
     this.lostWith = undefined;
     // ssh2 loads with the first connection: commands that reach no host never pay for it
     const agentSock = process.env['SSH_AUTH_SOCK'] || undefined;
-    this.connecting = import('ssh2').then(async ({ default: ssh2 }) => {
-      const identity = await this.privateKey((k, p) => ssh2.utils.parseKey(k, p), agentSock !== undefined);
-      const sock = await this.opts.jump?.forwardOut(this.target.host, this.target.port);
-      return { ssh2, identity, sock };
-    }).then(({ ssh2, identity, sock }) => new Promise<Client>((resolve, reject) => {
-      const c = new ssh2.Client();
-      let keyProblem: LiveupdateError | undefined;
-      let ready = false;
-      c.once('ready', () => {
-        ready = true;
-        this.rebooting = false;
-        this.client = c;
-        resolve(c);
-      });
-      c.on('error', (err: Error & { level?: string }) => {
-        const e = keyProblem ?? translate(err, this.name, ready);
-        if (!ready) reject(e);
-        else this.lostWith = e;
-      });
-      c.on('close', () => {
-        this.lostWith ??= new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the SSH connection closed`);
-        if (!ready) reject(keyProblem ?? this.lostWith);
-        this.client = undefined;
-      });
-      c.connect(this.config((e) => (keyProblem = e), identity, agentSock, sock));
-    })).finally(() => (this.connecting = undefined));
+    this.connecting = import('ssh2')
+      .then(async ({ default: ssh2 }) => {
+        const identity = await this.privateKey((k, p) => ssh2.utils.parseKey(k, p), agentSock !== undefined);
+        const sock = await this.opts.jump?.forwardOut(this.target.host, this.target.port);
+        return { ssh2, identity, sock };
+      })
+      .then(
+        ({ ssh2, identity, sock }) =>
+          new Promise<Client>((resolve, reject) => {
+            const c = new ssh2.Client();
+            let keyProblem: LiveupdateError | undefined;
+            let ready = false;
+            c.once('ready', () => {
+              ready = true;
+              this.rebooting = false;
+              this.client = c;
+              resolve(c);
+            });
+            c.on('error', (err: Error & { level?: string }) => {
+              const e = keyProblem ?? translate(err, this.name, ready);
+              if (!ready) reject(e);
+              else this.lostWith = e;
+            });
+            c.on('close', () => {
+              this.lostWith ??= new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the SSH connection closed`);
+              if (!ready) reject(keyProblem ?? this.lostWith);
+              this.client = undefined;
+            });
+            c.connect(this.config((e) => (keyProblem = e), identity, agentSock, sock));
+          }),
+      )
+      .finally(() => (this.connecting = undefined));
     return this.connecting;
   }
 
@@ -215,7 +249,10 @@ export class SshHost implements Host {
     }
   }
 
-  private execRaw(argv: string[], opts: ExecOptions & { stdin?: Buffer } = {}): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
+  private execRaw(
+    argv: string[],
+    opts: ExecOptions & { stdin?: Buffer } = {},
+  ): Promise<{ stdout: Buffer; stderr: string; exitCode: number }> {
     return this.channel(async (c) => {
       const { stream, exit } = await this.startCommand(c, describeArgv(this.asRoot(argv)), argv[0] ?? '');
       return new Promise((resolve, reject) => {
@@ -233,7 +270,13 @@ export class SshHost implements Host {
           clearTimeout(timer);
           const exitCode = exit.code();
           if (exitCode === undefined) {
-            reject(this.lostWith ?? new LiveupdateError('HOST_UNREACHABLE', `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`));
+            reject(
+              this.lostWith ??
+                new LiveupdateError(
+                  'HOST_UNREACHABLE',
+                  `${this.name}: the connection dropped while running ${argv[0]}; it may or may not have run`,
+                ),
+            );
           } else if (this.opts.become && exitCode === 1 && SUDO_REFUSED.test(stderr)) {
             reject(sudoRefused(this.name, this.target.user, stderr));
           } else resolve({ stdout: Buffer.concat(out), stderr, exitCode });
@@ -281,9 +324,19 @@ export class SshHost implements Host {
   }
 
   async put(content: string | Buffer, remotePath: string, mode?: number): Promise<void> {
-    const r = await this.execRaw(['sh', '-c', 'mkdir -p "$(dirname "$1")" && cat > "$1" && { [ -z "$2" ] || chmod "$2" "$1"; }', 'sh', remotePath, mode === undefined ? '' : mode.toString(8)], {
-      stdin: Buffer.isBuffer(content) ? content : Buffer.from(content),
-    });
+    const r = await this.execRaw(
+      [
+        'sh',
+        '-c',
+        'mkdir -p "$(dirname "$1")" && cat > "$1" && { [ -z "$2" ] || chmod "$2" "$1"; }',
+        'sh',
+        remotePath,
+        mode === undefined ? '' : mode.toString(8),
+      ],
+      {
+        stdin: Buffer.isBuffer(content) ? content : Buffer.from(content),
+      },
+    );
     if (r.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${this.name}: cannot write ${remotePath}: ${r.stderr.trim()}`);
   }
 
@@ -326,7 +379,12 @@ export class SshHost implements Host {
     exit.onExit((code) =>
       setImmediate(() => {
         if (code === 0) return;
-        stream.emit('error', Object.assign(new Error(early.trim() || `socat exited ${code}`), { code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED' }));
+        stream.emit(
+          'error',
+          Object.assign(new Error(early.trim() || `socat exited ${code}`), {
+            code: /No such file/.test(early) ? 'ENOENT' : 'ECONNREFUSED',
+          }),
+        );
         stream.destroy();
       }),
     );
@@ -339,14 +397,29 @@ export class SshHost implements Host {
    * asked about (the server signed the handshake with it), so a replayed certificate gains nothing.
    */
   private async checkCertificate(key: Buffer, keyType: string, authorities: Buffer[]): Promise<string | undefined> {
-    if (this.opts.jump) return 'host certificates are checked with ssh-keyscan, which cannot go through ProxyJump: add the host key itself to known_hosts';
+    if (this.opts.jump)
+      return 'host certificates are checked with ssh-keyscan, which cannot go through ProxyJump: add the host key itself to known_hosts';
     const scan = await new Promise<{ out: string; err: string }>((resolve) =>
-      execFile('ssh-keyscan', ['-c', '-T', '10', '-p', String(this.target.port), this.target.host], { timeout: 20_000 }, (err, out, stderr) => resolve({ out: out ?? '', err: err && !out ? `${stderr || err.message}` : '' })),
+      execFile(
+        'ssh-keyscan',
+        ['-c', '-T', '10', '-p', String(this.target.port), this.target.host],
+        { timeout: 20_000 },
+        (err, out, stderr) => resolve({ out: out ?? '', err: err && !out ? `${stderr || err.message}` : '' }),
+      ),
     );
     // `-c` lines are `TYPE BASE64` (no host name, unlike plain keyscan lines)
     const certType = `${keyType}-cert-v01@openssh.com`;
-    const b64 = scan.out.split('\n').map((l) => l.trim().split(/\s+/)).find((f) => f[0] === certType && f[1])?.[1];
-    if (!b64) return `the server offers no ${keyType} certificate (ssh-keyscan -c: ${scan.err.trim().split('\n').find((l) => !l.startsWith('#')) ?? 'none'})`;
+    const b64 = scan.out
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/))
+      .find((f) => f[0] === certType && f[1])?.[1];
+    if (!b64)
+      return `the server offers no ${keyType} certificate (ssh-keyscan -c: ${
+        scan.err
+          .trim()
+          .split('\n')
+          .find((l) => !l.startsWith('#')) ?? 'none'
+      })`;
     try {
       return certificateProblem(parseHostCertificate(Buffer.from(b64, 'base64')), key, this.target.host, authorities, new Date());
     } catch (err) {
@@ -359,7 +432,13 @@ export class SshHost implements Host {
     const c = await this.connect();
     return new Promise((resolve, reject) =>
       c.forwardOut('127.0.0.1', 0, host, port, (err, stream) =>
-        err ? reject(new LiveupdateError('HOST_UNREACHABLE', `${this.name} (ProxyJump): cannot reach ${host}:${port} from there: ${err.message}`, { cause: err })) : resolve(stream),
+        err
+          ? reject(
+              new LiveupdateError('HOST_UNREACHABLE', `${this.name} (ProxyJump): cannot reach ${host}:${port} from there: ${err.message}`, {
+                cause: err,
+              }),
+            )
+          : resolve(stream),
       ),
     );
   }
@@ -392,12 +471,17 @@ export class SshHost implements Host {
 }
 
 /** sudo -n's own refusals (it exits 1 then, before running anything) */
-const SUDO_REFUSED = /^sudo: (a password is required|a terminal is required|.* is not in the sudoers file|.*may not run sudo|sorry, user .* is not allowed).*$/m;
+const SUDO_REFUSED =
+  /^sudo: (a password is required|a terminal is required|.* is not in the sudoers file|.*may not run sudo|sorry, user .* is not allowed).*$/m;
 
 function sudoRefused(name: string, user: string, stderr: string): LiveupdateError {
-  return new LiveupdateError('HOST_AUTH_FAILED', `${name}: --become: sudo -n refused to run as root: ${SUDO_REFUSED.exec(stderr)![0]}; nothing ran`, {
-    hint: `let ${user} run commands as root without a password, e.g. /etc/sudoers.d/liveupdate: ${user} ALL=(root) NOPASSWD: ALL (or log in as root)`,
-  });
+  return new LiveupdateError(
+    'HOST_AUTH_FAILED',
+    `${name}: --become: sudo -n refused to run as root: ${SUDO_REFUSED.exec(stderr)![0]}; nothing ran`,
+    {
+      hint: `let ${user} run commands as root without a password, e.g. /etc/sudoers.d/liveupdate: ${user} ALL=(root) NOPASSWD: ALL (or log in as root)`,
+    },
+  );
 }
 
 interface KeyChoice {
@@ -408,9 +492,13 @@ interface KeyChoice {
 /** ssh2 errors carry `level`: say what went wrong in the operator's terms. */
 function translate(err: Error & { level?: string; code?: string }, name: string, ready: boolean): LiveupdateError {
   if (err.level === 'client-authentication') {
-    return new LiveupdateError('HOST_AUTH_FAILED', `${name}: authentication failed (no key or agent identity was accepted)`, { cause: err, hint: 'pass --identity FILE, or load the key into ssh-agent' });
+    return new LiveupdateError('HOST_AUTH_FAILED', `${name}: authentication failed (no key or agent identity was accepted)`, {
+      cause: err,
+      hint: 'pass --identity FILE, or load the key into ssh-agent',
+    });
   }
-  if (err.level === 'client-timeout') return new LiveupdateError('HOST_UNREACHABLE', `${name}: no SSH handshake within the timeout`, { cause: err });
+  if (err.level === 'client-timeout')
+    return new LiveupdateError('HOST_UNREACHABLE', `${name}: no SSH handshake within the timeout`, { cause: err });
   const what = err.code === 'ECONNREFUSED' ? 'connection refused' : err.code === 'EHOSTUNREACH' ? 'host unreachable' : err.message;
   return new LiveupdateError('HOST_UNREACHABLE', `${name}: ${ready ? 'connection lost' : 'cannot connect'}: ${what}`, { cause: err });
 }

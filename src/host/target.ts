@@ -21,7 +21,9 @@ export interface HostTarget {
  */
 export function parseHostSpec(spec: string): HostTarget {
   const bad = (why: string): LiveupdateError =>
-    new LiveupdateError('USAGE', `--host ${spec}: expected [user@]address[:port] or a Host of ssh_config; ${why}`, { hint: 'an IPv6 address stands bare, or in brackets before a port: root@[::1]:2222' });
+    new LiveupdateError('USAGE', `--host ${spec}: expected [user@]address[:port] or a Host of ssh_config; ${why}`, {
+      hint: 'an IPv6 address stands bare, or in brackets before a port: root@[::1]:2222',
+    });
   // the login ends at the last '@', as ssh splits it
   const at = spec.lastIndexOf('@');
   const user = at >= 0 ? spec.slice(0, at) : undefined;

@@ -30,7 +30,8 @@ export function readInputFile(file: string, what: string, code: ErrorCode): stri
       const n = readSync(fd, buf, 0, buf.length, null);
       if (n === 0) break;
       total += n;
-      if (total > MAX_INPUT_BYTES) throw new LiveupdateError(code, `${what} ${file} is larger than ${formatSize(MAX_INPUT_BYTES)}, the most liveupdate reads`);
+      if (total > MAX_INPUT_BYTES)
+        throw new LiveupdateError(code, `${what} ${file} is larger than ${formatSize(MAX_INPUT_BYTES)}, the most liveupdate reads`);
       chunks.push(buf.subarray(0, n));
     }
     return Buffer.concat(chunks).toString('utf8');

@@ -30,13 +30,15 @@ export function readYaml(file: string, text: string): YamlSource {
   const syntaxErrors: Diagnostic[] = doc.errors.map((e) => ({
     where: at(e.pos[0]),
     // the parser recursed until the stack ran out: say what it means for the file
-    message: /Maximum call stack/.test(e.message) ? `nested too deeply (more levels of YAML nesting than liveupdate reads)` : (e.message.split('\n')[0] ?? e.message),
+    message: /Maximum call stack/.test(e.message)
+      ? `nested too deeply (more levels of YAML nesting than liveupdate reads)`
+      : (e.message.split('\n')[0] ?? e.message),
   }));
 
   const locate: Locate = (path, opts) => {
     // Walk as deep as the document goes; a missing field points at its parent.
     let node: unknown = doc.contents;
-    let offset = (doc.contents)?.range?.[0] ?? 0;
+    let offset = doc.contents?.range?.[0] ?? 0;
     for (const [i, key] of path.entries()) {
       if (isMap(node)) {
         const pair = node.items.find((p) => isScalar(p.key) && p.key.value === key);
@@ -62,7 +64,12 @@ export function readYaml(file: string, text: string): YamlSource {
       // an alias bomb (anchors that refer to anchors, expanding exponentially), or a stack overflow
       const bomb = e instanceof ReferenceError && /alias/i.test(e.message);
       if (!bomb && !(e instanceof RangeError)) throw e;
-      syntaxErrors.push({ where: at(0), message: bomb ? `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} alias uses once expanded)` : 'nested too deeply (more levels of YAML nesting than liveupdate reads)' });
+      syntaxErrors.push({
+        where: at(0),
+        message: bomb
+          ? `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} alias uses once expanded)`
+          : 'nested too deeply (more levels of YAML nesting than liveupdate reads)',
+      });
     }
   }
   return { file, data, locate, syntaxErrors };

@@ -6,7 +6,19 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, realpathSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -100,9 +112,13 @@ async function runScript(script: string, what: string, logs: string, onLine: (li
   if (code !== 0) {
     // the builders say the cause of a failure they recognise on a line of its own (e.g. a stale mount)
     const cause = tail.filter((l) => /^(lab-build|lab-kernel|qemu-1[01]): /.test(l)).pop();
-    throw new LiveupdateError('LAB_UNAVAILABLE', `${what} failed (exit ${code})${cause ? `: ${cause}` : ''}${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`, {
-      hint: `more in ${logs}; the script is ${script} (run it with bash -x to see the failing line)`,
-    });
+    throw new LiveupdateError(
+      'LAB_UNAVAILABLE',
+      `${what} failed (exit ${code})${cause ? `: ${cause}` : ''}${tail.length ? `; its last lines:\n${tail.join('\n')}` : ''}`,
+      {
+        hint: `more in ${logs}; the script is ${script} (run it with bash -x to see the failing line)`,
+      },
+    );
   }
 }
 
@@ -116,7 +132,13 @@ export function labKernelCached(kernel: BuiltLabKernel): boolean {
 
 /** Build (or reuse) a small lab kernel: 10 to 15 minutes on 2 cores the first time, seconds after. */
 export async function ensureLabKernel(kernel: BuiltLabKernel, onLine: (line: string) => void = () => undefined): Promise<void> {
-  await runScript(join(PACKAGE_ROOT, 'lab/kernel/build.sh'), `the ${kernel === 'luo' ? 'LUO' : kernel} lab kernel build`, join(LAB_CACHE, `${kernel}-kernel`, 'build.log'), onLine, [kernel]);
+  await runScript(
+    join(PACKAGE_ROOT, 'lab/kernel/build.sh'),
+    `the ${kernel === 'luo' ? 'LUO' : kernel} lab kernel build`,
+    join(LAB_CACHE, `${kernel}-kernel`, 'build.log'),
+    onLine,
+    [kernel],
+  );
 }
 
 /** Where every lab image has QEMU 10 (bookworm-backports) and 11 (trixie-backports); the system's QEMU is bookworm's 7.2. */
@@ -135,7 +157,6 @@ export const LAB_PKERNFS_PARAMS = 'nokaslr memmap=512M%1G nopat pkernfs=512M!1G'
 
 /** Ended, by exiting or by a signal. */
 const exited = (p: ChildProcess): boolean => p.exitCode !== null || p.signalCode !== null;
-
 
 /**
  * The lab store (lab/store.sh): content-keyed artefacts every clone on this machine shares, among
@@ -195,23 +216,61 @@ function labMachine(name: string, opts: BootOptions): LabMachine {
   const boot = files.length === 2 ? ['-kernel', files[0]!, '-initrd', files[1]!] : ['-kernel', files[0]!];
   const argv = (i: Instance): string[] => [
     'qemu-system-x86_64',
-    '-name', `lab-${name}`,
-    '-accel', 'tcg,thread=multi', '-cpu', 'max', '-M', 'q35', '-smp', luo ? '1' : '2', '-m', opts.memory ?? '2G',
-    '-device', 'intel-iommu,intremap=on,caching-mode=on',
-    ...boot, '-append', append,
-    '-drive', `file=${i.disk},if=virtio,format=qcow2`,
-    '-netdev', `user,id=n0,hostfwd=tcp:127.0.0.1:${i.port}-:22`, '-device', 'virtio-net-pci,netdev=n0',
-    '-netdev', 'user,id=n1,restrict=on', '-device', 'e1000e,netdev=n1,id=vfnic',
+    '-name',
+    `lab-${name}`,
+    '-accel',
+    'tcg,thread=multi',
+    '-cpu',
+    'max',
+    '-M',
+    'q35',
+    '-smp',
+    luo ? '1' : '2',
+    '-m',
+    opts.memory ?? '2G',
+    '-device',
+    'intel-iommu,intremap=on,caching-mode=on',
+    ...boot,
+    '-append',
+    append,
+    '-drive',
+    `file=${i.disk},if=virtio,format=qcow2`,
+    '-netdev',
+    `user,id=n0,hostfwd=tcp:127.0.0.1:${i.port}-:22`,
+    '-device',
+    'virtio-net-pci,netdev=n0',
+    '-netdev',
+    'user,id=n1,restrict=on',
+    '-device',
+    'e1000e,netdev=n1,id=vfnic',
     // appended to: a resumed lab host's log starts with its snapshot's boot
-    '-display', 'none', '-chardev', `file,id=serial0,path=${i.serialLog},append=on`, '-serial', 'chardev:serial0', '-monitor', 'none', '-no-reboot',
-    '-qmp', `unix:${i.qmp},server=on,wait=off`,
+    '-display',
+    'none',
+    '-chardev',
+    `file,id=serial0,path=${i.serialLog},append=on`,
+    '-serial',
+    'chardev:serial0',
+    '-monitor',
+    'none',
+    '-no-reboot',
+    '-qmp',
+    `unix:${i.qmp},server=on,wait=off`,
   ];
   const image = realpathSync(labImage(kernel).image);
   qemuVersion ??= execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0]!;
   // the argv with the instance's own paths and port left out and the clone's folder named alike (every
   // clone on the machine shares the snapshot), the files behind the clone's links, the QEMU
   const key = createHash('sha256')
-    .update(JSON.stringify([argv({ port: 0, disk: '', serialLog: '', qmp: '' }).slice(3).map((a) => a.split(C).join('$LAB_CACHE')), image, files.map((f) => realpathSync(f)), qemuVersion]))
+    .update(
+      JSON.stringify([
+        argv({ port: 0, disk: '', serialLog: '', qmp: '' })
+          .slice(3)
+          .map((a) => a.split(C).join('$LAB_CACHE')),
+        image,
+        files.map((f) => realpathSync(f)),
+        qemuVersion,
+      ]),
+    )
     .digest('hex')
     .slice(0, 16);
   return {
@@ -247,7 +306,12 @@ export async function bootLab(name: string, opts: BootOptions = {}): Promise<Lab
     return answering(lab);
   }
   const snapshot = await ensureSnapshot(name, machine, opts);
-  const lab = await startInstance(name, machine, opts, { backing: join(snapshot, 'disk.qcow2'), format: 'qcow2', serial: join(snapshot, 'serial.log'), incoming: join(snapshot, 'state') });
+  const lab = await startInstance(name, machine, opts, {
+    backing: join(snapshot, 'disk.qcow2'),
+    format: 'qcow2',
+    serial: join(snapshot, 'serial.log'),
+    incoming: join(snapshot, 'state'),
+  });
   const c = await qmpOf(lab, 60_000);
   try {
     await loaded(c, lab, snapshot);
@@ -313,7 +377,8 @@ async function ensureSnapshot(name: string, machine: LabMachine, opts: BootOptio
       for (;;) {
         const m = await c.execute<{ status?: string; 'error-desc'?: string }>('query-migrate');
         if (m.status === 'completed') break;
-        if (m.status === 'failed' || m.status === 'cancelled') throw new Error(`lab ${name}: saving the booted snapshot failed: ${m['error-desc'] ?? m.status}`);
+        if (m.status === 'failed' || m.status === 'cancelled')
+          throw new Error(`lab ${name}: saving the booted snapshot failed: ${m['error-desc'] ?? m.status}`);
         await sleep(200);
       }
       await c.execute('quit').catch(() => undefined);
@@ -347,7 +412,8 @@ async function qmpOf(lab: LabHost, timeoutMs: number): Promise<QmpClient> {
     try {
       return await QmpClient.connectUnix(join(lab.dir, 'qmp.sock'));
     } catch (e) {
-      if (exited(lab.proc) || Date.now() - t0 > timeoutMs) throw new Error(`lab ${lab.name}: no QMP: ${(e as Error).message}; serial tail:\n${lab.serialText().slice(-2000)}`);
+      if (exited(lab.proc) || Date.now() - t0 > timeoutMs)
+        throw new Error(`lab ${lab.name}: no QMP: ${(e as Error).message}; serial tail:\n${lab.serialText().slice(-2000)}`);
       await sleep(100);
     }
   }
@@ -357,7 +423,12 @@ async function qmpOf(lab: LabHost, timeoutMs: number): Promise<QmpClient> {
  * Start one lab host's QEMU in a folder of its own under LAB_CACHE/vms, its disk an overlay on
  * `backing`; `incoming`: resume the machine saved in that file, `serial`: its log so far.
  */
-async function startInstance(name: string, machine: LabMachine, opts: BootOptions, from: { backing: string; format: 'raw' | 'qcow2'; serial?: string; incoming?: string }): Promise<LabHost> {
+async function startInstance(
+  name: string,
+  machine: LabMachine,
+  opts: BootOptions,
+  from: { backing: string; format: 'raw' | 'qcow2'; serial?: string; incoming?: string },
+): Promise<LabHost> {
   const C = LAB_CACHE;
   const vms = join(C, 'vms');
   // a lab host that an earlier run left behind (its owner died: a timeout, a SIGKILL) is stopped here
@@ -371,7 +442,10 @@ async function startInstance(name: string, machine: LabMachine, opts: BootOption
   const port = opts.port ?? (await freePort());
   const serialLog = join(dir, 'serial.log');
   writeFileSync(serialLog, from.serial ? readFileSync(from.serial) : '');
-  const qemu = [...machine.argv({ port, disk, serialLog, qmp: join(dir, 'qmp.sock') }), ...(from.incoming ? ['-incoming', `exec:cat '${from.incoming}'`] : [])];
+  const qemu = [
+    ...machine.argv({ port, disk, serialLog, qmp: join(dir, 'qmp.sock') }),
+    ...(from.incoming ? ['-incoming', `exec:cat '${from.incoming}'`] : []),
+  ];
   // QEMU dies with this process (the kernel sends it SIGKILL when we die, however we die), unless
   // the lab is to be kept (demo --keep); setpriv execs QEMU, so the pid is QEMU's own
   const log = openSync(join(dir, 'qemu.log'), 'a');
@@ -392,8 +466,10 @@ async function startInstance(name: string, machine: LabMachine, opts: BootOption
       const text = serialText().slice(from);
       const m = re.exec(text);
       if (m) return m[0];
-      if (exited(proc)) throw new Error(`lab ${name} exited (${proc.exitCode ?? proc.signalCode}); serial tail:\n${serialText().slice(-2000)}`);
-      if (Date.now() - t0 > timeoutMs) throw new Error(`lab ${name}: no ${String(re)} within ${timeoutMs} ms; serial tail:\n${serialText().slice(-2000)}`);
+      if (exited(proc))
+        throw new Error(`lab ${name} exited (${proc.exitCode ?? proc.signalCode}); serial tail:\n${serialText().slice(-2000)}`);
+      if (Date.now() - t0 > timeoutMs)
+        throw new Error(`lab ${name}: no ${String(re)} within ${timeoutMs} ms; serial tail:\n${serialText().slice(-2000)}`);
       await sleep(250);
     }
   };

@@ -44,7 +44,9 @@ export function portHolder(port: number): string | undefined {
  */
 export function runningLabs(name: string): number[] {
   try {
-    const lines = execFileSync('pgrep', ['-a', '-f', '--', `-name lab-${name} `], { encoding: 'utf8' }).trim().split('\n');
+    const lines = execFileSync('pgrep', ['-a', '-f', '--', `-name lab-${name} `], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     return lines.filter((l) => l.includes(`${LAB_CACHE}/vms/`)).map((l) => Number(l.split(' ')[0]));
   } catch {
     return [];
@@ -54,14 +56,25 @@ export function runningLabs(name: string): number[] {
 export async function demoPreflight(opts: { port: number; uid?: number; memAvailable?: number }): Promise<Problem[]> {
   const problems: Problem[] = [];
   const uid = opts.uid ?? process.getuid?.();
-  if (uid !== 0) problems.push({ what: 'the demo needs root: it installs Debian packages, runs debootstrap and mounts the lab image', fix: 'run it as root (sudo liveupdate demo)' });
-  if (arch() !== 'x64') problems.push({ what: `this machine is ${arch()}; the lab host is an x86_64 Debian image`, fix: 'run the demo on an x86_64 machine' });
+  if (uid !== 0)
+    problems.push({
+      what: 'the demo needs root: it installs Debian packages, runs debootstrap and mounts the lab image',
+      fix: 'run it as root (sudo liveupdate demo)',
+    });
+  if (arch() !== 'x64')
+    problems.push({ what: `this machine is ${arch()}; the lab host is an x86_64 Debian image`, fix: 'run the demo on an x86_64 machine' });
   if (!onPath('apt-get') && (!onPath('qemu-system-x86_64') || !onPath('debootstrap'))) {
-    problems.push({ what: 'no apt-get to install QEMU and debootstrap, and they are not installed', fix: 'install qemu-system-x86, qemu-utils, debootstrap, kexec-tools, openssh-client, busybox-static, cpio, socat and e2fsprogs' });
+    problems.push({
+      what: 'no apt-get to install QEMU and debootstrap, and they are not installed',
+      fix: 'install qemu-system-x86, qemu-utils, debootstrap, kexec-tools, openssh-client, busybox-static, cpio, socat and e2fsprogs',
+    });
   }
   const mem = opts.memAvailable ?? memAvailable();
   if (mem !== undefined && mem < DEMO_MEMORY) {
-    problems.push({ what: `too little free memory: ${(mem / GiB).toFixed(1)} GiB available, the lab host needs ${(DEMO_MEMORY / GiB).toFixed(1)} GiB`, fix: 'stop other VMs or processes, or use a machine with more memory' });
+    problems.push({
+      what: `too little free memory: ${(mem / GiB).toFixed(1)} GiB available, the lab host needs ${(DEMO_MEMORY / GiB).toFixed(1)} GiB`,
+      fix: 'stop other VMs or processes, or use a machine with more memory',
+    });
   }
   if (!labImageCached()) {
     // the image is built into the lab store
@@ -69,14 +82,24 @@ export async function demoPreflight(opts: { port: number; uid?: number; memAvail
     while (!existsSync(dir)) dir = dirname(dir);
     const s = statfsSync(dir);
     const free = s.bavail * s.bsize;
-    if (free < DEMO_DISK) problems.push({ what: `too little disk space in ${LAB_STORE}: ${(free / GiB).toFixed(1)} GiB free, the lab image needs ${(DEMO_DISK / GiB).toFixed(0)} GiB`, fix: 'free some space, or point LIVEUPDATE_CACHE at a larger disk' });
+    if (free < DEMO_DISK)
+      problems.push({
+        what: `too little disk space in ${LAB_STORE}: ${(free / GiB).toFixed(1)} GiB free, the lab image needs ${(DEMO_DISK / GiB).toFixed(0)} GiB`,
+        fix: 'free some space, or point LIVEUPDATE_CACHE at a larger disk',
+      });
   }
   const labs = runningLabs('demo');
   if (labs.length) {
-    problems.push({ what: `a demo lab is already running (pid ${labs.join(', ')}), probably left by 'liveupdate demo --keep'`, fix: `stop it first: kill ${labs.join(' ')}` });
+    problems.push({
+      what: `a demo lab is already running (pid ${labs.join(', ')}), probably left by 'liveupdate demo --keep'`,
+      fix: `stop it first: kill ${labs.join(' ')}`,
+    });
   } else if (!(await portFree(opts.port))) {
     const who = portHolder(opts.port);
-    problems.push({ what: `port ${opts.port} on 127.0.0.1 is in use${who ? ` by ${who}` : ''}; the lab host's SSH is forwarded there`, fix: `choose another with --port, or stop what holds it` });
+    problems.push({
+      what: `port ${opts.port} on 127.0.0.1 is in use${who ? ` by ${who}` : ''}; the lab host's SSH is forwarded there`,
+      fix: `choose another with --port, or stop what holds it`,
+    });
   }
   return problems;
 }

@@ -13,7 +13,8 @@ import type { HelperOp, HelperProgram } from '../plan/types.js';
 
 export type { HelperOp, HelperProgram };
 
-export type HelperErrorCode = 'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'mismatch' | 'failed';
+export type HelperErrorCode =
+  'bad-request' | 'not-supported' | 'not-found' | 'permission' | 'busy' | 'invalid' | 'not-viable' | 'mismatch' | 'failed';
 
 export interface HelperErrorInfo {
   op: string;
@@ -71,7 +72,10 @@ const installed = new WeakMap<Host, string>();
 export function helperPathFor(host: Host): string {
   // on a host the agent runs on, the static copy the control node installed there
   if (host.local) return host.helper ?? helperBinary('dynamic');
-  return `${REMOTE_HELPER}-${createHash('sha256').update(readFileSync(helperBinary('static'))).digest('hex').slice(0, 16)}`;
+  return `${REMOTE_HELPER}-${createHash('sha256')
+    .update(readFileSync(helperBinary('static')))
+    .digest('hex')
+    .slice(0, 16)}`;
 }
 
 /**
@@ -93,7 +97,8 @@ export async function ensureHelper(host: Host): Promise<string> {
       const part = `${path}.part.${randomUUID()}`;
       await host.put(bin, part, 0o755);
       const mv = await host.exec(['mv', '-f', part, path]);
-      if (mv.exitCode !== 0) throw new LiveupdateError('HOST_COMMAND_FAILED', `${host.name}: cannot install the helper at ${path}: ${mv.stderr.trim()}`);
+      if (mv.exitCode !== 0)
+        throw new LiveupdateError('HOST_COMMAND_FAILED', `${host.name}: cannot install the helper at ${path}: ${mv.stderr.trim()}`);
     }
   }
   installed.set(host, path);
@@ -110,7 +115,10 @@ export function parseHelperOutput(stdout: string, stderr: string, exitCode: numb
     doc = undefined;
   }
   if (!doc || typeof doc.ok !== 'boolean') {
-    throw new LiveupdateError('HELPER_ERROR', `${where}: the helper gave no result (exit ${exitCode})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}`);
+    throw new LiveupdateError(
+      'HELPER_ERROR',
+      `${where}: the helper gave no result (exit ${exitCode})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}`,
+    );
   }
   return doc;
 }
@@ -119,31 +127,54 @@ export function parseHelperOutput(stdout: string, stderr: string, exitCode: numb
  * Runs one request on the host: its result, and the process's own exit status and output (after a
  * `then.exec`, those are the exec'd program's, e.g. QEMU's).
  */
-export async function execHelper(host: Host, request: HelperProgram | HelperOp, timeoutMs = 60_000): Promise<{ doc: HelperResult; exitCode: number; stderr: string }> {
+export async function execHelper(
+  host: Host,
+  request: HelperProgram | HelperOp,
+  timeoutMs = 60_000,
+): Promise<{ doc: HelperResult; exitCode: number; stderr: string }> {
   const path = await ensureHelper(host);
   const r = await host.exec([path], { input: JSON.stringify(request), timeoutMs });
   return { doc: parseHelperOutput(r.stdout, r.stderr, r.exitCode, host.name), exitCode: r.exitCode, stderr: r.stderr };
 }
 
 /** Runs one request on the host; a failed op throws HelperError unless `allowFailure`. */
-export async function runHelper(host: Host, request: HelperProgram | HelperOp, opts: { allowFailure?: boolean; timeoutMs?: number } = {}): Promise<HelperResult> {
+export async function runHelper(
+  host: Host,
+  request: HelperProgram | HelperOp,
+  opts: { allowFailure?: boolean; timeoutMs?: number } = {},
+): Promise<HelperResult> {
   const { doc } = await execHelper(host, request, opts.timeoutMs);
-  if (!doc.ok && !opts.allowFailure) throw new HelperError(doc.error ?? { op: 'request', errno: 0, errnoName: '', code: 'failed', message: 'failed without an error' }, host.name);
+  if (!doc.ok && !opts.allowFailure)
+    throw new HelperError(
+      doc.error ?? { op: 'request', errno: 0, errnoName: '', code: 'failed', message: 'failed without an error' },
+      host.name,
+    );
   return doc;
 }
 
 /** One request to a holder daemon (`then.hold`) over its unix socket on the host. */
-export async function holderRequest(host: Host, socket: string, request: HelperOp, timeoutMs = 15_000): Promise<Record<string, unknown> & { ok: boolean; error?: HelperErrorInfo }> {
+export async function holderRequest(
+  host: Host,
+  socket: string,
+  request: HelperOp,
+  timeoutMs = 15_000,
+): Promise<Record<string, unknown> & { ok: boolean; error?: HelperErrorInfo }> {
   const stream = await host.connectUnix(socket).catch((e: unknown) => {
-    throw new LiveupdateError('HELPER_ERROR', `${host.name}: no helper answers on ${socket}: ${e instanceof Error ? e.message : String(e)}`, {
-      hint: 'the holder process exited (or was never started): the fds it kept are closed',
-    });
+    throw new LiveupdateError(
+      'HELPER_ERROR',
+      `${host.name}: no helper answers on ${socket}: ${e instanceof Error ? e.message : String(e)}`,
+      {
+        hint: 'the holder process exited (or was never started): the fds it kept are closed',
+      },
+    );
   });
   return new Promise((resolve, reject) => {
     let buf = '';
     const timer = setTimeout(() => {
       stream.destroy();
-      reject(new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} did not answer ${request.op} within ${timeoutMs} ms`));
+      reject(
+        new LiveupdateError('HELPER_ERROR', `${host.name}: the helper on ${socket} did not answer ${request.op} within ${timeoutMs} ms`),
+      );
     }, timeoutMs);
     stream.on('data', (d: Buffer) => {
       buf += d.toString();
@@ -165,7 +196,13 @@ export async function holderRequest(host: Host, socket: string, request: HelperO
     });
     stream.on('close', () => {
       clearTimeout(timer);
-      if (!buf.includes('\n')) reject(new LiveupdateError('HELPER_ERROR', `${host.name}: no helper answers on ${socket}: the connection closed without an answer to ${request.op}`));
+      if (!buf.includes('\n'))
+        reject(
+          new LiveupdateError(
+            'HELPER_ERROR',
+            `${host.name}: no helper answers on ${socket}: the connection closed without an answer to ${request.op}`,
+          ),
+        );
     });
     stream.write(JSON.stringify(request) + '\n');
   });

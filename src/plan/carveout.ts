@@ -39,10 +39,14 @@ export function carveOutProblems(r: Range, iomem: IomemRange[], active: boolean,
     // Already carved: pmem shows as its own top-level range; pkernfs's `%` removal leaves no System RAM there.
     if (backend === 'pmem') {
       const pm = iomem.find((t) => /Persistent Memory/.test(t.name) && t.start <= r.start && t.end >= end(r));
-      if (!pm) problems.push(`the running kernel was booted with this carve-out but /proc/iomem shows no Persistent Memory at ${describeRange(r)}`);
+      if (!pm)
+        problems.push(
+          `the running kernel was booted with this carve-out but /proc/iomem shows no Persistent Memory at ${describeRange(r)}`,
+        );
     } else {
       const ram = iomem.find((t) => t.name === 'System RAM' && overlaps(r, t.start, t.end));
-      if (ram) problems.push(`the running kernel was booted with pkernfs at ${describeRange(r)} but /proc/iomem still lists System RAM there`);
+      if (ram)
+        problems.push(`the running kernel was booted with pkernfs at ${describeRange(r)} but /proc/iomem still lists System RAM there`);
     }
     return problems;
   }
@@ -96,7 +100,12 @@ export function resolveCarveOut(p: Persistence, facts: HostFacts): ResolvedCarve
   if (active) return { range: active, active: true, problems: carveOutProblems(active, facts.iomem, true, p.backend) };
   if (p.offset === 'auto') {
     const chosen = chooseCarveOut(p.size, facts.iomem);
-    if (!chosen) return { range: { start: 0, size: p.size }, active: false, problems: [`no free ${formatSize(p.size)} range inside System RAM for offset: auto`] };
+    if (!chosen)
+      return {
+        range: { start: 0, size: p.size },
+        active: false,
+        problems: [`no free ${formatSize(p.size)} range inside System RAM for offset: auto`],
+      };
     return { range: chosen, active: false, problems: [] };
   }
   const range = { start: p.offset, size: p.size };

@@ -60,7 +60,9 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
   const notes: string[] = [];
   const carveOut = profile.persistence.backend === 'luo' ? undefined : resolveCarveOut(profile.persistence, facts);
   const persistence: Persistence =
-    profile.persistence.backend === 'luo' ? profile.persistence : { ...profile.persistence, offset: carveOut!.range.start, size: carveOut!.range.size };
+    profile.persistence.backend === 'luo'
+      ? profile.persistence
+      : { ...profile.persistence, offset: carveOut!.range.start, size: carveOut!.range.size };
   const vms = profile.vms.map((spec): VmContext => {
     const bin = facts.qemu.find((q) => q.binary === spec.qemu.binary);
     const restorer = facts.qemu.find((q) => q.binary === spec.qemu.restoreBinary);
@@ -73,17 +75,31 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
     const to: VmQemu = { binary: spec.qemu.restoreBinary, version: restorer?.version, machine: from.machine };
     const upgrade =
       from.version && to.version
-        ? judgeUpgrade({ from: { version: from.version, machine: from.machine }, to: { version: to.version, binary: to.binary, machines: restorer?.machines }, acknowledged: profile.migration.acceptUntestedQemu })
+        ? judgeUpgrade({
+            from: { version: from.version, machine: from.machine },
+            to: { version: to.version, binary: to.binary, machines: restorer?.machines },
+            acknowledged: profile.migration.acceptUntestedQemu,
+          })
         : undefined;
     // the version that saves the state (the running QEMU's, else the binary's) decides the mode and the stream
-    const cprFacts = { from: from.version, to: to.version, backend: profile.persistence.backend, running: facts.vms ? !!running : undefined, auxRamShare: running?.auxRamShare, passthrough: spec.vfio.length > 0, iommuApi: profile.iommu.api, accel: spec.qemu.accel };
+    const cprFacts = {
+      from: from.version,
+      to: to.version,
+      backend: profile.persistence.backend,
+      running: facts.vms ? !!running : undefined,
+      auxRamShare: running?.auxRamShare,
+      passthrough: spec.vfio.length > 0,
+      iommuApi: profile.iommu.api,
+      accel: spec.qemu.accel,
+    };
     const { mode, why, cprWhyNot } = selectMigrationMode(profile.migration.mode, from.version, update === 'vmm' ? cprFacts : undefined);
     const stateFile = `${profile.migration.stateDir}/${spec.name}.state`;
-    const ramPath =
-      persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
+    const ramPath = persistence.backend === 'luo' ? `/proc/{holder.pid}/fd/{memfd.${spec.name}}` : `${persistence.mount}/${spec.ramFile}`;
     const vfioArgs = vfioDeviceArgs(spec.vfio, profile.iommu.api);
     if (mode === 'cpr-reboot' && spec.vfio.length) {
-      notes.push(`${spec.name}: cpr-reboot with VFIO needs the guest suspended to RAM first (guest agent guest-suspend-ram, then system_wakeup after restore)`);
+      notes.push(
+        `${spec.name}: cpr-reboot with VFIO needs the guest suspended to RAM first (guest agent guest-suspend-ram, then system_wakeup after restore)`,
+      );
     }
     return {
       spec,
@@ -113,13 +129,21 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
     };
   });
   if (persistence.backend === 'luo') notes.push('{holder.pid} and {memfd.VM} are filled in at run time from the LUO holder process');
-  if (vms.some((v) => v.mode === 'cpr-transfer')) notes.push("{run.tag} is the run's id (8 characters): a new QEMU's paths while the old one still has the VM's; {cpr.pid.VM} its pid, known once it started");
+  if (vms.some((v) => v.mode === 'cpr-transfer'))
+    notes.push(
+      "{run.tag} is the run's id (8 characters): a new QEMU's paths while the old one still has the VM's; {cpr.pid.VM} its pid, known once it started",
+    );
   const bootParams = managedParams(persistence, false);
   let pmem: PlanContext['pmem'];
   if (persistence.backend === 'pmem') {
     // only the device whose physical start is the carve-out's, never one chosen because it is the only one
     // (the fact rules refuse a named device elsewhere)
-    const found = facts.pmem.find((d) => d.start !== undefined && d.start === carveOut?.range.start && (persistence.device === 'auto' || `/dev/${d.name}` === persistence.device));
+    const found = facts.pmem.find(
+      (d) =>
+        d.start !== undefined &&
+        d.start === carveOut?.range.start &&
+        (persistence.device === 'auto' || `/dev/${d.name}` === persistence.device),
+    );
     if (found) pmem = { device: `/dev/${found.name}`, namespace: found.namespace ?? '{pmem.namespace}' };
     else {
       pmem = { device: persistence.device === 'auto' ? '{pmem.device}' : persistence.device, namespace: '{pmem.namespace}' };
@@ -149,12 +173,24 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
 export function vmArgv(ctx: PlanContext, vm: VmContext, how: 'start' | 'restore' | 'cpr'): string[] {
   const start = how === 'start';
   const qemu = start ? { binary: vm.spec.qemu.binary, machine: vm.startMachine } : { binary: vm.to.binary, machine: vm.to.machine };
-  const base = { vm: vm.spec, ...qemu, ramPath: vm.ramPath, vfioArgs: vm.vfioArgs, auxRamShare: atLeast(start ? vm.startVersion : vm.to.version, 10, 0) };
-  if (how === 'cpr') return qemuArgv({ ...base, pidfile: vm.cpr.pidfile, qmp: vm.cpr.qmp, incoming: { main: vm.cpr.mainSocket, cpr: vm.cpr.cprSocket } });
+  const base = {
+    vm: vm.spec,
+    ...qemu,
+    ramPath: vm.ramPath,
+    vfioArgs: vm.vfioArgs,
+    auxRamShare: atLeast(start ? vm.startVersion : vm.to.version, 10, 0),
+  };
+  if (how === 'cpr')
+    return qemuArgv({ ...base, pidfile: vm.cpr.pidfile, qmp: vm.cpr.qmp, incoming: { main: vm.cpr.mainSocket, cpr: vm.cpr.cprSocket } });
   return qemuArgv({ ...base, pidfile: vm.pidfile, ...(start ? {} : { incoming: 'defer' as const }) });
 }
 
 /** Step factory with the phase's defaults; ids are `phase/name`. */
 export function stepper(phase: Phase) {
-  return (name: string, meta: Omit<StepMeta, 'id' | 'phase'>, body: StepBody): Step => ({ id: `${phase}/${name}`, phase, ...meta, ...body });
+  return (name: string, meta: Omit<StepMeta, 'id' | 'phase'>, body: StepBody): Step => ({
+    id: `${phase}/${name}`,
+    phase,
+    ...meta,
+    ...body,
+  });
 }

@@ -42,15 +42,23 @@ export interface PlanInput {
 export function makePlan(input: PlanInput): Plan {
   const { profile, facts } = input;
   if (!input.allowOtherHost && facts.hostname !== profile.host.name) {
-    throw new LiveupdateError('FACTS_MISMATCH', `the facts are from host '${facts.hostname}' but ${profile.file} is for '${profile.host.name}'; nothing was done`, {
-      hint: 'gather facts on the right host, or pass --allow-other-host to plan anyway',
-    });
+    throw new LiveupdateError(
+      'FACTS_MISMATCH',
+      `the facts are from host '${facts.hostname}' but ${profile.file} is for '${profile.host.name}'; nothing was done`,
+      {
+        hint: 'gather facts on the right host, or pass --allow-other-host to plan anyway',
+      },
+    );
   }
   const rules = factRules(profile, facts, input.locate);
   if (rules.errors.length) {
-    throw new LiveupdateError('PLAN_INVALID', `${profile.file} cannot be applied to ${facts.hostname}: ${rules.errors.length} problem${rules.errors.length === 1 ? '' : 's'}; nothing was done`, {
-      diagnostics: rules.errors,
-    });
+    throw new LiveupdateError(
+      'PLAN_INVALID',
+      `${profile.file} cannot be applied to ${facts.hostname}: ${rules.errors.length} problem${rules.errors.length === 1 ? '' : 's'}; nothing was done`,
+      {
+        diagnostics: rules.errors,
+      },
+    );
   }
   // a VMM-only update is the phase builders' input: they leave out every kernel step themselves
   const ctx = buildContext(profile, facts, input.update ?? 'kernel');
@@ -58,9 +66,13 @@ export function makePlan(input: PlanInput): Plan {
   // refused before anything stops: a restore the QEMU that restores cannot be trusted with
   const refused = phases.some((ph) => ph !== 'prepare') ? upgradeRefusals(ctx, input.locate) : [];
   if (refused.length) {
-    throw new LiveupdateError('PLAN_INVALID', `${profile.file} cannot be applied to ${facts.hostname}: ${refused.length} VM${refused.length === 1 ? '' : 's'} cannot move to the QEMU that would restore ${refused.length === 1 ? 'it' : 'them'}; nothing was done`, {
-      diagnostics: refused,
-    });
+    throw new LiveupdateError(
+      'PLAN_INVALID',
+      `${profile.file} cannot be applied to ${facts.hostname}: ${refused.length} VM${refused.length === 1 ? '' : 's'} cannot move to the QEMU that would restore ${refused.length === 1 ? 'it' : 'them'}; nothing was done`,
+      {
+        diagnostics: refused,
+      },
+    );
   }
   const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
   const ids = new Set<string>();
@@ -76,7 +88,16 @@ export function makePlan(input: PlanInput): Plan {
     facts: { hostname: facts.hostname, bootId: facts.bootId, kernelRelease: facts.kernelRelease, collectedAt: facts.collectedAt },
     phases,
     update: input.update ?? 'kernel',
-    ...(ctx.carveOut ? { carveOut: { start: ctx.carveOut.range.start, size: ctx.carveOut.range.size, active: ctx.carveOut.active, cmdline: ctx.bootParams } } : {}),
+    ...(ctx.carveOut
+      ? {
+          carveOut: {
+            start: ctx.carveOut.range.start,
+            size: ctx.carveOut.range.size,
+            active: ctx.carveOut.active,
+            cmdline: ctx.bootParams,
+          },
+        }
+      : {}),
     kexecCmdline: ctx.kexecCmdline,
     vms: ctx.vms.map((v) => ({
       name: v.spec.name,
@@ -101,8 +122,12 @@ function upgradeRefusals(ctx: PlanContext, locate: Locate): Diagnostic[] {
   const f = new Findings(locate);
   ctx.vms.forEach((v, i) => {
     if (!v.upgrade || v.upgrade.ok) return;
-    const field = v.upgrade.change === 'machine' ? 'machine' : v.spec.qemu.restoreBinary !== v.spec.qemu.binary ? 'restoreBinary' : 'binary';
-    f.error(['vms', i, 'qemu', field], `${v.spec.name}: QEMU ${v.from.version} (${v.from.binary}) -> ${v.to.version} (${v.to.binary}) refused: ${v.upgrade.why}`);
+    const field =
+      v.upgrade.change === 'machine' ? 'machine' : v.spec.qemu.restoreBinary !== v.spec.qemu.binary ? 'restoreBinary' : 'binary';
+    f.error(
+      ['vms', i, 'qemu', field],
+      `${v.spec.name}: QEMU ${v.from.version} (${v.from.binary}) -> ${v.to.version} (${v.to.binary}) refused: ${v.upgrade.why}`,
+    );
   });
   return f.errors;
 }
@@ -116,11 +141,17 @@ export function factsSatisfy(check: Check | null, facts: HostFacts): string | un
       return check.params.every((p) => words.has(p)) ? 'the running cmdline already has these params' : undefined;
     }
     case 'mounted':
-      return facts.mounts.some((m) => m.target === check.target && m.fstype === check.fstype) ? `${check.target} is mounted (${check.fstype})` : undefined;
+      return facts.mounts.some((m) => m.target === check.target && m.fstype === check.fstype)
+        ? `${check.target} is mounted (${check.fstype})`
+        : undefined;
     case 'pci-driver':
-      return facts.pci.find((d) => d.address === check.address)?.driver === check.driver ? `${check.address} is bound to ${check.driver}` : undefined;
+      return facts.pci.find((d) => d.address === check.address)?.driver === check.driver
+        ? `${check.address} is bound to ${check.driver}`
+        : undefined;
     case 'pmem-mode':
-      return facts.pmem.some((d) => `/dev/${d.name}` === check.device && d.mode === check.mode) ? `${check.device} is already ${check.mode}` : undefined;
+      return facts.pmem.some((d) => `/dev/${d.name}` === check.device && d.mode === check.mode)
+        ? `${check.device} is already ${check.mode}`
+        : undefined;
     default:
       return undefined;
   }

@@ -52,37 +52,61 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
     if (p.backend === 'pmem' && r?.active && p.device !== 'auto') {
       const named = facts.pmem.find((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''));
       if (named && named.start !== r.range.start) {
-        f.error(['persistence', 'device'], `${p.device} starts at ${named.start === undefined ? 'an unknown address' : hex(named.start)}, not at the carve-out's ${hex(r.range.start)}: liveupdate formats only the device that is the carve-out`);
+        f.error(
+          ['persistence', 'device'],
+          `${p.device} starts at ${named.start === undefined ? 'an unknown address' : hex(named.start)}, not at the carve-out's ${hex(r.range.start)}: liveupdate formats only the device that is the carve-out`,
+        );
       }
     }
   }
   if (p.backend === 'pkernfs' && !facts.filesystems.includes('pkernfs')) {
-    f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no pkernfs filesystem; it needs a kernel built from the pkernfs RFC`);
+    f.error(
+      ['persistence', 'backend'],
+      `the running kernel (${facts.kernelRelease}) has no pkernfs filesystem; it needs a kernel built from the pkernfs RFC`,
+    );
   }
   if (p.backend === 'pmem' && p.device !== 'auto' && !facts.pmem.some((d) => `/dev/${d.name}` === p.device.replace(/\.[0-9]+$/, ''))) {
-    f.error(['persistence', 'device'], `${p.device} is not on this host (it has ${facts.pmem.map((d) => d.name).join(', ') || 'no pmem devices'})`);
+    f.error(
+      ['persistence', 'device'],
+      `${p.device} is not on this host (it has ${facts.pmem.map((d) => d.name).join(', ') || 'no pmem devices'})`,
+    );
   }
   if (p.backend === 'luo') {
-    if (!facts.devices.liveupdate) f.error(['persistence', 'backend'], `the running kernel (${facts.kernelRelease}) has no /dev/liveupdate (LUO needs Linux 6.19+ with CONFIG_LIVEUPDATE and liveupdate=on)`);
+    if (!facts.devices.liveupdate)
+      f.error(
+        ['persistence', 'backend'],
+        `the running kernel (${facts.kernelRelease}) has no /dev/liveupdate (LUO needs Linux 6.19+ with CONFIG_LIVEUPDATE and liveupdate=on)`,
+      );
     const total = profile.vms.reduce((n, v) => n + v.memory, 0);
     if (facts.memTotal && total > facts.memTotal - GiB) {
-      f.error(['vms'], `the VMs need ${formatSize(total)} of memfd RAM but the host has ${formatSize(Math.floor(facts.memTotal / 2 ** 20) * 2 ** 20)} (1 GiB kept for the host)`);
+      f.error(
+        ['vms'],
+        `the VMs need ${formatSize(total)} of memfd RAM but the host has ${formatSize(Math.floor(facts.memTotal / 2 ** 20) * 2 ** 20)} (1 GiB kept for the host)`,
+      );
     }
   }
   if (p.backend === 'pkernfs' && facts.numa.length > 1) {
     f.warn(['persistence'], `this host has ${facts.numa.length} NUMA nodes; pkernfs is one filesystem with no NUMA awareness`);
   }
-  for (const [dir, path] of [[profile.journal.dir, ['journal', 'dir']], [profile.migration.stateDir, ['migration', 'stateDir']]] as const) {
+  for (const [dir, path] of [
+    [profile.journal.dir, ['journal', 'dir']],
+    [profile.migration.stateDir, ['migration', 'stateDir']],
+  ] as const) {
     const m = mountFor(dir, facts.mounts);
-    if (m && VOLATILE_FS.has(m.fstype)) f.error([...path], `${dir} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`);
+    if (m && VOLATILE_FS.has(m.fstype))
+      f.error([...path], `${dir} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`);
   }
   const kernelSize = facts.files[profile.kexec.kernel];
   if (kernelSize === null) f.error(['kexec', 'kernel'], `${profile.kexec.kernel} does not exist on ${facts.hostname}`);
-  if (profile.kexec.initrd && facts.files[profile.kexec.initrd] === null) f.error(['kexec', 'initrd'], `${profile.kexec.initrd} does not exist on ${facts.hostname}`);
+  if (profile.kexec.initrd && facts.files[profile.kexec.initrd] === null)
+    f.error(['kexec', 'initrd'], `${profile.kexec.initrd} does not exist on ${facts.hostname}`);
 
   const anyVfio = profile.vms.some((v) => v.vfio.length);
   if (anyVfio && profile.iommu.api === 'iommufd' && !facts.devices.iommu) {
-    f.error(['iommu', 'api'], `the running kernel (${facts.kernelRelease}) has no /dev/iommu (CONFIG_IOMMUFD is not set); use api: vfio-container`);
+    f.error(
+      ['iommu', 'api'],
+      `the running kernel (${facts.kernelRelease}) has no /dev/iommu (CONFIG_IOMMUFD is not set); use api: vfio-container`,
+    );
   }
   profile.vms.forEach((vm, i) => {
     const q = facts.qemu.find((x) => x.binary === vm.qemu.binary);
@@ -93,14 +117,19 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
     if (vm.qemu.restoreBinary !== vm.qemu.binary && !facts.qemu.find((x) => x.binary === vm.qemu.restoreBinary)?.version) {
       f.error(['vms', i, 'qemu', 'restoreBinary'], `${vm.qemu.restoreBinary} is missing on ${facts.hostname} or did not report a version`);
     }
-    if (vm.vfio.length && q?.version && (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !atLeast(q.version, 8, 2)))) {
+    if (
+      vm.vfio.length &&
+      q?.version &&
+      (profile.migration.mode === 'x-ignore-shared' || (profile.migration.mode === 'auto' && !atLeast(q.version, 8, 2)))
+    ) {
       f.error(
         ['vms', i, 'vfio'],
         `QEMU ${q.version} cannot save a VM with a passed-through device: vfio-pci blocks migration unless the device has a migration driver, and x-ignore-shared does not lift that. ` +
           `cpr-reboot (QEMU 8.2+) keeps VFIO devices when the guest is suspended to RAM first`,
       );
     }
-    if (vm.qemu.accel.startsWith('kvm') && !facts.devices.kvm) f.error(['vms', i, 'qemu', 'accel'], `kvm was asked for but ${facts.hostname} has no /dev/kvm`);
+    if (vm.qemu.accel.startsWith('kvm') && !facts.devices.kvm)
+      f.error(['vms', i, 'qemu', 'accel'], `kvm was asked for but ${facts.hostname} has no /dev/kvm`);
     vm.vfio.forEach((d, j) => {
       const dev = facts.pci.find((x) => x.address === d.host);
       if (!dev) {
@@ -108,13 +137,19 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
         return;
       }
       if (dev.iommuGroup === undefined) {
-        f.error(['vms', i, 'vfio', j, 'host'], `${d.host} is in no IOMMU group: boot with intel_iommu=on (or amd_iommu=on) to pass it through`);
+        f.error(
+          ['vms', i, 'vfio', j, 'host'],
+          `${d.host} is in no IOMMU group: boot with intel_iommu=on (or amd_iommu=on) to pass it through`,
+        );
         return;
       }
       const peers = facts.pci.filter((x) => x.iommuGroup === dev.iommuGroup && x.address !== d.host);
       const busy = peers.filter((x) => x.driver && x.driver !== 'vfio-pci' && x.driver !== 'pcieport');
       if (busy.length) {
-        f.error(['vms', i, 'vfio', j, 'host'], `IOMMU group ${dev.iommuGroup} is not viable: ${busy.map((x) => `${x.address} (${x.driver})`).join(', ')} share it and are bound to host drivers`);
+        f.error(
+          ['vms', i, 'vfio', j, 'host'],
+          `IOMMU group ${dev.iommuGroup} is not viable: ${busy.map((x) => `${x.address} (${x.driver})`).join(', ')} share it and are bound to host drivers`,
+        );
       }
     });
   });

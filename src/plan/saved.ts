@@ -25,8 +25,23 @@ export interface SavedPlan {
 }
 
 /** `profilePath` absolute: `run --plan` without --profile finds it from anywhere. */
-export function savePlan(plan: Plan, abortPlan: Plan | undefined, selection: PhaseSelection, profilePath: string, profileSha256: string, now: Date): SavedPlan {
-  return { type: 'saved-plan', formatVersion: SAVED_PLAN_FORMAT_VERSION, createdAt: now.toISOString(), profile: { path: profilePath, sha256: profileSha256 }, selection, plan, ...(abortPlan ? { abortPlan } : {}) };
+export function savePlan(
+  plan: Plan,
+  abortPlan: Plan | undefined,
+  selection: PhaseSelection,
+  profilePath: string,
+  profileSha256: string,
+  now: Date,
+): SavedPlan {
+  return {
+    type: 'saved-plan',
+    formatVersion: SAVED_PLAN_FORMAT_VERSION,
+    createdAt: now.toISOString(),
+    profile: { path: profilePath, sha256: profileSha256 },
+    selection,
+    plan,
+    ...(abortPlan ? { abortPlan } : {}),
+  };
 }
 
 /** The command that runs a plan of this `--phase`. */
@@ -36,19 +51,31 @@ export const commandFor = (sel: PhaseSelection): string => (sel === 'all' ? 'run
  * The saved plan, when the profile is the same file and planning again now gives exactly it (its
  * facts' collection time aside); otherwise PLAN_STALE naming the first thing that differs.
  */
-export function boundPlan(file: string, saved: SavedPlan, now: { selection: PhaseSelection; profileSha256: string; plan: Plan; abortPlan: Plan | undefined }): SavedPlan {
+export function boundPlan(
+  file: string,
+  saved: SavedPlan,
+  now: { selection: PhaseSelection; profileSha256: string; plan: Plan; abortPlan: Plan | undefined },
+): SavedPlan {
   const stale = (message: string): LiveupdateError =>
     new LiveupdateError('PLAN_STALE', `${file}: ${message}; nothing was done`, {
       hint: `review a new plan (liveupdate plan --profile ${saved.profile.path}${saved.selection === 'all' ? '' : ` --phase ${saved.selection}`}${saved.plan.update === 'vmm' ? ' --vmm-only' : ''} --out ${file}) and run that; to continue a run the journal has begun, run the command without --plan`,
     });
   if (now.selection !== saved.selection) {
-    throw new LiveupdateError('USAGE', `${file} is a plan of --phase ${saved.selection}: run it with 'liveupdate ${commandFor(saved.selection)} --plan ${file}'`);
+    throw new LiveupdateError(
+      'USAGE',
+      `${file} is a plan of --phase ${saved.selection}: run it with 'liveupdate ${commandFor(saved.selection)} --plan ${file}'`,
+    );
   }
-  if (now.profileSha256 !== saved.profile.sha256) throw stale(`the profile ${saved.profile.path} changed since this plan was made (sha256 ${saved.profile.sha256.slice(0, 12)} then, ${now.profileSha256.slice(0, 12)} now)`);
+  if (now.profileSha256 !== saved.profile.sha256)
+    throw stale(
+      `the profile ${saved.profile.path} changed since this plan was made (sha256 ${saved.profile.sha256.slice(0, 12)} then, ${now.profileSha256.slice(0, 12)} now)`,
+    );
   const [was, is] = [saved.plan.facts, now.plan.facts];
   if (was.hostname !== is.hostname) throw stale(`it was made for host ${was.hostname}, this host is ${is.hostname}`);
   if (was.bootId !== is.bootId) throw stale(`the host has booted since this plan was made (boot ${was.bootId} then, ${is.bootId} now)`);
-  const d = firstDifference(comparable(saved.plan), comparable(now.plan), '') ?? firstDifference(comparable(saved.abortPlan), comparable(now.abortPlan), 'abortPlan');
+  const d =
+    firstDifference(comparable(saved.plan), comparable(now.plan), '') ??
+    firstDifference(comparable(saved.abortPlan), comparable(now.abortPlan), 'abortPlan');
   if (d) throw stale(`the host changed since this plan was made: planning again now gives ${describe(d, saved.plan)}`);
   return saved;
 }
@@ -79,7 +106,8 @@ interface Difference {
 
 function firstDifference(a: unknown, b: unknown, path: string): Difference | undefined {
   if (a === b) return undefined;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b)) return { path, then: a, now: b };
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null || Array.isArray(a) !== Array.isArray(b))
+    return { path, then: a, now: b };
   if (Array.isArray(a) && Array.isArray(b)) {
     for (let i = 0; i < Math.min(a.length, b.length); i++) {
       const d = firstDifference(a[i], b[i], `${path}[${i}]`);

@@ -103,14 +103,33 @@ export type StepBody =
    * noTruncate: QEMU is started by the native helper under a seccomp filter that refuses ftruncate() to these sizes
    * (pkernfs after a kexec: files read size 0, QEMU would truncate its RAM file, and pkernfs's truncate remaps it to fresh blocks).
    */
-  | { kind: 'qemu-start'; vm: string; argv: string[]; pidfile: string; incoming: boolean; socket: string; expectVersion?: string; expectMachine?: string; noTruncate?: number[]; cpr?: CprStart }
+  | {
+      kind: 'qemu-start';
+      vm: string;
+      argv: string[];
+      pidfile: string;
+      incoming: boolean;
+      socket: string;
+      expectVersion?: string;
+      expectMachine?: string;
+      noTruncate?: number[];
+      cpr?: CprStart;
+    }
   /**
    * A cpr-transfer's new QEMU takes the VM's own paths once the old one is gone: its QMP socket moved
    * to the VM's, the VM's pidfile written with its pid (`pid`, filled in at run time).
    */
   | { kind: 'qemu-adopt'; vm: string; pid: string; pidfile: string; socket: string; from: { pidfile: string; socket: string } }
   /** `quit` with `pidfile`: done when that QEMU process is gone (its files closed, its mappings released), not only its QMP socket */
-  | { kind: 'qmp'; vm: string; socket: string; command: string; arguments?: Record<string, unknown>; wait?: MigrationWait; pidfile?: string }
+  | {
+      kind: 'qmp';
+      vm: string;
+      socket: string;
+      command: string;
+      arguments?: Record<string, unknown>;
+      wait?: MigrationWait;
+      pidfile?: string;
+    }
   | { kind: 'kexec-load'; argv: string[]; cmdline: string }
   | { kind: 'kexec-exec'; argv: string[] }
   | { kind: 'verify'; verify: Verify };

@@ -42,7 +42,8 @@ export function pkernfsFiles(profile: Profile): LayoutFile[] {
   const files: LayoutFile[] = [];
   for (const vm of profile.vms) {
     files.push({ path: vm.ramFile, size: vm.memory, cost: pkernfsFileBlocks(vm.memory), vm: vm.name });
-    for (const d of vm.vfio) files.push({ path: `iommu/${d.iommuDomain}`, size: d.pgtables, cost: pkernfsFileBlocks(d.pgtables), vm: vm.name });
+    for (const d of vm.vfio)
+      files.push({ path: `iommu/${d.iommuDomain}`, size: d.pgtables, cost: pkernfsFileBlocks(d.pgtables), vm: vm.name });
   }
   return files;
 }
@@ -59,17 +60,27 @@ export function pkernfsLayout(profile: Profile, p: PkernfsPersistence): CarveOut
   for (const f of files) {
     const name = f.path.split('/').pop()!;
     if (Buffer.byteLength(name) > PKERNFS.maxNameBytes) {
-      problems.push({ vm: f.vm, message: `pkernfs file name '${name}' is ${Buffer.byteLength(name)} bytes; pkernfs keeps at most ${PKERNFS.maxNameBytes}` });
+      problems.push({
+        vm: f.vm,
+        message: `pkernfs file name '${name}' is ${Buffer.byteLength(name)} bytes; pkernfs keeps at most ${PKERNFS.maxNameBytes}`,
+      });
     }
     if (f.size > PKERNFS.maxFileSize) {
-      problems.push({ vm: f.vm, message: `pkernfs file '${f.path}' of ${formatSize(f.size)} exceeds pkernfs's ${formatSize(PKERNFS.maxFileSize)} per-file limit (one 2 MiB mappings block)` });
+      problems.push({
+        vm: f.vm,
+        message: `pkernfs file '${f.path}' of ${formatSize(f.size)} exceeds pkernfs's ${formatSize(PKERNFS.maxFileSize)} per-file limit (one 2 MiB mappings block)`,
+      });
     }
   }
   if (files.length + PKERNFS.reservedInodes > PKERNFS.maxInodes) {
-    problems.push({ message: `${files.length} pkernfs files exceed the inode store (${PKERNFS.maxInodes - PKERNFS.reservedInodes} files)` });
+    problems.push({
+      message: `${files.length} pkernfs files exceed the inode store (${PKERNFS.maxInodes - PKERNFS.reservedInodes} files)`,
+    });
   }
   if (totalBlocks > PKERNFS.maxBlocks) {
-    problems.push({ message: `a ${formatSize(p.size)} carve-out is larger than pkernfs's allocator covers (${formatSize(PKERNFS.maxBlocks * TWO_MIB)})` });
+    problems.push({
+      message: `a ${formatSize(p.size)} carve-out is larger than pkernfs's allocator covers (${formatSize(PKERNFS.maxBlocks * TWO_MIB)})`,
+    });
   }
   if (usedBlocks > totalBlocks) {
     problems.push({
@@ -110,7 +121,12 @@ export function pmemCapacity(size: number): number {
 
 export function pmemLayout(profile: Profile, p: PmemPersistence): CarveOutLayout {
   const capacity = pmemCapacity(p.size);
-  const files: LayoutFile[] = profile.vms.map((vm) => ({ path: vm.ramFile, size: vm.memory, cost: alignUp(vm.memory, TWO_MIB), vm: vm.name }));
+  const files: LayoutFile[] = profile.vms.map((vm) => ({
+    path: vm.ramFile,
+    size: vm.memory,
+    cost: alignUp(vm.memory, TWO_MIB),
+    vm: vm.name,
+  }));
   const stateInCarveOut = profile.migration.stateDir.startsWith(`${p.mount}/`);
   const used = files.reduce((n, f) => n + f.cost, 0) + (stateInCarveOut ? STATE_RESERVE * profile.vms.length : 0);
   const problems: CarveOutLayout['problems'] = [];

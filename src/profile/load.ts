@@ -33,7 +33,12 @@ export function parseProfile(file: string, text: string): Validated<Profile> & {
   if (raw.persistence.backend === 'luo') {
     // size/offset/mount/device have no meaning for LUO: memfds live in ordinary RAM.
     for (const k of ['size', 'offset', 'mount', 'device'] as const) {
-      if (raw.persistence[k] !== undefined) errors.push({ where: src.locate(['persistence', k], { key: true }), field: `persistence.${k}`, message: 'not used by the luo backend (guest RAM is a memfd preserved by LUO)' });
+      if (raw.persistence[k] !== undefined)
+        errors.push({
+          where: src.locate(['persistence', k], { key: true }),
+          field: `persistence.${k}`,
+          message: 'not used by the luo backend (guest RAM is a memfd preserved by LUO)',
+        });
     }
   }
   return { value: errors.length ? undefined : profile, warnings: byPosition(warnings), errors: byPosition(errors), locate: src.locate };
@@ -43,7 +48,11 @@ export function parseProfile(file: string, text: string): Validated<Profile> & {
 export function requireProfile(file: string): { profile: Profile; warnings: Diagnostic[]; locate: Locate; sha256: string } {
   const r = loadProfile(file);
   if (!r.value) {
-    throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the profile; nothing was done`, { diagnostics: r.errors });
+    throw new LiveupdateError(
+      'PROFILE_INVALID',
+      `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'} in the profile; nothing was done`,
+      { diagnostics: r.errors },
+    );
   }
   return { profile: r.value, warnings: r.warnings, locate: r.locate, sha256: r.sha256 };
 }
@@ -63,12 +72,32 @@ const REFUSED_BACKENDS: Record<string, string> = {
 interface RawProfile {
   version: 1;
   host: { name: string };
-  persistence: { backend: 'pkernfs' | 'pmem' | 'luo'; size?: string; offset?: string; mount?: string; device?: string; kho?: { scratch?: string } };
+  persistence: {
+    backend: 'pkernfs' | 'pmem' | 'luo';
+    size?: string;
+    offset?: string;
+    mount?: string;
+    device?: string;
+    kho?: { scratch?: string };
+  };
   iommu?: { api?: 'iommufd' | 'vfio-container'; dmaStopsDuringUpdate?: boolean };
-  kexec: { kernel: string; initrd?: string; unsigned?: boolean; bootTimeout?: string; cmdline?: { policy?: 'reuse' | 'replace'; value?: string; append?: string[]; remove?: string[] } };
+  kexec: {
+    kernel: string;
+    initrd?: string;
+    unsigned?: boolean;
+    bootTimeout?: string;
+    cmdline?: { policy?: 'reuse' | 'replace'; value?: string; append?: string[]; remove?: string[] };
+  };
   migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string; acceptUntestedQemu?: string[] };
   journal?: { dir?: string };
-  vms: Array<{ name: string; memory: string; ramFile?: string; qmp?: string; qemu?: { binary?: string; restoreBinary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] }; vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }> }>;
+  vms: Array<{
+    name: string;
+    memory: string;
+    ramFile?: string;
+    qmp?: string;
+    qemu?: { binary?: string; restoreBinary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] };
+    vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }>;
+  }>;
 }
 
 export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
@@ -86,11 +115,13 @@ function normalise(file: string, raw: RawProfile): Profile {
   const offset = p.offset === undefined || p.offset === 'auto' ? ('auto' as const) : parseSize(p.offset);
   let persistence: Persistence;
   if (p.backend === 'pkernfs') persistence = { backend: 'pkernfs', size, offset, mount: cleanPath(p.mount) ?? '/mnt/pkernfs' };
-  else if (p.backend === 'pmem') persistence = { backend: 'pmem', size, offset, mount: cleanPath(p.mount) ?? '/mnt/pmem', device: p.device ?? 'auto' };
+  else if (p.backend === 'pmem')
+    persistence = { backend: 'pmem', size, offset, mount: cleanPath(p.mount) ?? '/mnt/pmem', device: p.device ?? 'auto' };
   else persistence = { backend: 'luo', khoScratch: p.kho?.scratch !== undefined ? parseSize(p.kho.scratch) : undefined };
 
   const journalDir = cleanPath(raw.journal?.dir) ?? DEFAULT_JOURNAL_DIR;
-  const stateDir = cleanPath(raw.migration?.stateDir) ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
+  const stateDir =
+    cleanPath(raw.migration?.stateDir) ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
   let domainSeq = 0;
   const vms: VmSpec[] = raw.vms.map((vm) => ({
     name: vm.name,
@@ -116,7 +147,10 @@ function normalise(file: string, raw: RawProfile): Profile {
     file,
     host: { name: raw.host.name },
     persistence,
-    iommu: { api: raw.iommu?.api ?? (persistence.backend === 'pkernfs' ? 'vfio-container' : 'iommufd'), dmaStopsDuringUpdate: raw.iommu?.dmaStopsDuringUpdate ?? false },
+    iommu: {
+      api: raw.iommu?.api ?? (persistence.backend === 'pkernfs' ? 'vfio-container' : 'iommufd'),
+      dmaStopsDuringUpdate: raw.iommu?.dmaStopsDuringUpdate ?? false,
+    },
     kexec: {
       kernel: cleanPath(raw.kexec.kernel),
       initrd: cleanPath(raw.kexec.initrd),
@@ -129,7 +163,12 @@ function normalise(file: string, raw: RawProfile): Profile {
       },
       bootTimeoutMs: parseDuration(raw.kexec.bootTimeout ?? '5m'),
     },
-    migration: { mode: raw.migration?.mode ?? 'auto', stateDir, timeoutMs: parseDuration(raw.migration?.timeout ?? '120s'), acceptUntestedQemu: raw.migration?.acceptUntestedQemu ?? [] },
+    migration: {
+      mode: raw.migration?.mode ?? 'auto',
+      stateDir,
+      timeoutMs: parseDuration(raw.migration?.timeout ?? '120s'),
+      acceptUntestedQemu: raw.migration?.acceptUntestedQemu ?? [],
+    },
     journal: { dir: journalDir },
     vms,
   };

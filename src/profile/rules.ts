@@ -32,7 +32,8 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   if (p.backend !== 'luo') {
     if (p.size === 0) f.error(['persistence', 'size'], `the ${p.backend} backend needs a carve-out size, like 1G`);
     else if (p.size % TWO_MIB !== 0) f.error(['persistence', 'size'], `must be a multiple of 2 MiB (got ${formatSize(p.size)})`);
-    if (p.offset !== 'auto' && p.offset % TWO_MIB !== 0) f.error(['persistence', 'offset'], `must be 2 MiB aligned (got ${formatSize(p.offset)})`);
+    if (p.offset !== 'auto' && p.offset % TWO_MIB !== 0)
+      f.error(['persistence', 'offset'], `must be 2 MiB aligned (got ${formatSize(p.offset)})`);
     if (p.offset !== 'auto' && p.offset < GiB) f.warn(['persistence', 'offset'], `a carve-out below 1 GiB takes memory from the DMA zones`);
     if (p.size > 0 && p.size % TWO_MIB === 0) {
       const layout = p.backend === 'pkernfs' ? pkernfsLayout(profile, p) : pmemLayout(profile, p);
@@ -57,7 +58,8 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     dup(names, vm.name, ['vms', i, 'name'], 'VM name');
     dup(qmps, vm.qmp, ['vms', i, 'qmp'], 'QMP socket');
     if (p.backend !== 'luo') dup(ramFiles, vm.ramFile, ['vms', i, 'ramFile'], 'guest RAM file');
-    if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0) f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
+    if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0)
+      f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
     vm.qemu.args.forEach((a, j) => {
       const opt = optionName(a);
       const managed = opt === undefined ? undefined : MANAGED_OPTIONS.get(opt);
@@ -68,11 +70,18 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
       const rel = /(?:^|,)file=([^,]+)/.exec(a);
       if (rel && !rel[1]!.startsWith('/') && !rel[1]!.includes(':')) {
         // -daemonize changes to /, and QEMU reopens images by name when a migration completes
-        f.error(['vms', i, 'qemu', 'args', j], `relative path '${rel[1]}': QEMU runs with -daemonize, which changes to /; use an absolute path`);
+        f.error(
+          ['vms', i, 'qemu', 'args', j],
+          `relative path '${rel[1]}': QEMU runs with -daemonize, which changes to /; use an absolute path`,
+        );
       }
-      if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a)) f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
+      if (p.backend === 'luo' && /hugetlb|hugepages|-mem-path/.test(a))
+        f.error(['vms', i, 'qemu', 'args', j], `LUO preserves only plain shmem memfds: hugetlb memory cannot be preserved`);
       if (p.backend === 'luo' && /(?:^|,)(?:maxmem|slots)=|^pc-dimm|virtio-mem|virtio-balloon/.test(a)) {
-        f.error(['vms', i, 'qemu', 'args', j], `'${a}': a preserved memfd's size is frozen, so guest memory cannot grow or be ballooned under LUO`);
+        f.error(
+          ['vms', i, 'qemu', 'args', j],
+          `'${a}': a preserved memfd's size is frozen, so guest memory cannot grow or be ballooned under LUO`,
+        );
       }
     });
     vm.vfio.forEach((d, j) => {
@@ -81,12 +90,16 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
       else if (parseInt(m[3]!, 16) > 0x1f) f.error(['vms', i, 'vfio', j, 'host'], `device number ${m[3]} is out of range (00-1f)`);
       dup(pciSeen, d.host, ['vms', i, 'vfio', j, 'host'], 'PCI device');
       if (p.backend === 'pkernfs') dup(domains, d.iommuDomain, ['vms', i, 'vfio', j, 'iommuDomain'], 'IOMMU domain file');
-      if (p.backend === 'pkernfs' && d.pgtables % TWO_MIB !== 0) f.error(['vms', i, 'vfio', j, 'pgtables'], `must be a multiple of 2 MiB (pkernfs blocks)`);
+      if (p.backend === 'pkernfs' && d.pgtables % TWO_MIB !== 0)
+        f.error(['vms', i, 'vfio', j, 'pgtables'], `must be a multiple of 2 MiB (pkernfs blocks)`);
     });
     if (vm.vfio.length) {
       const keeps = p.backend === 'pkernfs' && profile.iommu.api === 'vfio-container';
       if (p.backend === 'pkernfs' && profile.iommu.api === 'iommufd') {
-        f.error(['iommu', 'api'], `the pkernfs RFC persists IOMMU page tables only through VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on a legacy VFIO container; use api: vfio-container with pkernfs, or set dmaStopsDuringUpdate`);
+        f.error(
+          ['iommu', 'api'],
+          `the pkernfs RFC persists IOMMU page tables only through VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on a legacy VFIO container; use api: vfio-container with pkernfs, or set dmaStopsDuringUpdate`,
+        );
       } else if (!keeps && !profile.iommu.dmaStopsDuringUpdate) {
         f.error(
           ['vms', i, 'vfio'],
@@ -98,7 +111,10 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   });
 
   if (profile.migration.mode === 'cpr-transfer') {
-    f.error(['migration', 'mode'], `cpr-transfer keeps the old and new QEMU alive at once over a socket; it cannot span a kexec. Use cpr-reboot or x-ignore-shared (or auto)`);
+    f.error(
+      ['migration', 'mode'],
+      `cpr-transfer keeps the old and new QEMU alive at once over a socket; it cannot span a kexec. Use cpr-reboot or x-ignore-shared (or auto)`,
+    );
   }
   const c = profile.kexec.cmdline;
   if (c.policy === 'replace' && !c.value) f.error(['kexec', 'cmdline', 'value'], `policy: replace needs the full cmdline in 'value'`);
@@ -106,7 +122,10 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   if (!profile.kexec.signed) f.warn(['kexec', 'unsigned'], `the kernel will be loaded with kexec -l, without signature verification`);
   for (const dir of [profile.journal.dir, profile.migration.stateDir]) {
     if (/^\/(run|tmp|dev\/shm)(\/|$)/.test(dir)) {
-      f.error(dir === profile.journal.dir ? ['journal', 'dir'] : ['migration', 'stateDir'], `${dir} is on tmpfs on most hosts and will not survive the kexec`);
+      f.error(
+        dir === profile.journal.dir ? ['journal', 'dir'] : ['migration', 'stateDir'],
+        `${dir} is on tmpfs on most hosts and will not survive the kexec`,
+      );
     }
   }
   return { errors: f.errors, warnings: f.warnings };
@@ -120,7 +139,8 @@ function numberRules(profile: Profile, f: Findings): void {
     else if (bytes < min) f.error(path, `must be at least ${formatSize(min)}`);
   };
   const duration = (path: Path, ms: number, min: number): void => {
-    if (!Number.isSafeInteger(ms) || ms < min || ms > MAX_DURATION_MS) f.error(path, `must be between ${formatDuration(min)} and ${formatDuration(MAX_DURATION_MS)}`);
+    if (!Number.isSafeInteger(ms) || ms < min || ms > MAX_DURATION_MS)
+      f.error(path, `must be between ${formatDuration(min)} and ${formatDuration(MAX_DURATION_MS)}`);
   };
   const p = profile.persistence;
   if (p.backend !== 'luo') {
@@ -136,14 +156,45 @@ function numberRules(profile: Profile, f: Findings): void {
 }
 
 /** Directories the system lives in: never a carve-out's mount point (mounting there hides them; the kexec phase unmounts it). */
-const SYSTEM_DIRS = new Set(['/', '/bin', '/boot', '/dev', '/etc', '/home', '/lib', '/lib32', '/lib64', '/mnt', '/opt', '/proc', '/root', '/run', '/sbin', '/srv', '/sys', '/tmp', '/usr', '/var', '/var/lib', '/var/log']);
+const SYSTEM_DIRS = new Set([
+  '/',
+  '/bin',
+  '/boot',
+  '/dev',
+  '/etc',
+  '/home',
+  '/lib',
+  '/lib32',
+  '/lib64',
+  '/mnt',
+  '/opt',
+  '/proc',
+  '/root',
+  '/run',
+  '/sbin',
+  '/srv',
+  '/sys',
+  '/tmp',
+  '/usr',
+  '/var',
+  '/var/lib',
+  '/var/log',
+]);
 
 /** Paths (already normalised by the loader): mount points off system directories, RAM file names one plain component, no two managed paths the same. */
 function pathRules(profile: Profile, f: Findings): void {
   const p = profile.persistence;
   if (p.backend !== 'luo') {
-    if (SYSTEM_DIRS.has(p.mount)) f.error(['persistence', 'mount'], `${p.mount} is a system directory: the carve-out is mounted over it and unmounted before the kexec; use a directory of its own, like /mnt/${p.backend}`);
-    else if (isWithin(profile.journal.dir, p.mount)) f.error(['persistence', 'mount'], `the journal (${profile.journal.dir}) would be inside the carve-out's mount point, which is unmounted before the kexec`);
+    if (SYSTEM_DIRS.has(p.mount))
+      f.error(
+        ['persistence', 'mount'],
+        `${p.mount} is a system directory: the carve-out is mounted over it and unmounted before the kexec; use a directory of its own, like /mnt/${p.backend}`,
+      );
+    else if (isWithin(profile.journal.dir, p.mount))
+      f.error(
+        ['persistence', 'mount'],
+        `the journal (${profile.journal.dir}) would be inside the carve-out's mount point, which is unmounted before the kexec`,
+      );
   }
   // every file and socket liveupdate creates or replaces, with the field that names it; QEMU unlinks a socket path before it binds
   // (two of one kind, e.g. two VMs' QMP sockets, are said by the rules above)
@@ -151,7 +202,8 @@ function pathRules(profile: Profile, f: Findings): void {
   const claim = (file: string, path: Path, what: string, kind: string): void => {
     const first = owners.get(file);
     if (!first) owners.set(file, { path, what, kind });
-    else if (first.kind !== kind) f.error(path, `${file} is also ${first.what} (${fieldPath(first.path)}): each file liveupdate manages needs a path of its own`);
+    else if (first.kind !== kind)
+      f.error(path, `${file} is also ${first.what} (${fieldPath(first.path)}): each file liveupdate manages needs a path of its own`);
   };
   profile.vms.forEach((vm, i) => {
     if (vm.ramFile === '.' || vm.ramFile === '..') f.error(['vms', i, 'ramFile'], `'${vm.ramFile}' is not a file name`);

@@ -34,7 +34,10 @@ export interface QemuArgvInput {
  */
 export function vfioDeviceArgs(devices: ReadonlyArray<{ host: string }>, api: IommuApi): string[] {
   if (!devices.length) return [];
-  const device = (host: string, extra: string): string[] => ['-device', `vfio-pci,host=${host},id=vfio-${host.replace(/[:.]/g, '-')}${extra}`];
+  const device = (host: string, extra: string): string[] => [
+    '-device',
+    `vfio-pci,host=${host},id=vfio-${host.replace(/[:.]/g, '-')}${extra}`,
+  ];
   if (api === 'vfio-container') return devices.flatMap((d) => device(d.host, ''));
   return ['-object', 'iommufd,id=iommufd0', ...devices.flatMap((d) => device(d.host, ',iommufd=iommufd0'))];
 }
@@ -49,20 +52,35 @@ export function qemuArgv(i: QemuArgvInput): string[] {
   const { vm } = i;
   const argv = [
     i.binary,
-    '-name', `${vm.name},debug-threads=on`,
-    '-machine', `${i.machine},memory-backend=ram0${i.auxRamShare ? ',aux-ram-share=on' : ''}`,
-    '-accel', vm.qemu.accel,
-    '-smp', String(vm.qemu.cpus),
-    '-m', `${vm.memory / 2 ** 20}M`,
-    '-object', `memory-backend-file,id=ram0,size=${vm.memory},mem-path=${qemuOptValue(i.ramPath)},share=on`,
-    '-qmp', `unix:${qemuOptValue(i.qmp ?? vm.qmp)},server=on,wait=off`,
-    '-daemonize', '-pidfile', i.pidfile,
+    '-name',
+    `${vm.name},debug-threads=on`,
+    '-machine',
+    `${i.machine},memory-backend=ram0${i.auxRamShare ? ',aux-ram-share=on' : ''}`,
+    '-accel',
+    vm.qemu.accel,
+    '-smp',
+    String(vm.qemu.cpus),
+    '-m',
+    `${vm.memory / 2 ** 20}M`,
+    '-object',
+    `memory-backend-file,id=ram0,size=${vm.memory},mem-path=${qemuOptValue(i.ramPath)},share=on`,
+    '-qmp',
+    `unix:${qemuOptValue(i.qmp ?? vm.qmp)},server=on,wait=off`,
+    '-daemonize',
+    '-pidfile',
+    i.pidfile,
     ...vm.qemu.args,
     ...i.vfioArgs,
   ];
   if (i.incoming === 'defer') argv.push('-S', '-incoming', 'defer');
   else if (i.incoming) {
-    argv.push('-S', '-incoming', JSON.stringify(cprChannel('main', i.incoming.main)), '-incoming', JSON.stringify(cprChannel('cpr', i.incoming.cpr)));
+    argv.push(
+      '-S',
+      '-incoming',
+      JSON.stringify(cprChannel('main', i.incoming.main)),
+      '-incoming',
+      JSON.stringify(cprChannel('cpr', i.incoming.cpr)),
+    );
   }
   return argv;
 }

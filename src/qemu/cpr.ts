@@ -1,7 +1,10 @@
 /** cpr-transfer on the host: what the plan's steps and the executor's runner both run. */
 
 /** A migration channel on a unix socket, as QEMU's `migrate` takes it and `-incoming` (as JSON) names it. */
-export function cprChannel(type: 'main' | 'cpr', path: string): { 'channel-type': 'main' | 'cpr'; addr: { transport: 'socket'; type: 'unix'; path: string } } {
+export function cprChannel(
+  type: 'main' | 'cpr',
+  path: string,
+): { 'channel-type': 'main' | 'cpr'; addr: { transport: 'socket'; type: 'unix'; path: string } } {
   return { 'channel-type': type, addr: { transport: 'socket', type: 'unix', path } };
 }
 

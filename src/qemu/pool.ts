@@ -22,7 +22,12 @@ export class QmpPool {
     const p = this.host.connectUnix(socket).then(
       (stream) => QmpClient.over(stream, socket, timeoutMs),
       (err: NodeJS.ErrnoException) => {
-        const why = err.code === 'ENOENT' ? 'no such socket (is the VM running?)' : err.code === 'ECONNREFUSED' ? 'nothing listens there (QEMU gone?)' : err.message;
+        const why =
+          err.code === 'ENOENT'
+            ? 'no such socket (is the VM running?)'
+            : err.code === 'ECONNREFUSED'
+              ? 'nothing listens there (QEMU gone?)'
+              : err.message;
         throw new LiveupdateError('QMP_CLOSED', `QMP ${socket} on ${this.host.name}: ${why}`, { cause: err });
       },
     );
@@ -43,19 +48,32 @@ export class QmpPool {
   drop(socket: string): void {
     const c = this.clients.get(socket);
     this.clients.delete(socket);
-    void c?.then((x) => x.close(), () => undefined);
+    void c?.then(
+      (x) => x.close(),
+      () => undefined,
+    );
   }
 
   /** Close this process's connection to the socket and wait until it is closed (a QMP socket serves one client at a time). */
   async release(socket: string): Promise<void> {
     const c = this.clients.get(socket);
     this.clients.delete(socket);
-    await c?.then((x) => x.close(), () => undefined);
+    await c?.then(
+      (x) => x.close(),
+      () => undefined,
+    );
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.clients.values()];
     this.clients.clear();
-    await Promise.all(all.map((p) => p.then((c) => c.close(), () => undefined)));
+    await Promise.all(
+      all.map((p) =>
+        p.then(
+          (c) => c.close(),
+          () => undefined,
+        ),
+      ),
+    );
   }
 }

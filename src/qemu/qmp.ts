@@ -75,7 +75,12 @@ export class QmpClient extends EventEmitter {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        const why = err.code === 'ENOENT' ? 'no such socket (is the VM running?)' : err.code === 'ECONNREFUSED' ? 'nothing listens there (QEMU gone?)' : err.message;
+        const why =
+          err.code === 'ENOENT'
+            ? 'no such socket (is the VM running?)'
+            : err.code === 'ECONNREFUSED'
+              ? 'nothing listens there (QEMU gone?)'
+              : err.message;
         reject(new LiveupdateError('QMP_CLOSED', `QMP ${path}: ${why}`, { cause: err }));
       });
     });
@@ -87,7 +92,10 @@ export class QmpClient extends EventEmitter {
   private waitGreeting(timeoutMs: number): Promise<void> {
     if (this.greeting) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new LiveupdateError('QMP_TIMEOUT', `QMP ${this.label}: no greeting within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new LiveupdateError('QMP_TIMEOUT', `QMP ${this.label}: no greeting within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       this.once('closed', (e: Error) => {
         clearTimeout(timer);
         reject(e);
@@ -137,7 +145,12 @@ export class QmpClient extends EventEmitter {
   }
 
   execute<T = unknown>(command: string, args?: Record<string, unknown>, opts: { timeoutMs?: number } = {}): Promise<T> {
-    if (this.closedWith) return Promise.reject(new LiveupdateError('QMP_CLOSED', `QMP ${command} on ${this.label}: the connection is closed (QEMU exited?)`, { cause: this.closedWith }));
+    if (this.closedWith)
+      return Promise.reject(
+        new LiveupdateError('QMP_CLOSED', `QMP ${command} on ${this.label}: the connection is closed (QEMU exited?)`, {
+          cause: this.closedWith,
+        }),
+      );
     const id = `lu-${++this.seq}`;
     const timeoutMs = opts.timeoutMs ?? 30_000;
     return new Promise<T>((resolve, reject) => {
@@ -186,7 +199,11 @@ export class QmpClient extends EventEmitter {
     this.closedWith = err;
     for (const [, p] of this.pending) {
       clearTimeout(p.timer);
-      p.reject(new LiveupdateError('QMP_CLOSED', `QMP ${p.command} on ${this.label}: connection closed before the reply (QEMU exited?)`, { cause: err }));
+      p.reject(
+        new LiveupdateError('QMP_CLOSED', `QMP ${p.command} on ${this.label}: connection closed before the reply (QEMU exited?)`, {
+          cause: err,
+        }),
+      );
     }
     this.pending.clear();
     this.emit('closed', err);

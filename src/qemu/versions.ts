@@ -53,8 +53,18 @@ export interface TestedPair {
  * type, across a real kexec in the lab and in a VMM update. Only pairs the tests named exercise are here.
  */
 export const TESTED_PAIRS: readonly TestedPair[] = [
-  { from: '7.2', to: '10.0', proof: 'test/lab/luo.test.ts (Debian 12 -> bookworm-backports, LUO, across a kexec), test/integration/qemu-upgrade.test.ts (VMM update)' },
-  { from: '10.0', to: '11.1', proof: 'test/lab/e2e.test.ts (bookworm-backports -> trixie-backports, pmem, across a kexec), test/lab/luo.test.ts (LUO), test/integration/qemu-upgrade.test.ts (VMM update), test/integration/cpr-transfer.test.ts (VMM update by cpr-transfer)' },
+  {
+    from: '7.2',
+    to: '10.0',
+    proof:
+      'test/lab/luo.test.ts (Debian 12 -> bookworm-backports, LUO, across a kexec), test/integration/qemu-upgrade.test.ts (VMM update)',
+  },
+  {
+    from: '10.0',
+    to: '11.1',
+    proof:
+      'test/lab/e2e.test.ts (bookworm-backports -> trixie-backports, pmem, across a kexec), test/lab/luo.test.ts (LUO), test/integration/qemu-upgrade.test.ts (VMM update), test/integration/cpr-transfer.test.ts (VMM update by cpr-transfer)',
+  },
 ];
 
 export type UpgradeVerdict =
@@ -79,21 +89,37 @@ function compare(a: string, b: string): number {
 /** May `to` load state `from` saved? A reason either way. */
 export function judgeUpgrade(i: UpgradeInput): UpgradeVerdict {
   const { from, to } = i;
-  if (!parseVersion(from.version) || !parseVersion(to.version)) return { ok: false, change: 'qemu', why: `cannot compare QEMU versions '${from.version}' and '${to.version}'` };
+  if (!parseVersion(from.version) || !parseVersion(to.version))
+    return { ok: false, change: 'qemu', why: `cannot compare QEMU versions '${from.version}' and '${to.version}'` };
   const c = compare(to.version, from.version);
   if (c === 0) return { ok: true, kind: 'same', why: `the same QEMU ${to.version}` };
-  if (c < 0 && series(to.version) !== series(from.version)) return { ok: false, change: 'qemu', why: `a downgrade: QEMU ${to.version} does not load state saved by the newer ${from.version}` };
+  if (c < 0 && series(to.version) !== series(from.version))
+    return { ok: false, change: 'qemu', why: `a downgrade: QEMU ${to.version} does not load state saved by the newer ${from.version}` };
   if (to.machines && to.machines.length && !to.machines.includes(from.machine)) {
-    return { ok: false, change: 'qemu', why: `${to.binary} (QEMU ${to.version}) has no machine type ${from.machine}, which the VM runs: it cannot load its state` };
+    return {
+      ok: false,
+      change: 'qemu',
+      why: `${to.binary} (QEMU ${to.version}) has no machine type ${from.machine}, which the VM runs: it cannot load its state`,
+    };
   }
-  if (series(to.version) === series(from.version)) return { ok: true, kind: 'series', why: `a stable update within QEMU ${series(to.version)} (${from.version} -> ${to.version})` };
+  if (series(to.version) === series(from.version))
+    return { ok: true, kind: 'series', why: `a stable update within QEMU ${series(to.version)} (${from.version} -> ${to.version})` };
   if (!isVersionedMachine(from.machine)) {
-    return { ok: false, change: 'machine', why: `machine type ${from.machine} is not versioned: QEMU ${from.version} and ${to.version} may build different device models for it; only a versioned type (pc-q35-X.Y, pc-i440fx-X.Y) moves between QEMU versions` };
+    return {
+      ok: false,
+      change: 'machine',
+      why: `machine type ${from.machine} is not versioned: QEMU ${from.version} and ${to.version} may build different device models for it; only a versioned type (pc-q35-X.Y, pc-i440fx-X.Y) moves between QEMU versions`,
+    };
   }
   const pair = `${series(from.version)} -> ${series(to.version)}`;
   const tested = TESTED_PAIRS.find((p) => p.from === series(from.version) && p.to === series(to.version));
   if (tested) return { ok: true, kind: 'tested', why: `QEMU ${pair} on ${from.machine}, a tested pair: ${tested.proof}` };
-  if (i.acknowledged.includes(pair)) return { ok: true, kind: 'acknowledged', why: `QEMU ${pair} on ${from.machine} is not a tested pair; the profile accepts it (migration.acceptUntestedQemu)` };
+  if (i.acknowledged.includes(pair))
+    return {
+      ok: true,
+      kind: 'acknowledged',
+      why: `QEMU ${pair} on ${from.machine} is not a tested pair; the profile accepts it (migration.acceptUntestedQemu)`,
+    };
   return {
     ok: false,
     change: 'qemu',

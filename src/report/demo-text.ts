@@ -11,18 +11,24 @@ const rel = (p: string): string => (p.startsWith(PACKAGE_ROOT) && inPackage() ? 
 const WORDS: Record<DemoResult['backend'], { saved: string; restoredOn: string }> = {
   pmem: { saved: 'to pmem (RAM stays where it is)', restoredOn: 'RAM file' },
   luo: { saved: 'to disk (RAM stays in a memfd preserved by LUO)', restoredOn: 'memfd (retrieved from its session)' },
-  pkernfs: { saved: 'to disk (RAM stays in its pkernfs file; fingerprinted)', restoredOn: 'pkernfs file (never truncated), its RAM checked first' },
+  pkernfs: {
+    saved: 'to disk (RAM stays in its pkernfs file; fingerprinted)',
+    restoredOn: 'pkernfs file (never truncated), its RAM checked first',
+  },
 };
 
 export function renderDemo(d: DemoResult): string {
   const b = d.blackout;
   const me = inPackage() ? './bin/liveupdate.js' : 'liveupdate';
-  const row = (label: string, x: Snapshot): string => `  ${label.padEnd(8)}${x.kernel.padEnd(20)}${x.bootId.padEnd(40)}${x.counter.padStart(14)} (${x.vmStatus})`;
+  const row = (label: string, x: Snapshot): string =>
+    `  ${label.padEnd(8)}${x.kernel.padEnd(20)}${x.bootId.padEnd(40)}${x.counter.padStart(14)} (${x.vmStatus})`;
   const ssh = `ssh -i ${rel(d.lab.identity)} -o UserKnownHostsFile=${rel(d.lab.knownHosts)} -p ${d.lab.port} root@127.0.0.1`;
   const hostArgs = `--host ${d.lab.target} --identity ${rel(d.lab.identity)} --known-hosts ${rel(d.lab.knownHosts)}`;
   return [
     '',
-    d.ok ? "The lab host's kernel was replaced under a running VM, and the VM kept its memory." : 'The live update did NOT keep the VM: see below.',
+    d.ok
+      ? "The lab host's kernel was replaced under a running VM, and the VM kept its memory."
+      : 'The live update did NOT keep the VM: see below.',
     '',
     `  ${''.padEnd(8)}${'kernel'.padEnd(20)}${'boot_id'.padEnd(40)}${'guest counter'.padStart(14)}`,
     row('before', d.before),
@@ -50,4 +56,3 @@ export function renderDemo(d: DemoResult): string {
     '',
   ].join('\n');
 }
-

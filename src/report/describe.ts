@@ -6,7 +6,11 @@ import { formatSize } from '../units.js';
 export function describeAction(step: Step): string[] {
   switch (step.kind) {
     case 'cmdline':
-      return [...(step.bootloaderFile ? [`write ${step.bootloaderFile}: ${(step.bootloaderText ?? '').trim().split('\n').pop() ?? ''}`] : []), `$ ${describeArgv(step.argv)}`, 'then reboot (the carve-out exists only from boot)'];
+      return [
+        ...(step.bootloaderFile ? [`write ${step.bootloaderFile}: ${(step.bootloaderText ?? '').trim().split('\n').pop() ?? ''}`] : []),
+        `$ ${describeArgv(step.argv)}`,
+        'then reboot (the carve-out exists only from boot)',
+      ];
     case 'exec':
     case 'mount':
     case 'umount':
@@ -19,30 +23,48 @@ export function describeAction(step: Step): string[] {
     case 'sysfs-write':
       return [`write '${step.value}' > ${step.path}`];
     case 'helper-ioctl': {
-      const lines = [step.holder ? `helper holding ${step.holder}, asked:` : 'lu-helper <<', ...step.program.ops.map(({ op, ...args }) => `  ${op} ${JSON.stringify(args)}`)];
+      const lines = [
+        step.holder ? `helper holding ${step.holder}, asked:` : 'lu-helper <<',
+        ...step.program.ops.map(({ op, ...args }) => `  ${op} ${JSON.stringify(args)}`),
+      ];
       const then = step.program.then;
       if (then && 'hold' in then) lines.push(`  then hold every fd open in a daemon answering on ${then.hold.socket}`);
       if (then && 'exec' in then) lines.push(`  then exec ${describeArgv(then.exec)}`);
       if (step.ioctls.length) lines.push(`ioctls: ${step.ioctls.join(', ')}`);
-      if (step.vars) lines.push(`gives: ${Object.keys(step.vars).map((k) => `{${k}}`).join(' ')}`);
+      if (step.vars)
+        lines.push(
+          `gives: ${Object.keys(step.vars)
+            .map((k) => `{${k}}`)
+            .join(' ')}`,
+        );
       return lines;
     }
     case 'qemu-adopt':
       return [`mv ${step.from.socket} ${step.socket}; write ${step.pid} to ${step.pidfile}; rm -f ${step.from.pidfile}`];
     case 'qemu-start':
-      if (step.cpr) return [`$ ${describeArgv(step.argv)} &   (output to ${step.cpr.log})`, `then wait until it listens on ${step.cpr.cprSocket}; its pid becomes {${step.cpr.pidVar}}`, `(first, a new QEMU an interrupted run left waiting on that socket is stopped; never ${step.cpr.vmPidfile}'s)`];
+      if (step.cpr)
+        return [
+          `$ ${describeArgv(step.argv)} &   (output to ${step.cpr.log})`,
+          `then wait until it listens on ${step.cpr.cprSocket}; its pid becomes {${step.cpr.pidVar}}`,
+          `(first, a new QEMU an interrupted run left waiting on that socket is stopped; never ${step.cpr.vmPidfile}'s)`,
+        ];
       return [
         ...(step.noTruncate ? [`lu-helper: seccomp filter refusing ftruncate() to ${step.noTruncate.join(' or ')} bytes, then exec:`] : []),
         `$ ${describeArgv(step.argv)}`,
         ...(step.expectVersion || step.expectMachine
-          ? [`then ${[step.expectVersion ? `qmp query-version must be ${step.expectVersion}` : '', step.expectMachine ? `its machine type ${step.expectMachine}` : ''].filter(Boolean).join(' and ')} (else quit it before it loads anything)`]
+          ? [
+              `then ${[step.expectVersion ? `qmp query-version must be ${step.expectVersion}` : '', step.expectMachine ? `its machine type ${step.expectMachine}` : ''].filter(Boolean).join(' and ')} (else quit it before it loads anything)`,
+            ]
           : []),
       ];
     case 'qmp': {
       const msg = JSON.stringify({ execute: step.command, ...(step.arguments ? { arguments: step.arguments } : {}) });
       const lines = [`qmp ${step.socket}: ${msg}`];
       if (step.pidfile) lines.push(`then wait until the process in ${step.pidfile} (read before the quit) has exited`);
-      if (step.wait) lines.push(`then wait for MIGRATION ${step.wait.until.join('|')} (event, query-migrate as fallback; timeout ${step.wait.timeoutMs / 1000}s)`);
+      if (step.wait)
+        lines.push(
+          `then wait for MIGRATION ${step.wait.until.join('|')} (event, query-migrate as fallback; timeout ${step.wait.timeoutMs / 1000}s)`,
+        );
       return lines;
     }
     case 'verify':
@@ -59,7 +81,9 @@ export function describeVerify(v: Verify): string {
     case 'kexec-loaded':
       return 'check /sys/kernel/kexec_loaded = 1';
     case 'state-file':
-      return v.savedBy ? `check ${v.path} has the size and sha256 recorded by ${v.savedBy}` : `check ${v.path} exists and is not empty; record its size and sha256`;
+      return v.savedBy
+        ? `check ${v.path} has the size and sha256 recorded by ${v.savedBy}`
+        : `check ${v.path} exists and is not empty; record its size and sha256`;
     case 'boot-changed':
       return `reconnect within ${v.timeoutMs / 1000}s; check boot_id changed and /proc/cmdline has ${v.params.join(' ')}`;
     case 'dmesg':

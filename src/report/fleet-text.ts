@@ -17,7 +17,11 @@ export function renderFleetTable(hosts: HostReport[]): string {
   ]);
   const head = ['host', 'batch', 'state', 'phase reached', 'blackout per VM', 'duration', 'error'];
   const widths = head.map((t, i) => Math.min(60, Math.max(t.length, ...rows.map((r) => r[i]!.length))));
-  const line = (r: string[]): string => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const line = (r: string[]): string =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -47,17 +51,24 @@ export function plainFleetLine(e: FleetEvent): string | undefined {
 /** `fleet plan` for people: the batches, each host's steps, and whether every host can be planned. */
 export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }): string {
   const bad = r.hosts.filter((h) => !h.ok);
-  return [
-    `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,
-    ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
-    '',
-    ...r.hosts.map((h) =>
-      h.ok
-        ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout${h.rebootFirst ? `\n    REBOOT FIRST: ${h.rebootFirst}` : ''}`
-        : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`,
-    ),
-    ...(r.hosts.some((h) => h.rebootFirst) ? ['', `${r.hosts.filter((h) => h.rebootFirst).length} host(s) need a reboot before their update: a run stops each of them after setting its boot parameters`] : []),
-    '',
-    bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
-  ].join('\n') + '\n';
+  return (
+    [
+      `${r.hosts.length} host(s) in ${r.batches.length} batch(es): ${r.batches.map((b) => b.length).join(', ')}`,
+      ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
+      '',
+      ...r.hosts.map((h) =>
+        h.ok
+          ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout${h.rebootFirst ? `\n    REBOOT FIRST: ${h.rebootFirst}` : ''}`
+          : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`,
+      ),
+      ...(r.hosts.some((h) => h.rebootFirst)
+        ? [
+            '',
+            `${r.hosts.filter((h) => h.rebootFirst).length} host(s) need a reboot before their update: a run stops each of them after setting its boot parameters`,
+          ]
+        : []),
+      '',
+      bad.length ? `${bad.length} host(s) cannot be planned; nothing was changed` : 'every host can be planned; nothing was changed',
+    ].join('\n') + '\n'
+  );
 }

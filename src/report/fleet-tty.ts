@@ -20,20 +20,18 @@ export function fleetTtyReporter(batches: string[][]): Required<Progress<FleetEv
     title: `batch ${i + 1} (${hosts.length} host${hosts.length === 1 ? '' : 's'})`,
     task: (_ctx, task) =>
       task.newListr(
-        hosts.map(
-          (h): ListrTask => ({
-            title: h,
-            task: async (_c, t) => {
-              const p = pending.get(h)!;
-              p.output = (line) => (t.output = line);
-              const e = await p.promise;
-              if (e.state === 'not-started') return t.skip(`${h}: not started`);
-              if (e.state !== 'ok') throw new Error(`${h}: ${e.state}${e.error ? `: ${e.error}` : ''}`);
-              t.title = `${h} (${(e.ms / 1000).toFixed(1)} s${e.blackouts.length ? `; blackout ${e.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ')}` : ''}${e.earlier ? '; done earlier' : ''})`;
-            },
-            rendererOptions: { outputBar: 1 },
-          }),
-        ),
+        hosts.map((h): ListrTask => ({
+          title: h,
+          task: async (_c, t) => {
+            const p = pending.get(h)!;
+            p.output = (line) => (t.output = line);
+            const e = await p.promise;
+            if (e.state === 'not-started') return t.skip(`${h}: not started`);
+            if (e.state !== 'ok') throw new Error(`${h}: ${e.state}${e.error ? `: ${e.error}` : ''}`);
+            t.title = `${h} (${(e.ms / 1000).toFixed(1)} s${e.blackouts.length ? `; blackout ${e.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ')}` : ''}${e.earlier ? '; done earlier' : ''})`;
+          },
+          rendererOptions: { outputBar: 1 },
+        })),
         { concurrent: true, exitOnError: false },
       ),
   }));

@@ -45,7 +45,15 @@ export function jsonReporter(stdout: NodeJS.WritableStream): Reporter {
     stages: () => jsonStages(event),
     error(err) {
       if (err instanceof LiveupdateError) {
-        line({ type: 'error', formatVersion: 1, code: err.code, message: err.message, diagnostics: err.diagnostics, ...(err.hint ? { hint: err.hint } : {}), ...heldWarnings() });
+        line({
+          type: 'error',
+          formatVersion: 1,
+          code: err.code,
+          message: err.message,
+          diagnostics: err.diagnostics,
+          ...(err.hint ? { hint: err.hint } : {}),
+          ...heldWarnings(),
+        });
         return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
       }
       const e = err instanceof Error ? err : new Error(String(err));

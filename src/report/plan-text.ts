@@ -9,17 +9,23 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   const dim = (s: string): string => (opts.color ? `\x1b[2m${s}\x1b[22m` : s);
   const out: string[] = [];
   out.push(bold(`liveupdate plan for ${plan.host} (${plan.backend}), phases: ${plan.phases.join(', ')}`));
-  out.push(`facts: ${plan.facts.hostname}, kernel ${plan.facts.kernelRelease}, boot ${plan.facts.bootId}, collected ${plan.facts.collectedAt}`);
+  out.push(
+    `facts: ${plan.facts.hostname}, kernel ${plan.facts.kernelRelease}, boot ${plan.facts.bootId}, collected ${plan.facts.collectedAt}`,
+  );
   if (plan.carveOut) {
     const c = plan.carveOut;
-    out.push(`carve-out: ${formatSize(c.size)} at ${formatSize(c.start)} (${hex(c.start)}-${hex(c.start + c.size - 1)}), ${c.active ? 'active on this boot' : 'NOT active yet: needs a reboot with ' + c.cmdline.join(' ')}`);
+    out.push(
+      `carve-out: ${formatSize(c.size)} at ${formatSize(c.start)} (${hex(c.start)}-${hex(c.start + c.size - 1)}), ${c.active ? 'active on this boot' : 'NOT active yet: needs a reboot with ' + c.cmdline.join(' ')}`,
+    );
   }
   out.push(`next kernel's cmdline: ${plan.kexecCmdline}`);
   for (const v of plan.vms) {
     const { from, to, upgrade } = v.qemu;
     const q = (x: typeof from): string => `QEMU ${x.version ?? '(version unknown)'} ${x.binary} on ${x.machine}`;
     const same = from.binary === to.binary && from.version === to.version;
-    out.push(`vm ${v.name}${v.running === false ? ' (not running)' : ''}: ${q(from)}, ${same ? 'restored by the same QEMU' : `restored by ${q(to)}`}; ${v.migrationMode}${!same && upgrade ? `; ${upgrade}` : ''}`);
+    out.push(
+      `vm ${v.name}${v.running === false ? ' (not running)' : ''}: ${q(from)}, ${same ? 'restored by the same QEMU' : `restored by ${q(to)}`}; ${v.migrationMode}${!same && upgrade ? `; ${upgrade}` : ''}`,
+    );
   }
   for (const n of plan.notes) out.push(`note: ${n}`);
   for (const w of plan.warnings) out.push(`warning: ${formatDiagnostic(w)}`);
@@ -43,13 +49,20 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     n++;
     const bar = inBlackout ? '  │ ' : '    ';
     const mark = step.satisfied ? '✓' : `${n}.`;
-    const tail = [step.group ? `concurrent: ${step.group}` : '', step.idempotent ? '' : 'once', step.abortOnFailure ? 'on failure: abort' : ''].filter(Boolean).join(', ');
+    const tail = [
+      step.group ? `concurrent: ${step.group}` : '',
+      step.idempotent ? '' : 'once',
+      step.abortOnFailure ? 'on failure: abort' : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     out.push(`${bar}${mark} ${step.id}  ${step.description}${tail ? dim(`  [${tail}]`) : ''}`);
     for (const line of describeAction(step)) out.push(`${bar}     ${line}`);
     if (step.onlyIf) out.push(`${bar}     ${dim(`only if: ${describeCheck(step.onlyIf)}`)}`);
     out.push(`${bar}     ${dim(`done when: ${describeCheck(step.check)}`)}`);
     if (step.satisfied) out.push(`${bar}     ${dim(`already done: ${step.satisfied}`)}`);
-    if (step.pointOfNoReturn) out.push(`${bar}  ${bold('■ POINT OF NO RETURN: after this, abort cannot resume the VMs on the old kernel')}`);
+    if (step.pointOfNoReturn)
+      out.push(`${bar}  ${bold('■ POINT OF NO RETURN: after this, abort cannot resume the VMs on the old kernel')}`);
     if (step.stopAfter) out.push(`${bar}  ${bold(`■ STOP: ${step.stopAfter}`)}`);
   }
   if (inBlackout) out.push(`  └─ (blackout window continues past this plan's last phase)`);

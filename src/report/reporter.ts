@@ -51,6 +51,10 @@ export function styleFor(json: boolean, stderr: NodeJS.WritableStream = process.
   return (stderr as { isTTY?: boolean }).isTTY === true && !env['CI'] ? 'tty' : 'plain';
 }
 
-export function makeReporter(style: Style, stdout: NodeJS.WritableStream = process.stdout, stderr: NodeJS.WritableStream = process.stderr): Reporter {
+export function makeReporter(
+  style: Style,
+  stdout: NodeJS.WritableStream = process.stdout,
+  stderr: NodeJS.WritableStream = process.stderr,
+): Reporter {
   return style === 'json' ? jsonReporter(stdout) : humanReporter(style === 'tty', stdout, stderr);
 }

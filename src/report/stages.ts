@@ -61,7 +61,13 @@ export function jsonStages(event: (e: StageLine) => void): Stages {
         event({ type: 'stage-end', stage: title, at: Date.now(), ms: Date.now() - t0 });
         return v;
       } catch (err) {
-        event({ type: 'stage-failed', stage: title, at: Date.now(), ms: Date.now() - t0, message: err instanceof Error ? err.message : String(err) });
+        event({
+          type: 'stage-failed',
+          stage: title,
+          at: Date.now(),
+          ms: Date.now() - t0,
+          message: err instanceof Error ? err.message : String(err),
+        });
         throw err;
       }
     },

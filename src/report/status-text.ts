@@ -5,7 +5,11 @@ export function renderStatus(doc: StatusDocument): string {
   if (doc.run === null) return `no run recorded in ${doc.journal}\n`;
   const failed = Object.entries(doc.failed);
   const passed = doc.pointOfNoReturnPassed;
-  const next = doc.finished ? 'nothing: the run is finished' : failed.length || doc.inFlight.length ? `fix the failure, then re-run the same command (it continues from the journal)${passed ? '' : ', or abort'}` : 'continue with the next phase';
+  const next = doc.finished
+    ? 'nothing: the run is finished'
+    : failed.length || doc.inFlight.length
+      ? `fix the failure, then re-run the same command (it continues from the journal)${passed ? '' : ', or abort'}`
+      : 'continue with the next phase';
   const lines = [
     `run ${doc.run.runId} for ${doc.run.host} (${doc.run.backend}), started ${new Date(doc.run.at).toISOString()} on boot ${doc.run.bootId}`,
     `journal: ${doc.journal}`,

@@ -73,11 +73,15 @@ export interface ResultDocument {
 }
 
 /** The JSON contract's envelope: type first, then the format version (a document's own, else 1), then the rest. */
-export const envelope = (d: ResultDocument): DocumentResultLine['data'] => Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as DocumentResultLine['data'], d);
+export const envelope = (d: ResultDocument): DocumentResultLine['data'] =>
+  Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as DocumentResultLine['data'], d);
 
 /** A host's executor event inside a fleet run, flattened: the event's own type becomes `step`. */
 type HostStep<E extends ExecEvent> = Omit<E, 'type'> & { type: 'host-step'; host: string; step: E['type'] };
-export type HostStepLine = HostStep<Extract<ExecEvent, { type: 'step-start' }>> | HostStep<Extract<ExecEvent, { type: 'step-end' }>> | HostStep<Extract<ExecEvent, { type: 'step-failed' }>>;
+export type HostStepLine =
+  | HostStep<Extract<ExecEvent, { type: 'step-start' }>>
+  | HostStep<Extract<ExecEvent, { type: 'step-end' }>>
+  | HostStep<Extract<ExecEvent, { type: 'step-failed' }>>;
 
 export type FleetLine = Exclude<FleetEvent, { type: 'host-step' }> | HostStepLine;
 

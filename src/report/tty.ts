@@ -22,19 +22,17 @@ export function ttyReporter(plan: Plan): Required<Progress> {
       task.newListr(
         plan.steps
           .filter((s) => s.phase === phase)
-          .map(
-            (s): ListrTask => ({
-              title: `${s.blackout ? '│ ' : ''}${s.id}  ${s.description}`,
-              task: async (_c, t) => {
-                const e = await pending.get(s.id)!.promise;
-                if (e.type === 'step-failed') throw new Error(e.message);
-                if (e.type === 'step-end') {
-                  if (e.result === 'ok') t.title = `${t.title} (${e.ms.toFixed(0)} ms)`;
-                  else t.skip(e.result === 'already-done' ? `${s.id}: already done` : `${s.id}: not needed`);
-                }
-              },
-            }),
-          ),
+          .map((s): ListrTask => ({
+            title: `${s.blackout ? '│ ' : ''}${s.id}  ${s.description}`,
+            task: async (_c, t) => {
+              const e = await pending.get(s.id)!.promise;
+              if (e.type === 'step-failed') throw new Error(e.message);
+              if (e.type === 'step-end') {
+                if (e.result === 'ok') t.title = `${t.title} (${e.ms.toFixed(0)} ms)`;
+                else t.skip(e.result === 'already-done' ? `${s.id}: already done` : `${s.id}: not needed`);
+              }
+            },
+          })),
         { concurrent: true, exitOnError: false },
       ),
   }));

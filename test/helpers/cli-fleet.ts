@@ -21,7 +21,12 @@ export async function startVms(h: CliHost): Promise<void> {
   const profile = requireProfile(h.profile);
   const plan = makePlan({ profile: profile.profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate: profile.locate });
   const host = new LocalHost();
-  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
+  const env = {
+    host,
+    qmp: new QmpPool(host),
+    outcomes: new Map(),
+    vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])),
+  };
   const r = await runSteps(vmStartSteps(plan.steps), env, () => undefined);
   await env.qmp.closeAll();
   assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));

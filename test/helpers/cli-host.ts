@@ -33,7 +33,10 @@ export interface CliHost {
   counterInRamFile: (vm: string) => bigint;
   qemuPids: () => number[];
   /** the CLI as a child; `onLine` sees each stdout line and may signal it (SIGKILL unless said) */
-  cli: (args: string[], onLine?: (line: string, kill: (signal?: NodeJS.Signals) => void) => void) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
+  cli: (
+    args: string[],
+    onLine?: (line: string, kill: (signal?: NodeJS.Signals) => void) => void,
+  ) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
   cleanup: () => void;
   /** probe again for the profile (its VMs running now) and save the facts where `facts` points, edited the same way */
   refreshFacts: () => Promise<void>;
@@ -46,7 +49,13 @@ let seq = 0;
  * facts file names it with the real QEMU's version: a test makes QEMU fail at an exact point with it.
  */
 /** `spin`: counter guests that count as fast as they can (bench:cpr's stopwatch); by default they count 100 Hz ticks and idle. */
-export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: { binary: string; restoreBinary?: string; machine?: string }; migrationMode?: string; spin?: boolean }): Promise<CliHost> {
+export async function cliHost(opts: {
+  vms: number;
+  qemuWrapper?: string;
+  qemu?: { binary: string; restoreBinary?: string; machine?: string };
+  migrationMode?: string;
+  spin?: boolean;
+}): Promise<CliHost> {
   const dir = tempDir('/var/tmp/lu-cli-');
   const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
   if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
@@ -59,12 +68,19 @@ export async function cliHost(opts: { vms: number; qemuWrapper?: string; qemu?: 
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   const q = opts.qemu;
   const qemuFields = `${binary ? `binary: ${binary}, ` : q ? `binary: ${q.binary}, ` : ''}${q?.restoreBinary ? `restoreBinary: ${q.restoreBinary}, ` : ''}machine: ${q?.machine ?? 'pc'}, `;
-  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
+  for (const n of names)
+    execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
   const vms = names
-    .map((n) => `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .map(
+      (n) =>
+        `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
+    )
     .join('');
   const profile = join(dir, 'profile.yaml');
-  writeFileSync(profile, `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`);
+  writeFileSync(
+    profile,
+    `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`,
+  );
   // with `qemu`: the profile's own probe (its QEMUs' versions and machine types, its VMs once they run)
   const real = await gatherFacts(new LocalHost(), q ? requireProfile(profile).profile : undefined);
   const edited = (f: HostFacts): HostFacts => ({ ...withActivePmem(f, 'clihost'), files: { '/bin/true': 1 } });
@@ -138,7 +154,12 @@ export async function prepare(h: CliHost): Promise<void> {
   const plan = makePlan({ profile, facts: await readFactsFile(h.facts), phases: 'prepare', locate });
   const steps = vmStartSteps(plan.steps);
   const host = new LocalHost();
-  const env = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])) };
+  const env = {
+    host,
+    qmp: new QmpPool(host),
+    outcomes: new Map(),
+    vars: Object.fromEntries(plan.vms.map((v) => [`qmp.${v.name}`, v.qmp])),
+  };
   const r = await runSteps(steps, env, () => undefined);
   await env.qmp.closeAll();
   assert.ok(r.ok, JSON.stringify(r.failures.map((f) => f.error.message)));
@@ -148,9 +169,11 @@ export async function prepare(h: CliHost): Promise<void> {
 export function journal(h: CliHost): JournalRecord[] {
   const dir = join(h.dir, 'journal');
   const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
-  return readFileSync(join(dir, files[0]!), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
+  return readFileSync(join(dir, files[0]!), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as JournalRecord);
 }
-
 
 /** After a crash and the re-runs: the VM runs with its memory, nothing unsafe ran twice, one QEMU. */
 export async function assertRecovered(h: CliHost, vm: string, at: string): Promise<void> {

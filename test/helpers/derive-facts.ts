@@ -63,7 +63,7 @@ export function derivedFacts(): Record<string, HostFacts> {
   luo.devices = { ...pmem.devices, iommu: true, liveupdate: true };
   luo.files = { '/boot/vmlinuz-7.2.0-luo': 12_000_000, '/boot/initrd.img-7.2.0-luo': 30_000_000 };
 
-  return { 'lab': lab, 'seed-host': seed, 'pmem-host': pmem, 'luo-host': luo };
+  return { lab: lab, 'seed-host': seed, 'pmem-host': pmem, 'luo-host': luo };
 }
 
 export function factsFile(name: string): string {

@@ -60,54 +60,57 @@ export async function startFleetSim(opts: { latencyMs?: number; ident?: string }
   };
   const clients = new Set<ssh2.Connection>();
   let running = 0;
-  const server = new ssh2.Server({ hostKeys: [readFileSync(join(dir, 'host_key'))], ...(opts.ident ? { ident: opts.ident } : {}) }, (client) => {
-    clients.add(client);
-    let user = '';
-    client.on('authentication', (ctx) => {
-      user = ctx.username;
-      if (sim.faults.get(user)?.unreachable) return ctx.reject();
-      if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
-      ctx.accept();
-    });
-    client.on('ready', () => {
-      sim.connections.set(user, (sim.connections.get(user) ?? 0) + 1);
-      client.on('session', (accept) => {
-        accept().on('exec', (acc, rej, info) => {
-          const fault = sim.faults.get(user);
-          if (fault?.refuseExec) {
-            // SSH_MSG_CHANNEL_FAILURE: the server declines to start the command
-            fault.refuseExec--;
-            sim.refused.set(user, (sim.refused.get(user) ?? 0) + 1);
-            return rej();
-          }
-          const stream = acc();
-          sim.maxRunning = Math.max(sim.maxRunning, ++running);
-          (sim.commands.get(user) ?? sim.commands.set(user, []).get(user)!).push(info.command);
-          const m = /^sim phase ([a-z]+)$/.exec(info.command);
-          const answer = (): void => {
-            if (!m) {
-              stream.stderr.write(`sim: unknown command ${info.command}\n`);
-              stream.exit(127);
-            } else if (sim.faults.get(user)?.failPhase === m[1]) {
-              stream.stderr.write(`sim: ${user} fails ${m[1]}\n`);
-              stream.exit(1);
-            } else {
-              stream.write(`${m[1]} done\n`);
-              stream.exit(0);
+  const server = new ssh2.Server(
+    { hostKeys: [readFileSync(join(dir, 'host_key'))], ...(opts.ident ? { ident: opts.ident } : {}) },
+    (client) => {
+      clients.add(client);
+      let user = '';
+      client.on('authentication', (ctx) => {
+        user = ctx.username;
+        if (sim.faults.get(user)?.unreachable) return ctx.reject();
+        if (ctx.method !== 'publickey') return ctx.reject(['publickey']);
+        ctx.accept();
+      });
+      client.on('ready', () => {
+        sim.connections.set(user, (sim.connections.get(user) ?? 0) + 1);
+        client.on('session', (accept) => {
+          accept().on('exec', (acc, rej, info) => {
+            const fault = sim.faults.get(user);
+            if (fault?.refuseExec) {
+              // SSH_MSG_CHANNEL_FAILURE: the server declines to start the command
+              fault.refuseExec--;
+              sim.refused.set(user, (sim.refused.get(user) ?? 0) + 1);
+              return rej();
             }
-            running--;
-            stream.end();
-          };
-          // latency 0: answered in the same tick as the exec's confirmation, so the client reads the
-          // confirmation, the exit status and the close in one go
-          if (sim.latencyMs === 0) answer();
-          else setTimeout(answer, sim.latencyMs);
+            const stream = acc();
+            sim.maxRunning = Math.max(sim.maxRunning, ++running);
+            (sim.commands.get(user) ?? sim.commands.set(user, []).get(user)!).push(info.command);
+            const m = /^sim phase ([a-z]+)$/.exec(info.command);
+            const answer = (): void => {
+              if (!m) {
+                stream.stderr.write(`sim: unknown command ${info.command}\n`);
+                stream.exit(127);
+              } else if (sim.faults.get(user)?.failPhase === m[1]) {
+                stream.stderr.write(`sim: ${user} fails ${m[1]}\n`);
+                stream.exit(1);
+              } else {
+                stream.write(`${m[1]} done\n`);
+                stream.exit(0);
+              }
+              running--;
+              stream.end();
+            };
+            // latency 0: answered in the same tick as the exec's confirmation, so the client reads the
+            // confirmation, the exit status and the close in one go
+            if (sim.latencyMs === 0) answer();
+            else setTimeout(answer, sim.latencyMs);
+          });
         });
       });
-    });
-    client.on('error', () => undefined);
-    client.on('close', () => clients.delete(client));
-  });
+      client.on('error', () => undefined);
+      client.on('close', () => clients.delete(client));
+    },
+  );
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', () => r()));
   return sim;
 }
@@ -133,7 +136,16 @@ export function simUpdater(sim: FleetSim): HostUpdater {
         emit({ type: 'step-start', id, phase, blackout: false, at: t0 });
         const r = await host.exec(['sim', 'phase', phase]);
         if (r.exitCode !== 0) {
-          emit({ type: 'step-failed', id, phase, blackout: false, at: Date.now(), ms: Date.now() - t0, code: 'STEP_FAILED', message: r.stderr.trim() });
+          emit({
+            type: 'step-failed',
+            id,
+            phase,
+            blackout: false,
+            at: Date.now(),
+            ms: Date.now() - t0,
+            code: 'STEP_FAILED',
+            message: r.stderr.trim(),
+          });
           return { ok: false, error: `${id}: ${r.stderr.trim()}`, events };
         }
         emit({ type: 'step-end', id, phase, blackout: false, at: Date.now(), ms: Date.now() - t0, result: 'ok' });

@@ -22,14 +22,22 @@ export function requireLabArtefacts(opts: { luo?: boolean; pkernfs?: boolean; qe
     ...(opts.pkernfs && !labKernelCached('pkernfs') ? ['the pkernfs lab kernel'] : []),
     ...(opts.pkernfs && !labImageCached('pkernfs') ? ['the pkernfs lab image'] : []),
   ];
-  if (missing.length) throw new Error(`${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build${opts.luo ? ' -- luo' : opts.pkernfs ? ' -- pkernfs' : ' -- debian'}\` first`);
+  if (missing.length)
+    throw new Error(
+      `${missing.join(', ')} not built in ${LAB_CACHE}: run \`npm run lab:build${opts.luo ? ' -- luo' : opts.pkernfs ? ' -- pkernfs' : ' -- debian'}\` first`,
+    );
 }
 
 /** Every record of every run in a --journal-dir: the open run's journal and the finished runs' (renamed `HOST.journal.RUNID`). */
 export function journalRecords(dir: string): JournalRecord[] {
   return readdirSync(dir)
     .filter((f) => f.includes('.journal'))
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord));
+    .flatMap((f) =>
+      readFileSync(join(dir, f), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as JournalRecord),
+    );
 }
 
 /**
@@ -45,7 +53,10 @@ export const LOCAL_QEMU = {
 
 export function requireLocalQemus(): void {
   const missing = (['10.0', '11.1'] as const).filter((v) => !existsSync(LOCAL_QEMU[v]));
-  if (missing.length) throw new Error(`QEMU ${missing.join(' and ')} not unpacked in ${LAB_CACHE}: run \`bash lab/qemu/fetch-qemu10.sh && bash lab/qemu/fetch-qemu11.sh\` (the test command's install stage does)`);
+  if (missing.length)
+    throw new Error(
+      `QEMU ${missing.join(' and ')} not unpacked in ${LAB_CACHE}: run \`bash lab/qemu/fetch-qemu10.sh && bash lab/qemu/fetch-qemu11.sh\` (the test command's install stage does)`,
+    );
 }
 
 /** One lab host for a whole test file: what its tests reach it by. */
@@ -63,7 +74,11 @@ export interface LabFixture {
  * with `cold`), SSH opened and `setUp` run; after them, pass or fail, both are closed. `qemus`: the
  * test needs QEMU 10 and 11 on the control node too.
  */
-export function useLab(name: string, opts: BootOptions & { qemus?: boolean; timeoutMs?: number } = {}, setUp?: (fx: LabFixture) => Promise<void>): LabFixture {
+export function useLab(
+  name: string,
+  opts: BootOptions & { qemus?: boolean; timeoutMs?: number } = {},
+  setUp?: (fx: LabFixture) => Promise<void>,
+): LabFixture {
   let lab: LabHost | undefined;
   let ssh: SshHost | undefined;
   before(

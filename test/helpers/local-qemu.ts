@@ -20,7 +20,11 @@ export function withActivePmem(real: HostFacts, hostname: string): HostFacts {
 /** QEMU processes whose -name starts with `tag` ('--': the pattern itself starts with a dash). */
 export function taggedQemuPids(tag: string): number[] {
   try {
-    return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    return execFileSync('pgrep', ['-f', '--', `-name ${tag}`], { encoding: 'utf8' })
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map(Number);
   } catch {
     return [];
   }

@@ -21,7 +21,12 @@ export const bootIdOf = (host: Host): Promise<string> => mustRun(host, ['cat', '
  * runs with whether the host answered on the old boot (e.g. to fail early when a run there ended
  * before its kexec). Throws after timeoutMs.
  */
-export async function waitNewBoot(ssh: SshHost, before: string, timeoutMs: number, meanwhile?: (oldBootAnswered: boolean) => Promise<void>): Promise<string> {
+export async function waitNewBoot(
+  ssh: SshHost,
+  before: string,
+  timeoutMs: number,
+  meanwhile?: (oldBootAnswered: boolean) => Promise<void>,
+): Promise<string> {
   const t0 = Date.now();
   for (;;) {
     ssh.reset();

@@ -14,7 +14,10 @@ export interface CliResult {
 /** bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; `env` replaces the environment; LAB_VERBOSE echoes stderr. */
 export function runCli(args: string[], opts: { onStdout?: (chunk: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...(opts.env ? { env: opts.env } : {}) });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -37,13 +37,31 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
 }
 
 /** `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate. */
-export async function startSshd(opts: { extraConfig?: string; hostCertificate?: { ca: string; principals: string; validity?: string }; address?: '127.0.0.1' | '::1' } = {}): Promise<Sshd> {
+export async function startSshd(
+  opts: {
+    extraConfig?: string;
+    hostCertificate?: { ca: string; principals: string; validity?: string };
+    address?: '127.0.0.1' | '::1';
+  } = {},
+): Promise<Sshd> {
   const address = opts.address ?? '127.0.0.1';
   const dir = tempDir('/var/tmp/lu-sshd-');
   mkdirSync('/run/sshd', { recursive: true });
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
   const cert = opts.hostCertificate;
-  if (cert) execFileSync('ssh-keygen', ['-q', '-s', cert.ca, '-I', 'lu-test-host', '-h', '-n', cert.principals, ...(cert.validity ? ['-V', cert.validity] : []), join(dir, 'host_key.pub')]);
+  if (cert)
+    execFileSync('ssh-keygen', [
+      '-q',
+      '-s',
+      cert.ca,
+      '-I',
+      'lu-test-host',
+      '-h',
+      '-n',
+      cert.principals,
+      ...(cert.validity ? ['-V', cert.validity] : []),
+      join(dir, 'host_key.pub'),
+    ]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);
   writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'client_key.pub')));
   const port = await freePort(address);

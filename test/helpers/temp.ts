@@ -17,7 +17,9 @@ export function tempDir(prefix: string): string {
 function removeAll(): void {
   for (const dir of made.splice(0)) {
     // a loop-mounted file system a failed test left mounted below it goes first, deepest first
-    const mounts = spawnSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' }).stdout.split('\n').filter((m) => m.startsWith(`${dir}/`));
+    const mounts = spawnSync('findmnt', ['-rn', '-o', 'TARGET'], { encoding: 'utf8' })
+      .stdout.split('\n')
+      .filter((m) => m.startsWith(`${dir}/`));
     for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
     rmSync(dir, { recursive: true, force: true });
   }

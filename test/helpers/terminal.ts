@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { ROOT } from './paths.js';
 
 /** Runs bin/liveupdate.js ARGS on a pty; types `type` (and Enter) once the output shows `when`. */
-export function onTerminal(args: string[], answer: { when: string; type: string }, env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; out: string }> {
+export function onTerminal(
+  args: string[],
+  answer: { when: string; type: string },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ code: number | null; out: string }> {
   const command = [process.execPath, join(ROOT, 'bin/liveupdate.js'), ...args].map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ');
   return new Promise((resolve) => {
     // CI unset: a terminal outside CI, as an operator's

@@ -43,17 +43,27 @@ let seq = 0;
 const facts0 = gatherFacts(new LocalHost(), undefined);
 
 /** `spin`: counter guests that count as fast as they can (benches that time the guest); by default they count 100 Hz ticks and idle. */
-export async function harness(opts: { vms: number; memory?: string; wrapQemu?: boolean; prefix?: string; spin?: boolean }): Promise<Harness> {
+export async function harness(opts: {
+  vms: number;
+  memory?: string;
+  wrapQemu?: boolean;
+  prefix?: string;
+  spin?: boolean;
+}): Promise<Harness> {
   const dir = tempDir('/var/tmp/lu-vm-'); // not /tmp: the profile rules refuse tmpfs for state
   const tag = `${opts.prefix ?? 't'}${process.pid}x${seq++}`;
   const names = Array.from({ length: opts.vms }, (_, i) => `${tag}v${i}`);
   // one boot disk per VM: QEMU locks images for writing
-  for (const n of names) execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
+  for (const n of names)
+    execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
   // wrapQemu: the VMs run <dir>/qemu, a symlink a test can swap for another binary
   const binary = opts.wrapQemu ? join(dir, 'qemu') : '/usr/bin/qemu-system-x86_64';
   if (opts.wrapQemu) symlinkSync('/usr/bin/qemu-system-x86_64', binary);
   const vms = names
-    .map((n) => `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qmp: ${dir}/${n}.qmp\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`)
+    .map(
+      (n) =>
+        `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qmp: ${dir}/${n}.qmp\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
+    )
     .join('');
   // the RAM files in a folder of their own: the journal may not be inside the carve-out's mount point
   mkdirSync(join(dir, 'ram'));
@@ -72,8 +82,17 @@ export async function harness(opts: { vms: number; memory?: string; wrapQemu?: b
   };
   const prepare = preparePhase(ctx);
   const startSteps = vmStartSteps(prepare);
-  const suspendSteps = [...ctx.vms.flatMap((v) => migrationSetup(ctx, v, 'suspend', 'migration-setup', false)), ...ctx.vms.flatMap((v) => suspendVm(ctx, v, 'suspend-vms'))];
-  const restoreSteps = (vm: string): Step[] => restoreVm(ctx, ctx.vms.find((v) => v.spec.name === vm)!, 'resume', 'restore-vms');
+  const suspendSteps = [
+    ...ctx.vms.flatMap((v) => migrationSetup(ctx, v, 'suspend', 'migration-setup', false)),
+    ...ctx.vms.flatMap((v) => suspendVm(ctx, v, 'suspend-vms')),
+  ];
+  const restoreSteps = (vm: string): Step[] =>
+    restoreVm(
+      ctx,
+      ctx.vms.find((v) => v.spec.name === vm)!,
+      'resume',
+      'restore-vms',
+    );
   const ramFile = (vm: string): string => join(dir, 'ram', ctx.vms.find((v) => v.spec.name === vm)!.spec.ramFile);
 
   return {

@@ -20,7 +20,12 @@ import { tempDir } from '../helpers/temp.js';
 const dir = tempDir('/var/tmp/lu-agent-facts-');
 
 /** A request whose one-step plan leaves a mark; `dependsOn` adds a step that names a path (so its mounts matter). */
-function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string, vms: string[] = []): { spool: string; marker: string; journal: string } {
+function spoolFor(
+  facts: HostFacts | undefined,
+  name: string,
+  dependsOn?: string,
+  vms: string[] = [],
+): { spool: string; marker: string; journal: string } {
   const spool = join(dir, 'runs', name);
   mkdirSync(spool, { recursive: true });
   const marker = join(dir, `${name}.ran`);
@@ -30,20 +35,56 @@ function spoolFor(facts: HostFacts | undefined, name: string, dependsOn?: string
     host: 'local',
     profile: '/p.yaml',
     backend: 'pmem',
-    facts: { hostname: 'local', bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), kernelRelease: '', collectedAt: '' },
+    facts: {
+      hostname: 'local',
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      kernelRelease: '',
+      collectedAt: '',
+    },
     phases: ['prepare'],
     update: 'vmm',
     kexecCmdline: '',
     // only their names matter here: the agent asks the host for those VMs again
     vms: vms.map((n) => ({ name: n }) as Plan['vms'][number]),
     steps: [
-      { id: 'prepare/touch', phase: 'prepare', description: 'leave a mark', blackout: false, idempotent: true, check: null, kind: 'exec', argv: ['touch', marker] },
-      ...(dependsOn ? [{ id: 'prepare/look', phase: 'prepare' as const, description: 'look', blackout: false, idempotent: true, check: null, kind: 'exec' as const, argv: ['mountpoint', '-q', dependsOn] }] : []),
+      {
+        id: 'prepare/touch',
+        phase: 'prepare',
+        description: 'leave a mark',
+        blackout: false,
+        idempotent: true,
+        check: null,
+        kind: 'exec',
+        argv: ['touch', marker],
+      },
+      ...(dependsOn
+        ? [
+            {
+              id: 'prepare/look',
+              phase: 'prepare' as const,
+              description: 'look',
+              blackout: false,
+              idempotent: true,
+              check: null,
+              kind: 'exec' as const,
+              argv: ['mountpoint', '-q', dependsOn],
+            },
+          ]
+        : []),
     ],
     warnings: [],
     notes: [],
   };
-  const req: AgentRequest = { requestId: randomUUID(), who: 'test@here', at: Date.now(), command: 'prepare', plan, ...(facts ? { facts } : {}), journal, helper: '/nonexistent' };
+  const req: AgentRequest = {
+    requestId: randomUUID(),
+    who: 'test@here',
+    at: Date.now(),
+    command: 'prepare',
+    plan,
+    ...(facts ? { facts } : {}),
+    journal,
+    helper: '/nonexistent',
+  };
   writeFileSync(join(spool, 'request.json'), JSON.stringify(req));
   return { spool, marker, journal };
 }
@@ -70,13 +111,20 @@ test("facts that looked for the profile's VMs and found none running read the sa
 test('the host changed between the plan and the agent: refused, naming what changed, and nothing ran', async () => {
   const facts = await gatherFacts(new LocalHost(), undefined);
   // the plan was made when the host had one more mount and another kernel command line
-  const then = { ...facts, cmdline: `${facts.cmdline} made-up-by-this-test`, mounts: [...facts.mounts, { source: '/dev/pmem9', target: '/mnt/made-up', fstype: 'ext4', options: ['rw', 'dax'] }] };
+  const then = {
+    ...facts,
+    cmdline: `${facts.cmdline} made-up-by-this-test`,
+    mounts: [...facts.mounts, { source: '/dev/pmem9', target: '/mnt/made-up', fstype: 'ext4', options: ['rw', 'dax'] }],
+  };
   const s = spoolFor(then, 'changed', '/mnt/made-up');
   assert.equal(await runRequest(s.spool), 2);
   const r = resultOf(s.spool);
   assert.equal(r.state, 'refused');
   assert.ok(r.state === 'refused' && r.code === 'FACTS_MISMATCH');
-  assert.match(r.message, /the host changed since the plan was made .*cmdline: ".* made-up-by-this-test" -> ".*"; mounts: \/mnt\/made-up unmounted/);
+  assert.match(
+    r.message,
+    /the host changed since the plan was made .*cmdline: ".* made-up-by-this-test" -> ".*"; mounts: \/mnt\/made-up unmounted/,
+  );
   assert.equal(existsSync(s.marker), false, 'the step did not run');
   assert.equal(existsSync(s.journal), false, 'no journal was begun');
   assert.equal(existsSync(`${s.journal}.lock`), false, 'the lock was released');
@@ -85,7 +133,10 @@ test('the host changed between the plan and the agent: refused, naming what chan
 test('a plan made from a facts file carries no probed facts: the agent runs it and says it could not compare', () => {
   const s = spoolFor(undefined, 'file');
   // the agent as the host runs it (the bundle, a process of its own), so its log is what it printed
-  const r = spawnSync(process.execPath, [join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'run', s.spool], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'run', s.spool], {
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
   assert.equal(r.status, 0, r.stdout + r.stderr);
   const said = [r.stdout];
   assert.ok(existsSync(s.marker));

@@ -64,141 +64,191 @@ async function killAgentAt(h: CliHost, stop: { done: boolean }): Promise<boolean
 
 test.after(() => rmSync(agentDir, { recursive: true, force: true }));
 
-test('the agent killed at every step boundary: the follower says so, re-running continues, the VM ends up running with memory intact, nothing unsafe repeats', { timeout: 1_800_000 }, async () => {
-  let boundaries = 0;
-  {
+test(
+  'the agent killed at every step boundary: the follower says so, re-running continues, the VM ends up running with memory intact, nothing unsafe repeats',
+  { timeout: 1_800_000 },
+  async () => {
+    let boundaries = 0;
+    {
+      const h = await cliHost({ vms: 1 });
+      try {
+        await prepare(h);
+        for (const cmd of phases) {
+          const r = await h.cli(args(h, cmd));
+          assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+        }
+        boundaries = ends(h);
+        assert.equal((await counter(h, h.names[0]!)).status, 'running');
+      } finally {
+        h.cleanup();
+      }
+    }
+    assert.ok(boundaries >= 12, `${boundaries} boundaries`);
+    let saidGone = 0;
+    for (let k = 1; k <= boundaries; k++) {
+      const h = await cliHost({ vms: 1 });
+      const vm = h.names[0]!;
+      try {
+        await prepare(h);
+        await sleep(300);
+        let rerunFrom = phases.length;
+        let killed = false;
+        for (const [i, cmd] of phases.entries()) {
+          const stop = { done: false };
+          // the agent of this command stops at boundary k if k falls inside it
+          failpoint(k - ends(h));
+          const killer = killed ? Promise.resolve(false) : killAgentAt(h, stop);
+          const r = await h.cli(args(h, cmd));
+          failpoint(0);
+          stop.done = true;
+          if (await killer) {
+            killed = true;
+            // killed before it wrote a result: the follower says the agent is gone; after it: the command finished
+            if (r.code !== 0) {
+              assert.equal(r.code, 1, r.stderr);
+              assert.match(r.stderr, /the agent is gone without a result .*run the same command again: it continues from the journal/s);
+              saidGone++;
+              rerunFrom = i;
+              break;
+            }
+            rerunFrom = i + 1;
+            break;
+          }
+          assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+        }
+        assert.ok(killed, `killed at boundary ${k}`);
+        for (const cmd of phases.slice(rerunFrom)) {
+          const r = await h.cli(args(h, cmd));
+          assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
+        }
+        await assertRecovered(h, vm, `boundary ${k}`);
+        assert.equal(existsSync(lockOf(h)), false, `boundary ${k}: the last agent let go of the host`);
+      } finally {
+        h.cleanup();
+      }
+    }
+    // most kills land while the agent runs (the rest just after it finished a command)
+    assert.ok(saidGone >= 1, `the follower said the agent was gone ${saidGone} times`);
+  },
+);
+
+test(
+  'Ctrl-C while following the agent detaches (exit 2, says how to follow again); the agent goes on; status --follow waits for its end',
+  { timeout: 300_000 },
+  async () => {
     const h = await cliHost({ vms: 1 });
     try {
       await prepare(h);
-      for (const cmd of phases) {
-        const r = await h.cli(args(h, cmd));
-        assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
-      }
-      boundaries = ends(h);
+      let interrupted = false;
+      // Ctrl-C as soon as the plan is shown: the agent is being started, the follower has not begun
+      const r = await h.cli([...args(h, 'suspend'), '--json'], (line, signal) => {
+        if (!interrupted && line.includes('"type":"plan"')) {
+          interrupted = true;
+          signal('SIGINT');
+        }
+      });
+      assert.equal(r.code, 2, r.stderr);
+      const detached = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { type: string; follow?: string })
+        .find((e) => e.type === 'detached');
+      assert.match(detached?.follow ?? '', /^liveupdate status --follow --profile \S+$/);
+      // this process only followed: the agent finishes the suspend on its own
+      const st = await h.cli(['status', '--profile', h.profile, '--follow', '--json']);
+      assert.equal(st.code, 0, st.stderr);
+      // the status document: alone when the agent had already finished, or, when status followed its
+      // last steps, the `result` event after those events (NDJSON: a format line first)
+      type Status = { done: string[]; failed: Record<string, unknown> };
+      const doc = st.stdout.startsWith('{"type":"format"')
+        ? (st.stdout
+            .trim()
+            .split('\n')
+            .map((l) => JSON.parse(l) as { type: string; data?: Status })
+            .find((e) => e.type === 'result')?.data as Status)
+        : (JSON.parse(st.stdout) as Status);
+      assert.ok(doc.done.includes(`suspend/quit/${h.names[0]}`), st.stdout);
+      assert.deepEqual(doc.failed, {});
+      assert.deepEqual(h.qemuPids(), [], 'suspended: the QEMU has quit');
+      for (const cmd of ['kexec', 'resume']) assert.equal((await h.cli(args(h, cmd))).code, 0);
       assert.equal((await counter(h, h.names[0]!)).status, 'running');
     } finally {
       h.cleanup();
     }
-  }
-  assert.ok(boundaries >= 12, `${boundaries} boundaries`);
-  let saidGone = 0;
-  for (let k = 1; k <= boundaries; k++) {
-    const h = await cliHost({ vms: 1 });
-    const vm = h.names[0]!;
-    try {
-      await prepare(h);
-      await sleep(300);
-      let rerunFrom = phases.length;
-      let killed = false;
-      for (const [i, cmd] of phases.entries()) {
-        const stop = { done: false };
-        // the agent of this command stops at boundary k if k falls inside it
-        failpoint(k - ends(h));
-        const killer = killed ? Promise.resolve(false) : killAgentAt(h, stop);
-        const r = await h.cli(args(h, cmd));
-        failpoint(0);
-        stop.done = true;
-        if (await killer) {
-          killed = true;
-          // killed before it wrote a result: the follower says the agent is gone; after it: the command finished
-          if (r.code !== 0) {
-            assert.equal(r.code, 1, r.stderr);
-            assert.match(r.stderr, /the agent is gone without a result .*run the same command again: it continues from the journal/s);
-            saidGone++;
-            rerunFrom = i;
-            break;
-          }
-          rerunFrom = i + 1;
-          break;
-        }
-        assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
-      }
-      assert.ok(killed, `killed at boundary ${k}`);
-      for (const cmd of phases.slice(rerunFrom)) {
-        const r = await h.cli(args(h, cmd));
-        assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
-      }
-      await assertRecovered(h, vm, `boundary ${k}`);
-      assert.equal(existsSync(lockOf(h)), false, `boundary ${k}: the last agent let go of the host`);
-    } finally {
-      h.cleanup();
-    }
-  }
-  // most kills land while the agent runs (the rest just after it finished a command)
-  assert.ok(saidGone >= 1, `the follower said the agent was gone ${saidGone} times`);
-});
+  },
+);
 
-test('Ctrl-C while following the agent detaches (exit 2, says how to follow again); the agent goes on; status --follow waits for its end', { timeout: 300_000 }, async () => {
-  const h = await cliHost({ vms: 1 });
-  try {
-    await prepare(h);
-    let interrupted = false;
-    // Ctrl-C as soon as the plan is shown: the agent is being started, the follower has not begun
-    const r = await h.cli([...args(h, 'suspend'), '--json'], (line, signal) => {
-      if (!interrupted && line.includes('"type":"plan"')) {
-        interrupted = true;
-        signal('SIGINT');
-      }
+test(
+  'host install puts the documented files there; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them',
+  { timeout: 120_000 },
+  async () => {
+    // imported here, after LIVEUPDATE_AGENT_DIR is set above
+    const { installAgent, uninstallAgent } = await import('../../src/app/agent-install.js');
+    // TEST DOUBLE around the real local host: counts its round trips
+    const local = new LocalHost();
+    let calls = 0;
+    const host: Host = {
+      name: local.name,
+      local: local.local,
+      exec: (argv, o) => (calls++, local.exec(argv, o)),
+      put: (c, p, m) => (calls++, local.put(c, p, m)),
+      fetch: (p) => local.fetch(p),
+      connectUnix: (p) => local.connectUnix(p),
+      close: () => local.close(),
+    };
+    const r = await installAgent(host);
+    assert.equal(r.bin, `${agentDir}/liveupdate-agent`);
+    // (runs/ holds the requests of the tests above)
+    const files = readdirSync(agentDir)
+      .filter((f) => f !== 'runs')
+      .sort();
+    // sorted after the hashes are masked: a sort of the real names depends on the bundles' hashes
+    assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')).sort(), [
+      'liveupdate',
+      'liveupdate-SHA.mjs',
+      'liveupdate-agent',
+      'liveupdate-agent-SHA.cjs',
+      'lu-helper',
+      'node-SHA',
+    ]);
+    assert.equal(
+      statSync(
+        join(
+          agentDir,
+          files.find((f) => f.startsWith('node-'))!,
+        ),
+      ).size,
+      statSync(process.execPath).size,
+      'the runtime is this Node',
+    );
+    assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
+    calls = 0;
+    await installAgent(host);
+    assert.equal(calls, 1, 'already there: one probe, nothing copied');
+    // a file changed on the host after it was copied (same name, other content) is copied again, never run
+    const agentFile = join(
+      agentDir,
+      files.find((f) => f.startsWith('liveupdate-agent-'))!,
+    );
+    appendFileSync(agentFile, '\nprocess.exit(0);\n');
+    await installAgent(host);
+    assert.equal(
+      readFileSync(agentFile, 'utf8'),
+      readFileSync(join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'utf8'),
+      'the tampered agent was replaced',
+    );
+
+    const journal = join(tempDir('/var/tmp/lu-agent-j-'), 'h.journal');
+    const lock = acquireLock(`${journal}.lock`, {
+      runId: 'r1',
+      who: 'ops@cn',
+      bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(),
+      command: 'run',
     });
-    assert.equal(r.code, 2, r.stderr);
-    const detached = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; follow?: string }).find((e) => e.type === 'detached');
-    assert.match(detached?.follow ?? '', /^liveupdate status --follow --profile \S+$/);
-    // this process only followed: the agent finishes the suspend on its own
-    const st = await h.cli(['status', '--profile', h.profile, '--follow', '--json']);
-    assert.equal(st.code, 0, st.stderr);
-    // the status document: alone when the agent had already finished, or, when status followed its
-    // last steps, the `result` event after those events (NDJSON: a format line first)
-    type Status = { done: string[]; failed: Record<string, unknown> };
-    const doc = st.stdout.startsWith('{"type":"format"')
-      ? (st.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; data?: Status }).find((e) => e.type === 'result')?.data as Status)
-      : (JSON.parse(st.stdout) as Status);
-    assert.ok(doc.done.includes(`suspend/quit/${h.names[0]}`), st.stdout);
-    assert.deepEqual(doc.failed, {});
-    assert.deepEqual(h.qemuPids(), [], 'suspended: the QEMU has quit');
-    for (const cmd of ['kexec', 'resume']) assert.equal((await h.cli(args(h, cmd))).code, 0);
-    assert.equal((await counter(h, h.names[0]!)).status, 'running');
-  } finally {
-    h.cleanup();
-  }
-});
-
-test('host install puts the documented files there; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them', { timeout: 120_000 }, async () => {
-  // imported here, after LIVEUPDATE_AGENT_DIR is set above
-  const { installAgent, uninstallAgent } = await import('../../src/app/agent-install.js');
-  // TEST DOUBLE around the real local host: counts its round trips
-  const local = new LocalHost();
-  let calls = 0;
-  const host: Host = {
-    name: local.name,
-    local: local.local,
-    exec: (argv, o) => (calls++, local.exec(argv, o)),
-    put: (c, p, m) => (calls++, local.put(c, p, m)),
-    fetch: (p) => local.fetch(p),
-    connectUnix: (p) => local.connectUnix(p),
-    close: () => local.close(),
-  };
-  const r = await installAgent(host);
-  assert.equal(r.bin, `${agentDir}/liveupdate-agent`);
-  // (runs/ holds the requests of the tests above)
-  const files = readdirSync(agentDir).filter((f) => f !== 'runs').sort();
-  // sorted after the hashes are masked: a sort of the real names depends on the bundles' hashes
-  assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')).sort(), ['liveupdate', 'liveupdate-SHA.mjs', 'liveupdate-agent', 'liveupdate-agent-SHA.cjs', 'lu-helper', 'node-SHA']);
-  assert.equal(statSync(join(agentDir, files.find((f) => f.startsWith('node-'))!)).size, statSync(process.execPath).size, 'the runtime is this Node');
-  assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
-  calls = 0;
-  await installAgent(host);
-  assert.equal(calls, 1, 'already there: one probe, nothing copied');
-  // a file changed on the host after it was copied (same name, other content) is copied again, never run
-  const agentFile = join(agentDir, files.find((f) => f.startsWith('liveupdate-agent-'))!);
-  appendFileSync(agentFile, '\nprocess.exit(0);\n');
-  await installAgent(host);
-  assert.equal(readFileSync(agentFile, 'utf8'), readFileSync(join(ROOT, 'dist/agent/liveupdate-agent.cjs'), 'utf8'), 'the tampered agent was replaced');
-
-  const journal = join(tempDir('/var/tmp/lu-agent-j-'), 'h.journal');
-  const lock = acquireLock(`${journal}.lock`, { runId: 'r1', who: 'ops@cn', bootId: readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(), command: 'run' });
-  await assert.rejects(uninstallAgent(host, journal), /the lock .* is there .*: the agent stays; nothing was removed/);
-  assert.ok(existsSync(agentDir));
-  lock.release();
-  assert.deepEqual(await uninstallAgent(host, journal), [agentDir]);
-  assert.equal(existsSync(agentDir), false);
-});
+    await assert.rejects(uninstallAgent(host, journal), /the lock .* is there .*: the agent stays; nothing was removed/);
+    assert.ok(existsSync(agentDir));
+    lock.release();
+    assert.deepEqual(await uninstallAgent(host, journal), [agentDir]);
+    assert.equal(existsSync(agentDir), false);
+  },
+);

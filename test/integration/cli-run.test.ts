@@ -51,7 +51,12 @@ test('suspend, kexec (VMM restart), resume: the VMs continue and the journal sho
     }
     const recs = journal(h);
     assert.equal(recs.filter((r) => r.type === 'done').length, 1);
-    for (const vm of h.names) for (const step of ['stop', 'save', 'quit', 'restart', 'load', 'cont']) assert.ok(recs.some((r) => r.type === 'step-end' && r.id.endsWith(`/${step}/${vm}`)), `${step}/${vm} in the journal`);
+    for (const vm of h.names)
+      for (const step of ['stop', 'save', 'quit', 'restart', 'load', 'cont'])
+        assert.ok(
+          recs.some((r) => r.type === 'step-end' && r.id.endsWith(`/${step}/${vm}`)),
+          `${step}/${vm} in the journal`,
+        );
     const st = await h.cli(['status', '--profile', h.profile, '--json']);
     const status = JSON.parse(st.stdout) as { finished: boolean; blackouts: Array<{ vm: string; ms: number }> };
     assert.equal(status.finished, true);
@@ -101,66 +106,70 @@ test('bad input for the run commands: clear errors, exit codes, nothing changed'
   }
 });
 
-test('crash at every step boundary: re-running continues, VMs end up running with memory intact, nothing unsafe repeats', { timeout: 1_500_000 }, async () => {
-  // count the step boundaries of an uninterrupted run first
-  const phases = ['suspend', 'kexec', 'resume'];
-  let boundaries = 0;
-  {
-    const h = await cliHost({ vms: 1 });
-    try {
-      await prepare(h);
-      for (const cmd of phases) {
-        const r = await h.cli([cmd, ...base(h), '--json'], (line) => {
-          if (line.includes('"type":"step-end"')) boundaries++;
-        });
-        assert.equal(r.code, 0, r.stderr);
+test(
+  'crash at every step boundary: re-running continues, VMs end up running with memory intact, nothing unsafe repeats',
+  { timeout: 1_500_000 },
+  async () => {
+    // count the step boundaries of an uninterrupted run first
+    const phases = ['suspend', 'kexec', 'resume'];
+    let boundaries = 0;
+    {
+      const h = await cliHost({ vms: 1 });
+      try {
+        await prepare(h);
+        for (const cmd of phases) {
+          const r = await h.cli([cmd, ...base(h), '--json'], (line) => {
+            if (line.includes('"type":"step-end"')) boundaries++;
+          });
+          assert.equal(r.code, 0, r.stderr);
+        }
+      } finally {
+        h.cleanup();
       }
-    } finally {
-      h.cleanup();
     }
-  }
-  assert.ok(boundaries >= 12, `${boundaries} boundaries`);
-  for (let k = 1; k <= boundaries; k++) {
-    const h = await cliHost({ vms: 1 });
-    const vm = h.names[0]!;
-    try {
-      await prepare(h);
-      await sleep(300);
-      // run the phases, killing the orchestrator right after the k-th finished step
-      let seen = 0;
-      let fired = false;
-      let rerunFrom = phases.length;
-      for (const [i, cmd] of phases.entries()) {
-        const r = await h.cli([cmd, ...base(h), '--json'], (line, kill) => {
-          if (line.includes('"type":"step-end"') && ++seen === k) {
-            fired = true;
-            kill();
+    assert.ok(boundaries >= 12, `${boundaries} boundaries`);
+    for (let k = 1; k <= boundaries; k++) {
+      const h = await cliHost({ vms: 1 });
+      const vm = h.names[0]!;
+      try {
+        await prepare(h);
+        await sleep(300);
+        // run the phases, killing the orchestrator right after the k-th finished step
+        let seen = 0;
+        let fired = false;
+        let rerunFrom = phases.length;
+        for (const [i, cmd] of phases.entries()) {
+          const r = await h.cli([cmd, ...base(h), '--json'], (line, kill) => {
+            if (line.includes('"type":"step-end"') && ++seen === k) {
+              fired = true;
+              kill();
+            }
+          });
+          if (r.signal === 'SIGKILL') {
+            rerunFrom = i;
+            break;
           }
-        });
-        if (r.signal === 'SIGKILL') {
-          rerunFrom = i;
-          break;
+          assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
+          // killed at the command's last step, the command may have exited before the signal landed:
+          // then it finished, and the operator goes on with the next one
+          if (fired) {
+            rerunFrom = i + 1;
+            break;
+          }
         }
-        assert.equal(r.code, 0, `${cmd}: ${r.stderr}`);
-        // killed at the command's last step, the command may have exited before the signal landed:
-        // then it finished, and the operator goes on with the next one
-        if (fired) {
-          rerunFrom = i + 1;
-          break;
+        assert.ok(fired, `killed at boundary ${k}`);
+        // the operator re-runs from the command that was killed
+        for (const cmd of phases.slice(rerunFrom)) {
+          const r = await h.cli([cmd, ...base(h)]);
+          assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
         }
+        await assertRecovered(h, vm, `boundary ${k}`);
+      } finally {
+        h.cleanup();
       }
-      assert.ok(fired, `killed at boundary ${k}`);
-      // the operator re-runs from the command that was killed
-      for (const cmd of phases.slice(rerunFrom)) {
-        const r = await h.cli([cmd, ...base(h)]);
-        assert.equal(r.code, 0, `boundary ${k}, re-run ${cmd}: ${r.stderr}${r.stdout}`);
-      }
-      await assertRecovered(h, vm, `boundary ${k}`);
-    } finally {
-      h.cleanup();
     }
-  }
-});
+  },
+);
 
 test('abort after suspend restores the VMs on the running kernel from their saved state', T, async () => {
   const h = await cliHost({ vms: 2 });
@@ -226,16 +235,49 @@ test('abort after the point of no return refuses and says what resume will do', 
   try {
     // a journal as a real run leaves it once kexec -e has started (the host then rebooted)
     writeJournal(h, [
-      { type: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [] },
-      { type: 'step-start', phase: 'kexec', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
-      { type: 'step-end', phase: 'kexec', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
+      {
+        type: 'run',
+        format: JOURNAL_FORMAT_VERSION,
+        runId: 'r1',
+        at: 1,
+        host: 'clihost',
+        profile: h.profile,
+        backend: 'pmem',
+        bootId: 'b-old',
+        vms: [],
+      },
+      {
+        type: 'step-start',
+        phase: 'kexec',
+        id: 'kexec/kexec-exec',
+        at: 2,
+        blackout: true,
+        marks: { pointOfNoReturn: true },
+        bootId: 'b-old',
+      },
+      {
+        type: 'step-end',
+        phase: 'kexec',
+        id: 'kexec/kexec-exec',
+        at: 3,
+        ms: 1,
+        result: 'ok',
+        blackout: true,
+        marks: { pointOfNoReturn: true },
+      },
       { type: 'step-start', phase: 'kexec', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
     ]);
     const r = await h.cli(['abort', ...base(h)]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /past the point of no return: kexec -e ran at .* \(from boot b-old\); the old kernel is gone and abort cannot resume the VMs on it/);
+    assert.match(
+      r.stderr,
+      /past the point of no return: kexec -e ran at .* \(from boot b-old\); the old kernel is gone and abort cannot resume the VMs on it/,
+    );
     assert.match(r.stderr, /liveupdate resume --profile .* restores them on the new kernel \(unfinished: kexec\/verify-boot\)/);
-    const st = JSON.parse((await h.cli(['status', '--profile', h.profile, '--json'])).stdout) as { pointOfNoReturnPassed: boolean; inFlight: string[] };
+    const st = JSON.parse((await h.cli(['status', '--profile', h.profile, '--json'])).stdout) as {
+      pointOfNoReturnPassed: boolean;
+      inFlight: string[];
+    };
     assert.equal(st.pointOfNoReturnPassed, true);
     assert.deepEqual(st.inFlight, ['kexec/verify-boot']);
   } finally {
@@ -249,15 +291,57 @@ test('the host rebooted again after the kexec (power loss): resume gives a corre
     // the journal as a run leaves it after verify-boot proved the kexec's boot; this machine's boot differs
     const vm = h.names[0]!;
     writeJournal(h, [
-      { type: 'run', format: JOURNAL_FORMAT_VERSION, runId: 'r1', at: 1, host: 'clihost', profile: h.profile, backend: 'pmem', bootId: 'b-old', vms: [{ name: vm, qmp: h.qmp(vm) }] },
-      { type: 'step-start', phase: 'kexec', id: 'kexec/kexec-exec', at: 2, blackout: true, marks: { pointOfNoReturn: true }, bootId: 'b-old' },
-      { type: 'step-end', phase: 'kexec', id: 'kexec/kexec-exec', at: 3, ms: 1, result: 'ok', blackout: true, marks: { pointOfNoReturn: true } },
+      {
+        type: 'run',
+        format: JOURNAL_FORMAT_VERSION,
+        runId: 'r1',
+        at: 1,
+        host: 'clihost',
+        profile: h.profile,
+        backend: 'pmem',
+        bootId: 'b-old',
+        vms: [{ name: vm, qmp: h.qmp(vm) }],
+      },
+      {
+        type: 'step-start',
+        phase: 'kexec',
+        id: 'kexec/kexec-exec',
+        at: 2,
+        blackout: true,
+        marks: { pointOfNoReturn: true },
+        bootId: 'b-old',
+      },
+      {
+        type: 'step-end',
+        phase: 'kexec',
+        id: 'kexec/kexec-exec',
+        at: 3,
+        ms: 1,
+        result: 'ok',
+        blackout: true,
+        marks: { pointOfNoReturn: true },
+      },
       { type: 'step-start', phase: 'kexec', id: 'kexec/verify-boot', at: 4, blackout: true, marks: { provesBoot: true } },
-      { type: 'step-end', phase: 'kexec', id: 'kexec/verify-boot', at: 5, ms: 1, result: 'ok', blackout: true, marks: { provesBoot: true }, outcome: { bootId: 'b-kexec', previousBootId: 'b-old' } },
+      {
+        type: 'step-end',
+        phase: 'kexec',
+        id: 'kexec/verify-boot',
+        at: 5,
+        ms: 1,
+        result: 'ok',
+        blackout: true,
+        marks: { provesBoot: true },
+        outcome: { bootId: 'b-kexec', previousBootId: 'b-old' },
+      },
     ]);
     const r = await h.cli(['resume', ...base(h)]);
     assert.equal(r.code, 1);
-    assert.match(r.stderr, new RegExp(`rebooted again after the live update's kexec \\(now boot [0-9a-f-]+, the kexec's boot was b-kexec\\): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${vm} is lost; those VMs cannot be resumed and must be cold-booted\\. Nothing was done\\.`));
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `rebooted again after the live update's kexec \\(now boot [0-9a-f-]+, the kexec's boot was b-kexec\\): memory kept across a kexec does not survive a reboot or power loss, so the guest RAM of ${vm} is lost; those VMs cannot be resumed and must be cold-booted\\. Nothing was done\\.`,
+      ),
+    );
     assert.deepEqual(h.qemuPids(), [], 'nothing was started');
   } finally {
     h.cleanup();

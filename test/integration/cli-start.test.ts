@@ -33,7 +33,11 @@ const owner = (input: string): string => {
 function loaded(args: string[]): { code: number | null; stdout: string; contents: Set<string>; inputs: string[] } {
   const dir = tempDir(join(tmpdir(), 'lu-load-'));
   try {
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, NODE_V8_COVERAGE: dir } });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, NODE_V8_COVERAGE: dir },
+    });
     const scripts = readdirSync(dir).flatMap((f) => (JSON.parse(readFileSync(join(dir, f), 'utf8')) as Coverage).result);
     const cli = scripts.filter((s) => s.url.endsWith('/dist/bundles/cli/liveupdate.cjs'));
     assert.equal(cli.length, 1, `the coverage has the CLI's bundle for ${args.join(' ')}`);
@@ -86,14 +90,19 @@ test('the on-host agent carries only what runs a plan: no YAML parser, schema va
   const inputs = Object.keys(outs[0]![1].inputs);
   assert.ok(inputs.includes('dist/src/exec/executor.js'), 'the executor is in it');
   const carried = new Set(inputs.map(owner));
-  for (const h of ['yaml', 'ajv', 'ssh2', 'listr2', 'commander', 'src/profile', 'src/fleet', 'src/lab', 'src/cli', 'src/input']) assert.ok(!carried.has(h), `the agent bundle carries ${h}`);
+  for (const h of ['yaml', 'ajv', 'ssh2', 'listr2', 'commander', 'src/profile', 'src/fleet', 'src/lab', 'src/cli', 'src/input'])
+    assert.ok(!carried.has(h), `the agent bundle carries ${h}`);
   // of the planner, only the plan's types and constants: the plan arrives made
-  assert.deepEqual(inputs.filter((i) => i.startsWith('dist/src/plan/')), ['dist/src/plan/types.js']);
+  assert.deepEqual(
+    inputs.filter((i) => i.startsWith('dist/src/plan/')),
+    ['dist/src/plan/types.js'],
+  );
 });
 
 test('the CLI is compiled with the code cache the build made; a cache V8 refuses or a missing one only makes it slower', () => {
   const plan = ['plan', '--profile', join(ROOT, 'profiles/seed-pkernfs.yaml'), '--facts', join(ROOT, 'profiles/facts/seed-host.json')];
-  const report = (bin: string, env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [bin, ...plan], { encoding: 'utf8', env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'report', ...env } });
+  const report = (bin: string, env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(process.execPath, [bin, ...plan], { encoding: 'utf8', env: { ...process.env, LIVEUPDATE_CODE_CACHE: 'report', ...env } });
   const built = report(join(ROOT, 'bin/liveupdate.js'));
   assert.equal(built.status, 0, built.stderr);
   assert.equal(built.stderr, 'code cache: used\n', 'this Node accepts the cache the build made with it');

@@ -14,7 +14,14 @@ const cli = (...args: string[]) => spawnSync(process.execPath, [join(ROOT, 'bin/
 function complete(script: string, cwd: string, words: string[]): string[] {
   const line = words.map((w) => `'${w}'`).join(' ');
   writeFileSync(join(cwd, '.completion.bash'), script);
-  const r = spawnSync('bash', ['-c', `source .completion.bash && COMP_WORDS=(${line}) && COMP_CWORD=$((\${#COMP_WORDS[@]}-1)) && _liveupdate && printf '%s\\n' "\${COMPREPLY[@]}"`], { cwd, encoding: 'utf8' });
+  const r = spawnSync(
+    'bash',
+    [
+      '-c',
+      `source .completion.bash && COMP_WORDS=(${line}) && COMP_CWORD=$((\${#COMP_WORDS[@]}-1)) && _liveupdate && printf '%s\\n' "\${COMPREPLY[@]}"`,
+    ],
+    { cwd, encoding: 'utf8' },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
   return r.stdout.split('\n').filter(Boolean).sort();
@@ -35,7 +42,8 @@ test('bash completion, made from the program: commands, subcommands, flags, flag
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'plan', '--profile', 'hv']), ['hv1.yaml', 'hv2.yaml']);
   // every flag program.ts gives `run` is offered
   const runFlags = complete(r.stdout, dir, ['liveupdate', 'run', '--']);
-  for (const f of ['--profile', '--host', '--identity', '--known-hosts', '--facts', '--via', '--json', '--help']) assert.ok(runFlags.includes(f), `${f} in ${runFlags.join(' ')}`);
+  for (const f of ['--profile', '--host', '--identity', '--known-hosts', '--facts', '--via', '--json', '--help'])
+    assert.ok(runFlags.includes(f), `${f} in ${runFlags.join(' ')}`);
 });
 
 test('zsh gets the same function through bashcompinit; another shell is a usage error', () => {

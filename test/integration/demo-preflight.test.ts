@@ -50,7 +50,11 @@ test('demo: bad options are usage errors', async () => {
 test('a running demo lab counts only when it was booted from this lab cache (another checkout has its own)', async () => {
   // Real processes standing in for lab QEMUs: only their command lines matter to the check.
   const fake = (cache: string) =>
-    spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)', '--', '-name', 'lab-demo', '-drive', `file=${cache}/vms/demo-0000/disk.qcow2,if=virtio`], { stdio: 'ignore' });
+    spawn(
+      process.execPath,
+      ['-e', 'setTimeout(() => {}, 60000)', '--', '-name', 'lab-demo', '-drive', `file=${cache}/vms/demo-0000/disk.qcow2,if=virtio`],
+      { stdio: 'ignore' },
+    );
   const other = fake('/var/tmp/another-checkout/.cache/lab');
   const ours = fake(LAB_CACHE);
   try {

@@ -29,7 +29,11 @@ test('the CLI binary prints facts as JSON and exits 0', () => {
 
 test('the CLI binary: a user mistake is a message and exit 1, never a stack trace', () => {
   try {
-    execFileSync(process.execPath, [`${ROOT}/bin/liveupdate.js`, 'validate', 'test/fixtures/profiles/bad-size.yaml'], { encoding: 'utf8', stdio: 'pipe', cwd: ROOT });
+    execFileSync(process.execPath, [`${ROOT}/bin/liveupdate.js`, 'validate', 'test/fixtures/profiles/bad-size.yaml'], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+      cwd: ROOT,
+    });
     assert.fail('should exit non-zero');
   } catch (e) {
     const err = e as { status: number; stderr: string };
@@ -43,11 +47,15 @@ test('the probe runs only the literal QEMU binaries it is given: a glob in one i
   const dir = tempDir('/tmp/lu-probe-glob-');
   try {
     // two programs a glob would match; each leaves a mark when it runs
-    for (const name of ['qemu-a', 'qemu-b']) writeFileSync(join(dir, name), `#!/bin/sh\ntouch ${dir}/ran-${name}\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });
+    for (const name of ['qemu-a', 'qemu-b'])
+      writeFileSync(join(dir, name), `#!/bin/sh\ntouch ${dir}/ran-${name}\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });
     const r = await new LocalHost().exec(probeArgv([`${dir}/qemu-*`, `${dir}/qemu-a`], []));
     assert.equal(r.exitCode, 0);
     const f = parseProbeOutput(r.stdout, new Date().toISOString());
-    assert.deepEqual(f.qemu.map((q) => q.binary), [`${dir}/qemu-*`, `${dir}/qemu-a`]);
+    assert.deepEqual(
+      f.qemu.map((q) => q.binary),
+      [`${dir}/qemu-*`, `${dir}/qemu-a`],
+    );
     assert.equal(f.qemu.find((q) => q.binary === `${dir}/qemu-*`)?.version, undefined, 'the glob was not run');
     assert.equal(f.qemu.find((q) => q.binary === `${dir}/qemu-a`)?.version, '9.9.9', 'the literal binary was');
     assert.ok(existsSync(join(dir, 'ran-qemu-a')));

@@ -19,17 +19,20 @@ const hosts: CliHost[] = [];
 let dir: string;
 let knownHosts: string;
 
-before(async () => {
-  dir = tempDir('/var/tmp/lu-fleet-sshd-');
-  for (let i = 0; i < N; i++) {
-    sshds.push(await startSshd());
-    hosts.push(await cliHost({ vms: 1 }));
-  }
-  knownHosts = join(dir, 'known_hosts');
-  writeFileSync(knownHosts, sshds.map((s) => s.knownHostsLine).join(''));
-  // the hosts were prepared earlier and their VMs run (the fleet runs the update: suspend, kexec, resume)
-  for (const h of hosts) await startVms(h);
-}, { timeout: 300_000 });
+before(
+  async () => {
+    dir = tempDir('/var/tmp/lu-fleet-sshd-');
+    for (let i = 0; i < N; i++) {
+      sshds.push(await startSshd());
+      hosts.push(await cliHost({ vms: 1 }));
+    }
+    knownHosts = join(dir, 'known_hosts');
+    writeFileSync(knownHosts, sshds.map((s) => s.knownHostsLine).join(''));
+    // the hosts were prepared earlier and their VMs run (the fleet runs the update: suspend, kexec, resume)
+    for (const h of hosts) await startVms(h);
+  },
+  { timeout: 300_000 },
+);
 
 after(async () => {
   for (const h of hosts) h.cleanup();
@@ -39,7 +42,10 @@ after(async () => {
 /** An inventory of the three hosts; `shell: 'slow'` reaches them where every command pays 1 s more. */
 function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'): string {
   const file = join(dir, `inv-${Math.random().toString(36).slice(2)}.yaml`);
-  const lines = hosts.map((h, i) => `  - {name: hv${i + 1}, address: 127.0.0.1, port: ${shell === 'slow' ? sshds[i]!.slowPort : sshds[i]!.port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[i]!.clientKey}, labels: {rack: r${i}}}`);
+  const lines = hosts.map(
+    (h, i) =>
+      `  - {name: hv${i + 1}, address: 127.0.0.1, port: ${shell === 'slow' ? sshds[i]!.slowPort : sshds[i]!.port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[i]!.clientKey}, labels: {rack: r${i}}}`,
+  );
   writeFileSync(
     file,
     `version: 1\ndefaults: {knownHosts: ${knownHosts}, hostname: clihost}\nhosts:\n${lines.join('\n')}\nrollout:\n  serial: 1\n  maxFailPercentage: 0\n  vmmOnly: true\n  phases: update\n  healthGate: {command: [sh, -c, '${gate}'], timeout: 3s, interval: 500ms}\n${extra}`,
@@ -49,7 +55,9 @@ function inventory(gate: string, extra = '', shell: 'as is' | 'slow' = 'as is'):
 
 // `fleet run` step by step over SSH (--via ssh): the on-host agent, the default, is in test/lab/fleet.test.ts
 function cli(args: string[], onStdout?: (chunk: string) => void): Promise<CliResult> {
-  return runCli(['fleet', ...args, ...(args[0] === 'run' ? ['--via', 'ssh'] : []), '--fleet-dir', join(dir, 'runs')], { ...(onStdout ? { onStdout } : {}) });
+  return runCli(['fleet', ...args, ...(args[0] === 'run' ? ['--via', 'ssh'] : []), '--fleet-dir', join(dir, 'runs')], {
+    ...(onStdout ? { onStdout } : {}),
+  });
 }
 
 test('fleet plan over 3 real sshd: facts and a plan per host, the batches, nothing changed', { timeout: 120_000 }, async () => {
@@ -67,51 +75,72 @@ test('fleet plan over 3 real sshd: facts and a plan per host, the batches, nothi
 // Twice: with the login shell as this machine has it, and slowed by 1 s per command on purpose (a
 // gate of 3 s then fits about two checks). The outcome must be the same: the gate judges exit codes.
 for (const shell of ['as is', 'slow'] as const) {
-test(`fleet run (login shell ${shell}): a failed health gate on hv2 stops the run, hv3 is untouched; --resume finishes it`, { timeout: 900_000 }, async () => {
-  const flag = join(dir, `hv2-healthy-${shell.replace(' ', '-')}`);
-  const marker = join(dir, `gate-for-hv2-${shell.replace(' ', '-')}`);
-  // all three hosts are this machine, so the gate cannot tell them apart by itself: it fails once
-  // the marker made at hv2's start exists, until the flag says hv2 is healthy
-  const inv = inventory(`test -e ${flag} -o ! -e ${marker}`, '', shell);
-  const pidsBefore = hosts.map(qemuPid);
-  const c0 = await counter(hosts[0]!);
-  const r = await cli(['run', '--inventory', inv, '--json'], (chunk) => {
-    for (const line of chunk.split('\n').filter(Boolean)) {
-      if ((JSON.parse(line) as { type: string; host?: string }).type === 'host-start' && line.includes('"host":"hv2"')) writeFileSync(marker, '');
-    }
-  });
-  assert.equal(r.code, 1, r.stderr);
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
-  assert.deepEqual(events[0], { type: 'format', format: 'liveupdate-events', version: 1 });
-  for (const e of events) assertMatchesSchema('events', e);
-  const result = events.at(-1) as { type: string; runId: string; stopped: string; hosts: Array<{ host: string; state: string; error?: string; blackouts: unknown[] }> };
-  assert.equal(result.type, 'result');
-  assert.deepEqual(result.hosts.map((h) => [h.host, h.state]), [['hv1', 'ok'], ['hv2', 'failed'], ['hv3', 'not-started']], JSON.stringify(result.hosts.map((h) => h.error)));
-  assert.match(result.hosts[1]!.error!, /^health gate: `sh -c .*` exited 1 \(for 3 s\)$/);
-  assert.match(result.stopped, /^batch 2: 1 of 1 host\(s\) failed, more than maxFailPercentage 0%/);
-  assert.equal(result.hosts[0]!.blackouts.length, 1, 'hv1 reports its VM blackout');
-  const pidsAfter = hosts.map(qemuPid);
-  assert.notEqual(pidsAfter[0], pidsBefore[0], 'hv1 VMM restarted');
-  assert.notEqual(pidsAfter[1], pidsBefore[1], 'hv2 VMM restarted (its gate failed after)');
-  assert.equal(pidsAfter[2], pidsBefore[2], 'hv3 untouched');
-  assert.ok((await counter(hosts[0]!)) > c0, 'hv1 VM continued');
-  assert.ok(existsSync(join(dir, 'runs', result.runId, 'report.json')));
+  test(
+    `fleet run (login shell ${shell}): a failed health gate on hv2 stops the run, hv3 is untouched; --resume finishes it`,
+    { timeout: 900_000 },
+    async () => {
+      const flag = join(dir, `hv2-healthy-${shell.replace(' ', '-')}`);
+      const marker = join(dir, `gate-for-hv2-${shell.replace(' ', '-')}`);
+      // all three hosts are this machine, so the gate cannot tell them apart by itself: it fails once
+      // the marker made at hv2's start exists, until the flag says hv2 is healthy
+      const inv = inventory(`test -e ${flag} -o ! -e ${marker}`, '', shell);
+      const pidsBefore = hosts.map(qemuPid);
+      const c0 = await counter(hosts[0]!);
+      const r = await cli(['run', '--inventory', inv, '--json'], (chunk) => {
+        for (const line of chunk.split('\n').filter(Boolean)) {
+          if ((JSON.parse(line) as { type: string; host?: string }).type === 'host-start' && line.includes('"host":"hv2"'))
+            writeFileSync(marker, '');
+        }
+      });
+      assert.equal(r.code, 1, r.stderr);
+      const events = r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>);
+      assert.deepEqual(events[0], { type: 'format', format: 'liveupdate-events', version: 1 });
+      for (const e of events) assertMatchesSchema('events', e);
+      const result = events.at(-1) as {
+        type: string;
+        runId: string;
+        stopped: string;
+        hosts: Array<{ host: string; state: string; error?: string; blackouts: unknown[] }>;
+      };
+      assert.equal(result.type, 'result');
+      assert.deepEqual(
+        result.hosts.map((h) => [h.host, h.state]),
+        [
+          ['hv1', 'ok'],
+          ['hv2', 'failed'],
+          ['hv3', 'not-started'],
+        ],
+        JSON.stringify(result.hosts.map((h) => h.error)),
+      );
+      assert.match(result.hosts[1]!.error!, /^health gate: `sh -c .*` exited 1 \(for 3 s\)$/);
+      assert.match(result.stopped, /^batch 2: 1 of 1 host\(s\) failed, more than maxFailPercentage 0%/);
+      assert.equal(result.hosts[0]!.blackouts.length, 1, 'hv1 reports its VM blackout');
+      const pidsAfter = hosts.map(qemuPid);
+      assert.notEqual(pidsAfter[0], pidsBefore[0], 'hv1 VMM restarted');
+      assert.notEqual(pidsAfter[1], pidsBefore[1], 'hv2 VMM restarted (its gate failed after)');
+      assert.equal(pidsAfter[2], pidsBefore[2], 'hv3 untouched');
+      assert.ok((await counter(hosts[0]!)) > c0, 'hv1 VM continued');
+      assert.ok(existsSync(join(dir, 'runs', result.runId, 'report.json')));
 
-  const st = await cli(['status', '--inventory', inv]);
-  assert.equal(st.code, 0);
-  assert.match(st.stdout, new RegExp(`fleet run ${result.runId}: stopped: batch 2`));
-  assert.match(st.stdout, /hv3\s+3\s+not-started/);
+      const st = await cli(['status', '--inventory', inv]);
+      assert.equal(st.code, 0);
+      assert.match(st.stdout, new RegExp(`fleet run ${result.runId}: stopped: batch 2`));
+      assert.match(st.stdout, /hv3\s+3\s+not-started/);
 
-  writeFileSync(flag, '');
-  const resumed = await cli(['run', '--inventory', inv, '--resume', result.runId]);
-  assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
-  assert.match(resumed.stdout, /hv1\s+1\s+ok \(earlier\)/);
-  assert.match(resumed.stdout, /hv3\s+3\s+ok/);
-  assert.match(resumed.stdout, /fleet run done/);
-  const pidsFinal = hosts.map(qemuPid);
-  assert.equal(pidsFinal[0], pidsAfter[0], 'hv1 was not run again');
-  assert.notEqual(pidsFinal[2], pidsBefore[2], 'hv3 updated');
-});
+      writeFileSync(flag, '');
+      const resumed = await cli(['run', '--inventory', inv, '--resume', result.runId]);
+      assert.equal(resumed.code, 0, resumed.stderr + resumed.stdout);
+      assert.match(resumed.stdout, /hv1\s+1\s+ok \(earlier\)/);
+      assert.match(resumed.stdout, /hv3\s+3\s+ok/);
+      assert.match(resumed.stdout, /fleet run done/);
+      const pidsFinal = hosts.map(qemuPid);
+      assert.equal(pidsFinal[0], pidsAfter[0], 'hv1 was not run again');
+      assert.notEqual(pidsFinal[2], pidsBefore[2], 'hv3 updated');
+    },
+  );
 }
 
 test('bad inventory and --limit: clear errors, exit codes, nothing run', { timeout: 60_000 }, async () => {

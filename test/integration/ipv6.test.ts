@@ -26,20 +26,41 @@ after(async () => {
 });
 
 test('facts --host root@[::1]:PORT: probed over SSH on IPv6 loopback (this machine, so its boot_id)', { timeout: 120_000 }, async () => {
-  const r = await runCli(['facts', '--host', `root@[::1]:${sshd.port}`, '--identity', sshd.clientKey, '--known-hosts', knownHosts, '--json']);
+  const r = await runCli([
+    'facts',
+    '--host',
+    `root@[::1]:${sshd.port}`,
+    '--identity',
+    sshd.clientKey,
+    '--known-hosts',
+    knownHosts,
+    '--json',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((JSON.parse(r.stdout) as { bootId: string }).bootId, bootId);
 });
 
-test('fleet plan with an inventory address "::1": the host is reached on IPv6 and planned; its target reads root@[::1]:PORT', { timeout: 120_000 }, async () => {
-  const inv = join(dir, 'inventory.yaml');
-  // lab.yaml cannot be applied to this machine as it is (no carve-out): the plan's refusal names this
-  // machine's facts, which only an SSH connection to ::1 can have brought
-  writeFileSync(inv, `version: 1\nhosts:\n  - {name: v6, address: "::1", port: ${sshd.port}, user: root, profile: ${profilePath('lab.yaml')}, hostname: ${hostname()}, identity: ${sshd.clientKey}, knownHosts: ${knownHosts}}\n`);
-  const r = await runCli(['fleet', 'plan', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
-  const doc = JSON.parse(r.stdout) as { hosts: Array<{ host: string; target: string; ok: boolean; error?: string; bootId?: string }> };
-  const row = doc.hosts[0]!;
-  assert.equal(row.target, `root@[::1]:${sshd.port}`);
-  if (row.ok) assert.equal(row.bootId, bootId);
-  else assert.match(row.error!, new RegExp(`cannot be applied to ${hostname()}: `), 'a refusal from the facts of this machine, not of the target');
-});
+test(
+  'fleet plan with an inventory address "::1": the host is reached on IPv6 and planned; its target reads root@[::1]:PORT',
+  { timeout: 120_000 },
+  async () => {
+    const inv = join(dir, 'inventory.yaml');
+    // lab.yaml cannot be applied to this machine as it is (no carve-out): the plan's refusal names this
+    // machine's facts, which only an SSH connection to ::1 can have brought
+    writeFileSync(
+      inv,
+      `version: 1\nhosts:\n  - {name: v6, address: "::1", port: ${sshd.port}, user: root, profile: ${profilePath('lab.yaml')}, hostname: ${hostname()}, identity: ${sshd.clientKey}, knownHosts: ${knownHosts}}\n`,
+    );
+    const r = await runCli(['fleet', 'plan', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
+    const doc = JSON.parse(r.stdout) as { hosts: Array<{ host: string; target: string; ok: boolean; error?: string; bootId?: string }> };
+    const row = doc.hosts[0]!;
+    assert.equal(row.target, `root@[::1]:${sshd.port}`);
+    if (row.ok) assert.equal(row.bootId, bootId);
+    else
+      assert.match(
+        row.error!,
+        new RegExp(`cannot be applied to ${hostname()}: `),
+        'a refusal from the facts of this machine, not of the target',
+      );
+  },
+);

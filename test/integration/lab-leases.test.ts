@@ -44,7 +44,13 @@ test('sweep: a lab whose owner is gone is stopped and its folder removed; live, 
       return dir;
     };
     const leaked = await fakeQemu();
-    const leakedDir = write('leaked-1', { qemuPid: leaked.pid, qemuStart: leaked.start, ownerPid: gone.pid, ownerStart: gone.start, keep: false });
+    const leakedDir = write('leaked-1', {
+      qemuPid: leaked.pid,
+      qemuStart: leaked.start,
+      ownerPid: gone.pid,
+      ownerStart: gone.start,
+      keep: false,
+    });
     const kept = await fakeQemu();
     const keptDir = write('kept-1', { qemuPid: kept.pid, qemuStart: kept.start, ownerPid: gone.pid, ownerStart: gone.start, keep: true });
     const mine = await fakeQemu();
@@ -59,10 +65,20 @@ test('sweep: a lab whose owner is gone is stopped and its folder removed; live, 
 
     const said = sweepStaleLabHosts(vms);
     assert.equal(said.length, 1, said.join('\n'));
-    assert.match(said[0]!, new RegExp(`^stopped lab host leaked-1 \\(QEMU pid ${leaked.pid}\\), left running by pid ${gone.pid} which is gone$`));
+    assert.match(
+      said[0]!,
+      new RegExp(`^stopped lab host leaked-1 \\(QEMU pid ${leaked.pid}\\), left running by pid ${gone.pid} which is gone$`),
+    );
     await new Promise((r) => (leaked.proc.exitCode !== null || leaked.proc.signalCode !== null ? r(null) : leaked.proc.once('exit', r)));
     assert.equal(leaked.proc.signalCode, 'SIGKILL');
-    assert.deepEqual([leakedDir, keptDir, mineDir, claimedDir, deadDir, join(vms, 'unowned-1')].map(existsSync), [false, true, true, true, false, false]);
+    assert.deepEqual([leakedDir, keptDir, mineDir, claimedDir, deadDir, join(vms, 'unowned-1')].map(existsSync), [
+      false,
+      true,
+      true,
+      true,
+      false,
+      false,
+    ]);
     assert.equal(processStart(kept.pid), kept.start, 'a kept lab (demo --keep) runs on');
     assert.equal(processStart(mine.pid), mine.start, "this process's own lab runs on");
     assert.deepEqual(sweepStaleLabHosts(vms), [], 'nothing left to sweep');

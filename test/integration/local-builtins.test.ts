@@ -20,9 +20,17 @@ const host = new LocalHost();
 async function both(argv: string[]): Promise<void> {
   const mine = await host.exec(argv);
   const real = await host.exec(['env', ...argv]);
-  assert.equal(mine.exitCode, real.exitCode, `${argv.join(' ')}: exit ${mine.exitCode} here, ${real.exitCode} from the program (${real.stderr.trim()})`);
+  assert.equal(
+    mine.exitCode,
+    real.exitCode,
+    `${argv.join(' ')}: exit ${mine.exitCode} here, ${real.exitCode} from the program (${real.stderr.trim()})`,
+  );
   assert.equal(mine.stdout, real.stdout, argv.join(' '));
-  assert.equal(mine.stderr === '', real.stderr === '', `${argv.join(' ')}: stderr here ${JSON.stringify(mine.stderr)}, program ${JSON.stringify(real.stderr)}`);
+  assert.equal(
+    mine.stderr === '',
+    real.stderr === '',
+    `${argv.join(' ')}: stderr here ${JSON.stringify(mine.stderr)}, program ${JSON.stringify(real.stderr)}`,
+  );
 }
 
 test('test -e|-d|-f: files, folders, links, missing paths', async () => {

@@ -33,8 +33,14 @@ test('a saved plan runs exactly: suspend, kexec (VMM restart) and resume each fr
       assert.equal(r.code, 0, `${phase}: ${r.stderr}${r.stdout}`);
       // the event stream, line by line, is what schemas/events.schema.json says
       for (const line of r.stdout.trim().split('\n')) assertMatchesSchema('events', JSON.parse(line));
-      const ran = journal(h).filter((x) => x.type === 'step-end' && x.phase === phase).map((x) => (x.type === 'step-end' ? x.id : ''));
-      assert.deepEqual(ran, saved.plan.steps.map((s) => s.id), `${phase}: the journal shows the saved plan's steps, in order`);
+      const ran = journal(h)
+        .filter((x) => x.type === 'step-end' && x.phase === phase)
+        .map((x) => (x.type === 'step-end' ? x.id : ''));
+      assert.deepEqual(
+        ran,
+        saved.plan.steps.map((s) => s.id),
+        `${phase}: the journal shows the saved plan's steps, in order`,
+      );
     }
     const c = await counter(h, h.names[0]!);
     assert.equal(c.status, 'running');
@@ -43,49 +49,71 @@ test('a saved plan runs exactly: suspend, kexec (VMM restart) and resume each fr
   }
 });
 
-test('a stale saved plan is refused and nothing runs: profile edited, host rebooted, facts changed, wrong command, not a plan', T, async () => {
-  const h = await cliHost({ vms: 1 });
-  try {
-    const file = join(h.dir, 'suspend.plan');
-    await savePlan(h, 'suspend', file);
-    const factsText = readFileSync(h.facts, 'utf8');
-    const profileText = readFileSync(h.profile, 'utf8');
-    const refused = async (why: RegExp, code = 1, args = ['suspend', '--plan', file, '--facts', h.facts]): Promise<void> => {
-      const r = await h.cli(args);
-      assert.equal(r.code, code, r.stderr + r.stdout);
-      assert.match(r.stderr, why);
-      assert.doesNotMatch(r.stderr, /\n\s+at /);
-      assert.equal(existsSync(join(h.dir, 'journal')), false, 'no journal: nothing ran');
-      assert.deepEqual(h.qemuPids(), []);
-    };
+test(
+  'a stale saved plan is refused and nothing runs: profile edited, host rebooted, facts changed, wrong command, not a plan',
+  T,
+  async () => {
+    const h = await cliHost({ vms: 1 });
+    try {
+      const file = join(h.dir, 'suspend.plan');
+      await savePlan(h, 'suspend', file);
+      const factsText = readFileSync(h.facts, 'utf8');
+      const profileText = readFileSync(h.profile, 'utf8');
+      const refused = async (why: RegExp, code = 1, args = ['suspend', '--plan', file, '--facts', h.facts]): Promise<void> => {
+        const r = await h.cli(args);
+        assert.equal(r.code, code, r.stderr + r.stdout);
+        assert.match(r.stderr, why);
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+        assert.equal(existsSync(join(h.dir, 'journal')), false, 'no journal: nothing ran');
+        assert.deepEqual(h.qemuPids(), []);
+      };
 
-    appendFileSync(h.profile, '# a comment is a change too: the plan is bound to the bytes\n');
-    await refused(/suspend\.plan: the profile .*profile\.yaml changed since this plan was made \(sha256 [0-9a-f]{12} then, [0-9a-f]{12} now\); nothing was done/);
-    writeFileSync(h.profile, profileText);
+      appendFileSync(h.profile, '# a comment is a change too: the plan is bound to the bytes\n');
+      await refused(
+        /suspend\.plan: the profile .*profile\.yaml changed since this plan was made \(sha256 [0-9a-f]{12} then, [0-9a-f]{12} now\); nothing was done/,
+      );
+      writeFileSync(h.profile, profileText);
 
-    const facts = JSON.parse(factsText) as { bootId: string; qemu: Array<{ version?: string }> };
-    writeFileSync(h.facts, JSON.stringify({ ...facts, bootId: '00000000-0000-0000-0000-000000000000' }));
-    await refused(/the host has booted since this plan was made \(boot [0-9a-f-]{36} then, 00000000-0000-0000-0000-000000000000 now\)/);
+      const facts = JSON.parse(factsText) as { bootId: string; qemu: Array<{ version?: string }> };
+      writeFileSync(h.facts, JSON.stringify({ ...facts, bootId: '00000000-0000-0000-0000-000000000000' }));
+      await refused(/the host has booted since this plan was made \(boot [0-9a-f-]{36} then, 00000000-0000-0000-0000-000000000000 now\)/);
 
-    writeFileSync(h.facts, JSON.stringify({ ...facts, qemu: facts.qemu.map((q) => ({ ...q, version: '99.0.0' })) }));
-    // QEMU upgraded meanwhile: the save is now cpr-reboot, which the saved plan did not say
-    await refused(/the host changed since this plan was made: planning again now gives steps\[\d+\]\.arguments \(suspend\/stop\/.*\): \{"mode":"cpr-reboot"\} where the saved plan has none/);
-    writeFileSync(h.facts, factsText);
+      writeFileSync(h.facts, JSON.stringify({ ...facts, qemu: facts.qemu.map((q) => ({ ...q, version: '99.0.0' })) }));
+      // QEMU upgraded meanwhile: the save is now cpr-reboot, which the saved plan did not say
+      await refused(
+        /the host changed since this plan was made: planning again now gives steps\[\d+\]\.arguments \(suspend\/stop\/.*\): \{"mode":"cpr-reboot"\} where the saved plan has none/,
+      );
+      writeFileSync(h.facts, factsText);
 
-    await refused(/suspend\.plan is a plan of --phase suspend: run it with 'liveupdate suspend --plan/, 64, ['run', '--plan', file, '--facts', h.facts, '--yes']);
-    const kernel = join(h.dir, 'kernel.plan');
-    assert.equal((await h.cli(['plan', '--profile', h.profile, '--facts', h.facts, '--phase', 'suspend', '--out', kernel])).code, 0);
-    await refused(/--vmm-only with --plan .*kernel\.plan: that plan kexecs a new kernel/, 64, ['suspend', '--plan', kernel, '--facts', h.facts, '--vmm-only']);
-    writeFileSync(join(h.dir, 'not.plan'), '{"type": "plan"}');
-    await refused(/not\.plan: not a saved plan/, 64, ['suspend', '--plan', join(h.dir, 'not.plan')]);
+      await refused(/suspend\.plan is a plan of --phase suspend: run it with 'liveupdate suspend --plan/, 64, [
+        'run',
+        '--plan',
+        file,
+        '--facts',
+        h.facts,
+        '--yes',
+      ]);
+      const kernel = join(h.dir, 'kernel.plan');
+      assert.equal((await h.cli(['plan', '--profile', h.profile, '--facts', h.facts, '--phase', 'suspend', '--out', kernel])).code, 0);
+      await refused(/--vmm-only with --plan .*kernel\.plan: that plan kexecs a new kernel/, 64, [
+        'suspend',
+        '--plan',
+        kernel,
+        '--facts',
+        h.facts,
+        '--vmm-only',
+      ]);
+      writeFileSync(join(h.dir, 'not.plan'), '{"type": "plan"}');
+      await refused(/not\.plan: not a saved plan/, 64, ['suspend', '--plan', join(h.dir, 'not.plan')]);
 
-    // and the same file, unchanged, still runs
-    const r = await h.cli(['suspend', '--plan', file, '--facts', h.facts, '--dry-run']);
-    assert.equal(r.code, 0, r.stderr);
-  } finally {
-    h.cleanup();
-  }
-});
+      // and the same file, unchanged, still runs
+      const r = await h.cli(['suspend', '--plan', file, '--facts', h.facts, '--dry-run']);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      h.cleanup();
+    }
+  },
+);
 
 test('before the point of no return: refused without a terminal and without --yes; on a terminal only "yes" goes on', T, async () => {
   const h = await cliHost({ vms: 1 });
@@ -100,7 +128,10 @@ test('before the point of no return: refused without a terminal and without --ye
 
     const piped = await h.cli(args);
     assert.equal(piped.code, 64, piped.stderr);
-    assert.match(piped.stderr, /'run' passes the point of no return at kexec\/kexec-exec .*; no terminal to confirm on: pass --yes to go on; nothing was done/);
+    assert.match(
+      piped.stderr,
+      /'run' passes the point of no return at kexec\/kexec-exec .*; no terminal to confirm on: pass --yes to go on; nothing was done/,
+    );
     assert.match(piped.stderr, /review first: liveupdate plan --profile .* --out PLAN, then liveupdate run --plan PLAN --yes/);
     const json = await h.cli([...args, '--json']);
     assert.equal(json.code, 64, 'with --json there is no one to ask either');
@@ -114,7 +145,10 @@ test('before the point of no return: refused without a terminal and without --ye
 
     const yes = await onTerminal(args, { when: "Only 'yes' goes on: ", type: 'yes' });
     assert.doesNotMatch(yes.out, /not confirmed/);
-    assert.ok(journal(h).some((r) => r.type === 'run'), `"yes" went on: the run began (${yes.out.slice(-400)})`);
+    assert.ok(
+      journal(h).some((r) => r.type === 'run'),
+      `"yes" went on: the run began (${yes.out.slice(-400)})`,
+    );
     assert.notEqual(yes.code, 0, 'it then failed before the point of no return: this machine has no carve-out and no such kernel');
     assert.ok(!journal(h).some((r) => r.type === 'step-start' && r.marks?.pointOfNoReturn), 'and never reached the kexec');
   } finally {

@@ -19,38 +19,46 @@ let dir: string;
 let agentSock: string;
 let agentPid: number;
 
-before(async () => {
-  dir = tempDir('/var/tmp/lu-sshcfg-');
-  target = await startSshd();
-  bastion = await startSshd();
-  closedBastion = await startSshd({ extraConfig: 'AllowTcpForwarding no' });
-  // a passphrase-protected key the target accepts, loaded into a real ssh-agent
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'correct horse', '-f', join(dir, 'enc_key')]);
-  appendFileSync(join(target.dir, 'authorized_keys'), readFileSync(join(dir, 'enc_key.pub')));
-  agentSock = join(dir, 'agent.sock');
-  const out = execFileSync('ssh-agent', ['-s', '-a', agentSock], { encoding: 'utf8' });
-  agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
-  writeFileSync(join(dir, 'askpass'), "#!/bin/sh\necho 'correct horse'\n", { mode: 0o755 });
-  const add = spawnSync('ssh-add', [join(dir, 'enc_key')], { env: { ...process.env, SSH_AUTH_SOCK: agentSock, SSH_ASKPASS: join(dir, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.equal(add.status, 0, add.stderr);
-  writeFileSync(join(dir, 'known_hosts'), target.knownHostsLine + bastion.knownHostsLine + closedBastion.knownHostsLine);
-  writeFileSync(join(dir, 'global_known_hosts'), target.knownHostsLine);
-  writeFileSync(join(dir, 'empty_known_hosts'), '');
-  const host = (name: string, s: Sshd, extra = ''): string => `Host ${name}\n  HostName 127.0.0.1\n  Port ${s.port}\n  User root\n  IdentityFile ${s.clientKey}\n${extra}`;
-  writeFileSync(
-    join(dir, 'ssh_config'),
-    [
-      host('hv1', target),
-      host('bastion', bastion),
-      host('closed-bastion', closedBastion),
-      host('hv-behind', target, '  ProxyJump bastion\n'),
-      host('hv-behind-closed', target, '  ProxyJump closed-bastion\n'),
-      `Host hv-global\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${target.clientKey}\n  UserKnownHostsFile ${dir}/empty_known_hosts\n  GlobalKnownHostsFile ${dir}/global_known_hosts\n`,
-      `Host hv-encrypted\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${dir}/enc_key\n  IdentitiesOnly yes\n`,
-      `Host *\n  UserKnownHostsFile ${dir}/known_hosts\n  GlobalKnownHostsFile ${dir}/empty_known_hosts\n`,
-    ].join(''),
-  );
-}, { timeout: 60_000 });
+before(
+  async () => {
+    dir = tempDir('/var/tmp/lu-sshcfg-');
+    target = await startSshd();
+    bastion = await startSshd();
+    closedBastion = await startSshd({ extraConfig: 'AllowTcpForwarding no' });
+    // a passphrase-protected key the target accepts, loaded into a real ssh-agent
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'correct horse', '-f', join(dir, 'enc_key')]);
+    appendFileSync(join(target.dir, 'authorized_keys'), readFileSync(join(dir, 'enc_key.pub')));
+    agentSock = join(dir, 'agent.sock');
+    const out = execFileSync('ssh-agent', ['-s', '-a', agentSock], { encoding: 'utf8' });
+    agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(out)![1]);
+    writeFileSync(join(dir, 'askpass'), "#!/bin/sh\necho 'correct horse'\n", { mode: 0o755 });
+    const add = spawnSync('ssh-add', [join(dir, 'enc_key')], {
+      env: { ...process.env, SSH_AUTH_SOCK: agentSock, SSH_ASKPASS: join(dir, 'askpass'), SSH_ASKPASS_REQUIRE: 'force', DISPLAY: ':0' },
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(add.status, 0, add.stderr);
+    writeFileSync(join(dir, 'known_hosts'), target.knownHostsLine + bastion.knownHostsLine + closedBastion.knownHostsLine);
+    writeFileSync(join(dir, 'global_known_hosts'), target.knownHostsLine);
+    writeFileSync(join(dir, 'empty_known_hosts'), '');
+    const host = (name: string, s: Sshd, extra = ''): string =>
+      `Host ${name}\n  HostName 127.0.0.1\n  Port ${s.port}\n  User root\n  IdentityFile ${s.clientKey}\n${extra}`;
+    writeFileSync(
+      join(dir, 'ssh_config'),
+      [
+        host('hv1', target),
+        host('bastion', bastion),
+        host('closed-bastion', closedBastion),
+        host('hv-behind', target, '  ProxyJump bastion\n'),
+        host('hv-behind-closed', target, '  ProxyJump closed-bastion\n'),
+        `Host hv-global\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${target.clientKey}\n  UserKnownHostsFile ${dir}/empty_known_hosts\n  GlobalKnownHostsFile ${dir}/global_known_hosts\n`,
+        `Host hv-encrypted\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${dir}/enc_key\n  IdentitiesOnly yes\n`,
+        `Host *\n  UserKnownHostsFile ${dir}/known_hosts\n  GlobalKnownHostsFile ${dir}/empty_known_hosts\n`,
+      ].join(''),
+    );
+  },
+  { timeout: 60_000 },
+);
 
 after(async () => {
   if (agentPid) process.kill(agentPid);
@@ -62,7 +70,9 @@ after(async () => {
 function facts(name: string, agent = false): Promise<CliResult> {
   const env = { ...process.env };
   delete env['SSH_AUTH_SOCK'];
-  return runCli(['facts', '--host', name, '-F', join(dir, 'ssh_config'), '--json'], { env: agent ? { ...env, SSH_AUTH_SOCK: agentSock } : env });
+  return runCli(['facts', '--host', name, '-F', join(dir, 'ssh_config'), '--json'], {
+    env: agent ? { ...env, SSH_AUTH_SOCK: agentSock } : env,
+  });
 }
 
 const reached = (r: CliResult): void => {
@@ -70,71 +80,108 @@ const reached = (r: CliResult): void => {
   assert.equal((JSON.parse(r.stdout) as { hostname: string }).hostname, hostname());
 };
 
-test('an ssh_config Host alias: HostName, Port, User, IdentityFile and UserKnownHostsFile come from -F FILE', { timeout: 60_000 }, async () => {
-  reached(await facts('hv1'));
-  const unknown = await runCli(['facts', '--host', 'hv1', '--json']);
-  assert.notEqual(unknown.code, 0, 'without -F the alias is not known: ~/.ssh/config does not have it');
-});
+test(
+  'an ssh_config Host alias: HostName, Port, User, IdentityFile and UserKnownHostsFile come from -F FILE',
+  { timeout: 60_000 },
+  async () => {
+    reached(await facts('hv1'));
+    const unknown = await runCli(['facts', '--host', 'hv1', '--json']);
+    assert.notEqual(unknown.code, 0, 'without -F the alias is not known: ~/.ssh/config does not have it');
+  },
+);
 
 test('ProxyJump: through a second real sshd; a bastion that refuses forwarding is named in the error', { timeout: 60_000 }, async () => {
   reached(await facts('hv-behind'));
   const closed = await facts('hv-behind-closed');
   assert.equal(closed.code, 1, closed.stdout);
-  assert.match(closed.stdout + closed.stderr, new RegExp(`root@127\\.0\\.0\\.1:${closedBastion.port} \\(ProxyJump\\): cannot reach 127\\.0\\.0\\.1:${target.port} from there`));
+  assert.match(
+    closed.stdout + closed.stderr,
+    new RegExp(`root@127\\.0\\.0\\.1:${closedBastion.port} \\(ProxyJump\\): cannot reach 127\\.0\\.0\\.1:${target.port} from there`),
+  );
 });
 
-test('GlobalKnownHostsFile is read (an empty user known_hosts): the key is known; the refusal names every file read', { timeout: 60_000 }, async () => {
-  reached(await facts('hv-global'));
-  writeFileSync(join(dir, 'global_known_hosts'), '');
-  try {
-    const r = await facts('hv-global');
+test(
+  'GlobalKnownHostsFile is read (an empty user known_hosts): the key is known; the refusal names every file read',
+  { timeout: 60_000 },
+  async () => {
+    reached(await facts('hv-global'));
+    writeFileSync(join(dir, 'global_known_hosts'), '');
+    try {
+      const r = await facts('hv-global');
+      assert.equal(r.code, 1);
+      assert.match(r.stdout + r.stderr, /is not in .*empty_known_hosts or .*global_known_hosts; refusing to connect/);
+    } finally {
+      writeFileSync(join(dir, 'global_known_hosts'), target.knownHostsLine);
+    }
+  },
+);
+
+test(
+  'an encrypted IdentityFile: ssh-agent signs with it; else its passphrase is asked on a terminal; without either, a clear error',
+  { timeout: 60_000 },
+  async () => {
+    reached(await facts('hv-encrypted', true));
+    const r = await facts('hv-encrypted');
     assert.equal(r.code, 1);
-    assert.match(r.stdout + r.stderr, /is not in .*empty_known_hosts or .*global_known_hosts; refusing to connect/);
-  } finally {
-    writeFileSync(join(dir, 'global_known_hosts'), target.knownHostsLine);
-  }
-});
+    assert.match(r.stdout + r.stderr, /enc_key: the key is encrypted with a passphrase, and there is no terminal to ask for it on/);
+    assert.match(r.stdout + r.stderr, /load it into ssh-agent \(ssh-add .*enc_key\)/);
 
-test('an encrypted IdentityFile: ssh-agent signs with it; else its passphrase is asked on a terminal; without either, a clear error', { timeout: 60_000 }, async () => {
-  reached(await facts('hv-encrypted', true));
-  const r = await facts('hv-encrypted');
-  assert.equal(r.code, 1);
-  assert.match(r.stdout + r.stderr, /enc_key: the key is encrypted with a passphrase, and there is no terminal to ask for it on/);
-  assert.match(r.stdout + r.stderr, /load it into ssh-agent \(ssh-add .*enc_key\)/);
+    const env = { ...process.env };
+    delete env['SSH_AUTH_SOCK'];
+    const args = ['facts', '--host', 'hv-encrypted', '-F', join(dir, 'ssh_config'), '--json'];
+    const when = `Enter passphrase for key '${dir}/enc_key': `;
+    const typed = await onTerminal(args, { when, type: 'correct horse' }, env);
+    assert.equal(typed.code, 0, typed.out);
+    assert.ok(
+      typed.out.includes(`"hostname":"${hostname()}"`) || typed.out.includes(`"hostname": "${hostname()}"`),
+      typed.out.slice(0, 300),
+    );
+    assert.ok(!typed.out.includes('correct horse'), 'the passphrase is not echoed');
+    const wrong = await onTerminal(args, { when, type: 'wrong horse' }, env);
+    assert.equal(wrong.code, 1, wrong.out);
+    assert.match(wrong.out, /enc_key: wrong passphrase/);
+  },
+);
 
-  const env = { ...process.env };
-  delete env['SSH_AUTH_SOCK'];
-  const args = ['facts', '--host', 'hv-encrypted', '-F', join(dir, 'ssh_config'), '--json'];
-  const when = `Enter passphrase for key '${dir}/enc_key': `;
-  const typed = await onTerminal(args, { when, type: 'correct horse' }, env);
-  assert.equal(typed.code, 0, typed.out);
-  assert.ok(typed.out.includes(`"hostname":"${hostname()}"`) || typed.out.includes(`"hostname": "${hostname()}"`), typed.out.slice(0, 300));
-  assert.ok(!typed.out.includes('correct horse'), 'the passphrase is not echoed');
-  const wrong = await onTerminal(args, { when, type: 'wrong horse' }, env);
-  assert.equal(wrong.code, 1, wrong.out);
-  assert.match(wrong.out, /enc_key: wrong passphrase/);
-});
-
-test('a host certificate signed by a CA in known_hosts (@cert-authority) is accepted; one naming another host is refused with why', { timeout: 60_000 }, async () => {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_ca')]);
-  const ca = readFileSync(join(dir, 'host_ca.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
-  const certified = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: '127.0.0.1' } });
-  const misnamed = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: 'hv9.example' } });
-  try {
-    // only the CA: neither host key is in the file
-    const kh = join(dir, 'ca_known_hosts');
-    writeFileSync(kh, `@cert-authority [127.0.0.1]:* ${ca}\n`);
-    const via = (s: Sshd): Promise<CliResult> => runCli(['facts', '--host', `root@127.0.0.1:${s.port}`, '--identity', s.clientKey, '--known-hosts', kh, '-F', '/dev/null', '--json']);
-    reached(await via(certified));
-    const r = await via(misnamed);
-    assert.equal(r.code, 1, r.stdout);
-    assert.match(r.stdout + r.stderr, /a @cert-authority there trusts this host but: certificate lu-test-host names hv9\.example, not 127\.0\.0\.1; refusing to connect/);
-    writeFileSync(kh, `@revoked * ${ca}\n@cert-authority [127.0.0.1]:* ${ca}\n`);
-    const revoked = await via(certified);
-    assert.equal(revoked.code, 1, 'a CA marked @revoked vouches for nothing');
-    assert.match(revoked.stdout + revoked.stderr, /is not in .*ca_known_hosts/);
-  } finally {
-    await certified.stop();
-    await misnamed.stop();
-  }
-});
+test(
+  'a host certificate signed by a CA in known_hosts (@cert-authority) is accepted; one naming another host is refused with why',
+  { timeout: 60_000 },
+  async () => {
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_ca')]);
+    const ca = readFileSync(join(dir, 'host_ca.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
+    const certified = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: '127.0.0.1' } });
+    const misnamed = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: 'hv9.example' } });
+    try {
+      // only the CA: neither host key is in the file
+      const kh = join(dir, 'ca_known_hosts');
+      writeFileSync(kh, `@cert-authority [127.0.0.1]:* ${ca}\n`);
+      const via = (s: Sshd): Promise<CliResult> =>
+        runCli([
+          'facts',
+          '--host',
+          `root@127.0.0.1:${s.port}`,
+          '--identity',
+          s.clientKey,
+          '--known-hosts',
+          kh,
+          '-F',
+          '/dev/null',
+          '--json',
+        ]);
+      reached(await via(certified));
+      const r = await via(misnamed);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(
+        r.stdout + r.stderr,
+        /a @cert-authority there trusts this host but: certificate lu-test-host names hv9\.example, not 127\.0\.0\.1; refusing to connect/,
+      );
+      writeFileSync(kh, `@revoked * ${ca}\n@cert-authority [127.0.0.1]:* ${ca}\n`);
+      const revoked = await via(certified);
+      assert.equal(revoked.code, 1, 'a CA marked @revoked vouches for nothing');
+      assert.match(revoked.stdout + revoked.stderr, /is not in .*ca_known_hosts/);
+    } finally {
+      await certified.stop();
+      await misnamed.stop();
+    }
+  },
+);

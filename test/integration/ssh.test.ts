@@ -24,7 +24,11 @@ after(async () => {
 function host(opts: { known?: string; acceptNew?: boolean; identity?: string } = {}): { h: SshHost; knownHosts: string } {
   const knownHosts = join(sshd.dir, `known_hosts.${Math.random().toString(36).slice(2)}`);
   writeFileSync(knownHosts, opts.known ?? sshd.knownHostsLine);
-  const h = new SshHost(parseTarget(`root@127.0.0.1:${sshd.port}`), { identity: opts.identity ?? sshd.clientKey, knownHosts, acceptNew: opts.acceptNew ?? false });
+  const h = new SshHost(parseTarget(`root@127.0.0.1:${sshd.port}`), {
+    identity: opts.identity ?? sshd.clientKey,
+    knownHosts,
+    acceptNew: opts.acceptNew ?? false,
+  });
   return { h, knownHosts };
 }
 
@@ -114,7 +118,15 @@ test('the connection dropping mid-command says the command may or may not have r
 test('property: every argv word reaches the host as one literal argument', async () => {
   const { h } = host();
   try {
-    const word = fc.string({ unit: fc.oneof(fc.constantFrom(' ', "'", '"', '$', '(', ')', ';', '`', '\\', '|', '&', '*', '\n', '\t', '~', '#', '!', '{', '}', '<', '>'), fc.string({ minLength: 1, maxLength: 1 })), maxLength: 12 }).filter((s) => !s.includes('\0'));
+    const word = fc
+      .string({
+        unit: fc.oneof(
+          fc.constantFrom(' ', "'", '"', '$', '(', ')', ';', '`', '\\', '|', '&', '*', '\n', '\t', '~', '#', '!', '{', '}', '<', '>'),
+          fc.string({ minLength: 1, maxLength: 1 }),
+        ),
+        maxLength: 12,
+      })
+      .filter((s) => !s.includes('\0'));
     await fc.assert(
       fc.asyncProperty(fc.array(word, { minLength: 1, maxLength: 5 }), async (words) => {
         const r = await h.exec(['printf', '%s\\0', ...words]);
@@ -135,7 +147,10 @@ test('one connection multiplexes more commands than MaxSessions allows at once',
   const { h } = host();
   try {
     const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => h.exec(['sh', '-c', 'sleep 0.2; echo $1', 'sh', String(i)])));
-    assert.deepEqual(rs.map((r) => r.stdout.trim()), Array.from({ length: 30 }, (_, i) => String(i)));
+    assert.deepEqual(
+      rs.map((r) => r.stdout.trim()),
+      Array.from({ length: 30 }, (_, i) => String(i)),
+    );
   } finally {
     await h.close();
   }
@@ -155,27 +170,31 @@ test('put and fetch carry bytes exactly', async () => {
 });
 
 for (const fallback of [false, true]) {
-  test(`QMP over SSH to a real QEMU (${fallback ? 'socat fallback, no streamlocal' : 'streamlocal forwarding'})`, { timeout: 60_000 }, async () => {
-    const server = fallback ? await startSshd({ extraConfig: 'AllowStreamLocalForwarding no' }) : sshd;
-    const vm = await harness({ vms: 1, prefix: 'sq' });
-    const known = join(server.dir, 'kh');
-    writeFileSync(known, server.knownHostsLine);
-    const h = new SshHost(parseTarget(`root@127.0.0.1:${server.port}`), { identity: server.clientKey, knownHosts: known });
-    try {
-      const r = await runSteps(vm.startSteps, vm.env, () => undefined);
-      assert.ok(r.ok);
-      await vm.env.qmp.closeAll();
-      const c = await QmpClient.over(await h.connectUnix(vm.ctx.vms[0]!.spec.qmp), 'ssh');
-      assert.equal((await c.execute<{ status: string }>('query-status')).status, 'running');
-      await c.close();
-      const missing = await code(h.connectUnix('/nonexistent.sock').then((s) => QmpClient.over(s, 'missing', 3000)));
-      assert.match(missing.message, /missing/);
-    } finally {
-      await h.close();
-      await vm.cleanup();
-      if (fallback) await server.stop();
-    }
-  });
+  test(
+    `QMP over SSH to a real QEMU (${fallback ? 'socat fallback, no streamlocal' : 'streamlocal forwarding'})`,
+    { timeout: 60_000 },
+    async () => {
+      const server = fallback ? await startSshd({ extraConfig: 'AllowStreamLocalForwarding no' }) : sshd;
+      const vm = await harness({ vms: 1, prefix: 'sq' });
+      const known = join(server.dir, 'kh');
+      writeFileSync(known, server.knownHostsLine);
+      const h = new SshHost(parseTarget(`root@127.0.0.1:${server.port}`), { identity: server.clientKey, knownHosts: known });
+      try {
+        const r = await runSteps(vm.startSteps, vm.env, () => undefined);
+        assert.ok(r.ok);
+        await vm.env.qmp.closeAll();
+        const c = await QmpClient.over(await h.connectUnix(vm.ctx.vms[0]!.spec.qmp), 'ssh');
+        assert.equal((await c.execute<{ status: string }>('query-status')).status, 'running');
+        await c.close();
+        const missing = await code(h.connectUnix('/nonexistent.sock').then((s) => QmpClient.over(s, 'missing', 3000)));
+        assert.match(missing.message, /missing/);
+      } finally {
+        await h.close();
+        await vm.cleanup();
+        if (fallback) await server.stop();
+      }
+    },
+  );
 }
 
 // TEST DOUBLE server (the fleet simulator, an ssh2 server) that refuses exec requests; the client
@@ -188,7 +207,10 @@ test('a refused exec request is not tried again: the error says the command may 
     sim.faults.set('h1', { refuseExec: 1 });
     const e = await code(h.exec(['sim', 'phase', 'kexec']));
     assert.equal(e.code, 'HOST_UNREACHABLE');
-    assert.match(e.message, /^h1@127\.0\.0\.1:[0-9]+: the server did not confirm that sim started \(Unable to exec\); it may or may not have run$/);
+    assert.match(
+      e.message,
+      /^h1@127\.0\.0\.1:[0-9]+: the server did not confirm that sim started \(Unable to exec\); it may or may not have run$/,
+    );
     assert.equal(sim.refused.get('h1'), 1, 'asked once, not again');
     // the next command on the same connection runs
     assert.equal((await h.exec(['sim', 'phase', 'resume'])).stdout, 'resume done\n');
@@ -202,7 +224,10 @@ test('a refused exec request is not tried again: the error says the command may 
 // TEST DOUBLE server (the fleet simulator) announcing itself as dropbear or as OpenSSH; the client is
 // the real SshHost. On dropbear, commands on one connection go one at a time (see SshHost.channel).
 test('on a dropbear server commands go one at a time; on others up to maxChannels at once', async () => {
-  for (const [ident, most] of [['dropbear_2022.83', 1], ['OpenSSH_9.2p1', 8]] as const) {
+  for (const [ident, most] of [
+    ['dropbear_2022.83', 1],
+    ['OpenSSH_9.2p1', 8],
+  ] as const) {
     const sim = await startFleetSim({ latencyMs: 100, ident });
     const h = new SshHost(parseTarget(`h1@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
     try {
@@ -216,21 +241,25 @@ test('on a dropbear server commands go one at a time; on others up to maxChannel
   }
 });
 
-test('an exit status that arrives with the exec confirmation is not lost (a quick command, a busy control node)', { timeout: 60_000 }, async () => {
-  // TEST DOUBLE server (test/helpers/fleet-sim.ts) answering in the same tick as it confirms the
-  // exec: the client reads the confirmation, the exit status and the close in one chunk
-  const sim = await startFleetSim({ latencyMs: 0 });
-  try {
-    const h = new SshHost(parseTarget(`h0001@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+test(
+  'an exit status that arrives with the exec confirmation is not lost (a quick command, a busy control node)',
+  { timeout: 60_000 },
+  async () => {
+    // TEST DOUBLE server (test/helpers/fleet-sim.ts) answering in the same tick as it confirms the
+    // exec: the client reads the confirmation, the exit status and the close in one chunk
+    const sim = await startFleetSim({ latencyMs: 0 });
     try {
-      const results = await Promise.all(Array.from({ length: 40 }, () => h.exec(['sim', 'phase', 'prepare'])));
-      assert.deepEqual([...new Set(results.map((r) => `${r.exitCode} ${r.stdout.trim()}`))], ['0 prepare done']);
-      const failing = await h.exec(['sim', 'other']);
-      assert.deepEqual([failing.exitCode, failing.stderr.trim()], [127, 'sim: unknown command sim other']);
+      const h = new SshHost(parseTarget(`h0001@127.0.0.1:${sim.port}`), { identity: sim.identity, knownHosts: sim.knownHosts });
+      try {
+        const results = await Promise.all(Array.from({ length: 40 }, () => h.exec(['sim', 'phase', 'prepare'])));
+        assert.deepEqual([...new Set(results.map((r) => `${r.exitCode} ${r.stdout.trim()}`))], ['0 prepare done']);
+        const failing = await h.exec(['sim', 'other']);
+        assert.deepEqual([failing.exitCode, failing.stderr.trim()], [127, 'sim: unknown command sim other']);
+      } finally {
+        await h.close();
+      }
     } finally {
-      await h.close();
+      await sim.close();
     }
-  } finally {
-    await sim.close();
-  }
-});
+  },
+);

@@ -46,7 +46,9 @@ test('migration fails (state cannot be written): the VM is resumed on its old QE
   const vm = h.names[0]!;
   try {
     await ok(h, h.startSteps);
-    const steps = h.suspendSteps.map((s) => (s.kind === 'qmp' && s.command === 'migrate' ? { ...s, arguments: { uri: 'exec:cat > /nonexistent-dir/state' } } : s));
+    const steps = h.suspendSteps.map((s) =>
+      s.kind === 'qmp' && s.command === 'migrate' ? { ...s, arguments: { uri: 'exec:cat > /nonexistent-dir/state' } } : s,
+    );
     const f = await fails(h, steps);
     assert.equal(f.code, 'MIGRATION_FAILED');
     assert.match(f.message, /was resumed on its old QEMU and is running/);
@@ -63,7 +65,9 @@ test('QEMU exits during migrate: the error says so and that guest RAM is untouch
   const h = await harness({ vms: 1 });
   try {
     await ok(h, h.startSteps);
-    const slow = h.suspendSteps.map((s) => (s.kind === 'qmp' && s.command === 'migrate' ? { ...s, arguments: { uri: `exec:sleep 3; cat > ${h.dir}/state/x` } } : s));
+    const slow = h.suspendSteps.map((s) =>
+      s.kind === 'qmp' && s.command === 'migrate' ? { ...s, arguments: { uri: `exec:sleep 3; cat > ${h.dir}/state/x` } } : s,
+    );
     const killer = (async () => {
       await sleep(1500);
       const pids = h.qemuPids();
@@ -92,7 +96,10 @@ test('truncated state file: restore refuses before starting QEMU, and works once
     truncateSync(state, Math.floor(whole.length / 2));
     const f = await fails(h, h.restoreSteps(vm));
     assert.equal(f.id, `resume/verify-state/${vm}`);
-    assert.match(f.message, new RegExp(`is ${Math.floor(whole.length / 2)} bytes but ${whole.length} were saved \\(truncated\\?\\).*stays resumable`));
+    assert.match(
+      f.message,
+      new RegExp(`is ${Math.floor(whole.length / 2)} bytes but ${whole.length} were saved \\(truncated\\?\\).*stays resumable`),
+    );
     assert.deepEqual(h.qemuPids(), [], 'no QEMU was started on a broken state');
     writeFileSync(state, whole);
     await ok(h, h.restoreSteps(vm));
@@ -132,7 +139,10 @@ test('a QEMU other than the planned one on restore is stopped before it loads an
     const steps = h.restoreSteps(vm).map((s) => (s.kind === 'qemu-start' ? { ...s, expectVersion: '9.9.0' } : s));
     const f = await fails(h, steps);
     assert.equal(f.id, `resume/restart/${vm}`);
-    assert.match(f.message, /is QEMU 7\.2\.[0-9]+ but the plan restores with QEMU 9\.9\.0 \(the binary changed since the plan\); not loading its state \(the new QEMU was stopped, the state is untouched\)/);
+    assert.match(
+      f.message,
+      /is QEMU 7\.2\.[0-9]+ but the plan restores with QEMU 9\.9\.0 \(the binary changed since the plan\); not loading its state \(the new QEMU was stopped, the state is untouched\)/,
+    );
     await sleep(300);
     assert.deepEqual(h.qemuPids(), [], 'the mismatched QEMU was stopped');
     // the right version, on another machine type than the VM ran: stopped the same way

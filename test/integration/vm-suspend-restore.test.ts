@@ -38,7 +38,11 @@ async function continuesAcrossRestart(n: number): Promise<void> {
     await run(h, untilCont, events);
     for (const vm of h.names) assert.equal(await h.counterLive(vm), atStop.get(vm), `${vm} paused at the value it stopped at`);
 
-    await run(h, restore.filter((s) => /\/(cont|verify-running)\//.test(s.id)), events);
+    await run(
+      h,
+      restore.filter((s) => /\/(cont|verify-running)\//.test(s.id)),
+      events,
+    );
     await sleep(1000);
     for (const vm of h.names) assert.ok((await h.counterLive(vm)) > atStop.get(vm)!, `${vm} continued counting`);
 

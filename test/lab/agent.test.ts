@@ -20,14 +20,28 @@ const profile = join(ROOT, 'profiles/lab.yaml');
 const fx = useLab('agent');
 
 /** A control node: the CLI with its own (empty) journal folder, so nothing it knows comes from an earlier one. */
-const hostArgs = (): string[] => ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', tempDir('/var/tmp/lu-cn-')];
+const hostArgs = (): string[] => [
+  '--host',
+  fx.lab.target,
+  '--identity',
+  fx.lab.identity,
+  '--known-hosts',
+  fx.lab.knownHosts,
+  '--journal-dir',
+  tempDir('/var/tmp/lu-cn-'),
+];
 const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
 /** `liveupdate ARGS --json` as a child; `at.step` starting (per its NDJSON) calls `at.then` once, with a way to SIGKILL it. */
-function controlNode(args: string[], at?: { step: string; then: (kill: () => void) => void }): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
+function controlNode(
+  args: string[],
+  at?: { step: string; then: (kill: () => void) => void },
+): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, ...hostArgs(), '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, ...hostArgs(), '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let fired = false;
@@ -43,94 +57,125 @@ function controlNode(args: string[], at?: { step: string; then: (kill: () => voi
   });
 }
 
-test('the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run', { timeout: 1_500_000 }, async () => {
-  assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
-  const prep = await cli(['prepare', '--profile', profile, '--agent']);
-  assert.equal(prep.code, 0, prep.stderr + prep.stdout);
-  await sleep(12_000);
+test(
+  'the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run',
+  { timeout: 1_500_000 },
+  async () => {
+    assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
+    const prep = await cli(['prepare', '--profile', profile, '--agent']);
+    assert.equal(prep.code, 0, prep.stderr + prep.stdout);
+    await sleep(12_000);
 
-  const u = await acrossUpdate(fx, async () => {
-    const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
-    assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
-  });
-  const { bootAfter, counterBefore: beforeRun, counterAfter: c } = u;
-  assert.equal(beforeRun.status, 'running');
-  // sshd answers only once the lab init's boot-time resume is over: the VM is running already
-  assert.equal(c.status, 'running', 'resumed with no control node');
-  assert.ok(c.value > beforeRun.value, `continued: ${beforeRun.value} before, ${c.value} after`);
-  const serial = readFileSync(fx.lab.serialLog, 'utf8');
-  assert.match(serial, /LAB-MARK agent-boot-done rc=0/);
+    const u = await acrossUpdate(fx, async () => {
+      const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
+      assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
+    });
+    const { bootAfter, counterBefore: beforeRun, counterAfter: c } = u;
+    assert.equal(beforeRun.status, 'running');
+    // sshd answers only once the lab init's boot-time resume is over: the VM is running already
+    assert.equal(c.status, 'running', 'resumed with no control node');
+    assert.ok(c.value > beforeRun.value, `continued: ${beforeRun.value} before, ${c.value} after`);
+    const serial = readFileSync(fx.lab.serialLog, 'utf8');
+    assert.match(serial, /LAB-MARK agent-boot-done rc=0/);
 
-  // a fresh control node, which never saw this run, reads it from the host
-  const st = await cli(['status', '--profile', profile, '--json']);
-  assert.equal(st.code, 0, st.stderr);
-  const doc = JSON.parse(st.stdout) as { finished: boolean; done: string[]; failed: Record<string, unknown>; blackouts: Array<{ vm: string; ms: number }>; journal: string };
-  assert.equal(doc.finished, true, st.stdout);
-  assert.deepEqual(doc.failed, {});
-  for (const id of ['suspend/save/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/load/counter', 'resume/cont/counter']) assert.ok(doc.done.includes(id), `${id} done`);
-  assert.equal(doc.blackouts[0]?.vm, 'counter');
-  assert.match(doc.journal, /^root@127\.0\.0\.1:\d+:\/var\/lib\/liveupdate\/lab\.journal$/);
+    // a fresh control node, which never saw this run, reads it from the host
+    const st = await cli(['status', '--profile', profile, '--json']);
+    assert.equal(st.code, 0, st.stderr);
+    const doc = JSON.parse(st.stdout) as {
+      finished: boolean;
+      done: string[];
+      failed: Record<string, unknown>;
+      blackouts: Array<{ vm: string; ms: number }>;
+      journal: string;
+    };
+    assert.equal(doc.finished, true, st.stdout);
+    assert.deepEqual(doc.failed, {});
+    for (const id of ['suspend/save/counter', 'kexec/kexec-exec', 'kexec/verify-boot', 'resume/load/counter', 'resume/cont/counter'])
+      assert.ok(doc.done.includes(id), `${id} done`);
+    assert.equal(doc.blackouts[0]?.vm, 'counter');
+    assert.match(doc.journal, /^root@127\.0\.0\.1:\d+:\/var\/lib\/liveupdate\/lab\.journal$/);
 
-  // the VM ran again before the new boot's sshd started (both clocks are the lab host's)
-  const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
-  const cont = recs.find((r) => r.type === 'step-end' && r.id === 'resume/cont/counter');
-  const sshdAt = [...serial.matchAll(/LAB-MARK sshd-started epoch-ms=(\d+)/g)].map((m) => Number(m[1])).pop()!;
-  assert.ok(cont && cont.at < sshdAt, `cont at ${cont?.at}, sshd at ${sshdAt}`);
-  const verify = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot');
-  assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter);
-});
+    // the VM ran again before the new boot's sshd started (both clocks are the lab host's)
+    const recs = (await remote(['cat', '/var/lib/liveupdate/lab.journal']))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JournalRecord);
+    const cont = recs.find((r) => r.type === 'step-end' && r.id === 'resume/cont/counter');
+    const sshdAt = [...serial.matchAll(/LAB-MARK sshd-started epoch-ms=(\d+)/g)].map((m) => Number(m[1])).pop()!;
+    assert.ok(cont && cont.at < sshdAt, `cont at ${cont?.at}, sshd at ${sshdAt}`);
+    const verify = recs.find((r) => r.type === 'step-end' && r.id === 'kexec/verify-boot');
+    assert.ok(verify?.type === 'step-end' && verify.outcome?.['bootId'] === bootAfter);
+  },
+);
 
-test('the network between control node and host is cut for the whole window: the host resumes the VM by itself; the control node, still following, sees the run finish', { timeout: 1_500_000 }, async () => {
-  const before = await counterOn(fx.ssh);
-  const from = fx.lab.serialText().length;
-  let restored: Promise<void> | undefined;
-  // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
-  // resumed the VM (the lab init's mark on the console); the control node keeps following all along
-  const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], {
-    step: 'suspend/stop/counter',
-    then: () => {
-      restored = (async () => {
-        await fx.lab.setLink(false);
-        await fx.lab.waitSerial(/LAB-MARK agent-boot-done rc=0/, 900_000, from);
-        await sleep(2000);
-        await fx.lab.setLink(true);
-      })();
-    },
-  });
-  await restored;
-  assert.equal(cn.code, 0, cn.stderr + cn.stdout.slice(-3000));
-  assert.match(cn.stdout, /"type":"result".*"ok":true/);
-  fx.ssh.reset();
-  const c = await counterOn(fx.ssh);
-  assert.equal(c.status, 'running');
-  assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
-});
+test(
+  'the network between control node and host is cut for the whole window: the host resumes the VM by itself; the control node, still following, sees the run finish',
+  { timeout: 1_500_000 },
+  async () => {
+    const before = await counterOn(fx.ssh);
+    const from = fx.lab.serialText().length;
+    let restored: Promise<void> | undefined;
+    // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
+    // resumed the VM (the lab init's mark on the console); the control node keeps following all along
+    const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], {
+      step: 'suspend/stop/counter',
+      then: () => {
+        restored = (async () => {
+          await fx.lab.setLink(false);
+          await fx.lab.waitSerial(/LAB-MARK agent-boot-done rc=0/, 900_000, from);
+          await sleep(2000);
+          await fx.lab.setLink(true);
+        })();
+      },
+    });
+    await restored;
+    assert.equal(cn.code, 0, cn.stderr + cn.stdout.slice(-3000));
+    assert.match(cn.stdout, /"type":"result".*"ok":true/);
+    fx.ssh.reset();
+    const c = await counterOn(fx.ssh);
+    assert.equal(c.status, 'running');
+    assert.ok(c.value > before.value, `continued: ${before.value} before, ${c.value} after`);
+  },
+);
 
-test('two runs at once on one host: the second is refused and told who holds the host; the first finishes', { timeout: 900_000 }, async () => {
-  const before = await counterOn(fx.ssh);
-  const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only']);
-  // the first agent holds the lock from its start to its end: once it is there, the agent is stopped
-  // (SIGSTOP) so that the second run comes while it holds the host, however fast or slow this machine is
-  let holder = '';
-  for (let i = 0; i < 600 && !holder; i++) {
-    holder = (await fx.ssh.exec(['sh', '-c', 'p=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/lib/liveupdate/lab.journal.lock 2>/dev/null) && [ -n "$p" ] && kill -STOP "$p" && echo "$p"'])).stdout.trim();
-    if (!holder) await sleep(100);
-  }
-  assert.match(holder, /^\d+$/, 'the first agent took the lock');
-  let second;
-  try {
-    second = await cli(['run', '--profile', profile, '--agent', '--vmm-only']);
-  } finally {
-    await remote(['kill', '-CONT', holder]);
-  }
-  assert.equal(second.code, 1, second.stdout + second.stderr);
-  assert.match(second.stderr, new RegExp(`another live update holds this host: run [0-9a-f-]+ \\(run\\) asked by \\S+@\\S+ at \\S+, pid ${holder}`));
-  const r = await first;
-  assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
-  const after = await counterOn(fx.ssh);
-  assert.equal(after.status, 'running');
-  assert.ok(after.value > before.value);
-});
+test(
+  'two runs at once on one host: the second is refused and told who holds the host; the first finishes',
+  { timeout: 900_000 },
+  async () => {
+    const before = await counterOn(fx.ssh);
+    const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only']);
+    // the first agent holds the lock from its start to its end: once it is there, the agent is stopped
+    // (SIGSTOP) so that the second run comes while it holds the host, however fast or slow this machine is
+    let holder = '';
+    for (let i = 0; i < 600 && !holder; i++) {
+      holder = (
+        await fx.ssh.exec([
+          'sh',
+          '-c',
+          'p=$(sed -n \'s/.*"pid":\\([0-9]*\\).*/\\1/p\' /var/lib/liveupdate/lab.journal.lock 2>/dev/null) && [ -n "$p" ] && kill -STOP "$p" && echo "$p"',
+        ])
+      ).stdout.trim();
+      if (!holder) await sleep(100);
+    }
+    assert.match(holder, /^\d+$/, 'the first agent took the lock');
+    let second;
+    try {
+      second = await cli(['run', '--profile', profile, '--agent', '--vmm-only']);
+    } finally {
+      await remote(['kill', '-CONT', holder]);
+    }
+    assert.equal(second.code, 1, second.stdout + second.stderr);
+    assert.match(
+      second.stderr,
+      new RegExp(`another live update holds this host: run [0-9a-f-]+ \\(run\\) asked by \\S+@\\S+ at \\S+, pid ${holder}`),
+    );
+    const r = await first;
+    assert.equal(r.code, 0, r.stderr + r.stdout.slice(-2000));
+    const after = await counterOn(fx.ssh);
+    assert.equal(after.status, 'running');
+    assert.ok(after.value > before.value);
+  },
+);
 
 test('host uninstall removes what the agent put there, and nothing else', { timeout: 300_000 }, async () => {
   const u = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);

@@ -21,48 +21,80 @@ const profile = join(ROOT, 'profiles/lab.yaml');
 
 const fx = useLab('ansible');
 
-test('a kernel live update through the Ansible module: real kexec, the VM continues, the new boot proved over Ansible\'s own connection', { timeout: 1_500_000 }, async () => {
-  const collections = installCollection(dir);
+test(
+  "a kernel live update through the Ansible module: real kexec, the VM continues, the new boot proved over Ansible's own connection",
+  { timeout: 1_500_000 },
+  async () => {
+    const collections = installCollection(dir);
 
-  const prep = await runCli(['prepare', '--profile', profile, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--agent']);
-  assert.equal(prep.code, 0, prep.stderr + prep.stdout);
-  await sleep(10_000);
-  const before = await counterOn(fx.ssh);
-  assert.equal(before.status, 'running');
-  const bootBefore = await bootIdOf(fx.ssh);
+    const prep = await runCli([
+      'prepare',
+      '--profile',
+      profile,
+      '--host',
+      fx.lab.target,
+      '--identity',
+      fx.lab.identity,
+      '--known-hosts',
+      fx.lab.knownHosts,
+      '--agent',
+    ]);
+    assert.equal(prep.code, 0, prep.stderr + prep.stdout);
+    await sleep(10_000);
+    const before = await counterOn(fx.ssh);
+    assert.equal(before.status, 'running');
+    const bootBefore = await bootIdOf(fx.ssh);
 
-  const { host, port, user } = parseTarget(fx.lab.target);
-  const inventory = join(dir, 'inventory.ini');
-  writeFileSync(inventory, `lab ansible_host=${host} ansible_port=${port} ansible_user=${user} ansible_ssh_private_key_file=${fx.lab.identity} ansible_ssh_common_args='-o UserKnownHostsFile=${fx.lab.knownHosts} -o StrictHostKeyChecking=yes'\n`);
-  const play = join(dir, 'update.yml');
-  writeFileSync(play, [
-    '- hosts: lab',
-    '  gather_facts: false',
-    '  tasks:',
-    '    - name: Live update',
-    '      liveupdate.hypervisor.live_update:',
-    `        profile: ${profile}`,
-    `        known_hosts: ${fx.lab.knownHosts}`,
-    `        liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}`,
-    '      register: lu',
-    '',
-  ].join('\n'));
-  const r = runPlaybook({ collections, inventory, dir, timeoutMs: 1_200_000 }, [play]);
-  assert.equal(r.code, 0, r.out);
-  const lu = r.records.find((x) => x.task === 'Live update');
-  assert.ok(lu, `the task reported its result: ${r.out}`);
-  assert.equal(lu.status, 'ok', JSON.stringify(lu.result));
-  const res = lu.result as { changed: boolean; boot_id_before: string; boot_id_after: string; blackouts: Array<{ vm: string; ms: number }>; run_id: string; journal: string; msg: string };
-  assert.equal(res.changed, true);
-  assert.equal(res.boot_id_before, bootBefore, 'the boot before, as Ansible read it');
-  assert.notEqual(res.boot_id_after, bootBefore, 'a new boot');
-  fx.ssh.reset();
-  assert.equal(await bootIdOf(fx.ssh), res.boot_id_after, 'the boot Ansible proved is the host\'s boot now');
-  assert.deepEqual(res.blackouts.map((b) => b.vm), ['counter']);
-  assert.match(res.journal, /:\/var\/lib\/liveupdate\/lab\.journal$/);
-  assert.match(res.msg, /^run: live update done; blackout counter \d+ ms$/);
-  const after = await counterOn(fx.ssh);
-  assert.equal(after.status, 'running');
-  assert.ok(after.value > before.value, `continued: ${before.value} before, ${after.value} after`);
-  console.log(`ansible module kexec: blackout ${res.blackouts[0]!.ms.toFixed(0)} ms, boot ${res.boot_id_before} -> ${res.boot_id_after}`);
-});
+    const { host, port, user } = parseTarget(fx.lab.target);
+    const inventory = join(dir, 'inventory.ini');
+    writeFileSync(
+      inventory,
+      `lab ansible_host=${host} ansible_port=${port} ansible_user=${user} ansible_ssh_private_key_file=${fx.lab.identity} ansible_ssh_common_args='-o UserKnownHostsFile=${fx.lab.knownHosts} -o StrictHostKeyChecking=yes'\n`,
+    );
+    const play = join(dir, 'update.yml');
+    writeFileSync(
+      play,
+      [
+        '- hosts: lab',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - name: Live update',
+        '      liveupdate.hypervisor.live_update:',
+        `        profile: ${profile}`,
+        `        known_hosts: ${fx.lab.knownHosts}`,
+        `        liveupdate_cli: ${join(ROOT, 'bin/liveupdate.js')}`,
+        '      register: lu',
+        '',
+      ].join('\n'),
+    );
+    const r = runPlaybook({ collections, inventory, dir, timeoutMs: 1_200_000 }, [play]);
+    assert.equal(r.code, 0, r.out);
+    const lu = r.records.find((x) => x.task === 'Live update');
+    assert.ok(lu, `the task reported its result: ${r.out}`);
+    assert.equal(lu.status, 'ok', JSON.stringify(lu.result));
+    const res = lu.result as {
+      changed: boolean;
+      boot_id_before: string;
+      boot_id_after: string;
+      blackouts: Array<{ vm: string; ms: number }>;
+      run_id: string;
+      journal: string;
+      msg: string;
+    };
+    assert.equal(res.changed, true);
+    assert.equal(res.boot_id_before, bootBefore, 'the boot before, as Ansible read it');
+    assert.notEqual(res.boot_id_after, bootBefore, 'a new boot');
+    fx.ssh.reset();
+    assert.equal(await bootIdOf(fx.ssh), res.boot_id_after, "the boot Ansible proved is the host's boot now");
+    assert.deepEqual(
+      res.blackouts.map((b) => b.vm),
+      ['counter'],
+    );
+    assert.match(res.journal, /:\/var\/lib\/liveupdate\/lab\.journal$/);
+    assert.match(res.msg, /^run: live update done; blackout counter \d+ ms$/);
+    const after = await counterOn(fx.ssh);
+    assert.equal(after.status, 'running');
+    assert.ok(after.value > before.value, `continued: ${before.value} before, ${after.value} after`);
+    console.log(`ansible module kexec: blackout ${res.blackouts[0]!.ms.toFixed(0)} ms, boot ${res.boot_id_before} -> ${res.boot_id_after}`);
+  },
+);

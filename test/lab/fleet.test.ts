@@ -26,37 +26,53 @@ async function bootId(l: LabHost): Promise<string> {
   }
 }
 
-test('fleet run --agent, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept', { timeout: 1_500_000 }, async () => {
-  const before1 = await Promise.all(labs().map(bootId));
-  const inv = join(dir, 'inventory.yaml');
-  writeFileSync(
-    inv,
-    [
-      'version: 1',
-      `defaults: {profile: ${LAB_PROFILE}, hostname: lab, identity: ${labs()[0]!.identity}}`,
-      'hosts:',
-      ...labs().map((l, i) => `  - {name: lab${i + 1}, address: 127.0.0.1, port: ${l.port}, knownHosts: ${l.knownHosts}}`),
-      'rollout:',
-      '  serial: 1',
-      // the gate: the host's VM is alive again
-      `  healthGate: {command: [sh, -c, 'kill -0 "$(cat /run/liveupdate/counter.pid)"'], timeout: 60s}`,
-      '',
-    ].join('\n'),
-  );
-  const r = await runCli(['fleet', 'run', '--agent', '--yes', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
-  assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
-  const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
-  const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);
-  assert.deepEqual(order, ['host-start:lab1', 'host-end:lab1', 'host-start:lab2', 'host-end:lab2'], 'serial 1: one host at a time');
-  assert.deepEqual(events.filter((e) => e.type === 'gate').map((e) => [e.host, e.ok]), [['lab1', true], ['lab2', true]]);
-  const result = events.at(-1) as unknown as { ok: boolean; hosts: Array<{ host: string; state: string; phaseReached: string; blackouts: Array<{ vm: string; ms: number }> }> };
-  assert.equal(result.ok, true);
-  for (const h of result.hosts) {
-    assert.equal(h.state, 'ok');
-    assert.equal(h.phaseReached, 'resume');
-    assert.equal(h.blackouts[0]?.vm, 'counter');
-  }
-  const after1 = await Promise.all(labs().map(bootId));
-  assert.notEqual(after1[0], before1[0], 'lab1 rebooted into a new kernel');
-  assert.notEqual(after1[1], before1[1], 'lab2 rebooted into a new kernel');
-});
+test(
+  'fleet run --agent, serial 1: two lab hosts, one after the other, each a real kexec with its VM kept',
+  { timeout: 1_500_000 },
+  async () => {
+    const before1 = await Promise.all(labs().map(bootId));
+    const inv = join(dir, 'inventory.yaml');
+    writeFileSync(
+      inv,
+      [
+        'version: 1',
+        `defaults: {profile: ${LAB_PROFILE}, hostname: lab, identity: ${labs()[0]!.identity}}`,
+        'hosts:',
+        ...labs().map((l, i) => `  - {name: lab${i + 1}, address: 127.0.0.1, port: ${l.port}, knownHosts: ${l.knownHosts}}`),
+        'rollout:',
+        '  serial: 1',
+        // the gate: the host's VM is alive again
+        `  healthGate: {command: [sh, -c, 'kill -0 "$(cat /run/liveupdate/counter.pid)"'], timeout: 60s}`,
+        '',
+      ].join('\n'),
+    );
+    const r = await runCli(['fleet', 'run', '--agent', '--yes', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
+    assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; host?: string; ok?: boolean });
+    const order = events.filter((e) => e.type === 'host-start' || e.type === 'host-end').map((e) => `${e.type}:${e.host}`);
+    assert.deepEqual(order, ['host-start:lab1', 'host-end:lab1', 'host-start:lab2', 'host-end:lab2'], 'serial 1: one host at a time');
+    assert.deepEqual(
+      events.filter((e) => e.type === 'gate').map((e) => [e.host, e.ok]),
+      [
+        ['lab1', true],
+        ['lab2', true],
+      ],
+    );
+    const result = events.at(-1) as unknown as {
+      ok: boolean;
+      hosts: Array<{ host: string; state: string; phaseReached: string; blackouts: Array<{ vm: string; ms: number }> }>;
+    };
+    assert.equal(result.ok, true);
+    for (const h of result.hosts) {
+      assert.equal(h.state, 'ok');
+      assert.equal(h.phaseReached, 'resume');
+      assert.equal(h.blackouts[0]?.vm, 'counter');
+    }
+    const after1 = await Promise.all(labs().map(bootId));
+    assert.notEqual(after1[0], before1[0], 'lab1 rebooted into a new kernel');
+    assert.notEqual(after1[1], before1[1], 'lab2 rebooted into a new kernel');
+  },
+);

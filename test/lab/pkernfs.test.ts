@@ -44,7 +44,20 @@ const fx = useLab('pkernfs', { kernel: 'pkernfs' }, async (lab) => {
 
 // step by step over SSH (--via ssh) unless a test asks for the on-host agent
 function cli(args: string[]): Promise<CliResult> {
-  return runCli([...args, ...(args.includes('--agent') ? [] : ['--via', 'ssh']), '--profile', LAB_PKERNFS_PROFILE, '--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts, '--journal-dir', journalDir]);
+  return runCli([
+    ...args,
+    ...(args.includes('--agent') ? [] : ['--via', 'ssh']),
+    '--profile',
+    LAB_PKERNFS_PROFILE,
+    '--host',
+    fx.lab.target,
+    '--identity',
+    fx.lab.identity,
+    '--known-hosts',
+    fx.lab.knownHosts,
+    '--journal-dir',
+    journalDir,
+  ]);
 }
 
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
@@ -86,104 +99,174 @@ test('the pkernfs kernel: the RFC filesystem on its 512M carve-out at 1G, booted
   assert.match(fx.lab.serialText(), /pkernfs: Clean super block; initialising/);
 });
 
-test('three liveupdate runs of the same pkernfs host (SSH, the on-host agent, SSH): both VMs continue each time, their RAM intact, its fingerprint checked', { timeout: 2_400_000 }, async () => {
-  const prep = await cli(['prepare']);
-  assert.equal(prep.code, 0, prep.stdout + prep.stderr);
-  for (const { vm, file, memory, seed } of VMS) {
-    assert.equal(await remote(['stat', '-c', '%s', file]), String(memory), `${file} sized once by prepare`);
-    assert.equal(await remote([TOOL, 'fill', file, String(PATTERN.offset), String(PATTERN.length), String(seed)]), `wrote ${PATTERN.length / 8} words, 0 differ`);
-    assert.equal(await patternIntact(vm, seed), `checked ${PATTERN.length / 8} words, 0 differ`, `${vm}: the VM sees the pattern written into its RAM file`);
-  }
-  await sleep(3000);
-  let last = new Map<string, bigint>();
-  for (const { vm } of VMS) last.set(vm, (await counter(vm)).value);
-  let boot = await bootId();
+test(
+  'three liveupdate runs of the same pkernfs host (SSH, the on-host agent, SSH): both VMs continue each time, their RAM intact, its fingerprint checked',
+  { timeout: 2_400_000 },
+  async () => {
+    const prep = await cli(['prepare']);
+    assert.equal(prep.code, 0, prep.stdout + prep.stderr);
+    for (const { vm, file, memory, seed } of VMS) {
+      assert.equal(await remote(['stat', '-c', '%s', file]), String(memory), `${file} sized once by prepare`);
+      assert.equal(
+        await remote([TOOL, 'fill', file, String(PATTERN.offset), String(PATTERN.length), String(seed)]),
+        `wrote ${PATTERN.length / 8} words, 0 differ`,
+      );
+      assert.equal(
+        await patternIntact(vm, seed),
+        `checked ${PATTERN.length / 8} words, 0 differ`,
+        `${vm}: the VM sees the pattern written into its RAM file`,
+      );
+    }
+    await sleep(3000);
+    let last = new Map<string, bigint>();
+    for (const { vm } of VMS) last.set(vm, (await counter(vm)).value);
+    let boot = await bootId();
 
-  for (const [i, via] of (['ssh', 'agent', 'ssh'] as const).entries()) {
-    const run = await cli(['run', '--yes', ...(via === 'agent' ? ['--agent'] : [])]);
-    assert.equal(run.code, 0, `run ${i + 1} (${via}): ${run.stdout}${run.stderr}`);
+    for (const [i, via] of (['ssh', 'agent', 'ssh'] as const).entries()) {
+      const run = await cli(['run', '--yes', ...(via === 'agent' ? ['--agent'] : [])]);
+      assert.equal(run.code, 0, `run ${i + 1} (${via}): ${run.stdout}${run.stderr}`);
+      fx.ssh.reset();
+      const next = await bootId();
+      assert.notEqual(next, boot, `run ${i + 1}: a new boot`);
+      boot = next;
+      assert.equal(
+        await remote(['sh', '-c', 'dmesg | grep -c "pkernfs: Restoring from super block"']),
+        '1',
+        `run ${i + 1}: pkernfs restored its files`,
+      );
+      last = await allContinued(last, `run ${i + 1} (${via})`);
+    }
+
+    // the guard ran for each VM on each update: the RAM after the kexec has the fingerprint taken before it
+    const local = records();
+    for (const { vm } of VMS) {
+      const recorded = local.filter((r) => r.type === 'step-end' && r.id === `suspend/fingerprint-ram/${vm}` && r.result === 'ok');
+      const checked = local.filter((r) => r.type === 'step-end' && r.id === `resume/verify-ram/${vm}` && r.result === 'ok');
+      assert.equal(recorded.length, 2, `${vm}: fingerprinted on both SSH runs`);
+      assert.equal(checked.length, 2, `${vm}: checked on both SSH runs`);
+      const digest = (r: JournalRecord): string =>
+        r.type === 'step-end' ? (r.outcome?.['results'] as Array<{ digest: string }>)[0]!.digest : '';
+      assert.equal(digest(checked[1]!), digest(recorded[1]!));
+    }
+    const onHost = (await remote(['cat', '/var/lib/liveupdate/lab.journal']))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as JournalRecord);
+    for (const { vm } of VMS)
+      assert.ok(
+        onHost.some((r) => r.type === 'step-end' && r.id === `resume/verify-ram/${vm}` && r.result === 'ok'),
+        `${vm}: checked by the agent at boot`,
+      );
+    // the restored QEMUs were started under the no-truncate filter
+    const restart = local.filter((r) => r.type === 'step-start' && r.id === 'resume/restart/counter');
+    assert.equal(restart.length, 2);
+  },
+);
+
+test(
+  'a broken restore: guest RAM remapped before its QEMU starts is caught by the guard, nothing starts on it, and the retry goes on once it is back',
+  { timeout: 1_200_000 },
+  async () => {
+    const before = new Map<string, bigint>();
+    for (const { vm } of VMS) before.set(vm, (await counter(vm)).value);
+    const boot = await bootId();
+    assert.equal((await cli(['suspend'])).code, 0);
+    const k = await cli(['kexec', '--yes']);
+    assert.equal(k.code, 0, k.stdout + k.stderr);
     fx.ssh.reset();
-    const next = await bootId();
-    assert.notEqual(next, boot, `run ${i + 1}: a new boot`);
-    boot = next;
-    assert.equal((await remote(['sh', '-c', 'dmesg | grep -c "pkernfs: Restoring from super block"'])), '1', `run ${i + 1}: pkernfs restored its files`);
-    last = await allContinued(last, `run ${i + 1} (${via})`);
-  }
+    assert.notEqual(await bootId(), boot);
+    // before resume: pkernfs mounted by hand, and another pkernfs file (fresh blocks) put over the
+    // counter's RAM file: the path now maps other memory, as a truncate on pkernfs would make it
+    await remote([
+      'sh',
+      '-c',
+      'mkdir -p /mnt/pkernfs && mount -t pkernfs none /mnt/pkernfs && touch /mnt/pkernfs/decoy && truncate -s 64M /mnt/pkernfs/decoy && mount --bind /mnt/pkernfs/decoy /mnt/pkernfs/guest-ram',
+    ]);
+    const r = await cli(['resume']);
+    assert.equal(r.code, 1, r.stdout + r.stderr);
+    assert.match(
+      r.stdout + r.stderr,
+      /resume\/verify-ram\/counter: guest RAM \/mnt\/pkernfs\/guest-ram is not what was there before the kexec: [1-9][0-9]* of 32 2 MiB blocks differ/,
+    );
+    assert.match(r.stdout + r.stderr, /nothing was started on that RAM/);
+    // nothing started on it; its device state and fingerprint are there for the retry; the other VM went on
+    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.pid'])).exitCode, 1, 'no QEMU for counter');
+    await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state']);
+    await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state.ram-fingerprint']);
+    assert.equal((await counter('seed')).status, 'running', 'the other VM was restored');
 
-  // the guard ran for each VM on each update: the RAM after the kexec has the fingerprint taken before it
-  const local = records();
-  for (const { vm } of VMS) {
-    const recorded = local.filter((r) => r.type === 'step-end' && r.id === `suspend/fingerprint-ram/${vm}` && r.result === 'ok');
-    const checked = local.filter((r) => r.type === 'step-end' && r.id === `resume/verify-ram/${vm}` && r.result === 'ok');
-    assert.equal(recorded.length, 2, `${vm}: fingerprinted on both SSH runs`);
-    assert.equal(checked.length, 2, `${vm}: checked on both SSH runs`);
-    const digest = (r: JournalRecord): string => (r.type === 'step-end' ? ((r.outcome?.['results'] as Array<{ digest: string }>)[0]!.digest) : '');
-    assert.equal(digest(checked[1]!), digest(recorded[1]!));
-  }
-  const onHost = (await remote(['cat', '/var/lib/liveupdate/lab.journal'])).trim().split('\n').map((l) => JSON.parse(l) as JournalRecord);
-  for (const { vm } of VMS) assert.ok(onHost.some((r) => r.type === 'step-end' && r.id === `resume/verify-ram/${vm}` && r.result === 'ok'), `${vm}: checked by the agent at boot`);
-  // the restored QEMUs were started under the no-truncate filter
-  const restart = local.filter((r) => r.type === 'step-start' && r.id === 'resume/restart/counter');
-  assert.equal(restart.length, 2);
-});
-
-test('a broken restore: guest RAM remapped before its QEMU starts is caught by the guard, nothing starts on it, and the retry goes on once it is back', { timeout: 1_200_000 }, async () => {
-  const before = new Map<string, bigint>();
-  for (const { vm } of VMS) before.set(vm, (await counter(vm)).value);
-  const boot = await bootId();
-  assert.equal((await cli(['suspend'])).code, 0);
-  const k = await cli(['kexec', '--yes']);
-  assert.equal(k.code, 0, k.stdout + k.stderr);
-  fx.ssh.reset();
-  assert.notEqual(await bootId(), boot);
-  // before resume: pkernfs mounted by hand, and another pkernfs file (fresh blocks) put over the
-  // counter's RAM file: the path now maps other memory, as a truncate on pkernfs would make it
-  await remote(['sh', '-c', 'mkdir -p /mnt/pkernfs && mount -t pkernfs none /mnt/pkernfs && touch /mnt/pkernfs/decoy && truncate -s 64M /mnt/pkernfs/decoy && mount --bind /mnt/pkernfs/decoy /mnt/pkernfs/guest-ram']);
-  const r = await cli(['resume']);
-  assert.equal(r.code, 1, r.stdout + r.stderr);
-  assert.match(r.stdout + r.stderr, /resume\/verify-ram\/counter: guest RAM \/mnt\/pkernfs\/guest-ram is not what was there before the kexec: [1-9][0-9]* of 32 2 MiB blocks differ/);
-  assert.match(r.stdout + r.stderr, /nothing was started on that RAM/);
-  // nothing started on it; its device state and fingerprint are there for the retry; the other VM went on
-  assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.pid'])).exitCode, 1, 'no QEMU for counter');
-  await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state']);
-  await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state.ram-fingerprint']);
-  assert.equal((await counter('seed')).status, 'running', 'the other VM was restored');
-
-  // the RAM file back as it was: the same resume goes on from where it stopped
-  await remote(['umount', '/mnt/pkernfs/guest-ram']);
-  const again = await cli(['resume']);
-  assert.equal(again.code, 0, again.stdout + again.stderr);
-  await allContinued(before, 'after the retry');
-});
+    // the RAM file back as it was: the same resume goes on from where it stopped
+    await remote(['umount', '/mnt/pkernfs/guest-ram']);
+    const again = await cli(['resume']);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    await allContinued(before, 'after the retry');
+  },
+);
 
 // Last: with a VFIO container set up on the RFC kernel, its intel-iommu shutdown hook oopses at the
 // next kexec (zap_context_table_entries, a NULL dereference: seen here), so no update follows it.
-test('pkernfs: iommu/dom-0 is created, and the VFIO persistence ioctls are "not supported by this kernel" (RFC patches 13 and 16 are not in the port)', { timeout: 120_000 }, async () => {
-  const nic = '0000:00:03.0';
-  await remote(['sh', '-c', `mkdir -p /mnt/pkfs-probe && mount -t pkernfs none /mnt/pkfs-probe && touch /mnt/pkfs-probe/iommu/dom-0 && truncate -s 2M /mnt/pkfs-probe/iommu/dom-0`]);
-  try {
-    assert.match(await remote(['ls', '/mnt/pkfs-probe/iommu']), /^dom-0$/m);
-    await remote(['sh', '-c', `echo vfio-pci > /sys/bus/pci/devices/${nic}/driver_override; echo ${nic} > /sys/bus/pci/devices/${nic}/driver/unbind 2>/dev/null; echo ${nic} > /sys/bus/pci/drivers_probe`]);
-    assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
-    // the plan's own program for a passed-through device on pkernfs (profiles/seed-pkernfs.yaml)
-    const setup = [
-      { op: 'vfio.container.open', as: 'container' },
-      { op: 'vfio.group.open', device: nic, as: 'group' },
-      { op: 'vfio.group.set_container', group: 'group', container: 'container' },
-      { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
-    ];
-    await assert.rejects(
-      runHelper(fx.ssh, { ops: [...setup, { op: 'open', path: '/mnt/pkfs-probe/iommu/dom-0', as: 'pgtables' }, { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' }] }),
-      (e: unknown) => e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES .*not supported by this kernel \(ENOTTY\)/.test(e.helper.message),
-    );
-    await assert.rejects(
-      runHelper(fx.ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0, flags: ['read', 'write', 'live_update'] }] }),
-      (e: unknown) => e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /VFIO_DMA_MAP_FLAG_LIVE_UPDATE .*not supported by this kernel/.test(e.helper.message),
-    );
-    // the same map without the flag works: VFIO itself is there, only the RFC's persistence is missing
-    const plain = await runHelper(fx.ssh, { ops: [...setup, { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' }, { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0 }] });
-    assert.equal(plain.results.at(-1)!['liveUpdate'], false);
-  } finally {
-    await fx.ssh.exec(['umount', '/mnt/pkfs-probe']);
-  }
-});
+test(
+  'pkernfs: iommu/dom-0 is created, and the VFIO persistence ioctls are "not supported by this kernel" (RFC patches 13 and 16 are not in the port)',
+  { timeout: 120_000 },
+  async () => {
+    const nic = '0000:00:03.0';
+    await remote([
+      'sh',
+      '-c',
+      `mkdir -p /mnt/pkfs-probe && mount -t pkernfs none /mnt/pkfs-probe && touch /mnt/pkfs-probe/iommu/dom-0 && truncate -s 2M /mnt/pkfs-probe/iommu/dom-0`,
+    ]);
+    try {
+      assert.match(await remote(['ls', '/mnt/pkfs-probe/iommu']), /^dom-0$/m);
+      await remote([
+        'sh',
+        '-c',
+        `echo vfio-pci > /sys/bus/pci/devices/${nic}/driver_override; echo ${nic} > /sys/bus/pci/devices/${nic}/driver/unbind 2>/dev/null; echo ${nic} > /sys/bus/pci/drivers_probe`,
+      ]);
+      assert.match(await remote(['readlink', `/sys/bus/pci/devices/${nic}/driver`]), /\/vfio-pci$/);
+      // the plan's own program for a passed-through device on pkernfs (profiles/seed-pkernfs.yaml)
+      const setup = [
+        { op: 'vfio.container.open', as: 'container' },
+        { op: 'vfio.group.open', device: nic, as: 'group' },
+        { op: 'vfio.group.set_container', group: 'group', container: 'container' },
+        { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
+      ];
+      await assert.rejects(
+        runHelper(fx.ssh, {
+          ops: [
+            ...setup,
+            { op: 'open', path: '/mnt/pkfs-probe/iommu/dom-0', as: 'pgtables' },
+            { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' },
+          ],
+        }),
+        (e: unknown) =>
+          e instanceof HelperError &&
+          e.code === 'NOT_SUPPORTED' &&
+          /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES .*not supported by this kernel \(ENOTTY\)/.test(e.helper.message),
+      );
+      await assert.rejects(
+        runHelper(fx.ssh, {
+          ops: [
+            ...setup,
+            { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' },
+            { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0, flags: ['read', 'write', 'live_update'] },
+          ],
+        }),
+        (e: unknown) =>
+          e instanceof HelperError &&
+          e.code === 'NOT_SUPPORTED' &&
+          /VFIO_DMA_MAP_FLAG_LIVE_UPDATE .*not supported by this kernel/.test(e.helper.message),
+      );
+      // the same map without the flag works: VFIO itself is there, only the RFC's persistence is missing
+      const plain = await runHelper(fx.ssh, {
+        ops: [
+          ...setup,
+          { op: 'buffer.alloc', size: 2 * MiB, as: 'buf' },
+          { op: 'vfio.dma.map', container: 'container', buffer: 'buf', iova: 0 },
+        ],
+      });
+      assert.equal(plain.results.at(-1)!['liveUpdate'], false);
+    } finally {
+      await fx.ssh.exec(['umount', '/mnt/pkfs-probe']);
+    }
+  },
+);

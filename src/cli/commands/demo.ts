@@ -16,11 +16,17 @@ export interface DemoOpts {
 
 export async function demo(opts: DemoOpts, { out, setExit }: CommandContext): Promise<void> {
   const backend = DEMO_BACKENDS.find((b) => b === opts.backend);
-  if (!backend) throw new LiveupdateError('USAGE', `--backend ${opts.backend}: expected ${DEMO_BACKENDS.slice(0, -1).join(', ')} or ${DEMO_BACKENDS.at(-1)}`);
+  if (!backend)
+    throw new LiveupdateError(
+      'USAGE',
+      `--backend ${opts.backend}: expected ${DEMO_BACKENDS.slice(0, -1).join(', ')} or ${DEMO_BACKENDS.at(-1)}`,
+    );
   const port = Number(opts.port);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LiveupdateError('USAGE', `--port ${opts.port}: expected a TCP port number`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new LiveupdateError('USAGE', `--port ${opts.port}: expected a TCP port number`);
   const count = Number(opts.count);
-  if (!Number.isFinite(count) || count < 1 || count > 600) throw new LiveupdateError('USAGE', `--count ${opts.count}: expected seconds between 1 and 600`);
+  if (!Number.isFinite(count) || count < 1 || count > 600)
+    throw new LiveupdateError('USAGE', `--count ${opts.count}: expected seconds between 1 and 600`);
   const result = await runDemo(
     { backend, keep: opts.keep === true, port, count },
     // the demo's stages in the run's style; each command's steps as lines under its stage (NDJSON with --json)

@@ -28,7 +28,13 @@ export type HostCommandOpts = UpdateRequest;
 
 const PHASES: Record<string, PhaseSelection> = { prepare: 'prepare', suspend: 'suspend', kexec: 'kexec', resume: 'resume', run: 'all' };
 
-async function runPhases(name: string, phases: PhaseSelection, opts: UpdateRequest & { yes?: boolean }, out: Reporter, setExit: (c: number) => void): Promise<void> {
+async function runPhases(
+  name: string,
+  phases: PhaseSelection,
+  opts: UpdateRequest & { yes?: boolean },
+  out: Reporter,
+  setExit: (c: number) => void,
+): Promise<void> {
   const view = runView(out);
   // the first Ctrl-C (or SIGTERM): following the agent, detach; driving the steps here, stop between
   // steps, never inside a blackout window; a second one exits at once (cli/interrupt.ts)
@@ -62,26 +68,43 @@ async function runPhases(name: string, phases: PhaseSelection, opts: UpdateReque
 /** prepare, suspend, kexec, resume, run. */
 export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
   const { plan: savedPlan, phases: which, ...rest } = opts;
-  if (which !== undefined && which !== 'all' && which !== 'update') throw new LiveupdateError('USAGE', `--phases ${which}: one of all, update`);
+  if (which !== undefined && which !== 'all' && which !== 'update')
+    throw new LiveupdateError('USAGE', `--phases ${which}: one of all, update`);
   // with --plan the profile is the one the plan was made from, unless named
   const profile = opts.profile ?? (savedPlan ? readSavedPlan(savedPlan).profile.path : undefined);
-  if (!profile) throw new LiveupdateError('USAGE', "required option '--profile <file>' not specified (or --plan FILE, a plan saved with liveupdate plan --out)");
-  return runPhases(name, which === 'update' ? 'update' : PHASES[name]!, { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) }, out, setExit);
+  if (!profile)
+    throw new LiveupdateError(
+      'USAGE',
+      "required option '--profile <file>' not specified (or --plan FILE, a plan saved with liveupdate plan --out)",
+    );
+  return runPhases(
+    name,
+    which === 'update' ? 'update' : PHASES[name]!,
+    { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) },
+    out,
+    setExit,
+  );
 }
 
 export async function abort(given: PhaseOpts & { profile: string }, { out, setExit }: CommandContext): Promise<void> {
   const opts = { ...given, agent: viaAgent({ ...given, remote: !isLocal(given.host) }) };
   const { profile } = requireProfile(opts.profile);
   // the journal of an agent's run is on the host
-  const records = opts.agent ? await withHost(opts, (h) => readRemoteJournal(h, profileJournal(profile))) : Journal.read(journalFor(opts, profile));
+  const records = opts.agent
+    ? await withHost(opts, (h) => readRemoteJournal(h, profileJournal(profile)))
+    : Journal.read(journalFor(opts, profile));
   const state = replay(records);
   const run = state && !state.finished ? state : undefined;
   const jump = jumped(run);
   if (run && jump) {
     const unfinished = pending(run);
-    throw new LiveupdateError('STEP_FAILED', `past the point of no return: kexec -e ran at ${new Date(jump.at).toISOString()} (from boot ${jump.bootId ?? '?'}); the old kernel is gone and abort cannot resume the VMs on it`, {
-      hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${hostFlag(opts.host)}' restores them on the new kernel${unfinished.length ? ` (unfinished: ${unfinished.join(', ')})` : ''}`,
-    });
+    throw new LiveupdateError(
+      'STEP_FAILED',
+      `past the point of no return: kexec -e ran at ${new Date(jump.at).toISOString()} (from boot ${jump.bootId ?? '?'}); the old kernel is gone and abort cannot resume the VMs on it`,
+      {
+        hint: `the VMs' RAM and device state are kept; 'liveupdate resume --profile ${opts.profile}${hostFlag(opts.host)}' restores them on the new kernel${unfinished.length ? ` (unfinished: ${unfinished.join(', ')})` : ''}`,
+      },
+    );
   }
   await runPhases('abort', 'abort', opts, out, setExit);
 }
@@ -94,7 +117,12 @@ export async function status(opts: StatusOpts, { out }: CommandContext): Promise
 export async function hostInstall(opts: HostCommandOpts, { out }: CommandContext): Promise<void> {
   await withHost(opts, async (host) => {
     const r = await installAgent(host);
-    const lines = [`agent: ${host.name}:${r.bin}`, `runtime: ${r.runtime}`, `helper: ${r.helper}`, `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : 'no systemd here: the host\'s init runs liveupdate-agent boot (see README)'}`];
+    const lines = [
+      `agent: ${host.name}:${r.bin}`,
+      `runtime: ${r.runtime}`,
+      `helper: ${r.helper}`,
+      `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : "no systemd here: the host's init runs liveupdate-agent boot (see README)"}`,
+    ];
     out.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
   });
 }
@@ -103,7 +131,10 @@ export async function hostUninstall(opts: HostCommandOpts & { profile: string },
   const { profile } = requireProfile(opts.profile);
   await withHost(opts, async (host) => {
     const removed = await uninstallAgent(host, profileJournal(profile));
-    out.result(removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`, { type: 'uninstall', host: host.name, removed });
+    out.result(
+      removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`,
+      { type: 'uninstall', host: host.name, removed },
+    );
   });
 }
 
@@ -117,7 +148,12 @@ async function withHost<T>(opts: UpdateRequest, fn: (h: Host) => Promise<T>): Pr
 }
 
 /** status --follow: the newest request on the host, drawn until its result (or Ctrl-C). */
-async function followLatest(host: Host, journal: string, opts: { profile: string; host?: HostOptions['host'] }, view: StatusView): Promise<void> {
+async function followLatest(
+  host: Host,
+  journal: string,
+  opts: { profile: string; host?: HostOptions['host'] },
+  view: StatusView,
+): Promise<void> {
   const latest = await latestRequest(host);
   if (!latest) throw new LiveupdateError('USAGE', `${host.name}: no run of the agent there to follow`);
   if (latest.result) return;
@@ -125,8 +161,17 @@ async function followLatest(host: Host, journal: string, opts: { profile: string
   const off = onInterrupt(() => stop.abort());
   try {
     const { emit } = view.following();
-    const f = await followAgent(host, latest.spool, journal, { inode: 'follow', offset: 0 }, { emit, silenceMs: 600_000, signal: stop.signal });
-    if (f.state === 'detached') view.stoppedFollowing(`stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
+    const f = await followAgent(
+      host,
+      latest.spool,
+      journal,
+      { inode: 'follow', offset: 0 },
+      { emit, silenceMs: 600_000, signal: stop.signal },
+    );
+    if (f.state === 'detached')
+      view.stoppedFollowing(
+        `stopped following (${f.why}); the run goes on: liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`,
+      );
     if (f.state === 'died') view.stoppedFollowing(`${f.why}${f.log ? `; its log ends:\n${f.log}` : ''}`);
   } finally {
     off();

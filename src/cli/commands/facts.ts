@@ -13,11 +13,30 @@ export function renderFacts(f: HostFacts): string {
     `kexec loaded: ${f.kexecLoaded ? 'yes' : 'no'}`,
     `devices: ${[f.devices.kvm && '/dev/kvm', f.devices.iommu && '/dev/iommu', f.devices.liveupdate && '/dev/liveupdate', ...f.devices.vfio.map((v) => `/dev/vfio/${v}`)].filter(Boolean).join(' ') || 'none of kvm, iommu, liveupdate, vfio'}`,
     `system RAM / persistent ranges:`,
-    ...f.iomem.filter((r) => /System RAM|Persistent/.test(r.name)).map((r) => `  ${hex(r.start)}-${hex(r.end)} ${r.name} (${formatSize(r.end - r.start + 1)})`),
+    ...f.iomem
+      .filter((r) => /System RAM|Persistent/.test(r.name))
+      .map((r) => `  ${hex(r.start)}-${hex(r.end)} ${r.name} (${formatSize(r.end - r.start + 1)})`),
     `pmem: ${f.pmem.map((p) => `${p.name} ${formatSize(p.size)}${p.mode ? ` ${p.mode}` : ''}`).join(', ') || 'none'}`,
     `pci devices in IOMMU groups: ${f.pci.filter((p) => p.iommuGroup !== undefined).length} of ${f.pci.length}`,
-    `qemu: ${f.qemu.map((q) => `${q.binary} ${q.version ?? 'missing'}${q.aliases && Object.keys(q.aliases).length ? ` (${Object.entries(q.aliases).map(([a, t]) => `${a} = ${t}`).join(', ')})` : ''}`).join(', ') || 'none probed'}`,
-    ...(f.vms ? [`running VMs: ${f.vms.map((v) => `${v.name} (pid ${v.pid}) QEMU ${v.version ?? '?'} ${v.exe} on ${v.machine ?? '?'}`).join(', ') || 'none of the profile\'s'}`] : []),
+    `qemu: ${
+      f.qemu
+        .map(
+          (q) =>
+            `${q.binary} ${q.version ?? 'missing'}${
+              q.aliases && Object.keys(q.aliases).length
+                ? ` (${Object.entries(q.aliases)
+                    .map(([a, t]) => `${a} = ${t}`)
+                    .join(', ')})`
+                : ''
+            }`,
+        )
+        .join(', ') || 'none probed'
+    }`,
+    ...(f.vms
+      ? [
+          `running VMs: ${f.vms.map((v) => `${v.name} (pid ${v.pid}) QEMU ${v.version ?? '?'} ${v.exe} on ${v.machine ?? '?'}`).join(', ') || "none of the profile's"}`,
+        ]
+      : []),
     `pkernfs: ${f.filesystems.includes('pkernfs') ? 'available' : 'not in this kernel'}`,
   ];
   return lines.join('\n') + '\n';

@@ -25,7 +25,15 @@ export interface FleetOpts {
   forks: string;
 }
 
-export type FleetRunOpts = Omit<FleetOpts, 'forks'> & { forks?: string; resume?: string; report?: string; agent?: boolean; via: string; dryRun?: boolean; yes?: boolean };
+export type FleetRunOpts = Omit<FleetOpts, 'forks'> & {
+  forks?: string;
+  resume?: string;
+  report?: string;
+  agent?: boolean;
+  via: string;
+  dryRun?: boolean;
+  yes?: boolean;
+};
 export type FleetStatusOpts = { inventory: string; run?: string; fleetDir: string };
 
 /** The most recent run in the fleet directory. */
@@ -63,14 +71,26 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     if (opts.resume) throw new LiveupdateError('USAGE', '--dry-run plans the hosts afresh; drop --resume');
     return fleetPlan({ ...opts, forks: opts.forks ?? String(DEFAULT_FORKS) }, ctx);
   }
-  if (opts.forks !== undefined) throw new LiveupdateError('USAGE', "--forks is how many hosts --dry-run probes at once; a run updates rollout.concurrency hosts of a batch at once (the inventory's rollout:)");
+  if (opts.forks !== undefined)
+    throw new LiveupdateError(
+      'USAGE',
+      "--forks is how many hosts --dry-run probes at once; a run updates rollout.concurrency hosts of a batch at once (the inventory's rollout:)",
+    );
   const { out, setExit } = ctx;
   const inv = requireInventory(opts.inventory);
-  if (opts.resume && opts.limit) throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
+  if (opts.resume && opts.limit)
+    throw new LiveupdateError('USAGE', '--resume takes the hosts and batches of the run it resumes; drop --limit');
   // phases all and update both pass the kexec
   if (!inv.rollout.vmmOnly) {
-    const which = opts.resume ? `the hosts of fleet run ${opts.resume} not yet done` : `the hosts of ${inv.file}${opts.limit ? ` matching --limit ${opts.limit}` : ''}`;
-    await confirmOrRefuse(out, opts.yes, `'fleet run' kexecs ${which} into their staged kernels, batch by batch; each host past its kexec resumes its VMs only on the new kernel`, `review first: liveupdate fleet run --dry-run --inventory ${opts.inventory}${opts.limit ? ` --limit ${opts.limit}` : ''}`);
+    const which = opts.resume
+      ? `the hosts of fleet run ${opts.resume} not yet done`
+      : `the hosts of ${inv.file}${opts.limit ? ` matching --limit ${opts.limit}` : ''}`;
+    await confirmOrRefuse(
+      out,
+      opts.yes,
+      `'fleet run' kexecs ${which} into their staged kernels, batch by batch; each host past its kexec resumes its VMs only on the new kernel`,
+      `review first: liveupdate fleet run --dry-run --inventory ${opts.inventory}${opts.limit ? ` --limit ${opts.limit}` : ''}`,
+    );
   }
   const view = fleetView(out);
   const progress = view.progress();
@@ -85,10 +105,20 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     emit: progress.emit,
   });
   await progress.finish();
-  const report: FleetReport = { type: 'fleet-report', runId: result.runId, ok: result.ok, stopped: result.stopped ?? null, dir: result.dir, hosts: result.hosts };
+  const report: FleetReport = {
+    type: 'fleet-report',
+    runId: result.runId,
+    ok: result.ok,
+    stopped: result.stopped ?? null,
+    dir: result.dir,
+    hosts: result.hosts,
+  };
   writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
   if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
-  view.done(report, { report: join(result.dir, 'report.json'), resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}` });
+  view.done(report, {
+    report: join(result.dir, 'report.json'),
+    resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}`,
+  });
   if (!result.ok) setExit(EXIT.error);
 }
 
@@ -100,7 +130,26 @@ export function fleetStatus(opts: FleetStatusOpts, { out }: CommandContext): voi
   const j = FleetJournal.open(opts.fleetDir, id);
   const fleet = fleetState(j.records());
   j.close();
-  const hosts: HostReport[] = (fleet.run?.batches ?? []).flatMap((b, bi) => b.map((n) => fleet.ended.get(n) ?? { host: n, batch: bi, state: 'not-started' as const, blackouts: [], ms: 0, ...(fleet.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}) }));
-  const state = fleet.done === true ? 'finished: every host ok' : fleet.stopped ? `stopped: ${fleet.stopped}` : fleet.done === false ? 'finished with failures' : 'in progress or interrupted';
+  const hosts: HostReport[] = (fleet.run?.batches ?? []).flatMap((b, bi) =>
+    b.map(
+      (n) =>
+        fleet.ended.get(n) ?? {
+          host: n,
+          batch: bi,
+          state: 'not-started' as const,
+          blackouts: [],
+          ms: 0,
+          ...(fleet.started.has(n) ? { error: 'started, no end recorded (in flight or interrupted): --resume continues it' } : {}),
+        },
+    ),
+  );
+  const state =
+    fleet.done === true
+      ? 'finished: every host ok'
+      : fleet.stopped
+        ? `stopped: ${fleet.stopped}`
+        : fleet.done === false
+          ? 'finished with failures'
+          : 'in progress or interrupted';
   fleetView(out).status(id, state, hosts, opts.fleetDir);
 }

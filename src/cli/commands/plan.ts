@@ -34,11 +34,20 @@ export async function plan(opts: PlanOpts, { out, setExit }: CommandContext): Pr
   for (const w of warnings) out.warn(w);
   // from a file, nothing of SSH or the host probe is loaded (bench:cli)
   const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
-  const input = { profile, facts, phases, locate, allowOtherHost: opts.allowOtherHost ?? false, update: opts.vmmOnly ? ('vmm' as const) : ('kernel' as const) };
+  const input = {
+    profile,
+    facts,
+    phases,
+    locate,
+    allowOtherHost: opts.allowOtherHost ?? false,
+    update: opts.vmmOnly ? ('vmm' as const) : ('kernel' as const),
+  };
   // saved with the abort plan a run would make from these facts
   const { plan: p, abortPlan } = opts.out ? planWithAbort(input) : { plan: makePlan(input), abortPlan: undefined };
   if (opts.out) writeSavedPlan(opts.out, savePlan(p, abortPlan, phases, resolve(opts.profile), sha256, new Date()));
-  const saved = opts.out ? `\nsaved to ${opts.out}: 'liveupdate ${commandFor(phases)} --plan ${opts.out}${opts.host ? ` --host ${opts.host}` : ''}' runs exactly this plan, and refuses it if the profile, the host's boot or its facts have changed\n` : '';
+  const saved = opts.out
+    ? `\nsaved to ${opts.out}: 'liveupdate ${commandFor(phases)} --plan ${opts.out}${opts.host ? ` --host ${opts.host}` : ''}' runs exactly this plan, and refuses it if the profile, the host's boot or its facts have changed\n`
+    : '';
   out.result(renderPlan(p, { color: out.color }) + saved, { type: 'plan', ...p, ...(opts.out ? { savedTo: opts.out } : {}) });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
   if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);

@@ -7,7 +7,9 @@ export function validate(file: string, { out }: CommandContext): void {
   const r = loadProfile(file);
   for (const w of r.warnings) out.warn(w);
   if (!r.value) {
-    throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`, { diagnostics: r.errors });
+    throw new LiveupdateError('PROFILE_INVALID', `${file}: ${r.errors.length} problem${r.errors.length === 1 ? '' : 's'}`, {
+      diagnostics: r.errors,
+    });
   }
   out.result(`${file}: valid (${r.value.persistence.backend}, ${r.value.vms.length} VM${r.value.vms.length === 1 ? '' : 's'})\n`, {
     type: 'validated',

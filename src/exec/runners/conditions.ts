@@ -8,7 +8,7 @@ import { fill, statusOf, type RunEnv } from './env.js';
 
 /** The QMP socket a VM check asks: the one it names (a cpr-transfer's new QEMU), else the VM's own. */
 function qmpOf(check: { vm: string; socket?: string }, env: RunEnv): string {
-  return check.socket ? fill(check.socket, env.vars) : env.vars[`qmp.${check.vm}`] ?? '';
+  return check.socket ? fill(check.socket, env.vars) : (env.vars[`qmp.${check.vm}`] ?? '');
 }
 
 /** Is `check` true on the host now? (`journal`: did this run already record the step done?) */
@@ -39,14 +39,27 @@ export async function hostShows(check: Check, env: RunEnv, stepId: string): Prom
     case 'vm-gone':
       return (await env.qmp.alive(qmpOf(check, env))) === undefined;
     case 'process-alive':
-      return (await env.host.exec(['sh', '-c', 'p=$(cat "$1" 2>/dev/null) && case $p in ""|*[!0-9]*) exit 1 ;; esac && s=$(sed "s/.*) //" "/proc/$p/stat" 2>/dev/null) && [ "${s%% *}" != Z ]', 'sh', fill(check.pidfile, env.vars)])).exitCode === 0;
+      return (
+        (
+          await env.host.exec([
+            'sh',
+            '-c',
+            'p=$(cat "$1" 2>/dev/null) && case $p in ""|*[!0-9]*) exit 1 ;; esac && s=$(sed "s/.*) //" "/proc/$p/stat" 2>/dev/null) && [ "${s%% *}" != Z ]',
+            'sh',
+            fill(check.pidfile, env.vars),
+          ])
+        ).exitCode === 0
+      );
     case 'all':
       for (const c of check.checks) if (!(await hostShows(c, env, stepId))) return false;
       return true;
     case 'not':
       return !(await hostShows(check.check, env, stepId));
     case 'boot-changed':
-      return env.vars['boot.recorded'] !== undefined && (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim() !== env.vars['boot.recorded'];
+      return (
+        env.vars['boot.recorded'] !== undefined &&
+        (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'])).stdout.trim() !== env.vars['boot.recorded']
+      );
     case 'pmem-mode': {
       const dev = fill(check.device, env.vars).replace('/dev/', '');
       const r = await env.host.exec(['cat', `/sys/block/${dev}/device/mode`]);

@@ -28,7 +28,8 @@ export function fill(text: string, vars: Record<string, string>): string {
 export async function sh(env: RunEnv, argv: string[], what: string, timeoutMs = 120_000): Promise<string> {
   const full = argv.map((a) => fill(a, env.vars));
   const unresolved = full.find((a) => /\{[a-zA-Z0-9_.:-]+\}/.test(a) && !a.startsWith('{"'));
-  if (unresolved) throw new LiveupdateError('STEP_FAILED', `${what}: ${unresolved} has a value only known at run time that nothing provided`);
+  if (unresolved)
+    throw new LiveupdateError('STEP_FAILED', `${what}: ${unresolved} has a value only known at run time that nothing provided`);
   const r = await env.host.exec(full, { timeoutMs });
   if (r.exitCode !== 0) throw commandFailed(what, full, r);
   return r.stdout;

@@ -16,7 +16,11 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
     const answers = [];
     for (const op of step.program.ops) {
       const r = await holderRequest(env.host, step.holder, op);
-      if (!r.ok) throw new HelperError(r.error ?? { op: op.op, errno: 0, errnoName: '', code: 'failed', message: 'failed' }, `${step.id} (holder ${step.holder})`);
+      if (!r.ok)
+        throw new HelperError(
+          r.error ?? { op: op.op, errno: 0, errnoName: '', code: 'failed', message: 'failed' },
+          `${step.id} (holder ${step.holder})`,
+        );
       answers.push(r);
     }
     const vars: Record<string, string> = {};
@@ -25,7 +29,8 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
       const st = await holderRequest(env.host, step.holder, { op: 'status' });
       for (const [k, path] of Object.entries(step.vars)) {
         const v = pick(st, path);
-        if (typeof v !== 'string' && typeof v !== 'number') throw new LiveupdateError('HELPER_ERROR', `${step.id}: the holder's status has no ${path} (for {${k}})`);
+        if (typeof v !== 'string' && typeof v !== 'number')
+          throw new LiveupdateError('HELPER_ERROR', `${step.id}: the holder's status has no ${path} (for {${k}})`);
         vars[k] = String(v);
       }
       Object.assign(env.vars, vars);
@@ -37,16 +42,19 @@ export async function runHelperStep(step: Extract<Step, { kind: 'helper-ioctl' }
   const doc = await runHelper(env.host, program, { allowFailure: true });
   if (doc.error?.code === 'mismatch') {
     // what to do is part of the message: a step's failure is reported by its message
-    throw new LiveupdateError('RAM_CHANGED', `${doc.error.message}; nothing was started on that RAM, and its device state and fingerprint are kept: once the RAM is back, \`liveupdate resume\` checks it again and goes on`);
+    throw new LiveupdateError(
+      'RAM_CHANGED',
+      `${doc.error.message}; nothing was started on that RAM, and its device state and fingerprint are kept: once the RAM is back, \`liveupdate resume\` checks it again and goes on`,
+    );
   }
   if (!doc.ok) throw new HelperError(doc.error!, step.id);
   const vars: Record<string, string> = {};
   for (const [k, path] of Object.entries(step.vars ?? {})) {
     const v = pick(doc, path);
-    if (typeof v !== 'string' && typeof v !== 'number') throw new LiveupdateError('HELPER_ERROR', `${step.id}: the helper's result has no ${path} (for {${k}})`);
+    if (typeof v !== 'string' && typeof v !== 'number')
+      throw new LiveupdateError('HELPER_ERROR', `${step.id}: the helper's result has no ${path} (for {${k}})`);
     vars[k] = String(v);
   }
   Object.assign(env.vars, vars);
   return { ...(doc.then ? { then: doc.then } : {}), results: doc.results, handles: doc.handles ?? {}, vars };
 }
-

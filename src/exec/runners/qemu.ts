@@ -43,7 +43,10 @@ async function waitMigration(c: QmpClient, until: string[], timeoutMs: number): 
     };
     const onClosed = (e: Error): void => finish(() => reject(e));
     const poll = setInterval(() => void settle(), 250);
-    const timer = setTimeout(() => finish(() => reject(new LiveupdateError('QMP_TIMEOUT', `migration on ${c.label} did not finish within ${timeoutMs / 1000}s`))), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(
+      () => finish(() => reject(new LiveupdateError('QMP_TIMEOUT', `migration on ${c.label} did not finish within ${timeoutMs / 1000}s`))),
+      Math.max(0, deadline - Date.now()),
+    );
     c.on('event', onEvent);
     c.once('closed', onClosed);
     void settle();
@@ -55,18 +58,44 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
   const c = await env.qmp.get(socket);
   if (step.command === 'quit') {
     // QEMU removes its pidfile as it exits: read the pid before asking it to quit
-    const pid = step.pidfile ? await env.host.fetch(fill(step.pidfile, env.vars)).then((b) => /^\d+$/.test(b.toString().trim()) ? b.toString().trim() : undefined, () => undefined) : undefined;
+    const pid = step.pidfile
+      ? await env.host.fetch(fill(step.pidfile, env.vars)).then(
+          (b) => (/^\d+$/.test(b.toString().trim()) ? b.toString().trim() : undefined),
+          () => undefined,
+        )
+      : undefined;
     const closed = new Promise<void>((resolve) => (c.closed ? resolve() : c.once('closed', () => resolve())));
     await c.execute('quit', undefined, { timeoutMs: 10_000 }).catch((e: LiveupdateError) => {
       if (e.code !== 'QMP_CLOSED') throw e; // QEMU may close before replying: that is the quit
     });
-    await Promise.race([closed, new Promise((_, rej) => setTimeout(() => rej(new LiveupdateError('QMP_TIMEOUT', `${step.vm}: QEMU did not exit within 10 s of quit`)), 10_000))]);
+    await Promise.race([
+      closed,
+      new Promise((_, rej) =>
+        setTimeout(() => rej(new LiveupdateError('QMP_TIMEOUT', `${step.vm}: QEMU did not exit within 10 s of quit`)), 10_000),
+      ),
+    ]);
     env.qmp.drop(socket);
     // QMP closes before the process is gone; until it is, its RAM file is still open (umount: EBUSY).
     // A zombie has let go of everything (an init that reaps slowly must not hold the step).
     if (pid && env.host.waitGone) {
-      if (!(await env.host.waitGone(Number(pid), 10_000))) throw new LiveupdateError('HOST_COMMAND_FAILED', `${step.vm}: wait for QEMU (pid ${pid}) to exit: process ${pid} still alive 10 s after quit`);
-    } else if (pid) await sh(env, ['sh', '-c', 'i=0; while s=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; do [ $i -ge 200 ] && { echo "process $1 still alive 10 s after quit" >&2; exit 1; }; i=$((i+1)); sleep 0.05; done', 'sh', pid], `${step.vm}: wait for QEMU (pid ${pid}) to exit`, 15_000);
+      if (!(await env.host.waitGone(Number(pid), 10_000)))
+        throw new LiveupdateError(
+          'HOST_COMMAND_FAILED',
+          `${step.vm}: wait for QEMU (pid ${pid}) to exit: process ${pid} still alive 10 s after quit`,
+        );
+    } else if (pid)
+      await sh(
+        env,
+        [
+          'sh',
+          '-c',
+          'i=0; while s=$(sed "s/.*) //" "/proc/$1/stat" 2>/dev/null) && [ "${s%% *}" != Z ]; do [ $i -ge 200 ] && { echo "process $1 still alive 10 s after quit" >&2; exit 1; }; i=$((i+1)); sleep 0.05; done',
+          'sh',
+          pid,
+        ],
+        `${step.vm}: wait for QEMU (pid ${pid}) to exit`,
+        15_000,
+      );
     return {};
   }
   const args = step.arguments ? (JSON.parse(fill(JSON.stringify(step.arguments), env.vars)) as Record<string, unknown>) : undefined;
@@ -78,7 +107,11 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
     info = await waitMigration(c, step.wait.until, step.wait.timeoutMs);
   } catch (e) {
     if (c.closed) {
-      throw new LiveupdateError('QEMU_FAILED', `QEMU of ${step.vm} exited during ${step.command}: its device state was not ${step.command === 'migrate' ? 'saved' : 'loaded'}; guest RAM is untouched in its backing file`, { cause: e });
+      throw new LiveupdateError(
+        'QEMU_FAILED',
+        `QEMU of ${step.vm} exited during ${step.command}: its device state was not ${step.command === 'migrate' ? 'saved' : 'loaded'}; guest RAM is untouched in its backing file`,
+        { cause: e },
+      );
     }
     throw e;
   }
@@ -91,9 +124,18 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
         () => (after = `; ${step.vm} is paused on its old QEMU (cont failed)`),
       );
     }
-    throw new LiveupdateError('MIGRATION_FAILED', `${step.command} of ${step.vm} ${info.status}: ${info['error-desc'] ?? 'QEMU gave no reason'}${after}`);
+    throw new LiveupdateError(
+      'MIGRATION_FAILED',
+      `${step.command} of ${step.vm} ${info.status}: ${info['error-desc'] ?? 'QEMU gave no reason'}${after}`,
+    );
   }
-  return { ms: Date.now() - started, status: info.status, downtimeMs: info.downtime, totalMs: info['total-time'], bytes: info.ram?.transferred };
+  return {
+    ms: Date.now() - started,
+    status: info.status,
+    downtimeMs: info.downtime,
+    totalMs: info['total-time'],
+    bytes: info.ram?.transferred,
+  };
 }
 
 export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: RunEnv): Promise<Outcome> {
@@ -126,7 +168,10 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
   if (wrong) {
     await c.execute('quit').catch(() => undefined);
     env.qmp.drop(fill(step.socket, env.vars));
-    throw new LiveupdateError('QEMU_FAILED', `${step.vm}: ${wrong}; not loading its state (the new QEMU was stopped, the state is untouched). Plan again and resume.`);
+    throw new LiveupdateError(
+      'QEMU_FAILED',
+      `${step.vm}: ${wrong}; not loading its state (the new QEMU was stopped, the state is untouched). Plan again and resume.`,
+    );
   }
   return got;
 }
@@ -152,12 +197,26 @@ const LAUNCH_WAITING = [
 /** A cpr-transfer's new QEMU: started in the background, waiting on its cpr socket (no QMP before the state arrives). */
 async function startCprTarget(step: Extract<Step, { kind: 'qemu-start' }>, cpr: CprStart, argv: string[], env: RunEnv): Promise<Outcome> {
   // a new QEMU an interrupted run left waiting holds nothing of the VM: stop it (never the VM's own QEMU)
-  await sh(env, ['sh', '-c', STOP_WAITING, 'sh', step.pidfile, cpr.vmPidfile, cpr.cprSocket], `${step.vm}: stop a new QEMU left waiting`, 30_000);
-  const out = await sh(env, ['sh', '-c', LAUNCH_WAITING, 'sh', cpr.log, cpr.cprSocket, cpr.mainSocket, step.pidfile, ...argv], `${step.vm}: start its new QEMU`, 90_000).catch((e: LiveupdateError) => {
-    throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} did not start: ${e.message}; ${step.vm} still runs on its old QEMU`);
+  await sh(
+    env,
+    ['sh', '-c', STOP_WAITING, 'sh', step.pidfile, cpr.vmPidfile, cpr.cprSocket],
+    `${step.vm}: stop a new QEMU left waiting`,
+    30_000,
+  );
+  const out = await sh(
+    env,
+    ['sh', '-c', LAUNCH_WAITING, 'sh', cpr.log, cpr.cprSocket, cpr.mainSocket, step.pidfile, ...argv],
+    `${step.vm}: start its new QEMU`,
+    90_000,
+  ).catch((e: LiveupdateError) => {
+    throw new LiveupdateError(
+      'QEMU_FAILED',
+      `the new QEMU for ${step.vm} did not start: ${e.message}; ${step.vm} still runs on its old QEMU`,
+    );
   });
   const pid = out.trim();
-  if (!/^[0-9]+$/.test(pid)) throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} wrote '${pid}' to ${step.pidfile}, not a pid`);
+  if (!/^[0-9]+$/.test(pid))
+    throw new LiveupdateError('QEMU_FAILED', `the new QEMU for ${step.vm} wrote '${pid}' to ${step.pidfile}, not a pid`);
   // later steps (the adopt) fill it in; the journal keeps it for a run continued later
   env.vars[cpr.pidVar] = pid;
   return { pid: Number(pid), vars: { [cpr.pidVar]: pid } };
@@ -166,13 +225,24 @@ async function startCprTarget(step: Extract<Step, { kind: 'qemu-start' }>, cpr: 
 /** The new QEMU takes the VM's paths: QMP socket moved (this run's connection to it closed first), pidfile written. */
 export async function runQemuAdopt(step: Extract<Step, { kind: 'qemu-adopt' }>, env: RunEnv): Promise<Outcome> {
   const pid = fill(step.pid, env.vars);
-  if (!/^[0-9]+$/.test(pid)) throw new LiveupdateError('STEP_FAILED', `${step.vm}: the new QEMU's pid is not known (${step.pid} is '${pid}'); nothing was moved`);
+  if (!/^[0-9]+$/.test(pid))
+    throw new LiveupdateError('STEP_FAILED', `${step.vm}: the new QEMU's pid is not known (${step.pid} is '${pid}'); nothing was moved`);
   // QEMU serves one QMP client at a time: this run's connection to the new QEMU closes before anyone connects by the VM's path
   await env.qmp.release(fill(step.from.socket, env.vars));
   await env.qmp.release(fill(step.socket, env.vars));
   await sh(
     env,
-    ['sh', '-c', 'kill -0 "$1" || { echo "process $1 is gone" >&2; exit 1; }; if [ -e "$2" ]; then mv -f "$2" "$3"; fi; printf "%s\\n" "$1" > "$4.new" && mv -f "$4.new" "$4" && rm -f "$5"', 'sh', pid, step.from.socket, step.socket, step.pidfile, step.from.pidfile],
+    [
+      'sh',
+      '-c',
+      'kill -0 "$1" || { echo "process $1 is gone" >&2; exit 1; }; if [ -e "$2" ]; then mv -f "$2" "$3"; fi; printf "%s\\n" "$1" > "$4.new" && mv -f "$4.new" "$4" && rm -f "$5"',
+      'sh',
+      pid,
+      step.from.socket,
+      step.socket,
+      step.pidfile,
+      step.from.pidfile,
+    ],
     step.id,
   );
   return { pid: Number(pid) };

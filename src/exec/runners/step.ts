@@ -19,8 +19,14 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
     case 'kexec-exec': {
       // Detached, so the call returns at once instead of hanging until the dead connection times
       // out; verify-boot then proves the jump. (A local orchestrator dies with the old kernel.)
-      const r = await env.host.exec(['sh', '-c', '(sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 &', 'sh', ...step.argv], { timeoutMs: 15_000 }).catch(() => undefined);
-      if (r && r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `could not start ${step.argv.join(' ')} (exit ${r.exitCode}): ${r.stderr.trim()}; the host is still on its old kernel`);
+      const r = await env.host
+        .exec(['sh', '-c', '(sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 &', 'sh', ...step.argv], { timeoutMs: 15_000 })
+        .catch(() => undefined);
+      if (r && r.exitCode !== 0)
+        throw new LiveupdateError(
+          'STEP_FAILED',
+          `could not start ${step.argv.join(' ')} (exit ${r.exitCode}): ${r.stderr.trim()}; the host is still on its old kernel`,
+        );
       env.host.reset?.();
       env.qmp = new QmpPool(env.host);
       return {};

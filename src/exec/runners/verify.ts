@@ -26,12 +26,19 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
         await new Promise((r) => setTimeout(r, 2));
         got = await stateFileFacts(env, v.path);
       }
-      if (!got || got.bytes === 0) throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} is ${got ? 'empty' : 'missing'}`);
+      if (!got || got.bytes === 0)
+        throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} is ${got ? 'empty' : 'missing'}`);
       if (v.savedBy) {
         const saved = env.outcomes.get(v.savedBy);
         if (saved && (saved['bytes'] !== got.bytes || saved['sha256'] !== got.sha256)) {
-          const how = saved['bytes'] !== got.bytes ? `is ${got.bytes} bytes but ${String(saved['bytes'])} were saved (truncated?)` : 'has a different sha256 than the one saved';
-          throw new LiveupdateError('STEP_FAILED', `${v.vm}: device state ${v.path} ${how}; not restoring from it. The VM stays resumable once the saved file is back.`);
+          const how =
+            saved['bytes'] !== got.bytes
+              ? `is ${got.bytes} bytes but ${String(saved['bytes'])} were saved (truncated?)`
+              : 'has a different sha256 than the one saved';
+          throw new LiveupdateError(
+            'STEP_FAILED',
+            `${v.vm}: device state ${v.path} ${how}; not restoring from it. The VM stays resumable once the saved file is back.`,
+          );
         }
       }
       return got;
@@ -40,7 +47,10 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       // before anything pauses: the state about to be saved is for the QEMU the plan judged
       const got = await qemuIdentity(await env.qmp.get(fill(v.socket, env.vars), 30_000));
       if (got.version !== v.version || got.machine !== v.machine) {
-        throw new LiveupdateError('STEP_FAILED', `${v.vm} runs QEMU ${got.version} on ${got.machine}, but the plan was made for QEMU ${v.version} on ${v.machine}: nothing was paused; plan again`);
+        throw new LiveupdateError(
+          'STEP_FAILED',
+          `${v.vm} runs QEMU ${got.version} on ${got.machine}, but the plan was made for QEMU ${v.version} on ${v.machine}: nothing was paused; plan again`,
+        );
       }
       return got;
     }
@@ -58,7 +68,8 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
     }
     case 'filesystem': {
       const out = await sh(env, ['cat', '/proc/filesystems'], 'filesystems');
-      if (!out.split('\n').some((l) => l.trim().split(/\s+/).pop() === v.fstype)) throw new LiveupdateError('STEP_FAILED', `the running kernel has no ${v.fstype} filesystem`);
+      if (!out.split('\n').some((l) => l.trim().split(/\s+/).pop() === v.fstype))
+        throw new LiveupdateError('STEP_FAILED', `the running kernel has no ${v.fstype} filesystem`);
       return {};
     }
     case 'carve-out': {
@@ -81,13 +92,29 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       const st = await holderRequest(env.host, LUO_HOLDER_SOCKET, { op: 'status' });
       const held = Object.values((st['handles'] ?? {}) as Record<string, { what: string }>).map((h) => h.what);
       const missing = v.sessions.filter((n) => !held.includes(`LUO session ${n}`));
-      if (missing.length) throw new LiveupdateError('STEP_FAILED', `the LUO holder (pid ${String(st['pid'])}) does not hold ${missing.join(', ')}: a kexec now would lose those VMs' RAM`);
+      if (missing.length)
+        throw new LiveupdateError(
+          'STEP_FAILED',
+          `the LUO holder (pid ${String(st['pid'])}) does not hold ${missing.join(', ')}: a kexec now would lose those VMs' RAM`,
+        );
       // and each old QEMU maps the very memfd the holder preserves (same inode), not some other memory
       const handles = (st['handles'] ?? {}) as Record<string, { fd?: number }>;
       for (const { vm, pidfile } of v.vms ?? []) {
         const fd = handles[`ram-${vm}`]?.fd;
-        const r = await env.host.exec(['sh', '-c', 'i=$(stat -L -c %i "/proc/$1/fd/$2") && q=$(cat "$3") && awk -v i="$i" \'$5==i{f=1} END{exit !f}\' "/proc/$q/maps"', 'sh', String(st['pid']), String(fd ?? -1), pidfile]);
-        if (r.exitCode !== 0) throw new LiveupdateError('STEP_FAILED', `${vm}'s QEMU does not map the memfd the LUO holder preserves (ram-${vm}): a kexec now would lose its RAM`);
+        const r = await env.host.exec([
+          'sh',
+          '-c',
+          'i=$(stat -L -c %i "/proc/$1/fd/$2") && q=$(cat "$3") && awk -v i="$i" \'$5==i{f=1} END{exit !f}\' "/proc/$q/maps"',
+          'sh',
+          String(st['pid']),
+          String(fd ?? -1),
+          pidfile,
+        ]);
+        if (r.exitCode !== 0)
+          throw new LiveupdateError(
+            'STEP_FAILED',
+            `${vm}'s QEMU does not map the memfd the LUO holder preserves (ram-${vm}): a kexec now would lose its RAM`,
+          );
       }
       return { holderPid: st['pid'], sessions: v.sessions };
     }
@@ -107,7 +134,11 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
       if (id && id !== before) {
         const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
         const missing = v.params.filter((p) => !words.includes(p));
-        if (missing.length) throw new LiveupdateError('STEP_FAILED', `the new kernel (boot ${id}) lacks ${missing.join(' ')} on its cmdline: the carve-out is not protected`);
+        if (missing.length)
+          throw new LiveupdateError(
+            'STEP_FAILED',
+            `the new kernel (boot ${id}) lacks ${missing.join(' ')} on its cmdline: the carve-out is not protected`,
+          );
         return { bootId: id, previousBootId: before, waitedMs: Date.now() - t0 };
       }
       last = `still boot ${before}`;
@@ -118,7 +149,8 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
       last = e instanceof Error ? e.message : String(e);
       env.host.reset?.();
     }
-    if (Date.now() - t0 > v.timeoutMs) throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
+    if (Date.now() - t0 > v.timeoutMs)
+      throw new LiveupdateError('STEP_FAILED', `the host did not come back on a new boot within ${v.timeoutMs / 1000}s (last: ${last})`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -146,7 +178,9 @@ async function cprReceived(v: Extract<Verify, { kind: 'cpr-received' }>, env: Ru
     await new Promise((r) => setTimeout(r, 5));
     status = await statusOf(env, socket);
   }
-  const incoming = await c.execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 }).catch(() => ({ status: undefined }));
+  const incoming = await c
+    .execute<{ status?: string }>('query-migrate', undefined, { timeoutMs: 5000 })
+    .catch(() => ({ status: undefined }));
   const got = await qemuIdentity(c);
   const wrong =
     status !== 'paused' || incoming.status !== 'completed'

@@ -10,7 +10,13 @@ import { abortHandOver } from './handover.js';
 export function abortPhase(ctx: PlanContext): Step[] {
   const s = stepper('abort');
   const steps: Step[] = [...remountStorage(ctx, 'abort')];
-  steps.push(s('mkdir-run', { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate' }, { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] }));
+  steps.push(
+    s(
+      'mkdir-run',
+      { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate' },
+      { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] },
+    ),
+  );
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
     if (vm.mode === 'cpr-transfer') {
@@ -18,12 +24,35 @@ export function abortPhase(ctx: PlanContext): Step[] {
       continue;
     }
     steps.push(
-      s(`cont-old/${n}`, { blackout: true, vm: n, group: 'abort-vms', idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, onlyIf: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, marks: { blackoutEnd: true }, description: `${n}'s old QEMU is alive: continue it` }, {
-        kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'cont',
-      }),
+      s(
+        `cont-old/${n}`,
+        {
+          blackout: true,
+          vm: n,
+          group: 'abort-vms',
+          idempotent: true,
+          check: { kind: 'vm-status', vm: n, status: ['running'] },
+          onlyIf: { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] },
+          marks: { blackoutEnd: true },
+          description: `${n}'s old QEMU is alive: continue it`,
+        },
+        {
+          kind: 'qmp',
+          vm: n,
+          socket: vm.spec.qmp,
+          command: 'cont',
+        },
+      ),
       ...restoreVm(ctx, vm, 'abort', 'abort-vms', { kind: 'vm-gone', vm: n }),
     );
   }
-  if (ctx.update === 'kernel') steps.push(s('kexec-unload', { blackout: false, idempotent: true, check: null, description: 'unload the staged kernel' }, { kind: 'exec', argv: ['kexec', '-u'] }));
+  if (ctx.update === 'kernel')
+    steps.push(
+      s(
+        'kexec-unload',
+        { blackout: false, idempotent: true, check: null, description: 'unload the staged kernel' },
+        { kind: 'exec', argv: ['kexec', '-u'] },
+      ),
+    );
   return steps;
 }

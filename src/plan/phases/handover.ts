@@ -24,35 +24,74 @@ const newQemuIs = (vm: VmContext, status: string[]): Check => ({ kind: 'vm-statu
 /** suspend: the new QEMU started, waiting on its cpr socket; the VM still runs on the old one. */
 export function startNewQemu(ctx: PlanContext, vm: VmContext, group: string): Step {
   const n = vm.spec.name;
-  return stepper('suspend')(`start-new/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, description: `start ${n}'s new QEMU ${vm.to.version ?? '(version unknown)'} on ${vm.to.machine}, waiting for ${n} on ${vm.cpr.cprSocket} (${n} keeps running)` }, {
-    kind: 'qemu-start',
-    vm: n,
-    argv: vmArgv(ctx, vm, 'cpr'),
-    pidfile: vm.cpr.pidfile,
-    incoming: true,
-    socket: vm.cpr.qmp,
-    cpr: { cprSocket: vm.cpr.cprSocket, mainSocket: vm.cpr.mainSocket, log: vm.cpr.log, vmPidfile: vm.pidfile, pidVar: pidVar(vm) },
-  });
+  return stepper('suspend')(
+    `start-new/${n}`,
+    {
+      blackout: false,
+      vm: n,
+      group,
+      idempotent: true,
+      check: null,
+      description: `start ${n}'s new QEMU ${vm.to.version ?? '(version unknown)'} on ${vm.to.machine}, waiting for ${n} on ${vm.cpr.cprSocket} (${n} keeps running)`,
+    },
+    {
+      kind: 'qemu-start',
+      vm: n,
+      argv: vmArgv(ctx, vm, 'cpr'),
+      pidfile: vm.cpr.pidfile,
+      incoming: true,
+      socket: vm.cpr.qmp,
+      cpr: { cprSocket: vm.cpr.cprSocket, mainSocket: vm.cpr.mainSocket, log: vm.cpr.log, vmPidfile: vm.pidfile, pidVar: pidVar(vm) },
+    },
+  );
 }
 
 /** The new QEMU takes the VM's QMP socket and pidfile, so the next update finds it where it finds every VM. */
 function adopt(vm: VmContext, phase: 'resume' | 'abort', group: string, onlyIf?: Check): Step {
   const n = vm.spec.name;
-  return stepper(phase)(`adopt/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, ...(onlyIf ? { onlyIf } : {}), description: `${n}'s new QEMU takes its QMP socket ${vm.spec.qmp} and pidfile ${vm.pidfile}` }, {
-    kind: 'qemu-adopt',
-    vm: n,
-    pid: `{${pidVar(vm)}}`,
-    pidfile: vm.pidfile,
-    socket: vm.spec.qmp,
-    from: { pidfile: vm.cpr.pidfile, socket: vm.cpr.qmp },
-  });
+  return stepper(phase)(
+    `adopt/${n}`,
+    {
+      blackout: false,
+      vm: n,
+      group,
+      idempotent: true,
+      check: null,
+      ...(onlyIf ? { onlyIf } : {}),
+      description: `${n}'s new QEMU takes its QMP socket ${vm.spec.qmp} and pidfile ${vm.pidfile}`,
+    },
+    {
+      kind: 'qemu-adopt',
+      vm: n,
+      pid: `{${pidVar(vm)}}`,
+      pidfile: vm.pidfile,
+      socket: vm.spec.qmp,
+      from: { pidfile: vm.cpr.pidfile, socket: vm.cpr.qmp },
+    },
+  );
 }
 
 function quitOld(vm: VmContext, phase: 'resume' | 'abort', group: string, onlyIf?: Check): Step {
   const n = vm.spec.name;
-  return stepper(phase)(`quit-old/${n}`, { blackout: false, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n }, ...(onlyIf ? { onlyIf } : {}), description: `quit ${n}'s old QEMU (${n} runs on the new one; the old one is never continued)` }, {
-    kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'quit', pidfile: vm.pidfile,
-  });
+  return stepper(phase)(
+    `quit-old/${n}`,
+    {
+      blackout: false,
+      vm: n,
+      group,
+      idempotent: true,
+      check: { kind: 'vm-gone', vm: n },
+      ...(onlyIf ? { onlyIf } : {}),
+      description: `quit ${n}'s old QEMU (${n} runs on the new one; the old one is never continued)`,
+    },
+    {
+      kind: 'qmp',
+      vm: n,
+      socket: vm.spec.qmp,
+      command: 'quit',
+      pidfile: vm.pidfile,
+    },
+  );
 }
 
 /** resume: hand over, check the new QEMU, continue it, retire the old one. */
@@ -61,22 +100,65 @@ export function handOver(ctx: PlanContext, vm: VmContext, group: string): Step[]
   const n = vm.spec.name;
   const b = { blackout: true, vm: n, group };
   return [
-    s(`transfer/${n}`, { ...b, idempotent: true, abortOnFailure: true, check: { kind: 'vm-status', vm: n, status: ['postmigrate'] }, marks: { blackoutStart: true, saveState: true }, description: `hand ${n} to its new QEMU (cpr-transfer): the old one pauses it and passes its RAM over ${vm.cpr.cprSocket}, its device state over ${vm.cpr.mainSocket}: its blackout starts` }, {
-      kind: 'qmp',
-      vm: n,
-      socket: vm.spec.qmp,
-      command: 'migrate',
-      arguments: { channels: [cprChannel('main', vm.cpr.mainSocket), cprChannel('cpr', vm.cpr.cprSocket)] },
-      wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
-    }),
-    s(`verify-new/${n}`, { ...b, idempotent: true, abortOnFailure: true, check: newQemuIs(vm, ['running']), marks: { restore: 'load' }, description: `verify ${n}'s new QEMU is ${vm.to.version ?? 'the planned version'} on ${vm.to.machine} and has loaded ${n} (if not: it is stopped and the old one continues ${n})` }, {
-      kind: 'verify',
-      verify: { kind: 'cpr-received', vm: n, socket: vm.cpr.qmp, ...(vm.to.version ? { version: vm.to.version } : {}), ...(isVersionedMachine(vm.to.machine) ? { machine: vm.to.machine } : {}), timeoutMs: ctx.profile.migration.timeoutMs },
-    }),
-    s(`cont/${n}`, { ...b, idempotent: true, check: newQemuIs(vm, ['running']), marks: { blackoutEnd: true }, description: `resume ${n} on its new QEMU: its blackout ends` }, { kind: 'qmp', vm: n, socket: vm.cpr.qmp, command: 'cont' }),
+    s(
+      `transfer/${n}`,
+      {
+        ...b,
+        idempotent: true,
+        abortOnFailure: true,
+        check: { kind: 'vm-status', vm: n, status: ['postmigrate'] },
+        marks: { blackoutStart: true, saveState: true },
+        description: `hand ${n} to its new QEMU (cpr-transfer): the old one pauses it and passes its RAM over ${vm.cpr.cprSocket}, its device state over ${vm.cpr.mainSocket}: its blackout starts`,
+      },
+      {
+        kind: 'qmp',
+        vm: n,
+        socket: vm.spec.qmp,
+        command: 'migrate',
+        arguments: { channels: [cprChannel('main', vm.cpr.mainSocket), cprChannel('cpr', vm.cpr.cprSocket)] },
+        wait: { until: ['completed'], timeoutMs: ctx.profile.migration.timeoutMs },
+      },
+    ),
+    s(
+      `verify-new/${n}`,
+      {
+        ...b,
+        idempotent: true,
+        abortOnFailure: true,
+        check: newQemuIs(vm, ['running']),
+        marks: { restore: 'load' },
+        description: `verify ${n}'s new QEMU is ${vm.to.version ?? 'the planned version'} on ${vm.to.machine} and has loaded ${n} (if not: it is stopped and the old one continues ${n})`,
+      },
+      {
+        kind: 'verify',
+        verify: {
+          kind: 'cpr-received',
+          vm: n,
+          socket: vm.cpr.qmp,
+          ...(vm.to.version ? { version: vm.to.version } : {}),
+          ...(isVersionedMachine(vm.to.machine) ? { machine: vm.to.machine } : {}),
+          timeoutMs: ctx.profile.migration.timeoutMs,
+        },
+      },
+    ),
+    s(
+      `cont/${n}`,
+      {
+        ...b,
+        idempotent: true,
+        check: newQemuIs(vm, ['running']),
+        marks: { blackoutEnd: true },
+        description: `resume ${n} on its new QEMU: its blackout ends`,
+      },
+      { kind: 'qmp', vm: n, socket: vm.cpr.qmp, command: 'cont' },
+    ),
     quitOld(vm, 'resume', group),
     adopt(vm, 'resume', group),
-    s(`verify-running/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` }, { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } }),
+    s(
+      `verify-running/${n}`,
+      { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` },
+      { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } },
+    ),
   ];
 }
 
@@ -92,16 +174,70 @@ export function abortHandOver(vm: VmContext, group: string): Step[] {
   return [
     quitOld(vm, 'abort', group, ran),
     adopt(vm, 'abort', group, ran),
-    s(`quit-new/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-gone', vm: n, socket: vm.cpr.qmp }, onlyIf: newQemuIs(vm, NOT_RUN), description: `quit ${n}'s new QEMU: it never ran ${n}` }, {
-      kind: 'qmp', vm: n, socket: vm.cpr.qmp, command: 'quit', pidfile: vm.cpr.pidfile,
-    }),
-    s(`stop-waiting/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, onlyIf: { kind: 'path-exists', path: vm.cpr.cprSocket }, description: `stop ${n}'s new QEMU if it still waits on ${vm.cpr.cprSocket} (it has nothing of ${n} yet)` }, {
-      kind: 'exec',
-      argv: ['sh', '-c', STOP_WAITING, 'sh', vm.cpr.pidfile, vm.pidfile, vm.cpr.cprSocket],
-    }),
-    s(`cont-old/${n}`, { blackout: true, vm: n, group, idempotent: true, check: { kind: 'vm-status', vm: n, status: ['running'] }, onlyIf: { kind: 'all', checks: [{ kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] }, { kind: 'not', check: { kind: 'process-alive', pidfile: vm.cpr.pidfile } }] }, marks: { blackoutEnd: true }, description: `${n}'s new QEMU is gone and never ran it: continue the old one` }, {
-      kind: 'qmp', vm: n, socket: vm.spec.qmp, command: 'cont',
-    }),
-    s(`verify-running/${n}`, { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` }, { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } }),
+    s(
+      `quit-new/${n}`,
+      {
+        blackout: true,
+        vm: n,
+        group,
+        idempotent: true,
+        check: { kind: 'vm-gone', vm: n, socket: vm.cpr.qmp },
+        onlyIf: newQemuIs(vm, NOT_RUN),
+        description: `quit ${n}'s new QEMU: it never ran ${n}`,
+      },
+      {
+        kind: 'qmp',
+        vm: n,
+        socket: vm.cpr.qmp,
+        command: 'quit',
+        pidfile: vm.cpr.pidfile,
+      },
+    ),
+    s(
+      `stop-waiting/${n}`,
+      {
+        blackout: false,
+        vm: n,
+        group,
+        idempotent: true,
+        check: null,
+        onlyIf: { kind: 'path-exists', path: vm.cpr.cprSocket },
+        description: `stop ${n}'s new QEMU if it still waits on ${vm.cpr.cprSocket} (it has nothing of ${n} yet)`,
+      },
+      {
+        kind: 'exec',
+        argv: ['sh', '-c', STOP_WAITING, 'sh', vm.cpr.pidfile, vm.pidfile, vm.cpr.cprSocket],
+      },
+    ),
+    s(
+      `cont-old/${n}`,
+      {
+        blackout: true,
+        vm: n,
+        group,
+        idempotent: true,
+        check: { kind: 'vm-status', vm: n, status: ['running'] },
+        onlyIf: {
+          kind: 'all',
+          checks: [
+            { kind: 'vm-status', vm: n, status: ['paused', 'postmigrate'] },
+            { kind: 'not', check: { kind: 'process-alive', pidfile: vm.cpr.pidfile } },
+          ],
+        },
+        marks: { blackoutEnd: true },
+        description: `${n}'s new QEMU is gone and never ran it: continue the old one`,
+      },
+      {
+        kind: 'qmp',
+        vm: n,
+        socket: vm.spec.qmp,
+        command: 'cont',
+      },
+    ),
+    s(
+      `verify-running/${n}`,
+      { blackout: false, vm: n, group, idempotent: true, check: null, description: `verify ${n} reports running` },
+      { kind: 'verify', verify: { kind: 'vm-status', vm: n, status: 'running' } },
+    ),
   ];
 }

@@ -19,7 +19,15 @@ type Stepper = ReturnType<typeof stepper>;
  */
 export function preparePhase(ctx: PlanContext): Step[] {
   const s = stepper('prepare');
-  return [...carveOut(ctx, s), ...pkernfs(ctx, s), ...pmem(ctx, s), ...vfioSetup(ctx, 'prepare'), ...stateDir(ctx, s), ...luoHolder(ctx, s), ...startVms(ctx, s)];
+  return [
+    ...carveOut(ctx, s),
+    ...pkernfs(ctx, s),
+    ...pmem(ctx, s),
+    ...vfioSetup(ctx, 'prepare'),
+    ...stateDir(ctx, s),
+    ...luoHolder(ctx, s),
+    ...startVms(ctx, s),
+  ];
 }
 
 /** The carve-out on the kernel command line (by the boot loader, then a reboot), and proven on the running kernel. */
@@ -39,19 +47,38 @@ function carveOut(ctx: PlanContext, s: Stepper): Step[] {
               argv: ['update-grub'],
             };
       steps.push(
-        s('carve-out-cmdline', { ...out, idempotent: true, check: { kind: 'cmdline-has', params: ctx.bootParams }, description: `carve out ${describeRange(r)} for ${p.backend} at next boot`, stopAfter: 'reboot the host so the carve-out takes effect, then run prepare again' }, {
-          kind: 'cmdline',
-          params: ctx.bootParams,
-          ...how,
-          rebootRequired: true,
-        }),
+        s(
+          'carve-out-cmdline',
+          {
+            ...out,
+            idempotent: true,
+            check: { kind: 'cmdline-has', params: ctx.bootParams },
+            description: `carve out ${describeRange(r)} for ${p.backend} at next boot`,
+            stopAfter: 'reboot the host so the carve-out takes effect, then run prepare again',
+          },
+          {
+            kind: 'cmdline',
+            params: ctx.bootParams,
+            ...how,
+            rebootRequired: true,
+          },
+        ),
       );
     }
     steps.push(
-      s('verify-carve-out', { ...out, idempotent: true, check: null, description: `verify the running kernel has the ${formatSize(r.size)} carve-out at ${formatSize(r.start)}` }, {
-        kind: 'verify',
-        verify: { kind: 'carve-out', params: ctx.bootParams, range: r },
-      }),
+      s(
+        'verify-carve-out',
+        {
+          ...out,
+          idempotent: true,
+          check: null,
+          description: `verify the running kernel has the ${formatSize(r.size)} carve-out at ${formatSize(r.start)}`,
+        },
+        {
+          kind: 'verify',
+          verify: { kind: 'carve-out', params: ctx.bootParams, range: r },
+        },
+      ),
     );
   }
   return steps;
@@ -62,17 +89,38 @@ function pkernfs(ctx: PlanContext, s: Stepper): Step[] {
   const steps: Step[] = [];
   const p = ctx.persistence;
   if (p.backend === 'pkernfs') {
-    steps.push(s('verify-pkernfs', { ...out, idempotent: true, check: null, description: 'verify the kernel registers the pkernfs filesystem' }, { kind: 'verify', verify: { kind: 'filesystem', fstype: 'pkernfs' } }));
-    steps.push(s('mkdir-mount', { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }));
     steps.push(
-      s('mount-pkernfs', { ...out, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'pkernfs' }, description: `mount pkernfs at ${p.mount}` }, {
-        kind: 'mount',
-        argv: ['mount', '-t', 'pkernfs', 'none', p.mount],
-        source: 'none',
-        target: p.mount,
-        fstype: 'pkernfs',
-        options: [],
-      }),
+      s(
+        'verify-pkernfs',
+        { ...out, idempotent: true, check: null, description: 'verify the kernel registers the pkernfs filesystem' },
+        { kind: 'verify', verify: { kind: 'filesystem', fstype: 'pkernfs' } },
+      ),
+    );
+    steps.push(
+      s(
+        'mkdir-mount',
+        { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` },
+        { kind: 'exec', argv: ['mkdir', '-p', p.mount] },
+      ),
+    );
+    steps.push(
+      s(
+        'mount-pkernfs',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'mounted', target: p.mount, fstype: 'pkernfs' },
+          description: `mount pkernfs at ${p.mount}`,
+        },
+        {
+          kind: 'mount',
+          argv: ['mount', '-t', 'pkernfs', 'none', p.mount],
+          source: 'none',
+          target: p.mount,
+          fstype: 'pkernfs',
+          options: [],
+        },
+      ),
     );
     for (const f of pkernfsFiles(ctx.profile)) {
       const path = `${p.mount}/${f.path}`;
@@ -80,12 +128,25 @@ function pkernfs(ctx: PlanContext, s: Stepper): Step[] {
       // sizes read 0 after a kexec: a file is sized exactly once in its life. Done means "it exists",
       // never "this run sized it" (a later run's prepare would remap the RAM of a running VM).
       steps.push(
-        s(`file/${f.path}`, { ...out, vm: f.vm, idempotent: false, check: { kind: 'path-exists', path }, description: `create ${f.path} (${formatSize(f.size)}, ${f.cost} pkernfs blocks) for ${f.vm}; an existing file is never sized again` }, {
-          kind: 'file',
-          path,
-          size: f.size,
-          argv: [['touch', path], ['truncate', '-s', String(f.size), path]],
-        }),
+        s(
+          `file/${f.path}`,
+          {
+            ...out,
+            vm: f.vm,
+            idempotent: false,
+            check: { kind: 'path-exists', path },
+            description: `create ${f.path} (${formatSize(f.size)}, ${f.cost} pkernfs blocks) for ${f.vm}; an existing file is never sized again`,
+          },
+          {
+            kind: 'file',
+            path,
+            size: f.size,
+            argv: [
+              ['touch', path],
+              ['truncate', '-s', String(f.size), path],
+            ],
+          },
+        ),
       );
     }
   }
@@ -99,34 +160,75 @@ function pmem(ctx: PlanContext, s: Stepper): Step[] {
   if (p.backend === 'pmem' && ctx.carveOut) {
     const { device: dev, namespace } = ctx.pmem!;
     steps.push(
-      s('fsdax-namespace', { ...out, idempotent: false, check: { kind: 'pmem-mode', device: dev, mode: 'fsdax' }, description: `make the pmem namespace at ${formatSize(ctx.carveOut.range.start)} fsdax` }, {
-        kind: 'exec',
-        argv: ['ndctl', 'create-namespace', '--force', '--reconfig', namespace, '--mode', 'fsdax', '--map', 'mem'],
-      }),
+      s(
+        'fsdax-namespace',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'pmem-mode', device: dev, mode: 'fsdax' },
+          description: `make the pmem namespace at ${formatSize(ctx.carveOut.range.start)} fsdax`,
+        },
+        {
+          kind: 'exec',
+          argv: ['ndctl', 'create-namespace', '--force', '--reconfig', namespace, '--mode', 'fsdax', '--map', 'mem'],
+        },
+      ),
       // mkfs is destructive: done means "already ext4", never "not mounted yet".
-      s('mkfs', { ...out, idempotent: false, check: { kind: 'has-filesystem', device: dev, fstype: 'ext4' }, description: 'ext4 with 4 KiB blocks (DAX refuses 1 KiB), no reserved blocks' }, {
-        kind: 'exec',
-        argv: ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', dev],
-      }),
-      s('mkdir-mount', { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` }, { kind: 'exec', argv: ['mkdir', '-p', p.mount] }),
-      s('mount-dax', { ...out, idempotent: false, check: { kind: 'mounted', target: p.mount, fstype: 'ext4' }, description: `mount ${dev} at ${p.mount} with -o dax` }, {
-        kind: 'mount',
-        argv: ['mount', '-o', 'dax', dev, p.mount],
-        source: dev,
-        target: p.mount,
-        fstype: 'ext4',
-        options: ['dax'],
-      }),
+      s(
+        'mkfs',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'has-filesystem', device: dev, fstype: 'ext4' },
+          description: 'ext4 with 4 KiB blocks (DAX refuses 1 KiB), no reserved blocks',
+        },
+        {
+          kind: 'exec',
+          argv: ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', dev],
+        },
+      ),
+      s(
+        'mkdir-mount',
+        { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` },
+        { kind: 'exec', argv: ['mkdir', '-p', p.mount] },
+      ),
+      s(
+        'mount-dax',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'mounted', target: p.mount, fstype: 'ext4' },
+          description: `mount ${dev} at ${p.mount} with -o dax`,
+        },
+        {
+          kind: 'mount',
+          argv: ['mount', '-o', 'dax', dev, p.mount],
+          source: dev,
+          target: p.mount,
+          fstype: 'ext4',
+          options: ['dax'],
+        },
+      ),
     );
     for (const vm of ctx.vms) {
       const path = `${p.mount}/${vm.spec.ramFile}`;
       steps.push(
-        s(`file/${vm.spec.ramFile}`, { ...out, vm: vm.spec.name, idempotent: true, check: { kind: 'path-exists', path }, description: `allocate ${formatSize(vm.spec.memory)} of guest RAM for ${vm.spec.name} on pmem` }, {
-          kind: 'file',
-          path,
-          size: vm.spec.memory,
-          argv: [['fallocate', '-l', String(vm.spec.memory), path]],
-        }),
+        s(
+          `file/${vm.spec.ramFile}`,
+          {
+            ...out,
+            vm: vm.spec.name,
+            idempotent: true,
+            check: { kind: 'path-exists', path },
+            description: `allocate ${formatSize(vm.spec.memory)} of guest RAM for ${vm.spec.name} on pmem`,
+          },
+          {
+            kind: 'file',
+            path,
+            size: vm.spec.memory,
+            argv: [['fallocate', '-l', String(vm.spec.memory), path]],
+          },
+        ),
       );
     }
   }
@@ -137,10 +239,19 @@ function pmem(ctx: PlanContext, s: Stepper): Step[] {
 function stateDir(ctx: PlanContext, s: Stepper): Step[] {
   const steps: Step[] = [];
   steps.push(
-    s('mkdir-state', { ...out, idempotent: true, check: { kind: 'path-exists', path: ctx.profile.migration.stateDir }, description: `create the device-state directory ${ctx.profile.migration.stateDir}` }, {
-      kind: 'exec',
-      argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
-    }),
+    s(
+      'mkdir-state',
+      {
+        ...out,
+        idempotent: true,
+        check: { kind: 'path-exists', path: ctx.profile.migration.stateDir },
+        description: `create the device-state directory ${ctx.profile.migration.stateDir}`,
+      },
+      {
+        kind: 'exec',
+        argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
+      },
+    ),
   );
   return steps;
 }
@@ -152,42 +263,62 @@ function luoHolder(ctx: PlanContext, s: Stepper): Step[] {
   if (p.backend === 'luo') {
     const names = ctx.vms.map((v) => v.spec.name);
     steps.push(
-      s('luo-hold', { ...out, idempotent: false, check: { kind: 'journal' }, onlyIf: { kind: 'helper-absent', socket: LUO_HOLDER_SOCKET }, description: `start the LUO holder: one memfd and one session per VM, kept open until kexec` }, {
-        kind: 'helper-ioctl',
-        program: {
-          ops: [
-            { op: 'luo.open', as: 'luo' },
-            ...ctx.vms.flatMap((v) => [
-              { op: 'memfd.create', name: `liveupdate-${v.spec.name}`, size: v.spec.memory, as: `ram-${v.spec.name}` },
-              { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${v.spec.name}`, as: `session-${v.spec.name}` },
-              { op: 'luo.preserve', session: `session-${v.spec.name}`, fd: `ram-${v.spec.name}`, token: 1 },
-            ]),
-            // the sessions stay preserved while their fds are open; /dev/liveupdate itself may close
-            { op: 'close', name: 'luo' },
-          ],
-          then: { hold: { socket: LUO_HOLDER_SOCKET } },
+      s(
+        'luo-hold',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'journal' },
+          onlyIf: { kind: 'helper-absent', socket: LUO_HOLDER_SOCKET },
+          description: `start the LUO holder: one memfd and one session per VM, kept open until kexec`,
         },
-        ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
-        vars: holderVars(names, 'then.hold.pid'),
-      }),
+        {
+          kind: 'helper-ioctl',
+          program: {
+            ops: [
+              { op: 'luo.open', as: 'luo' },
+              ...ctx.vms.flatMap((v) => [
+                { op: 'memfd.create', name: `liveupdate-${v.spec.name}`, size: v.spec.memory, as: `ram-${v.spec.name}` },
+                { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${v.spec.name}`, as: `session-${v.spec.name}` },
+                { op: 'luo.preserve', session: `session-${v.spec.name}`, fd: `ram-${v.spec.name}`, token: 1 },
+              ]),
+              // the sessions stay preserved while their fds are open; /dev/liveupdate itself may close
+              { op: 'close', name: 'luo' },
+            ],
+            then: { hold: { socket: LUO_HOLDER_SOCKET } },
+          },
+          ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
+          vars: holderVars(names, 'then.hold.pid'),
+        },
+      ),
       // after an earlier update the VMs already run on memfds a holder keeps: preserve those again
-      s('luo-represerve', { ...out, idempotent: false, check: { kind: 'journal' }, onlyIf: { kind: 'helper-has', socket: LUO_HOLDER_SOCKET, handle: `done-${names[0]}` }, description: 'the LUO holder of the last update is alive: preserve the memfds it holds in new sessions' }, {
-        kind: 'helper-ioctl',
-        holder: LUO_HOLDER_SOCKET,
-        program: {
-          ops: [
-            { op: 'luo.open', as: 'luo' },
-            ...names.flatMap((n) => [
-              { op: 'close', name: `done-${n}` },
-              { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${n}`, as: `session-${n}` },
-              { op: 'luo.preserve', session: `session-${n}`, fd: `ram-${n}`, token: 1 },
-            ]),
-            { op: 'close', name: 'luo' },
-          ],
+      s(
+        'luo-represerve',
+        {
+          ...out,
+          idempotent: false,
+          check: { kind: 'journal' },
+          onlyIf: { kind: 'helper-has', socket: LUO_HOLDER_SOCKET, handle: `done-${names[0]}` },
+          description: 'the LUO holder of the last update is alive: preserve the memfds it holds in new sessions',
         },
-        ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
-        vars: holderVars(names, 'pid'),
-      }),
+        {
+          kind: 'helper-ioctl',
+          holder: LUO_HOLDER_SOCKET,
+          program: {
+            ops: [
+              { op: 'luo.open', as: 'luo' },
+              ...names.flatMap((n) => [
+                { op: 'close', name: `done-${n}` },
+                { op: 'luo.session.create', luo: 'luo', name: `liveupdate-${n}`, as: `session-${n}` },
+                { op: 'luo.preserve', session: `session-${n}`, fd: `ram-${n}`, token: 1 },
+              ]),
+              { op: 'close', name: 'luo' },
+            ],
+          },
+          ioctls: ['LIVEUPDATE_IOCTL_CREATE_SESSION', 'LIVEUPDATE_SESSION_PRESERVE_FD'],
+          vars: holderVars(names, 'pid'),
+        },
+      ),
     );
   }
   return steps;
@@ -198,17 +329,28 @@ function startVms(ctx: PlanContext, s: Stepper): Step[] {
   const steps: Step[] = [];
   for (const vm of ctx.vms) {
     steps.push(
-      s(`start/${vm.spec.name}`, { ...out, vm: vm.spec.name, group: 'start-vms', idempotent: false, check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] }, description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}, QEMU ${vm.startVersion ?? '(version unknown)'} on ${vm.startMachine}${vm.startMachine !== vm.spec.qemu.machine ? ` (${vm.spec.qemu.machine} resolved once, kept across updates)` : ''}` }, {
-        kind: 'qemu-start',
-        vm: vm.spec.name,
-        argv: vmArgv(ctx, vm, 'start'),
-        pidfile: vm.pidfile,
-        incoming: false,
-        socket: vm.spec.qmp,
-        // checked once it runs, so the journal records the version and the versioned type it started with
-        ...(vm.startVersion ? { expectVersion: vm.startVersion } : {}),
-        ...(isVersionedMachine(vm.startMachine) ? { expectMachine: vm.startMachine } : {}),
-      }),
+      s(
+        `start/${vm.spec.name}`,
+        {
+          ...out,
+          vm: vm.spec.name,
+          group: 'start-vms',
+          idempotent: false,
+          check: { kind: 'vm-status', vm: vm.spec.name, status: ['running', 'paused'] },
+          description: `start ${vm.spec.name} with its RAM in ${vm.ramPath}, QEMU ${vm.startVersion ?? '(version unknown)'} on ${vm.startMachine}${vm.startMachine !== vm.spec.qemu.machine ? ` (${vm.spec.qemu.machine} resolved once, kept across updates)` : ''}`,
+        },
+        {
+          kind: 'qemu-start',
+          vm: vm.spec.name,
+          argv: vmArgv(ctx, vm, 'start'),
+          pidfile: vm.pidfile,
+          incoming: false,
+          socket: vm.spec.qmp,
+          // checked once it runs, so the journal records the version and the versioned type it started with
+          ...(vm.startVersion ? { expectVersion: vm.startVersion } : {}),
+          ...(isVersionedMachine(vm.startMachine) ? { expectMachine: vm.startMachine } : {}),
+        },
+      ),
     );
   }
   return steps;

@@ -22,36 +22,64 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Step[]
       const dev = `/sys/bus/pci/devices/${d.host}`;
       const check = { kind: 'pci-driver' as const, address: d.host, driver: 'vfio-pci' };
       steps.push(
-        s(`vfio-override/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `let vfio-pci claim ${d.host}` }, { kind: 'sysfs-write', path: `${dev}/driver_override`, value: 'vfio-pci' }),
-        s(`vfio-unbind/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `unbind ${d.host} from its host driver` }, { kind: 'sysfs-write', path: `${dev}/driver/unbind`, value: d.host }),
-        s(`vfio-probe/${d.host}`, { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `bind ${d.host} to vfio-pci` }, { kind: 'sysfs-write', path: '/sys/bus/pci/drivers_probe', value: d.host }),
+        s(
+          `vfio-override/${d.host}`,
+          { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `let vfio-pci claim ${d.host}` },
+          { kind: 'sysfs-write', path: `${dev}/driver_override`, value: 'vfio-pci' },
+        ),
+        s(
+          `vfio-unbind/${d.host}`,
+          { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `unbind ${d.host} from its host driver` },
+          { kind: 'sysfs-write', path: `${dev}/driver/unbind`, value: d.host },
+        ),
+        s(
+          `vfio-probe/${d.host}`,
+          { blackout: phase === 'resume', vm: vm.spec.name, idempotent: true, check, description: `bind ${d.host} to vfio-pci` },
+          { kind: 'sysfs-write', path: '/sys/bus/pci/drivers_probe', value: d.host },
+        ),
       );
       if (p.backend === 'pkernfs') {
         const liveUpdate = phase === 'resume';
         steps.push(
-          s(`vfio-pgtables/${d.host}`, { blackout: liveUpdate, vm: vm.spec.name, idempotent: false, check: { kind: 'journal' }, description: `${liveUpdate ? 're-map' : 'map'} ${vm.spec.name}'s RAM for ${d.host} with page tables in iommu/${d.iommuDomain}` }, {
-            kind: 'helper-ioctl',
-            program: {
-              ops: [
-                { op: 'vfio.container.open', as: 'container' },
-                { op: 'vfio.group.open', device: d.host, as: 'group' },
-                { op: 'vfio.group.set_container', group: 'group', container: 'container' },
-                { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
-                { op: 'open', path: `${p.mount}/iommu/${d.iommuDomain}`, as: 'pgtables' },
-                { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' },
-                { op: 'buffer.file', path: `${p.mount}/${vm.spec.ramFile}`, size: vm.spec.memory, as: 'ram' },
-                { op: 'vfio.dma.map', container: 'container', buffer: 'ram', iova: 0, flags: liveUpdate ? ['read', 'write', 'live_update'] : ['read', 'write'] },
-              ],
-              then: { hold: { socket: `/run/liveupdate/vfio-${d.host}.sock` } },
+          s(
+            `vfio-pgtables/${d.host}`,
+            {
+              blackout: liveUpdate,
+              vm: vm.spec.name,
+              idempotent: false,
+              check: { kind: 'journal' },
+              description: `${liveUpdate ? 're-map' : 'map'} ${vm.spec.name}'s RAM for ${d.host} with page tables in iommu/${d.iommuDomain}`,
             },
-            ioctls: [
-              'VFIO_GET_API_VERSION',
-              'VFIO_GROUP_SET_CONTAINER',
-              'VFIO_SET_IOMMU',
-              'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
-              liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
-            ],
-          }),
+            {
+              kind: 'helper-ioctl',
+              program: {
+                ops: [
+                  { op: 'vfio.container.open', as: 'container' },
+                  { op: 'vfio.group.open', device: d.host, as: 'group' },
+                  { op: 'vfio.group.set_container', group: 'group', container: 'container' },
+                  { op: 'vfio.set_iommu', container: 'container', type: 'type1v2' },
+                  { op: 'open', path: `${p.mount}/iommu/${d.iommuDomain}`, as: 'pgtables' },
+                  { op: 'vfio.set_persistent_pgtables', container: 'container', file: 'pgtables' },
+                  { op: 'buffer.file', path: `${p.mount}/${vm.spec.ramFile}`, size: vm.spec.memory, as: 'ram' },
+                  {
+                    op: 'vfio.dma.map',
+                    container: 'container',
+                    buffer: 'ram',
+                    iova: 0,
+                    flags: liveUpdate ? ['read', 'write', 'live_update'] : ['read', 'write'],
+                  },
+                ],
+                then: { hold: { socket: `/run/liveupdate/vfio-${d.host}.sock` } },
+              },
+              ioctls: [
+                'VFIO_GET_API_VERSION',
+                'VFIO_GROUP_SET_CONTAINER',
+                'VFIO_SET_IOMMU',
+                'VFIO_CONTAINER_SET_PERSISTENT_PGTABLES',
+                liveUpdate ? 'VFIO_IOMMU_MAP_DMA(VFIO_DMA_MAP_FLAG_LIVE_UPDATE)' : 'VFIO_IOMMU_MAP_DMA',
+              ],
+            },
+          ),
         );
       }
     }

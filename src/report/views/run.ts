@@ -42,8 +42,14 @@ function humanRunView(out: Reporter, into?: (line: string) => void): RunView {
     planned: () => undefined,
     autoAbort: (step) => out.say(`${step} failed before the point of no return: aborting, every VM resumes on this kernel`),
     steps: (plan) => out.steps(plan, into),
-    interrupted: () => out.say('interrupted: stopping after the steps now running; a VM paused for the update runs again first; before the kexec what was begun is aborted. Interrupt again to exit at once (the journal says where).'),
-    detached: (_command, d, follow) => out.say(`detached from ${d.host} (${d.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${follow}`),
+    interrupted: () =>
+      out.say(
+        'interrupted: stopping after the steps now running; a VM paused for the update runs again first; before the kexec what was begun is aborted. Interrupt again to exit at once (the journal says where).',
+      ),
+    detached: (_command, d, follow) =>
+      out.say(
+        `detached from ${d.host} (${d.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${follow}`,
+      ),
     dryRun: (plan) => out.result(renderPlan(plan, { color: out.color }), planDocument(plan)),
     done: (command, r) => out.result(renderSummary(r, command), { type: 'result', command, ...r }),
   };

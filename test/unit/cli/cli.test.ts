@@ -40,7 +40,10 @@ test('rules against facts name the file, line and field', async () => {
   const r = await cli('plan', '--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/lab.json', '--allow-other-host');
   assert.equal(r.code, 1);
   assert.match(r.err, /profiles\/seed-pkernfs.yaml:[0-9]+:[0-9]+: persistence.backend: the running kernel .* has no pkernfs filesystem/);
-  assert.match(r.err, /persistence.offset: 0x40000000-0x7fffffff \(1G at 1G\) is not inside one System RAM range .* 'Persistent Memory \(legacy\)'/);
+  assert.match(
+    r.err,
+    /persistence.offset: 0x40000000-0x7fffffff \(1G at 1G\) is not inside one System RAM range .* 'Persistent Memory \(legacy\)'/,
+  );
 });
 
 test('bad profile in --json mode is a JSON error document', async () => {
@@ -48,7 +51,11 @@ test('bad profile in --json mode is a JSON error document', async () => {
   assert.equal(r.code, 1);
   const e = JSON.parse(r.out) as { type: string; code: string; diagnostics: Array<{ where: string; field: string; message: string }> };
   assert.equal(e.code, 'PROFILE_INVALID');
-  assert.deepEqual(e.diagnostics[0], { where: 'test/fixtures/profiles/bad-size.yaml:9:13', field: 'vms[0].memory', message: 'must be a size like 512M or 4G' });
+  assert.deepEqual(e.diagnostics[0], {
+    where: 'test/fixtures/profiles/bad-size.yaml:9:13',
+    field: 'vms[0].memory',
+    message: 'must be a size like 512M or 4G',
+  });
 });
 
 test('missing files are clear errors', async () => {
@@ -67,13 +74,17 @@ test('usage errors exit 64', async () => {
 });
 
 test('every example profile validates', async () => {
-  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab', 'lab-vfio', 'lab-upgrade', 'lab-luo', 'lab-pkernfs', 'lab-vfio-cpr']) assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
+  for (const p of ['seed-pkernfs', 'pmem-stock', 'luo', 'lab', 'lab-vfio', 'lab-upgrade', 'lab-luo', 'lab-pkernfs', 'lab-vfio-cpr'])
+    assert.equal((await cli('validate', `profiles/${p}.yaml`)).code, 0, p);
 });
 
 test('lab-vfio against the lab facts: the plan says why QEMU 7.2 cannot keep the device', async () => {
   const r = await cli('plan', '--profile', 'profiles/lab-vfio.yaml', '--facts', 'profiles/facts/lab.json');
   assert.equal(r.code, 1);
-  assert.match(r.err, /profiles\/lab-vfio.yaml:[0-9]+:[0-9]+: vms\[0\]\.vfio: QEMU 7\.2\.[0-9]+ cannot save a VM with a passed-through device: vfio-pci blocks migration .* cpr-reboot \(QEMU 8\.2\+\)/);
+  assert.match(
+    r.err,
+    /profiles\/lab-vfio.yaml:[0-9]+:[0-9]+: vms\[0\]\.vfio: QEMU 7\.2\.[0-9]+ cannot save a VM with a passed-through device: vfio-pci blocks migration .* cpr-reboot \(QEMU 8\.2\+\)/,
+  );
 });
 
 test('plan --json with warnings is still one JSON document, warnings inside it', async () => {
@@ -89,7 +100,10 @@ test('validate --json: warnings appear once, in the document', async () => {
   assert.equal(r.code, 0);
   const doc = JSON.parse(r.out) as { valid: boolean; warnings: Array<{ field: string }> };
   assert.equal(doc.valid, true);
-  assert.deepEqual(doc.warnings.map((w) => w.field), ['kexec.unsigned']);
+  assert.deepEqual(
+    doc.warnings.map((w) => w.field),
+    ['kexec.unsigned'],
+  );
 });
 
 test('one JSON contract: every --json document starts with its type and its format version, errors too', async () => {

@@ -29,7 +29,7 @@ const events = run([
   ['resume/cont/a', 'resume', 'a', { blackoutEnd: true }, 24_855, 24_870],
 ]);
 
-test('the split: save, kexec to restore start (the boot proven, then the host\'s own work after it), restore, and the rest', () => {
+test("the split: save, kexec to restore start (the boot proven, then the host's own work after it), restore, and the rest", () => {
   const b = blackoutBreakdown(events, 'a');
   assert.deepEqual(b, {
     windowMs: 23_870,
@@ -46,8 +46,20 @@ test('the split: save, kexec to restore start (the boot proven, then the host\'s
 
 test('a run that did not reach the restore has no split; one whose restore began is split at its first restore step', () => {
   // the run stopped after the jump (the new boot proven, nothing resumed yet)
-  assert.equal(blackoutBreakdown(events.filter((e) => e.phase !== 'resume'), 'a'), undefined);
+  assert.equal(
+    blackoutBreakdown(
+      events.filter((e) => e.phase !== 'resume'),
+      'a',
+    ),
+    undefined,
+  );
   // a run whose restore had begun: the split starts the restore at its first restore step
-  assert.equal(blackoutBreakdown(events.filter((e) => !e.id.startsWith('resume/restart')), 'a')?.kexecToRestoreMs, 24_710 - 1405);
+  assert.equal(
+    blackoutBreakdown(
+      events.filter((e) => !e.id.startsWith('resume/restart')),
+      'a',
+    )?.kexecToRestoreMs,
+    24_710 - 1405,
+  );
   assert.equal(blackoutBreakdown(events, 'b'), undefined);
 });

@@ -51,7 +51,17 @@ class FakeKernelHost implements Host {
 const ok = (stdout: string): Promise<ExecResult> => Promise.resolve({ stdout, stderr: '', exitCode: 0 });
 
 function exec(id: string, argv: string[], more: Partial<Step> = {}): Step {
-  return { id, phase: id.split('/')[0] as Step['phase'], description: id, blackout: false, idempotent: true, check: null, kind: 'exec', argv, ...more } as Step;
+  return {
+    id,
+    phase: id.split('/')[0] as Step['phase'],
+    description: id,
+    blackout: false,
+    idempotent: true,
+    check: null,
+    kind: 'exec',
+    argv,
+    ...more,
+  } as Step;
 }
 
 /** prepare -> suspend (one step that must not run twice) -> flush, jump, prove the boot -> resume. */
@@ -70,8 +80,28 @@ function kernelPlan(bootId: string): Plan {
       exec('prepare/mkdir', ['mkdir', '-p', '/x']),
       exec('suspend/once', ['once'], { idempotent: false, blackout: true }),
       exec('kexec/flush', ['sync'], { blackout: true, marks: { flushJournal: true } }),
-      { id: 'kexec/jump', phase: 'kexec', description: 'jump', blackout: true, idempotent: false, pointOfNoReturn: true, check: { kind: 'boot-changed' }, kind: 'kexec-exec', argv: ['kexec', '-e'] },
-      { id: 'kexec/proof', phase: 'kexec', description: 'proof', blackout: true, idempotent: true, check: null, marks: { provesBoot: true }, kind: 'verify', verify: { kind: 'boot-changed', params: ['liveupdate'], timeoutMs: 5000 } },
+      {
+        id: 'kexec/jump',
+        phase: 'kexec',
+        description: 'jump',
+        blackout: true,
+        idempotent: false,
+        pointOfNoReturn: true,
+        check: { kind: 'boot-changed' },
+        kind: 'kexec-exec',
+        argv: ['kexec', '-e'],
+      },
+      {
+        id: 'kexec/proof',
+        phase: 'kexec',
+        description: 'proof',
+        blackout: true,
+        idempotent: true,
+        check: null,
+        marks: { provesBoot: true },
+        kind: 'verify',
+        verify: { kind: 'boot-changed', params: ['liveupdate'], timeoutMs: 5000 },
+      },
       exec('resume/after', ['after'], { blackout: true }),
     ],
     warnings: [],
@@ -81,7 +111,15 @@ function kernelPlan(bootId: string): Plan {
 
 function journalAt(): { file: string; open: () => Journal; records: () => JournalRecord[] } {
   const file = join(tempDir('/tmp/lu-exec-unit-'), 'fake.journal');
-  return { file, open: () => Journal.open(file), records: () => readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as JournalRecord) };
+  return {
+    file,
+    open: () => Journal.open(file),
+    records: () =>
+      readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as JournalRecord),
+  };
 }
 
 /** A journal left by an earlier run of `profile` on boot-1 that wrote `records` and then died. */
@@ -93,10 +131,18 @@ function leftBy(runId: string, records: JournalRecord[], profile = '/p.yaml'): J
   return Journal.open(j.file);
 }
 
-async function run(host: FakeKernelHost, plan: Plan, journal: Journal, stop?: AbortSignal): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
+async function run(
+  host: FakeKernelHost,
+  plan: Plan,
+  journal: Journal,
+  stop?: AbortSignal,
+): Promise<Awaited<ReturnType<typeof execute>> & { events: ExecEvent[] }> {
   const events: ExecEvent[] = [];
   try {
-    return { ...(await execute({ plan, host, journal, emit: (e) => events.push(e), liveBootId: host.boot, ...(stop ? { stop } : {}) })), events };
+    return {
+      ...(await execute({ plan, host, journal, emit: (e) => events.push(e), liveBootId: host.boot, ...(stop ? { stop } : {}) })),
+      events,
+    };
   } finally {
     journal.close();
   }
@@ -107,7 +153,13 @@ test('a full run: every step once, the jump records the boot it leaves with its 
   const j = journalAt();
   const r = await run(host, kernelPlan('boot-1'), j.open());
   assert.equal(r.ok, true, JSON.stringify(r.failures));
-  assert.deepEqual(host.ran, ['mkdir -p /x', 'once', 'sync', 'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e', 'after']);
+  assert.deepEqual(host.ran, [
+    'mkdir -p /x',
+    'once',
+    'sync',
+    'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e',
+    'after',
+  ]);
   const jump = j.records().find((x) => x.type === 'step-start' && x.id === 'kexec/jump');
   assert.deepEqual(jump && jump.type === 'step-start' ? [jump.bootId, jump.marks] : [], ['boot-1', { pointOfNoReturn: true }]);
   const proof = j.records().find((x) => x.type === 'step-end' && x.id === 'kexec/proof');
@@ -121,7 +173,10 @@ test('resumed: steps the journal has done are not run again; the plan of the old
   const j = journalAt();
   const first = await run(host, kernelPlan('boot-1'), j.open());
   assert.equal(first.ok, false);
-  assert.deepEqual(first.failures.map((f) => f.id), ['resume/after']);
+  assert.deepEqual(
+    first.failures.map((f) => f.id),
+    ['resume/after'],
+  );
   host.failing.clear();
   host.ran = [];
   // the host is on boot-2 now; the plan was made on boot-1: allowed, because the journal recorded the jump from boot-1
@@ -135,7 +190,10 @@ test('a plan of another boot with no recorded jump is refused before anything ru
   const host = new FakeKernelHost();
   host.boot = 'boot-7';
   const j = journalAt();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'FACTS_MISMATCH' && /made from facts of boot boot-1, but fake is on boot boot-7/.test(e.message));
+  await assert.rejects(
+    run(host, kernelPlan('boot-1'), j.open()),
+    (e: LiveupdateError) => e.code === 'FACTS_MISMATCH' && /made from facts of boot boot-1, but fake is on boot boot-7/.test(e.message),
+  );
   assert.deepEqual(host.ran, []);
 });
 
@@ -146,11 +204,20 @@ test('a step started but never recorded finished: repeated when idempotent, refu
     { type: 'step-end', phase: 'prepare', blackout: false, id: 'prepare/mkdir', at: 2, ms: 1, result: 'ok' },
     { type: 'step-start', phase: 'suspend', blackout: false, id: 'suspend/once', at: 3 },
   ]);
-  await assert.rejects(run(host, kernelPlan('boot-1'), died), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message));
+  await assert.rejects(
+    run(host, kernelPlan('boot-1'), died),
+    (e: LiveupdateError) =>
+      e.code === 'JOURNAL_CONFLICT' &&
+      /suspend\/once was started but never recorded finished, and repeating it is not safe/.test(e.message),
+  );
   assert.deepEqual(host.ran, []);
 
   // died inside prepare/mkdir instead (idempotent): it runs again, and the run goes on
-  const r = await run(host, kernelPlan('boot-1'), leftBy('r2', [{ type: 'step-start', phase: 'prepare', blackout: false, id: 'prepare/mkdir', at: 2 }]));
+  const r = await run(
+    host,
+    kernelPlan('boot-1'),
+    leftBy('r2', [{ type: 'step-start', phase: 'prepare', blackout: false, id: 'prepare/mkdir', at: 2 }]),
+  );
   assert.equal(r.ok, true, JSON.stringify(r.failures));
   assert.equal(host.ran[0], 'mkdir -p /x');
 });
@@ -163,40 +230,75 @@ test('a reboot after the jump: the run says the RAM is lost and does nothing', a
   host.boot = 'boot-9'; // power loss: not the boot the proof recorded
   host.ran = [];
   host.failing.clear();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => /rebooted again after the live update's kexec \(now boot boot-9, the kexec's boot was boot-2\)/.test(e.message));
+  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) =>
+    /rebooted again after the live update's kexec \(now boot boot-9, the kexec's boot was boot-2\)/.test(e.message),
+  );
   assert.deepEqual(host.ran, []);
 });
 
 test('a journal of another profile is not continued', async () => {
   const host = new FakeKernelHost();
-  await assert.rejects(run(host, kernelPlan('boot-1'), leftBy('r3', [], '/other.yaml')), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message));
+  await assert.rejects(
+    run(host, kernelPlan('boot-1'), leftBy('r3', [], '/other.yaml')),
+    (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r3 for \/other\.yaml/.test(e.message),
+  );
 });
 
 test('an unfinished run journaled in another format is not continued: the version that started it finishes it', async () => {
   const host = new FakeKernelHost();
   const j = journalAt();
   const old = j.open();
-  old.append({ type: 'run', format: 1, runId: 'r4', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] }, true);
+  old.append(
+    { type: 'run', format: 1, runId: 'r4', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [] },
+    true,
+  );
   old.close();
-  await assert.rejects(run(host, kernelPlan('boot-1'), j.open()), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 3/.test(e.message));
+  await assert.rejects(
+    run(host, kernelPlan('boot-1'), j.open()),
+    (e: LiveupdateError) =>
+      e.code === 'JOURNAL_CONFLICT' && /unfinished run r4 journaled in format 1; this liveupdate writes format 3/.test(e.message),
+  );
   assert.deepEqual(host.ran, []);
 });
 
 test('a format-2 journal (records under `t`) is read in the event shape: status and blackouts of an earlier run still work, its unfinished run is not continued', async () => {
   const file = join(tempDir('/tmp/lu-j2-'), 'fake.journal');
   const v2 = [
-    { t: 'run', format: 2, runId: 'r5', at: 1, host: 'fake', profile: '/p.yaml', backend: 'pmem', bootId: 'boot-1', vms: [{ name: 'vm', qmp: '/run/vm.qmp' }] },
+    {
+      t: 'run',
+      format: 2,
+      runId: 'r5',
+      at: 1,
+      host: 'fake',
+      profile: '/p.yaml',
+      backend: 'pmem',
+      bootId: 'boot-1',
+      vms: [{ name: 'vm', qmp: '/run/vm.qmp' }],
+    },
     { t: 'start', id: 'suspend/stop/vm', at: 10, vm: 'vm', blackout: true, marks: { blackoutStart: true } },
     { t: 'end', id: 'suspend/stop/vm', at: 11, ms: 1, result: 'ok', vm: 'vm', blackout: true, marks: { blackoutStart: true } },
     { t: 'fail', id: 'resume/cont/vm', at: 40, ms: 2, code: 'QMP_ERROR', message: 'no', phase: 'resume', vm: 'vm', blackout: true },
   ];
   writeFileSync(file, v2.map((r) => JSON.stringify(r)).join('\n') + '\n');
   const recs = Journal.read(file);
-  assert.deepEqual(recs.map((r) => r.type), ['run', 'step-start', 'step-end', 'step-failed']);
+  assert.deepEqual(
+    recs.map((r) => r.type),
+    ['run', 'step-start', 'step-end', 'step-failed'],
+  );
   const events = journalEvents(recs);
-  assert.deepEqual(events.map((e) => [e.type, e.phase, e.blackout]), [['step-start', 'resume', true], ['step-end', 'resume', true], ['step-failed', 'resume', true]]);
+  assert.deepEqual(
+    events.map((e) => [e.type, e.phase, e.blackout]),
+    [
+      ['step-start', 'resume', true],
+      ['step-end', 'resume', true],
+      ['step-failed', 'resume', true],
+    ],
+  );
   const host = new FakeKernelHost();
-  await assert.rejects(run(host, kernelPlan('boot-1'), Journal.open(file)), (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /journaled in format 2/.test(e.message));
+  await assert.rejects(
+    run(host, kernelPlan('boot-1'), Journal.open(file)),
+    (e: LiveupdateError) => e.code === 'JOURNAL_CONFLICT' && /journaled in format 2/.test(e.message),
+  );
   assert.deepEqual(host.ran, []);
 });
 
@@ -208,8 +310,28 @@ test('continued after the jump (the agent at boot, with the whole plan): the jum
   const plan: Plan = {
     ...base,
     steps: [
-      { ...vmStep, id: 'prepare/start/vm', phase: 'prepare', description: 'start', kind: 'qemu-start', argv: ['qemu', '-name', 'vm'], pidfile: '/run/vm.pid', incoming: false, socket: '/run/vm.qmp' },
-      { ...vmStep, id: 'suspend/quit/vm', phase: 'suspend', description: 'quit', blackout: true, check: { kind: 'vm-gone', vm: 'vm' }, kind: 'qmp', socket: '/run/vm.qmp', command: 'quit' },
+      {
+        ...vmStep,
+        id: 'prepare/start/vm',
+        phase: 'prepare',
+        description: 'start',
+        kind: 'qemu-start',
+        argv: ['qemu', '-name', 'vm'],
+        pidfile: '/run/vm.pid',
+        incoming: false,
+        socket: '/run/vm.qmp',
+      },
+      {
+        ...vmStep,
+        id: 'suspend/quit/vm',
+        phase: 'suspend',
+        description: 'quit',
+        blackout: true,
+        check: { kind: 'vm-gone', vm: 'vm' },
+        kind: 'qmp',
+        socket: '/run/vm.qmp',
+        command: 'quit',
+      },
       ...base.steps.filter((s) => s.phase === 'kexec'),
       exec('resume/after', ['after'], { blackout: true, vm: 'vm' }),
     ],
@@ -241,7 +363,10 @@ test('interrupted before anything ran: no step starts, the failure says so, noth
   stop.abort('interrupted');
   const r = await run(host, planWithAfterwards('boot-1'), journalAt().open(), stop.signal);
   assert.equal(r.ok, false);
-  assert.deepEqual(r.failures.map((f) => [f.id, f.code]), [['prepare/mkdir', 'INTERRUPTED']]);
+  assert.deepEqual(
+    r.failures.map((f) => [f.id, f.code]),
+    [['prepare/mkdir', 'INTERRUPTED']],
+  );
   assert.deepEqual(host.ran, []);
   assert.ok(!r.events.some((e) => e.type === 'step-start'), 'no step started');
 });
@@ -251,8 +376,17 @@ test('interrupted inside the blackout window: the window runs to its end (the VM
   const stop = new AbortController();
   host.onRun = (line) => line === 'once' && stop.abort('interrupted');
   const r = await run(host, planWithAfterwards('boot-1'), journalAt().open(), stop.signal);
-  assert.deepEqual(host.ran, ['mkdir -p /x', 'once', 'sync', 'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e', 'after']);
-  assert.deepEqual(r.failures.map((f) => [f.id, f.code]), [['resume/tidy', 'INTERRUPTED']]);
+  assert.deepEqual(host.ran, [
+    'mkdir -p /x',
+    'once',
+    'sync',
+    'sh -c (sleep 0.2; exec "$@") </dev/null >/dev/null 2>&1 & sh kexec -e',
+    'after',
+  ]);
+  assert.deepEqual(
+    r.failures.map((f) => [f.id, f.code]),
+    [['resume/tidy', 'INTERRUPTED']],
+  );
 });
 
 test('interrupted before the jump with an abort plan: what was begun is aborted; after the jump: never', async () => {
@@ -260,13 +394,23 @@ test('interrupted before the jump with an abort plan: what was begun is aborted;
   // before: the interruption lands between prepare and suspend
   const host = new FakeKernelHost();
   const stop = new AbortController();
-  const plan: Plan = { ...kernelPlan('boot-1'), steps: [exec('prepare/mkdir', ['mkdir', '-p', '/x']), exec('suspend/stage', ['stage']), ...kernelPlan('boot-1').steps.slice(1)] };
+  const plan: Plan = {
+    ...kernelPlan('boot-1'),
+    steps: [exec('prepare/mkdir', ['mkdir', '-p', '/x']), exec('suspend/stage', ['stage']), ...kernelPlan('boot-1').steps.slice(1)],
+  };
   host.onRun = (line) => line === 'mkdir -p /x' && stop.abort('interrupted');
   const j = journalAt();
   const r = await executeGuarded(plan, abortPlan, async (p) => {
     const journal = Journal.open(j.file);
     try {
-      return await execute({ plan: p, host, journal, emit: () => undefined, liveBootId: host.boot, ...(p === plan ? { stop: stop.signal } : {}) });
+      return await execute({
+        plan: p,
+        host,
+        journal,
+        emit: () => undefined,
+        liveBootId: host.boot,
+        ...(p === plan ? { stop: stop.signal } : {}),
+      });
     } finally {
       journal.close();
     }

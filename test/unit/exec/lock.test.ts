@@ -13,7 +13,11 @@ const owner = (runId: string, bootId = 'boot-a') => ({ runId, who: 'ops@cn1', bo
 test('a second run is refused while the first holds the lock, and is told who holds it', () => {
   const file = join(tempDir('/tmp/lu-lock-'), 'h.journal.lock');
   const first = acquireLock(file, owner('run-1'));
-  assert.throws(() => acquireLock(file, owner('run-2')), (e: unknown) => e instanceof LiveupdateError && e.code === 'HOST_BUSY' && /run run-1 \(run\) asked by ops@cn1 at .*pid \d+/.test(e.message));
+  assert.throws(
+    () => acquireLock(file, owner('run-2')),
+    (e: unknown) =>
+      e instanceof LiveupdateError && e.code === 'HOST_BUSY' && /run run-1 \(run\) asked by ops@cn1 at .*pid \d+/.test(e.message),
+  );
   assert.equal(lockState(file, 'boot-a').state, 'held');
   first.release();
   assert.equal(existsSync(file), false);
@@ -29,7 +33,10 @@ test('a lock whose process is gone is stale and said so; one of an earlier boot 
   const file = join(tempDir('/tmp/lu-lock-'), 'h.journal.lock');
   const dead = spawnSync('true').pid; // a real pid, already gone
   acquireLock(file, { ...owner('run-1'), pid: dead });
-  assert.match(lockState(file, 'boot-a').state === 'stale' ? (lockState(file, 'boot-a') as { why: string }).why : '', new RegExp(`process ${dead} is gone`));
+  assert.match(
+    lockState(file, 'boot-a').state === 'stale' ? (lockState(file, 'boot-a') as { why: string }).why : '',
+    new RegExp(`process ${dead} is gone`),
+  );
   const second = acquireLock(file, owner('run-2'));
   assert.equal(second.replaced?.owner.runId, 'run-1');
   assert.match(second.replaced.why, /is gone/);

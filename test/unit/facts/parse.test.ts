@@ -49,9 +49,14 @@ test('development machine capture: no IOMMU groups, kernel cmdline with init arg
 });
 
 test('iomem nesting follows indentation', () => {
-  const r = parseIomem('00100000-3fffffff : System RAM\n  01000000-01e01fff : Kernel code\n    01000000-0100ffff : inner\n  02000000-0220ffff : Kernel data\n40000000-4fffffff : Reserved\n');
+  const r = parseIomem(
+    '00100000-3fffffff : System RAM\n  01000000-01e01fff : Kernel code\n    01000000-0100ffff : inner\n  02000000-0220ffff : Kernel data\n40000000-4fffffff : Reserved\n',
+  );
   assert.equal(r.length, 2);
-  assert.deepEqual(r[0]!.children.map((c) => c.name), ['Kernel code', 'Kernel data']);
+  assert.deepEqual(
+    r[0]!.children.map((c) => c.name),
+    ['Kernel code', 'Kernel data'],
+  );
   assert.equal(r[0]!.children[0]!.children[0]!.name, 'inner');
 });
 
@@ -90,7 +95,9 @@ test('machines and running VMs: each binary its types and aliases; a running VM 
     '@@ end',
   ].join('\n');
   const f = parseProbeOutput(text, '2026-12-03T00:00:00.000Z');
-  assert.deepEqual(f.qemu, [{ binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', machines: ['pc', 'pc-i440fx-7.2'], aliases: { pc: 'pc-i440fx-7.2' } }]);
+  assert.deepEqual(f.qemu, [
+    { binary: '/usr/bin/qemu-system-x86_64', version: '7.2.22', machines: ['pc', 'pc-i440fx-7.2'], aliases: { pc: 'pc-i440fx-7.2' } },
+  ]);
   assert.deepEqual(f.vms, [
     { name: 'a', pid: 4242, exe: '/usr/bin/qemu-system-x86_64 (deleted)', version: '7.2.19', machine: 'pc-i440fx-7.2' },
     { name: 'b', pid: 4343, exe: '/opt/qemu-10/usr/bin/qemu-system-x86_64', version: '10.0.2', machine: 'pc-q35-7.2' },

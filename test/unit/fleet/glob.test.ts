@@ -8,7 +8,14 @@ import { globMatch } from '../../../src/glob.js';
 import { applyLimit } from '../../../src/fleet/limit.js';
 import { verifyHostKey } from '../../../src/host/known-hosts.js';
 
-const oracle = (pattern: string, name: string): boolean => new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`, 's').test(name);
+const oracle = (pattern: string, name: string): boolean =>
+  new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+    's',
+  ).test(name);
 
 test('globMatch agrees with the regex reading of * and ? (small alphabet, so that stars meet repeats)', () => {
   const ch = fc.constantFrom('a', 'b', '.', '-');

@@ -51,11 +51,17 @@ test('health gate: the default check timeout is 30 s, and a gate that keeps fail
   const why = await commandHealthGate(inv, () => host)!(inv.hosts[0] as FleetHost);
   assert.equal(why, '`sh -c exit 1` exited 1: not yet (for 0.05 s)');
   assert.ok(host.timeouts.length >= 1);
-  assert.ok(host.timeouts.every((t) => t === 30_000), String(host.timeouts));
+  assert.ok(
+    host.timeouts.every((t) => t === 30_000),
+    String(host.timeouts),
+  );
   assert.ok(host.closed);
 });
 
 test('health gate: none in the inventory, none run', () => {
   const r = parseInventory('/i.yaml', 'version: 1\nhosts: [{name: hv1, profile: p}]\n');
-  assert.equal(commandHealthGate(r.value!, () => hostDouble(0)), undefined);
+  assert.equal(
+    commandHealthGate(r.value!, () => hostDouble(0)),
+    undefined,
+  );
 });

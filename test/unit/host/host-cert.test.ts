@@ -53,8 +53,14 @@ test('what a certificate does not vouch for is said: another host, another CA, e
   const good = parseHostCertificate(blob(sign(ca, host, ['-h', '-n', 'hv1'])));
   const presented = blob(`${host}.pub`);
   assert.match(certificateProblem(good, presented, 'hv2', trusted, now)!, /names hv1, not hv2/);
-  assert.match(certificateProblem(good, presented, 'hv1', [blob(`${key('ed25519')}.pub`)], now)!, /signed by a CA no @cert-authority line trusts/);
-  assert.match(certificateProblem(good, blob(`${key('ed25519')}.pub`), 'hv1', trusted, now)!, /certifies another key than the one the server presented/);
+  assert.match(
+    certificateProblem(good, presented, 'hv1', [blob(`${key('ed25519')}.pub`)], now)!,
+    /signed by a CA no @cert-authority line trusts/,
+  );
+  assert.match(
+    certificateProblem(good, blob(`${key('ed25519')}.pub`), 'hv1', trusted, now)!,
+    /certifies another key than the one the server presented/,
+  );
   const expired = parseHostCertificate(blob(sign(ca, host, ['-h', '-n', 'hv1', '-V', '20200101:20200102'])));
   assert.match(certificateProblem(expired, presented, 'hv1', trusted, now)!, /is not valid now \(valid 2020-01-01.* to 2020-01-02/);
   const user = parseHostCertificate(blob(sign(ca, host, ['-n', 'hv1'])));

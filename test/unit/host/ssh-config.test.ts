@@ -6,10 +6,14 @@ import { parseJump, parseSshConfig, resolveSshConfig, type ConfigFiles } from '.
 
 const fs = (files: Record<string, string>): ConfigFiles => ({
   read: (p) => files[p],
-  list: (d) => Object.keys(files).filter((f) => f.startsWith(`${d}/`) && !f.slice(d.length + 1).includes('/')).map((f) => f.slice(d.length + 1)),
+  list: (d) =>
+    Object.keys(files)
+      .filter((f) => f.startsWith(`${d}/`) && !f.slice(d.length + 1).includes('/'))
+      .map((f) => f.slice(d.length + 1)),
 });
 
-const resolve = (text: string, host: string, given = {}, extra: Record<string, string> = {}) => resolveSshConfig(parseSshConfig('/c', fs({ '/c': text, ...extra }), '/inc'), host, given);
+const resolve = (text: string, host: string, given = {}, extra: Record<string, string> = {}) =>
+  resolveSshConfig(parseSshConfig('/c', fs({ '/c': text, ...extra }), '/inc'), host, given);
 
 test('Host blocks: the first value obtained wins, IdentityFile adds up, the command line beats the files', () => {
   const cfg = `
@@ -61,7 +65,11 @@ Match all
   assert.equal(r.identitiesOnly, false);
   assert.equal(resolve(cfg, 'db', { user: 'admin' }).identitiesOnly, true);
   assert.equal(r.strictHostKeyChecking, 'accept-new');
-  assert.equal(resolve('Host *\n StrictHostKeyChecking no\n', 'x').strictHostKeyChecking, 'accept-new', 'no is taken as accept-new: a changed key is never accepted');
+  assert.equal(
+    resolve('Host *\n StrictHostKeyChecking no\n', 'x').strictHostKeyChecking,
+    'accept-new',
+    'no is taken as accept-new: a changed key is never accepted',
+  );
   assert.equal(resolve('', 'x').strictHostKeyChecking, 'ask');
 });
 
@@ -70,7 +78,12 @@ test('known hosts files, defaults and tokens; Include with a wildcard, relative 
   assert.deepEqual(d.userKnownHostsFiles, [`${homedir()}/.ssh/known_hosts`, `${homedir()}/.ssh/known_hosts2`]);
   assert.deepEqual(d.globalKnownHostsFiles, ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']);
   assert.equal(d.port, 22);
-  const r = resolve('Include conf.d/*.conf\nHost x\n UserKnownHostsFile /kh/%h /kh/all\n', 'x', {}, { '/inc/conf.d/a.conf': 'Host x\n  HostName from-include\n', '/inc/conf.d/b.txt': 'Host x\n  HostName wrong\n' });
+  const r = resolve(
+    'Include conf.d/*.conf\nHost x\n UserKnownHostsFile /kh/%h /kh/all\n',
+    'x',
+    {},
+    { '/inc/conf.d/a.conf': 'Host x\n  HostName from-include\n', '/inc/conf.d/b.txt': 'Host x\n  HostName wrong\n' },
+  );
   assert.equal(r.hostName, 'from-include');
   assert.deepEqual(r.userKnownHostsFiles, ['/kh/from-include', '/kh/all']);
   assert.deepEqual(resolve('Host x\n ProxyJump none\n', 'x').proxyJump, []);

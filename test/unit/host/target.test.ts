@@ -25,16 +25,28 @@ test('what no destination is: said with the spec, as a usage error', () => {
     ['a b@hv1', /not a login name/],
     ['hv1:22:33', /brackets/],
   ] as const) {
-    assert.throws(() => parseHostSpec(spec), (e: unknown) => e instanceof LiveupdateError && e.code === 'USAGE' && e.message.startsWith(`--host ${spec}: `) && why.test(e.message), spec);
+    assert.throws(
+      () => parseHostSpec(spec),
+      (e: unknown) => e instanceof LiveupdateError && e.code === 'USAGE' && e.message.startsWith(`--host ${spec}: `) && why.test(e.message),
+      spec,
+    );
   }
 });
 
 test('property: a target written by formatHostSpec parses back to itself (IPv4, IPv6, names; with or without login and port)', () => {
   const address = fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain());
-  const target = fc.record({ user: fc.option(fc.stringMatching(/^[a-z_][a-z0-9_-]{0,15}$/), { nil: undefined }), address, port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }) });
+  const target = fc.record({
+    user: fc.option(fc.stringMatching(/^[a-z_][a-z0-9_-]{0,15}$/), { nil: undefined }),
+    address,
+    port: fc.option(fc.integer({ min: 1, max: 65535 }), { nil: undefined }),
+  });
   fc.assert(
     fc.property(target, (t) => {
-      const clean = { ...(t.user !== undefined ? { user: t.user } : {}), address: t.address, ...(t.port !== undefined ? { port: t.port } : {}) };
+      const clean = {
+        ...(t.user !== undefined ? { user: t.user } : {}),
+        address: t.address,
+        ...(t.port !== undefined ? { port: t.port } : {}),
+      };
       assert.deepEqual(parseHostSpec(formatHostSpec(clean)), clean);
     }),
   );

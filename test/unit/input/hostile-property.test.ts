@@ -23,7 +23,45 @@ const dir = tempDir('/tmp/lu-hostile-prop-');
 
 /** Values an attacker, a typo or another tool might leave in a field. */
 const hostile: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(0, -1, 1e308, -0, 2 ** 53 + 1, 18446744073709551616, NaN, Infinity, true, false, null, '', ' ', '..', '.', '/', '/etc', '/mnt/../etc', '-S', '--incoming', 'a;reboot', '$(reboot)', '`id`', 'x,server=on', '0s', '1P', '5E', '1e400', '-5M', '0x40000000', 'auto', '\u0000', '\u202e', 'é', '999.1.1.1', '*', 'a'.repeat(5000)),
+  fc.constantFrom(
+    0,
+    -1,
+    1e308,
+    -0,
+    2 ** 53 + 1,
+    18446744073709551616,
+    NaN,
+    Infinity,
+    true,
+    false,
+    null,
+    '',
+    ' ',
+    '..',
+    '.',
+    '/',
+    '/etc',
+    '/mnt/../etc',
+    '-S',
+    '--incoming',
+    'a;reboot',
+    '$(reboot)',
+    '`id`',
+    'x,server=on',
+    '0s',
+    '1P',
+    '5E',
+    '1e400',
+    '-5M',
+    '0x40000000',
+    'auto',
+    '\u0000',
+    '\u202e',
+    'é',
+    '999.1.1.1',
+    '*',
+    'a'.repeat(5000),
+  ),
   fc.string({ maxLength: 40 }),
   fc.integer(),
   fc.double(),
@@ -71,7 +109,12 @@ function assertPlaced(problems: Array<{ where?: string; field?: string; message:
 
 const editArb = fc.record({ pick: fc.nat(), value: hostile, drop: fc.boolean() });
 
-for (const [name, factsName] of [['seed-pkernfs', 'seed-host'], ['pmem-stock', 'pmem-host'], ['luo', 'luo-host'], ['lab', 'lab']] as const) {
+for (const [name, factsName] of [
+  ['seed-pkernfs', 'seed-host'],
+  ['pmem-stock', 'pmem-host'],
+  ['luo', 'luo-host'],
+  ['lab', 'lab'],
+] as const) {
   test(`profile ${name}.yaml with one hostile value: refused at file:line:col, or planned; never a crash`, async () => {
     const text = readFileSync(join(ROOT, 'profiles', `${name}.yaml`), 'utf8');
     const facts = await readFactsFile(join(ROOT, 'profiles', 'facts', `${factsName}.json`));
@@ -100,7 +143,8 @@ for (const [name, factsName] of [['seed-pkernfs', 'seed-host'], ['pmem-stock', '
 }
 
 test('inventory with one hostile value: refused at file:line:col, or read; never a crash', () => {
-  const text = 'version: 1\ndefaults: {profile: p.yaml, user: root, port: 22}\ngroups:\n  rack1: {port: 2222}\nhosts:\n  - {name: a, address: 10.0.0.1, groups: [rack1]}\n  - {name: b, address: hv-b.example.net}\nrollout: {serial: [1, "20%"], concurrency: 2, maxFailPercentage: 0, connectRate: 5, healthGate: {command: [/bin/true], timeout: 30s}}\n';
+  const text =
+    'version: 1\ndefaults: {profile: p.yaml, user: root, port: 22}\ngroups:\n  rack1: {port: 2222}\nhosts:\n  - {name: a, address: 10.0.0.1, groups: [rack1]}\n  - {name: b, address: hv-b.example.net}\nrollout: {serial: [1, "20%"], concurrency: 2, maxFailPercentage: 0, connectRate: 5, healthGate: {command: [/bin/true], timeout: 30s}}\n';
   assert.deepEqual(parseInventory('inv.yaml', text).errors, [], 'the unedited inventory is fine');
   let refused = 0;
   fc.assert(

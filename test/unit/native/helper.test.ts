@@ -10,7 +10,16 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { LocalHost } from '../../../src/host/local.js';
 import type { Host } from '../../../src/host/host.js';
-import { ensureHelper, helperBinary, helperPathFor, holderRequest, HelperError, probe, runHelper, type HelperResult } from '../../../src/native/helper.js';
+import {
+  ensureHelper,
+  helperBinary,
+  helperPathFor,
+  holderRequest,
+  HelperError,
+  probe,
+  runHelper,
+  type HelperResult,
+} from '../../../src/native/helper.js';
 import type { RunEnv } from '../../../src/exec/runners/env.js';
 import { runStep } from '../../../src/exec/runners/step.js';
 import { QmpPool } from '../../../src/qemu/pool.js';
@@ -20,7 +29,10 @@ import { tempDir } from '../../helpers/temp.js';
 const BIN = helperBinary('dynamic');
 const host = new LocalHost();
 
-function raw(input: string | Buffer, opts: { asNobody?: boolean } = {}): { code: number | null; signal: string | null; doc: HelperResult; stdout: string } {
+function raw(
+  input: string | Buffer,
+  opts: { asNobody?: boolean } = {},
+): { code: number | null; signal: string | null; doc: HelperResult; stdout: string } {
   const cmd = opts.asNobody ? 'setpriv' : BIN;
   const args = opts.asNobody ? ['--reuid=65534', '--regid=65534', '--clear-groups', nobodyCopy()] : [];
   const r = spawnSync(cmd, args, { input, encoding: 'utf8', timeout: 10_000 });
@@ -63,7 +75,10 @@ test('malformed requests: a bad-request error naming the problem, exit 2, never 
     ['{"op":"probe","ops":[{"op":"probe"}]}', /"op" or "ops", not both/],
     ['{"op":"format-disk"}', /unknown op "format-disk"/],
     ['{"ops":[{"op":"vfio.dma.map","container":"c","buffer":"b","iova":0}]}', /no handle named "c"/],
-    ['{"ops":[{"op":"memfd.create","name":"x","size":4096,"as":"a"},{"op":"vfio.dma.map","container":"a","buffer":"a","iova":0}]}', /"a" is a fd, not a buffer/],
+    [
+      '{"ops":[{"op":"memfd.create","name":"x","size":4096,"as":"a"},{"op":"vfio.dma.map","container":"a","buffer":"a","iova":0}]}',
+      /"a" is a fd, not a buffer/,
+    ],
     ['{"ops":[{"op":"memfd.create","name":"x","size":4096,"as":"a b"}]}', /may hold only letters/],
     ['{"ops":[{"op":"memfd.create","name":"x","size":-1,"as":"a"}]}', /"size" must be a non-negative integer/],
     ['{"ops":[{"op":"luo.session.create","luo":"l","name":"' + 'n'.repeat(64) + '","as":"s"}]}', /no handle named "l"/],
@@ -87,13 +102,51 @@ test('malformed requests: a bad-request error naming the problem, exit 2, never 
 
 test('property: any input gives exactly one JSON line with ok, and exit 0, 1 or 2', () => {
   // safe ops only: nothing here may reboot, allocate big or write to a device
-  const safeOps = ['probe', 'close', 'vfio.container.open', 'vfio.group.open', 'vfio.set_iommu', 'vfio.dma.map', 'iommufd.open', 'iommufd.ioas.alloc', 'luo.open', 'luo.session.retrieve', 'luo.finish', 'vfio.cdev.open'];
+  const safeOps = [
+    'probe',
+    'close',
+    'vfio.container.open',
+    'vfio.group.open',
+    'vfio.set_iommu',
+    'vfio.dma.map',
+    'iommufd.open',
+    'iommufd.ioas.alloc',
+    'luo.open',
+    'luo.session.retrieve',
+    'luo.finish',
+    'vfio.cdev.open',
+  ];
   const value = fc.jsonValue({ maxDepth: 3 });
   const request = fc.oneof(
     fc.string({ maxLength: 200 }),
     value.map((v) => JSON.stringify(v)),
-    fc.record({ op: fc.constantFrom(...safeOps), as: fc.string({ maxLength: 40 }), group: value, device: fc.string({ maxLength: 20 }), name: fc.string({ maxLength: 80 }) }, { requiredKeys: ['op'] }).map((o) => JSON.stringify(o)),
-    fc.array(fc.record({ op: fc.constantFrom(...safeOps), as: fc.constantFrom('a', 'b', 'c'), container: fc.constantFrom('a', 'b'), buffer: fc.constantFrom('a', 'c'), iova: fc.nat() }, { requiredKeys: ['op'] }), { minLength: 1, maxLength: 5 }).map((ops) => JSON.stringify({ ops })),
+    fc
+      .record(
+        {
+          op: fc.constantFrom(...safeOps),
+          as: fc.string({ maxLength: 40 }),
+          group: value,
+          device: fc.string({ maxLength: 20 }),
+          name: fc.string({ maxLength: 80 }),
+        },
+        { requiredKeys: ['op'] },
+      )
+      .map((o) => JSON.stringify(o)),
+    fc
+      .array(
+        fc.record(
+          {
+            op: fc.constantFrom(...safeOps),
+            as: fc.constantFrom('a', 'b', 'c'),
+            container: fc.constantFrom('a', 'b'),
+            buffer: fc.constantFrom('a', 'c'),
+            iova: fc.nat(),
+          },
+          { requiredKeys: ['op'] },
+        ),
+        { minLength: 1, maxLength: 5 },
+      )
+      .map((ops) => JSON.stringify({ ops })),
   );
   fc.assert(
     fc.property(request, (input) => {
@@ -126,15 +179,37 @@ test('a kernel without the feature: the device is missing -> "not supported by t
 
 test('a kernel without the ioctl: ENOTTY -> "not supported by this kernel", with what it needs', () => {
   // /dev/null stands in for a device whose driver lacks the ioctl: the kernel answers ENOTTY alike
-  const r = raw(JSON.stringify({ ops: [{ op: 'luo.open', path: '/dev/null', as: 'l' }, { op: 'luo.session.create', luo: 'l', name: 'vm1', as: 's' }] }));
+  const r = raw(
+    JSON.stringify({
+      ops: [
+        { op: 'luo.open', path: '/dev/null', as: 'l' },
+        { op: 'luo.session.create', luo: 'l', name: 'vm1', as: 's' },
+      ],
+    }),
+  );
   assert.equal(r.code, 1);
-  assert.deepEqual(r.doc.results.map((x) => x.op), ['luo.open'], 'the failed op leaves no result');
+  assert.deepEqual(
+    r.doc.results.map((x) => x.op),
+    ['luo.open'],
+    'the failed op leaves no result',
+  );
   assert.equal(r.doc.error?.index, 1);
   assert.equal(r.doc.error?.errnoName, 'ENOTTY');
   assert.equal(r.doc.error?.code, 'not-supported');
   assert.match(r.doc.error.message, /^LIVEUPDATE_IOCTL_CREATE_SESSION on \/dev\/null: not supported by this kernel \(ENOTTY\)$/);
-  const p = raw(JSON.stringify({ ops: [{ op: 'open', path: '/dev/null', as: 'c' }, { op: 'open', path: '/dev/zero', as: 'f' }, { op: 'vfio.set_persistent_pgtables', container: 'c', file: 'f' }] }));
-  assert.match(p.doc.error!.message, /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on \/dev\/null: not supported by this kernel \(ENOTTY\): it needs the pkernfs RFC kernel/);
+  const p = raw(
+    JSON.stringify({
+      ops: [
+        { op: 'open', path: '/dev/null', as: 'c' },
+        { op: 'open', path: '/dev/zero', as: 'f' },
+        { op: 'vfio.set_persistent_pgtables', container: 'c', file: 'f' },
+      ],
+    }),
+  );
+  assert.match(
+    p.doc.error!.message,
+    /VFIO_CONTAINER_SET_PERSISTENT_PGTABLES on \/dev\/null: not supported by this kernel \(ENOTTY\): it needs the pkernfs RFC kernel/,
+  );
 });
 
 test('permission: EPERM and EACCES are said as such (run as nobody)', () => {
@@ -154,7 +229,13 @@ test('permission: EPERM and EACCES are said as such (run as nobody)', () => {
 
 test('hold: the fds stay open in a daemon that answers status, passes fds (SCM_RIGHTS), runs ops and exits', async () => {
   const sock = join(tempDir('/tmp/lu-hold-'), 'h.sock');
-  const r = await runHelper(host, { ops: [{ op: 'memfd.create', name: 'guest', size: 1 << 20, as: 'ram' }, { op: 'buffer.file', fd: 'ram', size: 1 << 20, as: 'map' }], then: { hold: { socket: sock } } });
+  const r = await runHelper(host, {
+    ops: [
+      { op: 'memfd.create', name: 'guest', size: 1 << 20, as: 'ram' },
+      { op: 'buffer.file', fd: 'ram', size: 1 << 20, as: 'map' },
+    ],
+    then: { hold: { socket: sock } },
+  });
   const pid = r.then!.hold!.pid;
   assert.ok(pid > 0);
   assert.equal(r.handles?.['ram']?.size, 1 << 20);
@@ -164,9 +245,17 @@ test('hold: the fds stay open in a daemon that answers status, passes fds (SCM_R
   const st = await holderRequest(host, sock, { op: 'status' });
   assert.equal(st['pid'], pid);
   // fd passing, received by a second process
-  const got = execFileSync('python3', ['-c', `import socket,os,sys
+  const got = execFileSync(
+    'python3',
+    [
+      '-c',
+      `import socket,os,sys
 s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(b'{"op":"fd","name":"ram"}\\n')
-msg,fds,_,_=socket.recv_fds(s,4096,1); print(os.fstat(fds[0]).st_size, msg.decode().strip())`, sock], { encoding: 'utf8' });
+msg,fds,_,_=socket.recv_fds(s,4096,1); print(os.fstat(fds[0]).st_size, msg.decode().strip())`,
+      sock,
+    ],
+    { encoding: 'utf8' },
+  );
   assert.match(got, new RegExp(`^${1 << 20} \\{"ok":true,"fd":${fd}\\}`));
   // a second holder on the same socket is refused, the first keeps running
   const again = await runHelper(host, { ops: [{ op: 'probe' }], then: { hold: { socket: sock } } }, { allowFailure: true });
@@ -184,7 +273,13 @@ msg,fds,_,_=socket.recv_fds(s,4096,1); print(os.fstat(fds[0]).st_size, msg.decod
 });
 
 test('exec: a VMM inherits the fds, {fd:NAME} becomes the number', () => {
-  const r = spawnSync(BIN, { input: JSON.stringify({ ops: [{ op: 'memfd.create', name: 'vmram', size: 8192, as: 'ram' }], then: { exec: ['sh', '-c', 'readlink /proc/self/fd/{fd:ram}; stat -L -c %s /proc/self/fd/{fd:ram}'] } }), encoding: 'utf8' });
+  const r = spawnSync(BIN, {
+    input: JSON.stringify({
+      ops: [{ op: 'memfd.create', name: 'vmram', size: 8192, as: 'ram' }],
+      then: { exec: ['sh', '-c', 'readlink /proc/self/fd/{fd:ram}; stat -L -c %s /proc/self/fd/{fd:ram}'] },
+    }),
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   const [first, ...rest] = r.stdout.trim().split('\n');
   const doc = JSON.parse(first!) as HelperResult;
@@ -209,13 +304,29 @@ test('the runner: a helper-ioctl step fills run-time values; a holder step talks
   assert.match(env.vars['holder.pid']!, /^[0-9]+$/);
   assert.equal(env.vars['memfd.vm1'], '3');
   assert.deepEqual(out['vars'], env.vars);
-  const ask: Step = { ...meta, id: 'prepare/ask', kind: 'helper-ioctl', holder: sock, program: { ops: [{ op: 'close', name: 'ram-vm1' }] }, ioctls: [] };
+  const ask: Step = {
+    ...meta,
+    id: 'prepare/ask',
+    kind: 'helper-ioctl',
+    holder: sock,
+    program: { ops: [{ op: 'close', name: 'ram-vm1' }] },
+    ioctls: [],
+  };
   assert.equal(((await runStep(ask, env))['answers'] as unknown[]).length, 1);
   const fail: Step = { ...meta, id: 'prepare/fail', kind: 'helper-ioctl', program: { ops: [{ op: 'luo.open', as: 'l' }] }, ioctls: [] };
-  await assert.rejects(runStep(fail, env), (e: unknown) => e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /prepare\/fail: luo.open: no \/dev\/liveupdate/.test(e.message));
+  await assert.rejects(
+    runStep(fail, env),
+    (e: unknown) =>
+      e instanceof HelperError && e.code === 'NOT_SUPPORTED' && /prepare\/fail: luo.open: no \/dev\/liveupdate/.test(e.message),
+  );
   await holderRequest(host, sock, { op: 'exit' });
   // verify luo-holder before kexec: with no holder, the run must stop before the point of no return
-  const verify: Step = { ...meta, id: 'kexec/verify-luo-holder', kind: 'verify', verify: { kind: 'luo-holder', sessions: ['liveupdate-vm1'] } };
+  const verify: Step = {
+    ...meta,
+    id: 'kexec/verify-luo-holder',
+    kind: 'verify',
+    verify: { kind: 'luo-holder', sessions: ['liveupdate-vm1'] },
+  };
   await assert.rejects(runStep(verify, env), /no helper answers on \/run\/liveupdate\/luo-holder.sock/);
 });
 
@@ -228,7 +339,12 @@ class RemoteDouble {
   constructor(private readonly there: string | undefined) {}
   exec(argv: string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
     this.ran.push(argv);
-    if (argv[0] === 'sha256sum') return Promise.resolve(this.there === undefined ? { stdout: '', stderr: 'No such file', exitCode: 1 } : { stdout: `${this.there}  ${argv[1]}\n`, stderr: '', exitCode: 0 });
+    if (argv[0] === 'sha256sum')
+      return Promise.resolve(
+        this.there === undefined
+          ? { stdout: '', stderr: 'No such file', exitCode: 1 }
+          : { stdout: `${this.there}  ${argv[1]}\n`, stderr: '', exitCode: 0 },
+      );
     return Promise.resolve({ stdout: '', stderr: '', exitCode: 0 });
   }
   put(content: string | Buffer, path: string, mode?: number): Promise<void> {

@@ -58,9 +58,15 @@ test('ram.fingerprint: recorded, then the same RAM checks out and changed RAM is
     assert.match(changed.doc.error.message, /2 of 12 2 MiB blocks differ .* \(the first at offset 0xa00000, which now reads all zeros\)/);
 
     // a fingerprint of another size, or a cut one, is refused before the RAM is read
-    assert.match(helper({ op: 'ram.fingerprint', path: ram, size: 16 * MiB, compare: print }).doc.error!.message, /was recorded for 25165824 bytes of guest RAM, not 16777216/);
+    assert.match(
+      helper({ op: 'ram.fingerprint', path: ram, size: 16 * MiB, compare: print }).doc.error!.message,
+      /was recorded for 25165824 bytes of guest RAM, not 16777216/,
+    );
     writeFileSync(print, readFileSync(print, 'utf8').split('\n').slice(0, 5).join('\n'));
-    assert.match(helper({ op: 'ram.fingerprint', path: ram, size: 24 * MiB, compare: print }).doc.error!.message, /ends at block 4 of 12 \(cut short\)/);
+    assert.match(
+      helper({ op: 'ram.fingerprint', path: ram, size: 24 * MiB, compare: print }).doc.error!.message,
+      /ends at block 4 of 12 \(cut short\)/,
+    );
     writeFileSync(print, 'hello\n');
     assert.equal(helper({ op: 'ram.fingerprint', path: ram, size: 24 * MiB, compare: print }).doc.error?.code, 'invalid');
     // exactly one of out / compare; whole pages only
@@ -68,7 +74,10 @@ test('ram.fingerprint: recorded, then the same RAM checks out and changed RAM is
     assert.match(helper({ op: 'ram.fingerprint', path: ram, size: 1000, out: print }).doc.error!.message, /whole number of 4 KiB pages/);
     assert.equal(helper({ op: 'ram.fingerprint', path: join(d, 'none'), size: 4096, out: print }).doc.error?.code, 'not-found');
     // a RAM file shorter than the VM's memory is said plainly (read where the file has read(), as here)
-    assert.match(helper({ op: 'ram.fingerprint', path: ram, size: 48 * MiB, out: print }).doc.error!.message, /read guest RAM .* at offset 0x[0-9a-f]+ \(is it smaller than 50331648 bytes\?\)/);
+    assert.match(
+      helper({ op: 'ram.fingerprint', path: ram, size: 48 * MiB, out: print }).doc.error!.message,
+      /read guest RAM .* at offset 0x[0-9a-f]+ \(is it smaller than 50331648 bytes\?\)/,
+    );
   } finally {
     rmSync(d, { recursive: true, force: true });
   }
@@ -83,7 +92,14 @@ test('a step whose RAM changed stops with RAM_CHANGED and says what to do next',
     const host = new LocalHost();
     const env: RunEnv = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: { 'ram.dir': d } };
     const step = (how: 'out' | 'compare'): Step => ({
-      id: `x/${how}`, phase: 'resume', blackout: true, idempotent: true, check: null, description: '', kind: 'helper-ioctl', ioctls: [],
+      id: `x/${how}`,
+      phase: 'resume',
+      blackout: true,
+      idempotent: true,
+      check: null,
+      description: '',
+      kind: 'helper-ioctl',
+      ioctls: [],
       // placeholders are filled from the run's values, as argv is
       program: { ops: [{ op: 'ram.fingerprint', path: '{ram.dir}/guest-ram', size: 4 * MiB, [how]: print }] },
     });
@@ -107,7 +123,10 @@ test('guard.no_truncate: ftruncate to a listed size is refused (EPERM) in what t
   try {
     const f = join(d, 'f');
     writeFileSync(f, '');
-    const r = helper({ ops: [{ op: 'guard.no_truncate', sizes: [8 * MiB, 5_000_000_000] }], then: { exec: ['sh', '-c', 'truncate -s 8M "$1"; truncate -s 5000000000 "$1"; truncate -s 3M "$1"', 'sh', f] } });
+    const r = helper({
+      ops: [{ op: 'guard.no_truncate', sizes: [8 * MiB, 5_000_000_000] }],
+      then: { exec: ['sh', '-c', 'truncate -s 8M "$1"; truncate -s 5000000000 "$1"; truncate -s 3M "$1"', 'sh', f] },
+    });
     assert.match(r.stderr, /failed to truncate .* at 8388608 bytes: Operation not permitted/);
     assert.match(r.stderr, /at 5000000000 bytes: Operation not permitted/);
     assert.equal(r.code, 0); // the last truncate, to a size not listed, went through
@@ -119,15 +138,42 @@ test('guard.no_truncate: ftruncate to a listed size is refused (EPERM) in what t
   }
 });
 
-test("qemu-start with noTruncate: the real QEMU maps a RAM file whose size reads 0 without truncating it (without the guard it does)", async () => {
+test('qemu-start with noTruncate: the real QEMU maps a RAM file whose size reads 0 without truncating it (without the guard it does)', async () => {
   const d = dir();
   const host = new LocalHost();
   const env: RunEnv = { host, qmp: new QmpPool(host), outcomes: new Map(), vars: {} };
   const start = (name: string, noTruncate?: number[]): Step => ({
-    id: `resume/restart/${name}`, phase: 'resume', blackout: true, idempotent: false, check: null, description: '',
-    kind: 'qemu-start', vm: name, pidfile: join(d, `${name}.pid`), incoming: true, socket: join(d, `${name}.qmp`),
-    argv: ['qemu-system-x86_64', '-machine', 'pc,memory-backend=ram0', '-m', '16M', '-object', `memory-backend-file,id=ram0,size=${16 * MiB},mem-path=${join(d, name)},share=on`,
-      '-nodefaults', '-display', 'none', '-qmp', `unix:${join(d, `${name}.qmp`)},server=on,wait=off`, '-daemonize', '-pidfile', join(d, `${name}.pid`), '-S', '-incoming', 'defer'],
+    id: `resume/restart/${name}`,
+    phase: 'resume',
+    blackout: true,
+    idempotent: false,
+    check: null,
+    description: '',
+    kind: 'qemu-start',
+    vm: name,
+    pidfile: join(d, `${name}.pid`),
+    incoming: true,
+    socket: join(d, `${name}.qmp`),
+    argv: [
+      'qemu-system-x86_64',
+      '-machine',
+      'pc,memory-backend=ram0',
+      '-m',
+      '16M',
+      '-object',
+      `memory-backend-file,id=ram0,size=${16 * MiB},mem-path=${join(d, name)},share=on`,
+      '-nodefaults',
+      '-display',
+      'none',
+      '-qmp',
+      `unix:${join(d, `${name}.qmp`)},server=on,wait=off`,
+      '-daemonize',
+      '-pidfile',
+      join(d, `${name}.pid`),
+      '-S',
+      '-incoming',
+      'defer',
+    ],
     ...(noTruncate ? { noTruncate } : {}),
   });
   const stop = (name: string): void => {

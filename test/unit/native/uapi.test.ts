@@ -15,12 +15,14 @@ const SID = join(ROOT, '.cache', 'uapi', 'usr', 'include');
 function compile(dir: string, include?: string): { ok: boolean; out: string } {
   const exe = join(tempDir('/tmp/lu-uapi-bin-'), 'uapi-check');
   const inc = include ? ['-I', include, '-I', join(include, 'x86_64-linux-gnu')] : [];
-  const r = spawnSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', ...inc, '-o', exe, join(dir, 'uapi-check.c')], { encoding: 'utf8' });
+  const r = spawnSync('cc', ['-std=c11', '-Wall', '-Wextra', '-Werror', ...inc, '-o', exe, join(dir, 'uapi-check.c')], {
+    encoding: 'utf8',
+  });
   if (r.status !== 0) return { ok: false, out: r.stderr };
   return { ok: true, out: execFileSync(exe, { encoding: 'utf8' }) };
 }
 
-test('uAPI: the derived values hold, and VFIO matches this machine\'s headers', () => {
+test("uAPI: the derived values hold, and VFIO matches this machine's headers", () => {
   const r = compile(NATIVE);
   assert.ok(r.ok, r.out);
   const checked = JSON.parse(r.out) as Record<string, boolean>;
@@ -40,9 +42,21 @@ test('uAPI: iommufd, the VFIO cdev and LUO match Linux 7.x headers (Debian sid l
 
 test('uAPI: a wrong ioctl number or a moved field does not compile', () => {
   const cases: Array<[string, string, RegExp]> = [
-    ['#define LU_LIVEUPDATE_SESSION_FINISH _IO(LU_LIVEUPDATE_IOCTL_TYPE, 0x42)', '#define LU_LIVEUPDATE_SESSION_FINISH _IO(LU_LIVEUPDATE_IOCTL_TYPE, 0x43)', /LU_LIVEUPDATE_SESSION_FINISH == 0xba42/],
-    ['#define LU_VFIO_CONTAINER_SET_PERSISTENT_PGTABLES _IO(LU_VFIO_TYPE, LU_VFIO_BASE + 21)', '#define LU_VFIO_CONTAINER_SET_PERSISTENT_PGTABLES _IO(LU_VFIO_TYPE, LU_VFIO_BASE + 22)', /SET_PERSISTENT_PGTABLES == 0x3b79/],
-    ['\tuint64_t vaddr;\n\tuint64_t iova;', '\tuint64_t iova;\n\tuint64_t vaddr;', /lu_vfio_dma_map\.vaddr is laid out as vfio_iommu_type1_dma_map\.vaddr/],
+    [
+      '#define LU_LIVEUPDATE_SESSION_FINISH _IO(LU_LIVEUPDATE_IOCTL_TYPE, 0x42)',
+      '#define LU_LIVEUPDATE_SESSION_FINISH _IO(LU_LIVEUPDATE_IOCTL_TYPE, 0x43)',
+      /LU_LIVEUPDATE_SESSION_FINISH == 0xba42/,
+    ],
+    [
+      '#define LU_VFIO_CONTAINER_SET_PERSISTENT_PGTABLES _IO(LU_VFIO_TYPE, LU_VFIO_BASE + 21)',
+      '#define LU_VFIO_CONTAINER_SET_PERSISTENT_PGTABLES _IO(LU_VFIO_TYPE, LU_VFIO_BASE + 22)',
+      /SET_PERSISTENT_PGTABLES == 0x3b79/,
+    ],
+    [
+      '\tuint64_t vaddr;\n\tuint64_t iova;',
+      '\tuint64_t iova;\n\tuint64_t vaddr;',
+      /lu_vfio_dma_map\.vaddr is laid out as vfio_iommu_type1_dma_map\.vaddr/,
+    ],
   ];
   for (const [from, to, message] of cases) {
     const dir = tempDir('/tmp/lu-uapi-');

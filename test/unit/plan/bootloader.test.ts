@@ -51,8 +51,14 @@ test('systemd-boot and an unknown loader: refused before anything, with the exac
   };
   const facts = await readFactsFile(join(ROOT, 'profiles/facts/pmem-host.json'));
   const sd = await refusal('systemd-boot');
-  const expected = `${facts.cmdline.split(/\s+/).filter((w) => w && !/^(BOOT_IMAGE|initrd)=/.test(w)).join(' ')} memmap=`;
+  const expected = `${facts.cmdline
+    .split(/\s+/)
+    .filter((w) => w && !/^(BOOT_IMAGE|initrd)=/.test(w))
+    .join(' ')} memmap=`;
   assert.ok(sd.includes(`write this one line to /etc/kernel/cmdline: ${expected}`), sd);
   assert.match(sd, /then run 'kernel-install add \$\(uname -r\) \/boot\/vmlinuz-\$\(uname -r\)' and reboot/);
-  assert.match(await refusal('unknown'), /has none of GRUB's update-grub, grubby or systemd-boot's kernel-install: add 'memmap=\S+.*' to the options of its boot entry by hand/);
+  assert.match(
+    await refusal('unknown'),
+    /has none of GRUB's update-grub, grubby or systemd-boot's kernel-install: add 'memmap=\S+.*' to the options of its boot entry by hand/,
+  );
 });

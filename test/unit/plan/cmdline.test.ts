@@ -11,7 +11,10 @@ const pmem: Persistence = { backend: 'pmem', size: 256 * 2 ** 20, offset: G, mou
 const luo: Persistence = { backend: 'luo', khoScratch: 256 * 2 ** 20 };
 
 function profile(extra = ''): Profile {
-  const r = parseProfile('p.yaml', `version: 1\nhost: {name: h}\npersistence: {backend: pmem, size: 256M, offset: 1G}\nkexec:\n  kernel: /boot/vmlinuz\n${extra}vms: [{name: a, memory: 64M}]\n`);
+  const r = parseProfile(
+    'p.yaml',
+    `version: 1\nhost: {name: h}\npersistence: {backend: pmem, size: 256M, offset: 1G}\nkexec:\n  kernel: /boot/vmlinuz\n${extra}vms: [{name: a, memory: 64M}]\n`,
+  );
   assert.ok(r.value, JSON.stringify(r.errors));
   return r.value;
 }
@@ -49,7 +52,10 @@ test('append and remove from the profile', () => {
 
 test('replace policy starts from the given value', () => {
   const p = profile('  cmdline:\n    policy: replace\n    value: "root=/dev/vdb console=ttyS0"\n');
-  assert.equal(composeKexecCmdline(p, luo, 'root=/dev/vda quiet').cmdline, 'root=/dev/vdb console=ttyS0 kho=on liveupdate=on kho_scratch=256M');
+  assert.equal(
+    composeKexecCmdline(p, luo, 'root=/dev/vda quiet').cmdline,
+    'root=/dev/vdb console=ttyS0 kho=on liveupdate=on kho_scratch=256M',
+  );
 });
 
 test('quoted values stay one word', () => {

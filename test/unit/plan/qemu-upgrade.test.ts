@@ -37,10 +37,26 @@ ${qemu}      accel: tcg
 async function facts(opts: { running?: { version: string; machine: string; exe?: string }; q10?: boolean } = {}): Promise<HostFacts> {
   const f = await readFactsFile(join(ROOT, 'profiles', 'facts', 'lab.json'));
   // the lab's captured facts with the machine types Debian 12's 7.2 and bookworm-backports' 10.0 list (abridged)
-  const q72 = { ...f.qemu[0]!, machines: ['pc-i440fx-7.2', 'pc-q35-7.2', 'microvm', 'pc', 'q35'], aliases: { pc: 'pc-i440fx-7.2', q35: 'pc-q35-7.2' } };
+  const q72 = {
+    ...f.qemu[0]!,
+    machines: ['pc-i440fx-7.2', 'pc-q35-7.2', 'microvm', 'pc', 'q35'],
+    aliases: { pc: 'pc-i440fx-7.2', q35: 'pc-q35-7.2' },
+  };
   return {
     ...f,
-    qemu: [q72, ...(opts.q10 === false ? [] : [{ binary: Q10, version: '10.0.2', machines: ['pc-i440fx-10.0', 'pc-i440fx-7.2', 'pc-q35-7.2', 'microvm'], aliases: { pc: 'pc-i440fx-10.0', q35: 'pc-q35-10.0' } }])],
+    qemu: [
+      q72,
+      ...(opts.q10 === false
+        ? []
+        : [
+            {
+              binary: Q10,
+              version: '10.0.2',
+              machines: ['pc-i440fx-10.0', 'pc-i440fx-7.2', 'pc-q35-7.2', 'microvm'],
+              aliases: { pc: 'pc-i440fx-10.0', q35: 'pc-q35-10.0' },
+            },
+          ]),
+    ],
     vms: opts.running ? [{ name: 'counter', pid: 4242, exe: opts.running.exe ?? q72.binary, ...opts.running }] : [],
   };
 }
@@ -51,7 +67,12 @@ const machineOf = (argv: string[]): string => argv[argv.indexOf('-machine') + 1]
 
 test('a newer QEMU restores a running VM on the machine type it runs, never the alias resolved again', async () => {
   const { profile: p, locate } = profile(`      binary: /usr/bin/qemu-system-x86_64\n      restoreBinary: ${Q10}\n      machine: pc\n`);
-  const plan = makePlan({ profile: p, facts: await facts({ running: { version: '7.2.22', machine: 'pc-i440fx-7.2' } }), phases: 'all', locate });
+  const plan = makePlan({
+    profile: p,
+    facts: await facts({ running: { version: '7.2.22', machine: 'pc-i440fx-7.2' } }),
+    phases: 'all',
+    locate,
+  });
   const restart = step(plan.steps, 'resume/restart/counter');
   const argv = argvOf(restart);
   assert.equal(argv[0], Q10);
@@ -59,7 +80,13 @@ test('a newer QEMU restores a running VM on the machine type it runs, never the 
   assert.ok(restart.kind === 'qemu-start' && restart.expectVersion === '10.0.2' && restart.expectMachine === 'pc-i440fx-7.2');
   // the running QEMU is checked before anything pauses, and the journal records what it was
   const v = step(plan.steps, 'suspend/verify-qemu/counter');
-  assert.deepEqual(v.kind === 'verify' && v.verify, { kind: 'vm-qemu', vm: 'counter', socket: '/run/liveupdate/counter.qmp', version: '7.2.22', machine: 'pc-i440fx-7.2' });
+  assert.deepEqual(v.kind === 'verify' && v.verify, {
+    kind: 'vm-qemu',
+    vm: 'counter',
+    socket: '/run/liveupdate/counter.qmp',
+    version: '7.2.22',
+    machine: 'pc-i440fx-7.2',
+  });
   assert.ok(plan.steps.indexOf(v) < plan.steps.findIndex((s) => s.id === 'suspend/stop/counter'));
   // prepare would start it with the alias resolved by the binary that starts it (skipped at run time: it runs)
   assert.equal(machineOf(argvOf(step(plan.steps, 'prepare/start/counter'))), 'pc-i440fx-7.2');
@@ -68,8 +95,14 @@ test('a newer QEMU restores a running VM on the machine type it runs, never the 
   assert.deepEqual(vm.qemu.to, { binary: Q10, version: '10.0.2', machine: 'pc-i440fx-7.2' });
   assert.match(vm.qemu.upgrade ?? '', /a tested pair/);
   assert.equal(vm.running, true);
-  assert.deepEqual(vm.notTaken.map((n) => n.mode), ['cpr-transfer', 'cpr-exec']);
-  assert.match(renderPlan(plan), /vm counter: QEMU 7\.2\.22 \/usr\/bin\/qemu-system-x86_64 on pc-i440fx-7\.2, restored by QEMU 10\.0\.2 \/opt\/qemu-10\/usr\/bin\/qemu-system-x86_64 on pc-i440fx-7\.2; x-ignore-shared; QEMU 7\.2 -> 10\.0/);
+  assert.deepEqual(
+    vm.notTaken.map((n) => n.mode),
+    ['cpr-transfer', 'cpr-exec'],
+  );
+  assert.match(
+    renderPlan(plan),
+    /vm counter: QEMU 7\.2\.22 \/usr\/bin\/qemu-system-x86_64 on pc-i440fx-7\.2, restored by QEMU 10\.0\.2 \/opt\/qemu-10\/usr\/bin\/qemu-system-x86_64 on pc-i440fx-7\.2; x-ignore-shared; QEMU 7\.2 -> 10\.0/,
+  );
 });
 
 test('a package upgrade in place: the running QEMU (its binary deleted) is the old version, the one on disk restores', async () => {
@@ -107,7 +140,10 @@ test('refused before any step, at the profile line to change: a downgrade, an un
   const f10 = await facts({ running: { version: '10.0.2', machine: 'pc-i440fx-7.2', exe: Q10 } });
   const r1 = refused(() => makePlan({ profile: down.profile, facts: f10, phases: 'all', locate: down.locate }));
   assert.match(r1.message, /1 VM cannot move to the QEMU that would restore it; nothing was done/);
-  assert.match(r1.lines.join('\n'), /^\/etc\/liveupdate\/up\.yaml:14:\d+: vms\[0\]\.qemu\.restoreBinary: counter: QEMU 10\.0\.2 .* -> 7\.2\.22 .* refused: a downgrade/m);
+  assert.match(
+    r1.lines.join('\n'),
+    /^\/etc\/liveupdate\/up\.yaml:14:\d+: vms\[0\]\.qemu\.restoreBinary: counter: QEMU 10\.0\.2 .* -> 7\.2\.22 .* refused: a downgrade/m,
+  );
   // an unversioned type (the VM runs microvm) across versions
   const micro = profile(`      restoreBinary: ${Q10}\n      machine: microvm\n`);
   const fMicro = await facts({ running: { version: '7.2.22', machine: 'microvm' } });
@@ -135,14 +171,20 @@ test('a restoring QEMU that is missing is a rule error at its line', async () =>
 });
 
 test('a bad acknowledgement is a profile error at its line', () => {
-  const r = parseProfile('/etc/liveupdate/up.yaml', `version: 1
+  const r = parseProfile(
+    '/etc/liveupdate/up.yaml',
+    `version: 1
 host: { name: lab }
 persistence: { backend: luo }
 kexec: { kernel: /boot/vmlinuz }
 migration:
   acceptUntestedQemu: ["7.2 to 11.1"]
 vms: [{ name: a, memory: 64M }]
-`);
+`,
+  );
   assert.equal(r.value, undefined);
-  assert.match(r.errors.map(formatDiagnostic).join('\n'), /up\.yaml:6:\d+: migration\.acceptUntestedQemu\[0\]: must be a QEMU upgrade like '9\.2 -> 10\.1'/);
+  assert.match(
+    r.errors.map(formatDiagnostic).join('\n'),
+    /up\.yaml:6:\d+: migration\.acceptUntestedQemu\[0\]: must be a QEMU upgrade like '9\.2 -> 10\.1'/,
+  );
 });

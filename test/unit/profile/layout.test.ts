@@ -17,13 +17,16 @@ test('pkernfs limits derived from the RFC layout', () => {
 });
 
 test('the seed recipe: 1G holds guest-ram 100M and dom-0 2M with room to spare', () => {
-  const r = parseProfile('p.yaml', `version: 1
+  const r = parseProfile(
+    'p.yaml',
+    `version: 1
 host: {name: h}
 persistence: {backend: pkernfs, size: 1G, offset: 1G}
 kexec: {kernel: /boot/k}
 vms: [{name: g, memory: 100M, ramFile: guest-ram, vfio: [{host: "0000:00:03.0"}]}]
 iommu: {api: vfio-container}
-`);
+`,
+  );
   assert.ok(r.value, JSON.stringify(r.errors));
   const l = pkernfsLayout(r.value, r.value.persistence as PkernfsPersistence);
   assert.equal(l.used, (3 + 51 + 2) * 2 * MiB);

@@ -7,7 +7,10 @@ import { QmpClient, QmpError } from '../../../src/qemu/qmp.js';
 import { selectMigrationMode, migrationUris } from '../../../src/qemu/mode.js';
 
 /** A duplex whose far end is a function answering each line. */
-function peer(answer: (msg: { execute: string; arguments?: unknown; id?: string }, send: (o: unknown) => void) => void, greet = true): Duplex {
+function peer(
+  answer: (msg: { execute: string; arguments?: unknown; id?: string }, send: (o: unknown) => void) => void,
+  greet = true,
+): Duplex {
   const toClient = new PassThrough();
   const fromClient = new PassThrough();
   const d = Duplex.from({ readable: toClient, writable: fromClient });
@@ -46,22 +49,38 @@ test('greeting, capabilities, and replies matched by id even out of order', asyn
 });
 
 test('an error reply carries the QMP class and the command', async () => {
-  const c = await QmpClient.over(peer((m, send) => (m.execute === 'migrate' ? send({ error: { class: 'GenericError', desc: 'disk busy' }, id: m.id }) : ok(m, send))), 'fake');
-  await assert.rejects(c.execute('migrate', { uri: 'x' }), (e: unknown) => e instanceof QmpError && e.errorClass === 'GenericError' && e.command === 'migrate' && /QMP migrate failed: GenericError: disk busy/.test(e.message));
+  const c = await QmpClient.over(
+    peer((m, send) => (m.execute === 'migrate' ? send({ error: { class: 'GenericError', desc: 'disk busy' }, id: m.id }) : ok(m, send))),
+    'fake',
+  );
+  await assert.rejects(
+    c.execute('migrate', { uri: 'x' }),
+    (e: unknown) =>
+      e instanceof QmpError &&
+      e.errorClass === 'GenericError' &&
+      e.command === 'migrate' &&
+      /QMP migrate failed: GenericError: disk busy/.test(e.message),
+  );
 });
 
 test('events reach listeners and waitEvent', async () => {
-  const c = await QmpClient.over(peer((m, send) => {
-    ok(m, send);
-    if (m.execute === 'stop') send({ event: 'STOP', timestamp: { seconds: 1, microseconds: 2 } });
-  }), 'fake');
+  const c = await QmpClient.over(
+    peer((m, send) => {
+      ok(m, send);
+      if (m.execute === 'stop') send({ event: 'STOP', timestamp: { seconds: 1, microseconds: 2 } });
+    }),
+    'fake',
+  );
   const ev = c.waitEvent('STOP', 1000);
   await c.execute('stop');
   assert.equal((await ev).event, 'STOP');
 });
 
 test('a command with no reply times out with the command named', async () => {
-  const c = await QmpClient.over(peer((m, send) => (m.execute === 'qmp_capabilities' ? ok(m, send) : undefined)), 'fake');
+  const c = await QmpClient.over(
+    peer((m, send) => (m.execute === 'qmp_capabilities' ? ok(m, send) : undefined)),
+    'fake',
+  );
   await assert.rejects(c.execute('query-status', undefined, { timeoutMs: 50 }), /QMP query-status on fake: no reply within 50 ms/);
 });
 
@@ -76,7 +95,14 @@ test('the peer closing fails pending commands with a clear error', async () => {
 });
 
 test('no greeting: a timeout, not a hang', async () => {
-  await assert.rejects(QmpClient.over(peer(() => undefined, false), 'mute', 50), /no greeting within 50 ms/);
+  await assert.rejects(
+    QmpClient.over(
+      peer(() => undefined, false),
+      'mute',
+      50,
+    ),
+    /no greeting within 50 ms/,
+  );
 });
 
 test('migration mode: auto picks cpr-reboot from 8.2, else x-ignore-shared; URIs follow the version', () => {

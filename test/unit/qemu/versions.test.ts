@@ -38,7 +38,10 @@ test('a tested pair on a versioned type restores, and says which test proves it'
   const r = judge('7.2.22', '10.0.2');
   assert.ok(r.ok && r.kind === 'tested');
   assert.match(r.why, /7\.2 -> 10\.0 on pc-i440fx-7\.2, a tested pair: test\/lab\/luo\.test\.ts/);
-  assert.ok(TESTED_PAIRS.every((p) => /^test\/lab\/.*test\/integration\//.test(p.proof)), 'every tested pair names its lab and its integration tests');
+  assert.ok(
+    TESTED_PAIRS.every((p) => /^test\/lab\/.*test\/integration\//.test(p.proof)),
+    'every tested pair names its lab and its integration tests',
+  );
 });
 
 test('refused: a downgrade, an unversioned type across versions, a type the new QEMU lacks, an untested pair', () => {
@@ -50,7 +53,10 @@ test('refused: a downgrade, an unversioned type across versions, a type the new 
   assert.ok(!gone.ok && /has no machine type pc-i440fx-2\.0/.test(gone.why));
   const untested = judge('7.2.22', '11.1.0');
   assert.ok(!untested.ok);
-  assert.match(untested.why, /QEMU 7\.2 -> 11\.1 is not a pair liveupdate has seen work \(tested: 7\.2 -> 10\.0, 10\.0 -> 11\.1\); to try it anyway add '7\.2 -> 11\.1' to migration\.acceptUntestedQemu/);
+  assert.match(
+    untested.why,
+    /QEMU 7\.2 -> 11\.1 is not a pair liveupdate has seen work \(tested: 7\.2 -> 10\.0, 10\.0 -> 11\.1\); to try it anyway add '7\.2 -> 11\.1' to migration\.acceptUntestedQemu/,
+  );
   // a downgrade is named as such even when the older QEMU also lacks the newer type
   const downGone = judge('11.1.3', '10.0.2', 'pc-i440fx-11.1', [], ['pc-i440fx-10.0']);
   assert.ok(!downGone.ok && /^a downgrade/.test(downGone.why));

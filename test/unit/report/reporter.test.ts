@@ -15,7 +15,15 @@ function captured(style: Style): { r: ReturnType<typeof makeReporter>; out: () =
 
 // plain and JSON progress read only the events; the plan is for listr2's task list (a terminal)
 const plan = { steps: [{ id: 'prepare/mount' }] } as unknown as Plan;
-const end = (id: string): ExecEvent => ({ type: 'step-end', id, phase: 'prepare', blackout: false, at: Date.UTC(2026, 0, 1, 12, 0, 0), ms: 12, result: 'ok' });
+const end = (id: string): ExecEvent => ({
+  type: 'step-end',
+  id,
+  phase: 'prepare',
+  blackout: false,
+  at: Date.UTC(2026, 0, 1, 12, 0, 0),
+  ms: 12,
+  result: 'ok',
+});
 
 test('the style: --json wins; listr2 only on a terminal outside CI', () => {
   const tty = Object.assign(new PassThrough(), { isTTY: true });
@@ -42,8 +50,15 @@ test('json: a format line, then every step event and stage as NDJSON on stdout; 
   c.r.say('not for machines');
   c.r.steps(plan, () => assert.fail('no human lines in JSON mode')).emit(end('a'));
   await c.r.stages().run('stage one', 'seconds', () => Promise.resolve(1));
-  const lines = c.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string });
-  assert.deepEqual(lines.map((l) => l.type), ['format', 'step-end', 'stage-start', 'stage-end']);
+  const lines = c
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string });
+  assert.deepEqual(
+    lines.map((l) => l.type),
+    ['format', 'step-end', 'stage-start', 'stage-end'],
+  );
   assert.equal(c.err(), '');
 });
 
@@ -55,7 +70,10 @@ test('json: an input error before any event is one JSON document with the warnin
   const doc = JSON.parse(c.out()) as { type: string; code: string; warnings: Array<{ message: string }> };
   assert.equal(doc.type, 'error');
   assert.equal(doc.code, 'USAGE');
-  assert.deepEqual(doc.warnings.map((w) => w.message), ['a warning']);
+  assert.deepEqual(
+    doc.warnings.map((w) => w.message),
+    ['a warning'],
+  );
 });
 
 test('a bug is exit 70 with its stack, in every style', () => {

@@ -14,9 +14,9 @@ import { capturedStreams } from '../../helpers/run-cli.js';
 import { fixture, ROOT } from '../../helpers/paths.js';
 import { assertMatchesSchema, schemaValidator } from '../../helpers/schemas.js';
 
-
 test('the committed schemas are what the types generate now (npm run schemas after changing a type)', { timeout: 120_000 }, () => {
-  for (const { file, text } of generateSchemas()) assert.equal(readFileSync(join(ROOT, file), 'utf8'), text, `${file} is stale: run npm run schemas`);
+  for (const { file, text } of generateSchemas())
+    assert.equal(readFileSync(join(ROOT, file), 'utf8'), text, `${file} is stale: run npm run schemas`);
 });
 
 test('every golden plan, as plan --json writes it, is a valid plan document; a saved plan of it is a valid saved plan', () => {
@@ -25,7 +25,11 @@ test('every golden plan, as plan --json writes it, is a valid plan document; a s
   for (const f of files) {
     const p = JSON.parse(readFileSync(fixture('plans', f), 'utf8')) as Plan;
     assertMatchesSchema('plan', { type: 'plan', ...p }, f);
-    assertMatchesSchema('saved-plan', JSON.parse(JSON.stringify(savePlan(p, p, 'all', '/p.yaml', 'f'.repeat(64), new Date(0)))), `saved ${f}`);
+    assertMatchesSchema(
+      'saved-plan',
+      JSON.parse(JSON.stringify(savePlan(p, p, 'all', '/p.yaml', 'f'.repeat(64), new Date(0)))),
+      `saved ${f}`,
+    );
   }
   assert.equal(schemaValidator('plan')({ type: 'plan', formatVersion: 1 }), false, 'and the schema can refuse');
 });
@@ -38,8 +42,15 @@ test("the reporter's own lines (format, warning, document result, error, BUG) ar
   o.result('', { type: 'demo', formatVersion: 1 });
   o.error(new LiveupdateError('USAGE', 'bad', { hint: 'h' }));
   o.error(new Error('a bug'));
-  const lines = io.out().trim().split('\n').map((l) => JSON.parse(l) as { type: string });
-  assert.deepEqual(lines.map((l) => l.type), ['format', 'step-start', 'warning', 'result', 'error', 'error']);
+  const lines = io
+    .out()
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string });
+  assert.deepEqual(
+    lines.map((l) => l.type),
+    ['format', 'step-start', 'warning', 'result', 'error', 'error'],
+  );
   for (const l of lines) assertMatchesSchema('events', l);
   assert.equal(schemaValidator('events')({ type: 'step-start' }), false, 'and the schema can refuse');
 });
