@@ -25,7 +25,7 @@ import { factsDrift } from '../facts/drift.js';
 import { probeFacts, probeTargetsOf } from '../facts/gather.js';
 import { LocalHost } from '../host/local.js';
 import type { Plan } from '../plan/types.js';
-import { plainLine } from '../report/progress.js';
+import { plainLine } from '../step-line.js';
 import { AGENT_RUNS, lockFile, PID_FILE, type AgentRequest, type AgentResult } from './request.js';
 
 /**

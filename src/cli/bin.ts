@@ -3,7 +3,7 @@
  * (dist/bundles/cli/liveupdate.cjs, each command initialised when it runs; bin/liveupdate.js) and for
  * hosts (dist/agent/liveupdate.mjs, one file with no node_modules: `liveupdate run --agent` there).
  */
-import { makeReporter } from '../report/reporter.js';
+import { makeReporter } from '../report/style.js';
 import { interrupt } from './interrupt.js';
 import { run } from './main.js';
 

@@ -1,7 +1,8 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, LiveupdateError } from '../errors.js';
 import { declareCommands } from './program.js';
-import { makeReporter, styleFor, type Reporter } from '../report/reporter.js';
+import type { Reporter } from '../report/reporter.js';
+import { makeReporter, styleFor } from '../report/style.js';
 
 /** Builds the program; `run` is the one place errors become exit codes. */
 export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {

@@ -1,7 +1,7 @@
 /** The fleet as people read it: the per-host table, a line per fleet event, the plan summary (report/views/fleet.ts shows them). */
 import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { HostPlanRow } from '../app/fleet.js';
-import { plainLine } from './progress.js';
+import { plainLine } from '../step-line.js';
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 

@@ -1,6 +1,6 @@
 /** The reporter for people: results as text on stdout, progress, warnings and errors on stderr. */
 import { EXIT, formatDiagnostic, LiveupdateError } from '../errors.js';
-import { plainLine } from './progress.js';
+import { plainLine } from '../step-line.js';
 import type { Reporter } from './reporter.js';
 import { plainStages, ttyStages } from './stages.js';
 import { ttyReporter } from './tty.js';

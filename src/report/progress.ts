@@ -1,17 +1,6 @@
-import type { ExecEvent } from '../exec/events.js';
 import type { ExecuteResult } from '../exec/executor.js';
 
-const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
-
-/** One plain line per finished step: the plain reporter's (non-TTY, or --plain) and the on-host agent's log. */
-export function plainLine(e: ExecEvent): string | undefined {
-  if (e.type === 'step-start') return undefined;
-  if (e.type === 'step-failed') return `${ts(e.at)} ✗ ${e.id} (${e.ms.toFixed(0)} ms): ${e.message}\n`;
-  const mark = e.result === 'ok' ? '✓' : e.result === 'already-done' ? '=' : '-';
-  const note = e.result === 'ok' ? '' : ` ${e.result}`;
-  return `${ts(e.at)} ${mark} ${e.id}${note} (${e.ms.toFixed(0)} ms)${e.blackout ? ' [blackout]' : ''}\n`;
-}
-
+/** A run's outcome for people: blackouts, what the journal had, where it stopped. */
 export function renderSummary(r: ExecuteResult, what: string): string {
   const lines: string[] = [];
   if (r.fromJournal.length) lines.push(`${r.fromJournal.length} step(s) were already done per the journal and were skipped`);

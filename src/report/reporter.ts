@@ -1,7 +1,7 @@
 /**
  * The one reporter seam: everything a command shows goes through a Reporter, chosen once in
  * cli/main.ts before any input is read (so even a bad profile comes out in the requested form).
- * Three styles, two implementations: human (report/human.ts: `tty`, listr2 on a terminal, or
+ * Three styles, two implementations (chosen in report/style.ts): human (report/human.ts: `tty`, listr2 on a terminal, or
  * `plain`, a line per step for logs and CI) and JSON (report/json.ts: one document, or NDJSON events
  * after a format line). Results go to stdout; progress, warnings and errors to stderr, except in JSON
  * mode, where everything is on stdout. A command's own shape of output (a run, a fleet, a status) is
@@ -10,8 +10,6 @@
 import type { Diagnostic } from '../errors.js';
 import type { Progress } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
-import { humanReporter } from './human.js';
-import { jsonReporter } from './json.js';
 import type { Stages } from './stages.js';
 import type { EmittedLine, ResultDocument } from './stream.js';
 
@@ -43,18 +41,4 @@ export interface Reporter {
   stages(): Stages;
   /** an error as the user sees it; returns the exit code */
   error(err: unknown): number;
-}
-
-/** The style for this run: --json wins; listr2 only on a terminal outside CI. */
-export function styleFor(json: boolean, stderr: NodeJS.WritableStream = process.stderr, env: NodeJS.ProcessEnv = process.env): Style {
-  if (json) return 'json';
-  return (stderr as { isTTY?: boolean }).isTTY === true && !env['CI'] ? 'tty' : 'plain';
-}
-
-export function makeReporter(
-  style: Style,
-  stdout: NodeJS.WritableStream = process.stdout,
-  stderr: NodeJS.WritableStream = process.stderr,
-): Reporter {
-  return style === 'json' ? jsonReporter(stdout) : humanReporter(style === 'tty', stdout, stderr);
 }

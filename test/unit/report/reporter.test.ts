@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PassThrough } from 'node:stream';
-import { makeReporter, styleFor, type Style } from '../../../src/report/reporter.js';
+import type { Style } from '../../../src/report/reporter.js';
+import { makeReporter, styleFor } from '../../../src/report/style.js';
 import { LiveupdateError } from '../../../src/errors.js';
 import type { ExecEvent } from '../../../src/exec/events.js';
 import type { Plan } from '../../../src/plan/types.js';

@@ -9,7 +9,7 @@ import { generateSchemas } from '../../../scripts/schemas.js';
 import { LiveupdateError } from '../../../src/errors.js';
 import type { Plan } from '../../../src/plan/types.js';
 import { savePlan } from '../../../src/plan/saved.js';
-import { makeReporter } from '../../../src/report/reporter.js';
+import { makeReporter } from '../../../src/report/style.js';
 import { capturedStreams } from '../../helpers/run-cli.js';
 import { fixture, ROOT } from '../../helpers/paths.js';
 import { assertMatchesSchema, schemaValidator } from '../../helpers/schemas.js';
