@@ -7,11 +7,27 @@ import { makeReporter } from '../report/style.js';
 import { interrupt } from './interrupt.js';
 import { run } from './main.js';
 
+/**
+ * Resolves once everything written to `stream` so far is handed to the OS: a pipe's writes are
+ * asynchronous, and exiting before they drain cuts the output at a 64 KiB boundary with exit 0.
+ * A reader that went away (EPIPE) ends the wait too.
+ */
+const drained = (stream: NodeJS.WriteStream): Promise<void> => new Promise((resolve) => stream.write('', () => resolve()));
+
+// a reader that went away (`liveupdate plan | head`) takes the rest of the output with it, never the
+// command: a run goes on to its end (a VM is never left paused because nobody reads any more)
+const readerGone = (e: NodeJS.ErrnoException): void => {
+  if (e.code !== 'EPIPE' && e.code !== 'ERR_STREAM_DESTROYED') throw e;
+};
+process.stdout.on('error', readerGone);
+process.stderr.on('error', readerGone);
 process.on('SIGINT', interrupt);
 process.on('SIGTERM', interrupt);
 run(process.argv.slice(2)).then(
-  (code) => {
-    // the command is done: a socket to a host that rebooted under us must not keep the CLI alive
+  async (code) => {
+    // the command is done: its output drains, then the process exits (a socket to a host that
+    // rebooted under us must not keep the CLI alive)
+    await Promise.all([drained(process.stdout), drained(process.stderr)]);
     process.exit(code);
   },
   (err: unknown) => {
