@@ -1,34 +1,9 @@
+import { kernelWords, parseKernelCmdline, type KernelParam } from '../kernel-cmdline.js';
 import { formatSize } from '../units.js';
 import type { Persistence, Profile } from '../profile/types.js';
 
-/** Kernel cmdline words, honouring double quotes as the kernel's parser does. */
-export function splitCmdline(cmdline: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  let any = false;
-  for (const ch of cmdline.trim()) {
-    if (ch === '"') {
-      quoted = !quoted;
-      cur += ch;
-      any = true;
-    } else if (/\s/.test(ch) && !quoted) {
-      if (any) out.push(cur);
-      cur = '';
-      any = false;
-    } else {
-      cur += ch;
-      any = true;
-    }
-  }
-  if (any) out.push(cur);
-  return out;
-}
-
-export function paramKey(word: string): string {
-  const eq = word.indexOf('=');
-  return eq < 0 ? word : word.slice(0, eq);
-}
+/** The kernel's own parameters of a cmdline (before any `--`), as written: src/kernel-cmdline.ts reads it as the kernel does. */
+export const splitCmdline = kernelWords;
 
 /**
  * The words liveupdate owns for a backend. Boot params make the carve-out; kexec params also
@@ -53,13 +28,11 @@ export function managedParams(p: Persistence, forKexec: boolean): string[] {
   }
 }
 
-/** Is this word one liveupdate manages (and so replaces rather than repeats)? */
-function isManaged(word: string): boolean {
-  const key = paramKey(word);
-  if (['pkernfs', 'nopat', 'nokaslr', 'liveupdate', 'kho', 'kho_scratch', 'kho_bootmem'].includes(key)) return true;
-  // Only the persistence forms of memmap: `!` (pmem) and `%` (pkernfs removal); `$`/`#`/exactmap stay.
-  if (key === 'memmap') return /[!%]/.test(word);
-  return false;
+/** Is this parameter one liveupdate manages (and so replaces rather than repeats)? */
+function isManaged(p: KernelParam): boolean {
+  if (['pkernfs', 'nopat', 'nokaslr', 'liveupdate', 'kho', 'kho_scratch', 'kho_bootmem'].includes(p.name)) return true;
+  // Only the persistence forms of memmap: `!` (pmem) and `%` (pkernfs removal); the others are judged by the plan's rules.
+  return p.name === 'memmap' && /[!%]/.test(p.value ?? '');
 }
 
 /** Bootloader-injected words that must not be passed to kexec. */
@@ -70,25 +43,29 @@ export interface ComposedCmdline {
   managed: string[];
 }
 
-/** The next kernel's cmdline: the running one minus stale managed words, plus the managed set. */
+/**
+ * The next kernel's cmdline: the running one (or the profile's) minus stale managed words, then the
+ * profile's additions and the managed set, all before any `--` (init's part stays last). Read back
+ * the way the kernel reads it, it must hold every managed parameter: the profile's and the facts'
+ * rules refuse what could hide one (plan/rules.ts, profile/rules.ts); this is the proof.
+ */
 export function composeKexecCmdline(profile: Profile, persistence: Persistence, running: string): ComposedCmdline {
   const managed = managedParams(persistence, true);
   const c = profile.kexec.cmdline;
-  const words = c.policy === 'replace' ? splitCmdline(c.value ?? '') : splitCmdline(running);
-  // Words after `--` belong to init: kernel params must stay before it.
-  const dash = words.indexOf('--');
-  const kernelWords = dash < 0 ? words : words.slice(0, dash);
-  const initWords = dash < 0 ? [] : words.slice(dash);
+  const source = parseKernelCmdline(c.policy === 'replace' ? (c.value ?? '') : running);
   const removeKeys = new Set(c.remove);
-  const kept = kernelWords.filter((w) => !isManaged(w) && !BOOTLOADER_WORDS.has(paramKey(w)) && !removeKeys.has(paramKey(w)));
+  const kept = source.params.filter((p) => !isManaged(p) && !BOOTLOADER_WORDS.has(p.name) && !removeKeys.has(p.name)).map((p) => p.raw);
   const appended = c.append.filter((w) => !kept.includes(w) && !managed.includes(w));
-  return { cmdline: [...kept, ...appended, ...managed, ...initWords].join(' '), managed };
+  const init = source.init.trimEnd();
+  const cmdline = [...kept, ...appended, ...managed, ...(source.terminated ? ['--', ...(init ? [init] : [])] : [])].join(' ');
+  const seen = new Set(kernelWords(cmdline));
+  const hidden = [...managed, ...appended].filter((w) => !seen.has(w));
+  if (hidden.length) throw new Error(`the composed cmdline hides ${hidden.join(' ')} from the kernel: ${cmdline}`);
+  return { cmdline, managed };
 }
 
 /** Does the running cmdline carry every boot-time managed word? */
 export function missingBootParams(persistence: Persistence, running: string): string[] {
-  const all = splitCmdline(running);
-  const dash = all.indexOf('--');
-  const words = new Set(dash < 0 ? all : all.slice(0, dash));
+  const words = new Set(kernelWords(running));
   return managedParams(persistence, false).filter((w) => !words.has(w));
 }

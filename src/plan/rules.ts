@@ -11,6 +11,7 @@ import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
 import { managedParams, missingBootParams } from './cmdline.js';
+import { changesMemoryMap, notOneParam, parseKernelCmdline } from '../kernel-cmdline.js';
 
 function mountFor(path: string, mounts: Mount[]): Mount | undefined {
   let best: Mount | undefined;
@@ -39,7 +40,10 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
         const words = managedParams(resolved, false);
         const params = words.join(' ');
         // the line /etc/kernel/cmdline should hold: this boot's parameters (less what the loader adds itself), then the carve-out's
-        const line = [...facts.cmdline.split(/\s+/).filter((w) => w && !/^(BOOT_IMAGE|initrd)=/.test(w)), ...words].join(' ');
+        // (the carve-out's words before any `--`: after it they would go to init)
+        const running = parseKernelCmdline(facts.cmdline);
+        const kernel = running.params.filter((w) => !['BOOT_IMAGE', 'initrd'].includes(w.name)).map((w) => w.raw);
+        const line = [...kernel, ...words, ...(running.terminated ? ['--', running.init.trimEnd()] : [])].join(' ').trimEnd();
         f.error(
           ['persistence', 'backend'],
           facts.bootloader === 'systemd-boot'
@@ -57,6 +61,26 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
           `${p.device} starts at ${named.start === undefined ? 'an unknown address' : hex(named.start)}, not at the carve-out's ${hex(r.range.start)}: liveupdate formats only the device that is the carve-out`,
         );
       }
+    }
+  }
+  // the next kernel's line starts from this boot's (policy reuse): what would hide or move the carve-out is refused
+  const c = profile.kexec.cmdline;
+  if (c.policy === 'reuse') {
+    const removed = new Set(c.remove);
+    for (const param of parseKernelCmdline(facts.cmdline).params) {
+      // the carve-out's own words (memmap=nn!ss, memmap=nn%ss...) are replaced by the managed set
+      if (removed.has(param.name) || (param.name === 'memmap' && /[!%]/.test(param.value ?? ''))) continue;
+      const bad = notOneParam(param.raw);
+      if (bad)
+        f.error(
+          ['kexec', 'cmdline', 'policy'],
+          `this boot's command line has '${param.raw}', which ${bad}; the next kernel's line starts from it: give the whole line with policy: replace`,
+        );
+      else if (changesMemoryMap(param))
+        f.error(
+          ['kexec', 'cmdline', 'remove'],
+          `this boot's command line has '${param.raw}', which changes the next kernel's memory map (it holds the carve-out): add '${param.name}' to kexec.cmdline.remove`,
+        );
     }
   }
   if (p.backend === 'pkernfs' && !facts.filesystems.includes('pkernfs')) {

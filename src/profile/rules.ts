@@ -1,3 +1,4 @@
+import { changesMemoryMap, notOneParam, parseKernelCmdline } from '../kernel-cmdline.js';
 import type { Diagnostic } from '../errors.js';
 import { pkernfsLayout, pmemLayout } from './layout.js';
 import { formatDuration, formatSize, GiB, MAX_DURATION_MS, MAX_SIZE, TWO_MIB } from '../units.js';
@@ -119,6 +120,31 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   const c = profile.kexec.cmdline;
   if (c.policy === 'replace' && !c.value) f.error(['kexec', 'cmdline', 'value'], `policy: replace needs the full cmdline in 'value'`);
   if (c.policy === 'reuse' && c.value) f.error(['kexec', 'cmdline', 'value'], `'value' is only read with policy: replace`);
+  // each word as the kernel will read it (src/kernel-cmdline.ts): one parameter, before any `--`, not the memory map's
+  c.append.forEach((w, i) => {
+    const bad = notOneParam(w);
+    if (bad) f.error(['kexec', 'cmdline', 'append', i], `'${w}' ${bad}`);
+    else if (changesMemoryMap(parseKernelCmdline(w).params[0]!))
+      f.error(
+        ['kexec', 'cmdline', 'append', i],
+        `'${w}' changes the next kernel's memory map, which holds the carve-out: liveupdate manages it`,
+      );
+  });
+  c.remove.forEach((w, i) => {
+    if (!/^[A-Za-z0-9_.-]+$/.test(w))
+      f.error(['kexec', 'cmdline', 'remove', i], `'${w}' is not a parameter name (letters, digits, '_', '.', '-'; no '=')`);
+  });
+  if (c.value !== undefined) {
+    const parsed = parseKernelCmdline(c.value);
+    const open = parsed.params.find((p) => notOneParam(p.raw));
+    if (open) f.error(['kexec', 'cmdline', 'value'], `'${open.raw}' ${notOneParam(open.raw)!}`);
+    const map = parsed.params.find(changesMemoryMap);
+    if (map)
+      f.error(
+        ['kexec', 'cmdline', 'value'],
+        `'${map.raw}' changes the next kernel's memory map, which holds the carve-out: liveupdate manages it`,
+      );
+  }
   if (!profile.kexec.signed) f.warn(['kexec', 'unsigned'], `the kernel will be loaded with kexec -l, without signature verification`);
   for (const dir of [profile.journal.dir, profile.migration.stateDir]) {
     if (/^\/(run|tmp|dev\/shm)(\/|$)/.test(dir)) {

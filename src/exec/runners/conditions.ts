@@ -2,6 +2,7 @@
  * What the host shows now, for a step's "done when" (skip it: already done) and "only if" (run it
  * only then) conditions. Looks only; changes nothing.
  */
+import { kernelWords } from '../../kernel-cmdline.js';
 import { holderRequest } from '../../native/helper.js';
 import type { Check } from '../../plan/types.js';
 import { fill, statusOf, type RunEnv } from './env.js';
@@ -23,7 +24,7 @@ export async function hostShows(check: Check, env: RunEnv, stepId: string): Prom
       return check.kind === 'mounted' ? m : !m;
     }
     case 'cmdline-has': {
-      const words = (await env.host.exec(['cat', '/proc/cmdline'])).stdout.trim().split(/\s+/);
+      const words = kernelWords((await env.host.exec(['cat', '/proc/cmdline'])).stdout);
       return check.params.every((p) => words.includes(p));
     }
     case 'kexec-loaded':

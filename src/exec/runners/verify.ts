@@ -1,4 +1,5 @@
 /** Verify steps: a fact about the host or a VM that must be true, or the run stops there. */
+import { kernelWords } from '../../kernel-cmdline.js';
 import { createHash } from 'node:crypto';
 import { LiveupdateError } from '../../errors.js';
 import { holderRequest } from '../../native/helper.js';
@@ -73,7 +74,7 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
       return {};
     }
     case 'carve-out': {
-      const cmdline = (await sh(env, ['cat', '/proc/cmdline'], 'cmdline')).trim().split(/\s+/);
+      const cmdline = kernelWords(await sh(env, ['cat', '/proc/cmdline'], 'cmdline'));
       const missing = v.params.filter((p) => !cmdline.includes(p));
       if (missing.length) throw new LiveupdateError('STEP_FAILED', `the running kernel was not booted with ${missing.join(' ')}`);
       return {};
@@ -132,7 +133,7 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
       // one read's own timeout, generous for a slow login shell; the loop is bounded by the boot timeout
       const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 })).stdout.trim();
       if (id && id !== before) {
-        const words = (await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout.trim().split(/\s+/);
+        const words = kernelWords((await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout);
         const missing = v.params.filter((p) => !words.includes(p));
         if (missing.length)
           throw new LiveupdateError(
