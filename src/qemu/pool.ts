@@ -1,6 +1,6 @@
 import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
-import { QmpClient } from './qmp.js';
+import { QmpClient, whyNoConnection } from './qmp.js';
 
 /** One QMP connection per VM socket, reopened when QEMU closed it. */
 export class QmpPool {
@@ -22,13 +22,7 @@ export class QmpPool {
     const p = this.host.connectUnix(socket).then(
       (stream) => QmpClient.over(stream, socket, timeoutMs),
       (err: NodeJS.ErrnoException) => {
-        const why =
-          err.code === 'ENOENT'
-            ? 'no such socket (is the VM running?)'
-            : err.code === 'ECONNREFUSED'
-              ? 'nothing listens there (QEMU gone?)'
-              : err.message;
-        throw new LiveupdateError('QMP_CLOSED', `QMP ${socket} on ${this.host.name}: ${why}`, { cause: err });
+        throw new LiveupdateError('QMP_CLOSED', `QMP ${socket} on ${this.host.name}: ${whyNoConnection(err)}`, { cause: err });
       },
     );
     this.clients.set(socket, p);

@@ -31,6 +31,13 @@ interface Pending {
  * QMP over any duplex stream: a local unix socket, or a remote one forwarded over SSH.
  * Replies are matched to requests by id; events go to 'event' listeners.
  */
+/** Why a QMP socket did not take a connection, as an operator reads it. */
+export function whyNoConnection(err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') return 'no such socket (is the VM running?)';
+  if (err.code === 'ECONNREFUSED') return 'nothing listens there (QEMU gone?)';
+  return err.message;
+}
+
 export class QmpClient extends EventEmitter {
   private buf = '';
   private seq = 0;
@@ -75,13 +82,7 @@ export class QmpClient extends EventEmitter {
       });
       sock.once('error', (err: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        const why =
-          err.code === 'ENOENT'
-            ? 'no such socket (is the VM running?)'
-            : err.code === 'ECONNREFUSED'
-              ? 'nothing listens there (QEMU gone?)'
-              : err.message;
-        reject(new LiveupdateError('QMP_CLOSED', `QMP ${path}: ${why}`, { cause: err }));
+        reject(new LiveupdateError('QMP_CLOSED', `QMP ${path}: ${whyNoConnection(err)}`, { cause: err }));
       });
     });
     return QmpClient.over(sock, path, timeoutMs);

@@ -3,7 +3,7 @@ import { isVersionedMachine } from '../../qemu/versions.js';
 import { describeRange } from '../carveout.js';
 import { pkernfsFiles } from '../../profile/layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
-import { holderVars, vfioSetup } from './shared.js';
+import { holderVars, mountDax, vfioSetup } from './shared.js';
 import { LUO_HOLDER_SOCKET, type Step } from '../types.js';
 
 const GRUB_DROPIN = '/etc/default/grub.d/liveupdate.cfg';
@@ -187,28 +187,7 @@ function pmem(ctx: PlanContext, s: Stepper): Step[] {
           argv: ['mkfs.ext4', '-q', '-F', '-b', '4096', '-m', '0', dev],
         },
       ),
-      s(
-        'mkdir-mount',
-        { ...out, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` },
-        { kind: 'exec', argv: ['mkdir', '-p', p.mount] },
-      ),
-      s(
-        'mount-dax',
-        {
-          ...out,
-          idempotent: false,
-          check: { kind: 'mounted', target: p.mount, fstype: 'ext4' },
-          description: `mount ${dev} at ${p.mount} with -o dax`,
-        },
-        {
-          kind: 'mount',
-          argv: ['mount', '-o', 'dax', dev, p.mount],
-          source: dev,
-          target: p.mount,
-          fstype: 'ext4',
-          options: ['dax'],
-        },
-      ),
+      ...mountDax('prepare', false, dev, p.mount),
     );
     for (const vm of ctx.vms) {
       const path = `${p.mount}/${vm.spec.ramFile}`;

@@ -1,7 +1,7 @@
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
-import { holderVars, vfioSetup } from './shared.js';
+import { holderVars, mountDax, vfioSetup } from './shared.js';
 import { migrationSetup, ramFingerprint } from './suspend.js';
 import { handOver } from './handover.js';
 
@@ -38,30 +38,7 @@ export function remountStorage(ctx: PlanContext, phase: Phase): Step[] {
   }
   if (p.backend === 'pmem') {
     const dev = ctx.pmem!.device;
-    return [
-      s(
-        'mkdir-mount',
-        { ...b, idempotent: true, check: { kind: 'path-exists', path: p.mount }, description: `create mount point ${p.mount}` },
-        { kind: 'exec', argv: ['mkdir', '-p', p.mount] },
-      ),
-      s(
-        'mount-dax',
-        {
-          ...b,
-          idempotent: false,
-          check: { kind: 'mounted', target: p.mount, fstype: 'ext4' },
-          description: `mount ${dev} at ${p.mount} with -o dax`,
-        },
-        {
-          kind: 'mount',
-          argv: ['mount', '-o', 'dax', dev, p.mount],
-          source: dev,
-          target: p.mount,
-          fstype: 'ext4',
-          options: ['dax'],
-        },
-      ),
-    ];
+    return mountDax(phase, true, dev, p.mount);
   }
   return [];
 }

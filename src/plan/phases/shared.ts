@@ -1,6 +1,6 @@
 /** Builders more than one phase takes its steps from. */
 import { stepper, type PlanContext } from '../context.js';
-import type { Step } from '../types.js';
+import type { Phase, Step } from '../types.js';
 
 /**
  * The LUO holder's run-time values: {holder.pid} (where its answer has the pid: a new holder's
@@ -85,4 +85,33 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Step[]
     }
   }
   return steps;
+}
+
+/** The pmem carve-out's file system mounted with -o dax (prepare, and resume on the new kernel). */
+export function mountDax(phase: Phase, blackout: boolean, dev: string, mount: string): Step[] {
+  const s = stepper(phase);
+  return [
+    s(
+      'mkdir-mount',
+      { blackout, idempotent: true, check: { kind: 'path-exists', path: mount }, description: `create mount point ${mount}` },
+      { kind: 'exec', argv: ['mkdir', '-p', mount] },
+    ),
+    s(
+      'mount-dax',
+      {
+        blackout,
+        idempotent: false,
+        check: { kind: 'mounted', target: mount, fstype: 'ext4' },
+        description: `mount ${dev} at ${mount} with -o dax`,
+      },
+      {
+        kind: 'mount',
+        argv: ['mount', '-o', 'dax', dev, mount],
+        source: dev,
+        target: mount,
+        fstype: 'ext4',
+        options: ['dax'],
+      },
+    ),
+  ];
 }
