@@ -42,33 +42,32 @@ ls /dev/vfio 2>/dev/null | sed 's/^/vfio /'
 [ -c /dev/liveupdate ] && echo liveupdate
 [ -c /dev/kvm ] && echo kvm
 sec qemu
-set -f
-for q in $QEMU_BINARIES; do
-  case $q in /*) v=$("$q" --version 2>/dev/null | head -n 1) ;; *) v= ;; esac
-  printf '%s\\t%s\\n' "$q" "$v"
-done
+# each binary and VM name is a variable of its own (QEMU_0.., VM_0..): never split, never expanded
+each() { j=0; while [ "$j" -lt "$1" ]; do eval "it=\\$$2_$j"; j=$((j+1)); "$3" "$it"; done; }
+version() { case $1 in /*) v=$("$1" --version 2>/dev/null | head -n 1) ;; *) v= ;; esac; printf '%s\\t%s\\n' "$1" "$v"; }
+each "$QEMU_N" QEMU version
 sec machines
-for q in $QEMU_BINARIES; do
-  case $q in /*) "$q" -machine help 2>/dev/null | while IFS= read -r l; do printf '%s\\t%s\\n' "$q" "$l"; done ;; esac
-done
-[ -z "$VM_NAMES" ] || sec vms
-for n in $VM_NAMES; do
-  p=$(cat "/run/liveupdate/$n.pid" 2>/dev/null) || continue
-  case $p in ''|*[!0-9]*) continue ;; esac
+machines() { case $1 in /*) "$1" -machine help 2>/dev/null | while IFS= read -r l; do printf '%s\\t%s\\n' "$1" "$l"; done ;; esac; }
+each "$QEMU_N" QEMU machines
+probed() { k=0; while [ "$k" -lt "$QEMU_N" ]; do eval "b=\\$QEMU_$k"; k=$((k+1)); [ "$b" = "$1" ] && return 0; done; return 1; }
+vm() {
+  n=$1
+  p=$(cat "/run/liveupdate/$n.pid" 2>/dev/null) || return 0
+  case $p in ''|*[!0-9]*) return 0 ;; esac
   # liveupdate started it: its -pidfile is the VM's, or the one a cpr-transfer's new QEMU started with
   f=$(tr '\\0' '\\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n '/^-pidfile$/{n;p;q;}')
-  case $f in "/run/liveupdate/$n.pid"|"/run/liveupdate/$n.pid.cpr-"*) ;; *) continue ;; esac
+  case $f in "/run/liveupdate/$n.pid"|"/run/liveupdate/$n.pid.cpr-"*) ;; *) return 0 ;; esac
   o=$(tr '\\0' '\\n' < "/proc/$p/cmdline" | sed -n '/^-machine$/{n;p;q;}; /^-M$/{n;p;q;}'); m=\${o%%,*}
   e=$(readlink "/proc/$p/exe")
   # a QEMU run from one of the binaries just probed answers as that binary did: '=' (each QEMU run
   # costs seconds on a loaded or emulated host); only another or a deleted executable is asked itself
-  case " $QEMU_BINARIES " in
-    *" $e "*) printf '%s\\t%s\\t%s\\t=\\t%s\\t=\\t%s\\n' "$n" "$p" "$e" "$m" "$o" ;;
-    *) printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$n" "$p" "$e" "$("/proc/$p/exe" --version 2>/dev/null | head -n 1)" "$m" \\
-         "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" "$o" ;;
-  esac
-done
-set +f
+  if probed "$e"; then printf '%s\\t%s\\t%s\\t=\\t%s\\t=\\t%s\\n' "$n" "$p" "$e" "$m" "$o"
+  else printf '%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$n" "$p" "$e" "$("/proc/$p/exe" --version 2>/dev/null | head -n 1)" "$m" \\
+         "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" "$o"
+  fi
+}
+[ "$VM_N" -eq 0 ] || sec vms
+each "$VM_N" VM vm
 sec files
 for f in "$@"; do
   if [ -e "$f" ]; then printf '%s\\t%s\\n' "$(stat -L -c %s "$f")" "$f"; else printf 'missing\\t%s\\n' "$f"; fi
@@ -76,15 +75,18 @@ done
 sec end
 `;
 
-/** argv that runs the probe; `files` reach the script as "$@". */
+/**
+ * argv that runs the probe: each QEMU binary and VM name is an environment variable of its own
+ * (QEMU_0, QEMU_1 ..., VM_0 ...; the script reads them by name, so none is split or expanded
+ * whatever it holds), and `files` reach the script as "$@".
+ */
 export function probeArgv(qemuBinaries: string[], files: string[], vms: string[] = []): string[] {
-  // QEMU binaries are absolute paths without spaces (the profile schema checks); they go through env,
-  // split on spaces with globbing off (set -f): a '*' in one is a name, never expanded and run
-  // VM names (letters, digits, '.', '_', '-': the profile schema checks) name their pidfiles the same way
   return [
     'env',
-    `QEMU_BINARIES=${qemuBinaries.join(' ')}`,
-    `VM_NAMES=${vms.join(' ')}`,
+    `QEMU_N=${qemuBinaries.length}`,
+    ...qemuBinaries.map((q, i) => `QEMU_${i}=${q}`),
+    `VM_N=${vms.length}`,
+    ...vms.map((v, i) => `VM_${i}=${v}`),
     'sh',
     '-c',
     PROBE_SCRIPT,

@@ -64,3 +64,27 @@ test('the probe runs only the literal QEMU binaries it is given: a glob in one i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the probe runs nothing a binary's name does not name whole: a space or a newline in one is part of the name, never a second program", async () => {
+  const dir = tempDir('/tmp/lu-probe-split-');
+  try {
+    writeFileSync(join(dir, 'evil'), `#!/bin/sh\ntouch ${dir}/ran-evil\n`, { mode: 0o755 });
+    writeFileSync(join(dir, 'qemu-a'), `#!/bin/sh\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });
+    const odd = [`${dir}/qemu-a ${dir}/evil`, `${dir}/qemu-a\n${dir}/evil`, `${dir}/qemu-a\t${dir}/evil`];
+    const r = await new LocalHost().exec(probeArgv([...odd, `${dir}/qemu-a`], [], ['a b', 'vm1']));
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.ok(!existsSync(join(dir, 'ran-evil')), 'a second program ran: a binary was split');
+    // (a profile refuses control characters in a path: the probe's tab- and line-separated answer stays unambiguous)
+    const spaced = await new LocalHost().exec(probeArgv([odd[0]!, `${dir}/qemu-a`], []));
+    const f = parseProbeOutput(spaced.stdout, new Date().toISOString());
+    assert.deepEqual(
+      f.qemu.map((q) => [q.binary, q.version]),
+      [
+        [odd[0], undefined],
+        [`${dir}/qemu-a`, '9.9.9'],
+      ],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
