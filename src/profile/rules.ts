@@ -2,7 +2,7 @@ import { changesMemoryMap, notOneParam, parseKernelCmdline } from '../kernel-cmd
 import type { Diagnostic } from '../errors.js';
 import { pkernfsLayout, pmemLayout } from './layout.js';
 import { formatDuration, formatSize, GiB, MAX_DURATION_MS, MAX_SIZE, TWO_MIB } from '../units.js';
-import { MANAGED_OPTIONS, optionName } from './qemu-options.js';
+import { argsProblems } from './qemu-options.js';
 import { fieldPath } from '../input/yaml.js';
 import type { Locate, Profile } from './types.js';
 
@@ -61,11 +61,10 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     if (p.backend !== 'luo') dup(ramFiles, vm.ramFile, ['vms', i, 'ramFile'], 'guest RAM file');
     if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0)
       f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
+    // read as QEMU reads them (profile/qemu-options.ts): options, their values, and what each does
+    for (const { index, message } of argsProblems(vm.qemu.args)) f.error(['vms', i, 'qemu', 'args', index], message);
     vm.qemu.args.forEach((a, j) => {
-      const opt = optionName(a);
-      const managed = opt === undefined ? undefined : MANAGED_OPTIONS.get(opt);
-      if (managed) f.error(['vms', i, 'qemu', 'args', j], `'${a}' is managed by liveupdate: ${managed}; remove it from args`);
-      else if (/^memory-backend-/.test(a) || a.includes('memory-backend=')) {
+      if (/^memory-backend-/.test(a) || a.includes('memory-backend=')) {
         f.error(['vms', i, 'qemu', 'args', j], `guest RAM is set by 'memory:' and placed by liveupdate; remove '${a}' from args`);
       }
       const rel = /(?:^|,)file=([^,]+)/.exec(a);
