@@ -3,7 +3,7 @@
  * (src/cli/commands/) loads when that command runs, so `--version`, `--help` and a usage error load
  * none of it: no ssh2, listr2, YAML parser or planner before they are needed (bench:cli).
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { expandHome } from '../input/path.js';
 import { AGENT_DIR } from '../agent/request.js';
 import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_BACKENDS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
@@ -43,11 +43,23 @@ function withHostOptions(c: Command, profile: 'required' | 'or-plan' = 'required
   );
 }
 
-/** `~/...` in every path value, as a shell would have done had the word not been quoted or after `=`. */
-function expandHomeInPaths(c: Command): void {
-  for (const o of c.options) if (PATH_VALUE.test(o.flags)) o.argParser(expandHome);
-  for (const a of c.registeredArguments) if (PATH_VALUE.test(`<${a.name()}>`)) a.argParser(expandHome);
-  c.commands.forEach(expandHomeInPaths);
+/**
+ * Every value a flag or argument takes: never empty (an empty --host would mean this machine, an
+ * empty --facts this machine's probe, an empty --journal-dir the current folder: an empty word
+ * means a mistake, not a default), and `~/...` expanded in paths, as a shell would have done had
+ * the word not been quoted or after `=`.
+ */
+function valueParsers(c: Command): void {
+  const parse =
+    (path: boolean, variadic: boolean) =>
+    (v: string, previous: unknown): unknown => {
+      if (v.trim() === '') throw new InvalidArgumentError('it is empty: give a value, or leave the option out');
+      const value = path ? expandHome(v) : v;
+      return variadic ? [...(Array.isArray(previous) ? (previous as unknown[]) : []), value] : value;
+    };
+  for (const o of c.options) if (o.required || o.optional) o.argParser(parse(PATH_VALUE.test(o.flags), o.variadic));
+  for (const a of c.registeredArguments) a.argParser(parse(PATH_VALUE.test(`<${a.name()}>`), a.variadic));
+  c.commands.forEach(valueParsers);
 }
 
 /** Every command and flag, in the order --help and completion show them. */
@@ -57,7 +69,7 @@ export function declareCommands(program: Command, ctx: CommandContext): void {
   declareDemo(program, ctx);
   declareFleet(program, ctx);
   declareCompletion(program, ctx);
-  expandHomeInPaths(program);
+  valueParsers(program);
 }
 
 /** validate, facts, plan: they read and show, and change nothing. */

@@ -213,6 +213,18 @@ const CASES: Case[] = [
       /id_encrypted: the key is encrypted with a passphrase, and there is no terminal to ask for it on\nhint: load it into ssh-agent \(ssh-add /,
   },
   // values that reached the host's commands or QEMU before (classes 3, 5, 7), through validate and plan
+  // class 11 of the second round: an empty value is a mistake, never "here" (this machine, its probe, the current folder)
+  ...[
+    ['--host', ['facts', '--host', '']],
+    ['--facts', ['plan', '--profile', seed, '--facts', '']],
+    ['--journal-dir', ['status', '--profile', seed, '--journal-dir', '']],
+    ['--inventory', ['fleet', 'plan', '--inventory', '']],
+  ].map(([flag, args]) => ({
+    what: `empty ${String(flag)}`,
+    args: () => args as string[],
+    code: 64,
+    message: new RegExp(`option '${String(flag)} <[a-z]+>' argument '' is invalid. it is empty`),
+  })),
   {
     what: 'profile: --incoming in qemu.args',
     args: () => ['validate', profile('incoming.yaml', 'args: [', 'args: [--incoming, "tcp:0:1", ')],
