@@ -18,6 +18,14 @@ const SSH_CONFIG = '-F, --ssh-config <file>';
 const SSH_CONFIG_HELP =
   'ssh_config to read instead of ~/.ssh/config and /etc/ssh/ssh_config (Host/Match: HostName, User, Port, IdentityFile, ProxyJump, known hosts files, ...)';
 
+/** Flags with a fixed set of values: completion offers them, and the command checks a value against them (saying which they are). */
+const CHOICES: Record<string, string[]> = {
+  '--phase': PHASE_CHOICES,
+  '--phases': ['all', 'update'],
+  '--via': ['agent', 'ssh'],
+  '--backend': [...DEMO_BACKENDS],
+};
+
 const BECOME = '--become';
 const BECOME_HELP = 'the login user is not root: run every command on the host through sudo -n (a NOPASSWD sudoers rule)';
 
@@ -57,7 +65,9 @@ function valueParsers(c: Command): void {
       const value = path ? expandHome(v) : v;
       return variadic ? [...(Array.isArray(previous) ? (previous as unknown[]) : []), value] : value;
     };
-  for (const o of c.options) if (o.required || o.optional) o.argParser(parse(PATH_VALUE.test(o.flags), o.variadic));
+  // (a flag with choices is checked against them by its command, which names them)
+  for (const o of c.options)
+    if ((o.required || o.optional) && !(o.long && o.long in CHOICES)) o.argParser(parse(PATH_VALUE.test(o.flags), o.variadic));
   for (const a of c.registeredArguments) a.argParser(parse(PATH_VALUE.test(`<${a.name()}>`), a.variadic));
   c.commands.forEach(valueParsers);
 }
@@ -270,12 +280,5 @@ function declareCompletion(program: Command, ctx: CommandContext): void {
     .command('completion')
     .description('print a completion script for bash or zsh, made from these commands and flags: eval "$(liveupdate completion bash)"')
     .argument('<shell>', 'bash or zsh')
-    .action(async (shell: string) =>
-      (await import('./completion.js')).completion(
-        program,
-        shell,
-        { '--phase': PHASE_CHOICES, '--phases': ['all', 'update'], '--via': ['agent', 'ssh'], '--backend': [...DEMO_BACKENDS] },
-        ctx,
-      ),
-    );
+    .action(async (shell: string) => (await import('./completion.js')).completion(program, shell, CHOICES, ctx));
 }
