@@ -1,6 +1,7 @@
 import type { ListrTask } from 'listr2';
 import type { Progress } from '../exec/events.js';
 import type { FleetEvent } from '../fleet/events.js';
+import { visible } from './visible.js';
 
 interface Pending {
   promise: Promise<FleetEvent & { type: 'host-end' }>;
@@ -24,10 +25,10 @@ export function fleetTtyReporter(batches: string[][]): Required<Progress<FleetEv
           title: h,
           task: async (_c, t) => {
             const p = pending.get(h)!;
-            p.output = (line) => (t.output = line);
+            p.output = (line) => (t.output = visible(line));
             const e = await p.promise;
             if (e.state === 'not-started') return t.skip(`${h}: not started`);
-            if (e.state !== 'ok') throw new Error(`${h}: ${e.state}${e.error ? `: ${e.error}` : ''}`);
+            if (e.state !== 'ok') throw new Error(visible(`${h}: ${e.state}${e.error ? `: ${e.error}` : ''}`));
             t.title = `${h} (${(e.ms / 1000).toFixed(1)} s${e.blackouts.length ? `; blackout ${e.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ')}` : ''}${e.earlier ? '; done earlier' : ''})`;
           },
           rendererOptions: { outputBar: 1 },

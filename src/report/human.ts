@@ -4,15 +4,19 @@ import { plainLine } from '../step-line.js';
 import type { Reporter } from './reporter.js';
 import { plainStages, ttyStages } from './stages.js';
 import { ttyReporter } from './tty.js';
+import { visible } from './visible.js';
 
 /** `tty`: listr2 views of steps and stages (a terminal outside CI); otherwise a plain line per step. */
 export function humanReporter(tty: boolean, stdout: NodeJS.WritableStream, stderr: NodeJS.WritableStream): Reporter {
-  const write = (t: string): void => void stderr.write(t);
+  // every character written for people goes through visible(): a value from a profile, facts or a
+  // journal cannot move the cursor, hide the rest of a line or reorder it (report/visible.ts)
+  const write = (t: string): void => void stderr.write(visible(t));
+  const color = (stdout as { isTTY?: boolean }).isTTY === true;
   return {
     style: tty ? 'tty' : 'plain',
     interactive: true,
-    color: (stdout as { isTTY?: boolean }).isTTY === true,
-    result: (text) => void stdout.write(text),
+    color,
+    result: (text) => void stdout.write(visible(text, color)),
     warn: (d) => write(`warning: ${formatDiagnostic(d)}\n`),
     event: () => undefined,
     say: (text) => write(text.endsWith('\n') ? text : text + '\n'),

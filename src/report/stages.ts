@@ -1,5 +1,6 @@
 /** A long command's stages (build, boot, update ...), each with an honest estimate and live output. */
 import type { StageLine } from './stream.js';
+import { visible } from './visible.js';
 
 export interface Stages {
   run<T>(title: string, estimate: string, fn: (log: (line: string) => void) => Promise<T>): Promise<T>;
@@ -19,7 +20,7 @@ export function ttyStages(): Stages {
           {
             title: `${title} (${estimate})`,
             task: async (_ctx, task) => {
-              value = await fn((line) => (task.output = line));
+              value = await fn((line) => (task.output = visible(line)));
               task.title = `${title} (${secs(Date.now() - t0)})`;
             },
             rendererOptions: { bottomBar: 1 },

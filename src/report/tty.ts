@@ -1,6 +1,7 @@
 import type { ListrTask } from 'listr2';
 import type { ExecEvent, Progress } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
+import { visible } from './visible.js';
 
 interface Pending {
   promise: Promise<ExecEvent>;
@@ -23,10 +24,10 @@ export function ttyReporter(plan: Plan): Required<Progress> {
         plan.steps
           .filter((s) => s.phase === phase)
           .map((s): ListrTask => ({
-            title: `${s.blackout ? '│ ' : ''}${s.id}  ${s.description}`,
+            title: visible(`${s.blackout ? '│ ' : ''}${s.id}  ${s.description}`),
             task: async (_c, t) => {
               const e = await pending.get(s.id)!.promise;
-              if (e.type === 'step-failed') throw new Error(e.message);
+              if (e.type === 'step-failed') throw new Error(visible(e.message));
               if (e.type === 'step-end') {
                 if (e.result === 'ok') t.title = `${t.title} (${e.ms.toFixed(0)} ms)`;
                 else t.skip(e.result === 'already-done' ? `${s.id}: already done` : `${s.id}: not needed`);

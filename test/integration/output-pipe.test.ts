@@ -55,3 +55,17 @@ test('a reader that stops early (head) takes the rest of the output, not the com
   assert.equal(b.stderr, '', 'nothing on stderr');
   assert.equal(r.stderr, '');
 });
+
+test('what a reviewer sees is what runs: a control sequence in a profile value is shown escaped in the plan, never sent to the terminal', () => {
+  const file = join(dir, 'hidden.yaml');
+  // YAML's "\e" is ESC: the sequence would conceal the rest of the line on a terminal
+  writeFileSync(
+    file,
+    stock.replace('args: [-nodefaults, -display, none]', 'args: [-nodefaults, -drive, "file=/srv/a.img\\e[8m,format=raw\\u202e"]'),
+  );
+  const r = sh(`${cli} plan --profile '${file}' --facts '${join(ROOT, 'profiles/facts/pmem-host.json')}' | cat`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(!r.stdout.includes('\x1b'), 'a raw ESC reached the output');
+  assert.ok(!r.stdout.includes('\u202e'), 'a raw bidi override reached the output');
+  assert.match(r.stdout, /file=\/srv\/a\.img\\x1b\[8m,format=raw\\u202e/);
+});
