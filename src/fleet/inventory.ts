@@ -12,6 +12,7 @@ import { readInputFile } from '../input/read.js';
 import { schemaDiagnosticsWith } from '../input/schema.js';
 import { validate as validateInventory } from '../input/validate-inventory.cjs';
 import { readYaml } from '../input/yaml.js';
+import { canonicalAddress } from '../host/target.js';
 import { formatDuration, MAX_DURATION_MS, parseDuration } from '../units.js';
 import type { Serial } from './batches.js';
 
@@ -154,7 +155,7 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
   // one machine, two entries: two updates of it at once
   const endpoints = new Map<string, number>();
   hosts.forEach((h, i) => {
-    const key = `${h.address.toLowerCase()}|${h.port}`;
+    const key = `${canonicalAddress(h.address)}|${h.port}`;
     const prev = endpoints.get(key);
     if (prev === undefined) endpoints.set(key, i);
     else {

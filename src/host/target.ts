@@ -60,3 +60,21 @@ export function addressSpec(address: string): string {
 export function formatHostSpec(t: HostTarget): string {
   return `${t.user !== undefined ? `${t.user}@` : ''}${t.port !== undefined ? addressSpec(t.address) : t.address}${t.port !== undefined ? `:${t.port}` : ''}`;
 }
+
+/**
+ * One spelling per machine address, to tell two entries that reach the same machine apart from
+ * two machines: an IPv6 address in its shortest lowercase form (0:0:0:0:0:0:0:1 is ::1), an
+ * IPv4-mapped one as its IPv4 address (::ffff:127.0.0.1 is 127.0.0.1), a DNS name lowercase
+ * without its root dot (HV1.example. is hv1.example). Names that resolve to one address are not
+ * found here: that needs the network.
+ */
+export function canonicalAddress(address: string): string {
+  if (isIPv6(address)) {
+    const short = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+    const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(short);
+    if (!mapped) return short;
+    const [hi, lo] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+    return [hi >> 8, hi & 255, lo >> 8, lo & 255].join('.');
+  }
+  return address.toLowerCase().replace(/\.$/, '');
+}

@@ -299,3 +299,18 @@ test('fleet plan says which hosts must reboot before their update (a carve-out n
   assert.match(text, /pmem-host {2}batch 1 {2}\d+\/\d+ step\(s\) to do, \d+ in the blackout\n {4}REBOOT FIRST: prepare\/carve-out-cmdline/);
   assert.match(text, /1 host\(s\) need a reboot before their update/);
 });
+
+test('one machine is one host: two spellings of one address in an inventory are refused like the same spelling twice', () => {
+  for (const [a, b] of [
+    ['127.0.0.1', '::ffff:127.0.0.1'],
+    ['::1', '0:0:0:0:0:0:0:1'],
+    ['fe80::1', 'FE80:0:0:0:0:0:0:1'],
+  ]) {
+    const r = parseInventory(
+      '/srv/i.yaml',
+      `version: 1\ndefaults: {profile: p}\nhosts:\n  - {name: a, address: "${a}"}\n  - {name: b, address: "${b}"}\n`,
+    );
+    assert.equal(r.value, undefined, `${a} and ${b}`);
+    assert.match(JSON.stringify(r.errors), /one machine would be updated twice at once/, `${a} and ${b}`);
+  }
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { formatHostSpec, parseHostSpec } from '../../../src/host/target.js';
+import { canonicalAddress, formatHostSpec, parseHostSpec } from '../../../src/host/target.js';
 import { LiveupdateError } from '../../../src/errors.js';
 
 test('the forms OpenSSH accepts: names, IPv4, IPv6 bare and in brackets before a port', () => {
@@ -48,6 +48,30 @@ test('property: a target written by formatHostSpec parses back to itself (IPv4, 
         ...(t.port !== undefined ? { port: t.port } : {}),
       };
       assert.deepEqual(parseHostSpec(formatHostSpec(clean)), clean);
+    }),
+  );
+});
+
+test('one spelling per machine address: every way of writing one IP gives the same canonical form', () => {
+  assert.equal(canonicalAddress('0:0:0:0:0:0:0:1'), '::1');
+  assert.equal(canonicalAddress('::FFFF:127.0.0.1'), '127.0.0.1');
+  assert.equal(canonicalAddress('::ffff:7f00:1'), '127.0.0.1');
+  assert.equal(canonicalAddress('HV1.Example.'), 'hv1.example');
+  const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255));
+  fc.assert(
+    fc.property(v4, fc.boolean(), ([a, b, c, d], upper) => {
+      const ip = `${a}.${b}.${c}.${d}`;
+      const hex = (n: number): string => n.toString(16);
+      const spellings = [ip, `::ffff:${ip}`, `0:0:0:0:0:ffff:${ip}`, `::ffff:${hex((a << 8) | b)}:${hex((c << 8) | d)}`];
+      for (const s of spellings) assert.equal(canonicalAddress(upper ? s.toUpperCase() : s), ip, s);
+    }),
+  );
+  const v6 = fc.array(fc.nat(0xffff), { minLength: 8, maxLength: 8 });
+  fc.assert(
+    fc.property(v6, (groups) => {
+      const full = groups.map((g) => g.toString(16).padStart(4, '0')).join(':');
+      const bare = groups.map((g) => g.toString(16)).join(':');
+      assert.equal(canonicalAddress(full.toUpperCase()), canonicalAddress(bare));
     }),
   );
 });
