@@ -1,6 +1,6 @@
 /** Saved plans on disk (`plan --out`, `run --plan`): read bounded, checked for shape; what they mean is plan/saved.ts. */
-import { renameSync, writeFileSync } from 'node:fs';
 import { LiveupdateError } from '../errors.js';
+import { writeWhole } from './output-file.js';
 import { readInputFile } from '../input/read.js';
 import { SAVED_PLAN_FORMAT_VERSION, type SavedPlan } from '../plan/saved.js';
 
@@ -42,15 +42,7 @@ export function readSavedPlan(file: string): SavedPlan {
   return data as SavedPlan;
 }
 
-/** Written whole or not at all: a reviewer never sees half a plan. */
+/** Written whole or not at all (a reviewer never sees half a plan), 0600, never through or over what is not a regular file. */
 export function writeSavedPlan(file: string, saved: SavedPlan): void {
-  const part = `${file}.part.${process.pid}`;
-  try {
-    writeFileSync(part, JSON.stringify(saved, null, 2) + '\n', { mode: 0o644 });
-    renameSync(part, file);
-  } catch (err) {
-    throw new LiveupdateError('USAGE', `--out ${file}: cannot write it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-      cause: err,
-    });
-  }
+  writeWhole(file, JSON.stringify(saved, null, 2) + '\n', '--out');
 }

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, profilePath } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
@@ -68,4 +68,31 @@ test('what a reviewer sees is what runs: a control sequence in a profile value i
   assert.ok(!r.stdout.includes('\x1b'), 'a raw ESC reached the output');
   assert.ok(!r.stdout.includes('\u202e'), 'a raw bidi override reached the output');
   assert.match(r.stdout, /file=\/srv\/a\.img\\x1b\[8m,format=raw\\u202e/);
+});
+
+test('writes do not follow or replace what they should not: --out refuses a device, a symlink and a folder, and a saved plan is 0600', () => {
+  const args = `plan --profile '${profile}' --facts '${join(ROOT, 'profiles/facts/pmem-host.json')}'`;
+  const devnull = statSync('/dev/null');
+  const link = join(dir, 'link.plan');
+  symlinkSync(join(dir, 'elsewhere'), link);
+  for (const [target, said] of [
+    ['/dev/null', /--out \/dev\/null: it is not a regular file/],
+    [link, /it is a symlink/],
+    [dir, /it is a folder/],
+  ] as const) {
+    const r = sh(`${cli} ${args} --out '${target}'`);
+    assert.equal(r.code, 64, r.stderr);
+    assert.match(r.stderr, said);
+  }
+  assert.ok(statSync('/dev/null').isCharacterDevice() && statSync('/dev/null').rdev === devnull.rdev, '/dev/null is still the device');
+  assert.ok(!existsSync(join(dir, 'elsewhere')), 'nothing was written through the symlink');
+  const saved = join(dir, 'saved.plan');
+  const r = sh(`umask 022; ${cli} ${args} --out '${saved}'`);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(statSync(saved).mode & 0o777, 0o600);
+  assert.deepEqual(
+    readdirSync(dir).filter((f) => f.includes('.part')),
+    [],
+    'no partial file left',
+  );
 });

@@ -8,6 +8,7 @@ import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_FORKS } from '../../defaults.js';
 import { EXIT, LiveupdateError } from '../../errors.js';
+import { writeWhole } from '../../app/output-file.js';
 import { requireInventory } from '../../fleet/inventory.js';
 import type { HostReport } from '../../fleet/events.js';
 import { FleetJournal, fleetState } from '../../fleet/journal.js';
@@ -114,7 +115,7 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     hosts: result.hosts,
   };
   writeFileSync(join(result.dir, 'report.json'), JSON.stringify(report, null, 2) + '\n');
-  if (opts.report) writeFileSync(opts.report, JSON.stringify(report, null, 2) + '\n');
+  if (opts.report) writeWhole(opts.report, JSON.stringify(report, null, 2) + '\n', '--report');
   view.done(report, {
     report: join(result.dir, 'report.json'),
     resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}`,
