@@ -10,6 +10,8 @@ export interface ProbeTargets {
   files: string[];
   /** VM names: a running one is found by its liveupdate pidfile */
   vms?: string[];
+  /** folders to resolve as the host does (journal, device state) */
+  dirs?: string[];
 }
 
 /** What the profile wants probed beyond the fixed set: its QEMU binaries and kexec files. */
@@ -17,7 +19,7 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
   if (!profile) return { qemu: ['/usr/bin/qemu-system-x86_64'], files: [] };
   const qemu = [...new Set(profile.vms.flatMap((v) => [v.qemu.binary, v.qemu.restoreBinary]))];
   const files = [profile.kexec.kernel, ...(profile.kexec.initrd ? [profile.kexec.initrd] : [])];
-  return { qemu, files, vms: profile.vms.map((v) => v.name) };
+  return { qemu, files, vms: profile.vms.map((v) => v.name), dirs: [...new Set([profile.journal.dir, profile.migration.stateDir])] };
 }
 
 /**
@@ -29,6 +31,7 @@ export const probeTargetsOf = (f: HostFacts, vmNames: string[]): ProbeTargets =>
   qemu: f.qemu.map((q) => q.binary),
   files: Object.keys(f.files),
   vms: f.vms ? vmNames : [],
+  dirs: Object.keys(f.paths ?? {}),
 });
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
@@ -36,7 +39,7 @@ export function gatherFacts(host: Host, profile: Profile | undefined, now: () =>
 }
 
 export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = () => new Date()): Promise<HostFacts> {
-  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms), { timeoutMs: 30_000 });
+  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms, t.dirs), { timeoutMs: 30_000 });
   if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
     throw new LiveupdateError(
       'HOST_COMMAND_FAILED',

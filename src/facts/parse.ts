@@ -188,6 +188,16 @@ export function parseFiles(text: string): Record<string, number | null> {
   return out;
 }
 
+/** `paths`: `PATH\tRESOLVED` per folder the profile keeps state in. */
+export function parsePaths(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const l of text.split('\n')) {
+    const tab = l.indexOf('\t');
+    if (tab > 0 && l.length > tab + 1) out[l.slice(0, tab)] = l.slice(tab + 1);
+  }
+  return out;
+}
+
 /** Probe output -> HostFacts. `collectedAt` is a parameter so parsing stays pure. */
 export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
   const s = splitSections(text);
@@ -216,6 +226,7 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     qemu,
     ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
+    ...(s.has('paths') ? { paths: parsePaths(get('paths')) } : {}),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader')
       ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' }

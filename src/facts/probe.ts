@@ -68,6 +68,9 @@ vm() {
 }
 [ "$VM_N" -eq 0 ] || sec vms
 each "$VM_N" VM vm
+sec paths
+resolved() { printf '%s\\t%s\\n' "$1" "$(realpath -m -- "$1" 2>/dev/null)"; }
+each "$DIR_N" DIR resolved
 sec files
 for f in "$@"; do
   if [ -e "$f" ]; then printf '%s\\t%s\\n' "$(stat -L -c %s "$f")" "$f"; else printf 'missing\\t%s\\n' "$f"; fi
@@ -76,17 +79,19 @@ sec end
 `;
 
 /**
- * argv that runs the probe: each QEMU binary and VM name is an environment variable of its own
- * (QEMU_0, QEMU_1 ..., VM_0 ...; the script reads them by name, so none is split or expanded
+ * argv that runs the probe: each QEMU binary, VM name and folder to resolve is an environment
+ * variable of its own (QEMU_0, QEMU_1 ..., VM_0 ..., DIR_0 ...; the script reads them by name, so none is split or expanded
  * whatever it holds), and `files` reach the script as "$@".
  */
-export function probeArgv(qemuBinaries: string[], files: string[], vms: string[] = []): string[] {
+export function probeArgv(qemuBinaries: string[], files: string[], vms: string[] = [], dirs: string[] = []): string[] {
   return [
     'env',
     `QEMU_N=${qemuBinaries.length}`,
     ...qemuBinaries.map((q, i) => `QEMU_${i}=${q}`),
     `VM_N=${vms.length}`,
     ...vms.map((v, i) => `VM_${i}=${v}`),
+    `DIR_N=${dirs.length}`,
+    ...dirs.map((d, i) => `DIR_${i}=${d}`),
     'sh',
     '-c',
     PROBE_SCRIPT,

@@ -85,6 +85,12 @@ export interface HostFacts {
   /** paths the profile names (kexec kernel, initrd): size in bytes, or null when missing */
   files: Record<string, number | null>;
   /**
+   * The folders the profile keeps state in (journal, device state), as this host resolves them
+   * (`realpath -m`: symlinks followed, missing components allowed): a rule judges where a path is,
+   * not how it is spelt. Absent from facts saved before they were probed.
+   */
+  paths?: Record<string, string>;
+  /**
    * What keeps the kernel command line for the next boot: Debian's GRUB (update-grub), grubby
    * (RHEL, Fedora), systemd-boot with kernel-install (/etc/kernel/cmdline), or none of these.
    * Absent from facts saved before it was probed: taken as grub.

@@ -116,9 +116,14 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
     [profile.journal.dir, ['journal', 'dir']],
     [profile.migration.stateDir, ['migration', 'stateDir']],
   ] as const) {
-    const m = mountFor(dir, facts.mounts);
+    // judged where the host resolves it (a symlink such as /var/run -> /run), not as it is spelt
+    const real = facts.paths?.[dir] ?? dir;
+    const m = mountFor(real, facts.mounts);
     if (m && VOLATILE_FS.has(m.fstype))
-      f.error([...path], `${dir} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`);
+      f.error(
+        [...path],
+        `${dir}${real !== dir ? ` (${real} on this host)` : ''} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`,
+      );
   }
   const kernelSize = facts.files[profile.kexec.kernel];
   if (kernelSize === null) f.error(['kexec', 'kernel'], `${profile.kexec.kernel} does not exist on ${facts.hostname}`);

@@ -1,12 +1,14 @@
 // Real host: probes this machine through LocalHost (plain spawn) and checks against /proc directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { gatherFacts } from '../../src/facts/gather.js';
+import { gatherFacts, probeFacts } from '../../src/facts/gather.js';
 import { parseProbeOutput } from '../../src/facts/parse.js';
 import { probeArgv } from '../../src/facts/probe.js';
+import { factRules } from '../../src/plan/rules.js';
+import { parseProfile } from '../../src/profile/load.js';
 import { LocalHost } from '../../src/host/local.js';
 import { ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
@@ -86,5 +88,29 @@ test("the probe runs nothing a binary's name does not name whole: a space or a n
     );
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a folder is judged where this host resolves it: a state folder spelt on ext4 but linked into tmpfs is refused, naming both', async () => {
+  const dir = tempDir('/var/tmp/lu-probe-resolve-');
+  const shm = tempDir('/dev/shm/lu-probe-resolve-');
+  try {
+    symlinkSync(shm, join(dir, 'state'));
+    const stateDir = join(dir, 'state', 'vm-state');
+    const facts = await probeFacts(new LocalHost(), { qemu: [], files: [], dirs: [stateDir, dir] });
+    assert.deepEqual(facts.paths, { [stateDir]: join(shm, 'vm-state'), [dir]: dir });
+    const p = parseProfile(
+      'p.yaml',
+      `version: 1\nhost: {name: h}\npersistence: {backend: pmem, size: 256M, offset: 1G}\nkexec: {kernel: /boot/vmlinuz}\nmigration: {stateDir: ${stateDir}}\nvms: [{name: a, memory: 64M}]\n`,
+    );
+    assert.ok(p.value, JSON.stringify(p.errors));
+    const { errors } = factRules(p.value, facts, p.locate);
+    assert.match(
+      JSON.stringify(errors),
+      new RegExp(`migration.stateDir.*${stateDir} \\(${join(shm, 'vm-state')} on this host\\) is on tmpfs`),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(shm, { recursive: true, force: true });
   }
 });
