@@ -14,6 +14,28 @@ export interface YamlSource {
 /** YAML aliases (`*name`) a file may use, counted as expanded: none of ours needs more than a few. */
 const MAX_ALIAS_COUNT = 100;
 
+/**
+ * Values a file may hold once its aliases are expanded (every list item, map value and scalar):
+ * a thousand hosts or VMs with all their fields are a few ten thousand; a few aliases of a large
+ * list are millions, which the planner would turn into argv words until the heap runs out.
+ */
+export const MAX_EXPANDED_VALUES = 250_000;
+
+/** How many values `data` holds, counting up to `limit` and no further (iterative: no recursion). */
+function countValues(data: unknown, limit: number): number {
+  let n = 0;
+  const todo: unknown[] = [data];
+  while (todo.length && n <= limit) {
+    const v = todo.pop();
+    n++;
+    // one by one, not spread: a list of millions would not fit in one call's arguments
+    const children: unknown[] = Array.isArray(v) ? (v as unknown[]) : v !== null && typeof v === 'object' ? Object.values(v) : [];
+    if (n + todo.length + children.length > limit) return limit + 1;
+    for (const c of children) todo.push(c);
+  }
+  return n;
+}
+
 export function fieldPath(path: ReadonlyArray<string | number>): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
@@ -70,6 +92,13 @@ export function readYaml(file: string, text: string): YamlSource {
           ? `YAML aliases expand too far (more than ${MAX_ALIAS_COUNT} alias uses once expanded)`
           : 'nested too deeply (more levels of YAML nesting than liveupdate reads)',
       });
+    }
+    if (data !== undefined && countValues(data, MAX_EXPANDED_VALUES) > MAX_EXPANDED_VALUES) {
+      syntaxErrors.push({
+        where: at(0),
+        message: `holds more than ${MAX_EXPANDED_VALUES} values once its YAML aliases are expanded: liveupdate reads no more`,
+      });
+      data = undefined;
     }
   }
   return { file, data, locate, syntaxErrors };

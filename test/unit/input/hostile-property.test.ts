@@ -188,3 +188,19 @@ test('facts file with one hostile value: refused with a message (file:line:col f
   );
   assert.ok(refused > RUNS / 4, `${refused} of ${RUNS} refused`);
 });
+
+test('size is not only bytes: aliases that multiply a list past the values liveupdate reads are refused at once, whatever the list and however many uses', () => {
+  fc.assert(
+    fc.property(fc.integer({ min: 2600, max: 6000 }), fc.integer({ min: 96, max: 99 }), (words, uses) => {
+      let vms = `vms:\n  - {name: vm0, memory: 16M, qemu: {args: &w [${Array.from({ length: words }, () => '-nodefaults').join(', ')}]}}\n`;
+      for (let i = 1; i < uses; i++) vms += `  - {name: vm${i}, memory: 16M, qemu: {args: *w}}\n`;
+      const r = parseProfile(
+        'b.yaml',
+        `version: 1\nhost: {name: h}\npersistence: {backend: pmem, size: 4G, offset: 1G}\nkexec: {kernel: /boot/vmlinuz}\n${vms}`,
+      );
+      assert.equal(r.value, undefined);
+      assert.match(JSON.stringify(r.errors), /b\.yaml:1:1.*holds more than 250000 values once its YAML aliases are expanded/);
+    }),
+    { numRuns: 10 },
+  );
+});
