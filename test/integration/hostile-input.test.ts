@@ -225,6 +225,31 @@ const CASES: Case[] = [
     code: 64,
     message: new RegExp(`option '${String(flag)} <[a-z]+>' argument '' is invalid. it is empty`),
   })),
+  // class 12 of the second round: facts are input too, with the patterns profile values have
+  {
+    what: 'facts: a pmem namespace named like a flag',
+    args: () => [
+      'plan',
+      '--profile',
+      seed,
+      '--facts',
+      facts('ns-flag.json', (f) => (f['pmem'] as Array<Record<string, unknown>>).push({ name: 'pmem7', size: 1, namespace: '--force' })),
+    ],
+    code: 1,
+    message: /pmem\[\d+\]\.namespace: must be an ndctl namespace name/,
+  },
+  {
+    what: 'facts: a machine type carrying options',
+    args: () => [
+      'plan',
+      '--profile',
+      seed,
+      '--facts',
+      facts('machine-opts.json', (f) => ((f['qemu'] as Array<Record<string, unknown>>)[0]!['machines'] = ['pc,memory-backend=evil'])),
+    ],
+    code: 1,
+    message: /qemu\[0\]\.machines\[0\]: must be a QEMU machine type/,
+  },
   {
     what: 'profile: --incoming in qemu.args',
     args: () => ['validate', profile('incoming.yaml', 'args: [', 'args: [--incoming, "tcp:0:1", ')],
