@@ -5,7 +5,8 @@ import { gatherFacts } from '../facts/gather.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
+import { readBounded } from '../bounded-read.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SshHost } from '../host/ssh.js';
@@ -41,11 +42,20 @@ export function openHost(opts: HostOptions): Host {
 }
 
 const files: ConfigFiles = {
+  // bounded, regular files only (a FIFO named by -F or an Include would hang the CLI); a missing one is none
   read: (p) => {
     try {
-      return readFileSync(p, 'utf8');
-    } catch {
-      return undefined;
+      return readBounded(p, undefined, { nullIsEmpty: true });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      if (e.code === 'ENOENT') return undefined;
+      throw new LiveupdateError(
+        'USAGE',
+        `ssh_config ${p}: cannot read it: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`,
+        {
+          cause: err,
+        },
+      );
     }
   },
   list: (d) => {

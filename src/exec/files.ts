@@ -10,11 +10,25 @@ import { LiveupdateError } from '../errors.js';
 export const PRIVATE_FILE_MODE = 0o600;
 export const PRIVATE_DIR_MODE = 0o700;
 
-/** mkdir -p with 0700 for what it creates; an existing folder is left as it is, but may not be a symlink. */
+/** mkdir -p with 0700 for what it creates; an existing folder is left as it is, but may not be a symlink, another user's, or writable by others. */
 export function privateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
-  if (lstatSync(dir).isSymbolicLink())
+  const st = lstatSync(dir);
+  if (st.isSymbolicLink())
     throw new LiveupdateError('JOURNAL_CONFLICT', `${dir} is a symlink: liveupdate keeps its records only in a real folder`);
+  // a folder another user owns or may write in lets them swap a record for one of theirs (rename over it)
+  const uid = process.geteuid?.();
+  if (uid !== undefined && st.uid !== uid)
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${dir} belongs to uid ${st.uid}, not to this user (${uid}): liveupdate keeps its records only in its own folders`,
+    );
+  if ((st.mode & 0o022) !== 0)
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${dir} is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8)}): another user could replace liveupdate's records there`,
+      { hint: `chmod go-w ${dir}, or choose another folder` },
+    );
 }
 
 /**

@@ -1,4 +1,5 @@
-import { closeSync, existsSync, fsyncSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, renameSync, writeSync } from 'node:fs';
+import { readBounded } from '../bounded-read.js';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import { openPrivate } from './files.js';
@@ -153,7 +154,7 @@ export class Journal {
   }
 
   static read(file: string): JournalRecord[] {
-    return existsSync(file) ? parseJournal(readFileSync(file, 'utf8'), file) : [];
+    return existsSync(file) ? parseJournal(readJournalText(file), file) : [];
   }
 
   /** The open (unfinished) run, if any. */
@@ -193,4 +194,21 @@ export class Journal {
 export async function readRemoteJournal(host: Host, journal: string): Promise<JournalRecord[]> {
   const r = await host.exec(['cat', journal]);
   return r.exitCode === 0 ? parseJournal(r.stdout, `${host.name}:${journal}`) : [];
+}
+
+/** Journals are read bounded and only as regular files (a FIFO or a device put in their place is refused, never read without end). */
+export const MAX_JOURNAL_BYTES = 256 * 2 ** 20;
+export function readJournalText(file: string): string {
+  try {
+    return readBounded(file, MAX_JOURNAL_BYTES);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    throw new LiveupdateError(
+      'JOURNAL_CONFLICT',
+      `${file}: cannot read it as a journal: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' || e.code === 'EISDIR' ? ` (${e.message})` : ''}`,
+      {
+        cause: err,
+      },
+    );
+  }
 }

@@ -3,10 +3,11 @@
  * ahead and fsync'd, so `fleet run --resume ID` knows which hosts finished, which stopped mid-way
  * (their own host journals, next to it, resume them) and which were never started.
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, readFileSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, fsyncSync } from 'node:fs';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import { openPrivate } from '../exec/files.js';
+import { readJournalText } from '../exec/journal.js';
 import type { FleetFact, HostReport } from './events.js';
 
 /** The journal's first record: which run this is (as the host journal's `run` record is for a host). */
@@ -86,7 +87,7 @@ export class FleetJournal {
 }
 
 export function readFleetRecords(file: string): FleetRecord[] {
-  const lines = readFileSync(file, 'utf8').split('\n');
+  const lines = readJournalText(file).split('\n');
   const out: FleetRecord[] = [];
   lines.forEach((line, i) => {
     if (!line.trim()) return;

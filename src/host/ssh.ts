@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
+import { readBounded } from '../bounded-read.js';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -51,6 +52,24 @@ function isDropbear(c: Client): boolean {
 }
 
 /** A remote host over one SSH connection; commands are argv, each word reaching the host as one literal. */
+/** A private key file is a few KiB; a megabyte is no key. */
+const MAX_KEY_BYTES = 2 ** 20;
+
+/** A known_hosts file's text: '' when there is none; one that is not a readable regular file of sane size is refused. */
+function readKnownHosts(file: string): string {
+  try {
+    return readBounded(file, 64 * 2 ** 20, { nullIsEmpty: true });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') return '';
+    throw new LiveupdateError(
+      'USAGE',
+      `known hosts file ${file}: cannot read it: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`,
+      { cause: err },
+    );
+  }
+}
+
 export class SshHost implements Host {
   readonly name: string;
   readonly local = false;
@@ -91,7 +110,8 @@ export class SshHost implements Host {
     if (!file) return undefined;
     let key: Buffer;
     try {
-      key = readFileSync(file);
+      // bounded, a regular file only: a FIFO or /dev/zero given as a key is refused, never read without end
+      key = Buffer.from(readBounded(file, MAX_KEY_BYTES));
     } catch (err) {
       if (!given) return undefined;
       throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
@@ -144,7 +164,13 @@ export class SshHost implements Host {
       readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void): boolean | undefined => {
         const keyType = keyTypeOf(key);
-        const text = readable.map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('\n');
+        let text: string;
+        try {
+          text = readable.map(readKnownHosts).join('\n');
+        } catch (e) {
+          onKeyProblem(e as LiveupdateError);
+          return false;
+        }
         const v = verifyHostKey(text, hostName, keyType, key);
         if (v.kind === 'known') return true;
         const authorities = v.kind === 'unknown' ? certAuthorities(text, hostName) : [];

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from '../helpers/paths.js';
 import { tempDir } from '../helpers/temp.js';
@@ -249,6 +249,30 @@ const CASES: Case[] = [
     ],
     code: 1,
     message: /qemu\[0\]\.machines\[0\]: must be a QEMU machine type/,
+  },
+  // class 8 of the second round: every file read is bounded and a regular file (a FIFO would hang the CLI beyond SIGTERM)
+  {
+    what: '--identity: a FIFO',
+    args: () => ['facts', '--host', 'root@127.0.0.1:1', '--identity', fifo('key.fifo')],
+    code: 64,
+    message: /--identity .*key\.fifo: cannot read it: EINVAL/,
+  },
+  {
+    what: '-F: /dev/zero as ssh_config',
+    args: () => ['facts', '--host', 'hv1', '-F', '/dev/zero'],
+    code: 64,
+    message: /ssh_config \/dev\/zero: cannot read it: EINVAL \(\/dev\/zero is not a regular file \(a character device\)\)/,
+  },
+  {
+    what: 'journal: a FIFO in its place',
+    args: () => {
+      const jd = join(dir, 'fifo-journal');
+      mkdirSync(jd, { recursive: true, mode: 0o700 });
+      spawnSync('mkfifo', [join(jd, 'seed-host.journal')]);
+      return ['status', '--profile', seed, '--journal-dir', jd];
+    },
+    code: 1,
+    message: /seed-host\.journal: cannot read it as a journal: EINVAL/,
   },
   {
     what: 'profile: --incoming in qemu.args',
