@@ -149,12 +149,17 @@ export async function startAgent(
   return { requestId, spool, journal: req.journal, mark };
 }
 
-/** The newest request on the host (what `status --follow` follows), if any. */
+/**
+ * The newest request on the host (what `status --follow` follows), if any: the spool whose
+ * request.json a control node wrote last. Not the agent's `latest` link, which the agent sets only
+ * once it runs: followed right after a detach, a slow start would make the previous, finished
+ * request look like the newest.
+ */
 export async function latestRequest(host: Host): Promise<{ spool: string; request: AgentRequest; result?: AgentResult } | undefined> {
   const r = await host.exec([
     'sh',
     '-c',
-    'd=$(readlink -f "$1/latest") && echo "$d" && cat "$d/request.json" && echo && { cat "$d/result.json" 2>/dev/null; true; }',
+    'f=$(ls -td -- "$1"/*/request.json 2>/dev/null | head -n 1) && [ -n "$f" ] && d=$(dirname "$f") && echo "$d" && cat "$d/request.json" && echo && { cat "$d/result.json" 2>/dev/null; true; }',
     'sh',
     AGENT_RUNS,
   ]);

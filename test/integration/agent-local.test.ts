@@ -5,8 +5,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, existsSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock } from '../../src/exec/lock.js';
 import type { Host } from '../../src/host/host.js';
@@ -252,3 +263,32 @@ test(
     assert.equal(existsSync(agentDir), false);
   },
 );
+
+test('status --follow takes the request a control node wrote last, not the one the agent marked running: a detach before the agent starts follows the new request', async () => {
+  // imported here, after LIVEUPDATE_AGENT_DIR is set above
+  const { latestRequest } = await import('../../src/app/agent.js');
+  const { AGENT_RUNS } = await import('../../src/agent/request.js');
+  const older = join(AGENT_RUNS, 'older-request');
+  const newer = join(AGENT_RUNS, 'newer-request');
+  // (later than any spool an earlier test of this file left: seconds ahead of now)
+  const now = Date.now() / 1000;
+  for (const [d, at] of [
+    [older, now + 30],
+    [newer, now + 60],
+  ] as const) {
+    mkdirSync(d, { recursive: true, mode: 0o700 });
+    writeFileSync(join(d, 'request.json'), JSON.stringify({ requestId: basename(d), at }) + '\n');
+    utimesSync(join(d, 'request.json'), at, at);
+  }
+  writeFileSync(join(older, 'result.json'), JSON.stringify({ requestId: 'older-request', state: 'finished' }) + '\n');
+  // the agent's own mark still names the older, finished request: the newer one's agent has not run yet
+  rmSync(join(AGENT_RUNS, 'latest'), { force: true });
+  symlinkSync('older-request', join(AGENT_RUNS, 'latest'));
+  try {
+    const latest = await latestRequest(new LocalHost());
+    assert.equal(latest?.spool, newer);
+    assert.equal(latest?.result, undefined, 'the newer request has no result yet: status --follow waits for it');
+  } finally {
+    for (const p of [older, newer, join(AGENT_RUNS, 'latest')]) rmSync(p, { recursive: true, force: true });
+  }
+});
