@@ -54,3 +54,9 @@ function kindOf(st: Stats): string {
   if (st.isSocket()) return 'a socket';
   return 'not a file';
 }
+
+/** Why readBounded failed, for a message: the errno code, and for the refusals it makes itself (EISDIR, EINVAL, EFBIG) what it found. */
+export function whyUnreadable(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  return `${e.code ?? String(err)}${e.code === 'EISDIR' || e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`;
+}

@@ -6,7 +6,7 @@ import type { HostFacts } from '../facts/types.js';
 import type { Host } from '../host/host.js';
 import { LocalHost } from '../host/local.js';
 import { readdirSync } from 'node:fs';
-import { readBounded } from '../bounded-read.js';
+import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { SshHost } from '../host/ssh.js';
@@ -49,13 +49,9 @@ const files: ConfigFiles = {
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code === 'ENOENT') return undefined;
-      throw new LiveupdateError(
-        'USAGE',
-        `ssh_config ${p}: cannot read it: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`,
-        {
-          cause: err,
-        },
-      );
+      throw new LiveupdateError('USAGE', `ssh_config ${p}: cannot read it: ${whyUnreadable(err)}`, {
+        cause: err,
+      });
     }
   },
   list: (d) => {

@@ -1,5 +1,5 @@
 import { closeSync, existsSync, fsyncSync, renameSync, writeSync } from 'node:fs';
-import { readBounded } from '../bounded-read.js';
+import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import { openPrivate } from './files.js';
@@ -202,13 +202,8 @@ export function readJournalText(file: string): string {
   try {
     return readBounded(file, MAX_JOURNAL_BYTES);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    throw new LiveupdateError(
-      'JOURNAL_CONFLICT',
-      `${file}: cannot read it as a journal: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' || e.code === 'EISDIR' ? ` (${e.message})` : ''}`,
-      {
-        cause: err,
-      },
-    );
+    throw new LiveupdateError('JOURNAL_CONFLICT', `${file}: cannot read it as a journal: ${whyUnreadable(err)}`, {
+      cause: err,
+    });
   }
 }

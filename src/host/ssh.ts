@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
-import { readBounded } from '../bounded-read.js';
+import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -62,11 +62,7 @@ function readKnownHosts(file: string): string {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'ENOENT') return '';
-    throw new LiveupdateError(
-      'USAGE',
-      `known hosts file ${file}: cannot read it: ${e.code ?? String(err)}${e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`,
-      { cause: err },
-    );
+    throw new LiveupdateError('USAGE', `known hosts file ${file}: cannot read it: ${whyUnreadable(err)}`, { cause: err });
   }
 }
 
