@@ -12,14 +12,14 @@ O=(-p "$port" -i "$id" -o UserKnownHostsFile="$kh" -o StrictHostKeyChecking=yes 
 master() { ssh "${O[@]}" -o ControlMaster=yes -o ControlPersist=120 -fN root@127.0.0.1 </dev/null >/dev/null 2>&1; }
 S=(ssh "${O[@]}" -o ControlMaster=no root@127.0.0.1)
 master
-q() { "${S[@]}" "printf '%s\n' '{\"execute\":\"qmp_capabilities\"}' '$1' | socat -t 2 - UNIX-CONNECT:/run/liveupdate/counter.qmp" ; }
+q() { "${S[@]}" "printf '%s\n' '{\"execute\":\"qmp_capabilities\"}' '$1' | socat -t 2 - UNIX-CONNECT:/run/liveupdate/vms/counter/qmp.sock" ; }
 until_done() { while :; do case $(q '{"execute":"query-migrate"}') in *completed*) return;; *failed*) echo failed >&2; exit 1;; esac; done; }
 caps='{"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}}'
 boot=$("${S[@]}" cat /proc/sys/kernel/random/boot_id)
 cmdline=$("${S[@]}" cat /proc/cmdline)
 "${S[@]}" "kexec -s -l /boot/vmlinuz --initrd=/boot/initrd.img --command-line='$cmdline'; rm -f /mnt/pmem/state/bl.state"
 q "$caps" >/dev/null
-qpid=$("${S[@]}" cat /run/liveupdate/counter.pid)   # QEMU removes its pidfile when it quits
+qpid=$("${S[@]}" cat /run/liveupdate/vms/counter/qemu.pid)   # QEMU removes its pidfile when it quits
 t0=$(date +%s%N)
 q '{"execute":"stop"}' >/dev/null
 q '{"execute":"migrate","arguments":{"uri":"exec:cat > /mnt/pmem/state/bl.part && mv /mnt/pmem/state/bl.part /mnt/pmem/state/bl.state"}}' >/dev/null
@@ -30,7 +30,7 @@ q '{"execute":"quit"}' >/dev/null || true
 ssh -O exit -o ControlPath="$ctl" root@127.0.0.1 2>/dev/null || true
 until new=$(timeout 5 "${S[@]}" cat /proc/sys/kernel/random/boot_id 2>/dev/null) && [ "$new" != "$boot" ]; do sleep 0.25; done
 master
-"${S[@]}" "mkdir -p /mnt/pmem /run/liveupdate && mount -o dax /dev/pmem0 /mnt/pmem && $argv -S -incoming defer"
+"${S[@]}" "mkdir -p /mnt/pmem && mkdir -p -m 0700 /run/liveupdate/vms/counter && mount -o dax /dev/pmem0 /mnt/pmem && $argv -S -incoming defer"
 q "$caps" >/dev/null
 q '{"execute":"migrate-incoming","arguments":{"uri":"exec:cat /mnt/pmem/state/bl.state"}}' >/dev/null
 until_done

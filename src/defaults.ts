@@ -3,6 +3,8 @@
  * CLI's help names them without loading the code that uses them.
  */
 
+/** What the agent install puts on a host (LIVEUPDATE_AGENT_DIR moves it, for the integration tests). */
+export const DEFAULT_AGENT_DIR = '/var/lib/liveupdate/agent';
 /** The journals of runs this control node drives over SSH (`--via ssh`), one per host. */
 export const REMOTE_JOURNAL_DIR = '/var/lib/liveupdate/remote';
 /** Fleet runs: one folder per run (its journal, each host's journal, the report). */

@@ -115,7 +115,7 @@ export async function runRequest(spool: string, who?: string, stop?: AbortSignal
             host,
             probeTargetsOf(
               req.facts,
-              req.plan.vms.map((v) => v.name),
+              req.plan.vms.map((v) => ({ name: v.name, pidfile: v.pidfile })),
             ),
           ),
           (m) => words.has(m.target) || words.has(m.source),

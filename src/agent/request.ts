@@ -2,6 +2,7 @@
  * What the control node leaves on the host for the agent (request.json in a spool folder of its own)
  * and what the agent leaves for whoever follows (result.json). Both sides read this file only.
  */
+import { DEFAULT_AGENT_DIR } from '../defaults.js';
 import type { ExecuteResult } from '../exec/executor.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
@@ -10,7 +11,7 @@ import type { Plan } from '../plan/types.js';
  * What the agent install puts on a host lives here (the journal is beside it: the profile's
  * journal.dir). LIVEUPDATE_AGENT_DIR moves it (the integration tests, which run on the test machine).
  */
-export const AGENT_DIR = process.env['LIVEUPDATE_AGENT_DIR'] ?? '/var/lib/liveupdate/agent';
+export const AGENT_DIR = process.env['LIVEUPDATE_AGENT_DIR'] ?? DEFAULT_AGENT_DIR;
 /** The wrapper that starts the agent: the runtime and the bundle it names, both by content. */
 export const AGENT_BIN = `${AGENT_DIR}/liveupdate-agent`;
 /** One spool folder per request; `latest` points at the newest. */

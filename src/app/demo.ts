@@ -134,7 +134,7 @@ async function snapshot(lab: LabHost, journal?: { journal: string; copy: string 
     }
     const r = await ssh.exec(['sh', '-c', 'uname -r; cat /proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 });
     const [kernel = '', bootId = ''] = r.stdout.trim().split('\n');
-    const c = await counterOn(ssh, `/run/liveupdate/${VM}.qmp`, `lab-${VM}`);
+    const c = await counterOn(ssh, `/run/liveupdate/vms/${VM}/qmp.sock`, `lab-${VM}`);
     return { kernel, bootId, vmStatus: c.status, counter: c.value.toString(), at: Date.now() };
   } finally {
     await ssh.close();

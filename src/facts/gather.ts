@@ -2,14 +2,14 @@ import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Profile } from '../profile/types.js';
 import { parseProbeOutput } from './parse.js';
-import { probeArgv } from './probe.js';
+import { probeArgv, type ProbedVm } from './probe.js';
 import type { HostFacts } from './types.js';
 
 export interface ProbeTargets {
   qemu: string[];
   files: string[];
-  /** VM names: a running one is found by its liveupdate pidfile */
-  vms?: string[];
+  /** the VMs: a running one is found by its liveupdate pidfile */
+  vms?: ProbedVm[];
   /** folders to resolve as the host does (journal, device state) */
   dirs?: string[];
 }
@@ -19,18 +19,30 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
   if (!profile) return { qemu: ['/usr/bin/qemu-system-x86_64'], files: [] };
   const qemu = [...new Set(profile.vms.flatMap((v) => [v.qemu.binary, v.qemu.restoreBinary]))];
   const files = [profile.kexec.kernel, ...(profile.kexec.initrd ? [profile.kexec.initrd] : [])];
-  return { qemu, files, vms: profile.vms.map((v) => v.name), dirs: [...new Set([profile.journal.dir, profile.migration.stateDir])] };
+  return {
+    qemu,
+    files,
+    vms: profile.vms.map((v) => ({ name: v.name, pidfile: v.pidfile })),
+    dirs: [
+      ...new Set([
+        profile.journal.dir,
+        profile.migration.stateDir,
+        profile.runtime.dir,
+        ...(profile.persistence.backend !== 'luo' ? [profile.persistence.mount] : []),
+      ]),
+    ],
+  };
 }
 
 /**
  * What was probed to get these facts: probing it again gives facts to compare with them. The facts
- * keep only the VMs found running, so the names asked for come from the plan (its VMs are the
+ * keep only the VMs found running, so the VMs asked for come from the plan (its VMs are the
  * profile's); facts without a `vms` section (an older probe) asked for none.
  */
-export const probeTargetsOf = (f: HostFacts, vmNames: string[]): ProbeTargets => ({
+export const probeTargetsOf = (f: HostFacts, vms: ProbedVm[]): ProbeTargets => ({
   qemu: f.qemu.map((q) => q.binary),
   files: Object.keys(f.files),
-  vms: f.vms ? vmNames : [],
+  vms: f.vms ? vms : [],
   dirs: Object.keys(f.paths ?? {}),
 });
 

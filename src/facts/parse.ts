@@ -5,6 +5,7 @@ import {
   type IomemRange,
   type Mount,
   type NumaNode,
+  type PathHolds,
   type PciDevice,
   type PmemDevice,
   type QemuFacts,
@@ -189,13 +190,16 @@ export function parseFiles(text: string): Record<string, number | null> {
 }
 
 /** `paths`: `PATH\tRESOLVED` per folder the profile keeps state in. */
-export function parsePaths(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
+export function parsePaths(text: string): { paths: Record<string, string>; pathHolds: Record<string, PathHolds> } {
+  const paths: Record<string, string> = {};
+  const pathHolds: Record<string, PathHolds> = {};
   for (const l of text.split('\n')) {
-    const tab = l.indexOf('\t');
-    if (tab > 0 && l.length > tab + 1) out[l.slice(0, tab)] = l.slice(tab + 1);
+    const [path, resolved, holds] = l.split('\t');
+    if (!path || !resolved) continue;
+    paths[path] = resolved;
+    if (holds === 'missing' || holds === 'empty' || holds === 'files' || holds === 'other') pathHolds[path] = holds;
   }
-  return out;
+  return { paths, pathHolds };
 }
 
 /** Probe output -> HostFacts. `collectedAt` is a parameter so parsing stays pure. */
@@ -226,7 +230,7 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     qemu,
     ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
-    ...(s.has('paths') ? { paths: parsePaths(get('paths')) } : {}),
+    ...(s.has('paths') ? parsePaths(get('paths')) : {}),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader')
       ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' }

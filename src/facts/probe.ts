@@ -51,12 +51,12 @@ machines() { case $1 in /*) "$1" -machine help 2>/dev/null | while IFS= read -r 
 each "$QEMU_N" QEMU machines
 probed() { k=0; while [ "$k" -lt "$QEMU_N" ]; do eval "b=\\$QEMU_$k"; k=$((k+1)); [ "$b" = "$1" ] && return 0; done; return 1; }
 vm() {
-  n=$1
-  p=$(cat "/run/liveupdate/$n.pid" 2>/dev/null) || return 0
+  n=$1; pf=$2
+  p=$(cat "$pf" 2>/dev/null) || return 0
   case $p in ''|*[!0-9]*) return 0 ;; esac
-  # liveupdate started it: its -pidfile is the VM's, or the one a cpr-transfer's new QEMU started with
+  # liveupdate started it: its -pidfile is the VM's, or the one a cpr-transfer's new QEMU started with (in the VM's folder)
   f=$(tr '\\0' '\\n' < "/proc/$p/cmdline" 2>/dev/null | sed -n '/^-pidfile$/{n;p;q;}')
-  case $f in "/run/liveupdate/$n.pid"|"/run/liveupdate/$n.pid.cpr-"*) ;; *) return 0 ;; esac
+  case $f in "$pf"|"\${pf%/*}/qemu-cpr-"*.pid) ;; *) return 0 ;; esac
   o=$(tr '\\0' '\\n' < "/proc/$p/cmdline" | sed -n '/^-machine$/{n;p;q;}; /^-M$/{n;p;q;}'); m=\${o%%,*}
   e=$(readlink "/proc/$p/exe")
   # a QEMU run from one of the binaries just probed answers as that binary did: '=' (each QEMU run
@@ -67,9 +67,12 @@ vm() {
   fi
 }
 [ "$VM_N" -eq 0 ] || sec vms
-each "$VM_N" VM vm
+j=0; while [ "$j" -lt "$VM_N" ]; do eval "n=\\$VM_$j pf=\\$VMPID_$j"; j=$((j+1)); vm "$n" "$pf"; done
 sec paths
-resolved() { printf '%s\\t%s\\n' "$1" "$(realpath -m -- "$1" 2>/dev/null)"; }
+# what is there now: nothing, an empty folder, a folder with files in it, or something else
+holds() { if [ -d "$1" ]; then if [ -z "$(ls -A -- "$1" 2>/dev/null | head -n 1)" ]; then echo empty; else echo files; fi
+  elif [ -e "$1" ] || [ -L "$1" ]; then echo other; else echo missing; fi; }
+resolved() { printf '%s\\t%s\\t%s\\n' "$1" "$(realpath -m -- "$1" 2>/dev/null)" "$(holds "$1")"; }
 each "$DIR_N" DIR resolved
 sec files
 for f in "$@"; do
@@ -78,18 +81,24 @@ done
 sec end
 `;
 
+/** A VM the probe looks for: running when its pidfile names a QEMU that liveupdate started with that pidfile. */
+export interface ProbedVm {
+  name: string;
+  pidfile: string;
+}
+
 /**
- * argv that runs the probe: each QEMU binary, VM name and folder to resolve is an environment
- * variable of its own (QEMU_0, QEMU_1 ..., VM_0 ..., DIR_0 ...; the script reads them by name, so none is split or expanded
+ * argv that runs the probe: each QEMU binary, VM name and pidfile, and folder to resolve is an environment
+ * variable of its own (QEMU_0, QEMU_1 ..., VM_0 and VMPID_0 ..., DIR_0 ...; the script reads them by name, so none is split or expanded
  * whatever it holds), and `files` reach the script as "$@".
  */
-export function probeArgv(qemuBinaries: string[], files: string[], vms: string[] = [], dirs: string[] = []): string[] {
+export function probeArgv(qemuBinaries: string[], files: string[], vms: ProbedVm[] = [], dirs: string[] = []): string[] {
   return [
     'env',
     `QEMU_N=${qemuBinaries.length}`,
     ...qemuBinaries.map((q, i) => `QEMU_${i}=${q}`),
     `VM_N=${vms.length}`,
-    ...vms.map((v, i) => `VM_${i}=${v}`),
+    ...vms.flatMap((v, i) => [`VM_${i}=${v.name}`, `VMPID_${i}=${v.pidfile}`]),
     `DIR_N=${dirs.length}`,
     ...dirs.map((d, i) => `DIR_${i}=${d}`),
     'sh',

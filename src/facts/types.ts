@@ -63,6 +63,9 @@ export interface RunningVm {
   auxRamShare?: boolean;
 }
 
+/** What is at a path: nothing, an empty folder, a folder with files in it, or something that is not a folder. */
+export type PathHolds = 'missing' | 'empty' | 'files' | 'other';
+
 export interface HostFacts {
   formatVersion: typeof FACTS_FORMAT_VERSION;
   collectedAt: string;
@@ -90,6 +93,8 @@ export interface HostFacts {
    * not how it is spelt. Absent from facts saved before they were probed.
    */
   paths?: Record<string, string>;
+  /** what each of those folders holds now; absent from facts saved before it was probed */
+  pathHolds?: Record<string, PathHolds>;
   /**
    * What keeps the kernel command line for the next boot: Debian's GRUB (update-grub), grubby
    * (RHEL, Fedora), systemd-boot with kernel-install (/etc/kernel/cmdline), or none of these.

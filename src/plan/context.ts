@@ -115,13 +115,14 @@ export function buildContext(profile: Profile, facts: HostFacts, update: 'kernel
       ramPath,
       stateFile,
       ramFingerprint: `${stateFile}.ram-fingerprint`,
-      pidfile: `/run/liveupdate/${spec.name}.pid`,
-      // {run.tag}: the run's own, so a QEMU an earlier hand-over started, removing its paths as it exits, never removes these
+      pidfile: spec.pidfile,
+      // {run.tag}: the run's own, so a QEMU an earlier hand-over started, removing its paths as it exits, never removes these;
+      // all in the VM's own folder, as every path QEMU creates for it
       cpr: {
-        pidfile: `/run/liveupdate/${spec.name}.pid.cpr-{run.tag}`,
-        qmp: `${spec.qmp}.cpr-{run.tag}`,
-        cprSocket: `/run/liveupdate/${spec.name}.cpr-{run.tag}.sock`,
-        mainSocket: `/run/liveupdate/${spec.name}.migrate-{run.tag}.sock`,
+        pidfile: `${spec.runDir}/qemu-cpr-{run.tag}.pid`,
+        qmp: `${spec.runDir}/qmp-cpr-{run.tag}.sock`,
+        cprSocket: `${spec.runDir}/cpr-{run.tag}.sock`,
+        mainSocket: `${spec.runDir}/migrate-{run.tag}.sock`,
         log: `${stateFile}.cpr.log`,
       },
       uris: migrationUris(stateFile, from.version),

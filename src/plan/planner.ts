@@ -107,6 +107,7 @@ export function makePlan(input: PlanInput): Plan {
       stateFile: v.stateFile,
       ramPath: v.ramPath,
       qmp: v.spec.qmp,
+      pidfile: v.spec.pidfile,
       qemuVersion: v.from.version,
       qemu: { from: v.from, to: v.to, upgrade: v.upgrade?.why },
       ...(v.running === undefined ? {} : { running: v.running }),

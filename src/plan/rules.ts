@@ -2,6 +2,7 @@
  * Rules that need the host's facts as well as the profile (a carve-out that fits, a mount that is
  * there, a QEMU new enough): the planner runs them before it builds anything.
  */
+import { DEFAULT_AGENT_DIR } from '../defaults.js';
 import type { Diagnostic } from '../errors.js';
 import type { HostFacts, Mount } from '../facts/types.js';
 import { byPosition } from '../input/position.js';
@@ -23,6 +24,53 @@ function mountFor(path: string, mounts: Mount[]): Mount | undefined {
 }
 
 const VOLATILE_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs']);
+
+const within = (path: string, dir: string): boolean => path === dir || dir === '/' || path.startsWith(`${dir}/`);
+
+/**
+ * The carve-out's mount point, judged where the host resolves it and by what is there now (not by a
+ * list of names): mounting over a folder hides what is in it until the kexec phase unmounts it, so
+ * the mount point is a folder of its own, missing or empty, or the carve-out already mounted there;
+ * it is not in, and does not hold, a folder liveupdate keeps (journal, device state, the VMs' folders, the agent).
+ * The mount step checks again on the host that the folder is empty before it mounts.
+ */
+function mountPointRules(profile: Profile, mount: string, facts: HostFacts, f: Findings): void {
+  const real = facts.paths?.[mount] ?? mount;
+  const spelt = real !== mount ? `${mount} (${real} on this host)` : mount;
+  const fs = profile.persistence.backend === 'pkernfs' ? 'pkernfs' : 'ext4';
+  const here = facts.mounts.filter((m) => m.target === real).at(-1);
+  const ours = here !== undefined && here.fstype === fs && (fs === 'pkernfs' || here.source.startsWith('/dev/pmem'));
+  const at = ['persistence', 'mount'];
+  if (here && !ours) {
+    f.error(
+      at,
+      `${spelt} is already the mount point of ${here.source} (${here.fstype}) on this host: the carve-out needs a folder of its own`,
+    );
+    return;
+  }
+  const holds = facts.pathHolds?.[mount];
+  if (!ours && holds === 'files')
+    f.error(
+      at,
+      `${spelt} has files in it on this host: mounting the carve-out there would hide them until the kexec phase unmounts it; use an empty folder of its own, like /mnt/${profile.persistence.backend}`,
+    );
+  else if (holds === 'other') f.error(at, `${spelt} is not a folder on this host`);
+  const kept: Array<[string, string]> = [
+    [profile.journal.dir, 'the journal'],
+    [profile.runtime.dir, "the VMs' folders"],
+    [DEFAULT_AGENT_DIR, "liveupdate's agent"],
+  ];
+  for (const [dir, what] of kept) {
+    const r = facts.paths?.[dir] ?? dir;
+    if (within(r, real) || within(real, r)) {
+      f.error(
+        at,
+        `${spelt} and ${what} (${dir}${r !== dir ? `, ${r} on this host` : ''}) overlap: the carve-out is mounted over its mount point and unmounted before the kexec`,
+      );
+      return;
+    }
+  }
+}
 
 /** Rules that need the host's facts. */
 export function factRules(profile: Profile, facts: HostFacts, locate: Locate): { errors: Diagnostic[]; warnings: Diagnostic[] } {
@@ -125,6 +173,7 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
         `${dir}${real !== dir ? ` (${real} on this host)` : ''} is on ${m.fstype} (${m.target}) on this host and will not survive the kexec`,
       );
   }
+  if (p.backend !== 'luo') mountPointRules(profile, p.mount, facts, f);
   const kernelSize = facts.files[profile.kexec.kernel];
   if (kernelSize === null) f.error(['kexec', 'kernel'], `${profile.kexec.kernel} does not exist on ${facts.hostname}`);
   if (profile.kexec.initrd && facts.files[profile.kexec.initrd] === null)

@@ -60,7 +60,9 @@ export interface HelperProgram {
 }
 
 /** Where the LUO holder (the helper holding sessions and memfds until kexec) answers. */
-export const LUO_HOLDER_SOCKET = '/run/liveupdate/luo-holder.sock';
+/** liveupdate's own sockets on a host (the LUO holder's, the VFIO holders'); the VMs' are in runtime.dir */
+export const RUN_DIR = '/run/liveupdate';
+export const LUO_HOLDER_SOCKET = `${RUN_DIR}/luo-holder.sock`;
 
 /**
  * A cpr-transfer's new QEMU is started in the background: it blocks reading the cpr channel before it
@@ -92,6 +94,11 @@ export type StepBody =
   | { kind: 'umount'; argv: string[]; target: string }
   | { kind: 'file'; path: string; size: number; argv: string[][] }
   | { kind: 'sysfs-write'; path: string; value: string }
+  /**
+   * Folders liveupdate owns (each VM's, where QEMU creates its sockets and pidfile): each created
+   * 0700 where missing, and each refused when it is a symlink, another user's, or writable by group or others.
+   */
+  | { kind: 'private-dirs'; paths: string[] }
   /**
    * A native helper program (native/helper/). With `holder`, each op goes to the helper daemon on
    * that socket instead. `ioctls` names what the kernel is asked, for the reader; `vars` are run-time
@@ -195,7 +202,9 @@ export interface PlanVm {
   notTaken: Array<{ mode: 'cpr-transfer' | 'cpr-exec'; why: string }>;
   stateFile: string;
   ramPath: string;
+  /** its QMP socket and QEMU pidfile, in the VM's own folder */
   qmp: string;
+  pidfile: string;
   /** the version that saves the state */
   qemuVersion: string | undefined;
   /** the QEMU that saves it and the one that restores it; `upgrade` says why the second may load what the first saved */

@@ -90,17 +90,24 @@ interface RawProfile {
   };
   migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string; acceptUntestedQemu?: string[] };
   journal?: { dir?: string };
+  runtime?: { dir?: string };
   vms: Array<{
     name: string;
     memory: string;
     ramFile?: string;
-    qmp?: string;
     qemu?: { binary?: string; restoreBinary?: string; machine?: string; accel?: string; cpus?: number; args?: string[] };
     vfio?: Array<{ host: string; pgtables?: string; iommuDomain?: string }>;
   }>;
 }
 
 export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
+export const DEFAULT_RUNTIME_DIR = '/run/liveupdate';
+
+/** A VM's own folder and the files QEMU creates in it: the profile chooses the parent (runtime.dir), never a file. */
+export function vmRunFiles(runtimeDir: string, name: string): { runDir: string; qmp: string; pidfile: string } {
+  const runDir = `${runtimeDir === '/' ? '' : runtimeDir}/vms/${name}`;
+  return { runDir, qmp: `${runDir}/qmp.sock`, pidfile: `${runDir}/qemu.pid` };
+}
 
 /** '//tmp/x/' and '/mnt/a/../b' as the kernel will resolve them: '/tmp/x', '/mnt/b' (symlinks aside). */
 function cleanPath<T extends string | undefined>(p: T): T {
@@ -122,12 +129,13 @@ function normalise(file: string, raw: RawProfile): Profile {
   const journalDir = cleanPath(raw.journal?.dir) ?? DEFAULT_JOURNAL_DIR;
   const stateDir =
     cleanPath(raw.migration?.stateDir) ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
+  const runtimeDir = cleanPath(raw.runtime?.dir) ?? DEFAULT_RUNTIME_DIR;
   let domainSeq = 0;
   const vms: VmSpec[] = raw.vms.map((vm) => ({
     name: vm.name,
     memory: parseSize(vm.memory),
     ramFile: vm.ramFile ?? `${vm.name}.ram`,
-    qmp: cleanPath(vm.qmp) ?? `/run/liveupdate/${vm.name}.qmp`,
+    ...vmRunFiles(runtimeDir, vm.name),
     qemu: {
       binary: vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
       restoreBinary: vm.qemu?.restoreBinary ?? vm.qemu?.binary ?? '/usr/bin/qemu-system-x86_64',
@@ -170,6 +178,7 @@ function normalise(file: string, raw: RawProfile): Profile {
       acceptUntestedQemu: raw.migration?.acceptUntestedQemu ?? [],
     },
     journal: { dir: journalDir },
+    runtime: { dir: runtimeDir },
     vms,
   };
 }

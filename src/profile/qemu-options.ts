@@ -9,8 +9,8 @@ export const MANAGED_OPTIONS: ReadonlyMap<string, string> = new Map([
   ['m', "guest RAM is set by 'memory:' and placed by liveupdate"],
   ['mem-path', "guest RAM is set by 'memory:' and placed by liveupdate"],
   ['mem-prealloc', "guest RAM is set by 'memory:' and placed by liveupdate"],
-  ['qmp', 'liveupdate drives the VM over its own QMP socket (vms[].qmp)'],
-  ['qmp-pretty', 'liveupdate drives the VM over its own QMP socket (vms[].qmp)'],
+  ['qmp', "liveupdate drives the VM over its own QMP socket, in the VM's own folder"],
+  ['qmp-pretty', "liveupdate drives the VM over its own QMP socket, in the VM's own folder"],
   ['incoming', 'liveupdate starts the restored VM waiting for its state'],
   ['S', 'liveupdate starts the restored VM paused and continues it'],
   ['daemonize', 'liveupdate starts QEMU daemonized and tracks it by its pidfile'],
@@ -100,6 +100,20 @@ function optionValue(value: string, implied: string): Record<string, unknown> | 
   return out;
 }
 
+const LISTENS =
+  "listens on a socket, which QEMU unlinks before it binds: liveupdate owns the paths QEMU creates for a VM (its sockets are in the VM's own folder)";
+
+/**
+ * A `-serial`/`-parallel` value, QEMU's legacy chardev spelling (`mon:`, `unix:PATH,server`,
+ * `file:PATH`, `tcp:...,server=on`): a monitor or a listening socket is refused; a file the operator names is theirs.
+ */
+function legacyChardevProblem(value: string): string | undefined {
+  if (/^mon:/.test(value)) return 'multiplexes a QEMU monitor onto the port: liveupdate is the only one that drives the VM';
+  const opts = value.split(',').slice(1);
+  if (opts.some((o) => o === 'server' || (o.startsWith('server=') && !/^server=(off|no|false)$/.test(o)))) return LISTENS;
+  return undefined;
+}
+
 /** Why this value of an allowed option is liveupdate's to set, or undefined. */
 function managedValue(option: string, value: string): string | undefined {
   switch (option) {
@@ -120,10 +134,15 @@ function managedValue(option: string, value: string): string | undefined {
     case 'chardev': {
       const o = optionValue(value, 'backend');
       if (!o) return 'is not a chardev QEMU can read';
-      if (o['server'] !== undefined && o['server'] !== 'off' && o['server'] !== false)
-        return 'listens on a socket, which QEMU unlinks before it binds: liveupdate owns the sockets of a VM (its QMP socket is vms[].qmp)';
+      if (o['server'] !== undefined && o['server'] !== 'off' && o['server'] !== false) return LISTENS;
       return undefined;
     }
+    case 'serial':
+    case 'parallel':
+      return legacyChardevProblem(value);
+    case 'vnc':
+      return /^unix:/.test(value) ? LISTENS : undefined;
+
     case 'global':
       return /^migration\./.test(value) ? 'sets a migration property, which liveupdate sets for the mode it uses' : undefined;
     default:

@@ -46,7 +46,6 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
   }
 
   const names = new Map<string, number>();
-  const qmps = new Map<string, number>();
   const ramFiles = new Map<string, number>();
   const domains = new Map<string, number>();
   const pciSeen = new Map<string, number>();
@@ -57,16 +56,12 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
       else seen.set(key, i);
     };
     dup(names, vm.name, ['vms', i, 'name'], 'VM name');
-    dup(qmps, vm.qmp, ['vms', i, 'qmp'], 'QMP socket');
     if (p.backend !== 'luo') dup(ramFiles, vm.ramFile, ['vms', i, 'ramFile'], 'guest RAM file');
     if (p.backend === 'pkernfs' && vm.memory % TWO_MIB !== 0)
       f.error(['vms', i, 'memory'], `must be a multiple of 2 MiB on pkernfs (its blocks are 2 MiB)`);
     // read as QEMU reads them (profile/qemu-options.ts): options, their values, and what each does
     for (const { index, message } of argsProblems(vm.qemu.args)) f.error(['vms', i, 'qemu', 'args', index], message);
     vm.qemu.args.forEach((a, j) => {
-      if (/^memory-backend-/.test(a) || a.includes('memory-backend=')) {
-        f.error(['vms', i, 'qemu', 'args', j], `guest RAM is set by 'memory:' and placed by liveupdate; remove '${a}' from args`);
-      }
       const rel = /(?:^|,)file=([^,]+)/.exec(a);
       if (rel && !rel[1]!.startsWith('/') && !rel[1]!.includes(':')) {
         // -daemonize changes to /, and QEMU reopens images by name when a migration completes
@@ -180,47 +175,30 @@ function numberRules(profile: Profile, f: Findings): void {
   duration(['migration', 'timeout'], profile.migration.timeoutMs, 1000);
 }
 
-/** Directories the system lives in: never a carve-out's mount point (mounting there hides them; the kexec phase unmounts it). */
-const SYSTEM_DIRS = new Set([
-  '/',
-  '/bin',
-  '/boot',
-  '/dev',
-  '/etc',
-  '/home',
-  '/lib',
-  '/lib32',
-  '/lib64',
-  '/mnt',
-  '/opt',
-  '/proc',
-  '/root',
-  '/run',
-  '/sbin',
-  '/srv',
-  '/sys',
-  '/tmp',
-  '/usr',
-  '/var',
-  '/var/lib',
-  '/var/log',
-]);
-
 /** Paths (already normalised by the loader): mount points off system directories, RAM file names one plain component, no two managed paths the same. */
 function pathRules(profile: Profile, f: Findings): void {
   const p = profile.persistence;
   if (p.backend !== 'luo') {
-    if (SYSTEM_DIRS.has(p.mount))
-      f.error(
-        ['persistence', 'mount'],
-        `${p.mount} is a system directory: the carve-out is mounted over it and unmounted before the kexec; use a directory of its own, like /mnt/${p.backend}`,
-      );
-    else if (isWithin(profile.journal.dir, p.mount))
+    // what is at the mount point is judged on the host, with the facts (plan/rules.ts): missing or empty, never a folder with files
+    if (isWithin(profile.journal.dir, p.mount))
       f.error(
         ['persistence', 'mount'],
         `the journal (${profile.journal.dir}) would be inside the carve-out's mount point, which is unmounted before the kexec`,
       );
   }
+  // the VMs' folders are liveupdate's alone: nothing else it keeps is in them, and they are in nothing it mounts or keeps
+  const rt = profile.runtime.dir;
+  const others: Array<[string, string]> = [
+    ...(p.backend !== 'luo' ? ([[p.mount, "the carve-out's mount point"]] as Array<[string, string]>) : []),
+    [profile.journal.dir, 'the journal'],
+    [profile.migration.stateDir, 'the device-state folder'],
+  ];
+  const overlap = others.find(([dir]) => isWithin(rt, dir) || isWithin(dir, rt));
+  if (overlap)
+    f.error(
+      ['runtime', 'dir'],
+      `${rt} and ${overlap[1]} (${overlap[0]}) overlap: the VMs' folders (${rt}/vms/<name>, their QMP sockets and pidfiles) need a folder of their own`,
+    );
   // every file and socket liveupdate creates or replaces, with the field that names it; QEMU unlinks a socket path before it binds
   // (two of one kind, e.g. two VMs' QMP sockets, are said by the rules above)
   const owners = new Map<string, { path: Path; what: string; kind: string }>();
@@ -233,7 +211,6 @@ function pathRules(profile: Profile, f: Findings): void {
   profile.vms.forEach((vm, i) => {
     if (vm.ramFile === '.' || vm.ramFile === '..') f.error(['vms', i, 'ramFile'], `'${vm.ramFile}' is not a file name`);
     else if (p.backend !== 'luo') claim(`${p.mount}/${vm.ramFile}`, ['vms', i, 'ramFile'], `${vm.name}'s guest RAM file`, 'ram');
-    claim(vm.qmp, ['vms', i, 'qmp'], `${vm.name}'s QMP socket`, 'qmp');
     claim(`${profile.migration.stateDir}/${vm.name}.state`, ['vms', i, 'name'], `${vm.name}'s saved state`, 'state');
   });
 }

@@ -40,7 +40,12 @@ export interface VmSpec {
   name: string;
   memory: number;
   ramFile: string;
+  /** the VM's own folder, <runtime.dir>/vms/<name>: liveupdate creates it (root, 0700) and every file QEMU creates for the VM is in it */
+  runDir: string;
+  /** its QMP socket, <runDir>/qmp.sock */
   qmp: string;
+  /** its QEMU's pidfile, <runDir>/qemu.pid */
+  pidfile: string;
   qemu: {
     /** the QEMU that runs the VM (and starts it the first time) */
     binary: string;
@@ -77,6 +82,8 @@ export interface Profile {
     acceptUntestedQemu: string[];
   };
   journal: { dir: string };
+  /** the parent of the VMs' own folders (default /run/liveupdate) */
+  runtime: { dir: string };
   vms: VmSpec[];
 }
 

@@ -11,8 +11,9 @@ export function describeAction(step: Step): string[] {
         `$ ${describeArgv(step.argv)}`,
         'then reboot (the carve-out exists only from boot)',
       ];
-    case 'exec':
     case 'mount':
+      return [`$ ${describeArgv(step.argv)}`, `  if ${step.target} is an empty folder now (else nothing is mounted)`];
+    case 'exec':
     case 'umount':
     case 'kexec-exec':
       return [`$ ${describeArgv(step.argv)}`];
@@ -22,6 +23,11 @@ export function describeAction(step: Step): string[] {
       return step.argv.map((a) => `$ ${describeArgv(a)}`);
     case 'sysfs-write':
       return [`write '${step.value}' > ${step.path}`];
+    case 'private-dirs':
+      return [
+        `$ ${describeArgv(['mkdir', '-p', '-m', '0700', ...step.paths])}`,
+        '  each must be a folder of this user alone: not a symlink, not writable by group or others',
+      ];
     case 'helper-ioctl': {
       const lines = [
         step.holder ? `helper holding ${step.holder}, asked:` : 'lu-helper <<',

@@ -33,7 +33,7 @@ export async function startVms(h: CliHost): Promise<void> {
 }
 
 export function qemuPid(h: CliHost): number {
-  return Number(readFileSync(`/run/liveupdate/${h.names[0]}.pid`, 'utf8').trim());
+  return Number(readFileSync(`${h.dir}/run/vms/${h.names[0]}/qemu.pid`, 'utf8').trim());
 }
 
 export async function counter(h: CliHost): Promise<bigint> {

@@ -73,13 +73,13 @@ export async function cliHost(opts: {
   const vms = names
     .map(
       (n) =>
-        `  - name: ${n}\n    memory: 32M\n    qmp: ${dir}/${n}.qmp\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
+        `  - name: ${n}\n    memory: 32M\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
     )
     .join('');
   const profile = join(dir, 'profile.yaml');
   writeFileSync(
     profile,
-    `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`,
+    `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nruntime: {dir: ${dir}/run}\nvms:\n${vms}`,
   );
   // with `qemu`: the profile's own probe (its QEMUs' versions and machine types, its VMs once they run)
   const real = await gatherFacts(new LocalHost(), q ? requireProfile(profile).profile : undefined);
@@ -93,7 +93,7 @@ export async function cliHost(opts: {
     profile,
     facts: factsFile,
     names,
-    qmp: (vm) => `${dir}/${vm}.qmp`,
+    qmp: (vm) => `${dir}/run/vms/${vm}/qmp.sock`,
     counterInRamFile: (vm) => readFileSync(join(mount, `${vm}.ram`)).readBigUInt64LE(0x7e00),
     qemuPids: () => taggedQemuPids(tag),
     cli: (args, onLine) =>

@@ -40,5 +40,5 @@ export function killTaggedQemu(tag: string): void {
 
 /** The VM part of the prepare phase: RAM files, the state dir, VMs started (its carve-out checks read the real cmdline). */
 export function vmStartSteps(prepare: Step[]): Step[] {
-  return prepare.filter((s) => /^prepare\/(file\/.*|mkdir-state|start\/.*)$/.test(s.id));
+  return prepare.filter((s) => /^prepare\/(file\/.*|mkdir-state|vm-folders|start\/.*)$/.test(s.id));
 }

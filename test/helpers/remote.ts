@@ -39,7 +39,7 @@ export async function waitNewBoot(
 }
 
 /** The QEMU behind a VM's QMP socket on the host: its version and machine type, on a fresh QMP connection. */
-export async function qemuOn(host: Host, socket = '/run/liveupdate/counter.qmp'): Promise<{ version: string; machine: string }> {
+export async function qemuOn(host: Host, socket = '/run/liveupdate/vms/counter/qmp.sock'): Promise<{ version: string; machine: string }> {
   const c = await QmpClient.over(await host.connectUnix(socket), 'lab-qemu', 30_000);
   try {
     return await qemuIdentity(c);

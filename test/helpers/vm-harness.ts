@@ -62,12 +62,12 @@ export async function harness(opts: {
   const vms = names
     .map(
       (n) =>
-        `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qmp: ${dir}/${n}.qmp\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
+        `  - name: ${n}\n    memory: ${opts.memory ?? '32M'}\n    qemu: {binary: ${binary}, machine: pc, accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
     )
     .join('');
   // the RAM files in a folder of their own: the journal may not be inside the carve-out's mount point
   mkdirSync(join(dir, 'ram'));
-  const text = `version: 1\nhost: {name: harness}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${dir}/ram}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${dir}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nvms:\n${vms}`;
+  const text = `version: 1\nhost: {name: harness}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${dir}/ram}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${dir}/state, timeout: 60s}\njournal: {dir: ${dir}/journal}\nruntime: {dir: ${dir}/run}\nvms:\n${vms}`;
   const r = parseProfile(join(dir, 'profile.yaml'), text);
   if (!r.value) throw new Error(JSON.stringify(r.errors));
   const real = await facts0;

@@ -24,7 +24,7 @@ function spoolFor(
   facts: HostFacts | undefined,
   name: string,
   dependsOn?: string,
-  vms: string[] = [],
+  vms: Array<{ name: string; pidfile: string }> = [],
 ): { spool: string; marker: string; journal: string } {
   const spool = join(dir, 'runs', name);
   mkdirSync(spool, { recursive: true });
@@ -44,8 +44,8 @@ function spoolFor(
     phases: ['prepare'],
     update: 'vmm',
     kexecCmdline: '',
-    // only their names matter here: the agent asks the host for those VMs again
-    vms: vms.map((n) => ({ name: n }) as Plan['vms'][number]),
+    // only their names and pidfiles matter here: the agent asks the host for those VMs again
+    vms: vms.map((v) => v as Plan['vms'][number]),
     steps: [
       {
         id: 'prepare/touch',
@@ -99,8 +99,8 @@ test('facts probed a moment ago and probed again by the agent read the same: the
 });
 
 test("facts that looked for the profile's VMs and found none running read the same when the agent looks for them again: the plan runs", async () => {
-  // the plan's VMs are the names the agent asks for (the facts keep only the VMs found running)
-  const names = [`lu-none-${process.pid}`];
+  // the plan's VMs are the ones the agent asks for (the facts keep only the VMs found running)
+  const names = [{ name: `lu-none-${process.pid}`, pidfile: `/run/liveupdate/vms/lu-none-${process.pid}/qemu.pid` }];
   const facts = await probeFacts(new LocalHost(), { qemu: ['/usr/bin/qemu-system-x86_64'], files: [], vms: names });
   assert.deepEqual(facts.vms, [], 'looked, none running');
   const s = spoolFor(facts, 'no-vms', undefined, names);

@@ -18,7 +18,8 @@ before(() => requireLocalQemus());
 
 const base = (h: CliHost): string[] => ['--profile', h.profile, '--facts', h.facts, '--vmm-only'];
 const update = (h: CliHost, args: string[] = []) => h.cli(['run', '--phases', 'update', '--yes', ...base(h), ...args]);
-const pidOf = (vm: string): number => Number(readFileSync(`/run/liveupdate/${vm}.pid`, 'utf8').trim());
+const runDirOf = (h: CliHost, vm: string): string => join(h.dir, 'run', 'vms', vm);
+const pidOf = (h: CliHost, vm: string): number => Number(readFileSync(join(runDirOf(h, vm), 'qemu.pid'), 'utf8').trim());
 
 /** The VM runs, counting on from where it was, on one QEMU: the one its pidfile and QMP socket name. */
 async function assertRunsOn(h: CliHost, vm: string, want: { version: string; machine: string }, at: string): Promise<void> {
@@ -29,7 +30,7 @@ async function assertRunsOn(h: CliHost, vm: string, want: { version: string; mac
   assert.ok(c.value > before, `${at}: counts on (${before} -> ${c.value})`);
   assert.deepEqual(await identity(h, vm), want, at);
   const pids = h.qemuPids();
-  assert.deepEqual(pids, [pidOf(vm)], `${at}: exactly one QEMU, the one the VM's pidfile names`);
+  assert.deepEqual(pids, [pidOf(h, vm)], `${at}: exactly one QEMU, the one the VM's pidfile names`);
 }
 
 test(
@@ -46,23 +47,18 @@ test(
       const plan = await h.cli(['plan', ...base(h), '--phase', 'suspend', '--json']);
       assert.equal(plan.code, 0, plan.stderr);
       assert.equal((JSON.parse(plan.stdout) as { vms: Array<{ migrationMode: string }> }).vms[0]!.migrationMode, 'cpr-transfer');
-      const oldPid = pidOf(vm);
+      const oldPid = pidOf(h, vm);
       await sleep(500);
       const r = await update(h);
       assert.equal(r.code, 0, r.stdout + r.stderr);
       assert.match(r.stdout, /blackout .*: [0-9]+ ms/);
       await assertRunsOn(h, vm, { version: '11.1.3', machine: 'pc-i440fx-10.0' }, 'after the first hand-over');
-      assert.notEqual(pidOf(vm), oldPid, 'another process: the old QEMU is gone');
+      assert.notEqual(pidOf(h, vm), oldPid, 'another process: the old QEMU is gone');
       assert.ok(!existsSync(join(h.mount, 'state', `${vm}.state`)), 'no state file was written');
       assert.deepEqual(
-        readdirSync(h.dir).filter((f) => f.includes('.qmp.cpr')),
-        [],
-        "the new QEMU's own QMP socket is gone: it answers on the VM's",
-      );
-      assert.deepEqual(
-        readdirSync('/run/liveupdate').filter((f) => f.startsWith(`${vm}.`) && f.includes('cpr')),
-        [],
-        'and its pidfile',
+        readdirSync(runDirOf(h, vm)).sort(),
+        ['qemu.pid', 'qmp.sock'],
+        "the new QEMU's own QMP socket and pidfile are gone: it answers on the VM's, in the VM's folder",
       );
       const recs = journal(h);
       assert.deepEqual(
@@ -108,13 +104,13 @@ test(
       await h.refreshFacts();
       rmSync(link);
       symlinkSync(LOCAL_QEMU['10.0'], link);
-      const oldPid = pidOf(vm);
+      const oldPid = pidOf(h, vm);
       const r = await update(h);
       assert.notEqual(r.code, 0, 'the update failed');
       assert.match(r.stdout + r.stderr, /new QEMU is 10\.0\.2, the plan hands it to 11\.1\.3/);
       assert.match(r.stdout + r.stderr, /abort/i);
       await assertRunsOn(h, vm, { version: '10.0.2', machine: 'pc-i440fx-10.0' }, 'after the abort');
-      assert.equal(pidOf(vm), oldPid, 'the same old QEMU');
+      assert.equal(pidOf(h, vm), oldPid, 'the same old QEMU');
       const recs = journal(h);
       assert.ok(
         recs.some((x) => x.type === 'step-end' && x.id === `resume/transfer/${vm}` && x.result === 'ok'),
@@ -174,11 +170,7 @@ test(
           assert.ok(!(!forward && ended('abort/quit-old/')), `${at}: the old QEMU was quit, yet the VM went back to it`);
         }
         await assertRunsOn(h, vm, { version: forward ? '11.1.3' : '10.0.2', machine: 'pc-i440fx-10.0' }, at);
-        assert.deepEqual(
-          readdirSync('/run/liveupdate').filter((f) => f.startsWith(`${vm}.`) && /cpr|migrate/.test(f)),
-          [],
-          `${at}: no new QEMU's paths left behind`,
-        );
+        assert.deepEqual(readdirSync(runDirOf(h, vm)).sort(), ['qemu.pid', 'qmp.sock'], `${at}: no new QEMU's paths left behind`);
       } finally {
         h.cleanup();
       }

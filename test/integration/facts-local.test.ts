@@ -1,7 +1,7 @@
 // Real host: probes this machine through LocalHost (plain spawn) and checks against /proc directly.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { gatherFacts, probeFacts } from '../../src/facts/gather.js';
@@ -73,7 +73,16 @@ test("the probe runs nothing a binary's name does not name whole: a space or a n
     writeFileSync(join(dir, 'evil'), `#!/bin/sh\ntouch ${dir}/ran-evil\n`, { mode: 0o755 });
     writeFileSync(join(dir, 'qemu-a'), `#!/bin/sh\necho QEMU emulator version 9.9.9\n`, { mode: 0o755 });
     const odd = [`${dir}/qemu-a ${dir}/evil`, `${dir}/qemu-a\n${dir}/evil`, `${dir}/qemu-a\t${dir}/evil`];
-    const r = await new LocalHost().exec(probeArgv([...odd, `${dir}/qemu-a`], [], ['a b', 'vm1']));
+    const r = await new LocalHost().exec(
+      probeArgv(
+        [...odd, `${dir}/qemu-a`],
+        [],
+        [
+          { name: 'a b', pidfile: `${dir}/a b/qemu.pid` },
+          { name: 'vm1', pidfile: `${dir}/vm1 $(touch ${dir}/ran-evil)/qemu.pid` },
+        ],
+      ),
+    );
     assert.equal(r.exitCode, 0, r.stderr);
     assert.ok(!existsSync(join(dir, 'ran-evil')), 'a second program ran: a binary was split');
     // (a profile refuses control characters in a path: the probe's tab- and line-separated answer stays unambiguous)
@@ -112,5 +121,37 @@ test('a folder is judged where this host resolves it: a state folder spelt on ex
   } finally {
     rmSync(dir, { recursive: true, force: true });
     rmSync(shm, { recursive: true, force: true });
+  }
+});
+
+test('a mount point is judged by what is there on this host, where the host resolves it: a folder with files is refused, an empty or missing one is not', async () => {
+  const dir = tempDir('/var/tmp/lu-probe-holds-');
+  try {
+    mkdirSync(join(dir, 'empty'));
+    mkdirSync(join(dir, 'keys'));
+    writeFileSync(join(dir, 'keys', 'id_ed25519'), 'secret');
+    writeFileSync(join(dir, 'file'), '');
+    symlinkSync(join(dir, 'keys'), join(dir, 'link'));
+    const names = ['empty', 'keys', 'file', 'link', 'missing'].map((n) => join(dir, n));
+    const facts = await probeFacts(new LocalHost(), { qemu: [], files: [], dirs: names });
+    assert.deepEqual(
+      names.map((n) => facts.pathHolds?.[n]),
+      ['empty', 'files', 'other', 'files', 'missing'],
+    );
+    const judged = (mount: string): string => {
+      const p = parseProfile(
+        'p.yaml',
+        `version: 1\nhost: {name: h}\npersistence: {backend: pmem, size: 256M, offset: 1G, mount: ${mount}}\nkexec: {kernel: /boot/vmlinuz}\nvms: [{name: a, memory: 64M}]\n`,
+      );
+      assert.ok(p.value, JSON.stringify(p.errors));
+      return JSON.stringify(factRules(p.value, facts, p.locate).errors.filter((e) => e.field === 'persistence.mount'));
+    };
+    assert.equal(judged(join(dir, 'empty')), '[]');
+    assert.equal(judged(join(dir, 'missing')), '[]');
+    assert.match(judged(join(dir, 'keys')), /has files in it on this host: mounting the carve-out there would hide them/);
+    assert.match(judged(join(dir, 'link')), new RegExp(`${join(dir, 'link')} \\(${join(dir, 'keys')} on this host\\) has files in it`));
+    assert.match(judged(join(dir, 'file')), /is not a folder on this host/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

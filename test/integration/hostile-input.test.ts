@@ -290,13 +290,37 @@ const CASES: Case[] = [
     what: 'profile: mount point /',
     args: () => ['validate', profile('mount-root.yaml', 'mount: /mnt/pkernfs', 'mount: /')],
     code: 1,
-    message: /persistence\.mount: \/ is a system directory/,
+    message: /persistence\.mount: the journal \(\/var\/lib\/liveupdate\) would be inside the carve-out's mount point/,
   },
   {
-    what: 'profile: mount point /etc through ..',
-    args: () => ['validate', profile('mount-etc.yaml', 'mount: /mnt/pkernfs', 'mount: /mnt/../etc')],
+    what: 'profile: mount point /etc through .., a folder with files on the host',
+    args: () => [
+      'plan',
+      '--profile',
+      profile('mount-etc.yaml', 'mount: /mnt/pkernfs', 'mount: /mnt/../etc'),
+      '--facts',
+      facts('etc-files.json', (f) => {
+        f['paths'] = { '/etc': '/etc' };
+        f['pathHolds'] = { '/etc': 'files' };
+      }),
+    ],
     code: 1,
-    message: /persistence\.mount: \/etc is a system directory/,
+    message: /persistence\.mount: \/etc has files in it on this host: mounting the carve-out there would hide them/,
+  },
+  {
+    what: "profile: mount point spelt elsewhere, linked on the host into the agent's folder",
+    args: () => [
+      'plan',
+      '--profile',
+      profile('mount-agent.yaml', 'mount: /mnt/pkernfs', 'mount: /srv/carve'),
+      '--facts',
+      facts('agent-link.json', (f) => {
+        f['paths'] = { '/srv/carve': '/var/lib/liveupdate/agent/x' };
+        f['pathHolds'] = { '/srv/carve': 'missing' };
+      }),
+    ],
+    code: 1,
+    message: /persistence\.mount: \/srv\/carve \(\/var\/lib\/liveupdate\/agent\/x on this host\) and the journal .* overlap/,
   },
   {
     what: 'profile: memory 0',
@@ -814,8 +838,8 @@ for (const c of CASES) {
   });
 }
 
-test('a QMP socket path with a comma reaches QEMU as one value (escaped), not as options', () => {
-  const p = profile('qmp-comma.yaml', '  - name: guest0\n', '  - name: guest0\n    qmp: "/run/x,server=off"\n');
+test('a runtime folder with a comma reaches QEMU as one value (escaped), not as options', () => {
+  const p = profile('qmp-comma.yaml', 'vms:\n', 'runtime: {dir: "/run/x,server=off"}\nvms:\n');
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'plan', '--profile', p, '--facts', seedFacts, '--json'], {
     encoding: 'utf8',
     timeout: 60_000,
@@ -826,7 +850,7 @@ test('a QMP socket path with a comma reaches QEMU as one value (escaped), not as
     .flatMap((st) => (Array.isArray(st.argv) ? (st.argv as unknown[]) : []))
     .filter((a): a is string => typeof a === 'string' && a.startsWith('unix:/run/x'));
   assert.ok(qmpArgs.length > 0, 'the VM is started with its QMP socket');
-  for (const a of qmpArgs) assert.equal(a, 'unix:/run/x,,server=off,server=on,wait=off');
+  for (const a of qmpArgs) assert.equal(a, 'unix:/run/x,,server=off/vms/guest0/qmp.sock,server=on,wait=off');
 });
 
 test("a path flag written --flag=~/FILE (no shell expands that ~) is the operator's home", () => {

@@ -1,11 +1,12 @@
 // qemu.args read as QEMU reads them (src/profile/qemu-options.ts): its table of what args may carry
 // is checked against the real QEMU (this machine's qemu-system-x86_64: which options take a value),
-// and hostile args go through the real CLI's validate. The property test is pure logic over that
-// verified table.
+// and hostile args go through the real CLI's validate. The first property test is pure logic over that
+// verified table; the second runs the real QEMU with generated args and reads what it listens on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { ARGS_OPTIONS, argsProblems, MANAGED_OPTIONS } from '../../src/profile/qemu-options.js';
@@ -49,6 +50,10 @@ test('hostile args are refused at the word, through the real CLI', () => {
     ['chardev-server', ['-chardev', 'socket,id=c,path=/etc/shadow,server=on,wait=off'], /args\[1\]: .* listens on a socket/],
     ['bare-word', ['/var/lib/disk.img'], /args\[0\]: '\/var\/lib\/disk.img' is not an option/],
     ['migration-global', ['-global', 'migration.x-ignore-shared=on'], /args\[1\]: .* sets a migration property/],
+    ['serial-monitor', ['-serial', 'mon:stdio'], /args\[1\]: .* multiplexes a QEMU monitor/],
+    ['serial-server', ['-serial', 'unix:/etc/shadow,server,nowait'], /args\[1\]: .* listens on a socket/],
+    ['parallel-server', ['-parallel', 'tcp:127.0.0.1:4444,server=on,wait=off'], /args\[1\]: .* listens on a socket/],
+    ['vnc-unix', ['-vnc', 'unix:/run/liveupdate/vms/web1/qmp.sock'], /args\[1\]: .* listens on a socket/],
   ];
   for (const [name, args, message] of cases) {
     const r = validate(withArgs(`${name}.yaml`, args));
@@ -90,3 +95,108 @@ test('whatever args say, accepted ones never make QEMU take what liveupdate adds
     { numRuns: 2000 },
   );
 });
+
+/** The unix and TCP sockets process `pid` listens on (its fds' socket inodes, in /proc/net's LISTEN entries). */
+function listening(pid: number): string[] {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    const m = /^socket:\[(\d+)\]$/.exec(
+      (() => {
+        try {
+          return readlinkSync(`/proc/${pid}/fd/${fd}`);
+        } catch {
+          return '';
+        }
+      })(),
+    );
+    if (m) inodes.add(m[1]!);
+  }
+  const out: string[] = [];
+  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; St 01 is unconnected, flags 00010000 is __SO_ACCEPTCON (listening)
+  for (const l of readFileSync('/proc/net/unix', 'utf8').split('\n').slice(1)) {
+    const f = l.trim().split(/\s+/);
+    if (f.length >= 7 && f[3] === '00010000' && inodes.has(f[6]!)) out.push(`unix:${f[7] ?? '(unnamed)'}`);
+  }
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    if (!existsSync(table)) continue;
+    for (const l of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = l.trim().split(/\s+/);
+      if (f.length >= 10 && f[3] === '0A' && inodes.has(f[9]!)) out.push(`tcp:${f[1]}`);
+    }
+  }
+  return out.sort();
+}
+
+test(
+  "liveupdate owns the sockets QEMU creates: whatever args say, the real QEMU with accepted args listens on the VM's QMP socket alone; refused ones would have listened or given a monitor",
+  { timeout: 600_000 },
+  async () => {
+    // each case in a folder of its own: the paths a value names are there, never a real file
+    let n = 0;
+    const spec = (d: string) =>
+      fc.oneof(
+        fc.constantFrom<[string, string]>(
+          ['-serial', 'null'],
+          ['-serial', `unix:${d}/s1,server=on,wait=off`],
+          ['-serial', `unix:${d}/s2,server,nowait`],
+          ['-serial', `unix:${d}/s3,server=off`],
+          ['-serial', `tcp:127.0.0.1:0,server=on,wait=off`],
+          ['-serial', `file:${d}/serial.log`],
+          ['-serial', 'mon:null'],
+          ['-parallel', `unix:${d}/p1,server=on,wait=off`],
+          ['-parallel', 'null'],
+          ['-chardev', `socket,id=c1,path=${d}/c1,server=on,wait=off`],
+          ['-chardev', `socket,id=c2,path=${d}/c2,server=off,reconnect=1`],
+          ['-chardev', `{"backend":"null","id":"c3"}`],
+          ['-chardev', `file,id=c4,path=${d}/c4.log`],
+          ['-vnc', `unix:${d}/v1`],
+          ['-vnc', 'none'],
+          ['-display', 'none'],
+        ),
+      );
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 3 }), fc.infiniteStream(fc.nat()), async (count, seeds) => {
+        const d = join(dir, `l${n++}`);
+        spawnSync('mkdir', ['-p', d]);
+        const picks = fc.sample(fc.array(spec(d), { minLength: count, maxLength: count }), {
+          numRuns: 1,
+          seed: seeds.next().value as number,
+        })[0]!;
+        const args = picks.flat();
+        const refused = argsProblems(args);
+        const qmp = join(d, 'qmp.sock');
+        const child = spawn(
+          QEMU,
+          ['-machine', 'none', '-nodefaults', '-display', 'none', '-S', '-qmp', `unix:${qmp},server=on,wait=off`, ...args],
+          {
+            stdio: ['ignore', 'ignore', 'pipe'],
+          },
+        );
+        let stderr = '';
+        child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+        try {
+          // QEMU binds its monitors and chardevs before it answers on the QMP socket
+          for (let i = 0; i < 300 && !existsSync(qmp) && child.exitCode === null; i++) await sleep(50);
+          if (child.exitCode !== null) {
+            // QEMU itself refused the line (e.g. two -vnc): nothing listened; accepted or not, no claim to check
+            return;
+          }
+          await sleep(200);
+          const got = listening(child.pid!).filter((s) => s !== `unix:${qmp}`);
+          const monitor = args.some((a) => a.startsWith('mon:'));
+          if (refused.length === 0) assert.deepEqual(got, [], `accepted ${JSON.stringify(args)}, yet QEMU listens on ${got.join(', ')}`);
+          else if (refused.some((r) => /listens on a socket|monitor/.test(r.message)))
+            assert.ok(
+              got.length > 0 || monitor,
+              `refused ${JSON.stringify(args)} as listening, yet QEMU listened only on its QMP socket (${stderr})`,
+            );
+        } finally {
+          child.kill('SIGKILL');
+          await new Promise((r) => (child.exitCode !== null || child.signalCode !== null ? r(undefined) : child.once('exit', r)));
+          rmSync(d, { recursive: true, force: true });
+        }
+      }),
+      { numRuns: 40 },
+    );
+  },
+);

@@ -42,7 +42,7 @@ test(
         'rollout:',
         '  serial: 1',
         // the gate: the host's VM is alive again
-        `  healthGate: {command: [sh, -c, 'kill -0 "$(cat /run/liveupdate/counter.pid)"'], timeout: 60s}`,
+        `  healthGate: {command: [sh, -c, 'kill -0 "$(cat /run/liveupdate/vms/counter/qemu.pid)"'], timeout: 60s}`,
         '',
       ].join('\n'),
     );

@@ -185,7 +185,7 @@ test('a busy /dev/liveupdate: prepare names who holds it and changes nothing els
       r.stdout + r.stderr,
       new RegExp(`/dev/liveupdate is busy: only one process may hold it .*; held by pid ${pid} \\(lu-helper`),
     );
-    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.qmp'])).exitCode, 1, 'no VM was started');
+    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/vms/counter/qmp.sock'])).exitCode, 1, 'no VM was started');
   } finally {
     await holderRequest(fx.ssh, sock, { op: 'exit' });
   }
@@ -216,7 +216,7 @@ test('the holder killed before kexec: the run aborts before the point of no retu
   assert.ok((await counter()).value > a.value, 'the VM runs on, on the old kernel, with its RAM');
   assert.equal(await remote(['cat', '/sys/kernel/kexec_loaded']), '0', 'the staged kernel was unloaded');
   // a fresh start for the next test: the VM's memfd now lives only in that QEMU
-  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/vms/counter/qmp.sock'), 'lab-counter', 30_000);
   await c.execute('quit').catch(() => undefined);
   await c.close();
   rmSync(journalDir, { recursive: true, force: true });

@@ -61,7 +61,8 @@ function cli(args: string[]): Promise<CliResult> {
 }
 
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
-const counter = (vm: string): Promise<{ status: string; value: bigint }> => counterOn(fx.ssh, `/run/liveupdate/${vm}.qmp`, `lab-${vm}`);
+const counter = (vm: string): Promise<{ status: string; value: bigint }> =>
+  counterOn(fx.ssh, `/run/liveupdate/vms/${vm}/qmp.sock`, `lab-${vm}`);
 const bootId = (): Promise<string> => remote(['cat', '/proc/sys/kernel/random/boot_id']);
 
 const records = (): JournalRecord[] => journalRecords(journalDir);
@@ -69,7 +70,7 @@ const records = (): JournalRecord[] => journalRecords(journalDir);
 /** The pattern as the VM's own QEMU sees its guest memory (pmemsave), checked on the host. */
 async function patternIntact(vm: string, seed: number): Promise<string> {
   const out = `/tmp/pattern-${vm}.bin`;
-  const c = await QmpClient.over(await fx.ssh.connectUnix(`/run/liveupdate/${vm}.qmp`), `lab-${vm}`, 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix(`/run/liveupdate/vms/${vm}/qmp.sock`), `lab-${vm}`, 30_000);
   try {
     await c.execute('human-monitor-command', { 'command-line': `pmemsave ${PATTERN.offset} ${PATTERN.length} "${out}"` });
   } finally {
@@ -190,7 +191,7 @@ test(
     );
     assert.match(r.stdout + r.stderr, /nothing was started on that RAM/);
     // nothing started on it; its device state and fingerprint are there for the retry; the other VM went on
-    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/counter.pid'])).exitCode, 1, 'no QEMU for counter');
+    assert.equal((await fx.ssh.exec(['test', '-e', '/run/liveupdate/vms/counter/qemu.pid'])).exitCode, 1, 'no QEMU for counter');
     await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state']);
     await remote(['test', '-s', '/var/lib/liveupdate/state/counter.state.ram-fingerprint']);
     assert.equal((await counter('seed')).status, 'running', 'the other VM was restored');

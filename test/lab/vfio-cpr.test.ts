@@ -37,7 +37,7 @@ const cli = (args: string[]): Promise<CliResult> =>
     fx.lab.knownHosts,
   ]);
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
-const pid = async (): Promise<number> => Number(await remote(['cat', '/run/liveupdate/counter.pid']));
+const pid = async (): Promise<number> => Number(await remote(['cat', '/run/liveupdate/vms/counter/qemu.pid']));
 /** The kernel's own word for a device reset: vfio-pci logs each one (QEMU's start of a VM resets its device). */
 const resets = async (): Promise<number> =>
   (await remote(['dmesg'])).split('\n').filter((l) => l.includes(`vfio-pci ${NIC}: resetting`)).length;
@@ -68,7 +68,7 @@ const guestRamMappings = (events: Array<{ name: string; text: string }>): string
 
 /** The passed-through device as the guest sees it, from the VM's QEMU. */
 async function guestDevice(): Promise<{ vendor: number; device: number } | undefined> {
-  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/counter.qmp'), 'lab-counter', 30_000);
+  const c = await QmpClient.over(await fx.ssh.connectUnix('/run/liveupdate/vms/counter/qmp.sock'), 'lab-counter', 30_000);
   try {
     const buses = await c.execute<Array<{ devices: Array<{ qdev_id: string; id: { vendor: number; device: number } }> }>>('query-pci');
     const d = buses.flatMap((b) => b.devices).find((x) => x.qdev_id === DEVICE_ID);

@@ -7,11 +7,37 @@ import { runHelperStep } from './helper.js';
 import { runQemuAdopt, runQemuStart, runQmp } from './qemu.js';
 import { runVerify } from './verify.js';
 
+/**
+ * Each folder in "$@" made where missing (0700) and refused unless it is a real folder of this user
+ * that group and others cannot write in: QEMU creates a VM's sockets there, unlinking what is in the way.
+ */
+const PRIVATE_DIRS_SCRIPT = `
+me=$(id -u)
+for d in "$@"; do
+  [ -L "$d" ] && { echo "$d is a symlink: liveupdate keeps a VM's sockets only in a real folder of its own" >&2; exit 3; }
+  [ -d "$d" ] || mkdir -p -m 0700 -- "$d" || exit 3
+  o=$(stat -c '%u %a' -- "$d") || exit 3
+  u=\${o% *}; m=\${o#* }
+  [ "$u" = "$me" ] || { echo "$d belongs to uid $u, not to this user ($me): liveupdate keeps a VM's sockets only in its own folders" >&2; exit 3; }
+  [ $(( 0$m & 022 )) -eq 0 ] || { echo "$d is writable by group or others (mode $m): another user could put a file where QEMU creates a VM's socket; chmod go-w $d, or choose another runtime.dir" >&2; exit 3; }
+done
+`;
+
+/** "$1" is a folder with nothing in it: mounting over it hides nothing. */
+const EMPTY_FOLDER_SCRIPT = `
+[ -d "$1" ] || { echo "$1 is not a folder: nothing was mounted" >&2; exit 3; }
+[ -z "$(ls -A -- "$1" | head -n 1)" ] || { echo "$1 has files in it now: mounting there would hide them until the kexec phase unmounts it; nothing was mounted" >&2; exit 3; }
+`;
+
 /** Perform one step on the host. Throws a LiveupdateError that says what happened to the VM. */
 export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
   switch (step.kind) {
-    case 'exec':
     case 'mount':
+      // judged again now, on the host: the facts said it was missing or empty when the plan was made
+      await sh(env, ['sh', '-c', EMPTY_FOLDER_SCRIPT, 'sh', step.target], step.id);
+      await sh(env, step.argv, step.id);
+      return {};
+    case 'exec':
     case 'umount':
     case 'kexec-load':
       await sh(env, step.argv, step.id);
@@ -36,6 +62,9 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
       return { size: step.size };
     case 'sysfs-write':
       await sh(env, ['sh', '-c', 'printf %s "$1" > "$2"', 'sh', step.value, step.path], step.id);
+      return {};
+    case 'private-dirs':
+      await sh(env, ['sh', '-c', PRIVATE_DIRS_SCRIPT, 'sh', ...step.paths], step.id);
       return {};
     case 'cmdline':
       if (step.bootloaderFile) await env.host.put(step.bootloaderText ?? '', step.bootloaderFile, 0o644);

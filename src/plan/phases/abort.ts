@@ -2,6 +2,7 @@ import { stepper, type PlanContext } from '../context.js';
 import type { Step } from '../types.js';
 import { remountStorage, restoreVm } from './resume.js';
 import { abortHandOver } from './handover.js';
+import { vmFolders } from './shared.js';
 
 /**
  * abort, before the point of no return: every VM runs again on this kernel. A VM whose old QEMU
@@ -10,13 +11,7 @@ import { abortHandOver } from './handover.js';
 export function abortPhase(ctx: PlanContext): Step[] {
   const s = stepper('abort');
   const steps: Step[] = [...remountStorage(ctx, 'abort')];
-  steps.push(
-    s(
-      'mkdir-run',
-      { blackout: true, idempotent: true, check: { kind: 'path-exists', path: '/run/liveupdate' }, description: 'create /run/liveupdate' },
-      { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] },
-    ),
-  );
+  steps.push(vmFolders(ctx, 'abort', { blackout: true }));
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
     if (vm.mode === 'cpr-transfer') {

@@ -3,7 +3,7 @@ import { isVersionedMachine } from '../../qemu/versions.js';
 import { describeRange } from '../carveout.js';
 import { pkernfsFiles } from '../../profile/layout.js';
 import { stepper, vmArgv, type PlanContext } from '../context.js';
-import { holderVars, mountDax, vfioSetup } from './shared.js';
+import { holderVars, mountDax, vfioSetup, vmFolders } from './shared.js';
 import { LUO_HOLDER_SOCKET, type Step } from '../types.js';
 
 const GRUB_DROPIN = '/etc/default/grub.d/liveupdate.cfg';
@@ -228,9 +228,10 @@ function stateDir(ctx: PlanContext, s: Stepper): Step[] {
       },
       {
         kind: 'exec',
-        argv: ['mkdir', '-p', ctx.profile.migration.stateDir, '/run/liveupdate'],
+        argv: ['mkdir', '-p', ctx.profile.migration.stateDir],
       },
     ),
+    vmFolders(ctx, 'prepare', out),
   );
   return steps;
 }

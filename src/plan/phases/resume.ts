@@ -1,7 +1,7 @@
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
-import { holderVars, mountDax, vfioSetup } from './shared.js';
+import { holderVars, mountDax, vfioSetup, vmFolders } from './shared.js';
 import { migrationSetup, ramFingerprint } from './suspend.js';
 import { handOver } from './handover.js';
 
@@ -141,16 +141,10 @@ export function resumePhase(ctx: PlanContext): Step[] {
   const s = stepper('resume');
   const steps: Step[] = [...remountStorage(ctx, 'resume')];
   steps.push(
-    s(
-      'mkdir-run',
-      {
-        blackout: true,
-        idempotent: true,
-        check: { kind: 'path-exists', path: '/run/liveupdate' },
-        description: 'create /run/liveupdate (tmpfs is new after kexec)',
-      },
-      { kind: 'exec', argv: ['mkdir', '-p', '/run/liveupdate'] },
-    ),
+    vmFolders(ctx, 'resume', {
+      blackout: true,
+      description: `create each VM's own folder in ${ctx.profile.runtime.dir} (a tmpfs is new after the kexec)`,
+    }),
   );
   // a VMM-only update keeps the holder and its sessions as they are (asked for its fds in suspend)
   const luoKexec = ctx.persistence.backend === 'luo' && ctx.update === 'kernel';

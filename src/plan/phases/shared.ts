@@ -1,6 +1,6 @@
 /** Builders more than one phase takes its steps from. */
 import { stepper, type PlanContext } from '../context.js';
-import type { Phase, Step } from '../types.js';
+import { RUN_DIR, type Phase, type Step } from '../types.js';
 
 /**
  * The LUO holder's run-time values: {holder.pid} (where its answer has the pid: a new holder's
@@ -69,7 +69,7 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Step[]
                     flags: liveUpdate ? ['read', 'write', 'live_update'] : ['read', 'write'],
                   },
                 ],
-                then: { hold: { socket: `/run/liveupdate/vfio-${d.host}.sock` } },
+                then: { hold: { socket: `${RUN_DIR}/vfio-${d.host}.sock` } },
               },
               ioctls: [
                 'VFIO_GET_API_VERSION',
@@ -85,6 +85,26 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Step[]
     }
   }
   return steps;
+}
+
+/**
+ * The folders every path QEMU creates for a VM is in (runtime.dir, runtime.dir/vms, one per VM):
+ * made where missing, and each refused unless it is root's alone, before a QEMU binds a socket there.
+ */
+export function vmFolders(ctx: PlanContext, phase: Phase, meta: { blackout: boolean; description?: string }): Step {
+  const root = ctx.profile.runtime.dir;
+  const paths = [...new Set([RUN_DIR, root, `${root === '/' ? '' : root}/vms`, ...ctx.vms.map((v) => v.spec.runDir)])];
+  return stepper(phase)(
+    'vm-folders',
+    {
+      blackout: meta.blackout,
+      idempotent: true,
+      // no check: folders that exist are checked again each time (whose they are, who may write)
+      check: null,
+      description: meta.description ?? `create each VM's own folder in ${root} (its QMP socket and pidfile are there)`,
+    },
+    { kind: 'private-dirs', paths },
+  );
 }
 
 /** The pmem carve-out's file system mounted with -o dax (prepare, and resume on the new kernel). */

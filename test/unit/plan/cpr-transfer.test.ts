@@ -131,12 +131,12 @@ test('a VMM-only update of a running VM on QEMU 10.0+ started with aux-ram-share
   );
   assert.equal(
     start.argv[start.argv.indexOf('-pidfile') + 1],
-    '/run/liveupdate/counter.pid.cpr-{run.tag}',
+    '/run/liveupdate/vms/counter/qemu-cpr-{run.tag}.pid',
     "not the VM's pidfile: the old QEMU removes that one as it quits",
   );
-  assert.equal(start.socket, '/run/liveupdate/counter.qmp.cpr-{run.tag}');
+  assert.equal(start.socket, '/run/liveupdate/vms/counter/qmp-cpr-{run.tag}.sock');
   const transfer = step(p.steps, 'resume/transfer/counter');
-  assert.ok(transfer.kind === 'qmp' && transfer.command === 'migrate' && transfer.socket === '/run/liveupdate/counter.qmp');
+  assert.ok(transfer.kind === 'qmp' && transfer.command === 'migrate' && transfer.socket === '/run/liveupdate/vms/counter/qmp.sock');
   assert.deepEqual(transfer.marks, { blackoutStart: true, saveState: true });
   assert.equal(transfer.abortOnFailure, true);
   assert.ok(
@@ -146,18 +146,18 @@ test('a VMM-only update of a running VM on QEMU 10.0+ started with aux-ram-share
   // the blackout ends on the new QEMU; the old one quits only after, then the new one takes the VM's paths
   assert.deepEqual(step(p.steps, 'resume/cont/counter').marks, { blackoutEnd: true });
   const cont = step(p.steps, 'resume/cont/counter');
-  assert.ok(cont.kind === 'qmp' && cont.socket === '/run/liveupdate/counter.qmp.cpr-{run.tag}');
+  assert.ok(cont.kind === 'qmp' && cont.socket === '/run/liveupdate/vms/counter/qmp-cpr-{run.tag}.sock');
   const adopt = step(p.steps, 'resume/adopt/counter');
   assert.deepEqual(adopt.kind === 'qemu-adopt' && { pid: adopt.pid, pidfile: adopt.pidfile, socket: adopt.socket }, {
     pid: '{cpr.pid.counter}',
-    pidfile: '/run/liveupdate/counter.pid',
-    socket: '/run/liveupdate/counter.qmp',
+    pidfile: '/run/liveupdate/vms/counter/qemu.pid',
+    socket: '/run/liveupdate/vms/counter/qmp.sock',
   });
   const verify = step(p.steps, 'resume/verify-new/counter');
   assert.deepEqual(verify.kind === 'verify' && verify.verify, {
     kind: 'cpr-received',
     vm: 'counter',
-    socket: '/run/liveupdate/counter.qmp.cpr-{run.tag}',
+    socket: '/run/liveupdate/vms/counter/qmp-cpr-{run.tag}.sock',
     version: '11.1.3',
     machine: 'pc-i440fx-10.0',
     timeoutMs: 120_000,
@@ -270,7 +270,7 @@ test('abort of a cpr-transfer: finished forward once the new QEMU ran the VM, el
     'abort/cont-old/counter',
     'abort/verify-running/counter',
   ]);
-  const ran = { kind: 'vm-status', vm: 'counter', socket: '/run/liveupdate/counter.qmp.cpr-{run.tag}', status: ['running'] };
+  const ran = { kind: 'vm-status', vm: 'counter', socket: '/run/liveupdate/vms/counter/qmp-cpr-{run.tag}.sock', status: ['running'] };
   assert.deepEqual(step(p.steps, 'abort/quit-old/counter').onlyIf, ran);
   assert.deepEqual(step(p.steps, 'abort/adopt/counter').onlyIf, ran);
   assert.ok(
@@ -281,12 +281,12 @@ test('abort of a cpr-transfer: finished forward once the new QEMU ran the VM, el
     kind: 'all',
     checks: [
       { kind: 'vm-status', vm: 'counter', status: ['paused', 'postmigrate'] },
-      { kind: 'not', check: { kind: 'process-alive', pidfile: '/run/liveupdate/counter.pid.cpr-{run.tag}' } },
+      { kind: 'not', check: { kind: 'process-alive', pidfile: '/run/liveupdate/vms/counter/qemu-cpr-{run.tag}.pid' } },
     ],
   });
 });
 
-test('facts: a running QEMU started by a cpr-transfer (its pidfile .pid.cpr-RUN) is the VM; -machine options say whether aux-ram-share is on', () => {
+test('facts: a running QEMU started by a cpr-transfer (its pidfile qemu-cpr-RUN.pid in the VM folder) is the VM; -machine options say whether aux-ram-share is on', () => {
   const q = [{ binary: Q11, version: '11.1.3', aliases: { pc: 'pc-i440fx-11.1' } }];
   const vms = parseRunningVms(
     [

@@ -140,7 +140,7 @@ test('pendingChanges (plan --detailed-exitcode): the steps the facts do not show
   // the lab's facts show the namespace made and the pmem mounted; the rest is to do
   assert.deepEqual(
     pendingChanges(plan).map((s) => s.id),
-    ['prepare/mkfs', 'prepare/mkdir-mount', 'prepare/file/guest-ram', 'prepare/mkdir-state', 'prepare/start/counter'],
+    ['prepare/mkfs', 'prepare/mkdir-mount', 'prepare/file/guest-ram', 'prepare/mkdir-state', 'prepare/vm-folders', 'prepare/start/counter'],
   );
   // a host where everything but the checks is done: nothing to do, though the checks still run
   const done = { ...plan, steps: plan.steps.map((s) => (s.kind === 'verify' ? s : { ...s, satisfied: 'shown done' })) };

@@ -83,7 +83,7 @@ test('a newer QEMU restores a running VM on the machine type it runs, never the 
   assert.deepEqual(v.kind === 'verify' && v.verify, {
     kind: 'vm-qemu',
     vm: 'counter',
-    socket: '/run/liveupdate/counter.qmp',
+    socket: '/run/liveupdate/vms/counter/qmp.sock',
     version: '7.2.22',
     machine: 'pc-i440fx-7.2',
   });

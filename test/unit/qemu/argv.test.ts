@@ -7,7 +7,9 @@ const vm = {
   name: 'vm1',
   memory: 2 ** 30,
   ramFile: 'vm1.ram',
-  qmp: '/run/lu/a,server=off,b.qmp',
+  runDir: '/run/lu/a,server=off,b',
+  qmp: '/run/lu/a,server=off,b/qmp.sock',
+  pidfile: '/run/lu/a,server=off,b/qemu.pid',
   qemu: {
     binary: '/usr/bin/qemu-system-x86_64',
     restoreBinary: '/usr/bin/qemu-system-x86_64',
@@ -28,7 +30,7 @@ test('every path placed inside a QEMU option string has its commas doubled (a co
     pidfile: '/run/liveupdate/vm1.pid',
     vfioArgs: [],
   });
-  assert.equal(argv[argv.indexOf('-qmp') + 1], 'unix:/run/lu/a,,server=off,,b.qmp,server=on,wait=off');
+  assert.equal(argv[argv.indexOf('-qmp') + 1], 'unix:/run/lu/a,,server=off,,b/qmp.sock,server=on,wait=off');
   assert.equal(argv[argv.indexOf('-object') + 1], 'memory-backend-file,id=ram0,size=1073741824,mem-path=/mnt/pmem/x,,share=off,share=on');
 });
 
