@@ -32,6 +32,17 @@ export function connectFleetHost(h: FleetHost): Host {
 
 /** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
 export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): HostUpdater {
+  // one machine is one host: a second inventory entry that reaches a machine this run already has is refused before anything runs
+  const machines = new Map<string, string>();
+  const claim = (name: string) => (identity: string) => {
+    const first = machines.get(identity);
+    if (first !== undefined && first !== name)
+      throw new LiveupdateError(
+        'HOST_BUSY',
+        `${name} is the machine ${first} is (${identity}): this run updates a machine once; nothing was done on it (remove one of the two from the inventory)`,
+      );
+    machines.set(identity, name);
+  };
   return async (h, journalDir, onEvent) => {
     const events: Parameters<typeof onEvent>[0][] = [];
     const r = await updateHost(
@@ -45,6 +56,7 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
         vmmOnly: inv.rollout.vmmOnly,
         agent: opts.agent ?? false,
         ...(h.facts ? { facts: h.facts } : {}),
+        claimMachine: claim(h.name),
       },
       {
         warn: () => undefined,

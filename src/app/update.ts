@@ -17,6 +17,7 @@ import { requireProfile } from '../profile/load.js';
 import type { Profile } from '../profile/types.js';
 import { REMOTE_JOURNAL_DIR } from '../defaults.js';
 import { hostFlag, isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from './hosts.js';
+import { machineIdentity } from '../host/host.js';
 
 export interface UpdateRequest extends HostOptions {
   profile: string;
@@ -32,6 +33,8 @@ export interface UpdateRequest extends HostOptions {
   agent?: boolean;
   /** run exactly this saved plan (`plan --out`), refused when it no longer matches (plan/saved.ts) */
   savedPlan?: string;
+  /** fleet runs: told which machine the host is (host/host.ts machineIdentity) before anything runs; throws when the run has it already */
+  claimMachine?: (identity: string) => void;
 }
 
 /**
@@ -113,6 +116,7 @@ export async function updateHost(
     }
   };
   try {
+    if (req.claimMachine) req.claimMachine(await machineIdentity(host));
     const facts = await obtainFacts(req, profile, host);
     // the abort plan is what a guard that fails before the point of no return turns to
     const fresh = plansFor(phases, facts);

@@ -1,4 +1,5 @@
 import type { Duplex } from 'node:stream';
+import { LiveupdateError } from '../errors.js';
 
 /** As narrow as Ansible's connection: run an argv, put a file, fetch a file, close. */
 export interface ExecResult {
@@ -44,4 +45,27 @@ export function describeArgv(argv: readonly string[]): string {
 export function shellQuote(word: string): string {
   if (word !== '' && /^[A-Za-z0-9_@%+=:,./-]+$/.test(word)) return word;
   return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/**
+ * Which machine `host` is, whatever address reached it: its machine id (systemd's /etc/machine-id,
+ * kept across reboots and kexecs), or its boot id where it has none. Two connections that answer
+ * alike reach one machine.
+ */
+export async function machineIdentity(host: Host): Promise<string> {
+  const r = await host.exec(
+    [
+      'sh',
+      '-c',
+      'if [ -s /etc/machine-id ]; then printf "machine id %s" "$(cat /etc/machine-id)"; else printf "boot id %s" "$(cat /proc/sys/kernel/random/boot_id)"; fi',
+    ],
+    { timeoutMs: 30_000 },
+  );
+  const id = r.stdout.trim();
+  if (r.exitCode !== 0 || !/^(machine|boot) id [0-9a-f-]{16,64}$/.test(id))
+    throw new LiveupdateError(
+      'HOST_COMMAND_FAILED',
+      `${host.name}: could not read which machine it is (/etc/machine-id): ${r.stderr.trim() || id}`,
+    );
+  return id;
 }

@@ -293,17 +293,18 @@ function labMachine(name: string, opts: BootOptions): LabMachine {
  * pkernfs RFC kernel (6.1, everything built in) with its carve-out from the pkernfs image.
  * `init: 'systemd'` runs the same image with systemd as PID 1 instead of the lab's own init.
  *
- * What every copy of one snapshot shares until its first kexec: the boot_id, the kernel's random
- * state, the machine-id; so do the host key (one for every lab image) and the NICs' MAC addresses
- * (each lab host is alone on its own user-mode network). Its clock is set from this machine's as it
- * resumes. Everything after the start is real: the kexec, the new boot, the agent, the VMs.
+ * What every copy of one snapshot shares until its first kexec: the boot_id and the kernel's random
+ * state; so do the host key (one for every lab image) and the NICs' MAC addresses (each lab host is
+ * alone on its own user-mode network). Its clock is set from this machine's as it resumes, and each
+ * lab host gets a machine id of its own. Everything after the start is real: the kexec, the new boot, the agent, the VMs.
  */
 export async function bootLab(name: string, opts: BootOptions = {}): Promise<LabHost> {
   const machine = labMachine(name, opts);
   if (opts.keep || opts.cold || machine.notResumable || process.env['LAB_COLD_BOOT'] === '1') {
     const lab = await startInstance(name, machine, opts, { backing: machine.image, format: 'raw' });
     await lab.waitSerial(/LAB-MARK sshd-started/, 180_000);
-    return answering(lab);
+    await ownMachine(await answering(lab), false);
+    return lab;
   }
   const snapshot = await ensureSnapshot(name, machine, opts);
   const lab = await startInstance(name, machine, opts, {
@@ -319,16 +320,29 @@ export async function bootLab(name: string, opts: BootOptions = {}): Promise<Lab
     await c.close();
   }
   await answering(lab);
+  await ownMachine(lab, true);
+  return lab;
+}
 
-  // the snapshot's clock stood still since it was taken: this machine's time, to the millisecond
+/**
+ * A machine id of its own, as a cloned VM is given one (liveupdate tells machines apart by it: a fleet
+ * run refuses a second host that is a machine it already has); `clock`: the snapshot's clock stood
+ * still since it was taken, so this machine's time, to the millisecond.
+ */
+async function ownMachine(lab: LabHost, clock: boolean): Promise<void> {
   const ssh = new SshHost(parseTarget(lab.target), { identity: lab.identity, knownHosts: lab.knownHosts });
   try {
-    const r = await ssh.exec(['date', '-u', '-s', `@${(Date.now() / 1000).toFixed(3)}`]);
-    if (r.exitCode !== 0) throw new Error(`lab ${name}: setting the clock of the resumed host failed: ${r.stderr}`);
+    const r = await ssh.exec([
+      'sh',
+      '-c',
+      '{ [ -z "$1" ] || date -u -s "$1" >/dev/null; } && od -An -N16 -tx1 /dev/urandom | tr -d " \\n" > /etc/machine-id',
+      'sh',
+      clock ? `@${(Date.now() / 1000).toFixed(3)}` : '',
+    ]);
+    if (r.exitCode !== 0) throw new Error(`lab ${lab.name}: setting the resumed host's clock and machine id failed: ${r.stderr}`);
   } finally {
     await ssh.close();
   }
-  return lab;
 }
 
 /** Wait until `lab` has loaded its snapshot, then run it (it was saved stopped, so it comes back paused). */

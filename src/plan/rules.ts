@@ -12,6 +12,7 @@ import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
 import { managedParams, missingBootParams } from './cmdline.js';
+import { RUN_DIR } from './types.js';
 import { changesMemoryMap, notOneParam, parseKernelCmdline } from '../kernel-cmdline.js';
 
 function mountFor(path: string, mounts: Mount[]): Mount | undefined {
@@ -39,7 +40,8 @@ function mountPointRules(profile: Profile, mount: string, facts: HostFacts, f: F
   const spelt = real !== mount ? `${mount} (${real} on this host)` : mount;
   const fs = profile.persistence.backend === 'pkernfs' ? 'pkernfs' : 'ext4';
   const here = facts.mounts.filter((m) => m.target === real).at(-1);
-  const ours = here !== undefined && here.fstype === fs && (fs === 'pkernfs' || here.source.startsWith('/dev/pmem'));
+  // the carve-out mounted already reads as the prepare step's own check does (its file system type there)
+  const ours = here !== undefined && here.fstype === fs;
   const at = ['persistence', 'mount'];
   if (here && !ours) {
     f.error(
@@ -58,6 +60,7 @@ function mountPointRules(profile: Profile, mount: string, facts: HostFacts, f: F
   const kept: Array<[string, string]> = [
     [profile.journal.dir, 'the journal'],
     [profile.runtime.dir, "the VMs' folders"],
+    [RUN_DIR, "liveupdate's sockets"],
     [DEFAULT_AGENT_DIR, "liveupdate's agent"],
   ];
   for (const [dir, what] of kept) {

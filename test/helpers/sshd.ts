@@ -1,5 +1,6 @@
 /** A real OpenSSH sshd on loopback (127.0.0.1, or ::1) with its own host key, config and authorized key, for tests. */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -36,12 +37,18 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate. */
+/**
+ * `hostCertificate`: the host key is certified by this CA key (ssh-keygen -s) for these principals, and sshd presents the certificate.
+ * `ownMachine`: the server plays a machine of its own (the test double for several hosts on this one):
+ * it runs in a mount namespace of its own where /etc/machine-id is another id, as a container's is;
+ * mounts made on this machine after it starts are not seen by its sessions.
+ */
 export async function startSshd(
   opts: {
     extraConfig?: string;
     hostCertificate?: { ca: string; principals: string; validity?: string };
     address?: '127.0.0.1' | '::1';
+    ownMachine?: boolean;
   } = {},
 ): Promise<Sshd> {
   const address = opts.address ?? '127.0.0.1';
@@ -89,7 +96,23 @@ export async function startSshd(
       '  ForceCommand sleep 1; eval "$SSH_ORIGINAL_COMMAND"',
     ].join('\n') + '\n',
   );
-  const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const sshd = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
+  let argv = sshd;
+  if (opts.ownMachine) {
+    writeFileSync(join(dir, 'machine-id'), randomBytes(16).toString('hex') + '\n');
+    argv = [
+      'unshare',
+      '--mount',
+      '--',
+      'sh',
+      '-c',
+      'mount --bind "$1" /etc/machine-id && shift && exec "$@"',
+      'sh',
+      join(dir, 'machine-id'),
+      ...sshd,
+    ];
+  }
+  const proc = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
   for (let i = 0; ; i++) {

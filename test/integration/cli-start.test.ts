@@ -66,7 +66,7 @@ test('--version and --help load commander and the command table, no command and 
 test('plan from a facts file loads the profile reader and the planner, not SSH, listr2 or a schema compiler', () => {
   const r = loaded(['plan', '--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/seed-host.json']);
   assert.equal(r.code, 0);
-  assert.match(r.stdout, /42 steps/);
+  assert.match(r.stdout, /43 steps/);
   for (const want of ['yaml', 'src/profile', 'src/plan']) assert.ok(r.contents.has(want), `plan loaded ${want}`);
   for (const h of ['ssh2', 'listr2', 'src/exec', 'src/fleet', 'src/lab']) assert.ok(!r.contents.has(h), `plan loaded ${h}`);
 });

@@ -1,6 +1,7 @@
 // `liveupdate fleet` end to end over real OpenSSH: three sshd instances on loopback, each playing
 // one host. Every host is this machine (test/helpers/cli-host.ts: a loop-mounted ext4 stands in for
-// pmem, the saved facts say so — the test double) with its own real QEMU counter VM; the rollout is
+// pmem, the saved facts say so — the test double; each sshd gives its sessions a machine id of their
+// own, so that each plays a machine) with its own real QEMU counter VM; the rollout is
 // --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,10 +23,10 @@ let knownHosts: string;
 before(
   async () => {
     dir = tempDir('/var/tmp/lu-fleet-sshd-');
-    for (let i = 0; i < N; i++) {
-      sshds.push(await startSshd());
-      hosts.push(await cliHost({ vms: 1 }));
-    }
+    // the hosts first: each sshd plays a machine of its own (its own machine id, in a mount namespace
+    // of its own that sees the mounts made before it starts: each host's loop-mounted pmem)
+    for (let i = 0; i < N; i++) hosts.push(await cliHost({ vms: 1 }));
+    for (let i = 0; i < N; i++) sshds.push(await startSshd({ ownMachine: true }));
     knownHosts = join(dir, 'known_hosts');
     writeFileSync(knownHosts, sshds.map((s) => s.knownHostsLine).join(''));
     // the hosts were prepared earlier and their VMs run (the fleet runs the update: suspend, kexec, resume)
@@ -142,6 +143,39 @@ for (const shell of ['as is', 'slow'] as const) {
     },
   );
 }
+
+test(
+  'one machine is one host: a second inventory entry reaching a machine the run already updated is refused at run time, nothing done on it',
+  { timeout: 600_000 },
+  async () => {
+    // hv1 and hv1-again: one sshd (one machine id) by its two ports; the addresses differ, the machine does not
+    const file = join(dir, 'inv-same-machine.yaml');
+    const h = hosts[0]!;
+    const entry = (name: string, port: number) =>
+      `  - {name: ${name}, address: 127.0.0.1, port: ${port}, user: root, profile: ${h.profile}, facts: ${h.facts}, identity: ${sshds[0]!.clientKey}}`;
+    writeFileSync(
+      file,
+      `version: 1\ndefaults: {knownHosts: ${knownHosts}, hostname: clihost}\nhosts:\n${entry('hv1', sshds[0]!.port)}\n${entry('hv1-again', sshds[0]!.slowPort)}\nrollout:\n  serial: 1\n  maxFailPercentage: 0\n  vmmOnly: true\n  phases: update\n`,
+    );
+    const r = await cli(['run', '--inventory', file, '--json']);
+    assert.equal(r.code, 1, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as {
+      hosts: Array<{ host: string; state: string; error?: string; phaseReached?: string }>;
+    };
+    assert.deepEqual(
+      result.hosts.map((x) => [x.host, x.state]),
+      [
+        ['hv1', 'ok'],
+        ['hv1-again', 'failed'],
+      ],
+    );
+    assert.match(
+      result.hosts[1]!.error!,
+      /^hv1-again is the machine hv1 is \(machine id [0-9a-f]{32}\): this run updates a machine once; nothing was done on it/,
+    );
+    assert.equal(result.hosts[1]!.phaseReached, undefined, 'no step ran on hv1-again');
+  },
+);
 
 test('bad inventory and --limit: clear errors, exit codes, nothing run', { timeout: 60_000 }, async () => {
   const bad = join(dir, 'bad.yaml');

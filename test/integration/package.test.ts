@@ -60,7 +60,7 @@ test(
         join(installed, 'profiles/facts/seed-host.json'),
       );
       assert.equal(plan.status, 0, plan.stderr);
-      assert.match(plan.stdout, /42 steps, 39 to do/);
+      assert.match(plan.stdout, /43 steps, 40 to do/);
       const valid = run('validate', join(installed, 'profiles/lab.yaml'));
       assert.equal(valid.status, 0, valid.stderr);
       assert.equal(run('--version').stdout.trim(), '0.1.0');
