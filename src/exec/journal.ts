@@ -1,6 +1,6 @@
-import { closeSync, existsSync, fsyncSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, renameSync, statSync, writeSync } from 'node:fs';
 import { readBounded, whyUnreadable } from '../bounded-read.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
 import { openPrivate } from './files.js';
 import type { ExecEvent, StepResult } from './events.js';
@@ -153,8 +153,13 @@ export class Journal {
     return j;
   }
 
+  /** No file is no run yet; a journal folder that is not a folder (a FIFO, a device, a file) is refused. */
   static read(file: string): JournalRecord[] {
-    return existsSync(file) ? parseJournal(readJournalText(file), file) : [];
+    if (existsSync(file)) return parseJournal(readJournalText(file), file);
+    const dir = dirname(file);
+    if (existsSync(dir) && !statSync(dir).isDirectory())
+      throw new LiveupdateError('JOURNAL_CONFLICT', `${dir} is not a folder: liveupdate keeps its journals in a folder of their own`);
+    return [];
   }
 
   /** The open (unfinished) run, if any. */

@@ -13,7 +13,7 @@ import {
 } from './types.js';
 import { parseMachineHelp, resolveMachine } from '../qemu/versions.js';
 
-/** Split probe output into its `@@ name` sections. */
+/** Sections by name, each body without the blank lines around it (a line's own spaces and tabs are its data: a path may end in one). */
 export function splitSections(text: string): Map<string, string> {
   const out = new Map<string, string>();
   let name: string | undefined;
@@ -21,12 +21,12 @@ export function splitSections(text: string): Map<string, string> {
   for (const line of text.split('\n')) {
     const m = /^@@ ([a-z_]+)$/.exec(line);
     if (m) {
-      if (name !== undefined) out.set(name, body.join('\n').trim());
+      if (name !== undefined) out.set(name, body.join('\n').replace(/^\n+|\n+$/g, ''));
       name = m[1]!;
       body = [];
     } else if (name !== undefined) body.push(line);
   }
-  if (name !== undefined) out.set(name, body.join('\n').trim());
+  if (name !== undefined) out.set(name, body.join('\n').replace(/^\n+|\n+$/g, ''));
   return out;
 }
 
@@ -214,16 +214,16 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
   return {
     formatVersion: FACTS_FORMAT_VERSION,
     collectedAt,
-    hostname: get('hostname'),
-    kernelRelease: get('kernel_release'),
-    bootId: get('boot_id'),
-    cmdline: get('cmdline'),
+    hostname: get('hostname').trim(),
+    kernelRelease: get('kernel_release').trim(),
+    bootId: get('boot_id').trim(),
+    cmdline: get('cmdline').trim(),
     iomem: parseIomem(get('iomem')),
     memTotal: meminfo['MemTotal'] ?? 0,
     numa: parseNuma(get('numa')),
     mounts: parseMounts(get('mounts')),
     filesystems: parseFilesystems(get('filesystems')),
-    kexecLoaded: get('kexec_loaded') === '1',
+    kexecLoaded: get('kexec_loaded').trim() === '1',
     pmem: parsePmem(get('pmem')),
     pci: parsePci(get('pci')),
     devices: parseDevices(get('devices')),
