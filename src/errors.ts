@@ -28,6 +28,8 @@ export type ErrorCode =
   | 'RAM_CHANGED'
   | 'NOT_SUPPORTED'
   | 'LAB_UNAVAILABLE'
+  /** the host came back on a kernel other than the one loaded (another image, another command line): the update did not happen */
+  | 'WRONG_KERNEL'
   /** the operator answered something other than yes before the point of no return */
   | 'NOT_CONFIRMED'
   /** the operator stopped the run (Ctrl-C, SIGTERM) between steps */

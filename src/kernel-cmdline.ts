@@ -116,3 +116,11 @@ export function notOneParam(word: string): string | undefined {
     return 'is more than one parameter to the kernel (it splits on space, tab, newline and byte 0xA0 outside quotes)';
   return undefined;
 }
+
+/** Two command lines the kernel reads alike: the same parameters in order, and the same words for init after `--`. */
+export function sameCmdline(a: string, b: string): boolean {
+  const x = parseKernelCmdline(a);
+  const y = parseKernelCmdline(b);
+  const init = (p: ParsedCmdline): string => (p.terminated ? p.init.trim().split(/\s+/).join(' ') : '');
+  return kernelWords(a).join(' ') === kernelWords(b).join(' ') && x.terminated === y.terminated && init(x) === init(y);
+}

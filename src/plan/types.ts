@@ -33,10 +33,15 @@ export type Check =
 export type Verify =
   | { kind: 'carve-out'; params: string[]; range: { start: number; size: number } }
   | { kind: 'filesystem'; fstype: string }
-  | { kind: 'kexec-loaded' }
+  /** a kernel is staged; with `image`, that image's build string is read (the new boot is proven against it) */
+  | { kind: 'kexec-loaded'; image?: string }
   /** written and whole; `savedBy` names the step whose outcome recorded its size and sha256 */
   | { kind: 'state-file'; vm: string; path: string; savedBy?: string }
-  | { kind: 'boot-changed'; params: string[]; timeoutMs: number }
+  /**
+   * A new boot of the kernel loaded: boot_id changed, `params` on its command line, the command line
+   * the one loaded (`cmdline`), and its build (uname -r, -v) the image's, as read before the jump.
+   */
+  | { kind: 'boot-changed'; params: string[]; cmdline?: string; timeoutMs: number }
   | { kind: 'dmesg'; patterns: string[] }
   | { kind: 'vm-status'; vm: string; status: string }
   /** the running QEMU is the one the plan was made for: its version and machine type (QMP) */
@@ -137,7 +142,7 @@ export type StepBody =
       wait?: MigrationWait;
       pidfile?: string;
     }
-  | { kind: 'kexec-load'; argv: string[]; cmdline: string }
+  | { kind: 'kexec-load'; argv: string[]; cmdline: string; image: string }
   | { kind: 'kexec-exec'; argv: string[] }
   | { kind: 'verify'; verify: Verify };
 

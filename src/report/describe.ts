@@ -18,7 +18,7 @@ export function describeAction(step: Step): string[] {
     case 'kexec-exec':
       return [`$ ${describeArgv(step.argv)}`];
     case 'kexec-load':
-      return [`$ ${describeArgv(step.argv)}`];
+      return [`$ ${describeArgv(step.argv)}`, `  then read the build string of ${step.image} (the new boot is proven against it)`];
     case 'file':
       return step.argv.map((a) => `$ ${describeArgv(a)}`);
     case 'sysfs-write':
@@ -85,13 +85,13 @@ export function describeVerify(v: Verify): string {
     case 'filesystem':
       return `check /proc/filesystems lists ${v.fstype}`;
     case 'kexec-loaded':
-      return 'check /sys/kernel/kexec_loaded = 1';
+      return `check /sys/kernel/kexec_loaded = 1${v.image ? `; read the build string of ${v.image}` : ''}`;
     case 'state-file':
       return v.savedBy
         ? `check ${v.path} has the size and sha256 recorded by ${v.savedBy}`
         : `check ${v.path} exists and is not empty; record its size and sha256`;
     case 'boot-changed':
-      return `reconnect within ${v.timeoutMs / 1000}s; check boot_id changed and /proc/cmdline has ${v.params.join(' ')}`;
+      return `reconnect within ${v.timeoutMs / 1000}s; check boot_id changed, uname -r and -v are the staged image's build${v.cmdline !== undefined ? ', /proc/cmdline is the one loaded' : ''}, and it has ${v.params.join(' ')}`;
     case 'dmesg':
       return `check dmesg for: ${v.patterns.map((p) => `'${p}'`).join(', ')}`;
     case 'vm-status':

@@ -5,7 +5,7 @@ import { QmpPool } from '../../qemu/pool.js';
 import { sh, type Outcome, type RunEnv } from './env.js';
 import { runHelperStep } from './helper.js';
 import { runQemuAdopt, runQemuStart, runQmp } from './qemu.js';
-import { runVerify } from './verify.js';
+import { imageIdentity, runVerify } from './verify.js';
 
 /**
  * Each folder in "$@" made where missing (0700) and refused unless it is a real folder of this user
@@ -37,9 +37,13 @@ export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
       await sh(env, ['sh', '-c', EMPTY_FOLDER_SCRIPT, 'sh', step.target], step.id);
       await sh(env, step.argv, step.id);
       return {};
+    case 'kexec-load': {
+      await sh(env, step.argv, step.id);
+      // what was staged, for the boot proof after the jump
+      return imageIdentity(env, step.image);
+    }
     case 'exec':
     case 'umount':
-    case 'kexec-load':
       await sh(env, step.argv, step.id);
       return {};
     case 'kexec-exec': {

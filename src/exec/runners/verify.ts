@@ -1,5 +1,6 @@
 /** Verify steps: a fact about the host or a VM that must be true, or the run stops there. */
-import { kernelWords } from '../../kernel-cmdline.js';
+import { kernelWords, sameCmdline } from '../../kernel-cmdline.js';
+import { IMAGE_IDENTITY_SCRIPT, otherKernel, parseImageIdentity } from '../../kernel-image.js';
 import { createHash } from 'node:crypto';
 import { LiveupdateError } from '../../errors.js';
 import { holderRequest } from '../../native/helper.js';
@@ -65,7 +66,7 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
     case 'kexec-loaded': {
       const out = await sh(env, ['cat', '/sys/kernel/kexec_loaded'], 'kexec_loaded');
       if (out.trim() !== '1') throw new LiveupdateError('STEP_FAILED', 'no kernel is staged (/sys/kernel/kexec_loaded is 0)');
-      return {};
+      return v.image ? imageIdentity(env, v.image) : {};
     }
     case 'filesystem': {
       const out = await sh(env, ['cat', '/proc/filesystems'], 'filesystems');
@@ -122,7 +123,20 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
   }
 }
 
-/** Reconnect until the host answers with a boot_id other than the recorded one, then check its cmdline. */
+/**
+ * The build string of the kernel image `image` on the host, as vars the boot proof reads after the
+ * jump ({kernel.release}, {kernel.version}); none when the image is not a bzImage.
+ */
+export async function imageIdentity(env: RunEnv, image: string): Promise<Outcome> {
+  const text = await sh(env, ['sh', '-c', IMAGE_IDENTITY_SCRIPT, 'sh', image], `read the build string of ${image}`);
+  const id = parseImageIdentity(text);
+  return id ? { kernel: text.trim(), vars: { 'kernel.release': id.release, 'kernel.version': id.version } } : { kernel: null };
+}
+
+/**
+ * Reconnect until the host answers with a boot_id other than the recorded one, then prove it is the
+ * kernel loaded: the managed params, the command line as loaded, the image's build (when it was read).
+ */
 async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env: RunEnv): Promise<Outcome> {
   const before = env.vars['boot.recorded'];
   if (!before) throw new LiveupdateError('STEP_FAILED', 'cannot prove the reboot: the journal has no boot_id from before kexec -e');
@@ -133,20 +147,42 @@ async function waitForNewBoot(v: Extract<Verify, { kind: 'boot-changed' }>, env:
       // one read's own timeout, generous for a slow login shell; the loop is bounded by the boot timeout
       const id = (await env.host.exec(['cat', '/proc/sys/kernel/random/boot_id'], { timeoutMs: 30_000 })).stdout.trim();
       if (id && id !== before) {
-        const words = kernelWords((await env.host.exec(['cat', '/proc/cmdline'], { timeoutMs: 10_000 })).stdout);
+        const r = await env.host.exec(['sh', '-c', 'cat /proc/cmdline; uname -r; uname -v'], { timeoutMs: 10_000 });
+        const [cmdline = '', release = '', version = ''] = r.stdout.split('\n');
+        const running = { release: release.trim(), version: version.trim() };
+        const image = env.vars['kernel.release']
+          ? { release: env.vars['kernel.release'], version: env.vars['kernel.version'] ?? '' }
+          : undefined;
+        const words = kernelWords(cmdline);
+        const elsewhere = image && otherKernel(image, running);
+        if (elsewhere)
+          throw new LiveupdateError(
+            'WRONG_KERNEL',
+            `the host came back (boot ${id}) on another kernel than the one loaded: ${elsewhere}; the update did not happen (a failed boot fell back to the old kernel?)`,
+          );
+        if (v.cmdline !== undefined && !sameCmdline(cmdline, v.cmdline))
+          throw new LiveupdateError(
+            'WRONG_KERNEL',
+            `the host came back (boot ${id}) with another command line than the one loaded: '${cmdline.trim()}', loaded '${v.cmdline}'`,
+          );
         const missing = v.params.filter((p) => !words.includes(p));
         if (missing.length)
           throw new LiveupdateError(
             'STEP_FAILED',
             `the new kernel (boot ${id}) lacks ${missing.join(' ')} on its cmdline: the carve-out is not protected`,
           );
-        return { bootId: id, previousBootId: before, waitedMs: Date.now() - t0 };
+        return {
+          bootId: id,
+          previousBootId: before,
+          waitedMs: Date.now() - t0,
+          kernel: { ...running, proven: image ? 'the build of the image loaded' : 'not read from the image (not a bzImage)' },
+        };
       }
       last = `still boot ${before}`;
       // the old kernel is on its way down: never reuse a connection to it
       env.host.reset?.();
     } catch (e) {
-      if (e instanceof LiveupdateError && e.code === 'STEP_FAILED') throw e;
+      if (e instanceof LiveupdateError && (e.code === 'STEP_FAILED' || e.code === 'WRONG_KERNEL')) throw e;
       last = e instanceof Error ? e.message : String(e);
       env.host.reset?.();
     }

@@ -16,8 +16,13 @@ export function kexecPhase(ctx: PlanContext): Step[] {
     steps.push(
       s(
         'verify-kexec-loaded',
-        { ...b, idempotent: true, check: { kind: 'boot-changed' }, description: 'verify the new kernel is still staged' },
-        { kind: 'verify', verify: { kind: 'kexec-loaded' } },
+        {
+          ...b,
+          idempotent: true,
+          check: { kind: 'boot-changed' },
+          description: `verify the new kernel is still staged; read the build string of ${ctx.profile.kexec.kernel}`,
+        },
+        { kind: 'verify', verify: { kind: 'kexec-loaded', image: ctx.profile.kexec.kernel } },
       ),
     );
   if (kernel && p.backend === 'pmem') {
@@ -93,11 +98,12 @@ export function kexecPhase(ctx: PlanContext): Step[] {
         idempotent: true,
         check: null,
         marks: { provesBoot: true },
-        description: 'wait for the host; prove a new boot (boot_id changed) with the managed params',
+        description:
+          'wait for the host; prove a new boot of the kernel loaded (boot_id changed, its build and command line the ones loaded)',
       },
       {
         kind: 'verify',
-        verify: { kind: 'boot-changed', params: ctx.bootParams, timeoutMs: ctx.profile.kexec.bootTimeoutMs },
+        verify: { kind: 'boot-changed', params: ctx.bootParams, cmdline: ctx.kexecCmdline, timeoutMs: ctx.profile.kexec.bootTimeoutMs },
       },
     ),
   );

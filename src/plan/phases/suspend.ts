@@ -126,6 +126,7 @@ export function suspendPhase(ctx: PlanContext): Step[] {
               kind: 'kexec-load',
               argv: load,
               cmdline: ctx.kexecCmdline,
+              image: k.kernel,
             },
           ),
           s(

@@ -29,6 +29,8 @@ class FakeKernelHost implements Host {
     const line = argv.join(' ');
     if (line === 'cat /proc/sys/kernel/random/boot_id') return ok(`${this.boot}\n`);
     if (line === 'cat /proc/cmdline') return ok('console=ttyS0 liveupdate\n');
+    // the boot proof's one read: the command line, uname -r, uname -v
+    if (line === 'sh -c cat /proc/cmdline; uname -r; uname -v') return ok('console=ttyS0 liveupdate\n6.1.0-test\n#1 SMP test\n');
     this.ran.push(line);
     this.onRun(line);
     if (argv[0] === 'sh' && argv.includes('kexec')) this.boot = `boot-${Number(this.boot.split('-')[1]) + 1}`;
