@@ -5,7 +5,7 @@
  * --host` takes, through the host's agent — then shows the host's kernel and boot before and after, the guest's counter, and
  * where the blackout went.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DemoBackend } from '../defaults.js';
@@ -31,7 +31,7 @@ import {
 import { demoPreflight } from '../lab/preflight.js';
 import type { PhaseSelection } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
-import { isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
+import { isDetached, isExecuted, updateHost, type UpdateListener, type UpdateRequest } from './update.js';
 
 const VM = 'counter';
 
@@ -174,12 +174,15 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
   const lab = await timed('boot', b.boot(port), 'under a minute', () => bootLab('demo', { port, kernel, keep, cold: true }));
   // a Ctrl-C or a failure does not leave the 2 GiB VM behind unless --keep: bootLab ties it to this process (src/lab/leases.ts)
   let demo: DemoResult | undefined;
+  let failed = false;
+  const consoleCopy = join(LAB_CACHE, 'demo', 'serial.log');
   try {
     // as `liveupdate run --host` does by default: the host's agent runs each plan, and at boot the resume
     const profilePath = b.profile;
     const onHost = journalFile(requireProfile(profilePath).profile.journal.dir, 'lab');
     const copy = join(LAB_CACHE, 'demo', 'lab.journal');
     rmSync(copy, { force: true });
+    rmSync(consoleCopy, { force: true });
     const execOpts: UpdateRequest = {
       profile: profilePath,
       host: lab.target,
@@ -196,13 +199,15 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
         collecting(ui.listener(log), (e) => events.push(e)),
       );
       if (!isExecuted(r) || !r.ok) {
-        throw new LiveupdateError(
-          'STEP_FAILED',
-          `liveupdate ${name} on the lab host failed: ${(!isExecuted(r) ? [] : r.failures).map((f) => `${f.id}: ${f.message}`).join('; ')}`,
-          {
-            hint: `the journal is on the lab host (${onHost}); re-run with --keep to log in to the lab host and look (its console: ${lab.serialLog})`,
-          },
-        );
+        const why = isDetached(r)
+          ? `the lab host went silent and the demo stopped following it (${r.detached.why})`
+          : isExecuted(r)
+            ? r.failures.map((f) => `${f.id}: ${f.message}`).join('; ')
+            : 'it only planned';
+        failed = true;
+        throw new LiveupdateError('STEP_FAILED', `liveupdate ${name} on the lab host failed: ${why}`, {
+          hint: `the journal is on the lab host (${onHost}); its console is kept in ${consoleCopy}; re-run with --keep to log in to the lab host and look`,
+        });
       }
       return r;
     };
@@ -246,6 +251,15 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
       },
     };
   } finally {
+    // the lab host's console outlives it when the run failed: what its kernel said is the first thing to read
+    if (failed) {
+      mkdirSync(dirname(consoleCopy), { recursive: true });
+      try {
+        copyFileSync(lab.serialLog, consoleCopy);
+      } catch {
+        /* no console written: the hint names the path all the same */
+      }
+    }
     if (!keep) await timed('teardown', 'Tear down the lab host', 'seconds', () => lab.stop());
   }
   return demo;
