@@ -1,8 +1,58 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, LiveupdateError } from '../errors.js';
 import { declareCommands } from './program.js';
+import { closest } from '../suggest.js';
 import type { Reporter } from '../report/reporter.js';
 import { makeReporter, styleFor } from '../report/style.js';
+
+/**
+ * The first `--flag` in `argv` that the command it is given to does not have (nor its parents),
+ * with the message commander gives for one; undefined when every flag is known. Words after `--`,
+ * and the value of a flag that takes one, are not flags.
+ */
+function unknownFlag(program: Command, argv: string[]): { cmd: Command; message: string } | undefined {
+  let cmd = program;
+  const chain = (): Command[] => {
+    const out: Command[] = [];
+    for (let c: Command | null = cmd; c; c = c.parent) out.push(c);
+    return out;
+  };
+  const optionOf = (flag: string) =>
+    chain()
+      .flatMap((c) => c.options)
+      .find((o) => o.long === flag || o.short === flag);
+  for (let i = 0; i < argv.length; i++) {
+    const w = argv[i]!;
+    if (w === '--') return undefined;
+    if (!w.startsWith('-') || w === '-') {
+      const sub = cmd.commands.find((c) => c.name() === w || c.aliases().includes(w));
+      if (sub) cmd = sub;
+      continue;
+    }
+    const flag = w.includes('=') ? w.slice(0, w.indexOf('=')) : w;
+    if (!flag.startsWith('--')) {
+      const o = optionOf(flag);
+      if (o && (o.required || o.optional) && flag === w) i++;
+      continue;
+    }
+    if (flag === '--help' || flag === '--version') continue;
+    const o = optionOf(flag);
+    if (o) {
+      if (o.required && flag === w) i++;
+      continue;
+    }
+    const known = [
+      ...new Set(
+        chain()
+          .flatMap((c) => c.options.map((x) => x.long))
+          .filter((x): x is string => !!x),
+      ),
+    ];
+    const meant = closest(flag, known);
+    return { cmd, message: `error: unknown option '${flag}'${meant ? `\n(Did you mean ${meant}?)` : ''}` };
+  }
+  return undefined;
+}
 
 /** Builds the program; `run` is the one place errors become exit codes. */
 export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
@@ -34,6 +84,10 @@ Start with: liveupdate demo                 (as root: a real live update in a la
   for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
 
   try {
+    // a mistyped flag is said first, with what it most likely meant: commander would first say that a
+    // required flag is missing (`--profle x` -> "required option '--profile' not specified"), hiding the typo
+    const typo = unknownFlag(program, argv);
+    if (typo) typo.cmd.error(typo.message, { code: 'commander.unknownOption', exitCode: EXIT.usage });
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (err) {

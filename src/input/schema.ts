@@ -1,6 +1,7 @@
 /** A compiled schema's errors (src/input/validate-*.cjs) as diagnostics an operator reads: file:line:col: field: message. */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { Diagnostic } from '../errors.js';
+import { closest } from '../suggest.js';
 import { fieldPath, type YamlSource } from './yaml.js';
 
 /** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */
@@ -18,7 +19,9 @@ export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSourc
     } else if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       at = [...path, extra];
-      message = `unknown field '${extra}'`;
+      const fields = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+      const meant = closest(extra, fields);
+      message = `unknown field '${extra}'${meant ? ` (did you mean '${meant}'?)` : fields.length ? ` (fields here: ${fields.join(', ')})` : ''}`;
     } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
       message = `${e.data} is not supported: ${refusedEnum[e.data]}`;
     } else {

@@ -838,6 +838,30 @@ for (const c of CASES) {
   });
 }
 
+test('a typo in a flag is said first, with what it meant, even where a required flag is then missing; a typo in a field names the field it meant', () => {
+  for (const [args, said] of [
+    [['plan', '--profle', seed], /unknown option '--profle'\n\(Did you mean --profile\?\)/],
+    [['plan', '--profile', seed, '--fatcs', seedFacts], /unknown option '--fatcs'\n\(Did you mean --facts\?\)/],
+    [['fleet', 'run', '--inventroy', 'x.yaml'], /unknown option '--inventroy'\n\(Did you mean --inventory\?\)/],
+  ] as const) {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
+    assert.equal(r.status, 64, r.stderr);
+    assert.match(r.stderr, said);
+    assert.doesNotMatch(r.stderr, /required option/);
+  }
+  const inv = file(
+    'ansible-words.yaml',
+    'version: 1\nhosts:\n  - {name: a, ansible_host: 10.0.0.1, profile: p.yaml}\nrollout: {max_fail_percentage: 10}\n',
+  );
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'fleet', 'plan', '--inventory', inv], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  assert.equal(r.status, 1, r.stderr);
+  assert.match(r.stderr, /hosts\[0\]\.ansible_host: unknown field 'ansible_host' \(did you mean 'address'\?\)/);
+  assert.match(r.stderr, /rollout\.max_fail_percentage: unknown field 'max_fail_percentage' \(did you mean 'maxFailPercentage'\?\)/);
+});
+
 test('a runtime folder with a comma reaches QEMU as one value (escaped), not as options', () => {
   const p = profile('qmp-comma.yaml', 'vms:\n', 'runtime: {dir: "/run/x,server=off"}\nvms:\n');
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'plan', '--profile', p, '--facts', seedFacts, '--json'], {
