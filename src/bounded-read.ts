@@ -58,5 +58,17 @@ function kindOf(st: Stats): string {
 /** Why readBounded failed, for a message: the errno code, and for the refusals it makes itself (EISDIR, EINVAL, EFBIG) what it found. */
 export function whyUnreadable(err: unknown): string {
   const e = err as NodeJS.ErrnoException;
-  return `${e.code ?? String(err)}${e.code === 'EISDIR' || e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : ''}`;
+  const said = e.code ? MEANING[e.code] : undefined;
+  return `${e.code ?? String(err)}${e.code === 'EISDIR' || e.code === 'EINVAL' || e.code === 'EFBIG' ? ` (${e.message})` : said ? ` (${said})` : ''}`;
 }
+
+/** The errno codes a path can give, in words: the code stays first, for searching. */
+const MEANING: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EACCES: 'permission denied',
+  EPERM: 'not permitted',
+  ENOTDIR: 'a folder on its path is not a folder',
+  ELOOP: 'too many symbolic links',
+  ENAMETOOLONG: 'the name is too long',
+  EIO: 'input/output error',
+};

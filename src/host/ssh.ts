@@ -110,7 +110,7 @@ export class SshHost implements Host {
       key = Buffer.from(readBounded(file, MAX_KEY_BYTES));
     } catch (err) {
       if (!given) return undefined;
-      throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
+      throw new LiveupdateError('USAGE', `--identity ${file}: cannot read it: ${whyUnreadable(err)}`, {
         cause: err,
       });
     }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { LiveupdateError, type ErrorCode } from '../errors.js';
-import { readBounded } from '../bounded-read.js';
+import { readBounded, whyUnreadable } from '../bounded-read.js';
 
 /** `what` names the file in messages ("profile", "inventory", "facts file"); `code` is the error for an unreadable one. */
 export function readInputFile(file: string, what: string, code: ErrorCode): string {
@@ -15,7 +15,7 @@ export function readInputFile(file: string, what: string, code: ErrorCode): stri
     const e = err as NodeJS.ErrnoException;
     if (e.code === 'EISDIR') throw new LiveupdateError(code, `${what} ${file} is not a regular file (a directory)`, { cause: err });
     if (e.code === 'EINVAL' || e.code === 'EFBIG') throw new LiveupdateError(code, `${what} ${e.message}`, { cause: err });
-    throw new LiveupdateError(code, `cannot read ${what} ${file}: ${e.code ?? String(err)}`, { cause: err });
+    throw new LiveupdateError(code, `cannot read ${what} ${file}: ${whyUnreadable(err)}`, { cause: err });
   }
 }
 

@@ -7,6 +7,19 @@ import { fieldPath, type YamlSource } from './yaml.js';
 /** A schema's errors as positioned diagnostics, one per field and message (profiles, inventories). */
 export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSource, refusedEnum: Record<string, string> = {}): Diagnostic[] {
   if (validate(src.data)) return [];
+  // a document liveupdate wrote (a plan, a saved plan, a report) given where an input file goes: one message, not a field list
+  const kind = (src.data as { type?: unknown } | null)?.type;
+  if (
+    typeof kind === 'string' &&
+    (validate.errors ?? []).some((e) => e.instancePath === '' && (e.keyword === 'additionalProperties' || e.keyword === 'required'))
+  )
+    return [
+      {
+        where: src.locate(['type']),
+        field: 'type',
+        message: `this is a "${kind}" document, liveupdate's own output, not this kind of input file${kind === 'plan' || kind === 'saved-plan' ? ' (a saved plan runs with run --plan FILE)' : ''}`,
+      },
+    ];
   const seen = new Set<string>();
   const out: Diagnostic[] = [];
   for (const e of pickErrors(validate.errors ?? [])) {
@@ -19,7 +32,9 @@ export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSourc
     } else if (e.keyword === 'additionalProperties') {
       const extra = (e.params as { additionalProperty: string }).additionalProperty;
       at = [...path, extra];
-      const fields = Object.keys((e.parentSchema as { properties?: Record<string, unknown> } | undefined)?.properties ?? {});
+      // (a field kept only to say why it is refused, `not: {}`, is not one to offer)
+      const props = (e.parentSchema as { properties?: Record<string, { not?: unknown }> } | undefined)?.properties ?? {};
+      const fields = Object.keys(props).filter((k) => props[k]?.not === undefined);
       const meant = closest(extra, fields);
       message = `unknown field '${extra}'${meant ? ` (did you mean '${meant}'?)` : fields.length ? ` (fields here: ${fields.join(', ')})` : ''}`;
     } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
@@ -37,10 +52,17 @@ export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSourc
   return out;
 }
 
-/** anyOf/const noise hides the one message that matters: keep the anyOf's own hint. */
+/**
+ * anyOf/const noise hides the one message that matters: keep the anyOf's own hint, and drop an
+ * anyOf without one inside a value whose own anyOf says what it must be (`serial: [x]`: the list's hint).
+ */
 function pickErrors(errors: ErrorObject[]): ErrorObject[] {
   const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  return errors.filter((e) => e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath));
+  const hinted = errors.filter((e) => e.keyword === 'anyOf' && (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint']);
+  const saidAbove = (e: ErrorObject): boolean =>
+    !(e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'] &&
+    hinted.some((h) => h.instancePath !== e.instancePath && e.instancePath.startsWith(`${h.instancePath}/`));
+  return errors.filter((e) => (e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath)) && !saidAbove(e));
 }
 
 function pointerToPath(pointer: string): Array<string | number> {

@@ -862,6 +862,37 @@ test('a typo in a flag is said first, with what it meant, even where a required 
   assert.match(r.stderr, /rollout\.max_fail_percentage: unknown field 'max_fail_percentage' \(did you mean 'maxFailPercentage'\?\)/);
 });
 
+test('a file of the wrong kind is named as such: a plan given as facts, a profile or an inventory is one message, not a list of missing fields; a missing file says so in words', () => {
+  const cliRun = (args: string[]) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 30_000 });
+  const planJson = cliRun(['plan', '--profile', seed, '--facts', seedFacts, '--json']);
+  assert.equal(planJson.status, 0, planJson.stderr);
+  const plan = file('a-plan.json', planJson.stdout);
+  for (const args of [
+    ['plan', '--profile', seed, '--facts', plan],
+    ['validate', plan],
+    ['fleet', 'plan', '--inventory', plan],
+  ]) {
+    const r = cliRun(args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(
+      r.stderr,
+      /1 problem[\s\S]*type: this is a "plan" document, liveupdate's own output, not this kind of input file \(a saved plan runs with run --plan FILE\)/,
+    );
+    assert.doesNotMatch(r.stderr, /missing required field/);
+  }
+  const missing = cliRun(['plan', '--profile', seed, '--facts', join(dir, 'no-such-facts.json')]);
+  assert.match(missing.stderr, /cannot read facts file .*no-such-facts\.json: ENOENT \(no such file\)/);
+  const serial = cliRun([
+    'fleet',
+    'plan',
+    '--inventory',
+    file('serial-list.yaml', 'version: 1\nhosts:\n  - {name: a, address: 10.0.0.1, profile: p.yaml}\nrollout: {serial: [x]}\n'),
+  ]);
+  assert.match(serial.stderr, /rollout\.serial: must be a host count, a percentage like "20%", or a list of them/);
+  assert.doesNotMatch(serial.stderr, /anyOf/);
+});
+
 test('a runtime folder with a comma reaches QEMU as one value (escaped), not as options', () => {
   const p = profile('qmp-comma.yaml', 'vms:\n', 'runtime: {dir: "/run/x,server=off"}\nvms:\n');
   const r = spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), 'plan', '--profile', p, '--facts', seedFacts, '--json'], {
@@ -903,7 +934,10 @@ test('fleet status before any run says so (exit 0); fleet run --dry-run plans as
   assert.deepEqual(JSON.parse(st.stdout), { type: 'fleet-status', formatVersion: 1, runId: null, state: 'none', hosts: [] });
   const dry = cli('fleet', 'run', '--inventory', inv, '--fleet-dir', fleetDir, '--dry-run');
   assert.equal(dry.status, 1, dry.stderr);
-  assert.match(dry.stdout, /a {2}batch 1 {2}CANNOT PLAN: cannot read profile .*missing\.yaml: ENOENT\n[\s\S]*nothing was changed/);
+  assert.match(
+    dry.stdout,
+    /a {2}batch 1 {2}CANNOT PLAN: cannot read profile .*missing\.yaml: ENOENT \(no such file\)\n[\s\S]*nothing was changed/,
+  );
   assert.equal(existsSync(fleetDir), false, 'a dry run keeps no journal');
 });
 
