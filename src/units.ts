@@ -1,4 +1,8 @@
-/** Sizes in profiles are binary (512M is 512 MiB), as the kernel's memparse reads them. Byte counts stay exact in a number up to 2^53. */
+/**
+ * Sizes in profiles are binary (512M is 512 MiB), as the kernel's memparse and QEMU read them: the
+ * unit in either case (4g), and GiB-style spellings too (4GiB). A bare number is bytes. Byte counts
+ * stay exact in a number up to 2^53.
+ */
 const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 export const MiB = 2 ** 20;
@@ -6,9 +10,9 @@ export const GiB = 2 ** 30;
 export const TWO_MIB = 2 * MiB;
 
 export function parseSize(text: string): number {
-  const m = /^([0-9]+)([KMGT]?)$/.exec(text);
+  const m = /^([0-9]+)(?:([KMGTkmgt])(?:iB)?)?$/.exec(text);
   if (!m) throw new Error(`not a size: ${text}`);
-  return Number(m[1]) * UNITS[m[2]!]!;
+  return Number(m[1]) * UNITS[(m[2] ?? '').toUpperCase()]!;
 }
 
 /** Shortest exact spelling memparse accepts: 1073741824 -> 1G, 1610612736 -> 1536M. */
@@ -28,11 +32,12 @@ export function alignUp(n: number, a: number): number {
   return Math.ceil(n / a) * a;
 }
 
-export function parseDuration(text: string): number {
-  const m = /^([0-9]+)(ms|s|m)$/.exec(text);
+/** 500ms, 90s, 5m, 1h; a bare number is seconds (as systemd reads one). */
+export function parseDuration(text: string | number): number {
+  const m = /^([0-9]+)(ms|s|m|h)?$/.exec(String(text));
   if (!m) throw new Error(`not a duration: ${text}`);
   const n = Number(m[1]);
-  return m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+  return m[2] === 'ms' ? n : m[2] === undefined || m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60_000 : n * 3_600_000;
 }
 
 /** The largest size a profile may give (1024T): far above any machine, and exact in a number. */

@@ -85,7 +85,7 @@ interface RawInventory {
     maxFailPercentage?: number;
     maxPerLabel?: Record<string, number>;
     connectRate?: number;
-    healthGate?: { command: string[]; timeout?: string; interval?: string; checkTimeout?: string };
+    healthGate?: { command: string[]; timeout?: string | number; interval?: string | number; checkTimeout?: string | number };
     vmmOnly?: boolean;
     phases?: 'all' | 'update';
   };
@@ -168,7 +168,7 @@ export function parseInventory(file: string, text: string): { value?: Inventory;
     }
   });
   const r = raw.rollout ?? {};
-  const duration = (v: string | undefined, def: number, field: string): number => {
+  const duration = (v: string | number | undefined, def: number, field: string): number => {
     if (v === undefined) return def;
     const problem = (message: string): number => {
       errors.push({ where: src.locate(['rollout', 'healthGate', field]), field: `rollout.healthGate.${field}`, message });

@@ -85,10 +85,10 @@ interface RawProfile {
     kernel: string;
     initrd?: string;
     unsigned?: boolean;
-    bootTimeout?: string;
+    bootTimeout?: string | number;
     cmdline?: { policy?: 'reuse' | 'replace'; value?: string; append?: string[]; remove?: string[] };
   };
-  migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string; acceptUntestedQemu?: string[] };
+  migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string | number; acceptUntestedQemu?: string[] };
   journal?: { dir?: string };
   runtime?: { dir?: string };
   vms: Array<{

@@ -40,7 +40,7 @@ test('the CLI binary: a user mistake is a message and exit 1, never a stack trac
   } catch (e) {
     const err = e as { status: number; stderr: string };
     assert.equal(err.status, 1);
-    assert.match(err.stderr, /bad-size.yaml:9:13: vms\[0\].memory: must be a size like 512M or 4G/);
+    assert.match(err.stderr, /bad-size.yaml:9:13: vms\[0\].memory: must be a size like 512M, 4G or 4GiB/);
     assert.doesNotMatch(err.stderr, /\n\s+at /);
   }
 });

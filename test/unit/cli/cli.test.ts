@@ -54,7 +54,7 @@ test('bad profile in --json mode is a JSON error document', async () => {
   assert.deepEqual(e.diagnostics[0], {
     where: 'test/fixtures/profiles/bad-size.yaml:9:13',
     field: 'vms[0].memory',
-    message: 'must be a size like 512M or 4G',
+    message: 'must be a size like 512M, 4G or 4GiB (binary units, as QEMU and the kernel read them; a bare number is bytes)',
   });
 });
 

@@ -45,14 +45,14 @@ const CASES: Case[] = [
     edit: swap('size: 2G', 'size: 2Gb'),
     where: 'p.yaml:6:9',
     field: 'persistence.size',
-    message: /must be a size like 512M or 4G/,
+    message: /must be a size like 512M, 4G or 4GiB/,
   },
   {
     name: 'VM memory not a size',
     edit: swap('memory: 256M', 'memory: lots'),
     where: 'p.yaml:19:13',
     field: 'vms[1].memory',
-    message: /must be a size like 512M or 4G/,
+    message: /must be a size like 512M, 4G or 4GiB/,
   },
   {
     name: 'unknown backend',
