@@ -23,6 +23,9 @@ export function factsDrift(
   now = { ...now, mounts: now.mounts.filter(mountMatters) };
   const keys = new Set([...Object.keys(planned), ...Object.keys(now)] as Array<keyof HostFacts>);
   keys.delete('collectedAt');
+  // what a folder holds changes as liveupdate itself writes there (the agent's spool and journal beside
+  // the plan's folders); the one that matters, the carve-out's mount point, is checked again just before the mount
+  keys.delete('pathHolds');
   for (const k of keys) {
     const a = planned[k];
     const b = now[k];

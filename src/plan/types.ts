@@ -33,7 +33,7 @@ export type Check =
 export type Verify =
   | { kind: 'carve-out'; params: string[]; range: { start: number; size: number } }
   | { kind: 'filesystem'; fstype: string }
-  /** a kernel is staged; with `image`, that image's build string is read (the new boot is proven against it) */
+  /** a kernel is staged; with `image`, that image's build string is read unless this run read it when it staged it (the new boot is proven against it) */
   | { kind: 'kexec-loaded'; image?: string }
   /** written and whole; `savedBy` names the step whose outcome recorded its size and sha256 */
   | { kind: 'state-file'; vm: string; path: string; savedBy?: string }

@@ -85,7 +85,7 @@ export function describeVerify(v: Verify): string {
     case 'filesystem':
       return `check /proc/filesystems lists ${v.fstype}`;
     case 'kexec-loaded':
-      return `check /sys/kernel/kexec_loaded = 1${v.image ? `; read the build string of ${v.image}` : ''}`;
+      return `check /sys/kernel/kexec_loaded = 1${v.image ? `; read the build string of ${v.image} unless this run read it when it staged it` : ''}`;
     case 'state-file':
       return v.savedBy
         ? `check ${v.path} has the size and sha256 recorded by ${v.savedBy}`

@@ -66,7 +66,8 @@ export async function runVerify(v: Verify, env: RunEnv): Promise<Outcome> {
     case 'kexec-loaded': {
       const out = await sh(env, ['cat', '/sys/kernel/kexec_loaded'], 'kexec_loaded');
       if (out.trim() !== '1') throw new LiveupdateError('STEP_FAILED', 'no kernel is staged (/sys/kernel/kexec_loaded is 0)');
-      return v.image ? imageIdentity(env, v.image) : {};
+      // read once per run, before the window: inside it only when this run staged nothing (its kexec phase alone)
+      return v.image && env.vars['kernel.release'] === undefined ? imageIdentity(env, v.image) : {};
     }
     case 'filesystem': {
       const out = await sh(env, ['cat', '/proc/filesystems'], 'filesystems');

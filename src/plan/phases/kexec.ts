@@ -20,7 +20,7 @@ export function kexecPhase(ctx: PlanContext): Step[] {
           ...b,
           idempotent: true,
           check: { kind: 'boot-changed' },
-          description: `verify the new kernel is still staged; read the build string of ${ctx.profile.kexec.kernel}`,
+          description: `verify the new kernel is still staged (and read the build string of ${ctx.profile.kexec.kernel} if this run did not stage it)`,
         },
         { kind: 'verify', verify: { kind: 'kexec-loaded', image: ctx.profile.kexec.kernel } },
       ),

@@ -12,6 +12,11 @@ test('the same facts read later (only the collection time differs): no drift', (
   assert.deepEqual(factsDrift(lab(), { ...lab(), collectedAt: '2030-01-01T00:00:00.000Z' }), []);
 });
 
+test("what the profile's folders hold is not drift: liveupdate itself writes there between the plan and the agent's look (the mount point is checked again before the mount)", () => {
+  const before: HostFacts = { ...lab(), pathHolds: { '/var/lib/liveupdate': 'missing', '/mnt/pmem': 'empty' } };
+  assert.deepEqual(factsDrift(before, { ...before, pathHolds: { '/var/lib/liveupdate': 'files', '/mnt/pmem': 'empty' } }), []);
+});
+
 test('a mount that appeared, a kernel file that changed and a QEMU package upgraded are each named', () => {
   const was = lab();
   const now = lab();
