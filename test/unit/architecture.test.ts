@@ -1,6 +1,6 @@
 // The architecture as the imports draw it (pure: reads src/**/*.ts as text): each top folder of src/
 // is a room; no import cycle between rooms or between files, and no room reaches back up the flow
-// (README: Architecture). Type-only imports count: they are arrows a reader follows too.
+// (docs/architecture.md). Type-only imports count: they are arrows a reader follows too.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';

@@ -121,7 +121,7 @@ export async function hostInstall(opts: HostCommandOpts, { out }: CommandContext
       `agent: ${host.name}:${r.bin}`,
       `runtime: ${r.runtime}`,
       `helper: ${r.helper}`,
-      `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : "no systemd here: the host's init runs liveupdate-agent boot (see README)"}`,
+      `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : "no systemd here: the host's init runs liveupdate-agent boot (see docs/commands.md)"}`,
     ];
     out.result(lines.join('\n') + '\n', { type: 'install', host: host.name, ...r });
   });
