@@ -126,6 +126,8 @@ export type StepBody =
       expectMachine?: string;
       noTruncate?: number[];
       cpr?: CprStart;
+      /** how long its start (QEMU daemonized, then its QMP greeting) may take: the profile's migration.timeout, never a fixed figure */
+      timeoutMs: number;
     }
   /**
    * A cpr-transfer's new QEMU takes the VM's own paths once the old one is gone: its QMP socket moved

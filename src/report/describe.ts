@@ -1,6 +1,6 @@
 import { describeArgv } from '../host/host.js';
 import type { Check, Step, Verify } from '../plan/types.js';
-import { formatSize } from '../units.js';
+import { formatDuration, formatSize } from '../units.js';
 
 /** The exact action of a step, as the lines an operator reads in a dry run. */
 export function describeAction(step: Step): string[] {
@@ -57,6 +57,7 @@ export function describeAction(step: Step): string[] {
       return [
         ...(step.noTruncate ? [`lu-helper: seccomp filter refusing ftruncate() to ${step.noTruncate.join(' or ')} bytes, then exec:`] : []),
         `$ ${describeArgv(step.argv)}`,
+        `  its start may take up to ${formatDuration(step.timeoutMs)} (migration.timeout)`,
         ...(step.expectVersion || step.expectMachine
           ? [
               `then ${[step.expectVersion ? `qmp query-version must be ${step.expectVersion}` : '', step.expectMachine ? `its machine type ${step.expectMachine}` : ''].filter(Boolean).join(' and ')} (else quit it before it loads anything)`,

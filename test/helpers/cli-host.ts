@@ -54,6 +54,8 @@ export async function cliHost(opts: {
   qemuWrapper?: string;
   qemu?: { binary: string; restoreBinary?: string; machine?: string };
   migrationMode?: string;
+  /** the profile's migration.timeout (default 60s) */
+  migrationTimeout?: string;
   spin?: boolean;
 }): Promise<CliHost> {
   const dir = tempDir('/var/tmp/lu-cli-');
@@ -79,7 +81,7 @@ export async function cliHost(opts: {
   const profile = join(dir, 'profile.yaml');
   writeFileSync(
     profile,
-    `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: 60s${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nruntime: {dir: ${dir}/run}\nvms:\n${vms}`,
+    `version: 1\nhost: {name: clihost}\npersistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}\nkexec: {kernel: /bin/true}\nmigration: {stateDir: ${mount}/state, timeout: ${opts.migrationTimeout ?? '60s'}${opts.migrationMode ? `, mode: ${opts.migrationMode}` : ''}}\njournal: {dir: ${dir}/journal}\nruntime: {dir: ${dir}/run}\nvms:\n${vms}`,
   );
   // with `qemu`: the profile's own probe (its QEMUs' versions and machine types, its VMs once they run)
   const real = await gatherFacts(new LocalHost(), q ? requireProfile(profile).profile : undefined);

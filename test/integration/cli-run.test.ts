@@ -206,6 +206,38 @@ while [ $# -gt 1 ]; do [ "$1" = -pidfile ] && kill -9 "$(cat "$2")"; shift; done
 exit 0
 `;
 
+/** The restored QEMU (the one started with -incoming) starts only after `seconds`: a host too busy to start it sooner. */
+const slowRestart = (seconds: number): string => `#!/bin/sh
+case " $* " in *" -incoming "*) sleep ${seconds} ;; esac
+exec /usr/bin/qemu-system-x86_64 "$@"
+`;
+
+test(
+  'a new QEMU slow to start (70 s, past the 60 s a start once had) is waited for up to migration.timeout: the VM is restored, not abandoned, and the journal shows the wait',
+  T,
+  async () => {
+    const h = await cliHost({ vms: 1, qemuWrapper: slowRestart(70), migrationTimeout: '180s' });
+    const vm = h.names[0]!;
+    try {
+      await prepare(h);
+      await sleep(500);
+      for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
+      const stopped = h.counterInRamFile(vm);
+      const r = await h.cli(['resume', ...base(h)]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const end = journal(h).findLast((x) => x.type === 'step-end' && x.id === `resume/restart/${vm}`) as
+        { outcome?: { startMs?: number } } | undefined;
+      assert.ok((end?.outcome?.startMs ?? 0) >= 70_000, `the journal shows the wait: ${JSON.stringify(end?.outcome)}`);
+      await sleep(500);
+      const c = await counter(h, vm);
+      assert.equal(c.status, 'running');
+      assert.ok(c.value > stopped, 'continued from the saved state');
+    } finally {
+      h.cleanup();
+    }
+  },
+);
+
 test('the new QEMU dies in the middle of resume: re-running resume starts it again and the VM continues', T, async () => {
   const dir = tempDir('/var/tmp/lu-cli-dies-');
   const h = await cliHost({ vms: 1, qemuWrapper: diesOnceAfterRestart(dir) });

@@ -141,23 +141,30 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
 export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: RunEnv): Promise<Outcome> {
   const argv = step.argv.map((a) => fill(a, env.vars));
   if (step.cpr) return startCprTarget(step, step.cpr, argv, env);
+  const t0 = Date.now();
   let r: { exitCode: number; stderr: string };
   if (step.noTruncate) {
     // the helper installs its seccomp filter, prints its result, and execs QEMU (whose exit status this is)
-    const h = await execHelper(env.host, { ops: [{ op: 'guard.no_truncate', sizes: step.noTruncate }], then: { exec: argv } });
+    const h = await execHelper(
+      env.host,
+      { ops: [{ op: 'guard.no_truncate', sizes: step.noTruncate }], then: { exec: argv } },
+      step.timeoutMs,
+    );
     if (!h.doc.ok) throw new HelperError(h.doc.error!, step.id);
     r = h;
   } else {
-    r = await env.host.exec(argv, { timeoutMs: 60_000 });
+    r = await env.host.exec(argv, { timeoutMs: step.timeoutMs });
   }
   if (r.exitCode !== 0) {
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
     throw new LiveupdateError('QEMU_FAILED', `QEMU for ${step.vm} did not start (exit ${r.exitCode}): ${why || 'no message'}`);
   }
-  if (!step.expectVersion && !step.expectMachine) return {};
+  // how long QEMU took to daemonize: the wait, in the journal
+  const startMs = Date.now() - t0;
+  if (!step.expectVersion && !step.expectMachine) return { startMs };
   // The new QEMU is paused with nothing loaded: checking it here costs two QMP round trips.
   // a QEMU that just started on a loaded host may take a while to greet: the wait only bounds a failure
-  const c = await env.qmp.get(fill(step.socket, env.vars), 30_000);
+  const c = await env.qmp.get(fill(step.socket, env.vars), step.timeoutMs);
   const got = await qemuIdentity(c);
   const wrong =
     step.expectVersion && got.version !== step.expectVersion
@@ -173,7 +180,7 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
       `${step.vm}: ${wrong}; not loading its state (the new QEMU was stopped, the state is untouched). Plan again and resume.`,
     );
   }
-  return got;
+  return { ...got, startMs };
 }
 
 /**

@@ -36,6 +36,7 @@ export function startNewQemu(ctx: PlanContext, vm: VmContext, group: string): St
     },
     {
       kind: 'qemu-start',
+      timeoutMs: ctx.profile.migration.timeoutMs,
       vm: n,
       argv: vmArgv(ctx, vm, 'cpr'),
       pidfile: vm.cpr.pidfile,

@@ -321,6 +321,7 @@ function startVms(ctx: PlanContext, s: Stepper): Step[] {
         },
         {
           kind: 'qemu-start',
+          timeoutMs: ctx.profile.migration.timeoutMs,
           vm: vm.spec.name,
           argv: vmArgv(ctx, vm, 'start'),
           pidfile: vm.pidfile,

@@ -87,6 +87,7 @@ export function restoreVm(ctx: PlanContext, vm: VmContext, phase: Phase, group: 
       },
       {
         kind: 'qemu-start',
+        timeoutMs: ctx.profile.migration.timeoutMs,
         vm: n,
         argv: vmArgv(ctx, vm, 'restore'),
         pidfile: vm.pidfile,

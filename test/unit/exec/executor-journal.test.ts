@@ -316,6 +316,7 @@ test('continued after the jump (the agent at boot, with the whole plan): the jum
         ...vmStep,
         id: 'prepare/start/vm',
         phase: 'prepare',
+        timeoutMs: 60_000,
         description: 'start',
         kind: 'qemu-start',
         argv: ['qemu', '-name', 'vm'],

@@ -145,6 +145,7 @@ test('qemu-start with noTruncate: the real QEMU maps a RAM file whose size reads
   const start = (name: string, noTruncate?: number[]): Step => ({
     id: `resume/restart/${name}`,
     phase: 'resume',
+    timeoutMs: 60_000,
     blackout: true,
     idempotent: false,
     check: null,
