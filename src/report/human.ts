@@ -3,6 +3,7 @@ import { EXIT, formatDiagnostic, LiveupdateError } from '../errors.js';
 import { plainLine } from '../step-line.js';
 import type { Reporter } from './reporter.js';
 import { plainStages, ttyStages } from './stages.js';
+import { withHeartbeat } from './heartbeat.js';
 import { ttyReporter } from './tty.js';
 import { visible } from './visible.js';
 
@@ -11,7 +12,8 @@ export function humanReporter(tty: boolean, stdout: NodeJS.WritableStream, stder
   // every character written for people goes through visible(): a value from a profile, facts or a
   // journal cannot move the cursor, hide the rest of a line or reorder it (report/visible.ts)
   const write = (t: string): void => void stderr.write(visible(t));
-  const color = (stdout as { isTTY?: boolean }).isTTY === true;
+  // NO_COLOR (no-color.org): any value turns colour off
+  const color = (stdout as { isTTY?: boolean }).isTTY === true && !process.env['NO_COLOR'];
   return {
     style: tty ? 'tty' : 'plain',
     interactive: true,
@@ -22,14 +24,17 @@ export function humanReporter(tty: boolean, stdout: NodeJS.WritableStream, stder
     say: (text) => write(text.endsWith('\n') ? text : text + '\n'),
     steps(plan, into) {
       if (tty && plan && !into) return ttyReporter(plan);
-      return {
-        emit: (e) => {
-          const line = plainLine(e);
-          if (!line) return;
-          if (into) into(line.trimEnd());
-          else write(line);
+      const out = (line: string): void => (into ? into(line.trimEnd()) : write(line));
+      return withHeartbeat(
+        {
+          emit: (e) => {
+            const line = plainLine(e);
+            if (line) out(line);
+          },
         },
-      };
+        plan,
+        out,
+      );
     },
     stages: () => (tty ? ttyStages() : plainStages(write)),
     error(err) {

@@ -228,6 +228,8 @@ test(
       const end = journal(h).findLast((x) => x.type === 'step-end' && x.id === `resume/restart/${vm}`) as
         { outcome?: { startMs?: number } } | undefined;
       assert.ok((end?.outcome?.startMs ?? 0) >= 70_000, `the journal shows the wait: ${JSON.stringify(end?.outcome)}`);
+      // plain mode (a pipe): the wait is not silent
+      assert.match(r.stderr, new RegExp(`… resume/restart/${vm} still running \\(\\d+ s\\): start a new QEMU for ${vm}`));
       await sleep(500);
       const c = await counter(h, vm);
       assert.equal(c.status, 'running');
