@@ -157,7 +157,15 @@ export class Journal {
   static read(file: string): JournalRecord[] {
     if (existsSync(file)) return parseJournal(readJournalText(file), file);
     const dir = dirname(file);
-    if (existsSync(dir) && !statSync(dir).isDirectory())
+    let isDir: boolean;
+    try {
+      isDir = statSync(dir).isDirectory();
+    } catch (err) {
+      // a folder not made yet is no run yet; one that cannot be reached (a loop of links, a file on its path) is refused
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new LiveupdateError('JOURNAL_CONFLICT', `${dir}: cannot read it as a journal folder: ${whyUnreadable(err)}`, { cause: err });
+    }
+    if (!isDir)
       throw new LiveupdateError('JOURNAL_CONFLICT', `${dir} is not a folder: liveupdate keeps its journals in a folder of their own`);
     return [];
   }

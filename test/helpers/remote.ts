@@ -53,3 +53,12 @@ export function outcomeOf(records: JournalRecord[], id: string): Record<string, 
   const e = records.filter((r) => r.type === 'step-end' && r.id === id).pop();
   return e?.type === 'step-end' ? e.outcome : undefined;
 }
+
+/** The QEMU a start step's outcome names (version, machine type); how long its start took (startMs) must be there too. */
+export function startedQemu(records: JournalRecord[], id: string): Record<string, unknown> | undefined {
+  const o = outcomeOf(records, id);
+  if (!o) return o;
+  const { startMs, ...rest } = o;
+  if (typeof startMs !== 'number' || startMs < 0) throw new Error(`${id}: no startMs in its outcome: ${JSON.stringify(o)}`);
+  return rest;
+}

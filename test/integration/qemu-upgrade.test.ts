@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cliHost, counter, identity, journal, prepare, type CliHost } from '../helpers/cli-host.js';
 import { LOCAL_QEMU, requireLocalQemus } from '../helpers/lab.js';
-import { outcomeOf } from '../helpers/remote.js';
+import { outcomeOf, startedQemu } from '../helpers/remote.js';
 import { tempDir } from '../helpers/temp.js';
 
 const T = { timeout: 600_000 };
@@ -56,7 +56,7 @@ test(
         'the QEMU that saved it',
       );
       assert.deepEqual(
-        outcomeOf(recs, `resume/restart/${vm}`),
+        startedQemu(recs, `resume/restart/${vm}`),
         { version: '11.1.3', machine: 'pc-i440fx-10.0' },
         'the QEMU that restored it',
       );

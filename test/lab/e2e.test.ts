@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/paths.js';
 import { acrossUpdate, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
+import { mustRun, outcomeOf, startedQemu, qemuOn } from '../helpers/remote.js';
 import { HelperError, probe, runHelper } from '../../src/native/helper.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -224,7 +224,7 @@ test(
       'the plan is in the journal',
     );
     assert.deepEqual(
-      outcomeOf(recs, 'prepare/start/counter'),
+      startedQemu(recs, 'prepare/start/counter'),
       { version: '10.0.2', machine: 'pc-i440fx-10.0' },
       'the first start: the alias resolved, recorded',
     );
@@ -234,7 +234,7 @@ test(
       'the QEMU that saved it',
     );
     assert.deepEqual(
-      outcomeOf(recs, 'resume/restart/counter'),
+      startedQemu(recs, 'resume/restart/counter'),
       { version: '11.1.3', machine: 'pc-i440fx-10.0' },
       'the QEMU that restored it',
     );

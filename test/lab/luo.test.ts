@@ -12,7 +12,7 @@ import { QmpClient } from '../../src/qemu/qmp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 import { LAB_LUO_PROFILE, LAB_QEMU10, LAB_QEMU11 } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
-import { mustRun, outcomeOf, qemuOn } from '../helpers/remote.js';
+import { mustRun, outcomeOf, startedQemu, qemuOn } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
 import { journalRecords, useLab } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
@@ -254,7 +254,7 @@ test(
       'the QEMU that saved it',
     );
     assert.deepEqual(
-      outcomeOf(recs, 'resume/restart/counter'),
+      startedQemu(recs, 'resume/restart/counter'),
       { version: '10.0.2', machine: 'pc-i440fx-7.2' },
       'the QEMU that restored it',
     );
@@ -310,7 +310,11 @@ test(
       { version: '10.0.2', machine: 'pc-i440fx-7.2' },
       'saved by QEMU 10.0',
     );
-    assert.deepEqual(outcomeOf(recs2, 'resume/restart/counter'), { version: '11.1.3', machine: 'pc-i440fx-7.2' }, 'restored by QEMU 11.1');
+    assert.deepEqual(
+      startedQemu(recs2, 'resume/restart/counter'),
+      { version: '11.1.3', machine: 'pc-i440fx-7.2' },
+      'restored by QEMU 11.1',
+    );
     assert.ok(
       recs2.some((r) => r.type === 'step-end' && r.id === 'prepare/luo-represerve' && r.result === 'ok'),
       'the held memfd was preserved in a new session',
