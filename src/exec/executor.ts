@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { channel } from 'node:diagnostics_channel';
 import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Plan, Step } from '../plan/types.js';
@@ -227,8 +228,13 @@ function journalWriter(
     } else journal.append(e, e.type === 'step-failed' || sync);
     if (step.marks?.flushJournal && e.type === 'step-end') journal.sync();
     input.emit(e);
+    // journalled and reported: a test's failpoint may stop the process exactly here (test/helpers/agent-failpoint.ts)
+    if (e.type === 'step-end' && stepEnded.hasSubscribers) stepEnded.publish({ id: e.id });
   };
 }
+
+/** Each step end, once it is in the journal and reported: nothing subscribes outside the crash tests. */
+const stepEnded = channel('liveupdate:exec:step-end');
 
 /** `step` comes before the plan's jump (kexec -e), or the plan has none: the old kernel still runs every VM there. */
 const beforeJump = (plan: Plan, step: Step): boolean => {

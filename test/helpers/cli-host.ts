@@ -32,10 +32,11 @@ export interface CliHost {
   qmp: (vm: string) => string;
   counterInRamFile: (vm: string) => bigint;
   qemuPids: () => number[];
-  /** the CLI as a child; `onLine` sees each stdout line and may signal it (SIGKILL unless said) */
+  /** the CLI as a child; `onLine` sees each stdout line and may signal it (SIGKILL unless said); `env` is added to its environment */
   cli: (
     args: string[],
     onLine?: (line: string, kill: (signal?: NodeJS.Signals) => void) => void,
+    env?: NodeJS.ProcessEnv,
   ) => Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }>;
   cleanup: () => void;
   /** probe again for the profile (its VMs running now) and save the facts where `facts` points, edited the same way */
@@ -98,9 +99,12 @@ export async function cliHost(opts: {
     qmp: (vm) => `${dir}/run/vms/${vm}/qmp.sock`,
     counterInRamFile: (vm) => readFileSync(join(mount, `${vm}.ram`)).readBigUInt64LE(0x7e00),
     qemuPids: () => taggedQemuPids(tag),
-    cli: (args, onLine) =>
+    cli: (args, onLine, env) =>
       new Promise((resolve) => {
-        const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          ...(env ? { env: { ...process.env, ...env } } : {}),
+        });
         let stdout = '';
         let stderr = '';
         let buf = '';

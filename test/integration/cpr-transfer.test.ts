@@ -150,10 +150,26 @@ test(
         const vm = h.names[0]!;
         await prepare(h);
         await h.refreshFacts();
-        const r = await h.cli(['run', '--phases', 'update', '--yes', ...base(h), '--json'], (line, kill) => {
-          if (line.includes('"type":"step-end"') && line.includes(`"id":"${after}${vm}"`)) kill();
-        });
+        // the CLI stops itself right after that step end (the failpoint, preloaded): the kill lands on
+        // that boundary, never a step or two later
+        const failpoint = {
+          NODE_OPTIONS:
+            `${process.env['NODE_OPTIONS'] ?? ''} --import=${new URL('../helpers/agent-failpoint.js', import.meta.url).href}`.trim(),
+          LU_TEST_STOP_AT_STEP: `${after}${vm}`,
+        };
+        const r = await h.cli(
+          ['run', '--phases', 'update', '--yes', ...base(h), '--json'],
+          (line, kill) => {
+            if (line.includes('"type":"step-end"') && line.includes(`"id":"${after}${vm}"`)) kill();
+          },
+          failpoint,
+        );
         assert.equal(r.signal, 'SIGKILL', `${at}: ${r.stdout.slice(-500)}`);
+        const last = journal(h).at(-1);
+        assert.ok(
+          last?.type === 'step-end' && last.id === `${after}${vm}`,
+          `${at}: the journal ends there, nothing after it ran (${JSON.stringify(last)})`,
+        );
         const next = await h.cli([then, ...base(h)]);
         assert.equal(next.code, 0, `${at}: ${next.stdout}${next.stderr}`);
         // cont done: the new QEMU ran the VM, so even an abort finishes forward (the old one is never
