@@ -13,7 +13,7 @@ export async function readCounter(c: QmpClient): Promise<{ status: string; value
 /** The counter of the VM whose QMP socket is `socket` on `host` (local or over SSH), on a fresh QMP connection. */
 export async function counterOn(
   host: Host,
-  socket = '/run/liveupdate/counter.qmp',
+  socket = '/run/liveupdate/vms/counter/qmp.sock',
   label = 'lab-counter',
 ): Promise<{ status: string; value: bigint }> {
   const c = await QmpClient.over(await host.connectUnix(socket), label, 30_000);
