@@ -121,6 +121,7 @@ export function notOneParam(word: string): string | undefined {
 export function sameCmdline(a: string, b: string): boolean {
   const x = parseKernelCmdline(a);
   const y = parseKernelCmdline(b);
-  const init = (p: ParsedCmdline): string => (p.terminated ? p.init.trim().split(/\s+/).join(' ') : '');
-  return kernelWords(a).join(' ') === kernelWords(b).join(' ') && x.terminated === y.terminated && init(x) === init(y);
+  const read = (p: ParsedCmdline): string =>
+    `${p.params.map((w) => w.raw).join(' ')}${p.terminated ? ` -- ${p.init.trim().split(/\s+/).join(' ')}` : ''}`;
+  return read(x) === read(y);
 }

@@ -10,7 +10,8 @@ export type StepLineEvent =
   | { type: 'step-failed'; id: string; at: number; ms: number; message: string }
   | { type: 'step-end'; id: string; at: number; ms: number; result: string; blackout: boolean };
 
-const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
+/** The time of day a line starts with (UTC, to the millisecond). */
+export const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
 
 /** One line per finished step (none for a start). */
 export function plainLine(e: StepLineEvent): string | undefined {

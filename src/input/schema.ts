@@ -40,7 +40,7 @@ export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSourc
     } else if (e.keyword === 'enum' && typeof e.data === 'string' && refusedEnum[e.data]) {
       message = `${e.data} is not supported: ${refusedEnum[e.data]}`;
     } else {
-      const hint = (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
+      const hint = hintOf(e);
       message = hint ?? e.message ?? 'is invalid';
     }
     const field = fieldPath(at);
@@ -58,10 +58,9 @@ export function schemaDiagnosticsWith(validate: ValidateFunction, src: YamlSourc
  */
 function pickErrors(errors: ErrorObject[]): ErrorObject[] {
   const anyOfPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));
-  const hinted = errors.filter((e) => e.keyword === 'anyOf' && (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint']);
+  const hinted = errors.filter((e) => e.keyword === 'anyOf' && hintOf(e));
   const saidAbove = (e: ErrorObject): boolean =>
-    !(e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'] &&
-    hinted.some((h) => h.instancePath !== e.instancePath && e.instancePath.startsWith(`${h.instancePath}/`));
+    !hintOf(e) && hinted.some((h) => h.instancePath !== e.instancePath && e.instancePath.startsWith(`${h.instancePath}/`));
   return errors.filter((e) => (e.keyword === 'anyOf' || !anyOfPaths.has(e.instancePath)) && !saidAbove(e));
 }
 
@@ -72,4 +71,9 @@ function pointerToPath(pointer: string): Array<string | number> {
     .split('/')
     .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
     .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
+}
+
+/** What the schema says a value must be (its `x-hint`), where it says it. */
+function hintOf(e: ErrorObject): string | undefined {
+  return (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
 }

@@ -6,7 +6,7 @@ import { DEFAULT_AGENT_DIR } from '../defaults.js';
 import type { Diagnostic } from '../errors.js';
 import type { HostFacts, Mount } from '../facts/types.js';
 import { byPosition } from '../input/position.js';
-import { Findings } from '../profile/rules.js';
+import { Findings, isWithin } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
@@ -25,8 +25,6 @@ function mountFor(path: string, mounts: Mount[]): Mount | undefined {
 }
 
 const VOLATILE_FS = new Set(['tmpfs', 'ramfs', 'devtmpfs']);
-
-const within = (path: string, dir: string): boolean => path === dir || dir === '/' || path.startsWith(`${dir}/`);
 
 /**
  * The carve-out's mount point, judged where the host resolves it and by what is there now (not by a
@@ -65,7 +63,7 @@ function mountPointRules(profile: Profile, mount: string, facts: HostFacts, f: F
   ];
   for (const [dir, what] of kept) {
     const r = facts.paths?.[dir] ?? dir;
-    if (within(r, real) || within(real, r)) {
+    if (isWithin(r, real) || isWithin(real, r)) {
       f.error(
         at,
         `${spelt} and ${what} (${dir}${r !== dir ? `, ${r} on this host` : ''}) overlap: the carve-out is mounted over its mount point and unmounted before the kexec`,

@@ -103,9 +103,12 @@ interface RawProfile {
 export const DEFAULT_JOURNAL_DIR = '/var/lib/liveupdate';
 export const DEFAULT_RUNTIME_DIR = '/run/liveupdate';
 
+/** The folder the VMs' own folders are in: <runtime.dir>/vms. */
+export const vmsDir = (runtimeDir: string): string => `${runtimeDir === '/' ? '' : runtimeDir}/vms`;
+
 /** A VM's own folder and the files QEMU creates in it: the profile chooses the parent (runtime.dir), never a file. */
 export function vmRunFiles(runtimeDir: string, name: string): { runDir: string; qmp: string; pidfile: string } {
-  const runDir = `${runtimeDir === '/' ? '' : runtimeDir}/vms/${name}`;
+  const runDir = `${vmsDir(runtimeDir)}/${name}`;
   return { runDir, qmp: `${runDir}/qmp.sock`, pidfile: `${runDir}/qemu.pid` };
 }
 

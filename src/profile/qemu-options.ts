@@ -142,7 +142,6 @@ function managedValue(option: string, value: string): string | undefined {
       return legacyChardevProblem(value);
     case 'vnc':
       return /^unix:/.test(value) ? LISTENS : undefined;
-
     case 'global':
       return /^migration\./.test(value) ? 'sets a migration property, which liveupdate sets for the mode it uses' : undefined;
     default:

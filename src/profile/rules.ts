@@ -175,7 +175,7 @@ function numberRules(profile: Profile, f: Findings): void {
   duration(['migration', 'timeout'], profile.migration.timeoutMs, 1000);
 }
 
-/** Paths (already normalised by the loader): mount points off system directories, RAM file names one plain component, no two managed paths the same. */
+/** Paths (already normalised by the loader): the journal outside the mount point, the VMs' folders apart, RAM file names one plain component, no two managed paths the same. */
 function pathRules(profile: Profile, f: Findings): void {
   const p = profile.persistence;
   if (p.backend !== 'luo') {
@@ -215,4 +215,5 @@ function pathRules(profile: Profile, f: Findings): void {
   });
 }
 
-const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
+/** `path` is `dir` or inside it (both absolute and normalised). */
+export const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);

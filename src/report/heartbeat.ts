@@ -5,11 +5,10 @@
  */
 import type { ExecEvent, Progress } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
+import { ts } from '../step-line.js';
 
 export const HEARTBEAT_AFTER_MS = 10_000;
 export const HEARTBEAT_EVERY_MS = 15_000;
-
-const ts = (at: number): string => new Date(at).toISOString().slice(11, 23);
 
 /** `inner` with heartbeat lines written through `write` for its long steps. */
 export function withHeartbeat(

@@ -206,6 +206,22 @@ while [ $# -gt 1 ]; do [ "$1" = -pidfile ] && kill -9 "$(cat "$2")"; shift; done
 exit 0
 `;
 
+/** The VM started, counting, then suspended and its kexec phase done (--vmm-only): the counter it was saved with. */
+async function upToResume(h: CliHost, vm: string): Promise<bigint> {
+  await prepare(h);
+  await sleep(500);
+  for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
+  return h.counterInRamFile(vm);
+}
+
+/** The VM runs again and counts on from where it was saved: its RAM was kept. */
+async function assertContinued(h: CliHost, vm: string, stopped: bigint): Promise<void> {
+  await sleep(500);
+  const c = await counter(h, vm);
+  assert.equal(c.status, 'running');
+  assert.ok(c.value > stopped, `continued from the saved state, RAM intact (${stopped} -> ${c.value})`);
+}
+
 /** The restored QEMU (the one started with -incoming) starts only after `seconds`: a host too busy to start it sooner. */
 const slowRestart = (seconds: number): string => `#!/bin/sh
 case " $* " in *" -incoming "*) sleep ${seconds} ;; esac
@@ -219,10 +235,7 @@ test(
     const h = await cliHost({ vms: 1, qemuWrapper: slowRestart(70), migrationTimeout: '180s' });
     const vm = h.names[0]!;
     try {
-      await prepare(h);
-      await sleep(500);
-      for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
-      const stopped = h.counterInRamFile(vm);
+      const stopped = await upToResume(h, vm);
       const r = await h.cli(['resume', ...base(h)]);
       assert.equal(r.code, 0, r.stderr + r.stdout);
       const end = journal(h).findLast((x) => x.type === 'step-end' && x.id === `resume/restart/${vm}`) as
@@ -230,10 +243,7 @@ test(
       assert.ok((end?.outcome?.startMs ?? 0) >= 70_000, `the journal shows the wait: ${JSON.stringify(end?.outcome)}`);
       // plain mode (a pipe): the wait is not silent
       assert.match(r.stderr, new RegExp(`… resume/restart/${vm} still running \\(\\d+ s\\): start a new QEMU for ${vm}`));
-      await sleep(500);
-      const c = await counter(h, vm);
-      assert.equal(c.status, 'running');
-      assert.ok(c.value > stopped, 'continued from the saved state');
+      await assertContinued(h, vm, stopped);
     } finally {
       h.cleanup();
     }
@@ -245,20 +255,14 @@ test('the new QEMU dies in the middle of resume: re-running resume starts it aga
   const h = await cliHost({ vms: 1, qemuWrapper: diesOnceAfterRestart(dir) });
   const vm = h.names[0]!;
   try {
-    await prepare(h);
-    await sleep(500);
-    for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
-    const stopped = h.counterInRamFile(vm);
+    const stopped = await upToResume(h, vm);
     const r = await h.cli(['resume', ...base(h), '--json']);
     assert.ok(existsSync(join(dir, 'died-once')), 'the restored QEMU was killed');
     assert.equal(r.code, 1, 'resume fails when its QEMU dies');
     assert.match(r.stdout, new RegExp(`"type":"step-failed","id":"resume/[a-z]+/${vm}"`));
     const again = await h.cli(['resume', ...base(h)]);
     assert.equal(again.code, 0, again.stderr + again.stdout);
-    await sleep(500);
-    const c = await counter(h, vm);
-    assert.equal(c.status, 'running');
-    assert.ok(c.value > stopped, 'continued from the saved state, RAM intact');
+    await assertContinued(h, vm, stopped);
   } finally {
     h.cleanup();
   }

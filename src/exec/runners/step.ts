@@ -23,19 +23,21 @@ for d in "$@"; do
 done
 `;
 
-/** "$1" is a folder with nothing in it: mounting over it hides nothing. */
-const EMPTY_FOLDER_SCRIPT = `
+/** "$1" is a folder with nothing in it (mounting over it hides nothing): then the mount, the rest of "$@", in the same round trip. */
+const MOUNT_ON_EMPTY_SCRIPT = `
 [ -d "$1" ] || { echo "$1 is not a folder: nothing was mounted" >&2; exit 3; }
 [ -z "$(ls -A -- "$1" | head -n 1)" ] || { echo "$1 has files in it now: mounting there would hide them until the kexec phase unmounts it; nothing was mounted" >&2; exit 3; }
+shift
+exec "$@"
 `;
 
 /** Perform one step on the host. Throws a LiveupdateError that says what happened to the VM. */
 export async function runStep(step: Step, env: RunEnv): Promise<Outcome> {
   switch (step.kind) {
     case 'mount':
-      // judged again now, on the host: the facts said it was missing or empty when the plan was made
-      await sh(env, ['sh', '-c', EMPTY_FOLDER_SCRIPT, 'sh', step.target], step.id);
-      await sh(env, step.argv, step.id);
+      // judged again now, on the host (the facts said it was missing or empty when the plan was made), and
+      // mounted in the same round trip: this step is inside the window on resume
+      await sh(env, ['sh', '-c', MOUNT_ON_EMPTY_SCRIPT, 'sh', step.target, ...step.argv], step.id);
       return {};
     case 'kexec-load': {
       await sh(env, step.argv, step.id);

@@ -1,4 +1,5 @@
 /** Builders more than one phase takes its steps from. */
+import { vmsDir } from '../../profile/load.js';
 import { stepper, type PlanContext } from '../context.js';
 import { RUN_DIR, type Phase, type Step } from '../types.js';
 
@@ -93,7 +94,7 @@ export function vfioSetup(ctx: PlanContext, phase: 'prepare' | 'resume'): Step[]
  */
 export function vmFolders(ctx: PlanContext, phase: Phase, meta: { blackout: boolean; description?: string }): Step {
   const root = ctx.profile.runtime.dir;
-  const paths = [...new Set([RUN_DIR, root, `${root === '/' ? '' : root}/vms`, ...ctx.vms.map((v) => v.spec.runDir)])];
+  const paths = [...new Set([RUN_DIR, root, vmsDir(root), ...ctx.vms.map((v) => v.spec.runDir)])];
   return stepper(phase)(
     'vm-folders',
     {
