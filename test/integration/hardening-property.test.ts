@@ -191,7 +191,7 @@ function tempDirIn(parent: string): string {
   return d;
 }
 
-test('class 8, every file read is bounded and typed: whatever a path flag names (a FIFO, a device, a folder, a huge file, a loop of links), the CLI answers with a message and an exit code, never hangs or crashes', () => {
+test('class 8, every file read is bounded and typed: whichever path flag names whichever kind of file (a FIFO, a device, a folder, a huge file, a loop of links), the CLI answers with a message and an exit code, never hangs or crashes', () => {
   const d = fresh('reads');
   spawnSync('mkfifo', [join(d, 'fifo')]);
   writeFileSync(join(d, 'huge'), Buffer.alloc(6 << 20, 0x41));
@@ -200,7 +200,7 @@ test('class 8, every file read is bounded and typed: whatever a path flag names 
   symlinkSync(join(d, 'loop-a'), join(d, 'loop-b'));
   symlinkSync(join(d, 'fifo'), join(d, 'to-fifo'));
   mkdirSync(join(d, 'folder'));
-  const kinds = fc.constantFrom(
+  const kinds = [
     join(d, 'fifo'),
     join(d, 'to-fifo'),
     '/dev/zero',
@@ -210,7 +210,7 @@ test('class 8, every file read is bounded and typed: whatever a path flag names 
     join(d, 'loop-a'),
     join(d, 'folder'),
     join(d, 'missing'),
-  );
+  ];
   const seed = profilePath('seed-pkernfs.yaml');
   const seedFacts = join(ROOT, 'profiles/facts/seed-host.json');
   const readers: Array<(f: string) => string[]> = [
@@ -223,22 +223,21 @@ test('class 8, every file read is bounded and typed: whatever a path flag names 
     (f) => ['facts', '--host', 'somehost', '-F', f],
     (f) => ['status', '--profile', seed, '--journal-dir', f],
   ];
-  fc.assert(
-    fc.property(fc.integer({ min: 0, max: readers.length - 1 }), kinds, (i, f) => {
-      const args = readers[i]!(f);
+  // every reader against every kind: the space is small, so all of it runs, not a sample
+  for (const read of readers)
+    for (const f of kinds) {
+      const args = read(f);
       const r = cli(args, 20_000);
       noCrash(r, args.join(' '));
-      // a journal folder that does not exist yet is no run yet: status says so and succeeds
-      if (args[0] === 'status' && f.endsWith('/missing')) {
+      // a journal folder that does not exist yet, or an empty one, is no run yet: status says so and succeeds
+      if (args[0] === 'status' && (f.endsWith('/missing') || f.endsWith('/folder'))) {
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stdout, /no run recorded/);
-        return;
+        continue;
       }
       assert.ok(r.status === 1 || r.status === 64, `${args.join(' ')}: exit ${r.status}: ${r.stderr}`);
       assert.notEqual(r.stderr.trim(), '', `${args.join(' ')}: no message`);
-    }),
-    { numRuns: 30 },
-  );
+    }
 });
 
 /** What is at `p` now, to compare before and after: its kind, mode, target or content. */
