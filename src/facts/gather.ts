@@ -12,6 +12,8 @@ export interface ProbeTargets {
   vms?: ProbedVm[];
   /** folders to resolve as the host does (journal, device state) */
   dirs?: string[];
+  /** libvirt's domains to read (their state, XML, RAM files) */
+  libvirt?: { uri: string; domains: string[] };
 }
 
 /** What the profile wants probed beyond the fixed set: its QEMU binaries and kexec files. */
@@ -31,6 +33,7 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
         ...(profile.persistence.backend !== 'luo' ? [profile.persistence.mount] : []),
       ]),
     ],
+    ...(profile.libvirt ? { libvirt: { uri: profile.libvirt.uri, domains: profile.libvirt.domains } } : {}),
   };
 }
 
@@ -44,6 +47,7 @@ export const probeTargetsOf = (f: HostFacts, vms: ProbedVm[]): ProbeTargets => (
   files: Object.keys(f.files),
   vms: f.vms ? vms : [],
   dirs: Object.keys(f.paths ?? {}),
+  ...(f.libvirt ? { libvirt: { uri: f.libvirt.uri, domains: f.libvirt.domains.map((d) => d.name) } } : {}),
 });
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
@@ -51,12 +55,12 @@ export function gatherFacts(host: Host, profile: Profile | undefined, now: () =>
 }
 
 export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = () => new Date()): Promise<HostFacts> {
-  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms, t.dirs), { timeoutMs: 30_000 });
+  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms, t.dirs, t.libvirt), { timeoutMs: 30_000 });
   if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
     throw new LiveupdateError(
       'HOST_COMMAND_FAILED',
       `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`,
     );
   }
-  return parseProbeOutput(r.stdout, now().toISOString());
+  return parseProbeOutput(r.stdout, now().toISOString(), t.libvirt?.uri);
 }

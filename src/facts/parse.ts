@@ -1,4 +1,6 @@
 import { LiveupdateError } from '../errors.js';
+import { XMLParser } from 'fast-xml-parser';
+import type { DomainFacts, LibvirtFacts } from './types.js';
 import {
   FACTS_FORMAT_VERSION,
   type HostFacts,
@@ -203,7 +205,7 @@ export function parsePaths(text: string): { paths: Record<string, string>; pathH
 }
 
 /** Probe output -> HostFacts. `collectedAt` is a parameter so parsing stays pure. */
-export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
+export function parseProbeOutput(text: string, collectedAt: string, libvirtUri = 'qemu:///system'): HostFacts {
   const s = splitSections(text);
   if (!s.has('end')) {
     throw new LiveupdateError('FACTS_INVALID', 'the host probe output is incomplete (no end marker); the probe was cut off');
@@ -231,9 +233,92 @@ export function parseProbeOutput(text: string, collectedAt: string): HostFacts {
     ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
     ...(s.has('paths') ? parsePaths(get('paths')) : {}),
+    ...(s.has('libvirt') ? { libvirt: parseLibvirt(get('libvirt'), libvirtUri) } : {}),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader')
       ? { bootloader: (['grub', 'grubby', 'systemd-boot'] as const).find((b) => b === get('bootloader').trim()) ?? 'unknown' }
       : {}),
+  };
+}
+
+/** `libvirt`: `key\tvalue` lines, and one `domain\tNAME\tSTATE\tID\tEMULATOR-VERSION\tRAM-FILES\tXML-BASE64` per domain. */
+export function parseLibvirt(text: string, uri: string): LibvirtFacts {
+  const out: LibvirtFacts = {
+    uri,
+    version: undefined,
+    daemonVersion: undefined,
+    memoryBackingDir: '/var/lib/libvirt/qemu/ram',
+    hooks: [],
+    domains: [],
+  };
+  for (const line of text.split('\n')) {
+    const f = line.split('\t');
+    const v = f[1]?.trim() || undefined;
+    if (f[0] === 'virsh') out.version = v === '-' ? undefined : v;
+    else if (f[0] === 'daemon') out.daemonVersion = v;
+    else if (f[0] === 'memory_backing_dir' && v) out.memoryBackingDir = v;
+    else if (f[0] === 'hook' && v) out.hooks.push(v);
+    else if (f[0] === 'domain' && f[1]) {
+      const [, name, state = 'missing', id, version, files, xml] = f;
+      out.domains.push({
+        name,
+        state,
+        id: id && /^[0-9]+$/.test(id) ? Number(id) : undefined,
+        emulatorVersion: version?.match(/version ([0-9]+\.[0-9]+(\.[0-9]+)?)/)?.[1],
+        ramFiles: (files ?? '').split(' ').filter(Boolean),
+        ...readDomainXml(xml ? Buffer.from(xml, 'base64').toString('utf8') : ''),
+      });
+    }
+  }
+  return out;
+}
+
+const UNIT: Record<string, number> = {
+  b: 1,
+  bytes: 1,
+  k: 1024,
+  kib: 1024,
+  kb: 1000,
+  m: 1 << 20,
+  mib: 1 << 20,
+  mb: 1e6,
+  g: 1 << 30,
+  gib: 1 << 30,
+  gb: 1e9,
+};
+
+/** What the plan needs from a domain's XML, read by an XML parser (libvirt's own format, never matched as text). */
+export function readDomainXml(xml: string): Pick<DomainFacts, 'emulator' | 'memory' | 'ramSource' | 'ramAccess' | 'hostdevs' | 'xml'> {
+  const none = { emulator: undefined, memory: undefined, ramSource: undefined, ramAccess: undefined, hostdevs: 0, xml };
+  if (!xml.trim()) return none;
+  type Node = Record<string, unknown>;
+  let doc: Node;
+  try {
+    doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => n === 'hostdev' }).parse(xml, true) as Node;
+  } catch {
+    return none;
+  }
+  const d = (doc['domain'] ?? {}) as Node;
+  const text = (n: unknown): string | undefined =>
+    typeof n === 'string' || typeof n === 'number'
+      ? String(n)
+      : n && typeof n === 'object'
+        ? (text((n as Node)['#text']) ?? undefined)
+        : undefined;
+  const mem = d['memory'] as Node | string | undefined;
+  const u = typeof mem === 'object' ? mem['@unit'] : undefined;
+  const unit = (typeof u === 'string' ? u : 'KiB').toLowerCase();
+  const amount = Number(text(mem));
+  const backing = (d['memoryBacking'] ?? undefined) as Node | undefined;
+  const attr = (n: unknown, a: string): string | undefined =>
+    n && typeof n === 'object' ? ((n as Node)[`@${a}`] as string | undefined) : undefined;
+  const devices = (d['devices'] ?? {}) as Node;
+  return {
+    emulator: text(devices['emulator']),
+    memory: Number.isFinite(amount) && UNIT[unit] !== undefined ? amount * UNIT[unit] : undefined,
+    ramSource: attr(backing?.['source'], 'type'),
+    ramAccess: attr(backing?.['access'], 'mode'),
+    hostdevs: Array.isArray(devices['hostdev']) ? devices['hostdev'].length : 0,
+    xml,
   };
 }

@@ -66,8 +66,28 @@ vm() {
          "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" "$o"
   fi
 }
+# libvirt: the daemon's version, qemu.conf's memory_backing_dir, and per domain (LVD_0..) its state, id,
+# emulator's version, RAM files, and migratable XML (base64: one line, whatever it holds)
+libvirt() {
+  if ! command -v virsh >/dev/null 2>&1; then printf 'virsh\\t-\\n'; return 0; fi
+  printf 'virsh\\t%s\\n' "$(virsh -c "$LV_URI" version 2>/dev/null | sed -n 's/^Using library: libvirt //p')"
+  printf 'daemon\\t%s\\n' "$(virsh -c "$LV_URI" version --daemon 2>/dev/null | sed -n 's/^Running against daemon: //p')"
+  b=$(sed -n 's/^[[:space:]]*memory_backing_dir[[:space:]]*=[[:space:]]*"\\(.*\\)"[[:space:]]*$/\\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)
+  printf 'memory_backing_dir\\t%s\\n' "\${b:-/var/lib/libvirt/qemu/ram}"
+  for h in /etc/libvirt/hooks/qemu /etc/libvirt/hooks/qemu.d/*; do [ -e "$h" ] && printf 'hook\\t%s\\n' "$h"; done
+  j=0; while [ "$j" -lt "$LVD_N" ]; do eval "d=\\$LVD_$j"; j=$((j+1))
+    st=$(virsh -c "$LV_URI" domstate -- "$d" 2>/dev/null) || { printf 'domain\\t%s\\tmissing\\n' "$d"; continue; }
+    id=$(virsh -c "$LV_URI" domid -- "$d" 2>/dev/null | tr -dc 0-9)
+    x=$(virsh -c "$LV_URI" dumpxml --migratable -- "$d" 2>/dev/null)
+    e=$(printf '%s\\n' "$x" | sed -n 's|^ *<emulator>\\(.*\\)</emulator>|\\1|p' | head -n 1)
+    v=; case $e in /*) v=$("$e" --version 2>/dev/null | head -n 1) ;; esac
+    r=; [ -n "$id" ] && for f in "\${b:-/var/lib/libvirt/qemu/ram}/libvirt/qemu/$id-"*/*; do [ -f "$f" ] && r="$r$f "; done
+    printf 'domain\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(echo $st)" "\${id:--}" "$v" "$r" "$(printf '%s' "$x" | base64 -w 0)"
+  done
+}
 [ "$VM_N" -eq 0 ] || sec vms
 j=0; while [ "$j" -lt "$VM_N" ]; do eval "n=\\$VM_$j pf=\\$VMPID_$j"; j=$((j+1)); vm "$n" "$pf"; done
+[ "\${LVD_N:-0}" -eq 0 ] || { sec libvirt; libvirt; }
 sec paths
 # what is there now: nothing, an empty folder, a folder with files in it, or something else
 holds() { if [ -d "$1" ]; then if [ -z "$(ls -A -- "$1" 2>/dev/null | head -n 1)" ]; then echo empty; else echo files; fi
@@ -92,9 +112,16 @@ export interface ProbedVm {
  * variable of its own (QEMU_0, QEMU_1 ..., VM_0 and VMPID_0 ..., DIR_0 ...; the script reads them by name, so none is split or expanded
  * whatever it holds), and `files` reach the script as "$@".
  */
-export function probeArgv(qemuBinaries: string[], files: string[], vms: ProbedVm[] = [], dirs: string[] = []): string[] {
+export function probeArgv(
+  qemuBinaries: string[],
+  files: string[],
+  vms: ProbedVm[] = [],
+  dirs: string[] = [],
+  libvirt?: { uri: string; domains: string[] },
+): string[] {
   return [
     'env',
+    ...(libvirt ? [`LV_URI=${libvirt.uri}`, `LVD_N=${libvirt.domains.length}`, ...libvirt.domains.map((d, i) => `LVD_${i}=${d}`)] : []),
     `QEMU_N=${qemuBinaries.length}`,
     ...qemuBinaries.map((q, i) => `QEMU_${i}=${q}`),
     `VM_N=${vms.length}`,

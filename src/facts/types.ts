@@ -101,6 +101,42 @@ export interface HostFacts {
    * Absent from facts saved before it was probed: taken as grub.
    */
   bootloader?: Bootloader;
+  /** the profile's libvirt domains and the daemon; absent when the profile names none */
+  libvirt?: LibvirtFacts;
+}
+
+/** A libvirt domain the profile names, as libvirt reports it now. */
+export interface DomainFacts {
+  name: string;
+  /** virsh domstate: running, paused, shut off ...; missing: libvirt has no such domain */
+  state: string;
+  /** its id while it runs (the per-domain folder under memory_backing_dir is ID-NAME) */
+  id: number | undefined;
+  /** the emulator's version (`--version`, first line) */
+  emulatorVersion: string | undefined;
+  /** the files in its folder under memory_backing_dir: its RAM files while it runs with file-backed RAM */
+  ramFiles: string[];
+  /** from its XML: the emulator, guest RAM in bytes, how RAM is backed, passed-through devices */
+  emulator: string | undefined;
+  memory: number | undefined;
+  /** <memoryBacking>: <source type=.../> and <access mode=.../>, undefined where the XML has none */
+  ramSource: string | undefined;
+  ramAccess: string | undefined;
+  hostdevs: number;
+  /** `virsh dumpxml --migratable`: what a restore may be given back */
+  xml: string;
+}
+
+export interface LibvirtFacts {
+  uri: string;
+  /** libvirt's version (the client's; the daemon's when it answered), undefined when virsh is missing */
+  version: string | undefined;
+  daemonVersion: string | undefined;
+  /** qemu.conf's memory_backing_dir (libvirt's default when not set) */
+  memoryBackingDir: string;
+  /** the qemu hooks installed (/etc/libvirt/hooks/qemu, qemu.d/*) */
+  hooks: string[];
+  domains: DomainFacts[];
 }
 
 export type Bootloader = 'grub' | 'grubby' | 'systemd-boot' | 'unknown';

@@ -10,7 +10,9 @@ import { kexecPhase } from './phases/kexec.js';
 import { preparePhase } from './phases/prepare.js';
 import { resumePhase } from './phases/resume.js';
 import { suspendPhase } from './phases/suspend.js';
-import { PHASES, PLAN_FORMAT_VERSION, type Check, type Phase, type Plan, type Step } from './types.js';
+import { PHASES, PLAN_FORMAT_VERSION, type Check, type Phase, type Plan, type PlanDomain, type Step } from './types.js';
+import { saveImage } from './phases/libvirt.js';
+import { formatSize } from '../units.js';
 
 const BUILDERS: Record<Phase, (ctx: PlanContext) => Step[]> = {
   prepare: preparePhase,
@@ -112,10 +114,28 @@ export function makePlan(input: PlanInput): Plan {
       qemu: { from: v.from, to: v.to, upgrade: v.upgrade?.why },
       ...(v.running === undefined ? {} : { running: v.running }),
     })),
+    ...(ctx.profile.libvirt ? { domains: planDomains(ctx) } : {}),
     steps,
     warnings: rules.warnings,
-    notes: [...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`), ...ctx.notes],
+    notes: [
+      ...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`),
+      ...planDomains(ctx).map(
+        (d) =>
+          `${d.name}: libvirt domain, RAM copied (${d.memory !== undefined ? formatSize(d.memory) : 'size unknown'} written into ${d.saveImage} while it is paused, read back at restore: the blackout grows with its RAM)`,
+      ),
+      ...ctx.notes,
+    ],
   };
+}
+
+function planDomains(ctx: PlanContext): PlanDomain[] {
+  const lv = ctx.profile.libvirt;
+  return (lv?.domains ?? []).map((name) => ({
+    name,
+    ram: lv!.ram,
+    saveImage: saveImage(ctx, name),
+    memory: ctx.facts.libvirt?.domains.find((d) => d.name === name)?.memory,
+  }));
 }
 
 /** Each VM whose restoring QEMU may not load what its running QEMU saves, at the profile field to change. */

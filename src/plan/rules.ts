@@ -232,5 +232,89 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
       }
     });
   });
+  libvirtRules(profile, facts, f);
   return { errors: byPosition(f.errors), warnings: byPosition(f.warnings) };
+}
+
+/** The QEMU that can be given x-ignore-shared on its command line (`-global migration.x-ignore-shared=on`). */
+const IGNORE_SHARED_ON_ARGV = { major: 11, minor: 0 };
+
+/**
+ * libvirt's domains, as libvirt reports them now: each one there, running, with no device liveupdate
+ * cannot keep, and its RAM where the chosen path needs it. A refusal says what to change, in the
+ * file it is changed in (the domain's XML, qemu.conf, the profile).
+ */
+function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
+  const lv = profile.libvirt;
+  if (!lv) return;
+  const lf = facts.libvirt;
+  if (!lf) {
+    f.error(['libvirt'], `the facts have no libvirt section (read before this profile named domains): gather them again with this profile`);
+    return;
+  }
+  if (!lf.version) {
+    f.error(
+      ['libvirt'],
+      `virsh is not installed on ${facts.hostname}: liveupdate drives libvirt through virsh (Debian: apt-get install libvirt-clients)`,
+    );
+    return;
+  }
+  if (!lf.daemonVersion) {
+    f.error(['libvirt', 'uri'], `libvirt does not answer on ${lv.uri} on ${facts.hostname} (virsh -c ${lv.uri} version --daemon)`);
+    return;
+  }
+  const p = profile.persistence;
+  const mount = p.backend === 'luo' ? undefined : p.mount;
+  const real = (path: string): string => facts.paths?.[path] ?? path;
+  let ram = 0;
+  lv.domains.forEach((name, i) => {
+    const at = ['libvirt', 'domains', i];
+    const d = lf.domains.find((x) => x.name === name);
+    if (!d || d.state === 'missing') {
+      f.error(at, `libvirt on ${facts.hostname} has no domain '${name}' (virsh -c ${lv.uri} list --all)`);
+      return;
+    }
+    if (d.state !== 'running') {
+      f.error(at, `${name} is ${d.state}: only a running domain is updated (nothing of a stopped one is in memory to keep)`);
+      return;
+    }
+    ram += d.memory ?? 0;
+    if (d.hostdevs)
+      f.error(
+        at,
+        `${name} passes ${d.hostdevs} host device${d.hostdevs === 1 ? '' : 's'} through (<hostdev> in its XML): a passed-through device is not kept across the update under libvirt yet`,
+      );
+    if (lv.ram === 'in-place') {
+      const lines: string[] = [];
+      if (d.ramSource !== 'file' || d.ramAccess !== 'shared')
+        lines.push(
+          `its RAM must be a shared file: add <memoryBacking><source type='file'/><access mode='shared'/></memoryBacking> to its XML (virsh edit ${name}; it takes effect at its next cold start)`,
+        );
+      if (mount && !isWithin(real(lf.memoryBackingDir), real(mount)))
+        lines.push(
+          `libvirt puts RAM files in ${lf.memoryBackingDir}, not on the carve-out: set memory_backing_dir = "${mount}/libvirt-ram" in /etc/libvirt/qemu.conf and restart libvirtd`,
+        );
+      if (!atLeast(d.emulatorVersion, IGNORE_SHARED_ON_ARGV.major, IGNORE_SHARED_ON_ARGV.minor))
+        lines.push(
+          `its QEMU (${d.emulator ?? 'emulator unknown'}, ${d.emulatorVersion ?? 'version unknown'}) cannot be given x-ignore-shared on its command line (11.0+ can): the restored QEMU would have to be set up over a monitor of its own, racing libvirt's migrate-incoming`,
+        );
+      lines.push(
+        `in place is not driven by liveupdate yet: the libvirt tested (11.3, the newest Debian 12 has) cannot save a domain on QEMU 11 (it sends migrate's 'detach', which QEMU 11 refuses); set libvirt.ram: copy to save the RAM into an image on the carve-out instead (docs/libvirt.md)`,
+      );
+      for (const l of lines) f.error(at, `${name}: ${l}`);
+    }
+  });
+  if (lv.ram === 'copy' && mount && !isWithin(real(profile.migration.stateDir), real(mount)))
+    f.error(
+      ['migration', 'stateDir'],
+      `the domains' save images go to ${profile.migration.stateDir}, which is not on the carve-out (${mount}): they would not survive the kexec; leave migration.stateDir unset (${mount}/state)`,
+    );
+  if (lv.ram === 'copy' && p.backend !== 'luo' && p.size > 0) {
+    const vms = profile.vms.reduce((n, v) => n + v.memory, 0);
+    if (vms + ram > p.size)
+      f.error(
+        ['persistence', 'size'],
+        `the carve-out (${formatSize(p.size)}) cannot hold the domains' save images (${formatSize(ram)} of RAM)${vms ? ` beside the VMs' RAM (${formatSize(vms)})` : ''}: make it at least ${formatSize(vms + ram + 64 * 1024 * 1024)}`,
+      );
+  }
 }

@@ -27,6 +27,8 @@ export type Check =
   /** a helper daemon answers on this socket and holds this handle (e.g. the LUO holder of the last update) */
   | { kind: 'helper-has'; socket: string; handle: string }
   | { kind: 'helper-absent'; socket: string }
+  /** libvirt (virsh domstate) shows the domain in one of these states */
+  | { kind: 'domain-state'; uri: string; domain: string; states: string[] }
   /** only this run's journal can tell (e.g. a helper daemon started by this run) */
   | { kind: 'journal' };
 
@@ -220,6 +222,16 @@ export interface PlanVm {
   running?: boolean;
 }
 
+/** A libvirt domain the plan saves and restores through libvirt. */
+export interface PlanDomain {
+  name: string;
+  ram: 'in-place' | 'copy';
+  /** where libvirt writes it before the kexec and reads it after */
+  saveImage: string;
+  /** guest RAM in bytes, per its XML: what the copy path writes and reads back */
+  memory: number | undefined;
+}
+
 export interface Plan {
   formatVersion: typeof PLAN_FORMAT_VERSION;
   host: string;
@@ -233,6 +245,8 @@ export interface Plan {
   carveOut?: { start: number; size: number; active: boolean; cmdline: string[] };
   kexecCmdline: string;
   vms: PlanVm[];
+  /** libvirt's domains (absent: the profile names none) */
+  domains?: PlanDomain[];
   steps: Step[];
   warnings: Diagnostic[];
   notes: string[];

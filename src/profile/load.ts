@@ -91,7 +91,8 @@ interface RawProfile {
   migration?: { mode?: Profile['migration']['mode']; stateDir?: string; timeout?: string | number; acceptUntestedQemu?: string[] };
   journal?: { dir?: string };
   runtime?: { dir?: string };
-  vms: Array<{
+  libvirt?: { uri?: string; ram?: 'in-place' | 'copy'; domains: string[] };
+  vms?: Array<{
     name: string;
     memory: string;
     ramFile?: string;
@@ -134,7 +135,7 @@ function normalise(file: string, raw: RawProfile): Profile {
     cleanPath(raw.migration?.stateDir) ?? (persistence.backend === 'pmem' ? `${persistence.mount}/state` : `${journalDir}/state`);
   const runtimeDir = cleanPath(raw.runtime?.dir) ?? DEFAULT_RUNTIME_DIR;
   let domainSeq = 0;
-  const vms: VmSpec[] = raw.vms.map((vm) => ({
+  const vms: VmSpec[] = (raw.vms ?? []).map((vm) => ({
     name: vm.name,
     memory: parseSize(vm.memory),
     ramFile: vm.ramFile ?? `${vm.name}.ram`,
@@ -183,6 +184,9 @@ function normalise(file: string, raw: RawProfile): Profile {
     journal: { dir: journalDir },
     runtime: { dir: runtimeDir },
     vms,
+    libvirt: raw.libvirt
+      ? { uri: raw.libvirt.uri ?? 'qemu:///system', ram: raw.libvirt.ram ?? 'copy', domains: raw.libvirt.domains }
+      : undefined,
   };
 }
 

@@ -45,6 +45,7 @@ export function staticRules(profile: Profile, locate: Locate): { errors: Diagnos
     }
   }
 
+  libvirtRules(profile, f);
   const names = new Map<string, number>();
   const ramFiles = new Map<string, number>();
   const domains = new Map<string, number>();
@@ -217,3 +218,21 @@ function pathRules(profile: Profile, f: Findings): void {
 
 /** `path` is `dir` or inside it (both absolute and normalised). */
 export const isWithin = (path: string, dir: string): boolean => path === dir || path.startsWith(dir === '/' ? '/' : `${dir}/`);
+
+/** A profile updates something: VMs it starts, or libvirt's domains; and a name means one of them. */
+function libvirtRules(profile: Profile, f: Findings): void {
+  const lv = profile.libvirt;
+  if (!lv) {
+    if (!profile.vms.length) f.error(['vms'], 'must list at least one VM, or name libvirt domains under libvirt.domains');
+    return;
+  }
+  lv.domains.forEach((d, i) => {
+    const vm = profile.vms.findIndex((v) => v.name === d);
+    if (vm >= 0) f.error(['libvirt', 'domains', i], `'${d}' is also vms[${vm}]: a VM is either one liveupdate starts or a libvirt domain`);
+  });
+  if (profile.persistence.backend !== 'pmem')
+    f.error(
+      ['persistence', 'backend'],
+      `libvirt domains are kept with the pmem backend only so far: libvirt puts a domain's RAM file under qemu.conf's memory_backing_dir, which must be a DAX file system on the carve-out (${profile.persistence.backend === 'luo' ? 'libvirt cannot be given a LUO memfd' : 'pkernfs files are not tested under libvirt'})`,
+    );
+}

@@ -60,6 +60,17 @@ export interface VmSpec {
   vfio: VfioSpec[];
 }
 
+/** How a libvirt domain's RAM crosses the update: in place (its file on the carve-out), or copied into a save image there. */
+export type DomainRam = 'in-place' | 'copy';
+
+/** Domains a libvirt daemon runs: liveupdate saves and restores them through libvirt (virsh), never starts them itself. */
+export interface LibvirtSpec {
+  /** the connection URI virsh is given (-c) */
+  uri: string;
+  ram: DomainRam;
+  domains: string[];
+}
+
 export interface Profile {
   version: 1;
   /** the file it was read from, for messages */
@@ -85,6 +96,8 @@ export interface Profile {
   /** the parent of the VMs' own folders (default /run/liveupdate) */
   runtime: { dir: string };
   vms: VmSpec[];
+  /** absent: no libvirt domains (every VM is one liveupdate starts) */
+  libvirt: LibvirtSpec | undefined;
 }
 
 export type { Locate } from '../input/position.js';

@@ -137,6 +137,8 @@ export function describeCheck(c: Check | null | undefined): string {
       return `${c.device} is ${c.mode}`;
     case 'has-filesystem':
       return `${c.device} already holds ${c.fstype}`;
+    case 'domain-state':
+      return `virsh -c ${c.uri} domstate ${c.domain} is ${c.states.join('|')}`;
     case 'helper-has':
       return `the helper on ${c.socket} holds ${c.handle}`;
     case 'helper-absent':

@@ -76,6 +76,10 @@ export async function hostShows(check: Check, env: RunEnv, stepId: string): Prom
       if (check.kind === 'helper-absent') return !st?.ok;
       return st?.ok === true && Object.keys(st['handles'] ?? {}).includes(check.handle);
     }
+    case 'domain-state': {
+      const r = await env.host.exec(['virsh', '-c', check.uri, 'domstate', '--', check.domain]);
+      return r.exitCode === 0 && check.states.includes(r.stdout.trim());
+    }
     case 'journal':
       return env.outcomes.has(stepId);
   }

@@ -3,6 +3,7 @@ import type { Step } from '../types.js';
 import { remountStorage, restoreVm } from './resume.js';
 import { abortHandOver } from './handover.js';
 import { vmFolders } from './shared.js';
+import { libvirtReady, restoreDomains } from './libvirt.js';
 
 /**
  * abort, before the point of no return: every VM runs again on this kernel. A VM whose old QEMU
@@ -11,7 +12,7 @@ import { vmFolders } from './shared.js';
 export function abortPhase(ctx: PlanContext): Step[] {
   const s = stepper('abort');
   const steps: Step[] = [...remountStorage(ctx, 'abort')];
-  steps.push(vmFolders(ctx, 'abort', { blackout: true }));
+  steps.push(vmFolders(ctx, 'abort', { blackout: true }), ...libvirtReady(ctx, 'abort'));
   for (const vm of ctx.vms) {
     const n = vm.spec.name;
     if (vm.mode === 'cpr-transfer') {
@@ -41,6 +42,7 @@ export function abortPhase(ctx: PlanContext): Step[] {
       ...restoreVm(ctx, vm, 'abort', 'abort-vms', { kind: 'vm-gone', vm: n }),
     );
   }
+  steps.push(...restoreDomains(ctx, 'abort', 'abort-vms'));
   if (ctx.update === 'kernel')
     steps.push(
       s(

@@ -1,3 +1,4 @@
+import { libvirtReady, restoreDomains } from './libvirt.js';
 import { isVersionedMachine } from '../../qemu/versions.js';
 import { stepper, vmArgv, type PlanContext, type VmContext } from '../context.js';
 import { LUO_HOLDER_SOCKET, type Check, type Phase, type Step } from '../types.js';
@@ -180,13 +181,14 @@ export function resumePhase(ctx: PlanContext): Step[] {
       ),
     );
   }
-  steps.push(...vfioSetup(ctx, 'resume'));
+  steps.push(...vfioSetup(ctx, 'resume'), ...libvirtReady(ctx, 'resume'));
   for (const vm of ctx.vms)
     steps.push(
       ...(vm.mode === 'cpr-transfer'
         ? handOver(ctx, vm, 'restore-vms')
         : restoreVm(ctx, vm, 'resume', 'restore-vms', undefined, ctx.update === 'kernel')),
     );
+  steps.push(...restoreDomains(ctx, 'resume', 'restore-vms'));
   if (luoKexec) {
     steps.push(
       s(

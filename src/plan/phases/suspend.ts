@@ -3,6 +3,7 @@ import { isVersionedMachine } from '../../qemu/versions.js';
 import { atLeast } from '../../qemu/mode.js';
 import { startNewQemu } from './handover.js';
 import { holderVars } from './shared.js';
+import { saveDomains } from './libvirt.js';
 import { LUO_HOLDER_SOCKET, type Phase, type Step } from '../types.js';
 
 /** Migration capabilities (and mode) on a VM's QEMU: before the save, or (`restore`) on the new QEMU before the load. */
@@ -189,6 +190,8 @@ export function suspendPhase(ctx: PlanContext): Step[] {
   // cpr-transfer: the new QEMU waits beside the old one, the VM keeps running until resume hands it over
   for (const vm of ctx.vms)
     steps.push(...(vm.mode === 'cpr-transfer' ? [startNewQemu(ctx, vm, 'suspend-vms')] : suspendVm(ctx, vm, 'suspend-vms')));
+  // libvirt's domains in the same lanes: each saved by libvirt while the VMs save
+  steps.push(...saveDomains(ctx, 'suspend-vms'));
   return steps;
 }
 

@@ -1,0 +1,127 @@
+/**
+ * libvirt's domains: liveupdate never starts them; libvirt saves each one (`virsh save`) into a save
+ * image on the carve-out and restores it from there (`virsh restore`), so the domain stays libvirt's
+ * throughout (its XML, its devices, its monitor). The copy path: the image holds the guest RAM too,
+ * copied out before the kexec and back after it. (In place is judged in plan/rules.ts and refused
+ * where it cannot be done without a race; see docs/libvirt.md.)
+ */
+import { stepper, type PlanContext } from '../context.js';
+import type { Check, Phase, Step } from '../types.js';
+
+/** A domain's save image: in the state folder on the carve-out, beside the VMs' device state. */
+export const saveImage = (ctx: PlanContext, domain: string): string => `${ctx.profile.migration.stateDir}/${domain}.libvirt-save`;
+
+const virsh = (ctx: PlanContext, ...args: string[]): string[] => ['virsh', '-c', ctx.profile.libvirt!.uri, ...args];
+
+const domainIs = (ctx: PlanContext, domain: string, states: string[]): Check => ({
+  kind: 'domain-state',
+  uri: ctx.profile.libvirt!.uri,
+  domain,
+  states,
+});
+
+/** suspend: each domain saved by libvirt into its image (the domain stops: libvirt ends its QEMU), then the image checked whole. */
+export function saveDomains(ctx: PlanContext, group: string): Step[] {
+  const s = stepper('suspend');
+  return (ctx.profile.libvirt?.domains ?? []).flatMap((d) => {
+    const image = saveImage(ctx, d);
+    return [
+      s(
+        `virsh-save/${d}`,
+        {
+          blackout: true,
+          vm: d,
+          group,
+          idempotent: false,
+          // saved already: libvirt shows it shut off and its image is there
+          check: { kind: 'all', checks: [domainIs(ctx, d, ['shut off']), { kind: 'path-exists', path: image }] },
+          marks: { blackoutStart: true, saveState: true },
+          description: `libvirt saves ${d} (its RAM and device state) into ${image}; libvirt stops its QEMU`,
+        },
+        { kind: 'exec', argv: virsh(ctx, 'save', '--running', '--', d, image) },
+      ),
+      s(
+        `verify-save/${d}`,
+        { blackout: true, vm: d, group, idempotent: true, check: null, description: `verify ${image} is there and whole` },
+        { kind: 'verify', verify: { kind: 'state-file', vm: d, path: image } },
+      ),
+    ];
+  });
+}
+
+/** Before a restore: libvirt answers (at boot its daemon may start after the agent). */
+export function libvirtReady(ctx: PlanContext, phase: Phase): Step[] {
+  const lv = ctx.profile.libvirt;
+  if (!lv) return [];
+  const wait = Math.ceil(ctx.profile.migration.timeoutMs / 1000);
+  return [
+    stepper(phase)(
+      'libvirt-ready',
+      {
+        blackout: true,
+        idempotent: true,
+        check: null,
+        description: `wait up to ${wait} s for libvirt to answer on ${lv.uri} (at boot it may start after the agent)`,
+      },
+      {
+        kind: 'exec',
+        argv: [
+          'sh',
+          '-c',
+          'i=0; until virsh -c "$1" -q version >/dev/null 2>&1; do i=$((i+1)); [ "$i" -ge "$2" ] && { echo "libvirt did not answer on $1 in $2 s" >&2; exit 1; }; sleep 1; done',
+          'sh',
+          lv.uri,
+          String(wait),
+        ],
+      },
+    ),
+  ];
+}
+
+/**
+ * resume (and abort): libvirt restores each domain from its image, running, and the image goes (it
+ * holds RAM the domain has moved on from). Abort restores only a domain that was saved.
+ */
+export function restoreDomains(ctx: PlanContext, phase: Phase, group: string): Step[] {
+  const s = stepper(phase);
+  const abort = phase === 'abort';
+  return (ctx.profile.libvirt?.domains ?? []).flatMap((d) => {
+    const image = saveImage(ctx, d);
+    const saved: Check = {
+      kind: 'all',
+      checks: [
+        { kind: 'not', check: domainIs(ctx, d, ['running']) },
+        { kind: 'path-exists', path: image },
+      ],
+    };
+    return [
+      s(
+        `virsh-restore/${d}`,
+        {
+          blackout: true,
+          vm: d,
+          group,
+          idempotent: false,
+          check: domainIs(ctx, d, ['running']),
+          ...(abort ? { onlyIf: saved } : {}),
+          marks: { restore: 'load', blackoutEnd: true },
+          description: `libvirt restores ${d} from ${image}, running`,
+        },
+        { kind: 'exec', argv: virsh(ctx, 'restore', '--running', image) },
+      ),
+      s(
+        `drop-save/${d}`,
+        {
+          blackout: false,
+          vm: d,
+          group,
+          idempotent: true,
+          check: { kind: 'not', check: { kind: 'path-exists', path: image } },
+          onlyIf: domainIs(ctx, d, ['running']),
+          description: `remove ${image}: ${d} runs again and has moved on from it`,
+        },
+        { kind: 'exec', argv: ['rm', '-f', '--', image] },
+      ),
+    ];
+  });
+}

@@ -1,0 +1,215 @@
+// libvirt's own domains, updated through libvirt: a real libvirtd (started here when none runs, as
+// the test command installs it), a real domain running the counter guest under Debian 12's QEMU,
+// real virsh save and restore. The only double is the facts edit of test/helpers/local-qemu.ts
+// (a loop-mounted ext4 reported as an active pmem carve-out); no kexec here (the lab's part).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { gatherFacts } from '../../src/facts/gather.js';
+import { LocalHost } from '../../src/host/local.js';
+import { requireProfile } from '../../src/profile/load.js';
+import { ROOT } from '../helpers/paths.js';
+import { withActivePmem } from '../helpers/local-qemu.js';
+import { tempDir } from '../helpers/temp.js';
+import type { JournalRecord } from '../../src/exec/journal.js';
+
+const T = { timeout: 600_000 };
+const URI = 'qemu:///system';
+const virsh = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
+  spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
+let startedDaemon = false;
+
+before(async () => {
+  assert.ok(spawnSync('sh', ['-c', 'command -v virsh libvirtd']).status === 0, 'libvirt is installed by the test command (scripts/test)');
+  if (virsh('-q', 'version').status !== 0) {
+    // no service manager here: the daemons as libvirt's own units start them
+    if (spawnSync('pgrep', ['-x', 'virtlogd']).status !== 0) execFileSync('virtlogd', ['-d']);
+    execFileSync('libvirtd', ['-d']);
+    startedDaemon = true;
+    for (let i = 0; i < 100 && virsh('-q', 'version').status !== 0; i++) await sleep(200);
+  }
+  assert.equal(virsh('-q', 'version').status, 0, 'libvirtd answers');
+});
+
+after(() => {
+  if (startedDaemon) spawnSync('pkill', ['-x', 'libvirtd']);
+});
+
+let seq = 0;
+
+/** A host with a carve-out mount (loop ext4), a domain of libvirt's running the counter guest, and a profile naming it. */
+async function domainHost(opts: { ram?: 'copy' | 'in-place'; memory?: string; stateDir?: string } = {}) {
+  const dir = tempDir('/var/tmp/lu-libvirt-');
+  const mount = join(dir, 'pmem');
+  mkdirSync(mount);
+  execFileSync('truncate', ['-s', '512M', join(dir, 'fs.img')]);
+  execFileSync('mkfs.ext4', ['-q', '-F', join(dir, 'fs.img')]);
+  execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
+  mkdirSync(join(mount, 'state'));
+  // libvirt's QEMU runs as its own user: the disk image must be readable to it
+  execFileSync('chmod', ['755', dir]);
+  execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, 'counter.img')]);
+  const name = `lu-dom-${process.pid}-${seq++}`;
+  writeFileSync(
+    join(dir, 'domain.xml'),
+    `<domain type='qemu'>
+  <name>${name}</name>
+  <memory unit='MiB'>${opts.memory ?? '64'}</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${dir}/counter.img'/><target dev='hda' bus='ide'/></disk>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`,
+  );
+  const def = virsh('define', join(dir, 'domain.xml'));
+  assert.equal(def.status, 0, def.stderr);
+  const start = virsh('start', name);
+  assert.equal(start.status, 0, start.stderr);
+  const profile = join(dir, 'profile.yaml');
+  writeFileSync(
+    profile,
+    `version: 1
+host: {name: lvhost}
+persistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}
+kexec: {kernel: /bin/true}
+migration: {stateDir: ${opts.stateDir ?? `${mount}/state`}, timeout: 120s}
+journal: {dir: ${dir}/journal}
+runtime: {dir: ${dir}/run}
+libvirt:
+  domains: [${name}]
+${opts.ram ? `  ram: ${opts.ram}\n` : ''}`,
+  );
+  const facts = join(dir, 'facts.json');
+  const refreshFacts = async (): Promise<void> => {
+    const real = await gatherFacts(new LocalHost(), requireProfile(profile).profile);
+    writeFileSync(facts, JSON.stringify({ ...withActivePmem(real, 'lvhost'), files: { '/bin/true': 1 } }));
+  };
+  await refreshFacts();
+  return {
+    dir,
+    mount,
+    name,
+    profile,
+    facts,
+    refreshFacts,
+    cli: (args: string[]) =>
+      spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 500_000 }),
+    /** the counter guest's count, read from its RAM through libvirt's monitor (the test's reading taints the domain; liveupdate's steps never do) */
+    counter: (): bigint => {
+      const peek = spawnSync('virsh', ['-c', URI, 'qemu-monitor-command', '--hmp', name, 'xp /1gx 0x7e00'], { encoding: 'utf8' });
+      assert.equal(peek.status, 0, peek.stderr);
+      return BigInt(peek.stdout.trim().split(/\s+/).at(-1)!);
+    },
+    journal: (): JournalRecord[] => {
+      const files = readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.journal'));
+      return readFileSync(join(dir, 'journal', files[0]!), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as JournalRecord);
+    },
+    cleanup: () => {
+      virsh('destroy', name);
+      virsh('undefine', name);
+      spawnSync('umount', [mount]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+test(
+  "a running libvirt domain is updated through libvirt (copy path): saved into an image on the carve-out, restored from it; it counts on, libvirt shows it running, the journal has the image's size",
+  T,
+  async () => {
+    const h = await domainHost();
+    try {
+      await sleep(1500);
+      const plan = h.cli(['plan', '--phase', 'all', '--vmm-only', '--profile', h.profile, '--facts', h.facts, '--json']);
+      assert.equal(plan.status, 0, plan.stdout + plan.stderr);
+      const doc = JSON.parse(plan.stdout) as {
+        domains: Array<{ name: string; ram: string; memory: number }>;
+        steps: Array<{ id: string; argv?: string[] }>;
+      };
+      assert.deepEqual(
+        doc.domains.map((d) => [d.name, d.ram, d.memory]),
+        [[h.name, 'copy', 64 << 20]],
+      );
+      const save = doc.steps.find((s) => s.id === `suspend/virsh-save/${h.name}`);
+      assert.deepEqual(save?.argv, ['virsh', '-c', URI, 'save', '--running', '--', h.name, `${h.mount}/state/${h.name}.libvirt-save`]);
+      const before = h.counter();
+      const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, new RegExp(`blackout ${h.name}: [0-9]+ ms`));
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
+      await sleep(1000);
+      const after = h.counter();
+      assert.ok(after > before, `the guest counted on from where it was saved: ${before} before, ${after} after`);
+      const recs = h.journal();
+      const verified = recs.find((x) => x.type === 'step-end' && x.id === `suspend/verify-save/${h.name}`) as
+        { outcome?: { bytes?: number } } | undefined;
+      assert.ok((verified?.outcome?.bytes ?? 0) > 0, 'the save image size is in the journal');
+      assert.ok(!existsSync(`${h.mount}/state/${h.name}.libvirt-save`), 'the image went once the domain ran again');
+      // libvirt did all of it: no step goes around it to QEMU's monitor
+      assert.ok(!doc.steps.some((s) => s.argv?.includes('qemu-monitor-command')));
+    } finally {
+      h.cleanup();
+    }
+  },
+);
+
+test(
+  'a domain liveupdate cannot keep in place is refused at plan time with what to add to its XML and qemu.conf; nothing on the host changes',
+  T,
+  async () => {
+    const h = await domainHost({ ram: 'in-place' });
+    try {
+      const id = virsh('domid', h.name).stdout.trim();
+      const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /<memoryBacking><source type='file'\/><access mode='shared'\/><\/memoryBacking>/);
+      assert.match(r.stderr, /memory_backing_dir = "[^"]+\/libvirt-ram" in \/etc\/libvirt\/qemu.conf/);
+      assert.match(r.stderr, /cannot be given x-ignore-shared on its command line/);
+      assert.match(r.stderr, /libvirt\.ram: copy/);
+      assert.match(r.stderr, /profile\.yaml:[0-9]+:[0-9]+/, 'the profile line of the domain');
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
+      assert.equal(virsh('domid', h.name).stdout.trim(), id, 'the same QEMU runs it: nothing was stopped');
+      assert.ok(!existsSync(join(h.dir, 'journal')) || readdirSync(join(h.dir, 'journal')).length === 0, 'no run was journalled');
+    } finally {
+      h.cleanup();
+    }
+  },
+);
+
+test(
+  'refused at their fields: a carve-out too small for the save images and a domain libvirt does not have; then the same domain shut off',
+  T,
+  async () => {
+    const h = await domainHost({ memory: '64' });
+    try {
+      const text = readFileSync(h.profile, 'utf8')
+        .replace('size: 1G', 'size: 32M')
+        .replace(`domains: [${h.name}]`, `domains: [${h.name}, no-such-domain]`);
+      writeFileSync(h.profile, text);
+      await h.refreshFacts();
+      const plan = (): { status: number | null; stderr: string; stdout: string } =>
+        h.cli(['plan', '--phase', 'all', '--vmm-only', '--profile', h.profile, '--facts', h.facts]);
+      let r = plan();
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, /persistence\.size.*cannot hold the domains' save images \(64M of RAM\): make it at least 128M/);
+      assert.match(r.stderr, /libvirt\.domains\[1\].*has no domain 'no-such-domain'/);
+      virsh('destroy', h.name);
+      await h.refreshFacts();
+      r = plan();
+      assert.equal(r.status, 1, r.stdout + r.stderr);
+      assert.match(r.stderr, new RegExp(`${h.name} is shut off: only a running domain is updated`));
+    } finally {
+      h.cleanup();
+    }
+  },
+);
