@@ -1,6 +1,7 @@
 import { LiveupdateError } from '../errors.js';
 import type { Host } from '../host/host.js';
 import type { Profile } from '../profile/types.js';
+import { domainSaveImage } from '../profile/types.js';
 import { parseProbeOutput } from './parse.js';
 import { probeArgv, type ProbedVm } from './probe.js';
 import type { HostFacts } from './types.js';
@@ -20,7 +21,12 @@ export interface ProbeTargets {
 export function probeTargets(profile: Profile | undefined): ProbeTargets {
   if (!profile) return { qemu: ['/usr/bin/qemu-system-x86_64'], files: [] };
   const qemu = [...new Set(profile.vms.flatMap((v) => [v.qemu.binary, v.qemu.restoreBinary]))];
-  const files = [profile.kexec.kernel, ...(profile.kexec.initrd ? [profile.kexec.initrd] : [])];
+  const files = [
+    profile.kexec.kernel,
+    ...(profile.kexec.initrd ? [profile.kexec.initrd] : []),
+    // a domain saved and not restored yet is shut off with its image there
+    ...(profile.libvirt?.domains ?? []).map((d) => domainSaveImage(profile.migration.stateDir, d)),
+  ];
   return {
     qemu,
     files,

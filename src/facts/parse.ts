@@ -241,7 +241,7 @@ export function parseProbeOutput(text: string, collectedAt: string, libvirtUri =
   };
 }
 
-/** `libvirt`: `key\tvalue` lines, and one `domain\tNAME\tSTATE\tID\tEMULATOR-VERSION\tRAM-FILES\tXML-BASE64` per domain. */
+/** `libvirt`: `key\tvalue` lines, and one `domain\tNAME\tSTATE\tID\tEMULATOR-VERSION\tRAM-FILES\tAUTOSTART\tXML-BASE64` per domain. */
 export function parseLibvirt(text: string, uri: string): LibvirtFacts {
   const out: LibvirtFacts = {
     uri,
@@ -259,13 +259,14 @@ export function parseLibvirt(text: string, uri: string): LibvirtFacts {
     else if (f[0] === 'memory_backing_dir' && v) out.memoryBackingDir = v;
     else if (f[0] === 'hook' && v) out.hooks.push(v);
     else if (f[0] === 'domain' && f[1]) {
-      const [, name, state = 'missing', id, version, files, xml] = f;
+      const [, name, state = 'missing', id, version, files, autostart, xml] = f;
       out.domains.push({
         name,
         state,
         id: id && /^[0-9]+$/.test(id) ? Number(id) : undefined,
         emulatorVersion: version?.match(/version ([0-9]+\.[0-9]+(\.[0-9]+)?)/)?.[1],
         ramFiles: (files ?? '').split(' ').filter(Boolean),
+        autostart: autostart === 'enable',
         ...readDomainXml(xml ? Buffer.from(xml, 'base64').toString('utf8') : ''),
       });
     }

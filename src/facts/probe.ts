@@ -81,8 +81,9 @@ libvirt() {
     x=$(virsh -c "$LV_URI" dumpxml --migratable -- "$d" 2>/dev/null)
     e=$(printf '%s\\n' "$x" | sed -n 's|^ *<emulator>\\(.*\\)</emulator>|\\1|p' | head -n 1)
     v=; case $e in /*) v=$("$e" --version 2>/dev/null | head -n 1) ;; esac
+    a=$(virsh -c "$LV_URI" dominfo -- "$d" 2>/dev/null | sed -n 's/^Autostart: *//p')
     r=; [ -n "$id" ] && for f in "\${b:-/var/lib/libvirt/qemu/ram}/libvirt/qemu/$id-"*/*; do [ -f "$f" ] && r="$r$f "; done
-    printf 'domain\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(echo $st)" "\${id:--}" "$v" "$r" "$(printf '%s' "$x" | base64 -w 0)"
+    printf 'domain\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(echo $st)" "\${id:--}" "$v" "$r" "\${a:--}" "$(printf '%s' "$x" | base64 -w 0)"
   done
 }
 [ "$VM_N" -eq 0 ] || sec vms

@@ -116,6 +116,8 @@ export interface DomainFacts {
   emulatorVersion: string | undefined;
   /** the files in its folder under memory_backing_dir: its RAM files while it runs with file-backed RAM */
   ramFiles: string[];
+  /** libvirt starts it when its daemon starts (virsh autostart) */
+  autostart: boolean;
   /** from its XML: the emulator, guest RAM in bytes, how RAM is backed, passed-through devices */
   emulator: string | undefined;
   memory: number | undefined;

@@ -8,6 +8,7 @@ import type { HostFacts, Mount } from '../facts/types.js';
 import { byPosition } from '../input/position.js';
 import { Findings, isWithin } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
+import { domainSaveImage } from '../profile/types.js';
 import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
@@ -275,6 +276,9 @@ function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
       return;
     }
     if (d.state !== 'running') {
+      // saved by a run and not restored yet: its image is there, and resume restores it
+      const image = domainSaveImage(profile.migration.stateDir, name);
+      if (d.state === 'shut off' && typeof facts.files[image] === 'number') return;
       f.error(at, `${name} is ${d.state}: only a running domain is updated (nothing of a stopped one is in memory to keep)`);
       return;
     }

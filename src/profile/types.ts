@@ -71,6 +71,9 @@ export interface LibvirtSpec {
   domains: string[];
 }
 
+/** A libvirt domain's save image: in the state folder (on the carve-out), beside the VMs' device state. */
+export const domainSaveImage = (stateDir: string, domain: string): string => `${stateDir}/${domain}.libvirt-save`;
+
 export interface Profile {
   version: 1;
   /** the file it was read from, for messages */

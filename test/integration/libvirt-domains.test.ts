@@ -89,7 +89,7 @@ ${opts.ram ? `  ram: ${opts.ram}\n` : ''}`,
   const facts = join(dir, 'facts.json');
   const refreshFacts = async (): Promise<void> => {
     const real = await gatherFacts(new LocalHost(), requireProfile(profile).profile);
-    writeFileSync(facts, JSON.stringify({ ...withActivePmem(real, 'lvhost'), files: { '/bin/true': 1 } }));
+    writeFileSync(facts, JSON.stringify({ ...withActivePmem(real, 'lvhost'), files: { ...real.files, '/bin/true': 1 } }));
   };
   await refreshFacts();
   return {
@@ -209,6 +209,60 @@ test(
       assert.equal(r.status, 1, r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`${h.name} is shut off: only a running domain is updated`));
     } finally {
+      h.cleanup();
+    }
+  },
+);
+
+/** libvirtd stopped and started as at boot: its once-per-boot autostart marker (/run is new after a kexec) gone. */
+async function daemonAsAtBoot(): Promise<void> {
+  spawnSync('pkill', ['-x', 'libvirtd']);
+  for (let i = 0; i < 100 && spawnSync('pgrep', ['-x', 'libvirtd']).status === 0; i++) await sleep(100);
+  rmSync('/run/libvirt/qemu/autostarted', { force: true });
+  execFileSync('libvirtd', ['-d']);
+  for (let i = 0; i < 100 && virsh('-q', 'version').status !== 0; i++) await sleep(200);
+  startedDaemon = true;
+}
+
+test(
+  "libvirt's autostart does not cold-start a saved domain when its daemon starts (as at boot): liveupdate turns it off before the save and back on after the restore; another autostart domain, the control, is started",
+  T,
+  async () => {
+    const h = await domainHost();
+    const control = `${h.name}-control`;
+    try {
+      // a domain of its own: its own disk (QEMU locks a disk image for its writer)
+      execFileSync('cp', [join(h.dir, 'counter.img'), join(h.dir, 'control.img')]);
+      writeFileSync(
+        join(h.dir, 'control.xml'),
+        readFileSync(join(h.dir, 'domain.xml'), 'utf8')
+          .replace(`<name>${h.name}</name>`, `<name>${control}</name>`)
+          .replace('counter.img', 'control.img'),
+      );
+      assert.equal(virsh('define', join(h.dir, 'control.xml')).status, 0);
+      assert.equal(virsh('autostart', control).status, 0);
+      assert.equal(virsh('autostart', h.name).status, 0);
+      await h.refreshFacts();
+      await sleep(1000);
+      const before = h.counter();
+      const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(s.status, 0, s.stdout + s.stderr);
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
+      assert.match(virsh('dominfo', h.name).stdout, /Autostart:\s+disable/);
+      await daemonAsAtBoot();
+      assert.equal(virsh('domstate', control).stdout.trim(), 'running', 'the daemon autostarted the control domain');
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off', 'and left the saved one to liveupdate');
+      await h.refreshFacts();
+      const r = h.cli(['resume', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
+      assert.match(virsh('dominfo', h.name).stdout, /Autostart:\s+enable/, r.stdout + r.stderr);
+      await sleep(1000);
+      const after = h.counter();
+      assert.ok(after > before, `restored from its image, not cold-started: ${before} before, ${after} after`);
+    } finally {
+      virsh('destroy', control);
+      virsh('undefine', control);
       h.cleanup();
     }
   },

@@ -5,11 +5,11 @@
  * copied out before the kexec and back after it. (In place is judged in plan/rules.ts and refused
  * where it cannot be done without a race; see docs/libvirt.md.)
  */
+import { domainSaveImage } from '../../profile/types.js';
 import { stepper, type PlanContext } from '../context.js';
 import type { Check, Phase, Step } from '../types.js';
 
-/** A domain's save image: in the state folder on the carve-out, beside the VMs' device state. */
-export const saveImage = (ctx: PlanContext, domain: string): string => `${ctx.profile.migration.stateDir}/${domain}.libvirt-save`;
+export const saveImage = (ctx: PlanContext, domain: string): string => domainSaveImage(ctx.profile.migration.stateDir, domain);
 
 const virsh = (ctx: PlanContext, ...args: string[]): string[] => ['virsh', '-c', ctx.profile.libvirt!.uri, ...args];
 
@@ -20,12 +20,47 @@ const domainIs = (ctx: PlanContext, domain: string, states: string[]): Check => 
   states,
 });
 
+/** Left by the save while libvirt's autostart of the domain is off, for the restore to turn it back on. */
+const autostartMark = (ctx: PlanContext, domain: string): string => `${saveImage(ctx, domain)}.autostart`;
+
+/** libvirt starts the domain when its daemon starts, per the facts */
+const autostarts = (ctx: PlanContext, domain: string): boolean =>
+  ctx.facts.libvirt?.domains.find((x) => x.name === domain)?.autostart === true;
+
 /** suspend: each domain saved by libvirt into its image (the domain stops: libvirt ends its QEMU), then the image checked whole. */
 export function saveDomains(ctx: PlanContext, group: string): Step[] {
   const s = stepper('suspend');
   return (ctx.profile.libvirt?.domains ?? []).flatMap((d) => {
     const image = saveImage(ctx, d);
     return [
+      // saved, the domain is shut off: libvirt would cold-start it when its daemon starts after the kexec
+      ...(autostarts(ctx, d)
+        ? [
+            s(
+              `autostart-off/${d}`,
+              {
+                blackout: false,
+                vm: d,
+                group,
+                idempotent: true,
+                check: null,
+                description: `turn libvirt's autostart of ${d} off until it is restored (libvirt would cold-start it at boot, its saved state unused); ${autostartMark(ctx, d)} says to turn it back on`,
+              },
+              {
+                kind: 'exec',
+                argv: [
+                  'sh',
+                  '-c',
+                  'touch "$2" && virsh -c "$1" autostart --disable -- "$3"',
+                  'sh',
+                  ctx.profile.libvirt!.uri,
+                  autostartMark(ctx, d),
+                  d,
+                ],
+              },
+            ),
+          ]
+        : []),
       s(
         `virsh-save/${d}`,
         {
@@ -121,6 +156,23 @@ export function restoreDomains(ctx: PlanContext, phase: Phase, group: string): S
           description: `remove ${image}: ${d} runs again and has moved on from it`,
         },
         { kind: 'exec', argv: ['rm', '-f', '--', image] },
+      ),
+      // whichever plan turned it off (a resume planned after the save reads it off): the mark says
+      s(
+        `autostart-on/${d}`,
+        {
+          blackout: false,
+          vm: d,
+          group,
+          idempotent: true,
+          check: null,
+          onlyIf: { kind: 'all', checks: [domainIs(ctx, d, ['running']), { kind: 'path-exists', path: autostartMark(ctx, d) }] },
+          description: `turn libvirt's autostart of ${d} back on, where liveupdate turned it off (${autostartMark(ctx, d)})`,
+        },
+        {
+          kind: 'exec',
+          argv: ['sh', '-c', 'virsh -c "$1" autostart -- "$3" && rm -f -- "$2"', 'sh', ctx.profile.libvirt!.uri, autostartMark(ctx, d), d],
+        },
       ),
     ];
   });

@@ -47,7 +47,7 @@ test("the probe's libvirt section: versions, memory_backing_dir, hooks, and each
       'daemon\t9.0.0',
       'memory_backing_dir\t/mnt/pmem/libvirt-ram',
       'hook\t/etc/libvirt/hooks/qemu.d/other',
-      `domain\tweb1\trunning\t3\tQEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)\t/mnt/pmem/libvirt-ram/libvirt/qemu/3-web1/pc.ram \t${b64}`,
+      `domain\tweb1\trunning\t3\tQEMU emulator version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)\t/mnt/pmem/libvirt-ram/libvirt/qemu/3-web1/pc.ram \tenable\t${b64}`,
       'domain\tgone\tmissing',
       '',
     ].join('\n'),
@@ -57,10 +57,10 @@ test("the probe's libvirt section: versions, memory_backing_dir, hooks, and each
   assert.equal(f.memoryBackingDir, '/mnt/pmem/libvirt-ram');
   assert.deepEqual(f.hooks, ['/etc/libvirt/hooks/qemu.d/other']);
   assert.deepEqual(
-    f.domains.map((d) => [d.name, d.state, d.id, d.emulatorVersion, d.ramFiles, d.memory]),
+    f.domains.map((d) => [d.name, d.state, d.id, d.emulatorVersion, d.ramFiles, d.autostart, d.memory]),
     [
-      ['web1', 'running', 3, '7.2.22', ['/mnt/pmem/libvirt-ram/libvirt/qemu/3-web1/pc.ram'], 64 << 20],
-      ['gone', 'missing', undefined, undefined, [], undefined],
+      ['web1', 'running', 3, '7.2.22', ['/mnt/pmem/libvirt-ram/libvirt/qemu/3-web1/pc.ram'], true, 64 << 20],
+      ['gone', 'missing', undefined, undefined, [], false, undefined],
     ],
   );
   assert.equal(parseLibvirt('virsh\t-\n', 'qemu:///system').version, undefined, 'no virsh on the host');
