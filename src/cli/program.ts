@@ -7,6 +7,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { expandHome } from '../input/path.js';
 import { AGENT_DIR } from '../agent/request.js';
 import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_BACKENDS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
+import type { ProfileImportOpts } from './commands/profile.js';
 import type { DemoOpts } from './commands/demo.js';
 import type { FactsOpts } from './commands/facts.js';
 import type { FleetOpts, FleetRunOpts, FleetStatusOpts } from './commands/fleet.js';
@@ -230,6 +231,21 @@ function declareDemo(program: Command, ctx: CommandContext): void {
 
 /** fleet plan|run|status: many hosts over SSH. */
 function declareFleet(program: Command, ctx: CommandContext): void {
+  const profileCmd = program.command('profile').description('write a starting profile from what a host runs');
+  profileCmd
+    .command('import')
+    .description("a profile for the domains libvirt runs now on a host (read only; each domain's readiness in comments)")
+    .option('--libvirt [uri]', 'from libvirt on this connection (default qemu:///system)')
+    .option('--out <file>', 'write the profile there instead of to stdout')
+    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
+    .option('--identity <file>', 'SSH private key')
+    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
+    .option('--accept-new-host-key', 'trust and record an unknown host key')
+    .option(SSH_CONFIG, SSH_CONFIG_HELP)
+    .option(BECOME, BECOME_HELP)
+    .option('--json', 'machine-readable output')
+    .action(async (opts: ProfileImportOpts) => (await import('./commands/profile.js')).profileImport(opts, ctx));
+
   const fleet = program.command('fleet').description('many hosts over SSH: plan, run in rolling batches with a failure budget, status');
   const common = (c: Command): Command =>
     c

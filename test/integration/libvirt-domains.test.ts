@@ -267,3 +267,41 @@ test(
     }
   },
 );
+
+test(
+  'profile import --libvirt writes, from the running domains, a profile that validates and plans (copy path), each domain with its readiness',
+  T,
+  async () => {
+    const h = await domainHost();
+    try {
+      const out = join(h.dir, 'imported.yaml');
+      const r = h.cli(['profile', 'import', '--libvirt', URI, '--out', out]);
+      assert.equal(r.status, 0, r.stdout + r.stderr);
+      const text = readFileSync(out, 'utf8');
+      assert.match(text, new RegExp(`^    - ${h.name}$`, 'm'));
+      assert.match(text, new RegExp(`# ${h.name}: 64M, QEMU 7\\.2\\.[0-9]+`));
+      assert.match(text, /in place would need <memoryBacking><source type='file'\/><access mode='shared'\/><\/memoryBacking> in its XML/);
+      const v = h.cli(['validate', out]);
+      assert.equal(v.status, 0, v.stdout + v.stderr);
+      assert.match(v.stdout, /1 libvirt domain/);
+      // planned from this machine's facts, the carve-out reported active (the same edit as the other tests), and the
+      // running kernel's image reported in /boot (this machine boots one from elsewhere; a Debian host has it there), and the
+      // running kernel's image reported in /boot (this machine boots one from elsewhere; a Debian host has it there)
+      const real = await gatherFacts(new LocalHost(), requireProfile(out).profile);
+      const facts = join(h.dir, 'imported-facts.json');
+      writeFileSync(
+        facts,
+        JSON.stringify({
+          ...withActivePmem(real, real.hostname),
+          pathHolds: { ...real.pathHolds, '/mnt/pmem': 'missing' },
+          files: { ...real.files, [`/boot/vmlinuz-${real.kernelRelease}`]: 1 },
+        }),
+      );
+      const p = h.cli(['plan', '--phase', 'all', '--profile', out, '--facts', facts]);
+      assert.equal(p.status, 0, p.stdout + p.stderr);
+      assert.match(p.stdout, new RegExp(`virsh -c ${URI} save --running -- ${h.name} /mnt/pmem/state/${h.name}\\.libvirt-save`));
+    } finally {
+      h.cleanup();
+    }
+  },
+);

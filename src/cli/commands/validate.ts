@@ -11,10 +11,14 @@ export function validate(file: string, { out }: CommandContext): void {
       diagnostics: r.errors,
     });
   }
-  out.result(`${file}: valid (${r.value.persistence.backend}, ${r.value.vms.length} VM${r.value.vms.length === 1 ? '' : 's'})\n`, {
-    type: 'validated',
-    file,
-    valid: true,
-    profile: r.value,
-  });
+  const doms = r.value.libvirt?.domains.length;
+  out.result(
+    `${file}: valid (${r.value.persistence.backend}, ${r.value.vms.length} VM${r.value.vms.length === 1 ? '' : 's'}${doms ? `, ${doms} libvirt domain${doms === 1 ? '' : 's'}` : ''})\n`,
+    {
+      type: 'validated',
+      file,
+      valid: true,
+      profile: r.value,
+    },
+  );
 }
