@@ -9,6 +9,7 @@ import type { DomainFacts, HostFacts } from '../facts/types.js';
 import type { Host } from '../host/host.js';
 import { parseProfile } from '../profile/load.js';
 import { formatSize, GiB } from '../units.js';
+import { readDomainXml, type DomainXml } from '../facts/domain-xml.js';
 import { openHost, type HostOptions } from './hosts.js';
 
 const MOUNT = '/mnt/pmem';
@@ -29,7 +30,7 @@ async function runningDomains(host: Host, uri: string): Promise<string[]> {
 }
 
 /** What stands in the way of each path for a domain, in the words of the file it is changed in. */
-function readiness(d: DomainFacts, f: HostFacts): string[] {
+function readiness(d: DomainFacts & DomainXml, f: HostFacts): string[] {
   const out: string[] = [];
   if (d.hostdevs) out.push(`passes ${d.hostdevs} host device(s) through: not kept under libvirt yet (refused)`);
   const inPlace: string[] = [];
@@ -46,7 +47,7 @@ function readiness(d: DomainFacts, f: HostFacts): string[] {
 
 /** The profile's text (YAML with comments). Pure. */
 export function importedProfile(f: HostFacts, uri: string, at: string): string {
-  const domains = f.libvirt?.domains ?? [];
+  const domains = (f.libvirt?.domains ?? []).map((d) => ({ ...d, ...readDomainXml(d.xml) }));
   const ram = domains.reduce((n, d) => n + (d.memory ?? 0), 0);
   // the save images (each domain's RAM and device state) with room to spare, in whole GiB
   const size = Math.max(1, Math.ceil((ram * 1.1 + 256 * 2 ** 20) / GiB));

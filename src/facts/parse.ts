@@ -1,6 +1,5 @@
 import { LiveupdateError } from '../errors.js';
-import { XMLParser } from 'fast-xml-parser';
-import type { DomainFacts, LibvirtFacts } from './types.js';
+import type { LibvirtFacts } from './types.js';
 import {
   FACTS_FORMAT_VERSION,
   type HostFacts,
@@ -267,59 +266,9 @@ export function parseLibvirt(text: string, uri: string): LibvirtFacts {
         emulatorVersion: version?.match(/version ([0-9]+\.[0-9]+(\.[0-9]+)?)/)?.[1],
         ramFiles: (files ?? '').split(' ').filter(Boolean),
         autostart: autostart === 'enable',
-        ...readDomainXml(xml ? Buffer.from(xml, 'base64').toString('utf8') : ''),
+        xml: xml ? Buffer.from(xml, 'base64').toString('utf8') : '',
       });
     }
   }
   return out;
-}
-
-const UNIT: Record<string, number> = {
-  b: 1,
-  bytes: 1,
-  k: 1024,
-  kib: 1024,
-  kb: 1000,
-  m: 1 << 20,
-  mib: 1 << 20,
-  mb: 1e6,
-  g: 1 << 30,
-  gib: 1 << 30,
-  gb: 1e9,
-};
-
-/** What the plan needs from a domain's XML, read by an XML parser (libvirt's own format, never matched as text). */
-export function readDomainXml(xml: string): Pick<DomainFacts, 'emulator' | 'memory' | 'ramSource' | 'ramAccess' | 'hostdevs' | 'xml'> {
-  const none = { emulator: undefined, memory: undefined, ramSource: undefined, ramAccess: undefined, hostdevs: 0, xml };
-  if (!xml.trim()) return none;
-  type Node = Record<string, unknown>;
-  let doc: Node;
-  try {
-    doc = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '@', isArray: (n) => n === 'hostdev' }).parse(xml, true) as Node;
-  } catch {
-    return none;
-  }
-  const d = (doc['domain'] ?? {}) as Node;
-  const text = (n: unknown): string | undefined =>
-    typeof n === 'string' || typeof n === 'number'
-      ? String(n)
-      : n && typeof n === 'object'
-        ? (text((n as Node)['#text']) ?? undefined)
-        : undefined;
-  const mem = d['memory'] as Node | string | undefined;
-  const u = typeof mem === 'object' ? mem['@unit'] : undefined;
-  const unit = (typeof u === 'string' ? u : 'KiB').toLowerCase();
-  const amount = Number(text(mem));
-  const backing = (d['memoryBacking'] ?? undefined) as Node | undefined;
-  const attr = (n: unknown, a: string): string | undefined =>
-    n && typeof n === 'object' ? ((n as Node)[`@${a}`] as string | undefined) : undefined;
-  const devices = (d['devices'] ?? {}) as Node;
-  return {
-    emulator: text(devices['emulator']),
-    memory: Number.isFinite(amount) && UNIT[unit] !== undefined ? amount * UNIT[unit] : undefined,
-    ramSource: attr(backing?.['source'], 'type'),
-    ramAccess: attr(backing?.['access'], 'mode'),
-    hostdevs: Array.isArray(devices['hostdev']) ? devices['hostdev'].length : 0,
-    xml,
-  };
 }

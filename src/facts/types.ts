@@ -118,14 +118,7 @@ export interface DomainFacts {
   ramFiles: string[];
   /** libvirt starts it when its daemon starts (virsh autostart) */
   autostart: boolean;
-  /** from its XML: the emulator, guest RAM in bytes, how RAM is backed, passed-through devices */
-  emulator: string | undefined;
-  memory: number | undefined;
-  /** <memoryBacking>: <source type=.../> and <access mode=.../>, undefined where the XML has none */
-  ramSource: string | undefined;
-  ramAccess: string | undefined;
-  hostdevs: number;
-  /** `virsh dumpxml --migratable`: what a restore may be given back */
+  /** `virsh dumpxml --migratable`, as libvirt wrote it (src/facts/domain-xml.ts reads it) */
   xml: string;
 }
 

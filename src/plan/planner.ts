@@ -12,6 +12,7 @@ import { resumePhase } from './phases/resume.js';
 import { suspendPhase } from './phases/suspend.js';
 import { PHASES, PLAN_FORMAT_VERSION, type Check, type Phase, type Plan, type PlanDomain, type Step } from './types.js';
 import { saveImage } from './phases/libvirt.js';
+import { readDomainXml } from '../facts/domain-xml.js';
 import { formatSize } from '../units.js';
 
 const BUILDERS: Record<Phase, (ctx: PlanContext) => Step[]> = {
@@ -134,7 +135,7 @@ function planDomains(ctx: PlanContext): PlanDomain[] {
     name,
     ram: lv!.ram,
     saveImage: saveImage(ctx, name),
-    memory: ctx.facts.libvirt?.domains.find((d) => d.name === name)?.memory,
+    memory: readDomainXml(ctx.facts.libvirt?.domains.find((d) => d.name === name)?.xml ?? '').memory,
   }));
 }
 

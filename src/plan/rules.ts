@@ -9,6 +9,7 @@ import { byPosition } from '../input/position.js';
 import { Findings, isWithin } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { domainSaveImage } from '../profile/types.js';
+import { readDomainXml } from '../facts/domain-xml.js';
 import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
@@ -270,7 +271,8 @@ function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
   let ram = 0;
   lv.domains.forEach((name, i) => {
     const at = ['libvirt', 'domains', i];
-    const d = lf.domains.find((x) => x.name === name);
+    const found = lf.domains.find((x) => x.name === name);
+    const d = found && { ...found, ...readDomainXml(found.xml) };
     if (!d || d.state === 'missing') {
       f.error(at, `libvirt on ${facts.hostname} has no domain '${name}' (virsh -c ${lv.uri} list --all)`);
       return;
