@@ -90,7 +90,19 @@ test('the on-host agent carries only what runs a plan: no YAML parser, schema va
   const inputs = Object.keys(outs[0]![1].inputs);
   assert.ok(inputs.includes('dist/src/exec/executor.js'), 'the executor is in it');
   const carried = new Set(inputs.map(owner));
-  for (const h of ['yaml', 'ajv', 'ssh2', 'listr2', 'commander', 'fast-xml-parser', 'src/profile', 'src/fleet', 'src/lab', 'src/cli', 'src/input'])
+  for (const h of [
+    'yaml',
+    'ajv',
+    'ssh2',
+    'listr2',
+    'commander',
+    'fast-xml-parser',
+    'src/profile',
+    'src/fleet',
+    'src/lab',
+    'src/cli',
+    'src/input',
+  ])
     assert.ok(!carried.has(h), `the agent bundle carries ${h}`);
   // of the planner, only the plan's types and constants: the plan arrives made
   assert.deepEqual(
