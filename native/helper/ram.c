@@ -67,11 +67,12 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 {
 	const char *path = NULL, *out = NULL, *compare = NULL;
 	uint64_t size = 0;
-	if (arg_str(a, "path", &path, NULL) < 0 || arg_u64(a, "size", &size, 1, 0) < 0 || arg_str(a, "out", &out, "") < 0 ||
+	/* no "size": a file's whole pages (a save image, whose size the plan cannot know); checked against the size recorded */
+	if (arg_str(a, "path", &path, NULL) < 0 || arg_u64(a, "size", &size, 0, 0) < 0 || arg_str(a, "out", &out, "") < 0 ||
 	    arg_str(a, "compare", &compare, "") < 0)
 		return -1;
 	if (!*out == !*compare) return bad("give exactly one of \"out\" (record) or \"compare\" (check)");
-	if (size < FP_PAGE || size % FP_PAGE) return bad("\"size\" must be a whole number of 4 KiB pages");
+	if (size && (size < FP_PAGE || size % FP_PAGE)) return bad("\"size\" must be a whole number of 4 KiB pages");
 	uint64_t blocks = (size + FP_STRIDE - 1) / FP_STRIDE;
 
 	/* what was recorded, read before the RAM is touched: a bad record changes nothing */
@@ -85,6 +86,10 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 		    sscanf(line + strlen(FP_MAGIC), " size=%llu blocks=%llu", &rsize, &rblocks) != 2) {
 			fclose(f);
 			return fail("invalid", 0, "%s is not a guest RAM fingerprint", compare);
+		}
+		if (!size && rsize >= FP_PAGE && rsize % FP_PAGE == 0) {
+			size = rsize;
+			blocks = (size + FP_STRIDE - 1) / FP_STRIDE;
 		}
 		if (rsize != size || rblocks != blocks) {
 			fclose(f);
@@ -106,6 +111,15 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) { free(want); return sys_fail(errno, "open guest RAM %s", path); }
+	uint64_t file_bytes = 0;
+	if (!size) {
+		struct stat st;
+		if (fstat(fd, &st) < 0) { int e = errno; close(fd); return sys_fail(e, "stat %s", path); }
+		file_bytes = (uint64_t)st.st_size;
+		size = file_bytes & ~(uint64_t)(FP_PAGE - 1);
+		if (size < FP_PAGE) { close(fd); return fail("invalid", 0, "%s holds less than a 4 KiB page", path); }
+		blocks = (size + FP_STRIDE - 1) / FP_STRIDE;
+	}
 	double t0 = now_ms();
 	/*
 	 * read() where the file has it (DAX files, memfds): a copy of each sampled page, no page tables
@@ -180,6 +194,7 @@ int op_ram_fingerprint(const struct jv *a, struct jw *w)
 	jw_kstr(w, "digest", hex);
 	jw_ku64(w, "blocks", blocks);
 	jw_ku64(w, "zeroBlocks", zero);
+	if (file_bytes) jw_ku64(w, "bytes", file_bytes);
 	jw_ku64(w, "microseconds", (uint64_t)(ms * 1000));
 	return 0;
 }

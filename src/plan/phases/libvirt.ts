@@ -23,6 +23,38 @@ const domainIs = (ctx: PlanContext, domain: string, states: string[]): Check => 
 /** Left by the save while libvirt's autostart of the domain is off, for the restore to turn it back on. */
 const autostartMark = (ctx: PlanContext, domain: string): string => `${saveImage(ctx, domain)}.autostart`;
 
+/**
+ * The guard that the save image came back whole: one page per 2 MiB hashed on the host (the native
+ * helper, never the image read over SSH) after the save, and checked before the restore; its size
+ * goes to the journal. A carve-out the new kernel did not keep stops the restore with the image unread.
+ */
+function imageFingerprint(ctx: PlanContext, d: string, phase: Phase, group: string, onlyIf?: Check): Step {
+  const image = saveImage(ctx, d);
+  const record = phase === 'suspend';
+  return stepper(phase)(
+    record ? `fingerprint-save/${d}` : `verify-save/${d}`,
+    {
+      blackout: true,
+      vm: d,
+      group,
+      idempotent: true,
+      // restored, the image is spent: the check is for before the restore
+      check: record ? null : domainIs(ctx, d, ['running']),
+      ...(onlyIf ? { onlyIf } : {}),
+      description: record
+        ? `fingerprint ${image} (one page per 2 MiB) into ${image}.fingerprint; its size to the journal`
+        : `verify ${image} is the image fingerprinted after the save (if not: stop, nothing restored)`,
+    },
+    {
+      kind: 'helper-ioctl',
+      program: {
+        ops: [{ op: 'ram.fingerprint', path: image, ...(record ? { out: `${image}.fingerprint` } : { compare: `${image}.fingerprint` }) }],
+      },
+      ioctls: [],
+    },
+  );
+}
+
 /** libvirt starts the domain when its daemon starts, per the facts */
 const autostarts = (ctx: PlanContext, domain: string): boolean =>
   ctx.facts.libvirt?.domains.find((x) => x.name === domain)?.autostart === true;
@@ -75,11 +107,7 @@ export function saveDomains(ctx: PlanContext, group: string): Step[] {
         },
         { kind: 'exec', argv: virsh(ctx, 'save', '--running', '--', d, image) },
       ),
-      s(
-        `verify-save/${d}`,
-        { blackout: true, vm: d, group, idempotent: true, check: null, description: `verify ${image} is there and whole` },
-        { kind: 'verify', verify: { kind: 'state-file', vm: d, path: image } },
-      ),
+      imageFingerprint(ctx, d, 'suspend', group),
     ];
   });
 }
@@ -130,6 +158,7 @@ export function restoreDomains(ctx: PlanContext, phase: Phase, group: string): S
       ],
     };
     return [
+      imageFingerprint(ctx, d, phase, group, abort ? saved : undefined),
       s(
         `virsh-restore/${d}`,
         {
@@ -155,7 +184,7 @@ export function restoreDomains(ctx: PlanContext, phase: Phase, group: string): S
           onlyIf: domainIs(ctx, d, ['running']),
           description: `remove ${image}: ${d} runs again and has moved on from it`,
         },
-        { kind: 'exec', argv: ['rm', '-f', '--', image] },
+        { kind: 'exec', argv: ['rm', '-f', '--', image, `${image}.fingerprint`] },
       ),
       // whichever plan turned it off (a resume planned after the save reads it off): the mark says
       s(

@@ -195,3 +195,30 @@ test('qemu-start with noTruncate: the real QEMU maps a RAM file whose size reads
     rmSync(d, { recursive: true, force: true });
   }
 });
+
+test('ram.fingerprint without a size: a file of any length (a save image) is fingerprinted by its whole pages, and checked against the size recorded; cut short or changed, it is named', () => {
+  const d = dir();
+  try {
+    const image = join(d, 'web1.libvirt-save');
+    const print = `${image}.fingerprint`;
+    // not a whole number of pages: a save image ends where QEMU's stream ends
+    writeFileSync(image, randomBytes(5 * MiB + 1234));
+    const rec = helper({ op: 'ram.fingerprint', path: image, out: print });
+    assert.equal(rec.code, 0, JSON.stringify(rec.doc));
+    assert.equal(readFileSync(print, 'utf8').split('\n')[0], `liveupdate-ram-fingerprint 1 size=${5 * MiB} blocks=3`);
+    assert.equal(helper({ op: 'ram.fingerprint', path: image, compare: print }).code, 0);
+    const buf = readFileSync(image);
+    buf.fill(0, 2 * MiB, 3 * MiB);
+    writeFileSync(image, buf);
+    const changed = helper({ op: 'ram.fingerprint', path: image, compare: print });
+    assert.equal(changed.doc.error?.code, 'mismatch', JSON.stringify(changed.doc));
+    writeFileSync(image, buf.subarray(0, 3 * MiB));
+    const cut = helper({ op: 'ram.fingerprint', path: image, compare: print });
+    assert.equal(cut.code, 1);
+    assert.match(cut.doc.error?.message ?? '', /is it smaller than/);
+    writeFileSync(image, 'tiny');
+    assert.equal(helper({ op: 'ram.fingerprint', path: image, out: print }).doc.error?.code, 'invalid');
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
+});
