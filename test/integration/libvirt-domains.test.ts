@@ -333,3 +333,30 @@ test(
     }
   },
 );
+
+test(
+  'abort after the save, before any kexec: libvirt restores the domain from its image on this kernel, autostart back on, the image gone',
+  T,
+  async () => {
+    const h = await domainHost();
+    try {
+      assert.equal(virsh('autostart', h.name).status, 0);
+      await h.refreshFacts();
+      await sleep(1000);
+      const before = h.counter();
+      const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(s.status, 0, s.stdout + s.stderr);
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
+      await h.refreshFacts();
+      const a = h.cli(['abort', '--vmm-only', '--profile', h.profile, '--facts', h.facts]);
+      assert.equal(a.status, 0, a.stdout + a.stderr);
+      assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
+      assert.match(virsh('dominfo', h.name).stdout, /Autostart:\s+enable/);
+      assert.ok(!existsSync(`${h.mount}/state/${h.name}.libvirt-save`), 'the image went');
+      await sleep(1000);
+      assert.ok(h.counter() > before, 'restored from its image: the count went on');
+    } finally {
+      h.cleanup();
+    }
+  },
+);
