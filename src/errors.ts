@@ -1,5 +1,15 @@
 /** Exit codes, stable for scripts. */
-export const EXIT = { ok: 0, error: 1, pending: 2, usage: 64, bug: 70, interrupted: 130 } as const;
+/**
+ * One meaning each: 1 nothing was changed; 2 changes pending (plan --detailed-exitcode); 3 a run changed
+ * the host and stopped on a failure, its state kept (status says what next); 4 stopped following an
+ * agent's run, which goes on; 64 usage; 70 a bug; 130 interrupted.
+ */
+export const EXIT = { ok: 0, error: 1, pending: 2, stopped: 3, detached: 4, usage: 64, bug: 70, interrupted: 130 } as const;
+
+/** The exit code of an error a user can act on (EXIT's meanings): usage, a run stopped part-way, or nothing changed. */
+export function exitFor(code: ErrorCode): number {
+  return code === 'USAGE' ? EXIT.usage : code === 'AGENT_GONE' ? EXIT.stopped : EXIT.error;
+}
 
 /** Errors a user can act on carry a stable `code`; anything else reaching main is a bug. */
 export type ErrorCode =
@@ -10,6 +20,8 @@ export type ErrorCode =
   | 'PLAN_INVALID'
   /** a saved plan no longer matches its profile, the host's boot or its facts */
   | 'PLAN_STALE'
+  /** the host's agent ended without a result, part-way through a run: its journal on the host says where */
+  | 'AGENT_GONE'
   | 'USAGE'
   | 'HOST_UNREACHABLE'
   | 'HOST_KEY_REJECTED'

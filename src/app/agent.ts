@@ -186,6 +186,7 @@ export function agentOutcome(r: AgentResult): ExecuteResult {
     fromJournal: r.fromJournal,
     blackouts: r.blackouts,
     runId: r.runId,
+    ...(r.changed !== undefined ? { changed: r.changed } : {}),
     ...(r.aborted ? { aborted: r.aborted } : {}),
   };
 }

@@ -163,7 +163,7 @@ export async function updateHost(
       if (followed.state === 'detached') return { detached: { requestId: started.requestId, host: host.name, why: followed.why } };
       if (followed.state === 'died') {
         throw new LiveupdateError(
-          'STEP_FAILED',
+          'AGENT_GONE',
           `${host.name}: ${followed.why}; the journal on the host (${journalOnHost}) says how far it got${followed.log ? `; its log ends: ${followed.log.split('\n').join(' / ')}` : ''}`,
           {
             hint: `see 'liveupdate status --profile ${req.profile}${hostFlag(req.host)}', then run the same command again: it continues from the journal`,

@@ -74,8 +74,13 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
     .addHelpText(
       'after',
       `
-Exit codes: 0 done (plan --detailed-exitcode: nothing to do), 1 error (nothing further was changed;
-the journal says what was), 2 steps pending (plan --detailed-exitcode), 64 usage, 70 a bug in liveupdate.
+Exit codes, one meaning each:
+  0    done (plan --detailed-exitcode: nothing to do)
+  1    an error, and nothing was changed (bad input, a rule the host fails, a refusal)
+  2    steps that change the host are pending (plan --detailed-exitcode)
+  3    a run changed the host and stopped on a failure; its state is kept: liveupdate status says what next
+  4    stopped following the host's agent, which goes on: liveupdate status --follow
+  64   usage   70  a bug in liveupdate   130  interrupted
 
 Start with: liveupdate demo                 (as root: a real live update in a lab VM, a few minutes)
        or: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,

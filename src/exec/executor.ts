@@ -16,6 +16,8 @@ export interface ExecuteResult {
   fromJournal: string[];
   blackouts: Blackout[];
   runId: string;
+  /** this run (over every invocation of it) finished a step that changes the host: absent from an older agent's result */
+  changed?: boolean;
   /** set when a guard step failed and the command aborted on its own (see Step.abortOnFailure) */
   aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };
 }
@@ -69,12 +71,18 @@ export async function execute(input: {
     journal.append({ type: 'blackout', at: Date.now(), vms: measured }, true);
     journal.append({ type: 'done', at: Date.now(), how: plan.phases.includes('abort') ? 'aborted' : 'resumed' }, true);
   }
+  // a verify step looks only; every other kind changes the host when it runs
+  const kinds = new Map(plan.steps.map((st) => [st.id, st.kind]));
+  const changed = (journal.state?.records ?? []).some(
+    (r) => r.type === 'step-end' && r.result === 'ok' && kinds.has(r.id) && kinds.get(r.id) !== 'verify',
+  );
   return {
     ok: result.ok,
     failures: result.failures.map((f) => ({ id: f.step.id, code: f.error.code, message: f.error.message })),
     fromJournal,
     blackouts: measured,
     runId: state.run.runId,
+    changed,
   };
 }
 

@@ -1,5 +1,5 @@
 /** The reporter for people: results as text on stdout, progress, warnings and errors on stderr. */
-import { EXIT, formatDiagnostic, LiveupdateError } from '../errors.js';
+import { EXIT, exitFor, formatDiagnostic, LiveupdateError } from '../errors.js';
 import { plainLine } from '../step-line.js';
 import type { Reporter } from './reporter.js';
 import { plainStages, ttyStages } from './stages.js';
@@ -42,7 +42,7 @@ export function humanReporter(tty: boolean, stdout: NodeJS.WritableStream, stder
         write(`error: ${err.message}\n`);
         for (const d of err.diagnostics) write(`  ${formatDiagnostic(d)}\n`);
         if (err.hint) write(`hint: ${err.hint}\n`);
-        return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
+        return exitFor(err.code);
       }
       const e = err instanceof Error ? err : new Error(String(err));
       write(`liveupdate hit a bug: ${e.message}\n`);

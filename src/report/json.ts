@@ -3,7 +3,7 @@
  * command only has a result; NDJSON once it streams (a format line first, then its events, warnings,
  * and a result or error line last). Warnings wait for the document, or join the stream once it starts.
  */
-import { EXIT, LiveupdateError, type Diagnostic } from '../errors.js';
+import { EXIT, exitFor, LiveupdateError, type Diagnostic } from '../errors.js';
 import type { Reporter } from './reporter.js';
 import { jsonStages } from './stages.js';
 import { envelope, EVENTS_FORMAT_VERSION, type EmittedLine, type EventLine } from './stream.js';
@@ -54,7 +54,7 @@ export function jsonReporter(stdout: NodeJS.WritableStream): Reporter {
           ...(err.hint ? { hint: err.hint } : {}),
           ...heldWarnings(),
         });
-        return err.code === 'USAGE' ? EXIT.usage : EXIT.error;
+        return exitFor(err.code);
       }
       const e = err instanceof Error ? err : new Error(String(err));
       line({ type: 'error', formatVersion: 1, code: 'BUG', message: e.message, ...(e.stack ? { stack: e.stack } : {}) });

@@ -116,7 +116,7 @@ test(
             killed = true;
             // killed before it wrote a result: the follower says the agent is gone; after it: the command finished
             if (r.code !== 0) {
-              assert.equal(r.code, 1, r.stderr);
+              assert.equal(r.code, 3, r.stderr);
               assert.match(r.stderr, /the agent is gone without a result .*run the same command again: it continues from the journal/s);
               saidGone++;
               rerunFrom = i;
@@ -158,7 +158,7 @@ test(
           signal('SIGINT');
         }
       });
-      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.code, 4, r.stderr);
       const detached = r.stdout
         .trim()
         .split('\n')

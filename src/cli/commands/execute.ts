@@ -57,12 +57,23 @@ async function runPhases(
   }
   if (isDetached(result)) {
     view.detached(name, result.detached, `liveupdate status --follow --profile ${opts.profile}${hostFlag(opts.host)}`);
-    setExit(EXIT.pending);
+    setExit(EXIT.detached);
     return;
   }
   if (isDryRun(result)) return view.dryRun(result.dryRun);
   view.done(name, result);
-  if (!result.ok) setExit(result.failures.some((f) => f.code === 'INTERRUPTED') ? EXIT.interrupted : EXIT.error);
+  if (!result.ok) setExit(failedExit(result));
+}
+
+/**
+ * A run that failed: interrupted; nothing left changed (no step that changes the host finished, or a
+ * guard's abort put the VMs back); or stopped part-way with its state kept (an older agent that does
+ * not say is taken to have changed the host: `status` tells).
+ */
+export function failedExit(r: { failures: Array<{ code: string }>; changed?: boolean; aborted?: { ok: boolean } }): number {
+  if (r.failures.some((f) => f.code === 'INTERRUPTED')) return EXIT.interrupted;
+  if (r.aborted?.ok || r.changed === false) return EXIT.error;
+  return EXIT.stopped;
 }
 
 /** prepare, suspend, kexec, resume, run. */

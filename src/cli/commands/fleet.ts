@@ -120,7 +120,8 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     report: join(result.dir, 'report.json'),
     resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}`,
   });
-  if (!result.ok) setExit(EXIT.error);
+  // a host that failed after a finished step was left part-way (its journal and the report say where)
+  if (!result.ok) setExit(result.hosts.some((h) => h.state !== 'ok' && h.phaseReached) ? EXIT.stopped : EXIT.error);
 }
 
 export function fleetStatus(opts: FleetStatusOpts, { out }: CommandContext): void {
