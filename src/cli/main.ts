@@ -57,6 +57,8 @@ function unknownFlag(program: Command, argv: string[]): { cmd: Command; message:
 /** Builds the program; `run` is the one place errors become exit codes. */
 export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; stderr?: NodeJS.WritableStream } = {}): Promise<number> {
   const json = argv.includes('--json');
+  // --no-color is NO_COLOR=1 (no-color.org) for this run: the reporters and listr2 read that
+  if (argv.includes('--no-color')) process.env['NO_COLOR'] = '1';
   // the one reporter of this run, chosen before anything is read
   const output: Reporter = makeReporter(styleFor(json, io.stderr ?? process.stderr), io.stdout, io.stderr);
   let exitCode: number = EXIT.ok;
@@ -65,6 +67,7 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
     .description('Hypervisor live update: keep guest RAM in place, kexec the host kernel, resume the VMs where they were.')
     .version('0.1.0')
     .option('--json', 'machine-readable output (a JSON document, or NDJSON events with a format line first)')
+    .option('--no-color', 'no colour in what it prints (as NO_COLOR=1; no colour either when not on a terminal)')
     .exitOverride()
     .configureOutput({
       writeOut: (s) => (io.stdout ?? process.stdout).write(s),
@@ -86,7 +89,8 @@ Start with: liveupdate demo                 (as root: a real live update in a la
        or: liveupdate plan --profile profiles/seed-pkernfs.yaml --facts profiles/facts/seed-host.json`,
     );
   declareCommands(program, { out: output, setExit: (c) => (exitCode = c) });
-  for (const c of program.commands) c.option('--json', 'machine-readable output').exitOverride();
+  for (const c of program.commands)
+    c.option('--json', 'machine-readable output').option('--no-color', 'no colour (as NO_COLOR=1)').exitOverride();
 
   try {
     // a mistyped flag is said first, with what it most likely meant: commander would first say that a

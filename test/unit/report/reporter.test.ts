@@ -84,3 +84,27 @@ test('a bug is exit 70 with its stack, in every style', () => {
     assert.match(c.out() + c.err(), /boom/);
   }
 });
+
+test('--no-color: a plan printed to a terminal carries no escape sequence, as with NO_COLOR; without it, the terminal gets its bold and dim', async () => {
+  const { run } = await import('../../../src/cli/main.js');
+  const printed = async (extra: string[]): Promise<string> => {
+    const out = Object.assign(new PassThrough(), { isTTY: true });
+    let s = '';
+    out.on('data', (d: Buffer) => (s += d.toString()));
+    const saved = process.env['NO_COLOR'];
+    delete process.env['NO_COLOR'];
+    try {
+      const code = await run(['plan', '--profile', 'profiles/seed-pkernfs.yaml', '--facts', 'profiles/facts/seed-host.json', ...extra], {
+        stdout: out,
+        stderr: new PassThrough(),
+      });
+      assert.equal(code, 0);
+    } finally {
+      if (saved === undefined) delete process.env['NO_COLOR'];
+      else process.env['NO_COLOR'] = saved;
+    }
+    return s;
+  };
+  assert.ok((await printed([])).includes('\x1b['), 'colour on a terminal');
+  assert.ok(!(await printed(['--no-color'])).includes('\x1b['), 'none with --no-color');
+});
