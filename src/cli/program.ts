@@ -91,30 +91,22 @@ function declareLookCommands(program: Command, ctx: CommandContext): void {
     .argument('<profile>', 'host profile YAML')
     .action(async (file: string) => (await import('./commands/validate.js')).validate(file, ctx));
 
-  program
-    .command('facts')
-    .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
-    .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names')
-    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .option(SSH_CONFIG, SSH_CONFIG_HELP)
-    .option(BECOME, BECOME_HELP)
+  withSshOptions(
+    program
+      .command('facts')
+      .description('probe a host read-only and print what liveupdate plans from (save with --json, replay with --facts)')
+      .option('--profile <file>', 'also probe the QEMU binaries and kexec files this profile names'),
+  )
     .option('--facts <file>', 'print a saved facts file instead of probing')
     .action(async (opts: FactsOpts) => (await import('./commands/facts.js')).facts(opts, ctx));
 
-  program
-    .command('plan')
-    .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
-    .requiredOption('--profile <file>', 'host profile YAML')
-    .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host')
-    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .option(SSH_CONFIG, SSH_CONFIG_HELP)
-    .option(BECOME, BECOME_HELP)
+  withSshOptions(
+    program
+      .command('plan')
+      .description('show every command, file, ioctl and QMP message a live update would issue; changes nothing')
+      .requiredOption('--profile <file>', 'host profile YAML')
+      .option('--facts <file>', 'plan from saved facts (liveupdate facts --json) instead of probing this host'),
+  )
     .option(
       '--vmm-only',
       'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)',
@@ -232,17 +224,13 @@ function declareDemo(program: Command, ctx: CommandContext): void {
 /** fleet plan|run|status: many hosts over SSH. */
 function declareFleet(program: Command, ctx: CommandContext): void {
   const profileCmd = program.command('profile').description('write a starting profile from what a host runs');
-  profileCmd
-    .command('import')
-    .description("a profile for the domains libvirt runs now on a host (read only; each domain's readiness in comments)")
-    .option('--libvirt [uri]', 'from libvirt on this connection (default qemu:///system)')
-    .option('--out <file>', 'write the profile there instead of to stdout')
-    .option('--host <target>', '[user@]addr[:port] or a Host of ssh_config; default: this machine')
-    .option('--identity <file>', 'SSH private key')
-    .option('--known-hosts <file>', 'known_hosts to verify the host key against')
-    .option('--accept-new-host-key', 'trust and record an unknown host key')
-    .option(SSH_CONFIG, SSH_CONFIG_HELP)
-    .option(BECOME, BECOME_HELP)
+  withSshOptions(
+    profileCmd
+      .command('import')
+      .description("a profile for the domains libvirt runs now on a host (read only; each domain's readiness in comments)")
+      .option('--libvirt [uri]', 'from libvirt on this connection (default qemu:///system)')
+      .option('--out <file>', 'write the profile there instead of to stdout'),
+  )
     .option('--json', 'machine-readable output')
     .action(async (opts: ProfileImportOpts) => (await import('./commands/profile.js')).profileImport(opts, ctx));
 

@@ -40,6 +40,30 @@ after(() => {
 
 let seq = 0;
 
+/** `body` on a fresh domain host, cleaned up whatever happens. */
+async function withDomainHost(opts: Parameters<typeof domainHost>[0], body: (h: DomainHost) => Promise<void>): Promise<void> {
+  const h = await domainHost(opts);
+  try {
+    await body(h);
+  } finally {
+    h.cleanup();
+  }
+}
+
+type DomainHost = Awaited<ReturnType<typeof domainHost>>;
+
+/** The domain with autostart on, counting, then saved by `liveupdate suspend`: its count before the save. */
+async function savedWithAutostart(h: DomainHost): Promise<bigint> {
+  assert.equal(virsh('autostart', h.name).status, 0);
+  await h.refreshFacts();
+  await sleep(1000);
+  const before = h.counter();
+  const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+  assert.equal(s.status, 0, s.stdout + s.stderr);
+  assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
+  return before;
+}
+
 /** A host with a carve-out mount (loop ext4), a domain of libvirt's running the counter guest, and a profile naming it. */
 async function domainHost(opts: { ram?: 'copy' | 'in-place'; memory?: string; stateDir?: string } = {}) {
   const dir = tempDir('/var/tmp/lu-libvirt-');
@@ -68,10 +92,19 @@ async function domainHost(opts: { ram?: 'copy' | 'in-place'; memory?: string; st
 </domain>
 `,
   );
+  const cleanup = (): void => {
+    virsh('destroy', name);
+    virsh('undefine', name);
+    spawnSync('umount', [mount]);
+    rmSync(dir, { recursive: true, force: true });
+  };
   const def = virsh('define', join(dir, 'domain.xml'));
-  assert.equal(def.status, 0, def.stderr);
-  const start = virsh('start', name);
-  assert.equal(start.status, 0, start.stderr);
+  const start = def.status === 0 ? virsh('start', name) : def;
+  if (start.status !== 0) {
+    // nothing of a host that did not come up is left behind
+    cleanup();
+    assert.fail(`the test's domain did not start: ${start.stderr}`);
+  }
   const profile = join(dir, 'profile.yaml');
   writeFileSync(
     profile,
@@ -114,12 +147,7 @@ ${opts.ram ? `  ram: ${opts.ram}\n` : ''}`,
         .split('\n')
         .map((l) => JSON.parse(l) as JournalRecord);
     },
-    cleanup: () => {
-      virsh('destroy', name);
-      virsh('undefine', name);
-      spawnSync('umount', [mount]);
-      rmSync(dir, { recursive: true, force: true });
-    },
+    cleanup,
   };
 }
 
@@ -127,8 +155,7 @@ test(
   "a running libvirt domain is updated through libvirt (copy path): saved into an image on the carve-out, restored from it; it counts on, libvirt shows it running, the journal has the image's size",
   T,
   async () => {
-    const h = await domainHost();
-    try {
+    await withDomainHost({}, async (h) => {
       await sleep(1500);
       const plan = h.cli(['plan', '--phase', 'all', '--vmm-only', '--profile', h.profile, '--facts', h.facts, '--json']);
       assert.equal(plan.status, 0, plan.stdout + plan.stderr);
@@ -157,9 +184,7 @@ test(
       assert.ok(!existsSync(`${h.mount}/state/${h.name}.libvirt-save`), 'the image went once the domain ran again');
       // libvirt did all of it: no step goes around it to QEMU's monitor
       assert.ok(!doc.steps.some((s) => s.argv?.includes('qemu-monitor-command')));
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
 
@@ -167,8 +192,7 @@ test(
   'a domain liveupdate cannot keep in place is refused at plan time with what to add to its XML and qemu.conf; nothing on the host changes',
   T,
   async () => {
-    const h = await domainHost({ ram: 'in-place' });
-    try {
+    await withDomainHost({ ram: 'in-place' }, async (h) => {
       const id = virsh('domid', h.name).stdout.trim();
       const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(r.status, 1, r.stdout + r.stderr);
@@ -180,9 +204,7 @@ test(
       assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
       assert.equal(virsh('domid', h.name).stdout.trim(), id, 'the same QEMU runs it: nothing was stopped');
       assert.ok(!existsSync(join(h.dir, 'journal')) || readdirSync(join(h.dir, 'journal')).length === 0, 'no run was journalled');
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
 
@@ -190,8 +212,7 @@ test(
   'refused at their fields: a carve-out too small for the save images and a domain libvirt does not have; then the same domain shut off',
   T,
   async () => {
-    const h = await domainHost({ memory: '64' });
-    try {
+    await withDomainHost({ memory: '64' }, async (h) => {
       const text = readFileSync(h.profile, 'utf8')
         .replace('size: 1G', 'size: 32M')
         .replace(`domains: [${h.name}]`, `domains: [${h.name}, no-such-domain]`);
@@ -208,9 +229,7 @@ test(
       r = plan();
       assert.equal(r.status, 1, r.stdout + r.stderr);
       assert.match(r.stderr, new RegExp(`${h.name} is shut off: only a running domain is updated`));
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
 
@@ -241,13 +260,7 @@ test(
       );
       assert.equal(virsh('define', join(h.dir, 'control.xml')).status, 0);
       assert.equal(virsh('autostart', control).status, 0);
-      assert.equal(virsh('autostart', h.name).status, 0);
-      await h.refreshFacts();
-      await sleep(1000);
-      const before = h.counter();
-      const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
-      assert.equal(s.status, 0, s.stdout + s.stderr);
-      assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
+      const before = await savedWithAutostart(h);
       assert.match(virsh('dominfo', h.name).stdout, /Autostart:\s+disable/);
       await daemonAsAtBoot();
       assert.equal(virsh('domstate', control).stdout.trim(), 'running', 'the daemon autostarted the control domain');
@@ -272,8 +285,7 @@ test(
   'profile import --libvirt writes, from the running domains, a profile that validates and plans (copy path), each domain with its readiness',
   T,
   async () => {
-    const h = await domainHost();
-    try {
+    await withDomainHost({}, async (h) => {
       const out = join(h.dir, 'imported.yaml');
       const r = h.cli(['profile', 'import', '--libvirt', URI, '--out', out]);
       assert.equal(r.status, 0, r.stdout + r.stderr);
@@ -300,9 +312,7 @@ test(
       const p = h.cli(['plan', '--phase', 'all', '--profile', out, '--facts', facts]);
       assert.equal(p.status, 0, p.stdout + p.stderr);
       assert.match(p.stdout, new RegExp(`virsh -c ${URI} save --running -- ${h.name} /mnt/pmem/state/${h.name}\\.libvirt-save`));
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
 
@@ -310,8 +320,7 @@ test(
   'a save image that did not come back whole stops the resume before libvirt reads it (RAM_CHANGED), nothing restored; put back, resume restores the domain',
   T,
   async () => {
-    const h = await domainHost();
-    try {
+    await withDomainHost({}, async (h) => {
       await sleep(1000);
       const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(s.status, 0, s.stdout + s.stderr);
@@ -328,9 +337,7 @@ test(
       const again = h.cli(['resume', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(again.status, 0, again.stdout + again.stderr);
       assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
 
@@ -338,15 +345,8 @@ test(
   'abort after the save, before any kexec: libvirt restores the domain from its image on this kernel, autostart back on, the image gone',
   T,
   async () => {
-    const h = await domainHost();
-    try {
-      assert.equal(virsh('autostart', h.name).status, 0);
-      await h.refreshFacts();
-      await sleep(1000);
-      const before = h.counter();
-      const s = h.cli(['suspend', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
-      assert.equal(s.status, 0, s.stdout + s.stderr);
-      assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
+    await withDomainHost({}, async (h) => {
+      const before = await savedWithAutostart(h);
       await h.refreshFacts();
       const a = h.cli(['abort', '--vmm-only', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(a.status, 0, a.stdout + a.stderr);
@@ -355,8 +355,6 @@ test(
       assert.ok(!existsSync(`${h.mount}/state/${h.name}.libvirt-save`), 'the image went');
       await sleep(1000);
       assert.ok(h.counter() > before, 'restored from its image: the count went on');
-    } finally {
-      h.cleanup();
-    }
+    });
   },
 );
