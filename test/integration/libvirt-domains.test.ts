@@ -41,7 +41,7 @@ after(() => {
 let seq = 0;
 
 /** `body` on a fresh domain host, cleaned up whatever happens. */
-async function withDomainHost(opts: Parameters<typeof domainHost>[0], body: (h: DomainHost) => Promise<void>): Promise<void> {
+async function withDomainHost(opts: Parameters<typeof domainHost>[0], body: (h: DomainHost) => Promise<void> | void): Promise<void> {
   const h = await domainHost(opts);
   try {
     await body(h);
@@ -192,7 +192,7 @@ test(
   'a domain liveupdate cannot keep in place is refused at plan time with what to add to its XML and qemu.conf; nothing on the host changes',
   T,
   async () => {
-    await withDomainHost({ ram: 'in-place' }, async (h) => {
+    await withDomainHost({ ram: 'in-place' }, (h) => {
       const id = virsh('domid', h.name).stdout.trim();
       const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(r.status, 1, r.stdout + r.stderr);
