@@ -120,8 +120,8 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
     report: join(result.dir, 'report.json'),
     resume: `liveupdate fleet run --inventory ${opts.inventory} --resume ${result.runId}`,
   });
-  // a host that failed after a finished step was left part-way (its journal and the report say where)
-  if (!result.ok) setExit(result.hosts.some((h) => h.state !== 'ok' && h.phaseReached) ? EXIT.stopped : EXIT.error);
+  // stopped with hosts changed (updated, or left part-way: the report says which; --resume goes on), or before any
+  if (!result.ok) setExit(result.hosts.some((h) => h.state === 'ok' || h.phaseReached) ? EXIT.stopped : EXIT.error);
 }
 
 export function fleetStatus(opts: FleetStatusOpts, { out }: CommandContext): void {
