@@ -8,7 +8,12 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   const bold = (s: string): string => (opts.color ? `\x1b[1m${s}\x1b[22m` : s);
   const dim = (s: string): string => (opts.color ? `\x1b[2m${s}\x1b[22m` : s);
   const out: string[] = [];
-  out.push(bold(`liveupdate plan for ${plan.host} (${plan.backend}), phases: ${plan.phases.join(', ')}`));
+  const vmm = plan.update === 'vmm';
+  out.push(
+    bold(
+      `liveupdate plan for ${plan.host} (${plan.backend})${vmm ? ', a VMM-only update (no kexec)' : ''}, phases: ${plan.phases.join(', ')}`,
+    ),
+  );
   out.push(
     `facts: ${plan.facts.hostname}, kernel ${plan.facts.kernelRelease}, boot ${plan.facts.bootId}, collected ${plan.facts.collectedAt}`,
   );
@@ -18,7 +23,8 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
       `carve-out: ${formatSize(c.size)} at ${formatSize(c.start)} (${hex(c.start)}-${hex(c.start + c.size - 1)}), ${c.active ? 'active on this boot' : 'NOT active yet: needs a reboot with ' + c.cmdline.join(' ')}`,
     );
   }
-  out.push(`next kernel's cmdline: ${plan.kexecCmdline}`);
+  // a VMM-only update stages no kernel: no kernel lines
+  if (!vmm) out.push(`next kernel's cmdline: ${plan.kexecCmdline}`);
   for (const v of plan.vms) {
     const { from, to, upgrade } = v.qemu;
     const q = (x: typeof from): string => `QEMU ${x.version ?? '(version unknown)'} ${x.binary} on ${x.machine}`;

@@ -126,3 +126,12 @@ test('one JSON contract: every --json document starts with its type and its form
     assert.equal(typeof doc['formatVersion'], 'number', args.join(' '));
   }
 });
+
+test('a VMM-only plan says so and prints no kernel line; a kernel update prints the next kernel’s command line', async () => {
+  const vmm = await cli('plan', ...SEED, '--vmm-only');
+  assert.equal(vmm.code, 0, vmm.err);
+  assert.match(vmm.out.split('\n')[0]!, /a VMM-only update \(no kexec\)/);
+  assert.doesNotMatch(vmm.out, /next kernel's cmdline|kexec -e|kexec-load/);
+  const kernel = await cli('plan', ...SEED);
+  assert.match(kernel.out, /^next kernel's cmdline: /m);
+});
