@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, renameSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, renameSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
@@ -140,6 +140,19 @@ export function parseJournal(text: string, where: string): JournalRecord[] {
   return out;
 }
 
+/**
+ * A record is written when its whole line is: a process killed inside a write of a large record (the
+ * kernel stops a write at a page boundary for SIGKILL) leaves part of a line at the end. Reading
+ * skips it; before anything is appended it is cut off, so the next record does not run into it and
+ * make a line in the middle of the journal unreadable.
+ */
+function dropTornTail(file: string): void {
+  if (!existsSync(file)) return;
+  const text = readJournalText(file);
+  if (text === '' || text.endsWith('\n')) return;
+  truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
+}
+
 /** Write-ahead journal: append-only NDJSON, fsync'd, one per host. */
 export class Journal {
   private fd: number | undefined;
@@ -150,6 +163,7 @@ export class Journal {
   static open(file: string): Journal {
     const j = new Journal(file);
     j.state = replay(Journal.read(file));
+    dropTornTail(file);
     return j;
   }
 

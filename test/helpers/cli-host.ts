@@ -20,7 +20,7 @@ import { makePlan } from '../../src/plan/planner.js';
 import { requireProfile } from '../../src/profile/load.js';
 import { readFactsFile } from '../../src/facts/file.js';
 import { runSteps } from '../../src/exec/engine.js';
-import type { JournalRecord } from '../../src/exec/journal.js';
+import { parseJournal, type JournalRecord } from '../../src/exec/journal.js';
 import { tempDir } from './temp.js';
 
 export interface CliHost {
@@ -175,10 +175,8 @@ export async function prepare(h: CliHost): Promise<void> {
 export function journal(h: CliHost): JournalRecord[] {
   const dir = join(h.dir, 'journal');
   const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
-  return readFileSync(join(dir, files[0]!), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l) as JournalRecord);
+  // as liveupdate reads it: a torn last line (a CLI killed inside a write) is no record
+  return parseJournal(readFileSync(join(dir, files[0]!), 'utf8'), files[0]!);
 }
 
 /** After a crash and the re-runs: the VM runs with its memory, nothing unsafe ran twice, one QEMU. */

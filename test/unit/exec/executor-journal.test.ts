@@ -436,3 +436,23 @@ test('interrupted before the jump with an abort plan: what was begun is aborted;
   assert.equal(r2.aborted, undefined);
   assert.ok(!host2.ran.includes('undo'));
 });
+
+test('a record torn by a kill inside its write: reading skips it, and the next run cuts it off before it appends, so no line in the middle is unreadable', () => {
+  const file = join(tempDir('/tmp/lu-journal-torn-'), 'h.journal');
+  const j = Journal.open(file);
+  j.begin({ runId: 'r1', at: 1, host: 'h', profile: 'p.yaml', backend: 'pmem', bootId: 'b1', vms: [] });
+  j.close();
+  const whole = readFileSync(file, 'utf8');
+  // what a SIGKILL inside the write of a large record leaves: part of a line, no newline
+  writeFileSync(file, `${whole}{"type":"phase","at":2,"phases":["susp`);
+  assert.equal(Journal.read(file).length, 1, 'the torn line is no record');
+  const again = Journal.open(file);
+  again.append({ type: 'done', at: 3, how: 'resumed' }, true);
+  again.close();
+  const records = Journal.read(file);
+  assert.deepEqual(
+    records.map((r) => r.type),
+    ['run', 'done'],
+  );
+  assert.equal(readFileSync(file, 'utf8'), `${whole}{"type":"done","at":3,"how":"resumed"}\n`);
+});
