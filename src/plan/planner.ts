@@ -83,6 +83,8 @@ export function makePlan(input: PlanInput): Plan {
     if (ids.has(st.id)) throw new Error(`planner bug: duplicate step id ${st.id}`);
     ids.add(st.id);
   }
+  // each domain's XML read once, for the plan's list and its notes
+  const domains = planDomains(ctx);
   return {
     formatVersion: PLAN_FORMAT_VERSION,
     host: profile.host.name,
@@ -115,12 +117,12 @@ export function makePlan(input: PlanInput): Plan {
       qemu: { from: v.from, to: v.to, upgrade: v.upgrade?.why },
       ...(v.running === undefined ? {} : { running: v.running }),
     })),
-    ...(ctx.profile.libvirt ? { domains: planDomains(ctx) } : {}),
+    ...(ctx.profile.libvirt ? { domains } : {}),
     steps,
     warnings: rules.warnings,
     notes: [
       ...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`),
-      ...planDomains(ctx).map(
+      ...domains.map(
         (d) =>
           `${d.name}: libvirt domain, RAM copied (${d.memory !== undefined ? formatSize(d.memory) : 'size unknown'} written into ${d.saveImage} while it is paused, read back at restore: the blackout grows with its RAM)`,
       ),
