@@ -11,6 +11,7 @@ import { parseProfile } from '../profile/load.js';
 import { formatSize, GiB } from '../units.js';
 import { readDomainXml, type DomainXml } from '../facts/domain-xml.js';
 import { openHost, type HostOptions } from './hosts.js';
+import { inPlaceGaps, SHARED_FILE_RAM } from '../plan/rules.js';
 
 const MOUNT = '/mnt/pmem';
 
@@ -33,12 +34,13 @@ async function runningDomains(host: Host, uri: string): Promise<string[]> {
 function readiness(d: DomainFacts & DomainXml, f: HostFacts): string[] {
   const out: string[] = [];
   if (d.hostdevs) out.push(`passes ${d.hostdevs} host device(s) through: not kept under libvirt yet (refused)`);
-  const inPlace: string[] = [];
-  if (d.ramSource !== 'file' || d.ramAccess !== 'shared')
-    inPlace.push(`<memoryBacking><source type='file'/><access mode='shared'/></memoryBacking> in its XML`);
-  if (!`${f.libvirt?.memoryBackingDir ?? ''}/`.startsWith(`${MOUNT}/`)) inPlace.push(`memory_backing_dir under ${MOUNT} in qemu.conf`);
-  if (!/^(1[1-9]|[2-9][0-9])\./.test(d.emulatorVersion ?? ''))
-    inPlace.push(`QEMU 11.0+ (it runs ${d.emulatorVersion ?? 'an unknown version'})`);
+  const inPlace = inPlaceGaps(d, f.libvirt?.memoryBackingDir ?? '', MOUNT).map((gap) =>
+    gap === 'shared-file-ram'
+      ? `${SHARED_FILE_RAM} in its XML`
+      : gap === 'backing-dir'
+        ? `memory_backing_dir under ${MOUNT} in qemu.conf`
+        : `QEMU 11.0+ (it runs ${d.emulatorVersion ?? 'an unknown version'})`,
+  );
   out.push(
     `copy: ready${d.hostdevs ? ' but for the device' : ''}; in place would need ${inPlace.length ? inPlace.join(', ') : 'nothing more'}`,
   );

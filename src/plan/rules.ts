@@ -9,7 +9,7 @@ import { byPosition } from '../input/position.js';
 import { Findings, isWithin } from '../profile/rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { domainSaveImage } from '../profile/types.js';
-import { readDomainXml } from '../facts/domain-xml.js';
+import { readDomainXml, type DomainXml } from '../facts/domain-xml.js';
 import { formatSize, GiB, hex } from '../units.js';
 import { atLeast } from '../qemu/mode.js';
 import { resolveCarveOut } from './carveout.js';
@@ -241,6 +241,27 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
 /** The QEMU that can be given x-ignore-shared on its command line (`-global migration.x-ignore-shared=on`). */
 const IGNORE_SHARED_ON_ARGV = { major: 11, minor: 0 };
 
+/** The domain XML that backs guest RAM with a shared file (under qemu.conf's memory_backing_dir). */
+export const SHARED_FILE_RAM = "<memoryBacking><source type='file'/><access mode='shared'/></memoryBacking>";
+
+/**
+ * What keeps a domain's RAM from staying in place across the update: RAM that is not a shared file,
+ * RAM files put off the carve-out (`backingDir` and `mount` as the host resolves them; no mount: not
+ * judged), a QEMU that cannot take x-ignore-shared on its command line. The plan's rules and
+ * `profile import` say each in their own words.
+ */
+export function inPlaceGaps(
+  d: DomainXml & { emulatorVersion: string | undefined },
+  backingDir: string,
+  mount: string | undefined,
+): Array<'shared-file-ram' | 'backing-dir' | 'qemu'> {
+  return [
+    ...(d.ramSource !== 'file' || d.ramAccess !== 'shared' ? (['shared-file-ram'] as const) : []),
+    ...(mount !== undefined && !isWithin(backingDir, mount) ? (['backing-dir'] as const) : []),
+    ...(!atLeast(d.emulatorVersion, IGNORE_SHARED_ON_ARGV.major, IGNORE_SHARED_ON_ARGV.minor) ? (['qemu'] as const) : []),
+  ];
+}
+
 /**
  * libvirt's domains, as libvirt reports them now: each one there, running, with no device liveupdate
  * cannot keep, and its RAM where the chosen path needs it. A refusal says what to change, in the
@@ -291,19 +312,13 @@ function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
         `${name} passes ${d.hostdevs} host device${d.hostdevs === 1 ? '' : 's'} through (<hostdev> in its XML): a passed-through device is not kept across the update under libvirt yet`,
       );
     if (lv.ram === 'in-place') {
-      const lines: string[] = [];
-      if (d.ramSource !== 'file' || d.ramAccess !== 'shared')
-        lines.push(
-          `its RAM must be a shared file: add <memoryBacking><source type='file'/><access mode='shared'/></memoryBacking> to its XML (virsh edit ${name}; it takes effect at its next cold start)`,
-        );
-      if (mount && !isWithin(real(lf.memoryBackingDir), real(mount)))
-        lines.push(
-          `libvirt puts RAM files in ${lf.memoryBackingDir}, not on the carve-out: set memory_backing_dir = "${mount}/libvirt-ram" in /etc/libvirt/qemu.conf and restart libvirtd`,
-        );
-      if (!atLeast(d.emulatorVersion, IGNORE_SHARED_ON_ARGV.major, IGNORE_SHARED_ON_ARGV.minor))
-        lines.push(
-          `its QEMU (${d.emulator ?? 'emulator unknown'}, ${d.emulatorVersion ?? 'version unknown'}) cannot be given x-ignore-shared on its command line (11.0+ can): the restored QEMU would have to be set up over a monitor of its own, racing libvirt's migrate-incoming`,
-        );
+      const lines = inPlaceGaps(d, real(lf.memoryBackingDir), mount && real(mount)).map((gap) =>
+        gap === 'shared-file-ram'
+          ? `its RAM must be a shared file: add ${SHARED_FILE_RAM} to its XML (virsh edit ${name}; it takes effect at its next cold start)`
+          : gap === 'backing-dir'
+            ? `libvirt puts RAM files in ${lf.memoryBackingDir}, not on the carve-out: set memory_backing_dir = "${mount}/libvirt-ram" in /etc/libvirt/qemu.conf and restart libvirtd`
+            : `its QEMU (${d.emulator ?? 'emulator unknown'}, ${d.emulatorVersion ?? 'version unknown'}) cannot be given x-ignore-shared on its command line (11.0+ can): the restored QEMU would have to be set up over a monitor of its own, racing libvirt's migrate-incoming`,
+      );
       lines.push(
         `in place is not driven by liveupdate yet: the libvirt tested (11.3, the newest Debian 12 has) cannot save a domain on QEMU 11 (it sends migrate's 'detach', which QEMU 11 refuses); set libvirt.ram: copy to save the RAM into an image on the carve-out instead (docs/libvirt.md)`,
       );
