@@ -75,13 +75,21 @@ libvirt() {
   b=$(sed -n 's/^[[:space:]]*memory_backing_dir[[:space:]]*=[[:space:]]*"\\(.*\\)"[[:space:]]*$/\\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)
   printf 'memory_backing_dir\\t%s\\n' "\${b:-/var/lib/libvirt/qemu/ram}"
   for h in /etc/libvirt/hooks/qemu /etc/libvirt/hooks/qemu.d/*; do [ -e "$h" ] && printf 'hook\\t%s\\n' "$h"; done
+  asked=
   j=0; while [ "$j" -lt "$LVD_N" ]; do eval "d=\\$LVD_$j"; j=$((j+1))
-    st=$(virsh -c "$LV_URI" domstate -- "$d" 2>/dev/null) || { printf 'domain\\t%s\\tmissing\\n' "$d"; continue; }
-    id=$(virsh -c "$LV_URI" domid -- "$d" 2>/dev/null | tr -dc 0-9)
+    # its state, id and autostart in one call (the words virsh domstate says)
+    i=$(virsh -c "$LV_URI" dominfo -- "$d" 2>/dev/null) || { printf 'domain\\t%s\\tmissing\\n' "$d"; continue; }
+    st=$(printf '%s\\n' "$i" | sed -n 's/^State: *//p')
+    id=$(printf '%s\\n' "$i" | sed -n 's/^Id: *//p' | tr -dc 0-9)
+    a=$(printf '%s\\n' "$i" | sed -n 's/^Autostart: *//p')
     x=$(virsh -c "$LV_URI" dumpxml --migratable -- "$d" 2>/dev/null)
     e=$(printf '%s\\n' "$x" | sed -n 's|^ *<emulator>\\(.*\\)</emulator>|\\1|p' | head -n 1)
-    v=; case $e in /*) v=$("$e" --version 2>/dev/null | head -n 1) ;; esac
-    a=$(virsh -c "$LV_URI" dominfo -- "$d" 2>/dev/null | sed -n 's/^Autostart: *//p')
+    # each emulator asked once, however many domains it runs (a QEMU run costs seconds on a loaded host)
+    v=$(printf '%s' "$asked" | E=$e awk -F '\\t' '$1 == ENVIRON["E"] { print $2; exit }')
+    if [ -z "$v" ]; then
+      case $e in /*) v=$("$e" --version 2>/dev/null | head -n 1) ;; esac
+      asked=$(printf '%s%s\\t%s\\n_' "$asked" "$e" "$v"); asked=\${asked%_}
+    fi
     r=; [ -n "$id" ] && for f in "\${b:-/var/lib/libvirt/qemu/ram}/libvirt/qemu/$id-"*/*; do [ -f "$f" ] && r="$r$f "; done
     printf 'domain\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\t%s\\n' "$d" "$(echo $st)" "\${id:--}" "$v" "$r" "\${a:--}" "$(printf '%s' "$x" | base64 -w 0)"
   done
