@@ -16,7 +16,7 @@ export interface ExecuteResult {
   fromJournal: string[];
   blackouts: Blackout[];
   runId: string;
-  /** this run (over every invocation of it) finished a step that changes the host: absent from an older agent's result */
+  /** a step of this plan that changes the host finished in this run (this invocation or an earlier one of it): absent from an older agent's result */
   changed?: boolean;
   /** set when a guard step failed and the command aborted on its own (see Step.abortOnFailure) */
   aborted?: { ok: boolean; failures: Array<{ id: string; code: string; message: string }> };

@@ -146,9 +146,7 @@ export function parseJournal(text: string, where: string): JournalRecord[] {
  * skips it; before anything is appended it is cut off, so the next record does not run into it and
  * make a line in the middle of the journal unreadable.
  */
-function dropTornTail(file: string): void {
-  if (!existsSync(file)) return;
-  const text = readJournalText(file);
+function dropTornTail(file: string, text: string): void {
   if (text === '' || text.endsWith('\n')) return;
   truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
 }
@@ -162,8 +160,10 @@ export class Journal {
 
   static open(file: string): Journal {
     const j = new Journal(file);
-    j.state = replay(Journal.read(file));
-    dropTornTail(file);
+    // the file read once: replayed, then its torn tail (if any) cut off
+    const text = existsSync(file) ? readJournalText(file) : undefined;
+    j.state = replay(text === undefined ? Journal.read(file) : parseJournal(text, file));
+    if (text !== undefined) dropTornTail(file, text);
     return j;
   }
 
