@@ -173,9 +173,12 @@ export async function prepare(h: CliHost): Promise<void> {
 }
 
 export function journal(h: CliHost): JournalRecord[] {
-  const dir = join(h.dir, 'journal');
+  return openRunJournal(join(h.dir, 'journal'));
+}
+
+/** The records of the run journalled in `dir` (its one `.journal` file), read as liveupdate reads them: a torn last line (a CLI killed inside a write) is no record. */
+export function openRunJournal(dir: string): JournalRecord[] {
   const files = readdirSync(dir).filter((f) => f.endsWith('.journal'));
-  // as liveupdate reads it: a torn last line (a CLI killed inside a write) is no record
   return parseJournal(readFileSync(join(dir, files[0]!), 'utf8'), files[0]!);
 }
 

@@ -13,6 +13,7 @@ import { LocalHost } from '../../src/host/local.js';
 import { requireProfile } from '../../src/profile/load.js';
 import { ROOT } from '../helpers/paths.js';
 import { withActivePmem } from '../helpers/local-qemu.js';
+import { openRunJournal } from '../helpers/cli-host.js';
 import { tempDir } from '../helpers/temp.js';
 import type { JournalRecord } from '../../src/exec/journal.js';
 
@@ -140,13 +141,7 @@ ${opts.ram ? `  ram: ${opts.ram}\n` : ''}`,
       assert.equal(peek.status, 0, peek.stderr);
       return BigInt(peek.stdout.trim().split(/\s+/).at(-1)!);
     },
-    journal: (): JournalRecord[] => {
-      const files = readdirSync(join(dir, 'journal')).filter((f) => f.endsWith('.journal'));
-      return readFileSync(join(dir, 'journal', files[0]!), 'utf8')
-        .trim()
-        .split('\n')
-        .map((l) => JSON.parse(l) as JournalRecord);
-    },
+    journal: (): JournalRecord[] => openRunJournal(join(dir, 'journal')),
     cleanup,
   };
 }
