@@ -65,8 +65,10 @@ fi
 
 R=$C/rootfs
 # OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
-# several channels open and close at once, see src/host/ssh.ts)
-INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux,systemd
+# several channels open and close at once, see src/host/ssh.ts); Debian 12's libvirt (9.0), whose
+# daemon and libvirt-guests start on the hosts booted with systemd, as Debian's packages enable them (dbus and
+# libpam-systemd: the system bus and logind its polkitd needs, which debootstrap does not resolve itself)
+INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux,systemd,dbus,libpam-systemd,libvirt-daemon-system,libvirt-clients,libvirt-daemon-driver-qemu
 if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   log "debootstrap (about a minute)"
   remove_tree "$R"
@@ -149,6 +151,8 @@ for m in $MODS; do modprobe -C /dev/null -d "$K" -S "$KV" --show-depends "$m" 2>
   rel=${f#"$K"/}; mkdir -p "$R/$(dirname "$rel")"; cp "$f" "$R/$rel"; done
 depmod -b "$R" "$KV"
 cp "$K/boot/vmlinuz-$KV" "$R/boot/vmlinuz"
+# and by the names Debian's kernel package gives them (what `profile import` names on a Debian host)
+ln -sfn vmlinuz "$R/boot/vmlinuz-$KV"; ln -sfn initrd.img "$R/boot/initrd.img-$KV"
 rm -f "$R/boot/vmlinuz-luo" "$R/boot/vmlinuz-pkernfs"; remove_tree "$R/opt/qemu-10"; remove_tree "$R/opt/qemu-11"
 if [ "$variant" = pkernfs ]; then cp "$PKFS" "$R/boot/vmlinuz-pkernfs"; fi
 if [ "$variant" = luo ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
