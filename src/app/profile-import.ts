@@ -47,12 +47,15 @@ function readiness(d: DomainFacts & DomainXml, f: HostFacts): string[] {
   return out;
 }
 
-/** The profile's text (YAML with comments). Pure. */
-export function importedProfile(f: HostFacts, uri: string, at: string): string {
+/** The profile's text (YAML with comments); `initrd`: the running kernel's initramfs when the host has one. Pure. */
+export function importedProfile(f: HostFacts, uri: string, at: string, initrd?: string): string {
   const domains = (f.libvirt?.domains ?? []).map((d) => ({ ...d, ...readDomainXml(d.xml) }));
   const ram = domains.reduce((n, d) => n + (d.memory ?? 0), 0);
-  // the save images (each domain's RAM and device state) with room to spare, in whole GiB
-  const size = Math.max(1, Math.ceil((ram * 1.1 + 256 * 2 ** 20) / GiB));
+  // the save images (each domain's RAM and device state) with room to spare: the host's own legacy
+  // pmem carve-out when it holds them (the profile then needs no new boot), else a new one in whole GiB
+  const need = ram + 64 * 2 ** 20;
+  const kept = f.pmem.find((d) => d.start !== undefined && d.size >= need);
+  const size = kept ? formatSize(kept.size) : `${Math.max(1, Math.ceil((ram * 1.1 + 256 * 2 ** 20) / GiB))}G`;
   const lines = [
     `# written by liveupdate profile import --libvirt ${uri} from ${f.hostname} at ${at}`,
     `# ${domains.length} running domain(s), ${formatSize(ram)} of guest RAM; check every value before a run`,
@@ -60,13 +63,16 @@ export function importedProfile(f: HostFacts, uri: string, at: string): string {
     `host: {name: ${f.hostname}}`,
     'persistence:',
     '  backend: pmem',
-    `  # the save images: the domains' RAM (${formatSize(ram)}) with room to spare`,
-    `  size: ${size}G`,
-    '  offset: auto',
+    kept
+      ? `  # the save images (the domains' RAM: ${formatSize(ram)}) on the carve-out this host has (${kept.name})`
+      : `  # the save images: the domains' RAM (${formatSize(ram)}) with room to spare`,
+    `  size: ${size}`,
+    `  offset: ${kept ? formatSize(kept.start!) : 'auto'}`,
     `  mount: ${MOUNT}`,
     'kexec:',
     '  # the kernel to move to: this names the running one; change it to the new kernel',
     `  kernel: /boot/vmlinuz-${f.kernelRelease}`,
+    ...(initrd ? [`  initrd: ${initrd}`] : []),
     'libvirt:',
     `  uri: ${uri}`,
     '  # copy: virsh save writes each domain (its RAM too) into an image on the carve-out, virsh restore reads it back',
@@ -96,7 +102,11 @@ export async function importLibvirtProfile(
     if (!domains.length)
       throw new LiveupdateError('USAGE', `libvirt on ${host.name} (${opts.libvirt}) runs no domain now: there is nothing to import`);
     const f = await probeFacts(host, { qemu: [], files: [], libvirt: { uri: opts.libvirt, domains } });
-    const text = importedProfile(f, opts.libvirt, now().toISOString());
+    // the running kernel's initramfs, by the names Debian's and Fedora's packages give it
+    const named = [`/boot/initrd.img-${f.kernelRelease}`, `/boot/initramfs-${f.kernelRelease}.img`];
+    const found = await host.exec(['ls', '-d', '--', ...named], { timeoutMs: 30_000 });
+    const initrd = named.find((n) => found.stdout.split('\n').includes(n));
+    const text = importedProfile(f, opts.libvirt, now().toISOString(), initrd);
     const check = parseProfile('(imported profile)', text);
     if (!check.value) throw new Error(`profile import wrote a profile that does not validate: ${JSON.stringify(check.errors)}`);
     return { text, domains };
