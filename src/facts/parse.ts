@@ -240,7 +240,7 @@ export function parseProbeOutput(text: string, collectedAt: string, libvirtUri =
   };
 }
 
-/** `libvirt`: `key\tvalue` lines, and one `domain\tNAME\tSTATE\tID\tEMULATOR-VERSION\tRAM-FILES\tAUTOSTART\tXML-BASE64` per domain. */
+/** `libvirt`: `key\tvalue` lines, `running\tNAME` per running domain, and one `domain\tNAME\tSTATE\tID\tEMULATOR-VERSION\tRAM-FILES\tAUTOSTART\tXML-BASE64` per domain. */
 export function parseLibvirt(text: string, uri: string): LibvirtFacts {
   const out: LibvirtFacts = {
     uri,
@@ -248,6 +248,7 @@ export function parseLibvirt(text: string, uri: string): LibvirtFacts {
     daemonVersion: undefined,
     memoryBackingDir: '/var/lib/libvirt/qemu/ram',
     hooks: [],
+    running: [],
     domains: [],
   };
   for (const line of text.split('\n')) {
@@ -257,6 +258,7 @@ export function parseLibvirt(text: string, uri: string): LibvirtFacts {
     else if (f[0] === 'daemon') out.daemonVersion = v;
     else if (f[0] === 'memory_backing_dir' && v) out.memoryBackingDir = v;
     else if (f[0] === 'hook' && v) out.hooks.push(v);
+    else if (f[0] === 'running' && f[1]) out.running.push(f[1]);
     else if (f[0] === 'domain' && f[1]) {
       const [, name, state = 'missing', id, version, files, autostart, xml] = f;
       out.domains.push({

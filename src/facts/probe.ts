@@ -66,7 +66,7 @@ vm() {
          "$("/proc/$p/exe" -machine help 2>/dev/null | grep -m1 "^$m ")" "$o"
   fi
 }
-# libvirt: the daemon's version, qemu.conf's memory_backing_dir, and per domain (LVD_0..) its state, id,
+# libvirt: the daemon's version, qemu.conf's memory_backing_dir, the running domains, and per domain (LVD_0..) its state, id,
 # emulator's version, RAM files, and migratable XML (base64: one line, whatever it holds)
 libvirt() {
   if ! command -v virsh >/dev/null 2>&1; then printf 'virsh\\t-\\n'; return 0; fi
@@ -75,6 +75,8 @@ libvirt() {
   b=$(sed -n 's/^[[:space:]]*memory_backing_dir[[:space:]]*=[[:space:]]*"\\(.*\\)"[[:space:]]*$/\\1/p' /etc/libvirt/qemu.conf 2>/dev/null | tail -n 1)
   printf 'memory_backing_dir\\t%s\\n' "\${b:-/var/lib/libvirt/qemu/ram}"
   for h in /etc/libvirt/hooks/qemu /etc/libvirt/hooks/qemu.d/*; do [ -e "$h" ] && printf 'hook\\t%s\\n' "$h"; done
+  # every domain running now, named in the profile or not (a kexec ends those it does not name)
+  virsh -c "$LV_URI" list --name 2>/dev/null | while IFS= read -r d; do [ -z "$d" ] || printf 'running\\t%s\\n' "$d"; done
   asked=
   j=0; while [ "$j" -lt "$LVD_N" ]; do eval "d=\\$LVD_$j"; j=$((j+1))
     # its state, id and autostart in one call (the words virsh domstate says)

@@ -131,6 +131,8 @@ export interface LibvirtFacts {
   memoryBackingDir: string;
   /** the qemu hooks installed (/etc/libvirt/hooks/qemu, qemu.d/*) */
   hooks: string[];
+  /** every domain running now (virsh list --name), the profile's or not */
+  running: string[];
   domains: DomainFacts[];
 }
 

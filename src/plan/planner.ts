@@ -2,7 +2,7 @@ import { LiveupdateError, type Diagnostic } from '../errors.js';
 import { Findings } from '../profile/rules.js';
 import { modesNotTaken } from '../qemu/mode.js';
 import type { HostFacts } from '../facts/types.js';
-import { factRules } from './rules.js';
+import { domainsTheKexecEnds, factRules } from './rules.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { buildContext, type PlanContext } from './context.js';
 import { abortPhase } from './phases/abort.js';
@@ -67,14 +67,21 @@ export function makePlan(input: PlanInput): Plan {
   const ctx = buildContext(profile, facts, input.update ?? 'kernel');
   const phases = selectedPhases(input.phases);
   // refused before anything stops: a restore the QEMU that restores cannot be trusted with
-  const refused = phases.some((ph) => ph !== 'prepare') ? upgradeRefusals(ctx, input.locate) : [];
-  if (refused.length) {
+  const upgrades = phases.some((ph) => ph !== 'prepare') ? upgradeRefusals(ctx, input.locate) : [];
+  if (upgrades.length) {
     throw new LiveupdateError(
       'PLAN_INVALID',
-      `${profile.file} cannot be applied to ${facts.hostname}: ${refused.length} VM${refused.length === 1 ? '' : 's'} cannot move to the QEMU that would restore ${refused.length === 1 ? 'it' : 'them'}; nothing was done`,
-      {
-        diagnostics: refused,
-      },
+      `${profile.file} cannot be applied to ${facts.hostname}: ${upgrades.length} VM${upgrades.length === 1 ? '' : 's'} cannot move to the QEMU that would restore ${upgrades.length === 1 ? 'it' : 'them'}; nothing was done`,
+      { diagnostics: upgrades },
+    );
+  }
+  // and a kexec that would end VMs the profile does not name
+  const unnamed = ctx.update === 'kernel' && phases.includes('kexec') ? domainsTheKexecEnds(profile, facts, input.locate) : [];
+  if (unnamed.length) {
+    throw new LiveupdateError(
+      'PLAN_INVALID',
+      `${profile.file} cannot be applied to ${facts.hostname}: its kexec would end domains the profile does not name; nothing was done`,
+      { diagnostics: unnamed },
     );
   }
   const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));

@@ -339,3 +339,21 @@ function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
       );
   }
 }
+
+/**
+ * The domains libvirt runs that the profile does not name: a kexec ends their QEMUs with no save, so
+ * a plan that kexecs is refused while any runs (a VMM-only update leaves them alone).
+ */
+export function domainsTheKexecEnds(profile: Profile, facts: HostFacts, locate: Locate): Diagnostic[] {
+  const lv = profile.libvirt;
+  const others = lv ? (facts.libvirt?.running ?? []).filter((d) => !lv.domains.includes(d)) : [];
+  if (!lv || !others.length) return [];
+  const f = new Findings(locate);
+  const one = others.length === 1;
+  f.error(
+    ['libvirt', 'domains'],
+    `libvirt on ${facts.hostname} also runs ${others.join(', ')}, which the profile does not name: the kexec would end ${one ? 'it' : 'them'} unsaved. ` +
+      `Name ${one ? 'it' : 'them'} here, or shut ${one ? 'it' : 'them'} down first (virsh -c ${lv.uri} shutdown ${one ? others[0] : 'NAME'})`,
+  );
+  return f.errors;
+}
