@@ -4,7 +4,9 @@ import { quitVm } from './suspend.js';
 
 /**
  * kexec: last checks, flush persistent storage, jump, prove the new kernel is up. In a VMM-only
- * update only what the VMMs need remains: the LUO holder's guard, the old QEMUs quitting, the flush.
+ * update only what the VMMs need remains: the LUO holder's guard, the old QEMUs quitting. No flush
+ * there: nothing has to reach a disk to cross a reboot, and a `sync` would wait for every dirty page
+ * of the host (its VMs' disk caches, a save image in the page cache) inside the blackout.
  */
 export function kexecPhase(ctx: PlanContext): Step[] {
   const s = stepper('kexec');
@@ -65,6 +67,7 @@ export function kexecPhase(ctx: PlanContext): Step[] {
       ...ctx.vms.filter((vm) => vm.mode !== 'cpr-transfer').map((vm) => quitVm(vm, 'kexec', 'quit-vms')),
     );
   }
+  if (!kernel) return steps;
   steps.push(
     s(
       'sync',
@@ -78,7 +81,6 @@ export function kexecPhase(ctx: PlanContext): Step[] {
       { kind: 'exec', argv: ['sync'] },
     ),
   );
-  if (!kernel) return steps;
   steps.push(
     s(
       'kexec-exec',

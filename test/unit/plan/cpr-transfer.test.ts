@@ -347,7 +347,7 @@ test('LUO, VMM-only: the living holder is asked for its pid and memfds (no sessi
   );
   assert.deepEqual(
     all.filter((id) => id.startsWith('kexec/')),
-    ['kexec/verify-luo-holder', 'kexec/quit/app1', 'kexec/sync'],
+    ['kexec/verify-luo-holder', 'kexec/quit/app1'],
   );
   assert.ok(all.includes('resume/quit-old/app0') && all.includes('resume/restart/app1'));
 });
