@@ -58,13 +58,18 @@ export async function cliHost(opts: {
   /** the profile's migration.timeout (default 60s) */
   migrationTimeout?: string;
   spin?: boolean;
+  /** each VM's RAM (default 32) and how much of it its guest fills at boot (counter-img.py --fill), in MiB */
+  memoryMiB?: number;
+  fillMiB?: number;
 }): Promise<CliHost> {
   const dir = tempDir('/var/tmp/lu-cli-');
   const binary = opts.qemuWrapper ? join(dir, 'qemu') : undefined;
   if (binary) writeFileSync(binary, opts.qemuWrapper!, { mode: 0o755 });
   const mount = join(dir, 'pmem');
   mkdirSync(mount);
-  execFileSync('truncate', ['-s', '512M', join(dir, 'fs.img')]);
+  const memory = opts.memoryMiB ?? 32;
+  // sparse: room for every VM's RAM file and state, never less than 512M
+  execFileSync('truncate', ['-s', `${Math.max(512, opts.vms * memory * 2 + 256)}M`, join(dir, 'fs.img')]);
   execFileSync('mkfs.ext4', ['-q', '-F', '-b', '4096', join(dir, 'fs.img')]);
   execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
   const tag = `cl${process.pid}x${seq++}`;
@@ -72,11 +77,16 @@ export async function cliHost(opts: {
   const q = opts.qemu;
   const qemuFields = `${binary ? `binary: ${binary}, ` : q ? `binary: ${q.binary}, ` : ''}${q?.restoreBinary ? `restoreBinary: ${q.restoreBinary}, ` : ''}machine: ${q?.machine ?? 'pc'}, `;
   for (const n of names)
-    execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, `${n}.img`), ...(opts.spin ? ['--spin'] : [])]);
+    execFileSync('python3', [
+      join(ROOT, 'lab/image/counter-img.py'),
+      join(dir, `${n}.img`),
+      ...(opts.spin ? ['--spin'] : []),
+      ...(opts.fillMiB ? ['--fill', String(opts.fillMiB)] : []),
+    ]);
   const vms = names
     .map(
       (n) =>
-        `  - name: ${n}\n    memory: 32M\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
+        `  - name: ${n}\n    memory: ${memory}M\n    qemu: {${qemuFields}accel: tcg, args: [-nodefaults, -display, none, -drive, "file=${dir}/${n}.img,format=raw,if=ide"]}\n`,
     )
     .join('');
   const profile = join(dir, 'profile.yaml');

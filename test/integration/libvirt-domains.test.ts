@@ -1,57 +1,32 @@
-// libvirt's own domains, updated through libvirt: a real libvirtd (started here when none runs, as
-// the test command installs it), a real domain running the counter guest under Debian 12's QEMU,
-// real virsh save and restore. The only double is the facts edit of test/helpers/local-qemu.ts
-// (a loop-mounted ext4 reported as an active pmem carve-out); no kexec here (the lab's part).
+// libvirt's own domains, updated through libvirt: a real libvirtd, a real domain running the counter
+// guest under Debian 12's QEMU, real virsh save and restore (test/helpers/libvirt-host.ts). The only
+// double is the facts edit of test/helpers/local-qemu.ts (a loop-mounted ext4 reported as an active
+// pmem carve-out); no kexec here (test/lab/libvirt.test.ts has it).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gatherFacts } from '../../src/facts/gather.js';
 import { LocalHost } from '../../src/host/local.js';
 import { requireProfile } from '../../src/profile/load.js';
-import { ROOT } from '../helpers/paths.js';
 import { withActivePmem } from '../helpers/local-qemu.js';
-import { openRunJournal } from '../helpers/cli-host.js';
-import { tempDir } from '../helpers/temp.js';
-import type { JournalRecord } from '../../src/exec/journal.js';
+import {
+  domainHost,
+  ensureLibvirtd,
+  restartLibvirtdAsAtBoot,
+  stopLibvirtdIfStarted,
+  URI,
+  virsh,
+  withDomainHost,
+  type DomainHost,
+} from '../helpers/libvirt-host.js';
 
 const T = { timeout: 600_000 };
-const URI = 'qemu:///system';
-const virsh = (...args: string[]): { status: number | null; stdout: string; stderr: string } =>
-  spawnSync('virsh', ['-c', URI, ...args], { encoding: 'utf8' });
-let startedDaemon = false;
 
-before(async () => {
-  assert.ok(spawnSync('sh', ['-c', 'command -v virsh libvirtd']).status === 0, 'libvirt is installed by the test command (scripts/test)');
-  if (virsh('-q', 'version').status !== 0) {
-    // no service manager here: the daemons as libvirt's own units start them
-    if (spawnSync('pgrep', ['-x', 'virtlogd']).status !== 0) execFileSync('virtlogd', ['-d']);
-    execFileSync('libvirtd', ['-d']);
-    startedDaemon = true;
-    for (let i = 0; i < 100 && virsh('-q', 'version').status !== 0; i++) await sleep(200);
-  }
-  assert.equal(virsh('-q', 'version').status, 0, 'libvirtd answers');
-});
-
-after(() => {
-  if (startedDaemon) spawnSync('pkill', ['-x', 'libvirtd']);
-});
-
-let seq = 0;
-
-/** `body` on a fresh domain host, cleaned up whatever happens. */
-async function withDomainHost(opts: Parameters<typeof domainHost>[0], body: (h: DomainHost) => Promise<void> | void): Promise<void> {
-  const h = await domainHost(opts);
-  try {
-    await body(h);
-  } finally {
-    h.cleanup();
-  }
-}
-
-type DomainHost = Awaited<ReturnType<typeof domainHost>>;
+before(ensureLibvirtd);
+after(stopLibvirtdIfStarted);
 
 /** The domain with autostart on, counting, then saved by `liveupdate suspend`: its count before the save. */
 async function savedWithAutostart(h: DomainHost): Promise<bigint> {
@@ -63,87 +38,6 @@ async function savedWithAutostart(h: DomainHost): Promise<bigint> {
   assert.equal(s.status, 0, s.stdout + s.stderr);
   assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off');
   return before;
-}
-
-/** A host with a carve-out mount (loop ext4), a domain of libvirt's running the counter guest, and a profile naming it. */
-async function domainHost(opts: { ram?: 'copy' | 'in-place'; memory?: string; stateDir?: string } = {}) {
-  const dir = tempDir('/var/tmp/lu-libvirt-');
-  const mount = join(dir, 'pmem');
-  mkdirSync(mount);
-  execFileSync('truncate', ['-s', '512M', join(dir, 'fs.img')]);
-  execFileSync('mkfs.ext4', ['-q', '-F', join(dir, 'fs.img')]);
-  execFileSync('mount', ['-o', 'loop', join(dir, 'fs.img'), mount]);
-  mkdirSync(join(mount, 'state'));
-  // libvirt's QEMU runs as its own user: the disk image must be readable to it
-  execFileSync('chmod', ['755', dir]);
-  execFileSync('python3', [join(ROOT, 'lab/image/counter-img.py'), join(dir, 'counter.img')]);
-  const name = `lu-dom-${process.pid}-${seq++}`;
-  writeFileSync(
-    join(dir, 'domain.xml'),
-    `<domain type='qemu'>
-  <name>${name}</name>
-  <memory unit='MiB'>${opts.memory ?? '64'}</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${dir}/counter.img'/><target dev='hda' bus='ide'/></disk>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`,
-  );
-  const cleanup = (): void => {
-    virsh('destroy', name);
-    virsh('undefine', name);
-    spawnSync('umount', [mount]);
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const def = virsh('define', join(dir, 'domain.xml'));
-  const start = def.status === 0 ? virsh('start', name) : def;
-  if (start.status !== 0) {
-    // nothing of a host that did not come up is left behind
-    cleanup();
-    assert.fail(`the test's domain did not start: ${start.stderr}`);
-  }
-  const profile = join(dir, 'profile.yaml');
-  writeFileSync(
-    profile,
-    `version: 1
-host: {name: lvhost}
-persistence: {backend: pmem, size: 1G, offset: 16G, mount: ${mount}}
-kexec: {kernel: /bin/true}
-migration: {stateDir: ${opts.stateDir ?? `${mount}/state`}, timeout: 120s}
-journal: {dir: ${dir}/journal}
-runtime: {dir: ${dir}/run}
-libvirt:
-  domains: [${name}]
-${opts.ram ? `  ram: ${opts.ram}\n` : ''}`,
-  );
-  const facts = join(dir, 'facts.json');
-  const refreshFacts = async (): Promise<void> => {
-    const real = await gatherFacts(new LocalHost(), requireProfile(profile).profile);
-    writeFileSync(facts, JSON.stringify({ ...withActivePmem(real, 'lvhost'), files: { ...real.files, '/bin/true': 1 } }));
-  };
-  await refreshFacts();
-  return {
-    dir,
-    mount,
-    name,
-    profile,
-    facts,
-    refreshFacts,
-    cli: (args: string[]) =>
-      spawnSync(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], { encoding: 'utf8', timeout: 500_000 }),
-    /** the counter guest's count, read from its RAM through libvirt's monitor (the test's reading taints the domain; liveupdate's steps never do) */
-    counter: (): bigint => {
-      const peek = spawnSync('virsh', ['-c', URI, 'qemu-monitor-command', '--hmp', name, 'xp /1gx 0x7e00'], { encoding: 'utf8' });
-      assert.equal(peek.status, 0, peek.stderr);
-      return BigInt(peek.stdout.trim().split(/\s+/).at(-1)!);
-    },
-    journal: (): JournalRecord[] => openRunJournal(join(dir, 'journal')),
-    cleanup,
-  };
 }
 
 test(
@@ -228,16 +122,6 @@ test(
   },
 );
 
-/** libvirtd stopped and started as at boot: its once-per-boot autostart marker (/run is new after a kexec) gone. */
-async function daemonAsAtBoot(): Promise<void> {
-  spawnSync('pkill', ['-x', 'libvirtd']);
-  for (let i = 0; i < 100 && spawnSync('pgrep', ['-x', 'libvirtd']).status === 0; i++) await sleep(100);
-  rmSync('/run/libvirt/qemu/autostarted', { force: true });
-  execFileSync('libvirtd', ['-d']);
-  for (let i = 0; i < 100 && virsh('-q', 'version').status !== 0; i++) await sleep(200);
-  startedDaemon = true;
-}
-
 test(
   "libvirt's autostart does not cold-start a saved domain when its daemon starts (as at boot): liveupdate turns it off before the save and back on after the restore; another autostart domain, the control, is started",
   T,
@@ -257,7 +141,7 @@ test(
       assert.equal(virsh('autostart', control).status, 0);
       const before = await savedWithAutostart(h);
       assert.match(virsh('dominfo', h.name).stdout, /Autostart:\s+disable/);
-      await daemonAsAtBoot();
+      await restartLibvirtdAsAtBoot();
       assert.equal(virsh('domstate', control).stdout.trim(), 'running', 'the daemon autostarted the control domain');
       assert.equal(virsh('domstate', h.name).stdout.trim(), 'shut off', 'and left the saved one to liveupdate');
       await h.refreshFacts();
@@ -292,7 +176,6 @@ test(
       assert.equal(v.status, 0, v.stdout + v.stderr);
       assert.match(v.stdout, /1 libvirt domain/);
       // planned from this machine's facts, the carve-out reported active (the same edit as the other tests), and the
-      // running kernel's image reported in /boot (this machine boots one from elsewhere; a Debian host has it there), and the
       // running kernel's image reported in /boot (this machine boots one from elsewhere; a Debian host has it there)
       const real = await gatherFacts(new LocalHost(), requireProfile(out).profile);
       const facts = join(h.dir, 'imported-facts.json');
