@@ -131,9 +131,12 @@ export async function execHelper(
   host: Host,
   request: HelperProgram | HelperOp,
   timeoutMs = 60_000,
+  /** the helper's argv run by something that waits for it its own way (and its own bound) */
+  wrap?: (argv: string[]) => { argv: string[]; timeoutMs: number },
 ): Promise<{ doc: HelperResult; exitCode: number; stderr: string }> {
   const path = await ensureHelper(host);
-  const r = await host.exec([path], { input: JSON.stringify(request), timeoutMs });
+  const run = wrap ? wrap([path]) : { argv: [path], timeoutMs };
+  const r = await host.exec(run.argv, { input: JSON.stringify(request), timeoutMs: run.timeoutMs });
   return { doc: parseHelperOutput(r.stdout, r.stderr, r.exitCode, host.name), exitCode: r.exitCode, stderr: r.stderr };
 }
 

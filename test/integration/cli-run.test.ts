@@ -2,7 +2,7 @@
 // The only double is the facts edit described in test/helpers/cli-host.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOURNAL_FORMAT_VERSION, journalFile, type JournalRecord } from '../../src/exec/journal.js';
@@ -227,6 +227,53 @@ const slowRestart = (seconds: number): string => `#!/bin/sh
 case " $* " in *" -incoming "*) sleep ${seconds} ;; esac
 exec /usr/bin/qemu-system-x86_64 "$@"
 `;
+
+/**
+ * The restored QEMU (the one started with -incoming) first works for `seconds` (a busy loop: CPU time
+ * used, as a QEMU building a large machine on a loaded host), or, while `<dir>/stall` exists, waits
+ * without doing anything (as a QEMU stuck in the kernel would), then starts.
+ */
+const workingThenStall = (dir: string, seconds: number): string => `#!/bin/sh
+case " $* " in *" -incoming "*)
+  if [ -e ${dir}/stall ]; then sleep 600; fi
+  end=$(( $(date +%s) + ${seconds} )); while [ "$(date +%s)" -lt "$end" ]; do :; done ;;
+esac
+exec /usr/bin/qemu-system-x86_64 "$@"
+`;
+
+test(
+  "a new QEMU's start is observed, not timed: one that keeps working past migration.timeout (5 s) is waited for; one that makes no progress for 5 s is given up, named, its state kept, and the next resume restores the VM",
+  T,
+  async () => {
+    const dir = tempDir('/var/tmp/lu-observed-');
+    const h = await cliHost({ vms: 1, qemuWrapper: workingThenStall(dir, 12), migrationTimeout: '5s' });
+    const vm = h.names[0]!;
+    try {
+      let stopped = await upToResume(h, vm);
+      const r = await h.cli(['resume', ...base(h)]);
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const end = journal(h).findLast((x) => x.type === 'step-end' && x.id === `resume/restart/${vm}`) as
+        { outcome?: { startMs?: number } } | undefined;
+      assert.ok((end?.outcome?.startMs ?? 0) >= 10_000, `waited while it worked (11-12 s), past the 5 s: ${JSON.stringify(end?.outcome)}`);
+      await assertContinued(h, vm, stopped);
+
+      // stuck: given up once it did nothing for 5 s, not at a fixed time
+      writeFileSync(join(dir, 'stall'), '');
+      for (const cmd of ['suspend', 'kexec']) assert.equal((await h.cli([cmd, ...base(h)])).code, 0);
+      stopped = h.counterInRamFile(vm);
+      const stuck = await h.cli(['resume', ...base(h)]);
+      assert.equal(stuck.code, 3, `stopped part-way, its state kept: ${stuck.stderr}${stuck.stdout}`);
+      assert.match(stuck.stdout + stuck.stderr, /QEMU for \S+ did not start \(exit 137\): .*made no progress for 5 s/);
+      rmSync(join(dir, 'stall'));
+      const again = await h.cli(['resume', ...base(h)]);
+      assert.equal(again.code, 0, again.stderr + again.stdout);
+      await assertContinued(h, vm, stopped);
+    } finally {
+      h.cleanup();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 test(
   'a new QEMU slow to start (70 s, past the 60 s a start once had) is waited for up to migration.timeout: the VM is restored, not abandoned, and the journal shows the wait',

@@ -138,6 +138,51 @@ export async function runQmp(step: Extract<Step, { kind: 'qmp' }>, env: RunEnv):
   };
 }
 
+/**
+ * A QEMU's start, observed rather than timed: `sh -c OBSERVED_START lu-start STALL CEILING ARGV...`
+ * runs ARGV and waits for it. It is given up only when it made no progress for STALL seconds (the
+ * profile's migration.timeout): neither the process nor a child of it (QEMU daemonizes into one)
+ * used CPU time or was runnable or in disk wait, looked at once a second; or, progress or not, after
+ * CEILING seconds. Its exit status is the command's (137, with the reason on stderr, when given
+ * up). stdin goes to the command (the helper reads its request there); the watchdog holds no output
+ * of the command's, so the command's end is seen at once, over SSH too.
+ */
+const OBSERVED_START = [
+  'stall=$1 ceiling=$2; shift 2',
+  'exec 3<&0',
+  '"$@" <&3 3<&- &',
+  'q=$!',
+  '(',
+  '  last=; still=0; t=0',
+  '  while sleep 1 </dev/null >/dev/null 2>&1; do',
+  '    t=$((t+1))',
+  '    s=$(for p in "$q" $(cat /proc/"$q"/task/*/children 2>/dev/null); do sed "s/.*) //" /proc/"$p"/stat 2>/dev/null; done |',
+  `      awk '{ c += $12 + $13; if ($1 == "R" || $1 == "D") r = 1 } END { print c + 0 "/" r + 0 }')`,
+  '    case $s in */1) still=0 ;; *) if [ "${s%/*}" = "$last" ]; then still=$((still+1)); else still=0; fi ;; esac',
+  '    last=${s%/*}',
+  '    if [ "$still" -ge "$stall" ]; then why="made no progress for $stall s (no CPU time used, never runnable)"',
+  '    elif [ "$t" -ge "$ceiling" ]; then why="was still starting after $ceiling s, the limit (10x migration.timeout)"',
+  '    else continue; fi',
+  '    echo "lu-start: $why: stopped" >&2',
+  '    kill -9 $(cat /proc/"$q"/task/*/children 2>/dev/null) "$q" 2>/dev/null',
+  '    exit 0',
+  '  done',
+  ') 3<&- </dev/null >/dev/null &',
+  'w=$!',
+  'wait "$q"; rc=$?',
+  'kill "$w" 2>/dev/null',
+  'exit $rc',
+].join('\n');
+
+/** `argv` as OBSERVED_START runs it: no progress for `stallMs` gives it up, and so does 10x that, progress or not. */
+export function observedStart(argv: string[], stallMs: number): { argv: string[]; timeoutMs: number } {
+  const stall = Math.max(1, Math.ceil(stallMs / 1000));
+  return {
+    argv: ['sh', '-c', OBSERVED_START, 'lu-start', String(stall), String(stall * 10), ...argv],
+    timeoutMs: (stall * 10 + 30) * 1000,
+  };
+}
+
 export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, env: RunEnv): Promise<Outcome> {
   const argv = step.argv.map((a) => fill(a, env.vars));
   if (step.cpr) return startCprTarget(step, step.cpr, argv, env);
@@ -149,11 +194,13 @@ export async function runQemuStart(step: Extract<Step, { kind: 'qemu-start' }>, 
       env.host,
       { ops: [{ op: 'guard.no_truncate', sizes: step.noTruncate }], then: { exec: argv } },
       step.timeoutMs,
+      (helper) => observedStart(helper, step.timeoutMs),
     );
     if (!h.doc.ok) throw new HelperError(h.doc.error!, step.id);
     r = h;
   } else {
-    r = await env.host.exec(argv, { timeoutMs: step.timeoutMs });
+    const o = observedStart(argv, step.timeoutMs);
+    r = await env.host.exec(o.argv, { timeoutMs: o.timeoutMs });
   }
   if (r.exitCode !== 0) {
     const why = r.stderr.trim().split('\n').filter(Boolean).slice(-2).join(' / ');
