@@ -74,7 +74,7 @@ async function update(n: number, restart: boolean): Promise<Measured> {
     const idle = await stopwatch(rams, () => sleep(1000));
     let r: Awaited<ReturnType<typeof h.cli>> | undefined;
     const stalls = await stopwatch(rams, async () => {
-      r = await h.cli(['run', '--phases', 'update', '--yes', '--vmm-only', '--profile', h.profile, '--facts', h.facts]);
+      r = await h.cli(['run', '--phase', 'update', '--yes', '--vmm-only', '--profile', h.profile, '--facts', h.facts]);
     });
     if (r?.code !== 0) throw new Error(`update failed: ${r?.stdout}${r?.stderr}`);
     const recs = journal(h);

@@ -50,7 +50,7 @@ async function copy(mib: number): Promise<{ ms: number; imageBytes: number }> {
       await sleep(100);
     }
     const ms = blackoutOf(
-      h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]),
+      h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]),
     );
     const saved = h.journal().find((x) => x.type === 'step-end' && x.id === `suspend/fingerprint-save/${h.name}`);
     const bytes =
@@ -70,7 +70,7 @@ async function inPlace(mib: number): Promise<number> {
     }
     await h.refreshFacts();
     return blackoutOf(
-      await h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]),
+      await h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]),
     );
   } finally {
     h.cleanup();

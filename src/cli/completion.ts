@@ -33,7 +33,7 @@ export function bashCompletion(program: Command, choices: Record<string, string[
   );
   const opts = cmds.map(
     ({ path, command }) =>
-      `    ${q(path.join(' '))}) echo ${q([...command.options.map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean).join(' '))} ;;`,
+      `    ${q(path.join(' '))}) echo ${q([...command.options.filter((o) => !o.hidden).map((o) => o.long ?? o.short ?? ''), '--help'].filter(Boolean).join(' '))} ;;`,
   );
   const values = [
     ...new Map(

@@ -7,7 +7,8 @@ export interface CommandContext {
 }
 
 /** What `plan --phase` takes (program.ts declares the flag, commands/plan.ts checks it). */
-export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'all'];
+/** `plan --phase`'s values; `run --phase` takes the two that name several phases, all and update */
+export const PHASE_CHOICES = ['prepare', 'suspend', 'kexec', 'resume', 'abort', 'update', 'all'];
 
 /** A flag or argument whose value is a path: `~` is expanded in it, and completion offers files. */
 export const PATH_VALUE = /<(file|dir|profile)>/;

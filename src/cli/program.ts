@@ -3,7 +3,7 @@
  * (src/cli/commands/) loads when that command runs, so `--version`, `--help` and a usage error load
  * none of it: no ssh2, listr2, YAML parser or planner before they are needed (bench:cli).
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { expandHome } from '../input/path.js';
 import { AGENT_DIR } from '../agent/request.js';
 import { DEFAULT_FLEET_DIR, DEFAULT_FORKS, DEMO_BACKENDS, DEMO_PORT, REMOTE_JOURNAL_DIR } from '../defaults.js';
@@ -22,7 +22,6 @@ const SSH_CONFIG_HELP =
 /** Flags with a fixed set of values: completion offers them, and the command checks a value against them (saying which they are). */
 const CHOICES: Record<string, string[]> = {
   '--phase': PHASE_CHOICES,
-  '--phases': ['all', 'update'],
   '--via': ['agent', 'ssh'],
   '--backend': [...DEMO_BACKENDS],
 };
@@ -111,7 +110,11 @@ function declareLookCommands(program: Command, ctx: CommandContext): void {
       '--vmm-only',
       'update the VMMs on the running kernel instead of a kexec (cpr-transfer where it can, else stop, save and restart)',
     )
-    .option('--phase <phase>', `one of ${PHASE_CHOICES.join(', ')}`, 'all')
+    .option(
+      '--phase <phase>',
+      `one of ${PHASE_CHOICES.join(', ')} (update: suspend, kexec and resume, as run --phase update runs them)`,
+      'all',
+    )
     .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
     .option(
@@ -155,10 +158,10 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
     if (name === 'run')
       c.option(
-        '--phases <which>',
+        '--phase <which>',
         "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)",
         'all',
-      );
+      ).addOption(new Option('--phases <which>', 'the older spelling of --phase').hideHelp());
     c.action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).phase(name, opts, ctx));
   }
 

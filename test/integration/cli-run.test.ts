@@ -90,9 +90,16 @@ test('bad input for the run commands: clear errors, exit codes, nothing changed'
     const badHost = await h.cli(['resume', ...base(h), '--host', 'root@bad host']);
     assert.equal(badHost.code, 64);
     assert.match(badHost.stderr, /expected \[user@\]address\[:port\] or a Host of ssh_config/);
-    const phases = await h.cli(['run', ...base(h), '--phases', 'suspend']);
-    assert.equal(phases.code, 64);
-    assert.match(phases.stderr, /--phases suspend: one of all, update/);
+    const phase = await h.cli(['run', ...base(h), '--phase', 'suspend']);
+    assert.equal(phase.code, 64);
+    assert.match(phase.stderr, /--phase suspend: run takes all or update \(plan --phase names a single phase\)/);
+    // the older spelling is still read, with a word that it changed; two different answers are refused
+    const older = await h.cli(['run', ...base(h), '--phases', 'suspend']);
+    assert.equal(older.code, 64);
+    assert.match(older.stderr, /--phases is now spelt --phase \(run --phase suspend\), as plan spells it/);
+    const both = await h.cli(['run', ...base(h), '--phase', 'update', '--phases', 'all']);
+    assert.equal(both.code, 64);
+    assert.match(both.stderr, /--phase update and --phases all say two things: give --phase alone/);
     const unreachable = await h.cli(['suspend', '--profile', h.profile, '--host', 'root@127.0.0.1:1']);
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.stderr, /cannot connect: connection refused/);

@@ -38,7 +38,7 @@ test('bash completion, made from the program: commands, subcommands, flags, flag
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'fleet', 'run', '--dr']), ['--dry-run']);
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'plan', '--phase', 's']), ['suspend']);
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'run', '--via', '']), ['agent', 'ssh']);
-  assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'run', '--phases', '']), ['all', 'update']);
+  assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'run', '--phase', 'u']), ['update']);
   assert.deepEqual(complete(r.stdout, dir, ['liveupdate', 'plan', '--profile', 'hv']), ['hv1.yaml', 'hv2.yaml']);
   // every flag program.ts gives `run` is offered
   const runFlags = complete(r.stdout, dir, ['liveupdate', 'run', '--']);

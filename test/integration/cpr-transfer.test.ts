@@ -17,7 +17,7 @@ const T = { timeout: 600_000 };
 before(() => requireLocalQemus());
 
 const base = (h: CliHost): string[] => ['--profile', h.profile, '--facts', h.facts, '--vmm-only'];
-const update = (h: CliHost, args: string[] = []) => h.cli(['run', '--phases', 'update', '--yes', ...base(h), ...args]);
+const update = (h: CliHost, args: string[] = []) => h.cli(['run', '--phase', 'update', '--yes', ...base(h), ...args]);
 const runDirOf = (h: CliHost, vm: string): string => join(h.dir, 'run', 'vms', vm);
 const pidOf = (h: CliHost, vm: string): number => Number(readFileSync(join(runDirOf(h, vm), 'qemu.pid'), 'utf8').trim());
 
@@ -158,7 +158,7 @@ test(
           LU_TEST_STOP_AT_STEP: `${after}${vm}`,
         };
         const r = await h.cli(
-          ['run', '--phases', 'update', '--yes', ...base(h), '--json'],
+          ['run', '--phase', 'update', '--yes', ...base(h), '--json'],
           (line, kill) => {
             if (line.includes('"type":"step-end"') && line.includes(`"id":"${after}${vm}"`)) kill();
           },

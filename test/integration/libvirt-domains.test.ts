@@ -59,7 +59,7 @@ test(
       const save = doc.steps.find((s) => s.id === `suspend/virsh-save/${h.name}`);
       assert.deepEqual(save?.argv, ['virsh', '-c', URI, 'save', '--running', '--', h.name, `${h.mount}/state/${h.name}.libvirt-save`]);
       const before = h.counter();
-      const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      const r = h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(r.status, 0, r.stdout + r.stderr);
       assert.match(r.stdout, new RegExp(`blackout ${h.name}: [0-9]+ ms`));
       assert.equal(virsh('domstate', h.name).stdout.trim(), 'running');
@@ -83,7 +83,7 @@ test(
   async () => {
     await withDomainHost({ ram: 'in-place' }, (h) => {
       const id = virsh('domid', h.name).stdout.trim();
-      const r = h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+      const r = h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
       assert.equal(r.status, 1, r.stdout + r.stderr);
       assert.match(r.stderr, /<memoryBacking><source type='file'\/><access mode='shared'\/><\/memoryBacking>/);
       assert.match(r.stderr, /memory_backing_dir = "[^"]+\/libvirt-ram" in \/etc\/libvirt\/qemu.conf/);

@@ -17,7 +17,7 @@ const T = { timeout: 600_000 };
 before(() => requireLocalQemus());
 
 const run = (h: CliHost): Promise<{ code: number | null; stdout: string; stderr: string }> =>
-  h.cli(['run', '--phases', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
+  h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--profile', h.profile, '--facts', h.facts]);
 
 test(
   'a VMM update moves a running VM from QEMU 10.0 to 11.1 on the versioned type its alias named at first start, by stop/save/restart; the journal records both',

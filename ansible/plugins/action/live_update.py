@@ -26,7 +26,7 @@ from ansible_collections.liveupdate.hypervisor.plugins.module_utils.live_update 
 display = Display()
 
 # the phase argument -> liveupdate's command
-COMMANDS = {'all': ['run'], 'update': ['run', '--phases', 'update'], 'prepare': ['prepare'], 'suspend': ['suspend'], 'kexec': ['kexec'], 'resume': ['resume']}
+COMMANDS = {'all': ['run'], 'update': ['run', '--phase', 'update'], 'prepare': ['prepare'], 'suspend': ['suspend'], 'kexec': ['kexec'], 'resume': ['resume']}
 BOOT_ID = 'cat /proc/sys/kernel/random/boot_id'
 
 

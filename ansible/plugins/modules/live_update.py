@@ -37,7 +37,7 @@ options:
   phase:
     description:
       - Which part of the update to run. C(all) is C(liveupdate run); C(update) is suspend, kexec and
-        resume of a host prepared before (C(liveupdate run --phases update), as a fleet's rollout with phases update);
+        resume of a host prepared before (C(liveupdate run --phase update), as a fleet's rollout with phases update);
         the others are that one phase.
     type: str
     default: all

@@ -22,7 +22,15 @@ import type { Plan } from '../../plan/types.js';
 import type { Reporter } from '../../report/reporter.js';
 import type { CommandContext } from '../context.js';
 
-export type PhaseOpts = Omit<UpdateRequest, 'profile'> & { profile?: string; via?: string; plan?: string; yes?: boolean; phases?: string };
+export type PhaseOpts = Omit<UpdateRequest, 'profile'> & {
+  profile?: string;
+  via?: string;
+  plan?: string;
+  yes?: boolean;
+  phase?: string;
+  /** the older spelling of --phase, still read */
+  phases?: string;
+};
 export type StatusOpts = UpdateRequest & { follow?: boolean };
 export type HostCommandOpts = UpdateRequest;
 
@@ -78,9 +86,15 @@ export function failedExit(r: { failures: Array<{ code: string }>; changed?: boo
 
 /** prepare, suspend, kexec, resume, run. */
 export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
-  const { plan: savedPlan, phases: which, ...rest } = opts;
+  const { plan: savedPlan, phase, phases, ...rest } = opts;
+  if (phases !== undefined) {
+    if (phase !== undefined && phase !== 'all' && phase !== phases)
+      throw new LiveupdateError('USAGE', `--phase ${phase} and --phases ${phases} say two things: give --phase alone`);
+    out.warn({ field: '--phases', message: `--phases is now spelt --phase (run --phase ${phases}), as plan spells it` });
+  }
+  const which = phases ?? phase;
   if (which !== undefined && which !== 'all' && which !== 'update')
-    throw new LiveupdateError('USAGE', `--phases ${which}: one of all, update`);
+    throw new LiveupdateError('USAGE', `--phase ${which}: run takes all or update (plan --phase names a single phase)`);
   // with --plan the profile is the one the plan was made from, unless named
   const profile = opts.profile ?? (savedPlan ? readSavedPlan(savedPlan).profile.path : undefined);
   if (!profile)
