@@ -149,12 +149,9 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
       .option('--allow-other-host', "run even when the facts' hostname differs from the profile's host.name")
       .option(
         '--via <who>',
-        'with --host: agent (the default: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches) or ssh (this control node drives each step over SSH)',
+        'agent (the default with --host: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches; on this machine: the agent runs it, so that the resume after the kexec runs at boot) or ssh (with --host: this control node drives each step over SSH)',
       )
-      .option(
-        '--agent',
-        'the on-host agent runs the plan (the default with --host; on this machine, so that the resume after the kexec runs at boot)',
-      );
+      .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp());
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
     if (name === 'run')
       c.option(
@@ -177,7 +174,7 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
       '--via <who>',
       "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)",
     )
-    .option('--agent', "the run being aborted is the on-host agent's (the default with --host)")
+    .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp())
     .action(async (opts: PhaseOpts & { profile: string }) => (await import('./commands/execute.js')).abort(opts, ctx));
 
   const statusCmd = program
@@ -270,7 +267,7 @@ function declareFleet(program: Command, ctx: CommandContext): void {
       'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)',
       'agent',
     )
-    .option('--agent', 'the same as --via agent (the default)')
+    .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp())
     .action(async (opts: FleetRunOpts) => (await import('./commands/fleet.js')).fleetRun(opts, ctx));
   fleet
     .command('status')
