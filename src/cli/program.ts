@@ -139,7 +139,12 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
         '--plan <file>',
         `run exactly this saved plan (liveupdate plan${name === 'run' ? '' : ` --phase ${name}`} --out FILE); refused if the profile, the host's boot or its facts changed since`,
       )
-      .option('--yes', 'do not ask before passing the point of no return (the kexec); needed without a terminal')
+      .addOption(
+        ['kexec', 'run'].includes(name)
+          ? new Option('--yes', 'do not ask before passing the point of no return (the kexec); needed without a terminal')
+          : // still read: this phase passes no point of no return, so it never asks
+            new Option('--yes', 'accepted; this phase never asks').hideHelp(),
+      )
       .option('--facts <file>', 'plan from saved facts instead of probing (they must be of the current boot)')
       .option('--dry-run', 'print the plan and change nothing')
       .option(
