@@ -135,3 +135,14 @@ test('a VMM-only plan says so and prints no kernel line; a kernel update prints 
   const kernel = await cli('plan', ...SEED);
   assert.match(kernel.out, /^next kernel's cmdline: /m);
 });
+
+test('one spelling per idea in --help: --phase (never --phases), --via (never --agent), --yes only where something asks', async () => {
+  for (const cmd of ['prepare', 'suspend', 'kexec', 'resume', 'run', 'abort']) {
+    const help = (await cli(cmd, '--help')).out;
+    assert.doesNotMatch(help, /--phases|--agent\b/, `${cmd} --help`);
+    assert.match(help, /--via <who>/, `${cmd} --help`);
+    if (cmd !== 'abort') assert.equal(/--yes\b/.test(help), cmd === 'kexec' || cmd === 'run', `${cmd} --help and --yes`);
+  }
+  assert.match((await cli('run', '--help')).out, /--phase <which>/);
+  assert.match((await cli('plan', '--help')).out, /--phase <phase> +one of prepare, suspend, kexec, resume, abort,\s+update, all/);
+});
