@@ -90,6 +90,14 @@ function declareLookCommands(program: Command, ctx: CommandContext): void {
     .argument('<profile>', 'host profile YAML')
     .action(async (file: string) => (await import('./commands/validate.js')).validate(file, ctx));
 
+  program
+    .command('show')
+    .description(
+      'print a saved plan (liveupdate plan --out FILE) as plan printed it, with what it was made from and the command that runs it; changes nothing',
+    )
+    .argument('<planfile>', 'a saved plan')
+    .action(async (file: string) => (await import('./commands/plan.js')).show(file, ctx));
+
   withSshOptions(
     program
       .command('facts')

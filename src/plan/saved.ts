@@ -45,7 +45,7 @@ export function savePlan(
 }
 
 /** The command that runs a plan of this `--phase`. */
-export const commandFor = (sel: PhaseSelection): string => (sel === 'all' ? 'run' : sel);
+export const commandFor = (sel: PhaseSelection): string => (sel === 'all' ? 'run' : sel === 'update' ? 'run --phase update' : sel);
 
 /**
  * The saved plan, when the profile is the same file and planning again now gives exactly it (its

@@ -1,7 +1,7 @@
 /** `liveupdate plan`: profile, facts (probed or saved), the plan, shown; nothing changes. */
 import { EXIT, LiveupdateError } from '../../errors.js';
 import { resolve } from 'node:path';
-import { writeSavedPlan } from '../../app/saved-plan.js';
+import { readSavedPlan, writeSavedPlan } from '../../app/saved-plan.js';
 import { makePlan, pendingChanges, planWithAbort, type PhaseSelection } from '../../plan/planner.js';
 import { commandFor, savePlan } from '../../plan/saved.js';
 import { requireProfile } from '../../profile/load.js';
@@ -51,4 +51,20 @@ export async function plan(opts: PlanOpts, { out, setExit }: CommandContext): Pr
   out.result(renderPlan(p, { color: out.color }) + saved, { type: 'plan', ...p, ...(opts.out ? { savedTo: opts.out } : {}) });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
   if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);
+}
+
+/** `liveupdate show PLANFILE`: a saved plan as `plan` printed it, with what it was made from and the command that runs it. */
+export function show(file: string, { out }: CommandContext): void {
+  const saved = readSavedPlan(file);
+  const p = saved.plan;
+  const head = [
+    `saved plan ${file}: made ${saved.createdAt} from ${saved.profile.path} (sha256 ${saved.profile.sha256.slice(0, 12)}),`,
+    `for host ${p.facts.hostname} in its boot ${p.facts.bootId} (facts of ${p.facts.collectedAt})`,
+    `runs with: liveupdate ${commandFor(saved.selection)} --plan ${file} [--host TARGET], refused if the profile, the host's boot or its facts changed since`,
+    ...(saved.abortPlan
+      ? [`if a guard fails before the point of no return: the saved abort plan (${saved.abortPlan.steps.length} steps)`]
+      : []),
+    '',
+  ].join('\n');
+  out.result(head + renderPlan(p, { color: out.color }), saved);
 }

@@ -146,3 +146,24 @@ test('one spelling per idea in --help: --phase (never --phases), --via (never --
   assert.match((await cli('run', '--help')).out, /--phase <which>/);
   assert.match((await cli('plan', '--help')).out, /--phase <phase> +one of prepare, suspend, kexec, resume, abort,\s+update, all/);
 });
+
+test('show PLANFILE: a saved plan as plan printed it, what it was made from, the command that runs it; a file of another kind is named', async () => {
+  const dir = tempDir('/tmp/lu-show-');
+  const file = join(dir, 'update.plan');
+  const made = await cli('plan', ...SEED, '--phase', 'update', '--out', file);
+  assert.equal(made.code, 0, made.err);
+  const shown = await cli('show', file);
+  assert.equal(shown.code, 0, shown.err);
+  assert.match(shown.out, new RegExp(`^saved plan ${file}: made \\S+ from \\S+seed-pkernfs\\.yaml \\(sha256 [0-9a-f]{12}\\),$`, 'm'));
+  assert.match(shown.out, new RegExp(`^runs with: liveupdate run --phase update --plan ${file} \\[--host TARGET\\]`, 'm'));
+  // the plan itself, as plan printed it (its first line on)
+  const planned = made.out.slice(0, made.out.indexOf('\nsaved to'));
+  assert.ok(shown.out.includes(planned), 'the same plan text');
+  const doc = JSON.parse((await cli('show', file, '--json')).out) as { type: string; selection: string; plan: { steps: unknown[] } };
+  assert.equal(doc.type, 'saved-plan');
+  assert.equal(doc.selection, 'update');
+  assert.ok(doc.plan.steps.length > 0);
+  const wrong = await cli('show', 'profiles/seed-pkernfs.yaml');
+  assert.equal(wrong.code, 64);
+  assert.match(wrong.err, /profiles\/seed-pkernfs\.yaml: not a saved plan/);
+});
