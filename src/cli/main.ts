@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, LiveupdateError } from '../errors.js';
+import { setDebug, verbosity } from '../debug.js';
+import { visible } from '../report/visible.js';
 import { declareCommands } from './program.js';
 import { closest } from '../suggest.js';
 import type { Reporter } from '../report/reporter.js';
@@ -59,6 +61,9 @@ export async function run(argv: string[], io: { stdout?: NodeJS.WritableStream; 
   const json = argv.includes('--json');
   // --no-color is NO_COLOR=1 (no-color.org) for this run: the reporters and listr2 read that
   if (argv.includes('--no-color')) process.env['NO_COLOR'] = '1';
+  // -v, -vv: debug lines on stderr, their controls shown escaped (as everything printed for people)
+  const err = io.stderr ?? process.stderr;
+  setDebug(verbosity(argv), (line) => err.write(`${visible(line)}\n`));
   // the one reporter of this run, chosen before anything is read
   const output: Reporter = makeReporter(styleFor(json, io.stderr ?? process.stderr), io.stdout, io.stderr);
   let exitCode: number = EXIT.ok;
@@ -91,6 +96,17 @@ Start with: liveupdate demo                 (as root: a real live update in a la
   declareCommands(program, { out: output, setExit: (c) => (exitCode = c) });
   for (const c of program.commands)
     c.option('--json', 'machine-readable output').option('--no-color', 'no colour (as NO_COLOR=1)').exitOverride();
+  // -v on every command, however deep (read from argv above; declared here so that it is known)
+  const verbose = (c: Command): void => {
+    c.option(
+      '-v, --verbose',
+      "say more on stderr: every command run on a host and how it ended, each connection; -vv: also the SSH transport's debug",
+      (_v: string, n: number) => n + 1,
+      0,
+    );
+    c.commands.forEach(verbose);
+  };
+  program.commands.forEach(verbose);
 
   try {
     // a mistyped flag is said first, with what it most likely meant: commander would first say that a

@@ -4,8 +4,9 @@ import { readFile, writeFile, mkdir, chmod } from 'node:fs/promises';
 import { createConnection } from 'node:net';
 import { dirname } from 'node:path';
 import type { Duplex } from 'node:stream';
+import { debug } from '../debug.js';
 import { LiveupdateError } from '../errors.js';
-import type { ExecOptions, ExecResult, Host } from './host.js';
+import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
 
 const done = (stdout: string): ExecResult => ({ stdout, stderr: '', exitCode: 0 });
 const failed = (stderr: string): ExecResult => ({ stdout: '', stderr, exitCode: 1 });
@@ -96,7 +97,9 @@ export class LocalHost implements Host {
     const [file, ...args] = argv;
     if (!file) return Promise.reject(new Error('exec: empty argv'));
     const inProcess = opts.input === undefined ? builtin(argv) : undefined;
+    debug(1, () => `local: ${describeArgv(argv)}${inProcess ? ` (in this process: exit ${inProcess.exitCode})` : ''}`);
     if (inProcess) return Promise.resolve(inProcess);
+    const t0 = Date.now();
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, { stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
       let stdout = '';
@@ -112,6 +115,7 @@ export class LocalHost implements Host {
       });
       child.on('close', (code, signal) => {
         clearTimeout(timer);
+        debug(1, () => `local: ${file} ${timedOut ? 'timed out' : `exited ${code ?? signal}`} after ${Date.now() - t0} ms`);
         if (timedOut) reject(new LiveupdateError('HOST_COMMAND_FAILED', `${file} timed out after ${opts.timeoutMs} ms`));
         else resolve({ stdout, stderr, exitCode: code ?? (signal ? 128 : 1) });
       });
@@ -120,6 +124,7 @@ export class LocalHost implements Host {
   }
 
   connectUnix(path: string): Promise<Duplex> {
+    debug(1, () => `local: connecting to the unix socket ${path}`);
     return new Promise((resolve, reject) => {
       const sock = createConnection(path);
       sock.once('connect', () => resolve(sock));

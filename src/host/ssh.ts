@@ -5,6 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
+import { debug, debugLevel } from '../debug.js';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
 import { certAuthorities, fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
@@ -157,6 +158,8 @@ export class SshHost implements Host {
       ...(agent ? { agent } : {}),
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
+      // -vv: the SSH transport's own account (ssh2's debug lines)
+      ...(debugLevel() >= 2 ? { debug: (m: string) => debug(2, () => `${this.name}: ${m}`) } : {}),
       readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void): boolean | undefined => {
         const keyType = keyTypeOf(key);
@@ -230,6 +233,7 @@ export class SshHost implements Host {
             let keyProblem: LiveupdateError | undefined;
             let ready = false;
             c.once('ready', () => {
+              debug(1, () => `${this.name}: connected and authenticated`);
               ready = true;
               this.rebooting = false;
               this.client = c;
@@ -245,6 +249,11 @@ export class SshHost implements Host {
               if (!ready) reject(keyProblem ?? this.lostWith);
               this.client = undefined;
             });
+            debug(
+              1,
+              () =>
+                `${this.name}: connecting to ${this.target.host}:${this.target.port}${sock ? ' through its ProxyJump' : ''} as ${this.target.user}`,
+            );
             c.connect(this.config((e) => (keyProblem = e), identity, agentSock, sock));
           }),
       )
@@ -341,7 +350,10 @@ export class SshHost implements Host {
   }
 
   async exec(argv: string[], opts: ExecOptions = {}): Promise<ExecResult> {
+    debug(1, () => `${this.name}: ${describeArgv(argv)}`);
+    const t0 = Date.now();
     const r = await this.execRaw(argv, opts);
+    debug(1, () => `${this.name}: ${argv[0]} exited ${r.exitCode} after ${Date.now() - t0} ms`);
     return { stdout: r.stdout.toString(), stderr: r.stderr, exitCode: r.exitCode };
   }
 
@@ -370,6 +382,7 @@ export class SshHost implements Host {
 
   /** QMP and other unix sockets: OpenSSH streamlocal forwarding, else a socat channel (dropbear has no streamlocal). */
   async connectUnix(path: string): Promise<Duplex> {
+    debug(1, () => `${this.name}: connecting to the unix socket ${path} there`);
     const c = await this.connect();
     // streamlocal connects as the login user; with become the sockets are root's: socat under sudo
     if (!this.opts.become && this.streamlocal.get(c) !== false) {

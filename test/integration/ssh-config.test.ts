@@ -90,6 +90,39 @@ test(
   },
 );
 
+test(
+  '-v says each connection and each command run on the host, and how it ended; -vv adds the SSH transport; without -v, nothing',
+  { timeout: 60_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['SSH_AUTH_SOCK'];
+    const run = (...v: string[]): Promise<CliResult> =>
+      runCli(['facts', '--host', 'hv-behind', '-F', join(dir, 'ssh_config'), ...v], { env });
+    const quiet = await run();
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /debug/);
+    const v = await run('-v');
+    assert.equal(v.code, 0, v.stderr);
+    assert.match(
+      v.stderr,
+      new RegExp(
+        `^debug1: root@127\\.0\\.0\\.1:${target.port}: connecting to 127\\.0\\.0\\.1:${target.port} through its ProxyJump as root$`,
+        'm',
+      ),
+    );
+    assert.match(v.stderr, /^debug1: root@127\.0\.0\.1:\d+: connected and authenticated$/m);
+    assert.match(v.stderr, /^debug1: root@127\.0\.0\.1:\d+: env QEMU_N=\d+ .*sh -c /m, 'the probe, as it runs there');
+    assert.match(v.stderr, /^debug1: root@127\.0\.0\.1:\d+: env exited 0 after \d+ ms$/m);
+    assert.doesNotMatch(v.stderr, /^debug2:/m);
+    const vv = await run('-vv');
+    assert.equal(vv.code, 0, vv.stderr);
+    assert.match(vv.stderr, /^debug2: root@127\.0\.0\.1:\d+: .*(Handshake|handshake|KEX|kex)/m, 'ssh2 says its key exchange');
+    // --json: stdout stays one document
+    const json = await run('-v', '--json');
+    assert.equal((JSON.parse(json.stdout) as { type: string }).type, 'facts');
+  },
+);
+
 test('ProxyJump: through a second real sshd; a bastion that refuses forwarding is named in the error', { timeout: 60_000 }, async () => {
   reached(await facts('hv-behind'));
   const closed = await facts('hv-behind-closed');
