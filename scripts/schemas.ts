@@ -1,7 +1,7 @@
 // `npm run schemas`: the published JSON Schemas of what liveupdate writes, generated from the types
 // the code writes them with (ts-json-schema-generator): schemas/plan.schema.json (`plan --json`),
-// schemas/saved-plan.schema.json (`plan --out`), schemas/events.schema.json (one line of a `--json`
-// event stream). Committed; test/unit/report/schemas.test.ts fails when they drift from the types.
+// schemas/saved-plan.schema.json (`plan --out`), schemas/document.schema.json (any document a
+// command prints whole with `--json`), schemas/events.schema.json (one line of a `--json` event stream). Committed; test/unit/report/schemas.test.ts fails when they drift from the types.
 import { writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +16,12 @@ export const PUBLISHED: Array<{ file: string; source: string; type: string; titl
     source: 'src/plan/saved.ts',
     type: 'SavedPlan',
     title: 'liveupdate saved plan (plan --out FILE)',
+  },
+  {
+    file: 'schemas/document.schema.json',
+    source: 'src/report/documents.ts',
+    type: 'PrintedDocument',
+    title: "a liveupdate --json document: a command's whole output when it does not stream (an error too)",
   },
   {
     file: 'schemas/events.schema.json',

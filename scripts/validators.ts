@@ -2,8 +2,8 @@
 // profile, inventory and facts schemas compiled once, here, into plain validation code (Ajv's
 // standalone output), so that no command compiles a schema when it starts. Writes
 // dist/src/input/validate-{profile,inventory,facts}.cjs; src/input/validate-*.d.cts say what they
-// export. Same Ajv options as ever: every error, with the failing schema (its x-hint is the
-// operator's message).
+// export. Same Ajv options as ever: every error, with the failing schema (its description is the
+// operator's message); strict, as a third party's Ajv would be.
 import { Ajv } from 'ajv';
 import standalone from 'ajv/dist/standalone/index.js';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,6 @@ for (const [name, file] of [
   ['facts', 'src/facts/schema.json'],
 ] as const) {
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, code: { source: true, esm: false } });
-  ajv.addKeyword({ keyword: 'x-hint', schemaType: 'string' });
   ajv.addSchema(schema(file), name);
   const out = join(root, `dist/src/input/validate-${name}.cjs`);
   mkdirSync(dirname(out), { recursive: true });

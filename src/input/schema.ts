@@ -73,7 +73,7 @@ function pointerToPath(pointer: string): Array<string | number> {
     .map((s) => (/^[0-9]+$/.test(s) ? Number(s) : s));
 }
 
-/** What the schema says a value must be (its `x-hint`), where it says it. */
+/** What the schema says a value must be (its `description`, which editors show on hover too), where it says it. */
 function hintOf(e: ErrorObject): string | undefined {
-  return (e.parentSchema as { 'x-hint'?: string } | undefined)?.['x-hint'];
+  return (e.parentSchema as { description?: string } | undefined)?.description;
 }

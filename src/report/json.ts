@@ -9,9 +9,9 @@ import { jsonStages } from './stages.js';
 import { envelope, EVENTS_FORMAT_VERSION, type EmittedLine, type EventLine } from './stream.js';
 
 /** Put held warnings into a result document, next to any it already carries. */
-function withWarnings(data: Record<string, unknown>, ws: Diagnostic[]): Record<string, unknown> {
-  const own = Array.isArray(data['warnings']) ? (data['warnings'] as Diagnostic[]) : [];
-  return { ...data, warnings: [...ws, ...own] };
+function withWarnings(data: object, ws: Diagnostic[]): object {
+  const own = (data as { warnings?: unknown }).warnings;
+  return { ...data, warnings: [...ws, ...(Array.isArray(own) ? (own as Diagnostic[]) : [])] };
 }
 
 export function jsonReporter(stdout: NodeJS.WritableStream): Reporter {

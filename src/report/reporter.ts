@@ -11,7 +11,8 @@ import type { Diagnostic } from '../errors.js';
 import type { Progress } from '../exec/events.js';
 import type { Plan } from '../plan/types.js';
 import type { Stages } from './stages.js';
-import type { EmittedLine, ResultDocument } from './stream.js';
+import type { JsonDocument } from './documents.js';
+import type { EmittedLine } from './stream.js';
 
 export type Style = 'tty' | 'plain' | 'json';
 
@@ -26,7 +27,7 @@ export interface Reporter {
    * streamed). Every document says what it is (`type`) and in which format (`formatVersion`: the
    * document's own, e.g. a plan's, else 1), the same envelope for every command.
    */
-  result<D extends ResultDocument>(text: string, data: D): void;
+  result(text: string, data: JsonDocument): void;
   warn(d: Diagnostic): void;
   /** a streamed event: NDJSON in JSON mode, nothing for humans (say() is their side) */
   event(e: EmittedLine): void;

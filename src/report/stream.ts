@@ -5,9 +5,9 @@
  */
 import type { Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
-import type { ExecuteResult } from '../exec/executor.js';
 import type { FleetEvent, HostReport } from '../fleet/events.js';
-import type { Phase, Plan } from '../plan/types.js';
+import type { Phase } from '../plan/types.js';
+import type { ErrorLine, JsonDocument, RunResultLine } from './documents.js';
 
 export const EVENTS_FORMAT_VERSION = 1;
 
@@ -47,9 +47,6 @@ export interface DetachedLine {
   follow: string;
 }
 
-/** The last line of a phase command; `journal`: a file on this machine, or HOST:PATH (the agent's, on the host). */
-export type RunResultLine = { type: 'result'; command: string; journal: string } & ExecuteResult;
-
 /** The last line of `fleet run`. */
 export interface FleetResultLine {
   type: 'result';
@@ -63,18 +60,12 @@ export interface FleetResultLine {
 /** The last line of other streaming commands (the demo): their result document. */
 export interface DocumentResultLine {
   type: 'result';
-  data: { type: string; formatVersion: number; [k: string]: unknown };
-}
-
-/** A `--json` document: what it is, and its format's version when it has one of its own. */
-export interface ResultDocument {
-  type: string;
-  formatVersion?: number;
+  data: JsonDocument & { formatVersion: number };
 }
 
 /** The JSON contract's envelope: type first, then the format version (a document's own, else 1), then the rest. */
-export const envelope = (d: ResultDocument): DocumentResultLine['data'] =>
-  Object.assign({ type: d.type, formatVersion: d.formatVersion ?? 1 } as DocumentResultLine['data'], d);
+export const envelope = (d: JsonDocument): DocumentResultLine['data'] =>
+  Object.assign({ type: d.type, formatVersion: (d as { formatVersion?: number }).formatVersion ?? 1 }, d);
 
 /** A host's executor event inside a fleet run, flattened: the event's own type becomes `step`. */
 type HostStep<E extends ExecEvent> = Omit<E, 'type'> & { type: 'host-step'; host: string; step: E['type'] };
@@ -91,25 +82,8 @@ export type StageLine =
   | { type: 'stage-end'; stage: string; at: number; ms: number }
   | { type: 'stage-failed'; stage: string; at: number; ms: number; message: string };
 
-/** A failure that ends the command (also the whole output when it comes before any event). */
-export interface ErrorLine {
-  type: 'error';
-  formatVersion: 1;
-  /** a stable code (errors.ts ErrorCode), or BUG */
-  code: string;
-  message: string;
-  diagnostics?: Diagnostic[];
-  hint?: string;
-  warnings?: Diagnostic[];
-  /** only for BUG: what to report */
-  stack?: string;
-}
-
 /** What Reporter.event() is given (the reporter itself writes the format, warning, document result and error lines). */
 export type EmittedLine = ExecEvent | PlanLine | AutoAbortLine | DetachedLine | RunResultLine | FleetResultLine | FleetLine | StageLine;
 
 /** One line of the stream. */
 export type EventLine = FormatLine | WarningLine | EmittedLine | DocumentResultLine | ErrorLine;
-
-/** The `--json` document of `plan` (and of a phase command's `--dry-run`): the plan, with what it is. */
-export type PlanDocument = { type: 'plan'; savedTo?: string } & Plan;

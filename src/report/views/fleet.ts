@@ -8,18 +8,11 @@ import type { ExecEvent, Progress } from '../../exec/events.js';
 import type { FleetEvent, HostReport } from '../../fleet/events.js';
 import { plainFleetLine, renderFleetPlan, renderFleetTable } from '../fleet-text.js';
 import { fleetTtyReporter } from '../fleet-tty.js';
+import type { FleetReport } from '../documents.js';
 import type { Reporter } from '../reporter.js';
 import type { HostStepLine } from '../stream.js';
 
-/** What `fleet run` ends with, also written to the run's report.json. */
-export interface FleetReport {
-  type: 'fleet-report';
-  runId: string;
-  ok: boolean;
-  stopped: string | null;
-  dir: string;
-  hosts: HostReport[];
-}
+export type { FleetReport } from '../documents.js';
 
 export interface FleetView {
   planned(inventory: string, r: { batches: string[][]; hosts: HostPlanRow[] }): void;

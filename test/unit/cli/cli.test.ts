@@ -5,6 +5,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliInProcess } from '../../helpers/run-cli.js';
 import { tempDir } from '../../helpers/temp.js';
+import { assertMatchesSchema, schemaValidator } from '../../helpers/schemas.js';
 
 const cli = cliInProcess;
 
@@ -117,14 +118,19 @@ test('one JSON contract: every --json document starts with its type and its form
     ['fleet-status', ['fleet', 'status', '--inventory', join(dir, 'inv.yaml'), '--fleet-dir', join(dir, 'fleet')]],
     ['completion', ['completion', 'bash']],
     ['error', ['validate', join(dir, 'missing.yaml')]],
+    ['saved-plan', ['show', join(dir, 'seed.plan')]],
   ];
+  assert.equal((await cli('plan', ...SEED, '--out', join(dir, 'seed.plan'))).code, 0);
   for (const [type, args] of docs) {
     const r = await cli(...args, '--json');
     const doc = JSON.parse(r.out) as Record<string, unknown>;
     assert.deepEqual(Object.keys(doc).slice(0, 2), ['type', 'formatVersion'], args.join(' '));
     assert.equal(doc['type'], type, args.join(' '));
     assert.equal(typeof doc['formatVersion'], 'number', args.join(' '));
+    // and it is what schemas/document.schema.json publishes
+    assertMatchesSchema('document', doc, args.join(' '));
   }
+  assert.equal(schemaValidator('document')({ type: 'validated', formatVersion: 1, file: 'p.yaml' }), false, 'the schema can refuse');
 });
 
 test('a VMM-only plan says so and prints no kernel line; a kernel update prints the next kernel’s command line', async () => {

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Ajv } from 'ajv';
 import { generateSchemas } from '../../../scripts/schemas.js';
 import { LiveupdateError } from '../../../src/errors.js';
 import type { Plan } from '../../../src/plan/types.js';
@@ -39,7 +40,7 @@ test("the reporter's own lines (format, warning, document result, error, BUG) ar
   const o = makeReporter('json', io.stdout, io.stderr);
   o.event({ type: 'step-start', at: 1, id: 'suspend/stop/vm', phase: 'suspend', vm: 'vm', blackout: true, marks: { blackoutStart: true } });
   o.warn({ where: 'p.yaml:1:1', field: 'vms', message: 'w' });
-  o.result('', { type: 'demo', formatVersion: 1 });
+  o.result('', { type: 'uninstall', host: 'h', removed: ['/var/lib/liveupdate/agent'] });
   o.error(new LiveupdateError('USAGE', 'bad', { hint: 'h' }));
   o.error(new Error('a bug'));
   const lines = io
@@ -53,4 +54,18 @@ test("the reporter's own lines (format, warning, document result, error, BUG) ar
   );
   for (const l of lines) assertMatchesSchema('events', l);
   assert.equal(schemaValidator('events')({ type: 'step-start' }), false, 'and the schema can refuse');
+});
+
+test('every schema, published or read (profile, inventory, facts), compiles under a strict Ajv, all under one $id base', () => {
+  const files = [
+    ...readdirSync(join(ROOT, 'schemas')).map((f) => `schemas/${f}`),
+    'src/profile/schema.json',
+    'src/fleet/schema.json',
+    'src/facts/schema.json',
+  ];
+  for (const f of files) {
+    const schema = JSON.parse(readFileSync(join(ROOT, f), 'utf8')) as { $id?: string };
+    assert.match(schema.$id ?? '', /^https:\/\/liveupdate\.dev\/schema\/[a-z-]+-v1\.json$/, `${f}: $id`);
+    assert.doesNotThrow(() => new Ajv({ strict: true, allErrors: true }).compile(schema), f);
+  }
 });
