@@ -49,9 +49,7 @@ async function copy(mib: number): Promise<{ ms: number; imageBytes: number }> {
       if (i > 600) throw new Error(`the guest of ${mib} MiB did not start counting within 60 s`);
       await sleep(100);
     }
-    const ms = blackoutOf(
-      h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]),
-    );
+    const ms = blackoutOf(h.cli(['run', '--phase', 'update', '--vmm-only', '--yes', '--json', '--profile', h.profile, '--facts', h.facts]));
     const saved = h.journal().find((x) => x.type === 'step-end' && x.id === `suspend/fingerprint-save/${h.name}`);
     const bytes =
       saved?.type === 'step-end' ? (saved.outcome?.['results'] as Array<{ bytes?: number }> | undefined)?.[0]?.bytes : undefined;
