@@ -4,9 +4,10 @@ import { globMatch } from '../glob.js';
 /** How a host key compares with what known_hosts says for this host. */
 export type HostKeyVerdict = { kind: 'known' } | { kind: 'unknown' } | { kind: 'changed'; expected: string[] } | { kind: 'revoked' };
 
-/** OpenSSH writes non-22 ports as [host]:port. */
+/** OpenSSH writes non-22 ports as [host]:port, and looks host names up in lower case. */
 export function knownHostsName(host: string, port: number): string {
-  return port === 22 ? host : `[${host}]:${port}`;
+  const h = host.toLowerCase();
+  return port === 22 ? h : `[${h}]:${port}`;
 }
 
 export function fingerprint(key: Buffer): string {
@@ -19,7 +20,8 @@ function matchesPattern(name: string, pattern: string): boolean {
     if (!salt || !hash) return false;
     return createHmac('sha1', Buffer.from(salt, 'base64')).update(name).digest('base64') === hash;
   }
-  return globMatch(pattern, name);
+  // as OpenSSH's match_hostname: patterns compared in lower case (a hashed one was written from a lower-case name)
+  return globMatch(pattern.toLowerCase(), name);
 }
 
 interface KnownHostsEntry {
@@ -75,4 +77,25 @@ export function verifyHostKey(knownHosts: string, name: string, keyType: string,
 
 export function knownHostsLine(name: string, keyType: string, key: Buffer): string {
   return `${name} ${keyType} ${key.toString('base64')}\n`;
+}
+
+/** The key types known_hosts holds for this host (plain entries, in file order): what OpenSSH asks the server for first. */
+export function knownKeyTypes(knownHosts: string, name: string): string[] {
+  const types: string[] = [];
+  for (const { marker, type, matches } of entries(knownHosts, name)) if (matches && !marker && !types.includes(type)) types.push(type);
+  return types;
+}
+
+/**
+ * The server host key algorithms in the order to offer them: those of the key types known for the
+ * host first (an RSA key by its SHA-2 signatures first), then the rest of `supported` as it was, as
+ * OpenSSH orders HostKeyAlgorithms; so a host known by one key type is not asked for another it
+ * also has. Undefined when nothing is known (the transport's own order).
+ */
+export function hostKeyAlgorithms(known: string[], supported: readonly string[]): string[] | undefined {
+  const first = known
+    .flatMap((t) => (t === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [t]))
+    .filter((a) => supported.includes(a));
+  if (!first.length) return undefined;
+  return [...new Set([...first, ...supported])];
 }

@@ -8,7 +8,15 @@ import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { debug, debugLevel } from '../debug.js';
 import { LiveupdateError } from '../errors.js';
 import { describeArgv, type ExecOptions, type ExecResult, type Host } from './host.js';
-import { certAuthorities, fingerprint, knownHostsLine, knownHostsName, verifyHostKey } from './known-hosts.js';
+import {
+  certAuthorities,
+  fingerprint,
+  hostKeyAlgorithms,
+  knownHostsLine,
+  knownHostsName,
+  knownKeyTypes,
+  verifyHostKey,
+} from './known-hosts.js';
 import { certificateProblem, parseHostCertificate } from './host-cert.js';
 import { askHidden, canAsk } from './passphrase.js';
 import { addressSpec, parseHostSpec } from './target.js';
@@ -57,6 +65,17 @@ function isDropbear(c: Client): boolean {
 const MAX_KEY_BYTES = 2 ** 20;
 
 /** A known_hosts file's text: '' when there is none; one that is not a readable regular file of sane size is refused. */
+/** ssh2's server host key algorithms, in its default order (ssh2/lib/protocol/constants.js, ed25519 supported by Node 20's crypto) */
+const HOST_KEY_ALGORITHMS = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+] as const;
+
 function readKnownHosts(file: string): string {
   try {
     return readBounded(file, 64 * 2 ** 20, { nullIsEmpty: true });
@@ -149,6 +168,15 @@ export class SshHost implements Host {
     // IdentitiesOnly: the agent only stands in for an IdentityFile it could not read (encrypted)
     const agent = this.opts.identitiesOnly && identity ? undefined : agentSock;
     const hostName = knownHostsName(this.target.host, this.target.port);
+    // the key types known for this host asked for first, as OpenSSH orders HostKeyAlgorithms (an
+    // unreadable file is said by the verifier below, which reads it again)
+    let known: string[] = [];
+    try {
+      known = knownKeyTypes(readable.map(readKnownHosts).join('\n'), hostName);
+    } catch {
+      /* said below */
+    }
+    const serverHostKey = hostKeyAlgorithms(known, HOST_KEY_ALGORITHMS);
     return {
       host: this.target.host,
       port: this.target.port,
@@ -156,6 +184,9 @@ export class SshHost implements Host {
       ...(sock ? { sock } : {}),
       ...(identity ? { privateKey: identity.key, ...(identity.passphrase !== undefined ? { passphrase: identity.passphrase } : {}) } : {}),
       ...(agent ? { agent } : {}),
+      ...(serverHostKey
+        ? { algorithms: { serverHostKey: serverHostKey as NonNullable<ConnectConfig['algorithms']>['serverHostKey'] } }
+        : {}),
       keepaliveInterval: 5000,
       keepaliveCountMax: 3,
       // -vv: the SSH transport's own account (ssh2's debug lines)

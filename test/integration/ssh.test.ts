@@ -1,6 +1,7 @@
 // Real OpenSSH sshd on loopback (test/helpers/sshd.ts); real QEMU for QMP over SSH.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -12,6 +13,7 @@ import { runSteps } from '../../src/exec/engine.js';
 import { startFleetSim } from '../helpers/fleet-sim.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { harness } from '../helpers/vm-harness.js';
+import { tempDir } from '../helpers/temp.js';
 
 let sshd: Sshd;
 before(async () => {
@@ -260,6 +262,71 @@ test(
       }
     } finally {
       await sim.close();
+    }
+  },
+);
+
+test(
+  'host keys as OpenSSH checks them, each case against the real ssh on the same known_hosts: the key type known is asked for first, names in any case, hashed entries; a wrong key refused by both',
+  { timeout: 120_000 },
+  async () => {
+    // a server with two host keys, Ed25519 (which ssh2 would ask for first) and ECDSA
+    const dir = tempDir('/var/tmp/lu-hostkeys-');
+    execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', join(dir, 'ecdsa')]);
+    execFileSync('ssh-keygen', ['-q', '-t', 'ecdsa', '-N', '', '-f', join(dir, 'other')]);
+    const two = await startSshd({ extraConfig: `HostKey ${join(dir, 'ecdsa')}` });
+    try {
+      const pub = (f: string): string =>
+        readFileSync(join(dir, `${f}.pub`), 'utf8')
+          .split(' ')
+          .slice(0, 2)
+          .join(' ');
+      const cases: Array<[string, string, string, boolean]> = [
+        ['known by its ECDSA key only', '127.0.0.1', `[127.0.0.1]:${two.port} ${pub('ecdsa')}\n`, true],
+        ['a name in capitals, known_hosts in lower case', 'LOCALHOST', `[localhost]:${two.port} ${pub('ecdsa')}\n`, true],
+        ['a hashed entry, the name in capitals', 'LocalHost', `[localhost]:${two.port} ${pub('ecdsa')}\n`, true],
+        ['known by another ECDSA key: changed', '127.0.0.1', `[127.0.0.1]:${two.port} ${pub('other')}\n`, false],
+      ];
+      for (const [what, name, known, accepted] of cases) {
+        const file = join(dir, `known_hosts.${cases.findIndex((c) => c[0] === what)}`);
+        writeFileSync(file, known);
+        if (what.startsWith('a hashed')) execFileSync('ssh-keygen', ['-q', '-H', '-f', file]);
+        const real = spawnSync(
+          'ssh',
+          [
+            '-F',
+            '/dev/null',
+            '-o',
+            'BatchMode=yes',
+            '-o',
+            'StrictHostKeyChecking=yes',
+            '-o',
+            `UserKnownHostsFile=${file}`,
+            '-o',
+            'GlobalKnownHostsFile=/dev/null',
+            '-i',
+            two.clientKey,
+            '-p',
+            String(two.port),
+            `root@${name}`,
+            'true',
+          ],
+          { encoding: 'utf8' },
+        );
+        assert.equal(real.status === 0, accepted, `${what}: OpenSSH ${accepted ? 'accepts' : 'refuses'} (${real.stderr.trim()})`);
+        const h = new SshHost(parseTarget(`root@${name}:${two.port}`), { identity: two.clientKey, knownHosts: file, acceptNew: false });
+        try {
+          const r = await h.exec(['true']).then(
+            () => 'ok',
+            (e: unknown) => (e instanceof LiveupdateError ? e.code : String(e)),
+          );
+          assert.equal(r, accepted ? 'ok' : 'HOST_KEY_REJECTED', `${what}: liveupdate as OpenSSH`);
+        } finally {
+          await h.close();
+        }
+      }
+    } finally {
+      await two.stop();
     }
   },
 );
