@@ -77,8 +77,9 @@ function sshConfigLines(file: string | undefined): SshConfigLine[] {
 
 /**
  * An SSH host the way OpenSSH would reach it: `spec` and the flags first, then ssh_config (Host and
- * Match blocks: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, known hosts files,
- * StrictHostKeyChecking, ConnectTimeout). Each ProxyJump hop is itself resolved through ssh_config.
+ * Match blocks: HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump, ProxyCommand, known
+ * hosts files, StrictHostKeyChecking, ConnectTimeout; any other setting that changes how ssh connects
+ * is refused). Each ProxyJump hop is itself resolved through ssh_config.
  */
 export function sshHost(
   spec: string | HostTarget,
@@ -89,6 +90,15 @@ export function sshHost(
   const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
     const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
     for (const m of r.ignored) warn(m);
+    if (r.unsupported.length)
+      throw new LiveupdateError(
+        'USAGE',
+        `ssh_config sets for ${t.host} what would change how ssh connects, and liveupdate does not honour it: nothing was done`,
+        {
+          diagnostics: r.unsupported.map((u) => ({ where: u.where, message: `${u.setting}: not supported by liveupdate's SSH` })),
+          hint: 'remove it for this host (or give liveupdate an ssh_config of its own with -F FILE)',
+        },
+      );
     return r;
   };
   const open = (r: SshResolved, jump: SshHost | undefined, flags: Omit<HostOptions, 'host'>): SshHost =>
@@ -101,6 +111,7 @@ export function sshHost(
         acceptNew: (flags.acceptNewHostKey ?? false) || r.strictHostKeyChecking === 'accept-new',
         ...(r.connectTimeoutMs ? { readyTimeoutMs: r.connectTimeoutMs } : {}),
         ...(jump ? { jump } : {}),
+        ...(r.proxyCommand ? { proxyCommand: r.proxyCommand } : {}),
         ...(flags.become ? { become: true } : {}),
       },
     );

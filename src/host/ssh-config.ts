@@ -1,7 +1,8 @@
 /**
  * OpenSSH's client configuration (ssh_config(5)), the part that says how to reach a host: Host and
  * Match blocks, Include, and HostName, User, Port, IdentityFile, IdentitiesOnly, ProxyJump,
- * UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking, ConnectTimeout. As in ssh, the
+ * ProxyCommand, UserKnownHostsFile, GlobalKnownHostsFile, StrictHostKeyChecking, ConnectTimeout;
+ * what else would change how ssh connects is named so that the caller refuses it (UNSUPPORTED). As in ssh, the
  * first value obtained for a keyword wins (IdentityFile adds up), so the command line, given first,
  * beats the files. Reading is the caller's (ConfigFiles), so that this is pure.
  */
@@ -22,8 +23,12 @@ export interface SshResolved {
   port: number;
   identityFiles: string[];
   identitiesOnly: boolean;
-  /** `[user@]host[:port]` hops, outermost first; none when ProxyJump is `none` or unset */
+  /** `[user@]host[:port]` hops, outermost first; none when ProxyJump is `none` or unset (or a ProxyCommand came first) */
   proxyJump: string[];
+  /** ProxyCommand, its tokens (%h %p %r %n %%) expanded: run with `sh -c 'exec ...'`, its stdin and stdout the connection */
+  proxyCommand?: string;
+  /** settings that change where or how ssh would connect and that liveupdate does not honour: refused, never skipped */
+  unsupported: Array<{ where: string; setting: string }>;
   userKnownHostsFiles: string[];
   globalKnownHostsFiles: string[];
   strictHostKeyChecking: 'yes' | 'accept-new' | 'ask';
@@ -38,6 +43,61 @@ export interface ConfigFiles {
   /** the names in a folder, none when it is not there */
   list: (dir: string) => string[];
 }
+
+/**
+ * Settings that change where or how ssh connects (the address it binds or names the host key by, the
+ * algorithms it allows, a certificate or token to log in with, a command to run instead) and that
+ * liveupdate does not honour: a host whose ssh_config sets one is refused rather than reached another
+ * way than ssh would. Values that change nothing are let through (HARMLESS).
+ */
+const UNSUPPORTED = new Set([
+  'hostkeyalias',
+  'bindaddress',
+  'bindinterface',
+  'addressfamily',
+  'canonicalizehostname',
+  'certificatefile',
+  'identityagent',
+  'pkcs11provider',
+  'securitykeyprovider',
+  'kexalgorithms',
+  'ciphers',
+  'macs',
+  'hostkeyalgorithms',
+  'pubkeyacceptedalgorithms',
+  'pubkeyacceptedkeytypes',
+  'remotecommand',
+  'tunnel',
+  'proxyusefdpass',
+]);
+const HARMLESS: Record<string, string[]> = {
+  addressfamily: ['any'],
+  canonicalizehostname: ['no'],
+  tunnel: ['no'],
+  proxyusefdpass: ['no'],
+  remotecommand: ['none'],
+};
+/** how ssh_config(5) spells them, for messages */
+const SPELLING: Record<string, string> = {
+  hostkeyalias: 'HostKeyAlias',
+  bindaddress: 'BindAddress',
+  bindinterface: 'BindInterface',
+  addressfamily: 'AddressFamily',
+  canonicalizehostname: 'CanonicalizeHostname',
+  certificatefile: 'CertificateFile',
+  identityagent: 'IdentityAgent',
+  pkcs11provider: 'PKCS11Provider',
+  securitykeyprovider: 'SecurityKeyProvider',
+  kexalgorithms: 'KexAlgorithms',
+  ciphers: 'Ciphers',
+  macs: 'MACs',
+  hostkeyalgorithms: 'HostKeyAlgorithms',
+  pubkeyacceptedalgorithms: 'PubkeyAcceptedAlgorithms',
+  pubkeyacceptedkeytypes: 'PubkeyAcceptedKeyTypes',
+  remotecommand: 'RemoteCommand',
+  tunnel: 'Tunnel',
+  proxyusefdpass: 'ProxyUseFdpass',
+};
 
 /** Keyword and arguments of each line, Include followed (at most 16 deep, as ssh); relative Includes are in `dirOfIncludes`. */
 export function parseSshConfig(file: string, fs: ConfigFiles, dirOfIncludes: string, depth = 0): SshConfigLine[] {
@@ -106,6 +166,7 @@ export function matchPatternList(list: string, name: string): boolean {
  */
 export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { user?: string; port?: number } = {}): SshResolved {
   const first = new Map<string, string[]>();
+  const firstAt = new Map<string, { where: string; index: number }>();
   const identityFiles: string[] = [];
   const ignored: string[] = [];
   let active = true;
@@ -132,7 +193,10 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
     }
     if (!active) continue;
     if (l.keyword === 'identityfile') identityFiles.push(...l.args.slice(0, 1));
-    else if (!first.has(l.keyword)) first.set(l.keyword, l.args);
+    else if (!first.has(l.keyword)) {
+      first.set(l.keyword, l.args);
+      firstAt.set(l.keyword, { where: l.where, index: firstAt.size });
+    }
   }
   const one = (k: string): string | undefined => first.get(k)?.[0];
   const hostName = (one('hostname') ?? host).replace(/%h/g, host).replace(/%%/g, '%');
@@ -150,7 +214,18 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
     strict === 'accept-new' || strict === 'no' || strict === 'off' ? 'accept-new' : strict === 'yes' ? 'yes' : 'ask';
   if (strict === 'no' || strict === 'off')
     ignored.push(`StrictHostKeyChecking ${strict} is taken as accept-new: a changed host key is always refused`);
-  const jump = one('proxyjump');
+  // ProxyJump and ProxyCommand: whichever was obtained first wins, as in ssh
+  const jumpAt = firstAt.get('proxyjump')?.index ?? Infinity;
+  const commandAt = firstAt.get('proxycommand')?.index ?? Infinity;
+  const jump = jumpAt < commandAt ? one('proxyjump') : undefined;
+  const command = commandAt < jumpAt ? first.get('proxycommand')?.join(' ') : undefined;
+  const proxyCommand =
+    command && command.toLowerCase() !== 'none'
+      ? command.replace(/%(.)/g, (m, c: string) => ({ h: hostName, n: host, p: String(port), r: user, '%': '%' })[c] ?? m)
+      : undefined;
+  const unsupported = [...firstAt.entries()]
+    .filter(([k]) => UNSUPPORTED.has(k) && !(k in HARMLESS && HARMLESS[k]!.includes((one(k) ?? '').toLowerCase())))
+    .map(([k, at]) => ({ where: at.where, setting: `${SPELLING[k] ?? k} ${(first.get(k) ?? []).join(' ')}` }));
   const timeout = Number(one('connecttimeout'));
   return {
     hostName,
@@ -159,6 +234,8 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
     identityFiles: identityFiles.map(tokens),
     identitiesOnly: (one('identitiesonly') ?? 'no').toLowerCase() === 'yes',
     proxyJump: jump && jump.toLowerCase() !== 'none' ? jump.split(',') : [],
+    ...(proxyCommand ? { proxyCommand } : {}),
+    unsupported,
     userKnownHostsFiles: (first.get('userknownhostsfile') ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).map(tokens),
     globalKnownHostsFiles: (first.get('globalknownhostsfile') ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map(tokens),
     strictHostKeyChecking,

@@ -1,9 +1,9 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
-import type { Duplex } from 'node:stream';
+import { Duplex } from 'node:stream';
 import type { Client, ClientChannel, ConnectConfig } from 'ssh2';
 import { debug, debugLevel } from '../debug.js';
 import { LiveupdateError } from '../errors.js';
@@ -46,6 +46,8 @@ export interface SshOptions {
   globalKnownHosts?: string[];
   /** reach this host through that one (ProxyJump): a direct-tcpip channel of its connection */
   jump?: SshHost;
+  /** reach this host through a command's stdin and stdout (ProxyCommand, tokens expanded), run as ssh runs it: sh -c 'exec COMMAND' */
+  proxyCommand?: string;
   /** log in as a user who may `sudo -n` to root: every command runs as `sudo -n -- argv` (Ansible's become) */
   become?: boolean;
   /** trust and record an unknown host key (never a changed one) */
@@ -254,7 +256,9 @@ export class SshHost implements Host {
     this.connecting = import('ssh2')
       .then(async ({ default: ssh2 }) => {
         const identity = await this.privateKey((k, p) => ssh2.utils.parseKey(k, p), agentSock !== undefined);
-        const sock = await this.opts.jump?.forwardOut(this.target.host, this.target.port);
+        const sock = this.opts.proxyCommand
+          ? this.proxied(this.opts.proxyCommand)
+          : await this.opts.jump?.forwardOut(this.target.host, this.target.port);
         return { ssh2, identity, sock };
       })
       .then(
@@ -507,6 +511,26 @@ export class SshHost implements Host {
           : resolve(stream),
       ),
     );
+  }
+
+  /** The ProxyCommand's stdin and stdout as the connection's socket; what it says on stderr goes into the error when the connection fails. */
+  private proxied(command: string): Duplex {
+    debug(1, () => `${this.name}: connecting through ProxyCommand ${command}`);
+    const child = spawn('sh', ['-c', `exec ${command}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let said = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (said = (said + d).slice(-2000)));
+    const sock = Duplex.from({ readable: child.stdout, writable: child.stdin });
+    child.on('exit', (code) => {
+      if (!sock.destroyed)
+        sock.destroy(
+          new LiveupdateError(
+            'HOST_UNREACHABLE',
+            `${this.name}: ProxyCommand exited ${code ?? 'on a signal'}${said.trim() ? `: ${said.trim().split('\n').at(-1)}` : ''}`,
+          ),
+        );
+    });
+    sock.on('close', () => child.kill());
+    return sock;
   }
 
   /** Drop the connection (kexec does this from the other side); the next call reconnects. */

@@ -53,6 +53,9 @@ before(
         host('hv-behind-closed', target, '  ProxyJump closed-bastion\n'),
         `Host hv-global\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${target.clientKey}\n  UserKnownHostsFile ${dir}/empty_known_hosts\n  GlobalKnownHostsFile ${dir}/global_known_hosts\n`,
         `Host hv-encrypted\n  HostName 127.0.0.1\n  Port ${target.port}\n  User root\n  IdentityFile ${dir}/enc_key\n  IdentitiesOnly yes\n`,
+        host('hv-proxycmd', target, `  ProxyCommand sh -c 'echo %r@%h:%p > ${dir}/proxy-used; exec socat - TCP:%h:%p'\n`),
+        host('hv-proxy-fails', target, `  ProxyCommand sh -c 'echo no route to the bastion >&2; exit 3'\n`),
+        host('hv-bind', target, '  BindAddress 127.0.0.1\n  AddressFamily any\n'),
         `Host *\n  UserKnownHostsFile ${dir}/known_hosts\n  GlobalKnownHostsFile ${dir}/empty_known_hosts\n`,
       ].join(''),
     );
@@ -120,6 +123,22 @@ test(
     // --json: stdout stays one document
     const json = await run('-v', '--json');
     assert.equal((JSON.parse(json.stdout) as { type: string }).type, 'facts');
+  },
+);
+
+test(
+  "ProxyCommand: the connection is the command's stdin and stdout, its tokens expanded; one that fails is named with what it said; a setting liveupdate does not honour is refused at its line",
+  { timeout: 60_000 },
+  async () => {
+    reached(await facts('hv-proxycmd'));
+    assert.equal(readFileSync(join(dir, 'proxy-used'), 'utf8').trim(), `root@127.0.0.1:${target.port}`, 'through the command');
+    const fails = await facts('hv-proxy-fails');
+    assert.notEqual(fails.code, 0);
+    assert.match(fails.stdout + fails.stderr, /ProxyCommand exited 3: no route to the bastion/);
+    const bind = await runCli(['facts', '--host', 'hv-bind', '-F', join(dir, 'ssh_config')]);
+    assert.equal(bind.code, 64, bind.stderr);
+    assert.match(bind.stderr, new RegExp(`${dir}/ssh_config:\\d+: BindAddress 127\\.0\\.0\\.1: not supported by liveupdate's SSH`));
+    assert.doesNotMatch(bind.stderr, /AddressFamily/, 'AddressFamily any changes nothing');
   },
 );
 
