@@ -22,6 +22,10 @@ export interface HostOptions {
   acceptNewHostKey?: boolean;
   /** ssh -F: this ssh_config only (default ~/.ssh/config, then /etc/ssh/ssh_config) */
   sshConfig?: string;
+  /** ssh -J: ProxyJump hops, given before any file (so it wins) */
+  jump?: string;
+  /** ssh -o: ssh_config settings (`Keyword=value` or `Keyword value`), given before any file */
+  option?: string[];
   /** a non-root login: every command through `sudo -n` */
   become?: boolean;
 }
@@ -86,7 +90,13 @@ export function sshHost(
   opts: Omit<HostOptions, 'host'>,
   warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
 ): SshHost {
-  const lines = sshConfigLines(opts.sshConfig);
+  // the command line's -o and -J first: in ssh_config the first value obtained wins
+  const flagged = [...(opts.option ?? []), ...(opts.jump ? [`ProxyJump ${opts.jump}`] : [])];
+  const fromFlags = parseSshConfig('the command line', { read: () => flagged.join('\n'), list: () => [] }, homedir()).map((l) => ({
+    ...l,
+    where: `the command line (${l.keyword === 'proxyjump' && opts.jump ? `-J ${opts.jump}` : `-o ${flagged[Number(l.where.split(':').pop()) - 1]}`})`,
+  }));
+  const lines = [...fromFlags, ...sshConfigLines(opts.sshConfig)];
   const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
     const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
     for (const m of r.ignored) warn(m);

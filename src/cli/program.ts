@@ -37,6 +37,11 @@ function withSshOptions(c: Command): Command {
     .option('--known-hosts <file>', 'known_hosts to verify the host key against (default ~/.ssh/known_hosts)')
     .option('--accept-new-host-key', 'trust and record an unknown host key (a changed key is always refused)')
     .option(SSH_CONFIG, SSH_CONFIG_HELP)
+    .option('-J, --jump <hops>', 'ProxyJump hops, [user@]host[:port],... (as ssh -J; before ssh_config, so it wins)')
+    .option(
+      '-o, --option <setting...>',
+      'an ssh_config setting, Keyword=value (as ssh -o; repeatable; before the files, so it wins; one liveupdate does not honour is refused)',
+    )
     .option(BECOME, BECOME_HELP);
 }
 

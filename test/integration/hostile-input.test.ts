@@ -731,7 +731,7 @@ const CASES: Case[] = [
     what: 'flag: --phase empty',
     args: () => ['plan', '--profile', seed, '--facts', seedFacts, '--phase', ''],
     code: 64,
-    message: /--phase : must be one of prepare, suspend, kexec, resume, abort, all/,
+    message: /--phase : must be one of prepare, suspend, kexec, resume, abort, update, all/,
   },
   {
     what: 'flag: --host without an address',

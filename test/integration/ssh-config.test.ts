@@ -153,6 +153,34 @@ test('ProxyJump: through a second real sshd; a bastion that refuses forwarding i
 });
 
 test(
+  '-J and -o on the command line, as ssh takes them: before the files, so they win; a setting not honoured is refused, naming the flag',
+  { timeout: 60_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['SSH_AUTH_SOCK'];
+    const run = (...flags: string[]): Promise<CliResult> =>
+      runCli(['facts', '--host', 'hv1', '-F', join(dir, 'ssh_config'), '--json', ...flags], { env });
+    reached(await run('-J', 'bastion'));
+    const closed = await run('-J', 'closed-bastion');
+    assert.equal(closed.code, 1, closed.stdout);
+    assert.match(
+      closed.stdout,
+      new RegExp(`127\\.0\\.0\\.1:${closedBastion.port} \\(ProxyJump\\): cannot reach`),
+      'the jump went through -J',
+    );
+    const port = await run('-o', 'Port=1');
+    assert.equal(port.code, 1, 'the -o Port beats the file');
+    assert.match(port.stdout, /127\.0\.0\.1:1/);
+    const bind = await runCli(['facts', '--host', 'hv1', '-F', join(dir, 'ssh_config'), '-o', 'BindAddress=127.0.0.1']);
+    assert.equal(bind.code, 64);
+    assert.match(
+      bind.stderr,
+      /the command line \(-o BindAddress=127\.0\.0\.1\): BindAddress 127\.0\.0\.1: not supported by liveupdate's SSH/,
+    );
+  },
+);
+
+test(
   'GlobalKnownHostsFile is read (an empty user known_hosts): the key is known; the refusal names every file read',
   { timeout: 60_000 },
   async () => {
