@@ -53,6 +53,22 @@ export async function restartLibvirtdAsAtBoot(): Promise<void> {
   startedDaemon = true;
 }
 
+/** A domain running the counter guest from `disk` under Debian 12's QEMU (TCG), with nothing else: its XML. */
+export function counterDomainXml(name: string, disk: string, memoryMiB = '64'): string {
+  return `<domain type='qemu'>
+  <name>${name}</name>
+  <memory unit='MiB'>${memoryMiB}</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+    <emulator>/usr/bin/qemu-system-x86_64</emulator>
+    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${disk}'/><target dev='hda' bus='ide'/></disk>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+`;
+}
+
 let seq = 0;
 
 export type DomainHost = Awaited<ReturnType<typeof domainHost>>;
@@ -92,21 +108,7 @@ export async function domainHost(
     ...(opts.fillMiB ? ['--fill', String(opts.fillMiB)] : []),
   ]);
   const name = `lu-dom-${process.pid}-${seq++}`;
-  writeFileSync(
-    join(dir, 'domain.xml'),
-    `<domain type='qemu'>
-  <name>${name}</name>
-  <memory unit='MiB'>${opts.memory ?? '64'}</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='${dir}/counter.img'/><target dev='hda' bus='ide'/></disk>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`,
-  );
+  writeFileSync(join(dir, 'domain.xml'), counterDomainXml(name, `${dir}/counter.img`, opts.memory ?? '64'));
   const cleanup = (): void => {
     virsh('destroy', name);
     virsh('undefine', name);

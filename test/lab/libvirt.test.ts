@@ -13,23 +13,11 @@ import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootIdOf, mustRun, outcomeOf, waitNewBoot } from '../helpers/remote.js';
 import { parseJournal } from '../../src/exec/journal.js';
 import { tempDir } from '../helpers/temp.js';
+import { counterDomainXml } from '../helpers/libvirt-host.js';
 
 const profile = join(ROOT, 'profiles/lab-libvirt.yaml');
 const DOMAIN = 'counter';
 const CONTROL = 'control';
-
-const DOMAIN_XML = `<domain type='qemu'>
-  <name>${DOMAIN}</name>
-  <memory unit='MiB'>64</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type></os>
-  <devices>
-    <emulator>/usr/bin/qemu-system-x86_64</emulator>
-    <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='/lab/counter.img'/><target dev='hda' bus='ide'/></disk>
-    <memballoon model='none'/>
-  </devices>
-</domain>
-`;
 
 /** virsh on the lab host, which must exit 0 (libvirtd under TCG answers slowly: bounded generously) */
 const virsh = (fx: LabFixture, ...args: string[]): Promise<string> => mustRun(fx.ssh, ['virsh', '-c', 'qemu:///system', ...args], 180_000);
@@ -52,15 +40,12 @@ async function counter(fx: LabFixture): Promise<bigint> {
 
 const fx = useLab('libvirt', { init: 'systemd', timeoutMs: 600_000 }, async (fx) => {
   await libvirtdUp(fx);
-  await fx.ssh.put(Buffer.from(DOMAIN_XML), '/root/counter.xml');
+  await fx.ssh.put(Buffer.from(counterDomainXml(DOMAIN, '/lab/counter.img')), '/root/counter.xml');
   await virsh(fx, 'define', '/root/counter.xml');
   await virsh(fx, 'start', DOMAIN);
   // a control: another domain with autostart, on a disk of its own, which the profile does not name
   await mustRun(fx.ssh, ['cp', '/lab/counter.img', '/lab/control.img']);
-  await fx.ssh.put(
-    Buffer.from(DOMAIN_XML.replace(`<name>${DOMAIN}</name>`, `<name>${CONTROL}</name>`).replace('counter.img', 'control.img')),
-    '/root/control.xml',
-  );
+  await fx.ssh.put(Buffer.from(counterDomainXml(CONTROL, '/lab/control.img')), '/root/control.xml');
   await virsh(fx, 'define', '/root/control.xml');
   // both of libvirt's ways to start a domain at boot are on: each domain's autostart, and
   // libvirt-guests (enabled by Debian's package, its ON_BOOT the default: start)

@@ -8,25 +8,15 @@ import { importedProfile } from '../../../src/app/profile-import.js';
 import { parseProfile } from '../../../src/profile/load.js';
 import type { HostFacts } from '../../../src/facts/types.js';
 import { ROOT } from '../../helpers/paths.js';
+import { oneDomain } from '../../helpers/libvirt-facts.js';
 
 const lab = JSON.parse(readFileSync(join(ROOT, 'profiles/facts/lab.json'), 'utf8')) as HostFacts;
 const MiB = 2 ** 20;
 
-function withDomain(f: HostFacts, memoryMiB: number): HostFacts {
-  const xml = `<domain type='qemu'><name>web1</name><memory unit='MiB'>${memoryMiB}</memory><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>`;
-  return {
-    ...f,
-    libvirt: {
-      uri: 'qemu:///system',
-      version: '9.0.0',
-      daemonVersion: '9.0.0',
-      memoryBackingDir: '/var/lib/libvirt/qemu/ram',
-      hooks: [],
-      running: ['web1'],
-      domains: [{ name: 'web1', state: 'running', id: 1, emulatorVersion: '7.2.22', ramFiles: [], autostart: true, xml }],
-    },
-  };
-}
+const withDomain = (f: HostFacts, memoryMiB: number): HostFacts => ({
+  ...f,
+  libvirt: oneDomain({ name: 'web1', memoryMiB, autostart: true }),
+});
 
 const persistence = (text: string): unknown => parseProfile('(imported)', text).value?.persistence;
 

@@ -10,25 +10,17 @@ import { parseProfile } from '../../../src/profile/load.js';
 import { makePlan } from '../../../src/plan/planner.js';
 import { LiveupdateError, formatDiagnostic } from '../../../src/errors.js';
 import { ROOT } from '../../helpers/paths.js';
+import { oneDomain } from '../../helpers/libvirt-facts.js';
 
 const FILE = join(ROOT, 'profiles/lab-libvirt.yaml');
 const { value: profile, locate } = parseProfile(FILE, readFileSync(FILE, 'utf8'));
 
 async function facts(running: string[]): Promise<HostFacts> {
   const f = await readFactsFile(join(ROOT, 'profiles', 'facts', 'lab.json'));
-  const xml = `<domain type='qemu'><name>counter</name><memory unit='MiB'>64</memory><devices><emulator>/usr/bin/qemu-system-x86_64</emulator></devices></domain>`;
   return {
     ...f,
     files: { ...f.files, '/boot/vmlinuz': 8 << 20, '/boot/initrd.img': 2 << 20 },
-    libvirt: {
-      uri: 'qemu:///system',
-      version: '9.0.0',
-      daemonVersion: '9.0.0',
-      memoryBackingDir: '/var/lib/libvirt/qemu/ram',
-      hooks: [],
-      running,
-      domains: [{ name: 'counter', state: 'running', id: 1, emulatorVersion: '7.2.22', ramFiles: [], autostart: false, xml }],
-    },
+    libvirt: oneDomain({ name: 'counter', memoryMiB: 64, running }),
   };
 }
 
