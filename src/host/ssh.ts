@@ -66,7 +66,6 @@ function isDropbear(c: Client): boolean {
 /** A private key file is a few KiB; a megabyte is no key. */
 const MAX_KEY_BYTES = 2 ** 20;
 
-/** A known_hosts file's text: '' when there is none; one that is not a readable regular file of sane size is refused. */
 /** ssh2's server host key algorithms, in its default order (ssh2/lib/protocol/constants.js, ed25519 supported by Node 20's crypto) */
 const HOST_KEY_ALGORITHMS = [
   'ssh-ed25519',
@@ -78,6 +77,7 @@ const HOST_KEY_ALGORITHMS = [
   'ssh-rsa',
 ] as const;
 
+/** A known_hosts file's text: '' when there is none; one that is not a readable regular file of sane size is refused. */
 function readKnownHosts(file: string): string {
   try {
     return readBounded(file, 64 * 2 ** 20, { nullIsEmpty: true });
@@ -170,15 +170,16 @@ export class SshHost implements Host {
     // IdentitiesOnly: the agent only stands in for an IdentityFile it could not read (encrypted)
     const agent = this.opts.identitiesOnly && identity ? undefined : agentSock;
     const hostName = knownHostsName(this.target.host, this.target.port);
-    // the key types known for this host asked for first, as OpenSSH orders HostKeyAlgorithms (an
-    // unreadable file is said by the verifier below, which reads it again)
-    let known: string[] = [];
+    // known_hosts, read once per connection: the key types it knows for this host are asked for
+    // first, as OpenSSH orders HostKeyAlgorithms; a file that cannot be read is said when the key is checked
+    let text: string | undefined;
+    let unreadable: LiveupdateError | undefined;
     try {
-      known = knownKeyTypes(readable.map(readKnownHosts).join('\n'), hostName);
-    } catch {
-      /* said below */
+      text = readable.map(readKnownHosts).join('\n');
+    } catch (e) {
+      unreadable = e as LiveupdateError;
     }
-    const serverHostKey = hostKeyAlgorithms(known, HOST_KEY_ALGORITHMS);
+    const serverHostKey = hostKeyAlgorithms(text === undefined ? [] : knownKeyTypes(text, hostName), HOST_KEY_ALGORITHMS);
     return {
       host: this.target.host,
       port: this.target.port,
@@ -196,11 +197,8 @@ export class SshHost implements Host {
       readyTimeout: this.rebooting ? 3000 : (this.opts.readyTimeoutMs ?? 20_000),
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void): boolean | undefined => {
         const keyType = keyTypeOf(key);
-        let text: string;
-        try {
-          text = readable.map(readKnownHosts).join('\n');
-        } catch (e) {
-          onKeyProblem(e as LiveupdateError);
+        if (text === undefined) {
+          onKeyProblem(unreadable!);
           return false;
         }
         const v = verifyHostKey(text, hostName, keyType, key);
