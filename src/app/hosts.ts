@@ -90,12 +90,14 @@ export function sshHost(
   opts: Omit<HostOptions, 'host'>,
   warn: (message: string) => void = (m) => process.stderr.write(`warning: ${m}\n`),
 ): SshHost {
-  // the command line's -o and -J first: in ssh_config the first value obtained wins
-  const flagged = [...(opts.option ?? []), ...(opts.jump ? [`ProxyJump ${opts.jump}`] : [])];
-  const fromFlags = parseSshConfig('the command line', { read: () => flagged.join('\n'), list: () => [] }, homedir()).map((l) => ({
-    ...l,
-    where: `the command line (${l.keyword === 'proxyjump' && opts.jump ? `-J ${opts.jump}` : `-o ${flagged[Number(l.where.split(':').pop()) - 1]}`})`,
-  }));
+  // the command line's -o and -J first (in ssh_config the first value obtained wins), each named by its flag
+  const flags: Array<[flag: string, line: string]> = [
+    ...(opts.option ?? []).map((o): [string, string] => [`-o ${o}`, o]),
+    ...(opts.jump ? [[`-J ${opts.jump}`, `ProxyJump ${opts.jump}`] as [string, string]] : []),
+  ];
+  const fromFlags = flags.flatMap(([flag, line]) =>
+    parseSshConfig(flag, { read: () => line, list: () => [] }, homedir()).map((l) => ({ ...l, where: `the command line (${flag})` })),
+  );
   const lines = [...fromFlags, ...sshConfigLines(opts.sshConfig)];
   const resolved = (t: { user?: string; host: string; port?: number }): SshResolved => {
     const r = resolveSshConfig(lines, t.host, { ...(t.user ? { user: t.user } : {}), ...(t.port ? { port: t.port } : {}) });
