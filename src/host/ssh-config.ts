@@ -165,8 +165,8 @@ export function matchPatternList(list: string, name: string): boolean {
  * line's (user from user@, port from :port), which wins over the files.
  */
 export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { user?: string; port?: number } = {}): SshResolved {
-  const first = new Map<string, string[]>();
-  const firstAt = new Map<string, { where: string; index: number }>();
+  // each keyword's first line, in the order they were obtained
+  const first = new Map<string, SshConfigLine>();
   const identityFiles: string[] = [];
   const ignored: string[] = [];
   let active = true;
@@ -182,9 +182,9 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
       active = matchCriteria(
         l,
         {
-          host: first.get('hostname')?.[0]?.replace(/%h/g, host) ?? host,
+          host: first.get('hostname')?.args[0]?.replace(/%h/g, host) ?? host,
           originalHost: host,
-          user: given.user ?? first.get('user')?.[0] ?? localUser,
+          user: given.user ?? first.get('user')?.args[0] ?? localUser,
           localUser,
         },
         ignored,
@@ -193,12 +193,9 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
     }
     if (!active) continue;
     if (l.keyword === 'identityfile') identityFiles.push(...l.args.slice(0, 1));
-    else if (!first.has(l.keyword)) {
-      first.set(l.keyword, l.args);
-      firstAt.set(l.keyword, { where: l.where, index: firstAt.size });
-    }
+    else if (!first.has(l.keyword)) first.set(l.keyword, l);
   }
-  const one = (k: string): string | undefined => first.get(k)?.[0];
+  const one = (k: string): string | undefined => first.get(k)?.args[0];
   const hostName = (one('hostname') ?? host).replace(/%h/g, host).replace(/%%/g, '%');
   const user = given.user ?? one('user') ?? localUser;
   const port = given.port ?? (one('port') ? Number(one('port')) : 22);
@@ -215,17 +212,18 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
   if (strict === 'no' || strict === 'off')
     ignored.push(`StrictHostKeyChecking ${strict} is taken as accept-new: a changed host key is always refused`);
   // ProxyJump and ProxyCommand: whichever was obtained first wins, as in ssh
-  const jumpAt = firstAt.get('proxyjump')?.index ?? Infinity;
-  const commandAt = firstAt.get('proxycommand')?.index ?? Infinity;
+  const order = [...first.keys()];
+  const at = (k: string): number => (first.has(k) ? order.indexOf(k) : Infinity);
+  const [jumpAt, commandAt] = [at('proxyjump'), at('proxycommand')];
   const jump = jumpAt < commandAt ? one('proxyjump') : undefined;
-  const command = commandAt < jumpAt ? first.get('proxycommand')?.join(' ') : undefined;
+  const command = commandAt < jumpAt ? first.get('proxycommand')?.args.join(' ') : undefined;
   const proxyCommand =
     command && command.toLowerCase() !== 'none'
       ? command.replace(/%(.)/g, (m, c: string) => ({ h: hostName, n: host, p: String(port), r: user, '%': '%' })[c] ?? m)
       : undefined;
-  const unsupported = [...firstAt.entries()]
-    .filter(([k]) => UNSUPPORTED.has(k) && !(k in HARMLESS && HARMLESS[k]!.includes((one(k) ?? '').toLowerCase())))
-    .map(([k, at]) => ({ where: at.where, setting: `${SPELLING[k] ?? k} ${(first.get(k) ?? []).join(' ')}` }));
+  const unsupported = [...first.values()]
+    .filter((l) => UNSUPPORTED.has(l.keyword) && !HARMLESS[l.keyword]?.includes((l.args[0] ?? '').toLowerCase()))
+    .map((l) => ({ where: l.where, setting: `${SPELLING[l.keyword] ?? l.keyword} ${l.args.join(' ')}` }));
   const timeout = Number(one('connecttimeout'));
   return {
     hostName,
@@ -236,8 +234,10 @@ export function resolveSshConfig(lines: SshConfigLine[], host: string, given: { 
     proxyJump: jump && jump.toLowerCase() !== 'none' ? jump.split(',') : [],
     ...(proxyCommand ? { proxyCommand } : {}),
     unsupported,
-    userKnownHostsFiles: (first.get('userknownhostsfile') ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).map(tokens),
-    globalKnownHostsFiles: (first.get('globalknownhostsfile') ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map(tokens),
+    userKnownHostsFiles: (first.get('userknownhostsfile')?.args ?? ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']).map(tokens),
+    globalKnownHostsFiles: (first.get('globalknownhostsfile')?.args ?? ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']).map(
+      tokens,
+    ),
     strictHostKeyChecking,
     ...(Number.isFinite(timeout) && timeout > 0 ? { connectTimeoutMs: timeout * 1000 } : {}),
     ignored,
