@@ -11,7 +11,7 @@ import { parseProfile } from '../profile/load.js';
 import { formatSize, GiB } from '../units.js';
 import { readDomainXml, type DomainXml } from '../facts/domain-xml.js';
 import { openHost, type HostOptions } from './hosts.js';
-import { inPlaceGaps, SHARED_FILE_RAM } from '../plan/rules.js';
+import { carveOutForSaveImages, inPlaceGaps, SHARED_FILE_RAM } from '../plan/rules.js';
 
 const MOUNT = '/mnt/pmem';
 
@@ -53,8 +53,7 @@ export function importedProfile(f: HostFacts, uri: string, at: string, initrd?: 
   const ram = domains.reduce((n, d) => n + (d.memory ?? 0), 0);
   // the save images (each domain's RAM and device state) with room to spare: the host's own legacy
   // pmem carve-out when it holds them (the profile then needs no new boot), else a new one in whole GiB
-  const need = ram + 64 * 2 ** 20;
-  const kept = f.pmem.find((d) => d.start !== undefined && d.size >= need);
+  const kept = f.pmem.find((d) => d.start !== undefined && d.size >= carveOutForSaveImages(ram));
   const size = kept ? formatSize(kept.size) : `${Math.max(1, Math.ceil((ram * 1.1 + 256 * 2 ** 20) / GiB))}G`;
   const lines = [
     `# written by liveupdate profile import --libvirt ${uri} from ${f.hostname} at ${at}`,

@@ -241,6 +241,9 @@ export function factRules(profile: Profile, facts: HostFacts, locate: Locate): {
 /** The QEMU that can be given x-ignore-shared on its command line (`-global migration.x-ignore-shared=on`). */
 const IGNORE_SHARED_ON_ARGV = { major: 11, minor: 0 };
 
+/** A carve-out that holds the domains' save images (their RAM, device state and room to spare) beside the VMs' RAM files. */
+export const carveOutForSaveImages = (domainRam: number, vmRam = 0): number => vmRam + domainRam + 64 * 2 ** 20;
+
 /** The domain XML that backs guest RAM with a shared file (under qemu.conf's memory_backing_dir). */
 export const SHARED_FILE_RAM = "<memoryBacking><source type='file'/><access mode='shared'/></memoryBacking>";
 
@@ -335,7 +338,7 @@ function libvirtRules(profile: Profile, facts: HostFacts, f: Findings): void {
     if (vms + ram > p.size)
       f.error(
         ['persistence', 'size'],
-        `the carve-out (${formatSize(p.size)}) cannot hold the domains' save images (${formatSize(ram)} of RAM)${vms ? ` beside the VMs' RAM (${formatSize(vms)})` : ''}: make it at least ${formatSize(vms + ram + 64 * 1024 * 1024)}`,
+        `the carve-out (${formatSize(p.size)}) cannot hold the domains' save images (${formatSize(ram)} of RAM)${vms ? ` beside the VMs' RAM (${formatSize(vms)})` : ''}: make it at least ${formatSize(carveOutForSaveImages(ram, vms))}`,
       );
   }
 }
