@@ -26,6 +26,9 @@ const CHOICES: Record<string, string[]> = {
   '--backend': [...DEMO_BACKENDS],
 };
 
+/** `--agent`, still read: the older spelling of `--via agent`, out of --help */
+const olderAgentFlag = (): Option => new Option('--agent', 'the older spelling of --via agent').hideHelp();
+
 const BECOME = '--become';
 const BECOME_HELP = 'the login user is not root: run every command on the host through sudo -n (a NOPASSWD sudoers rule)';
 
@@ -169,7 +172,7 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
         '--via <who>',
         'agent (the default with --host: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches; on this machine: the agent runs it, so that the resume after the kexec runs at boot) or ssh (with --host: this control node drives each step over SSH)',
       )
-      .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp());
+      .addOption(olderAgentFlag());
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
     if (name === 'run')
       c.option(
@@ -192,7 +195,7 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
       '--via <who>',
       "with --host: agent (the default: the run being aborted is the on-host agent's, and the host runs the abort plan itself) or ssh (a run this control node drove step by step)",
     )
-    .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp())
+    .addOption(olderAgentFlag())
     .action(async (opts: PhaseOpts & { profile: string }) => (await import('./commands/execute.js')).abort(opts, ctx));
 
   const statusCmd = program
@@ -285,7 +288,7 @@ function declareFleet(program: Command, ctx: CommandContext): void {
       'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)',
       'agent',
     )
-    .addOption(new Option('--agent', 'the older spelling of --via agent').hideHelp())
+    .addOption(olderAgentFlag())
     .action(async (opts: FleetRunOpts) => (await import('./commands/fleet.js')).fleetRun(opts, ctx));
   fleet
     .command('status')

@@ -12,8 +12,6 @@ import type { FleetReport } from '../documents.js';
 import type { Reporter } from '../reporter.js';
 import type { HostStepLine } from '../stream.js';
 
-export type { FleetReport } from '../documents.js';
-
 export interface FleetView {
   planned(inventory: string, r: { batches: string[][]; hosts: HostPlanRow[] }): void;
   /** a run's progress, event by event */
