@@ -15,6 +15,8 @@ export interface ProbeTargets {
   dirs?: string[];
   /** libvirt's domains to read (their state, XML, RAM files) */
   libvirt?: { uri: string; domains: string[] };
+  /** the kernel image the profile kexecs: its build string says whether it runs already */
+  kernelImage?: string;
 }
 
 /** What the profile wants probed beyond the fixed set: its QEMU binaries and kexec files. */
@@ -40,6 +42,7 @@ export function probeTargets(profile: Profile | undefined): ProbeTargets {
       ]),
     ],
     ...(profile.libvirt ? { libvirt: { uri: profile.libvirt.uri, domains: profile.libvirt.domains } } : {}),
+    kernelImage: profile.kexec.kernel,
   };
 }
 
@@ -54,6 +57,7 @@ export const probeTargetsOf = (f: HostFacts, vms: ProbedVm[]): ProbeTargets => (
   vms: f.vms ? vms : [],
   dirs: Object.keys(f.paths ?? {}),
   ...(f.libvirt ? { libvirt: { uri: f.libvirt.uri, domains: f.libvirt.domains.map((d) => d.name) } } : {}),
+  ...(f.kexecImage ? { kernelImage: f.kexecImage.path } : {}),
 });
 
 export function gatherFacts(host: Host, profile: Profile | undefined, now: () => Date = () => new Date()): Promise<HostFacts> {
@@ -61,12 +65,12 @@ export function gatherFacts(host: Host, profile: Profile | undefined, now: () =>
 }
 
 export async function probeFacts(host: Host, t: ProbeTargets, now: () => Date = () => new Date()): Promise<HostFacts> {
-  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms, t.dirs, t.libvirt), { timeoutMs: 30_000 });
+  const r = await host.exec(probeArgv(t.qemu, t.files, t.vms, t.dirs, t.libvirt, t.kernelImage), { timeoutMs: 30_000 });
   if (r.exitCode !== 0 && !r.stdout.includes('@@ end')) {
     throw new LiveupdateError(
       'HOST_COMMAND_FAILED',
       `the fact probe failed on ${host.name} (exit ${r.exitCode}): ${r.stderr.trim().split('\n')[0] ?? ''}`,
     );
   }
-  return parseProbeOutput(r.stdout, now().toISOString(), t.libvirt?.uri);
+  return parseProbeOutput(r.stdout, now().toISOString(), t.libvirt?.uri, t.kernelImage);
 }

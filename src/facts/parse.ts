@@ -204,7 +204,7 @@ export function parsePaths(text: string): { paths: Record<string, string>; pathH
 }
 
 /** Probe output -> HostFacts. `collectedAt` is a parameter so parsing stays pure. */
-export function parseProbeOutput(text: string, collectedAt: string, libvirtUri = 'qemu:///system'): HostFacts {
+export function parseProbeOutput(text: string, collectedAt: string, libvirtUri = 'qemu:///system', kernelImage?: string): HostFacts {
   const s = splitSections(text);
   if (!s.has('end')) {
     throw new LiveupdateError('FACTS_INVALID', 'the host probe output is incomplete (no end marker); the probe was cut off');
@@ -217,6 +217,7 @@ export function parseProbeOutput(text: string, collectedAt: string, libvirtUri =
     collectedAt,
     hostname: get('hostname').trim(),
     kernelRelease: get('kernel_release').trim(),
+    ...(s.has('kernel_version') ? { kernelVersion: get('kernel_version').trim() } : {}),
     bootId: get('boot_id').trim(),
     cmdline: get('cmdline').trim(),
     iomem: parseIomem(get('iomem')),
@@ -232,6 +233,9 @@ export function parseProbeOutput(text: string, collectedAt: string, libvirtUri =
     ...(s.has('vms') ? { vms: parseRunningVms(get('vms'), qemu) } : {}),
     files: parseFiles(get('files')),
     ...(s.has('paths') ? parsePaths(get('paths')) : {}),
+    ...(kernelImage !== undefined && s.has('kernel_image')
+      ? { kexecImage: { path: kernelImage, build: get('kernel_image').trim().split('\n')[0] || null } }
+      : {}),
     ...(s.has('libvirt') ? { libvirt: parseLibvirt(get('libvirt'), libvirtUri) } : {}),
     // a probe older than this section says nothing (taken as grub); one that ran it says what it found
     ...(s.has('bootloader')

@@ -1,3 +1,5 @@
+import { IMAGE_IDENTITY_SCRIPT } from '../kernel-image.js';
+
 /**
  * One shell script gathers every fact in a single round trip: over SSH that is one channel,
  * not one per file. Its output is sections `@@ name` followed by raw file text.
@@ -9,6 +11,9 @@ sec hostname; cat /proc/sys/kernel/hostname
 sec kernel_release; cat /proc/sys/kernel/osrelease
 sec boot_id; cat /proc/sys/kernel/random/boot_id
 sec cmdline; cat /proc/cmdline
+sec kernel_version; cat /proc/sys/kernel/version
+# the build string of the kernel the profile loads (is it the one running already?)
+[ -z "$KIMG" ] || { sec kernel_image; sh -c "$KIMG_ID" sh "$KIMG" 2>/dev/null; }
 sec iomem; cat /proc/iomem
 sec meminfo; cat /proc/meminfo
 sec mounts; cat /proc/mounts
@@ -121,7 +126,8 @@ export interface ProbedVm {
 /**
  * argv that runs the probe: each QEMU binary, VM name and pidfile, and folder to resolve is an environment
  * variable of its own (QEMU_0, QEMU_1 ..., VM_0 and VMPID_0 ..., DIR_0 ...; the script reads them by name, so none is split or expanded
- * whatever it holds), and `files` reach the script as "$@".
+ * whatever it holds), and `files` reach the script as "$@"; `kernelImage` (KIMG) is the kernel whose
+ * build string is read.
  */
 export function probeArgv(
   qemuBinaries: string[],
@@ -129,9 +135,12 @@ export function probeArgv(
   vms: ProbedVm[] = [],
   dirs: string[] = [],
   libvirt?: { uri: string; domains: string[] },
+  kernelImage?: string,
 ): string[] {
   return [
     'env',
+    // the kexec kernel's build string, read by the script that reads it before a jump
+    ...(kernelImage ? [`KIMG=${kernelImage}`, `KIMG_ID=${IMAGE_IDENTITY_SCRIPT}`] : []),
     ...(libvirt ? [`LV_URI=${libvirt.uri}`, `LVD_N=${libvirt.domains.length}`, ...libvirt.domains.map((d, i) => `LVD_${i}=${d}`)] : []),
     `QEMU_N=${qemuBinaries.length}`,
     ...qemuBinaries.map((q, i) => `QEMU_${i}=${q}`),

@@ -71,6 +71,8 @@ export interface HostFacts {
   collectedAt: string;
   hostname: string;
   kernelRelease: string;
+  /** the running kernel's build (uname -v); absent from facts saved before it was probed */
+  kernelVersion?: string;
   bootId: string;
   cmdline: string;
   iomem: IomemRange[];
@@ -101,6 +103,13 @@ export interface HostFacts {
    * Absent from facts saved before it was probed: taken as grub.
    */
   bootloader?: Bootloader;
+  /**
+   * The kernel image the profile kexecs and its build string (`RELEASE (BUILDER@HOST) #VERSION`, as
+   * the image's setup header has it; null when it is missing or not a bzImage): with kernelRelease,
+   * kernelVersion and cmdline it says whether the host runs the update's kernel already. Absent from
+   * facts saved before it was probed.
+   */
+  kexecImage?: { path: string; build: string | null };
   /** the profile's libvirt domains and the daemon; absent when the profile names none */
   libvirt?: LibvirtFacts;
 }

@@ -20,6 +20,26 @@ test('facts of this machine match /proc', async () => {
   assert.equal(f.kernelRelease, readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim());
   assert.ok(f.iomem.some((r) => r.name === 'System RAM'));
   assert.ok(f.mounts.some((m) => m.target === '/'));
+  assert.equal(f.kernelVersion, readFileSync('/proc/sys/kernel/version', 'utf8').trim());
+});
+
+test("the probe reads the build string of the profile's kexec kernel from its setup header, as the boot proof does", async () => {
+  const dir = tempDir('kimg');
+  // the header as a bzImage has it (a test double of an image: 'HdrS' at 0x202, at 0x20e where the
+  // build string is, less 0x200), then the string; and a file that is not one
+  const image = Buffer.alloc(0x600);
+  image.write('HdrS', 0x202, 'latin1');
+  image.writeUInt16LE(0x300, 0x20e);
+  image.write('6.18.0-lab (root@lab) #3 SMP PREEMPT_DYNAMIC Mon Dec  7 10:00:00 UTC 2026\0', 0x500, 'latin1');
+  writeFileSync(join(dir, 'vmlinuz'), image);
+  writeFileSync(join(dir, 'not-a-kernel'), 'text\n');
+  const read = async (path: string) => (await probeFacts(new LocalHost(), { qemu: [], files: [path], kernelImage: path })).kexecImage;
+  assert.deepEqual(await read(join(dir, 'vmlinuz')), {
+    path: join(dir, 'vmlinuz'),
+    build: '6.18.0-lab (root@lab) #3 SMP PREEMPT_DYNAMIC Mon Dec  7 10:00:00 UTC 2026',
+  });
+  assert.deepEqual(await read(join(dir, 'not-a-kernel')), { path: join(dir, 'not-a-kernel'), build: null });
+  assert.deepEqual(await read(join(dir, 'missing')), { path: join(dir, 'missing'), build: null });
 });
 
 test('the CLI binary prints facts as JSON and exits 0', () => {
