@@ -18,6 +18,8 @@ export interface HostCertificate {
   principals: string[];
   validAfter: bigint;
   validBefore: bigint;
+  /** the names of its critical options (a host certificate has none: ssh refuses one that does) */
+  criticalOptions: string[];
   /** the CA's public key blob */
   signatureKey: Buffer;
   signed: Buffer;
@@ -89,14 +91,33 @@ export function parseHostCertificate(blob: Buffer): HostCertificate {
   while (!pr.done()) principals.push(pr.text());
   const validAfter = r.u64();
   const validBefore = r.u64();
-  r.bytes(); // critical options (none defined for host certificates)
+  // critical options: none is defined for host certificates, and ssh refuses one that has any
+  const cr = new Reader(r.bytes());
+  const criticalOptions: string[] = [];
+  while (!cr.done()) {
+    criticalOptions.push(cr.text());
+    cr.bytes();
+  }
   r.bytes(); // extensions
   r.bytes(); // reserved
   const signatureKey = r.bytes();
   const signed = blob.subarray(0, r.offset);
   const sr = new Reader(r.bytes());
   const signature = { type: sr.text(), blob: sr.bytes() };
-  return { certType, publicKey, serial, kind, keyId, principals, validAfter, validBefore, signatureKey, signed, signature };
+  return {
+    certType,
+    publicKey,
+    serial,
+    kind,
+    keyId,
+    principals,
+    validAfter,
+    validBefore,
+    criticalOptions,
+    signatureKey,
+    signed,
+    signature,
+  };
 }
 
 const b64url = (b: Buffer): string => b.toString('base64url');
@@ -154,6 +175,8 @@ export function certificateProblem(
   if (!authorities.some((a) => a.equals(cert.signatureKey)))
     return `certificate ${cert.keyId} is signed by a CA no @cert-authority line trusts for this host`;
   if (!certificateSignatureValid(cert)) return `certificate ${cert.keyId}: its CA signature does not verify`;
+  if (cert.criticalOptions.length)
+    return `certificate ${cert.keyId} has critical options (${cert.criticalOptions.join(', ')}), which no host certificate may carry`;
   const t = BigInt(Math.floor(now.getTime() / 1000));
   if (t < cert.validAfter || t >= cert.validBefore)
     return `certificate ${cert.keyId} is not valid now (valid ${when(cert.validAfter)} to ${when(cert.validBefore)})`;

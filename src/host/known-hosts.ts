@@ -2,7 +2,9 @@ import { createHash, createHmac } from 'node:crypto';
 import { globMatch } from '../glob.js';
 
 /** How a host key compares with what known_hosts says for this host. */
-export type HostKeyVerdict = { kind: 'known' } | { kind: 'unknown' } | { kind: 'changed'; expected: string[] } | { kind: 'revoked' };
+/** unknown: no key of this type is known for the host; `otherTypes`, the types it is known by (a key of another type for a known host is a change to review, never a new host). */
+export type HostKeyVerdict =
+  { kind: 'known' } | { kind: 'unknown'; otherTypes: string[] } | { kind: 'changed'; expected: string[] } | { kind: 'revoked' };
 
 /** OpenSSH writes non-22 ports as [host]:port, and looks host names up in lower case. */
 export function knownHostsName(host: string, port: number): string {
@@ -60,6 +62,7 @@ export function certAuthorities(knownHosts: string, name: string): Buffer[] {
 export function verifyHostKey(knownHosts: string, name: string, keyType: string, key: Buffer): HostKeyVerdict {
   const blob = key.toString('base64');
   const sameType: string[] = [];
+  const otherTypes: string[] = [];
   let known = false;
   for (const { marker, type, b64, matches } of entries(knownHosts, name)) {
     if (!matches) continue;
@@ -70,9 +73,10 @@ export function verifyHostKey(knownHosts: string, name: string, keyType: string,
     if (marker) continue;
     if (b64 === blob && type === keyType) known = true;
     else if (type === keyType) sameType.push(fingerprint(Buffer.from(b64, 'base64')));
+    else if (!otherTypes.includes(type)) otherTypes.push(type);
   }
   if (known) return { kind: 'known' };
-  return sameType.length ? { kind: 'changed', expected: sameType } : { kind: 'unknown' };
+  return sameType.length ? { kind: 'changed', expected: sameType } : { kind: 'unknown', otherTypes };
 }
 
 export function knownHostsLine(name: string, keyType: string, key: Buffer): string {

@@ -218,7 +218,8 @@ export class SshHost implements Host {
           });
           return undefined;
         }
-        if (v.kind === 'unknown' && this.opts.acceptNew) {
+        // --accept-new-host-key records a new host's key; a known host presenting a key of another type is a change to review
+        if (v.kind === 'unknown' && this.opts.acceptNew && !v.otherTypes.length) {
           mkdirSync(dirname(knownHostsFile), { recursive: true });
           appendFileSync(knownHostsFile, knownHostsLine(hostName, keyType, key));
           return true;
@@ -227,16 +228,20 @@ export class SshHost implements Host {
         onKeyProblem(
           new LiveupdateError(
             'HOST_KEY_REJECTED',
-            v.kind === 'unknown'
-              ? `${this.name}: host key ${keyType} ${fp} is not in ${readable.join(' or ')}; refusing to connect`
-              : v.kind === 'revoked'
-                ? `${this.name}: host key ${fp} is marked @revoked in ${readable.join(' or ')}`
-                : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${readable.join(' and ')} ha${readable.length > 1 ? 've' : 's'} ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
+            v.kind === 'unknown' && v.otherTypes.length
+              ? `${this.name}: host key ${keyType} ${fp} is not in ${readable.join(' or ')}, which know${readable.length > 1 ? '' : 's'} this host by another key type (${v.otherTypes.join(', ')}): a key of another type for a known host is a change to review, not a new host; refusing to connect${this.opts.acceptNew ? ' (--accept-new-host-key records only hosts not known at all)' : ''}`
+              : v.kind === 'unknown'
+                ? `${this.name}: host key ${keyType} ${fp} is not in ${readable.join(' or ')}; refusing to connect`
+                : v.kind === 'revoked'
+                  ? `${this.name}: host key ${fp} is marked @revoked in ${readable.join(' or ')}`
+                  : `${this.name}: HOST KEY CHANGED: presented ${keyType} ${fp}, ${readable.join(' and ')} ha${readable.length > 1 ? 've' : 's'} ${v.expected.join(', ')}; refusing to connect (possible man-in-the-middle)`,
             {
               hint:
-                v.kind === 'unknown'
-                  ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key'
-                  : 'if the host was legitimately rebuilt, remove the old line from known_hosts',
+                v.kind === 'unknown' && v.otherTypes.length
+                  ? `verify the ${keyType} key out of band (ssh-keyscan -t ${keyType.replace(/^ssh-/, '').replace(/^ecdsa-sha2-.*/, 'ecdsa')} prints it), then add its line to known_hosts`
+                  : v.kind === 'unknown'
+                    ? 'verify the fingerprint out of band, then add it to known_hosts or pass --accept-new-host-key'
+                    : 'if the host was legitimately rebuilt, remove the old line from known_hosts',
             },
           ),
         );

@@ -46,7 +46,7 @@ export async function freePort(address = '127.0.0.1'): Promise<number> {
 export async function startSshd(
   opts: {
     extraConfig?: string;
-    hostCertificate?: { ca: string; principals: string; validity?: string };
+    hostCertificate?: { ca: string; principals: string; validity?: string; options?: string[] };
     address?: '127.0.0.1' | '::1';
     ownMachine?: boolean;
   } = {},
@@ -67,6 +67,7 @@ export async function startSshd(
       '-n',
       cert.principals,
       ...(cert.validity ? ['-V', cert.validity] : []),
+      ...(cert.options ?? []).flatMap((o) => ['-O', o]),
       join(dir, 'host_key.pub'),
     ]);
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'client_key')]);

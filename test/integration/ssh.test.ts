@@ -325,6 +325,25 @@ test(
           await h.close();
         }
       }
+      // a host known by its ECDSA key only, whose server now offers only an Ed25519 key: with
+      // --accept-new-host-key that is a change to review, not a new host (nothing is recorded)
+      const one = await startSshd();
+      try {
+        const file = join(dir, 'known_hosts.other-type');
+        writeFileSync(file, `[127.0.0.1]:${one.port} ${pub('ecdsa')}\n`);
+        const h = new SshHost(parseTarget(`root@127.0.0.1:${one.port}`), { identity: one.clientKey, knownHosts: file, acceptNew: true });
+        try {
+          await assert.rejects(
+            h.exec(['true']),
+            /host key ssh-ed25519 SHA256:\S+ is not in .*known_hosts\.other-type, which knows this host by another key type \(ecdsa-sha2-nistp256\): a key of another type for a known host is a change to review, not a new host; refusing to connect \(--accept-new-host-key records only hosts not known at all\)/,
+          );
+        } finally {
+          await h.close();
+        }
+        assert.equal(readFileSync(file, 'utf8'), `[127.0.0.1]:${one.port} ${pub('ecdsa')}\n`, 'nothing recorded');
+      } finally {
+        await one.stop();
+      }
     } finally {
       await two.stop();
     }

@@ -65,6 +65,14 @@ test('what a certificate does not vouch for is said: another host, another CA, e
   assert.match(certificateProblem(expired, presented, 'hv1', trusted, now)!, /is not valid now \(valid 2020-01-01.* to 2020-01-02/);
   const user = parseHostCertificate(blob(sign(ca, host, ['-n', 'hv1'])));
   assert.match(certificateProblem(user, presented, 'hv1', trusted, now)!, /is a user certificate, not a host certificate/);
+  // ssh-keygen writes critical options into a host certificate when asked; ssh refuses such a certificate
+  const critical = parseHostCertificate(blob(sign(ca, host, ['-h', '-n', 'hv1', '-O', 'critical:force-command=/bin/true'])));
+  assert.deepEqual(critical.criticalOptions, ['force-command']);
+  assert.deepEqual(good.criticalOptions, []);
+  assert.match(
+    certificateProblem(critical, presented, 'hv1', trusted, now)!,
+    /has critical options \(force-command\), which no host certificate may carry/,
+  );
   assert.throws(() => parseHostCertificate(presented), /not a certificate type liveupdate reads: ssh-ed25519/);
   assert.throws(() => parseHostCertificate(blob(sign(ca, host, ['-h', '-n', 'hv1'])).subarray(0, 100)), /truncated/);
 });

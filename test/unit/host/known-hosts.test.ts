@@ -24,7 +24,7 @@ test('bracketed host:port entries match exactly', () => {
   const name = knownHostsName('127.0.0.1', 2222);
   assert.equal(name, '[127.0.0.1]:2222');
   assert.deepEqual(verifyHostKey(line('[127.0.0.1]:2222', K), name, 'ssh-ed25519', K), { kind: 'known' });
-  assert.deepEqual(verifyHostKey(line('[127.0.0.1]:2223', K), name, 'ssh-ed25519', K), { kind: 'unknown' });
+  assert.deepEqual(verifyHostKey(line('[127.0.0.1]:2223', K), name, 'ssh-ed25519', K), { kind: 'unknown', otherTypes: [] });
   assert.deepEqual(verifyHostKey(line('127.0.0.1', K), knownHostsName('127.0.0.1', 22), 'ssh-ed25519', K), { kind: 'known' });
 });
 
@@ -38,4 +38,19 @@ test('changed, wildcard, hashed, negated and revoked entries', () => {
   assert.equal(verifyHostKey(line(hashed, K), 'hv8', 'ssh-ed25519', K).kind, 'unknown');
   assert.equal(verifyHostKey(`@revoked ${line('h1', K)}${line('h1', K)}`, 'h1', 'ssh-ed25519', K).kind, 'revoked');
   assert.equal(verifyHostKey(`@cert-authority ${line('h1', K)}`, 'h1', 'ssh-ed25519', K).kind, 'unknown');
+});
+
+test('a host known by keys of other types only: unknown for this type, with the types it is known by (a change to review)', () => {
+  const ecdsa = `h1 ecdsa-sha2-nistp256 ${blob('ecdsa-sha2-nistp256', 'e').toString('base64')}\n`;
+  const rsa = `h1 ssh-rsa ${blob('ssh-rsa', 'r').toString('base64')}\n`;
+  assert.deepEqual(verifyHostKey(ecdsa + rsa + ecdsa, 'h1', 'ssh-ed25519', K), {
+    kind: 'unknown',
+    otherTypes: ['ecdsa-sha2-nistp256', 'ssh-rsa'],
+  });
+  // another host's keys, a CA line and a revoked one say nothing of this host's types
+  assert.deepEqual(verifyHostKey(ecdsa.replace('h1', 'h2') + `@cert-authority ${rsa}`, 'h1', 'ssh-ed25519', K), {
+    kind: 'unknown',
+    otherTypes: [],
+  });
+  assert.deepEqual(verifyHostKey(ecdsa + line('h1', K), 'h1', 'ssh-ed25519', K), { kind: 'known' });
 });
