@@ -63,7 +63,7 @@ async function measure(
   const prep = await cli(['prepare', ...common]);
   if (prep.code !== 0) throw new Error(`liveupdate prepare failed:\n${prep.stderr}\n${prep.stdout.slice(-3000)}`);
   await sleep(3000);
-  const r = await cli(['run', ...common, '--yes', '--json']);
+  const r = await cli(['run', ...common, '--yes', '--force', '--json']);
   if (r.code !== 0) throw new Error(`liveupdate run failed:\n${r.stderr}\n${r.stdout.slice(-3000)}`);
   const events = r.stdout
     .trim()

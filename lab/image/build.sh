@@ -67,8 +67,8 @@ R=$C/rootfs
 # OpenSSH's sshd, as on a real hypervisor host (dropbear 2022.83 drops exec confirmations when
 # several channels open and close at once, see src/host/ssh.ts); Debian 12's libvirt (9.0), whose
 # daemon and libvirt-guests start on the hosts booted with systemd, as Debian's packages enable them (dbus and
-# libpam-systemd: the system bus and logind its polkitd needs, which debootstrap does not resolve itself)
-INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux,systemd,dbus,libpam-systemd,libvirt-daemon-system,libvirt-clients,libvirt-daemon-driver-qemu
+# libpam-systemd: the system bus and logind its polkitd needs, which debootstrap does not resolve itself); Debian 12's nodejs (18.20): see below
+INCLUDE=qemu-system-x86,qemu-utils,kexec-tools,openssh-server,busybox,kmod,pciutils,ndctl,socat,iproute2,udev,e2fsprogs,util-linux,systemd,dbus,libpam-systemd,libvirt-daemon-system,libvirt-clients,libvirt-daemon-driver-qemu,nodejs
 if [ "$(cat "$R/.complete" 2>/dev/null)" != "$INCLUDE" ]; then
   log "debootstrap (about a minute)"
   remove_tree "$R"
@@ -156,6 +156,11 @@ ln -sfn vmlinuz "$R/boot/vmlinuz-$KV"; ln -sfn initrd.img "$R/boot/initrd.img-$K
 rm -f "$R/boot/vmlinuz-luo" "$R/boot/vmlinuz-pkernfs"; remove_tree "$R/opt/qemu-10"; remove_tree "$R/opt/qemu-11"
 if [ "$variant" = pkernfs ]; then cp "$PKFS" "$R/boot/vmlinuz-pkernfs"; fi
 if [ "$variant" = luo ]; then cp "$LUO" "$R/boot/vmlinuz-luo"; fi
+# Debian 12's own Node (18.20) on the Debian host's PATH: liveupdate runs its agent there with the
+# host's Node and copies no runtime; the LUO and pkernfs hosts have it off PATH, so there the runtime
+# liveupdate copies is what runs the agent, at boot too
+if [ "$variant" = debian ]; then [ ! -e "$R/usr/bin/nodejs.off" ] || mv "$R/usr/bin/nodejs.off" "$R/usr/bin/nodejs"
+else [ ! -e "$R/usr/bin/nodejs" ] || mv "$R/usr/bin/nodejs" "$R/usr/bin/nodejs.off"; fi
 if [ -f "$Q10/.versions" ]; then mkdir -p "$R/opt/qemu-10" && cp -a "$Q10/usr" "$R/opt/qemu-10/"; fi
 if [ -f "$Q11/.versions" ]; then
   mkdir -p "$R/opt/qemu-11" && cp -a "$Q11/usr" "$R/opt/qemu-11/"

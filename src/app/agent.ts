@@ -15,7 +15,7 @@ import { mustExec } from '../host/failure.js';
 import type { HostFacts } from '../facts/types.js';
 import type { Plan } from '../plan/types.js';
 import { AGENT_BIN, AGENT_RUNS, type AgentRequest, type AgentResult } from '../agent/request.js';
-import { installAgent } from './agent-install.js';
+import { installAgent, type InstallOptions } from './agent-install.js';
 
 export interface FollowOptions {
   emit: (e: ExecEvent) => void;
@@ -123,9 +123,9 @@ async function journalMark(host: Host, journal: string): Promise<{ inode: string
 /** Hand the plan to the agent and start it, detached from this session; follow with `followAgent`. */
 export async function startAgent(
   host: Host,
-  req: { command: string; plan: Plan; abortPlan?: Plan; facts?: HostFacts; journal: string },
+  req: { command: string; plan: Plan; abortPlan?: Plan; facts?: HostFacts; journal: string; install?: InstallOptions },
 ): Promise<AgentRun & { mark: { inode: string; offset: number } }> {
-  const installed = await installAgent(host);
+  const installed = await installAgent(host, req.install);
   const requestId = randomUUID();
   const spool = `${AGENT_RUNS}/${requestId}`;
   const request: AgentRequest = {

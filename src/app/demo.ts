@@ -189,6 +189,9 @@ export async function runDemo(opts: { backend: DemoBackend; keep: boolean; port:
       identity: lab.identity,
       knownHosts: lab.knownHosts,
       agent: true,
+      // the lab host kexecs into the kernel it booted (one image): that host is up to date already, and
+      // a run would have nothing to do; the demo shows the update all the same
+      force: true,
     };
     const events: ExecEvent[] = [];
     const phases = async (name: string, sel: PhaseSelection, log: (line: string) => void): Promise<ExecuteResult> => {

@@ -11,11 +11,15 @@ import { makePlan } from '../plan/planner.js';
 import { requireProfile } from '../profile/load.js';
 import type { Locate, Profile } from '../profile/types.js';
 import { obtainFacts, openHost, sshHost, type HostOptions } from './hosts.js';
-import { updateHost, isDryRun, isExecuted } from './update.js';
+import { updateHost, isDryRun, isExecuted, isUpToDate } from './update.js';
 
-/** An inventory host as every command's host options: its login, address and port as they are, its identity, known_hosts and become. */
-export function hostOptionsOf(h: FleetHost): HostOptions & { host: { user: string; address: string; port: number } } {
+/** The fleet command's own SSH flags (-F, -J, -o), as ssh takes them: for every host of the inventory. */
+export type FleetSsh = Pick<HostOptions, 'sshConfig' | 'jump' | 'option'>;
+
+/** An inventory host as every command's host options: its login, address and port as they are, its identity, known_hosts and become, and the command's SSH flags. */
+export function hostOptionsOf(h: FleetHost, ssh: FleetSsh = {}): HostOptions & { host: { user: string; address: string; port: number } } {
   return {
+    ...ssh,
     host: { user: h.user, address: h.address, port: h.port },
     ...(h.identity ? { identity: h.identity } : {}),
     ...(h.knownHosts ? { knownHosts: h.knownHosts } : {}),
@@ -24,14 +28,14 @@ export function hostOptionsOf(h: FleetHost): HostOptions & { host: { user: strin
 }
 
 /** An SSH connection to an inventory host, with its identity and known_hosts. */
-export function connectFleetHost(h: FleetHost): Host {
+export function connectFleetHost(h: FleetHost, ssh: FleetSsh = {}): Host {
   // an inventory address may be a Host of ssh_config (a bastion's ProxyJump, its IdentityFile)
-  const hostOpts = hostOptionsOf(h);
+  const hostOpts = hostOptionsOf(h, ssh);
   return sshHost(hostOpts.host, hostOpts);
 }
 
 /** Every inventory host runs exactly what `liveupdate run --host [--agent]` runs, with its own journal; nothing of it reaches the terminal. */
-export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): HostUpdater {
+export function realUpdater(inv: Inventory, opts: { agent?: boolean; force?: boolean; ssh?: FleetSsh } = {}): HostUpdater {
   // one machine is one host: a second inventory entry that reaches a machine this run already has is refused before anything runs
   const machines = new Map<string, string>();
   const claim = (name: string) => (identity: string) => {
@@ -50,11 +54,12 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
       inv.rollout.phases,
       {
         profile: h.profile,
-        ...hostOptionsOf(h),
+        ...hostOptionsOf(h, opts.ssh),
         journalDir,
         expectHostname: h.hostname,
         vmmOnly: inv.rollout.vmmOnly,
         agent: opts.agent ?? false,
+        force: opts.force ?? false,
         ...(h.facts ? { facts: h.facts } : {}),
         claimMachine: claim(h.name),
       },
@@ -71,6 +76,7 @@ export function realUpdater(inv: Inventory, opts: { agent?: boolean } = {}): Hos
       },
     );
     if (isDryRun(r)) return { ok: false, error: 'dry run', events };
+    if (isUpToDate(r)) return { ok: true, upToDate: r.upToDate.upToDate!, events };
     if (!isExecuted(r)) return { ok: false, error: `stopped following the agent: ${r.detached.why}`, events };
     return { ok: r.ok, events, ...(r.ok ? {} : { error: r.failures.map((f) => `${f.id}: ${f.message}`).join('; ') }) };
   };
@@ -86,6 +92,8 @@ export interface HostPlanRow {
   toDo?: number;
   blackoutSteps?: number;
   bootId?: string;
+  /** nothing to do: the host is where the update would take it already (why) */
+  upToDate?: string;
   /** the host must reboot before its update can run (its carve-out is not active yet): the step that sets it, and why */
   rebootFirst?: string;
   error?: string;
@@ -96,6 +104,7 @@ export async function planFleet(
   inv: Inventory,
   limit: string | undefined,
   forks: number,
+  opts: { force?: boolean; ssh?: FleetSsh } = {},
 ): Promise<{ batches: string[][]; hosts: HostPlanRow[] }> {
   const selected = applyLimit(inv.hosts, limit);
   if (!selected.length) throw new LiveupdateError('USAGE', `--limit '${limit ?? ''}' selects no host of ${inv.file}`);
@@ -104,7 +113,7 @@ export async function planFleet(
   const profiles = new Map<string, { profile: Profile; locate: Locate }>();
   const limiter = new RateLimiter(inv.rollout.connectRate);
   const one = async (h: FleetHost): Promise<HostPlanRow> => {
-    const hostOpts = hostOptionsOf(h);
+    const hostOpts = hostOptionsOf(h, opts.ssh);
     const base = { host: h.name, batch: batchOf.get(h.name)!, target: formatHostSpec(hostOpts.host), profile: h.profile };
     try {
       let p = profiles.get(h.profile);
@@ -126,6 +135,7 @@ export async function planFleet(
         phases: inv.rollout.phases,
         locate: p.locate,
         update: inv.rollout.vmmOnly ? 'vmm' : 'kernel',
+        force: opts.force ?? false,
       });
       const reboot = plan.steps.find((s) => s.stopAfter && !s.satisfied);
       return {
@@ -136,6 +146,7 @@ export async function planFleet(
         blackoutSteps: plan.steps.filter((s) => s.blackout).length,
         bootId: plan.facts.bootId,
         ...(reboot ? { rebootFirst: `${reboot.id}: ${reboot.stopAfter}` } : {}),
+        ...(plan.upToDate ? { upToDate: plan.upToDate } : {}),
       };
     } catch (e) {
       const msg =

@@ -18,6 +18,7 @@ import type { Profile } from '../profile/types.js';
 import { REMOTE_JOURNAL_DIR } from '../defaults.js';
 import { hostFlag, isLocal, obtainFacts, openHost, requireLiveBootId, type HostOptions } from './hosts.js';
 import { machineIdentity } from '../host/host.js';
+import type { AgentInstallPreview } from './agent-install.js';
 
 export interface UpdateRequest extends HostOptions {
   profile: string;
@@ -33,6 +34,10 @@ export interface UpdateRequest extends HostOptions {
   agent?: boolean;
   /** run exactly this saved plan (`plan --out`), refused when it no longer matches (plan/saved.ts) */
   savedPlan?: string;
+  /** --no-install: refuse to put anything on the host; the agent must be there already (this build's) */
+  noInstall?: boolean;
+  /** plan and run every step even when the host is where the update would take it already */
+  force?: boolean;
   /** fleet runs: told which machine the host is (host/host.ts machineIdentity) before anything runs; throws when the run has it already */
   claimMachine?: (identity: string) => void;
 }
@@ -71,16 +76,23 @@ export interface UpdateListener {
   progress: (plan: Plan) => Progress;
   /** Ctrl-C, SIGTERM: with the agent, stop following (the host goes on); otherwise stop between steps, never inside a blackout window (exec/engine.ts) */
   signal?: AbortSignal;
+  /** the agent is about to be installed on the host: what is copied, before it is */
+  installing?: (preview: AgentInstallPreview) => void;
   /** the plan passes the point of no return: resolve to go on, throw to stop (nothing has changed yet) */
   confirm?: (plan: Plan, host: string) => Promise<void>;
 }
 
-/** detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent) */
-export type UpdateOutcome = { dryRun: Plan } | { detached: { requestId: string; host: string; why: string } } | Executed;
+/**
+ * upToDate: the host is where the update would take it already; nothing ran, no journal was written.
+ * detached: the agent runs on; this process stopped following it (Ctrl-C, or the host stayed silent).
+ */
+export type UpdateOutcome =
+  { dryRun: Plan } | { upToDate: Plan } | { detached: { requestId: string; host: string; why: string } } | Executed;
 /** A run that ended, and where its journal is: a file on this machine, or HOST:PATH (as `status` says it). */
 export type Executed = ExecuteResult & { journal: string };
 
 export const isDryRun = (r: UpdateOutcome): r is { dryRun: Plan } => 'dryRun' in r;
+export const isUpToDate = (r: UpdateOutcome): r is { upToDate: Plan } => 'upToDate' in r;
 export const isDetached = (r: UpdateOutcome): r is Extract<UpdateOutcome, { detached: unknown }> => 'detached' in r;
 export const isExecuted = (r: UpdateOutcome): r is Executed => 'ok' in r;
 
@@ -106,7 +118,16 @@ export async function updateHost(
     throw new LiveupdateError('USAGE', `--vmm-only with --plan ${req.savedPlan}: that plan kexecs a new kernel; make a --vmm-only plan`);
   const update = saved ? saved.plan.update : req.vmmOnly ? 'vmm' : 'kernel';
   const plansFor = (sel: PhaseSelection, facts: PlanInput['facts']): ReturnType<typeof planWithAbort> =>
-    planWithAbort({ profile, facts, phases: sel, locate, allowOtherHost: req.allowOtherHost ?? false, update });
+    planWithAbort({
+      profile,
+      facts,
+      phases: sel,
+      locate,
+      allowOtherHost: req.allowOtherHost ?? false,
+      update,
+      // a saved plan made with --force runs as it was made
+      force: (req.force ?? false) || saved?.plan.forced !== undefined,
+    });
   const run = async (plan: Plan, liveBootId: string): Promise<ExecuteResult> => {
     const r = listener.progress(plan);
     try {
@@ -124,6 +145,7 @@ export async function updateHost(
       ? boundPlan(req.savedPlan!, saved, { selection: phases, profileSha256: loaded.sha256, ...fresh })
       : fresh;
     if (req.dryRun) return { dryRun: plan };
+    if (plan.upToDate && !journal.openRun) return { upToDate: plan };
     if (pointOfNoReturn(plan)) await listener.confirm?.(plan, host.name);
     if (req.agent && req.markDone?.length)
       throw new LiveupdateError(
@@ -148,6 +170,7 @@ export async function updateHost(
         ...(abortPlan ? { abortPlan } : {}),
         ...(req.facts ? {} : { facts }),
         journal: journalOnHost,
+        install: { refuse: req.noInstall ?? false, ...(listener.installing ? { onInstall: listener.installing } : {}) },
       });
       const r = listener.progress(plan);
       let followed;

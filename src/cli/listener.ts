@@ -8,5 +8,6 @@ export function cliListener(warn: UpdateListener['warn'], view: RunView): Omit<U
     planned: (plan, host) => view.planned(plan, host),
     autoAbort: (id) => view.autoAbort(id),
     progress: (plan) => view.steps(plan),
+    installing: (preview) => view.installing(preview),
   };
 }

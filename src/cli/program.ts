@@ -133,6 +133,7 @@ function declareLookCommands(program: Command, ctx: CommandContext): void {
     )
     .option('--allow-other-host', "plan even when the facts' hostname differs from the profile's host.name")
     .option('--detailed-exitcode', 'exit 0 when nothing is left to do, 2 when steps are pending, 1 on error')
+    .option('--force', 'plan the update even when the host runs its kernel (or its QEMUs) already')
     .option(
       '--out <file>',
       "also save the plan to run later exactly as shown (liveupdate run --plan FILE), bound to this profile and the host's boot and facts",
@@ -172,14 +173,23 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
         '--via <who>',
         'agent (the default with --host: the on-host agent runs the plan and, at boot, the resume, without this control node; this command follows its journal, Ctrl-C detaches; on this machine: the agent runs it, so that the resume after the kexec runs at boot) or ssh (with --host: this control node drives each step over SSH)',
       )
+      .option(
+        '--no-install',
+        "never put anything on the host: the agent must be there already, this build's (liveupdate host install --dry-run says what it would copy); --via ssh needs only the helper",
+      )
       .addOption(olderAgentFlag());
     if (name === 'resume') c.option('--mark-done <step...>', 'record steps as done after checking the host by hand');
     if (name === 'run')
       c.option(
-        '--phase <which>',
-        "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)",
-        'all',
-      ).addOption(new Option('--phases <which>', 'the older spelling of --phase').hideHelp());
+        '--force',
+        'update even when the host runs the kernel (or the QEMUs) the update would bring: by default that is nothing to do, exit 0',
+      )
+        .option(
+          '--phase <which>',
+          "all (prepare, suspend, kexec, resume) or update (suspend, kexec, resume: the host was prepared before, as a fleet's rollout phases: update)",
+          'all',
+        )
+        .addOption(new Option('--phases <which>', 'the older spelling of --phase').hideHelp());
     c.action(async (opts: PhaseOpts) => (await import('./commands/execute.js')).phase(name, opts, ctx));
   }
 
@@ -216,13 +226,21 @@ function declareRunCommands(program: Command, ctx: CommandContext): void {
       .description(
         `put the on-host agent there (${AGENT_DIR}: a Node runtime, the agent and the CLI as one file each, the static helper; on systemd hosts the boot-time unit, enabled); the --agent commands do this themselves`,
       ),
-  ).action(async (opts: HostCommandOpts) => (await import('./commands/execute.js')).hostInstall(opts, ctx));
+  )
+    .option('--dry-run', 'say what would be copied (each file, its size) and what is there already; change nothing')
+    .action(async (opts: HostCommandOpts & { dryRun?: boolean }) => (await import('./commands/execute.js')).hostInstall(opts, ctx));
   withSshOptions(
     hostCmd
       .command('uninstall')
-      .description(`remove the on-host agent (${AGENT_DIR}) and its boot-time unit; refused while a run is unfinished`)
+      .description(
+        `remove what liveupdate installed there (the agent in ${AGENT_DIR}, the helper, the boot-time unit) and say what is left; refused while a run is unfinished`,
+      )
       .requiredOption('--profile <file>', 'host profile YAML'),
-  ).action(async (opts: HostCommandOpts & { profile: string }) => (await import('./commands/execute.js')).hostUninstall(opts, ctx));
+  )
+    .option('--purge', "also remove the profile's journal (the record of its runs) and liveupdate's folders")
+    .action(async (opts: HostCommandOpts & { profile: string; purge?: boolean }) =>
+      (await import('./commands/execute.js')).hostUninstall(opts, ctx),
+    );
 }
 
 function declareDemo(program: Command, ctx: CommandContext): void {
@@ -264,7 +282,13 @@ function declareFleet(program: Command, ctx: CommandContext): void {
         "hosts to include: names (globs), groups, label=value; ',' or ':' between terms, !term excludes, &term intersects",
       )
       .option('--fleet-dir <dir>', 'where fleet runs keep their journals and reports', DEFAULT_FLEET_DIR)
-      .option('--json', 'machine-readable output');
+      .option('--json', 'machine-readable output')
+      .option(SSH_CONFIG, `${SSH_CONFIG_HELP} (for every host)`)
+      .option('-J, --jump <hops>', 'ProxyJump hops for every host, [user@]host[:port],... (as ssh -J; before ssh_config, so it wins)')
+      .option(
+        '-o, --option <setting...>',
+        'an ssh_config setting for every host, Keyword=value (as ssh -o; repeatable; before the files, so it wins; one liveupdate does not honour is refused)',
+      );
   // how many hosts are probed at once when planning (a run's parallelism is the inventory's rollout.concurrency)
   const forks = '--forks <n>';
   common(fleet.command('plan').description("gather every host's facts and make its plan; show the batches; nothing changes"))
@@ -283,6 +307,7 @@ function declareFleet(program: Command, ctx: CommandContext): void {
       'finish an earlier fleet run: hosts that finished are skipped, hosts that stopped mid-way resume from their own journal',
     )
     .option('--report <file>', 'also write the JSON report here')
+    .option('--force', 'update every host, also those that run the kernel (or the QEMUs) the update would bring (by default skipped)')
     .option(
       '--via <who>',
       'agent (the default: each host runs its plan itself with the on-host agent, as `liveupdate run --host` does; the resume after its kexec needs no control node) or ssh (this control node drives each step over SSH)',

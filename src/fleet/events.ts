@@ -15,6 +15,8 @@ export interface HostReport {
   blackouts: Blackout[];
   ms: number;
   error?: string;
+  /** skipped: the host was where the update would take it already (why) */
+  upToDate?: string;
   /** already ok in an earlier attempt of this run (--resume) */
   earlier?: boolean;
 }

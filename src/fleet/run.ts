@@ -19,6 +19,8 @@ export interface HostOutcome {
   ok: boolean;
   unreachable?: boolean;
   error?: string;
+  /** the host was where the update would take it already: skipped, nothing ran (why) */
+  upToDate?: string;
   events: ExecEvent[];
 }
 
@@ -114,7 +116,8 @@ async function updateOne(opts: FleetRunOptions, run: HostRun, h: FleetHost, bi: 
   }
   let error = out.error;
   let ok = out.ok;
-  if (ok && opts.gate) {
+  // a host skipped as up to date had nothing changed: no gate to pass
+  if (ok && opts.gate && !out.upToDate) {
     const why = await opts.gate(h).catch((e: unknown) => (e instanceof Error ? e.message : String(e)));
     run.record({ type: 'gate', host: h.name, ok: why === undefined, ...(why ? { message: why } : {}) });
     if (why !== undefined) {
@@ -132,6 +135,7 @@ async function updateOne(opts: FleetRunOptions, run: HostRun, h: FleetHost, bi: 
     blackouts: blackouts(all),
     ms: Date.now() - t0,
     ...(error ? { error } : {}),
+    ...(out.upToDate ? { upToDate: out.upToDate } : {}),
   };
 }
 

@@ -38,6 +38,13 @@ function isManaged(p: KernelParam): boolean {
 /** Bootloader-injected words that must not be passed to kexec. */
 const BOOTLOADER_WORDS = new Set(['BOOT_IMAGE', 'initrd']);
 
+/** A running command line less what the bootloader put there (a kexec'd kernel has none of it). */
+export function withoutBootloaderWords(line: string): string {
+  const p = parseKernelCmdline(line);
+  const kept = p.params.filter((w) => !BOOTLOADER_WORDS.has(w.name)).map((w) => w.raw);
+  return [...kept, ...(p.terminated ? ['--', p.init.trim()] : [])].join(' ');
+}
+
 export interface ComposedCmdline {
   cmdline: string;
   managed: string[];

@@ -14,6 +14,7 @@ import { PHASES, PLAN_FORMAT_VERSION, type Check, type Phase, type Plan, type Pl
 import { saveImage } from './phases/libvirt.js';
 import { readDomainXml } from '../facts/domain-xml.js';
 import { formatSize } from '../units.js';
+import { upToDate } from './converged.js';
 
 const BUILDERS: Record<Phase, (ctx: PlanContext) => Step[]> = {
   prepare: preparePhase,
@@ -39,6 +40,8 @@ export interface PlanInput {
   allowOtherHost?: boolean;
   /** kernel: the full live update; vmm: new VMMs on the running kernel (no kexec): cpr-transfer or stop/save/restart per VM */
   update?: 'kernel' | 'vmm';
+  /** plan every step even when the host is where the update would take it already (plan/converged.ts) */
+  force?: boolean;
 }
 
 /** Pure: (profile, facts, phase) -> Plan. Throws PLAN_INVALID with every rule that failed. */
@@ -84,7 +87,11 @@ export function makePlan(input: PlanInput): Plan {
       { diagnostics: unnamed },
     );
   }
-  const steps = phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
+  // a host where the update would take it already: nothing to do (a whole update only: a single phase
+  // is a step of one begun, which the journal drives)
+  const already = input.phases === 'all' || input.phases === 'update' ? upToDate(ctx) : undefined;
+  const converged = input.force ? undefined : already;
+  const steps = converged ? [] : phases.flatMap((ph) => BUILDERS[ph](ctx)).map((st) => markSatisfied(st, facts));
   const ids = new Set<string>();
   for (const st of steps) {
     if (ids.has(st.id)) throw new Error(`planner bug: duplicate step id ${st.id}`);
@@ -126,6 +133,8 @@ export function makePlan(input: PlanInput): Plan {
     })),
     ...(ctx.profile.libvirt ? { domains } : {}),
     steps,
+    ...(converged ? { upToDate: converged } : {}),
+    ...(input.force && already ? { forced: already } : {}),
     warnings: rules.warnings,
     notes: [
       ...ctx.vms.map((v) => `${v.spec.name}: migration ${v.mode} (${v.modeWhy})`),

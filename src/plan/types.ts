@@ -248,6 +248,13 @@ export interface Plan {
   /** libvirt's domains (absent: the profile names none) */
   domains?: PlanDomain[];
   steps: Step[];
+  /**
+   * The host is where this update would take it already (plan/converged.ts says why): the plan has
+   * no steps, and run changes nothing. Absent when there is something to do, or with --force.
+   */
+  upToDate?: string;
+  /** --force: the host was where the update would take it (why), and the plan updates it all the same */
+  forced?: string;
   warnings: Diagnostic[];
   notes: string[];
 }

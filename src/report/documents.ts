@@ -4,6 +4,7 @@
  * PrintedDocument (npm run schemas), so the published schema is what the code writes. A streaming
  * command's last line carries the same documents (schemas/events.schema.json).
  */
+import type { AgentInstallPreview } from '../app/agent-install.js';
 import type { HostPlanRow } from '../app/fleet.js';
 import type { DemoResult } from '../app/demo.js';
 import type { StatusDocument } from '../app/status.js';
@@ -16,10 +17,25 @@ import type { ExecuteResult } from '../exec/executor.js';
 import type { Plan } from '../plan/types.js';
 
 /** The `--json` document of `plan` (and of a phase command's `--dry-run`): the plan, with what it is. */
-export type PlanDocument = { type: 'plan'; savedTo?: string } & Plan;
+export type PlanDocument = { type: 'plan'; savedTo?: string; agentInstall?: AgentInstallPreview } & Plan;
+
+/** A phase command's event: the agent is about to be installed on the host (what is copied, before it is). */
+export type InstallLine = { type: 'installing' } & AgentInstallPreview;
 
 /** The last line of a phase command; `journal`: a file on this machine, or HOST:PATH (the agent's, on the host). */
 export type RunResultLine = { type: 'result'; command: string; journal: string } & ExecuteResult;
+
+/** The last line of a phase command that had nothing to do: the host is where the update would take it (why, in upToDate); no run, no journal. */
+export interface UpToDateLine {
+  type: 'result';
+  command: string;
+  host: string;
+  ok: true;
+  changed: false;
+  upToDate: string;
+  failures: [];
+  blackouts: [];
+}
 
 /** A failure that ends the command (also the whole output when it comes before any event). */
 export interface ErrorLine {
@@ -50,10 +66,14 @@ export interface ValidatedDocument {
 export interface InstallDocument {
   type: 'install';
   host: string;
-  bin: string;
-  helper: string;
-  runtime: string;
+  /** --dry-run: nothing was installed; the preview says what would be */
+  dryRun?: boolean;
+  bin?: string;
+  helper?: string;
+  runtime?: string;
   unit?: string;
+  /** what was (or, with --dry-run, would be) copied, and what was there already */
+  preview?: AgentInstallPreview;
 }
 
 /** `host uninstall --json`: what was removed. */
@@ -61,6 +81,8 @@ export interface UninstallDocument {
   type: 'uninstall';
   host: string;
   removed: string[];
+  /** what liveupdate leaves there: the records of past runs (journals; --purge removes them) */
+  kept: string[];
 }
 
 /** `profile import --json`: the domains named; the profile's text, or the file it was written to. */
@@ -119,7 +141,8 @@ export type JsonDocument =
   | FleetStatusDocument
   | FleetReport
   | DemoResult
-  | RunResultLine;
+  | RunResultLine
+  | UpToDateLine;
 
 /** A document as `--json` prints it: its format version (its own, else 1) and the warnings held until then. */
 export type PrintedDocument = (JsonDocument & { formatVersion: number; warnings?: Diagnostic[] }) | ErrorLine;

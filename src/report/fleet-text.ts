@@ -9,11 +9,11 @@ export function renderFleetTable(hosts: HostReport[]): string {
   const rows = hosts.map((h) => [
     h.host,
     String(h.batch + 1),
-    h.state + (h.earlier ? ' (earlier)' : ''),
+    h.state + (h.earlier ? ' (earlier)' : '') + (h.upToDate ? ' (up to date)' : ''),
     h.phaseReached ?? '-',
     h.blackouts.length ? h.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ') : '-',
     h.ms ? secs(h.ms) : '-',
-    h.error ?? '',
+    h.error ?? (h.upToDate ? `nothing to do: ${h.upToDate}` : ''),
   ]);
   const head = ['host', 'batch', 'state', 'phase reached', 'blackout per VM', 'duration', 'error'];
   const widths = head.map((t, i) => Math.min(60, Math.max(t.length, ...rows.map((r) => r[i]!.length))));
@@ -40,7 +40,7 @@ export function plainFleetLine(e: FleetEvent): string | undefined {
     case 'gate':
       return `  ${e.host}: health gate ${e.ok ? 'passed' : `FAILED: ${e.message}`}\n`;
     case 'host-end':
-      return `  ${e.host}: ${e.state}${e.error ? `: ${e.error}` : ''} (${secs(e.ms)})\n`;
+      return `  ${e.host}: ${e.upToDate ? `up to date, skipped: ${e.upToDate}` : e.state}${e.error ? `: ${e.error}` : ''} (${secs(e.ms)})\n`;
     case 'batch-end':
       return `batch ${e.batch + 1}: ${e.size - e.failed} of ${e.size} ok\n`;
     case 'stopped':
@@ -57,9 +57,11 @@ export function renderFleetPlan(r: { batches: string[][]; hosts: HostPlanRow[] }
       ...r.batches.map((b, i) => `  batch ${i + 1}: ${b.join(', ')}`),
       '',
       ...r.hosts.map((h) =>
-        h.ok
-          ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout${h.rebootFirst ? `\n    REBOOT FIRST: ${h.rebootFirst}` : ''}`
-          : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`,
+        h.ok && h.upToDate
+          ? `${h.host}  batch ${h.batch + 1}  up to date, nothing to do: ${h.upToDate}`
+          : h.ok
+            ? `${h.host}  batch ${h.batch + 1}  ${h.toDo}/${h.steps} step(s) to do, ${h.blackoutSteps} in the blackout${h.rebootFirst ? `\n    REBOOT FIRST: ${h.rebootFirst}` : ''}`
+            : `${h.host}  batch ${h.batch + 1}  CANNOT PLAN: ${h.error}`,
       ),
       ...(r.hosts.some((h) => h.rebootFirst)
         ? [

@@ -29,7 +29,7 @@ export function fleetTtyReporter(batches: string[][]): Required<Progress<FleetEv
             const e = await p.promise;
             if (e.state === 'not-started') return t.skip(`${h}: not started`);
             if (e.state !== 'ok') throw new Error(visible(`${h}: ${e.state}${e.error ? `: ${e.error}` : ''}`));
-            t.title = `${h} (${(e.ms / 1000).toFixed(1)} s${e.blackouts.length ? `; blackout ${e.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ')}` : ''}${e.earlier ? '; done earlier' : ''})`;
+            t.title = `${h} (${(e.ms / 1000).toFixed(1)} s${e.blackouts.length ? `; blackout ${e.blackouts.map((b) => `${b.vm} ${b.ms.toFixed(0)} ms`).join(', ')}` : ''}${e.earlier ? '; done earlier' : ''}${e.upToDate ? '; up to date, skipped' : ''})`;
           },
           rendererOptions: { outputBar: 1 },
         })),

@@ -17,6 +17,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
   out.push(
     `facts: ${plan.facts.hostname}, kernel ${plan.facts.kernelRelease}, boot ${plan.facts.bootId}, collected ${plan.facts.collectedAt}`,
   );
+  if (plan.forced) out.push(`forced (--force): ${plan.forced}; the update runs all the same`);
   if (plan.carveOut) {
     const c = plan.carveOut;
     out.push(
@@ -72,6 +73,7 @@ export function renderPlan(plan: Plan, opts: { color?: boolean } = {}): string {
     if (step.stopAfter) out.push(`${bar}  ${bold(`■ STOP: ${step.stopAfter}`)}`);
   }
   if (inBlackout) out.push(`  └─ (blackout window continues past this plan's last phase)`);
-  out.push('', `${plan.steps.length} steps, ${pending} to do, ${plan.steps.length - pending} already done per the facts.`);
+  if (plan.upToDate) out.push('', bold(`Nothing to do: ${plan.upToDate}.`), 'No step would run (--force plans the update anyway).');
+  else out.push('', `${plan.steps.length} steps, ${pending} to do, ${plan.steps.length - pending} already done per the facts.`);
   return out.join('\n') + '\n';
 }

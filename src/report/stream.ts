@@ -7,7 +7,7 @@ import type { Diagnostic } from '../errors.js';
 import type { ExecEvent } from '../exec/events.js';
 import type { FleetEvent, HostReport } from '../fleet/events.js';
 import type { Phase } from '../plan/types.js';
-import type { ErrorLine, JsonDocument, RunResultLine } from './documents.js';
+import type { ErrorLine, InstallLine, JsonDocument, RunResultLine, UpToDateLine } from './documents.js';
 
 export const EVENTS_FORMAT_VERSION = 1;
 
@@ -83,7 +83,17 @@ export type StageLine =
   | { type: 'stage-failed'; stage: string; at: number; ms: number; message: string };
 
 /** What Reporter.event() is given (the reporter itself writes the format, warning, document result and error lines). */
-export type EmittedLine = ExecEvent | PlanLine | AutoAbortLine | DetachedLine | RunResultLine | FleetResultLine | FleetLine | StageLine;
+export type EmittedLine =
+  | ExecEvent
+  | PlanLine
+  | InstallLine
+  | AutoAbortLine
+  | DetachedLine
+  | RunResultLine
+  | UpToDateLine
+  | FleetResultLine
+  | FleetLine
+  | StageLine;
 
 /** One line of the stream. */
 export type EventLine = FormatLine | WarningLine | EmittedLine | DocumentResultLine | ErrorLine;

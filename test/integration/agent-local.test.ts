@@ -17,7 +17,7 @@ import {
   utimesSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { acquireLock } from '../../src/exec/lock.js';
 import type { Host } from '../../src/host/host.js';
@@ -190,58 +190,66 @@ test(
 );
 
 test(
-  'host install puts the documented files there; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them',
+  "host install puts the documented files there, on the host's own Node where it is new enough, else a copy of this one; a second install costs one round trip; uninstall is refused while a run holds the host, then removes them",
   { timeout: 120_000 },
   async () => {
     // imported here, after LIVEUPDATE_AGENT_DIR is set above
-    const { installAgent, uninstallAgent } = await import('../../src/app/agent-install.js');
-    // TEST DOUBLE around the real local host: counts its round trips
+    const { installAgent, uninstallAgent, agentInstallPreview } = await import('../../src/app/agent-install.js');
+    // TEST DOUBLE around the real local host: counts its round trips; with `path`, its commands see that PATH
     const local = new LocalHost();
     let calls = 0;
-    const host: Host = {
+    const hostWith = (path?: string): Host => ({
       name: local.name,
       local: local.local,
-      exec: (argv, o) => (calls++, local.exec(argv, o)),
+      exec: (argv, o) => (calls++, local.exec(path ? ['env', `PATH=${path}`, ...argv] : argv, o)),
       put: (c, p, m) => (calls++, local.put(c, p, m)),
       fetch: (p) => local.fetch(p),
       connectUnix: (p) => local.connectUnix(p),
       close: () => local.close(),
-    };
-    const r = await installAgent(host);
+    });
+    const masked = (): string[] =>
+      readdirSync(agentDir)
+        .filter((f) => f !== 'runs') // (runs/ holds the requests of the tests above)
+        .map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA'))
+        .sort();
+    // this machine's Node (20) is first on PATH: the host's own runtime, nothing of it copied
+    const hostNode = execFileSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).trim();
+    const host = hostWith();
+    const listing = (): string[] => (existsSync(agentDir) ? readdirSync(agentDir).sort() : []);
+    const before = listing();
+    const preview = await agentInstallPreview(host);
+    assert.deepEqual(preview.runtime, { path: hostNode, version: process.version, hosts: true });
+    assert.ok(
+      preview.files.every((f) => !f.path.includes('/node-')),
+      'no runtime in the list',
+    );
+    assert.deepEqual(listing(), before, 'the preview changed nothing');
+    const shown: number[] = [];
+    const r = await installAgent(host, { onInstall: (p) => shown.push(p.toCopy) });
     assert.equal(r.bin, `${agentDir}/liveupdate-agent`);
-    // (runs/ holds the requests of the tests above)
-    const files = readdirSync(agentDir)
-      .filter((f) => f !== 'runs')
-      .sort();
-    // sorted after the hashes are masked: a sort of the real names depends on the bundles' hashes
-    assert.deepEqual(files.map((f) => f.replace(/-[0-9a-f]{16}/, '-SHA')).sort(), [
-      'liveupdate',
-      'liveupdate-SHA.mjs',
-      'liveupdate-agent',
-      'liveupdate-agent-SHA.cjs',
-      'lu-helper',
-      'node-SHA',
-    ]);
-    assert.equal(
-      statSync(
-        join(
-          agentDir,
-          files.find((f) => f.startsWith('node-'))!,
-        ),
-      ).size,
-      statSync(process.execPath).size,
-      'the runtime is this Node',
+    assert.equal(r.runtime, hostNode);
+    assert.deepEqual(shown, preview.current ? [] : [preview.toCopy], 'told what is copied before it is');
+    assert.deepEqual(masked(), ['liveupdate', 'liveupdate-SHA.mjs', 'liveupdate-agent', 'liveupdate-agent-SHA.cjs', 'lu-helper']);
+    assert.match(
+      readFileSync(join(agentDir, 'liveupdate'), 'utf8'),
+      new RegExp(`exec ${hostNode} ${agentDir}/liveupdate-[0-9a-f]{16}\\.mjs "\\$@"`),
     );
     assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
     calls = 0;
-    await installAgent(host);
+    await installAgent(host, { onInstall: () => assert.fail('nothing to install') });
     assert.equal(calls, 1, 'already there: one probe, nothing copied');
-    // a file changed on the host after it was copied (same name, other content) is copied again, never run
+    // --no-install on a host that has it all: runs; a file changed on the host after it was copied
+    // (same name, other content) is refused with --no-install, copied again without, never run
+    await installAgent(host, { refuse: true });
     const agentFile = join(
       agentDir,
-      files.find((f) => f.startsWith('liveupdate-agent-'))!,
+      readdirSync(agentDir).find((f) => f.startsWith('liveupdate-agent-'))!,
     );
     appendFileSync(agentFile, '\nprocess.exit(0);\n');
+    await assert.rejects(
+      installAgent(host, { refuse: true }),
+      /--no-install, and this build's agent is not there: 1 file, .* to copy \(.*liveupdate-agent-[0-9a-f]{16}\.cjs .*: the agent\).*nothing was installed and nothing ran/,
+    );
     await installAgent(host);
     assert.equal(
       readFileSync(agentFile, 'utf8'),
@@ -249,7 +257,19 @@ test(
       'the tampered agent was replaced',
     );
 
+    // TEST DOUBLE of a host whose Node is too old: a `node` first on PATH that says v18.19.1
+    const old = tempDir('/var/tmp/lu-oldnode-');
+    writeFileSync(join(old, 'node'), '#!/bin/sh\necho v18.19.1\n', { mode: 0o755 });
+    const oldHost = hostWith(`${old}:${process.env['PATH']}`);
+    const copied = await installAgent(oldHost);
+    assert.match(copied.runtime, new RegExp(`^${agentDir}/node-[0-9a-f]{16}$`));
+    assert.equal(statSync(copied.runtime).size, statSync(process.execPath).size, 'the runtime is this Node');
+    assert.ok(masked().includes('node-SHA'));
+    assert.match(readFileSync(join(agentDir, 'liveupdate'), 'utf8'), /exec \S+\/node-[0-9a-f]{16} /);
+    assert.equal(execFileSync(join(agentDir, 'liveupdate'), ['--version'], { encoding: 'utf8' }).trim(), '0.1.0');
+
     const journal = join(tempDir('/var/tmp/lu-agent-j-'), 'h.journal');
+    writeFileSync(journal, '');
     const lock = acquireLock(`${journal}.lock`, {
       runId: 'r1',
       who: 'ops@cn',
@@ -259,8 +279,13 @@ test(
     await assert.rejects(uninstallAgent(host, journal), /the lock .* is there .*: the agent stays; nothing was removed/);
     assert.ok(existsSync(agentDir));
     lock.release();
-    assert.deepEqual(await uninstallAgent(host, journal), [agentDir]);
+    const u = await uninstallAgent(host, journal);
+    assert.deepEqual(u.removed, [agentDir]);
+    assert.ok(u.kept.includes(journal), 'the journal is kept, and said');
     assert.equal(existsSync(agentDir), false);
+    const purged = await uninstallAgent(host, journal, { purge: true });
+    assert.deepEqual(purged.removed, [journal, dirname(journal)]);
+    assert.equal(existsSync(dirname(journal)), false);
   },
 );
 

@@ -439,3 +439,39 @@ test('the host rebooted again after the kexec (power loss): resume gives a corre
     h.cleanup();
   }
 });
+
+test(
+  'a VMM-only update of VMs that run on the QEMU that would restore them has nothing to do: exit 0, no VM touched, no journal; --force updates them',
+  T,
+  async () => {
+    const h = await cliHost({ vms: 1 });
+    try {
+      await prepare(h);
+      // facts probed now: the VM runs, on the profile's (and restoring) QEMU
+      await h.refreshFacts();
+      const pids = h.qemuPids();
+      const plan = await h.cli(['plan', ...base(h), '--detailed-exitcode']);
+      assert.equal(plan.code, 0, plan.stderr + plan.stdout);
+      assert.match(plan.stdout, /Nothing to do: every VM runs on the QEMU that would restore it/);
+      const run = await h.cli(['run', '--phase', 'update', '--yes', ...base(h)]);
+      assert.equal(run.code, 0, run.stderr + run.stdout);
+      assert.match(run.stdout, /^run: nothing to do: every VM runs on the QEMU that would restore it .*no VM was touched/m);
+      const json = await h.cli(['run', '--phase', 'update', '--yes', '--json', ...base(h)]);
+      const last = JSON.parse(json.stdout.trim().split('\n').pop()!) as Record<string, unknown>;
+      assert.deepEqual([last['type'], last['ok'], last['changed']], ['result', true, false]);
+      assert.match(String(last['upToDate']), /every VM runs on the QEMU that would restore it/);
+      assert.deepEqual(h.qemuPids(), pids, 'no QEMU restarted');
+      assert.equal(existsSync(join(h.dir, 'journal')), false, 'no run journaled');
+      // --force: the update all the same, the plan saying why it was up to date
+      const forcedPlan = await h.cli(['plan', ...base(h), '--force', '--detailed-exitcode']);
+      assert.equal(forcedPlan.code, 2, forcedPlan.stderr);
+      assert.match(forcedPlan.stdout, /forced \(--force\): every VM runs on the QEMU that would restore it/);
+      const forced = await h.cli(['run', '--phase', 'update', '--yes', '--force', ...base(h)]);
+      assert.equal(forced.code, 0, forced.stderr + forced.stdout);
+      assert.notDeepEqual(h.qemuPids(), pids, 'the VMM restarted');
+      assert.equal((await counter(h, h.names[0]!)).status, 'running');
+    } finally {
+      h.cleanup();
+    }
+  },
+);

@@ -189,3 +189,40 @@ test('bad inventory and --limit: clear errors, exit codes, nothing run', { timeo
   assert.equal(none.code, 64);
   assert.match(none.stderr, /--limit 'nothing-matches' selects no host/);
 });
+
+test(
+  'a host already where the update would take it is skipped: up to date in the plan and the run, no VM touched, no gate; --force updates it',
+  { timeout: 600_000 },
+  async () => {
+    // facts probed now: each VM runs on the QEMU that would restore it (a VMM-only update has nothing to do)
+    for (const h of hosts) await h.refreshFacts();
+    const pids = hosts.map(qemuPid);
+    const gateRan = join(dir, 'gate-ran-up-to-date');
+    const inv = inventory(`touch ${gateRan}`);
+    const plan = await cli(['plan', '--inventory', inv]);
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.equal(
+      (plan.stdout.match(/up to date, nothing to do: every VM runs on the QEMU that would restore it/g) ?? []).length,
+      N,
+      plan.stdout,
+    );
+    const r = await cli(['run', '--inventory', inv, '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { hosts: Array<{ host: string; state: string; upToDate?: string }> };
+    assert.deepEqual(
+      result.hosts.map((x) => [x.host, x.state, /every VM runs on the QEMU that would restore it/.test(x.upToDate ?? '')]),
+      [
+        ['hv1', 'ok', true],
+        ['hv2', 'ok', true],
+        ['hv3', 'ok', true],
+      ],
+    );
+    assert.deepEqual(hosts.map(qemuPid), pids, 'no VMM restarted');
+    assert.equal(existsSync(gateRan), false, 'no health gate for a host that was not changed');
+    const forced = await cli(['run', '--inventory', inv, '--force', '--limit', 'hv1', '--json']);
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.notEqual(qemuPid(hosts[0]!), pids[0], 'hv1 updated all the same');
+    assert.ok(existsSync(gateRan), 'its health gate ran');
+    assert.ok((await counter(hosts[0]!)) > 0n);
+  },
+);

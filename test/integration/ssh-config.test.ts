@@ -11,6 +11,7 @@ import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { startSshd, type Sshd } from '../helpers/sshd.js';
 import { onTerminal } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/temp.js';
+import { ROOT } from '../helpers/paths.js';
 
 let target: Sshd;
 let bastion: Sshd;
@@ -181,6 +182,48 @@ test(
 );
 
 test(
+  'fleet takes -F, -J and -o as ssh does, for every host of its inventory: through a bastion, a ProxyCommand, a setting not honoured refused',
+  { timeout: 120_000 },
+  async () => {
+    const env = { ...process.env };
+    delete env['SSH_AUTH_SOCK'];
+    // one host, by address and port, probed over SSH (no facts file): the fleet's own SSH flags decide how it is reached
+    const inv = join(dir, 'fleet.yaml');
+    writeFileSync(
+      inv,
+      `version: 1\nhosts:\n  - {name: hv1, address: 127.0.0.1, port: ${target.port}, user: root, identity: ${target.clientKey}, knownHosts: ${dir}/known_hosts, hostname: ${hostname()}, profile: ${join(ROOT, 'profiles/seed-pkernfs.yaml')}}\nrollout: {serial: 1}\n`,
+    );
+    const plan = async (...flags: string[]): Promise<{ code: number | null; row: { ok: boolean; error?: string }; stderr: string }> => {
+      const r = await runCli(['fleet', 'plan', '--inventory', inv, '--json', ...flags], { env });
+      const doc = r.stdout ? (JSON.parse(r.stdout) as { hosts?: Array<{ ok: boolean; error?: string }> }) : {};
+      return { code: r.code, row: doc.hosts?.[0] ?? { ok: false, error: r.stderr }, stderr: r.stderr };
+    };
+    // reached: the host was probed (its plan made, or refused by a rule of the plan, never by SSH)
+    const probed = (row: { ok: boolean; error?: string }): void =>
+      assert.ok(row.ok || /cannot be applied/.test(row.error ?? ''), JSON.stringify(row));
+    probed((await plan('-F', join(dir, 'ssh_config'), '-J', 'bastion')).row);
+    const closed = await plan('-F', join(dir, 'ssh_config'), '-J', 'closed-bastion');
+    assert.match(
+      closed.row.error ?? '',
+      new RegExp(`127\\.0\\.0\\.1:${closedBastion.port} \\(ProxyJump\\): cannot reach`),
+      'the jump went through -J',
+    );
+    rmSync(join(dir, 'fleet-proxy'), { force: true });
+    probed((await plan('-o', `ProxyCommand=sh -c 'echo %h:%p > ${dir}/fleet-proxy; exec socat - TCP:%h:%p'`)).row);
+    assert.equal(
+      readFileSync(join(dir, 'fleet-proxy'), 'utf8').trim(),
+      `127.0.0.1:${target.port}`,
+      'the connection was the -o ProxyCommand',
+    );
+    const bind = await plan('-o', 'BindAddress=127.0.0.1');
+    assert.match(
+      bind.row.error ?? bind.stderr,
+      /the command line \(-o BindAddress=127\.0\.0\.1\): BindAddress 127\.0\.0\.1: not supported by liveupdate's SSH/,
+    );
+  },
+);
+
+test(
   'GlobalKnownHostsFile is read (an empty user known_hosts): the key is known; the refusal names every file read',
   { timeout: 60_000 },
   async () => {
@@ -224,13 +267,16 @@ test(
 );
 
 test(
-  'a host certificate signed by a CA in known_hosts (@cert-authority) is accepted; one naming another host is refused with why',
+  'a host certificate signed by a CA in known_hosts (@cert-authority) is accepted; one naming another host, or with critical options, is refused with why (the real ssh too)',
   { timeout: 60_000 },
   async () => {
     execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_ca')]);
     const ca = readFileSync(join(dir, 'host_ca.pub'), 'utf8').trim().split(/\s+/).slice(0, 2).join(' ');
     const certified = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: '127.0.0.1' } });
     const misnamed = await startSshd({ hostCertificate: { ca: join(dir, 'host_ca'), principals: 'hv9.example' } });
+    const critical = await startSshd({
+      hostCertificate: { ca: join(dir, 'host_ca'), principals: '127.0.0.1', options: ['critical:force-command=/bin/true'] },
+    });
     try {
       // only the CA: neither host key is in the file
       const kh = join(dir, 'ca_known_hosts');
@@ -249,6 +295,33 @@ test(
           '--json',
         ]);
       reached(await via(certified));
+      // OpenSSH's own verdict on the same known_hosts: the good certificate accepted, the others refused
+      const ssh = (s: Sshd): number | null =>
+        spawnSync('ssh', [
+          '-F',
+          '/dev/null',
+          '-o',
+          'BatchMode=yes',
+          '-o',
+          'StrictHostKeyChecking=yes',
+          '-o',
+          `UserKnownHostsFile=${kh}`,
+          '-o',
+          'GlobalKnownHostsFile=/dev/null',
+          '-i',
+          s.clientKey,
+          '-p',
+          String(s.port),
+          'root@127.0.0.1',
+          'true',
+        ]).status;
+      assert.deepEqual([ssh(certified), ssh(misnamed) === 0, ssh(critical) === 0], [0, false, false]);
+      const crit = await via(critical);
+      assert.equal(crit.code, 1, crit.stdout);
+      assert.match(
+        crit.stdout + crit.stderr,
+        /certificate lu-test-host has critical options \(force-command\), which no host certificate may carry; refusing to connect/,
+      );
       const r = await via(misnamed);
       assert.equal(r.code, 1, r.stdout);
       assert.match(
@@ -262,6 +335,7 @@ test(
     } finally {
       await certified.stop();
       await misnamed.stop();
+      await critical.stop();
     }
   },
 );

@@ -51,7 +51,7 @@ test(
     await sleep(10_000);
     const beforeRun = await counterOn(fx.ssh);
     const bootBefore = await bootIdOf(fx.ssh);
-    await remote(['sh', '-c', `cd / && setsid -f ${lu} run --profile /root/lab.yaml --agent --yes </dev/null >/root/run.log 2>&1`]);
+    await remote(['sh', '-c', `cd / && setsid -f ${lu} run --profile /root/lab.yaml --agent --yes --force </dev/null >/root/run.log 2>&1`]);
     // from here on this process only waits, then looks; a run that ended on the old boot is a failure
     await waitNewBoot(fx.ssh, bootBefore, 900_000, async (answered) => {
       const log = answered ? await remote(['cat', '/root/run.log']).catch(() => '') : '';

@@ -1,6 +1,7 @@
 // The on-host agent in the lab: a real kexec of Debian's kernel under TCG, OpenSSH, the agent's
-// Node runtime and bundle copied by liveupdate onto a host image that has neither, and the lab init's
-// boot-time resume. The control node here is the CLI as a child process, killed for real.
+// bundle copied by liveupdate onto a Debian 12 host, run there by the host's own Node (Debian's
+// nodejs 18.20: no runtime copied; the LUO and pkernfs hosts get the copied runtime), and the lab
+// init's boot-time resume. The control node here is the CLI as a child process, killed for real.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -61,13 +62,20 @@ test(
   'the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run',
   { timeout: 1_500_000 },
   async () => {
-    assert.equal((await remote(['sh', '-c', 'command -v node || echo none'])).trim(), 'none', 'the lab host has no Node of its own');
+    assert.match(
+      await remote(['sh', '-c', 'command -v node && node --version']),
+      /^\/usr\/bin\/node\nv18\./,
+      "Debian 12's own Node is on the host's PATH",
+    );
     const prep = await cli(['prepare', '--profile', profile, '--agent']);
     assert.equal(prep.code, 0, prep.stderr + prep.stdout);
     await sleep(12_000);
 
     const u = await acrossUpdate(fx, async () => {
-      const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], { step: 'kexec/kexec-exec', then: (kill) => kill() });
+      const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes', '--force'], {
+        step: 'kexec/kexec-exec',
+        then: (kill) => kill(),
+      });
       assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
     });
     const { bootAfter, counterBefore: beforeRun, counterAfter: c } = u;
@@ -117,7 +125,7 @@ test(
     let restored: Promise<void> | undefined;
     // the cable is pulled as the VM's blackout starts, and plugged back only once the new boot has
     // resumed the VM (the lab init's mark on the console); the control node keeps following all along
-    const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes'], {
+    const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes', '--force'], {
       step: 'suspend/stop/counter',
       then: () => {
         restored = (async () => {
@@ -143,7 +151,7 @@ test(
   { timeout: 900_000 },
   async () => {
     const before = await counterOn(fx.ssh);
-    const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only']);
+    const first = controlNode(['run', '--profile', profile, '--agent', '--vmm-only', '--force']);
     // the first agent holds the lock from its start to its end: once it is there, the agent is stopped
     // (SIGSTOP) so that the second run comes while it holds the host, however fast or slow this machine is
     let holder = '';
@@ -160,7 +168,7 @@ test(
     assert.match(holder, /^\d+$/, 'the first agent took the lock');
     let second;
     try {
-      second = await cli(['run', '--profile', profile, '--agent', '--vmm-only']);
+      second = await cli(['run', '--profile', profile, '--agent', '--vmm-only', '--force']);
     } finally {
       await remote(['kill', '-CONT', holder]);
     }
@@ -177,10 +185,29 @@ test(
   },
 );
 
-test('host uninstall removes what the agent put there, and nothing else', { timeout: 300_000 }, async () => {
-  const u = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);
-  assert.equal(u.code, 0, u.stderr);
-  assert.match(u.stdout, /removed .*\/var\/lib\/liveupdate\/agent/);
-  assert.equal((await fx.ssh.exec(['test', '-e', '/var/lib/liveupdate/agent'])).exitCode, 1);
-  assert.equal((await counterOn(fx.ssh)).status, 'running', 'the VM is untouched');
-});
+test(
+  "the agent ran on the host's own Node; host uninstall --purge leaves nothing of liveupdate there but the VM it runs",
+  { timeout: 300_000 },
+  async () => {
+    // Debian 12's nodejs is on the host's PATH: the agent's wrapper runs it, and no runtime was copied
+    assert.doesNotMatch(await remote(['ls', '/var/lib/liveupdate/agent']), /^node-/m);
+    assert.match(
+      await remote(['cat', '/var/lib/liveupdate/agent/liveupdate-agent']),
+      /exec \/usr\/bin\/node \/var\/lib\/liveupdate\/agent\/liveupdate-agent-[0-9a-f]{16}\.cjs/,
+    );
+    assert.match(await remote(['/usr/bin/node', '--version']), /^v18\.(19|[2-9]\d)\./);
+    const plain = await runCli(['host', 'uninstall', '--profile', profile, ...hostArgs().slice(0, -2)]);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.match(plain.stdout, /removed .*\/var\/lib\/liveupdate\/agent/);
+    assert.match(plain.stdout, /left on \S+: \/var\/lib\/liveupdate\/lab\.journal(, \S+)* \(the record of its runs: --purge removes it\)/);
+    const purged = await runCli(['host', 'uninstall', '--purge', '--profile', profile, ...hostArgs().slice(0, -2)]);
+    assert.equal(purged.code, 0, purged.stderr);
+    assert.match(purged.stdout, /removed .*\/var\/lib\/liveupdate\/lab\.journal/);
+    assert.match(purged.stdout, /nothing of liveupdate is left on /);
+    // checked by listing: nothing named for liveupdate in the host's configuration, state or programs
+    // (/run/liveupdate holds the running VM's sockets and pidfile: the VM's, which it keeps)
+    const left = await remote(['sh', '-c', "find /etc /var /usr /opt /root -xdev -name '*liveupdate*' 2>/dev/null; true"]);
+    assert.equal(left, '', `left on the host:\n${left}`);
+    assert.equal((await counterOn(fx.ssh)).status, 'running', 'the VM is untouched');
+  },
+);

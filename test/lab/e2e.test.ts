@@ -174,7 +174,7 @@ test(
 
     // reviewed, then run exactly: the plan saved from live facts binds to the same host and boot
     const planFile = join(journalDir, 'run.plan');
-    const saved = await cli(['plan', '--profile', profile, '--out', planFile]);
+    const saved = await cli(['plan', '--profile', profile, '--force', '--out', planFile]);
     assert.equal(saved.code, 0, saved.stderr);
     let run: CliResult | undefined;
     const u = await acrossUpdate(fx, async () => {

@@ -46,7 +46,7 @@ test(
         '',
       ].join('\n'),
     );
-    const r = await runCli(['fleet', 'run', '--agent', '--yes', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
+    const r = await runCli(['fleet', 'run', '--agent', '--yes', '--force', '--inventory', inv, '--fleet-dir', join(dir, 'runs'), '--json']);
     assert.equal(r.code, 0, r.stderr + r.stdout.slice(-4000));
     const events = r.stdout
       .trim()

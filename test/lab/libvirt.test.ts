@@ -99,7 +99,7 @@ test(
     const bootBefore = await bootIdOf(fx.ssh);
 
     // the control node follows the run to its end, across the kexec
-    const run = await cli(['run', '--profile', profile, '--agent', '--yes', ...journal]);
+    const run = await cli(['run', '--profile', profile, '--agent', '--yes', '--force', ...journal]);
     assert.equal(run.code, 0, run.stderr + run.stdout);
     const bootAfter = await waitNewBoot(fx.ssh, bootBefore, 60_000);
 

@@ -236,7 +236,7 @@ test(
     const beforeRun = await counter();
     assert.equal(beforeRun.status, 'running');
     assert.deepEqual(await qemuOn(fx.ssh), { version: '7.2.22', machine: 'pc-i440fx-7.2' }, "Debian 12's QEMU started it on its own 'pc'");
-    const run = await cli(['run', '--yes'], first);
+    const run = await cli(['run', '--yes', '--force'], first);
     assert.equal(run.code, 0, run.stdout + run.stderr);
     fx.ssh.reset();
     const bootAfter = await remote(['cat', '/proc/sys/kernel/random/boot_id']);
@@ -287,7 +287,7 @@ test(
 
     // a second update, this one through the on-host agent (the host runs the plan and resumes the VM
     // at boot by itself): the VM now runs on the memfd the new holder retrieved; it is preserved again
-    const run2 = await cli(['run', '--agent', '--yes'], restoredBy(LAB_QEMU11));
+    const run2 = await cli(['run', '--agent', '--yes', '--force'], restoredBy(LAB_QEMU11));
     assert.equal(run2.code, 0, run2.stdout + run2.stderr);
     fx.ssh.reset();
     assert.notEqual(await remote(['cat', '/proc/sys/kernel/random/boot_id']), bootAfter, 'a third boot');

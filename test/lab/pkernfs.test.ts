@@ -124,7 +124,7 @@ test(
     let boot = await bootId();
 
     for (const [i, via] of (['ssh', 'agent', 'ssh'] as const).entries()) {
-      const run = await cli(['run', '--yes', ...(via === 'agent' ? ['--agent'] : [])]);
+      const run = await cli(['run', '--yes', '--force', ...(via === 'agent' ? ['--agent'] : [])]);
       assert.equal(run.code, 0, `run ${i + 1} (${via}): ${run.stdout}${run.stderr}`);
       fx.ssh.reset();
       const next = await bootId();

@@ -103,7 +103,7 @@ test(
     const before = await counterOn(fx.ssh);
     assert.equal(before.status, 'running');
 
-    const r = await cli(['run', '--phase', 'update', '--yes', '--vmm-only']);
+    const r = await cli(['run', '--phase', 'update', '--yes', '--vmm-only', '--force']);
     assert.equal(r.code, 0, r.stdout + r.stderr);
 
     // the VM counts on, on another QEMU, the one its pidfile names; the old one is gone

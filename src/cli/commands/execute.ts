@@ -7,11 +7,11 @@ import { cliListener } from '../listener.js';
 import { Journal, jumped, pending, profileJournal, readRemoteJournal, replay } from '../../exec/journal.js';
 import type { Host } from '../../host/host.js';
 import { followAgent, latestRequest } from '../../app/agent.js';
-import { installAgent, uninstallAgent } from '../../app/agent-install.js';
+import { agentInstallPreview, describeInstall, installAgent, uninstallAgent } from '../../app/agent-install.js';
 import { hostFlag, isLocal, openHost, type HostOptions } from '../../app/hosts.js';
 import { pointOfNoReturn, type PhaseSelection } from '../../plan/planner.js';
 import { requireProfile } from '../../profile/load.js';
-import { isDetached, isDryRun, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
+import { isDetached, isDryRun, isUpToDate, journalFor, updateHost, viaAgent, type UpdateRequest } from '../../app/update.js';
 import { runView } from '../../report/views/run.js';
 import { statusView, type StatusView } from '../../report/views/status.js';
 import { hostStatus } from '../../app/status.js';
@@ -30,6 +30,8 @@ export type PhaseOpts = Omit<UpdateRequest, 'profile'> & {
   phase?: string;
   /** the older spelling of --phase, still read */
   phases?: string;
+  /** false: --no-install */
+  install?: boolean;
 };
 export type StatusOpts = UpdateRequest & { follow?: boolean };
 export type HostCommandOpts = UpdateRequest;
@@ -69,6 +71,7 @@ async function runPhases(
     return;
   }
   if (isDryRun(result)) return view.dryRun(result.dryRun);
+  if (isUpToDate(result)) return view.upToDate(name, result.upToDate);
   view.done(name, result);
   if (!result.ok) setExit(failedExit(result));
 }
@@ -86,7 +89,7 @@ export function failedExit(r: { failures: Array<{ code: string }>; changed?: boo
 
 /** prepare, suspend, kexec, resume, run. */
 export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandContext): Promise<void> {
-  const { plan: savedPlan, phase, phases, ...rest } = opts;
+  const { plan: savedPlan, phase, phases, install, ...rest } = opts;
   if (phases !== undefined) {
     if (phase !== undefined && phase !== 'all' && phase !== phases)
       throw new LiveupdateError('USAGE', `--phase ${phase} and --phases ${phases} say two things: give --phase alone`);
@@ -105,7 +108,13 @@ export function phase(name: string, opts: PhaseOpts, { out, setExit }: CommandCo
   return runPhases(
     name,
     which === 'update' ? 'update' : PHASES[name]!,
-    { ...rest, profile, ...(savedPlan ? { savedPlan } : {}), agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }) },
+    {
+      ...rest,
+      profile,
+      ...(savedPlan ? { savedPlan } : {}),
+      ...(install === false ? { noInstall: true } : {}),
+      agent: viaAgent({ ...opts, remote: !isLocal(opts.host) }),
+    },
     out,
     setExit,
   );
@@ -139,12 +148,22 @@ export async function status(opts: StatusOpts, { out }: CommandContext): Promise
   view.result(await hostStatus(opts, opts.follow ? (host, journal) => followLatest(host, journal, opts, view) : undefined));
 }
 
-export async function hostInstall(opts: HostCommandOpts, { out }: CommandContext): Promise<void> {
+export async function hostInstall(opts: HostCommandOpts & { dryRun?: boolean }, { out }: CommandContext): Promise<void> {
   await withHost(opts, async (host) => {
-    const r = await installAgent(host);
+    if (opts.dryRun) {
+      const preview = await agentInstallPreview(host);
+      const files = preview.files.map((f) => `  ${f.present ? 'there  ' : 'copy   '} ${f.path} (${f.bytes} bytes): ${f.what}`);
+      const unit = preview.unit ? [`  ${preview.unit.present ? 'there  ' : 'write  '} ${preview.unit.path}, enabled`] : [];
+      out.result(
+        [`would install on ${host.name}: ${describeInstall(preview)}`, ...files, ...unit, 'nothing was changed'].join('\n') + '\n',
+        { type: 'install', host: host.name, dryRun: true, preview },
+      );
+      return;
+    }
+    const r = await installAgent(host, { onInstall: (p) => out.say(`installing on ${host.name}: ${describeInstall(p)}`) });
     const lines = [
       `agent: ${host.name}:${r.bin}`,
-      `runtime: ${r.runtime}`,
+      `runtime: ${r.runtime}${r.preview?.runtime.hosts ? ` (the host's own Node ${r.preview.runtime.version})` : ''}`,
       `helper: ${r.helper}`,
       `boot-time resume: ${r.unit ? `${r.unit} (enabled)` : "no systemd here: the host's init runs liveupdate-agent boot (see docs/commands.md)"}`,
     ];
@@ -152,14 +171,17 @@ export async function hostInstall(opts: HostCommandOpts, { out }: CommandContext
   });
 }
 
-export async function hostUninstall(opts: HostCommandOpts & { profile: string }, { out }: CommandContext): Promise<void> {
+export async function hostUninstall(opts: HostCommandOpts & { profile: string; purge?: boolean }, { out }: CommandContext): Promise<void> {
   const { profile } = requireProfile(opts.profile);
   await withHost(opts, async (host) => {
-    const removed = await uninstallAgent(host, profileJournal(profile));
-    out.result(
-      removed.length ? removed.map((p) => `removed ${host.name}:${p}`).join('\n') + '\n' : `nothing of the agent on ${host.name}\n`,
-      { type: 'uninstall', host: host.name, removed },
-    );
+    const { removed, kept } = await uninstallAgent(host, profileJournal(profile), { purge: opts.purge ?? false });
+    const lines = [
+      ...(removed.length ? removed.map((p) => `removed ${host.name}:${p}`) : [`nothing of the agent on ${host.name}`]),
+      ...(kept.length
+        ? [`left on ${host.name}: ${kept.join(', ')}${opts.purge ? '' : ' (the record of its runs: --purge removes it)'}`]
+        : [`nothing of liveupdate is left on ${host.name}`]),
+    ];
+    out.result(lines.join('\n') + '\n', { type: 'uninstall', host: host.name, removed, kept });
   });
 }
 

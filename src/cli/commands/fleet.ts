@@ -15,23 +15,31 @@ import { FleetJournal, fleetState } from '../../fleet/journal.js';
 import { commandHealthGate, runFleet } from '../../fleet/run.js';
 import type { FleetReport } from '../../report/documents.js';
 import { fleetView } from '../../report/views/fleet.js';
-import { connectFleetHost, planFleet, realUpdater } from '../../app/fleet.js';
+import { connectFleetHost, planFleet, realUpdater, type FleetSsh } from '../../app/fleet.js';
 import { viaAgent } from '../../app/update.js';
 import type { CommandContext } from '../context.js';
 import { confirmOrRefuse } from '../confirm.js';
 
-export interface FleetOpts {
+export interface FleetOpts extends FleetSsh {
   inventory: string;
   limit?: string;
   fleetDir: string;
   forks: string;
 }
 
+/** -F, -J, -o as given (for every host of the inventory). */
+const sshOf = (o: FleetSsh): FleetSsh => ({
+  ...(o.sshConfig !== undefined ? { sshConfig: o.sshConfig } : {}),
+  ...(o.jump !== undefined ? { jump: o.jump } : {}),
+  ...(o.option !== undefined ? { option: o.option } : {}),
+});
+
 export type FleetRunOpts = Omit<FleetOpts, 'forks'> & {
   forks?: string;
   resume?: string;
   report?: string;
   agent?: boolean;
+  force?: boolean;
   via: string;
   dryRun?: boolean;
   yes?: boolean;
@@ -58,12 +66,12 @@ function latestRun(dir: string): string | undefined {
   return best?.id;
 }
 
-export async function fleetPlan(opts: FleetOpts, { out, setExit }: CommandContext): Promise<void> {
+export async function fleetPlan(opts: FleetOpts & { force?: boolean }, { out, setExit }: CommandContext): Promise<void> {
   const inv = requireInventory(opts.inventory);
   const forks = Number(opts.forks);
   if (!Number.isInteger(forks) || forks < 1) throw new LiveupdateError('USAGE', `--forks ${opts.forks}: expected a positive integer`);
   // a user's mistake (a bad --limit) is a LiveupdateError already; anything else is a bug, reported as one
-  const r = await planFleet(inv, opts.limit, forks);
+  const r = await planFleet(inv, opts.limit, forks, { force: opts.force ?? false, ssh: sshOf(opts) });
   fleetView(out).planned(inv.file, r);
   if (r.hosts.some((h) => !h.ok)) setExit(EXIT.error);
 }
@@ -96,13 +104,17 @@ export async function fleetRun(opts: FleetRunOpts, ctx: CommandContext): Promise
   }
   const view = fleetView(out);
   const progress = view.progress();
-  const gate = commandHealthGate(inv, connectFleetHost);
+  const gate = commandHealthGate(inv, (h) => connectFleetHost(h, sshOf(opts)));
   const result = await runFleet({
     inventory: inv,
     ...(opts.limit ? { limit: opts.limit } : {}),
     fleetDir: opts.fleetDir,
     ...(opts.resume ? { resume: opts.resume } : {}),
-    update: realUpdater(inv, { agent: viaAgent({ remote: true, via: opts.via, ...(opts.agent ? { agent: true } : {}) }) }),
+    update: realUpdater(inv, {
+      agent: viaAgent({ remote: true, via: opts.via, ...(opts.agent ? { agent: true } : {}) }),
+      force: opts.force ?? false,
+      ssh: sshOf(opts),
+    }),
     ...(gate ? { gate } : {}),
     emit: progress.emit,
   });

@@ -8,6 +8,8 @@ import { requireProfile } from '../../profile/load.js';
 import { renderPlan } from '../../report/plan-text.js';
 import { readFactsFile } from '../../facts/file.js';
 import { PHASE_CHOICES, type CommandContext } from '../context.js';
+import type { HostFacts } from '../../facts/types.js';
+import type { Host } from '../../host/host.js';
 
 export interface PlanOpts {
   profile: string;
@@ -20,6 +22,7 @@ export interface PlanOpts {
   phase: string;
   allowOtherHost?: boolean;
   detailedExitcode?: boolean;
+  force?: boolean;
   out?: string;
 }
 
@@ -28,12 +31,31 @@ function parsePhase(p: string): PhaseSelection {
   return p as PhaseSelection;
 }
 
-export async function plan(opts: PlanOpts, { out, setExit }: CommandContext): Promise<void> {
+export async function plan(opts: PlanOpts, ctx: CommandContext): Promise<void> {
   const phases = parsePhase(opts.phase);
-  const { profile, warnings, locate, sha256 } = requireProfile(opts.profile);
-  for (const w of warnings) out.warn(w);
-  // from a file, nothing of SSH or the host probe is loaded (bench:cli)
-  const facts = opts.facts ? await readFactsFile(opts.facts) : await (await import('../../app/hosts.js')).obtainFacts(opts, profile);
+  const loaded = requireProfile(opts.profile);
+  for (const w of loaded.warnings) ctx.out.warn(w);
+  // from a file, nothing of SSH or the host probe is loaded (bench:cli); a remote host is asked once for
+  // its facts and for what of the agent it has
+  const remote = opts.host !== undefined && !['local', 'localhost'].includes(opts.host);
+  const hosts = opts.facts && !remote ? undefined : await import('../../app/hosts.js');
+  const host = remote ? hosts!.openHost(opts) : undefined;
+  try {
+    const facts = opts.facts ? await readFactsFile(opts.facts) : await hosts!.obtainFacts(opts, loaded.profile, host);
+    await planAndShow(opts, phases, loaded, facts, host, ctx);
+  } finally {
+    await host?.close();
+  }
+}
+
+async function planAndShow(
+  opts: PlanOpts,
+  phases: PhaseSelection,
+  { profile, locate, sha256 }: ReturnType<typeof requireProfile>,
+  facts: HostFacts,
+  host: Host | undefined,
+  { out, setExit }: CommandContext,
+): Promise<void> {
   const input = {
     profile,
     facts,
@@ -41,6 +63,7 @@ export async function plan(opts: PlanOpts, { out, setExit }: CommandContext): Pr
     locate,
     allowOtherHost: opts.allowOtherHost ?? false,
     update: opts.vmmOnly ? ('vmm' as const) : ('kernel' as const),
+    force: opts.force ?? false,
   };
   // saved with the abort plan a run would make from these facts
   const { plan: p, abortPlan } = opts.out ? planWithAbort(input) : { plan: makePlan(input), abortPlan: undefined };
@@ -48,7 +71,20 @@ export async function plan(opts: PlanOpts, { out, setExit }: CommandContext): Pr
   const saved = opts.out
     ? `\nsaved to ${opts.out}: 'liveupdate ${commandFor(phases)} --plan ${opts.out}${opts.host ? ` --host ${opts.host}` : ''}' runs exactly this plan, and refuses it if the profile, the host's boot or its facts have changed\n`
     : '';
-  out.result(renderPlan(p, { color: out.color }) + saved, { type: 'plan', ...p, ...(opts.out ? { savedTo: opts.out } : {}) });
+  // what `run --host` puts on the host before the plan runs (the agent; nothing when there is nothing to do)
+  const agent = host && !p.upToDate ? await import('../../app/agent-install.js') : undefined;
+  const install = agent && host ? await agent.agentInstallPreview(host) : undefined;
+  const installText = !install
+    ? ''
+    : install.current
+      ? `\non ${install.host}, liveupdate's agent is this build's: run installs nothing\n`
+      : `\nbefore it runs, run --host installs liveupdate's agent on ${install.host}: ${agent!.describeInstall(install)} (--no-install refuses; host uninstall removes it)\n`;
+  out.result(renderPlan(p, { color: out.color }) + installText + saved, {
+    type: 'plan',
+    ...p,
+    ...(opts.out ? { savedTo: opts.out } : {}),
+    ...(install ? { agentInstall: install } : {}),
+  });
   // 0: nothing would change the host (the checks every phase runs change nothing); 2: something would
   if (opts.detailedExitcode) setExit(pendingChanges(p).length ? EXIT.pending : EXIT.ok);
 }

@@ -10,6 +10,8 @@ import type { Plan } from '../../plan/types.js';
 import { renderPlan } from '../plan-text.js';
 import { renderSummary } from '../progress.js';
 import type { Reporter } from '../reporter.js';
+import type { UpToDateLine } from '../documents.js';
+import { describeInstall, type AgentInstallPreview } from '../../app/agent-install.js';
 
 export interface Detach {
   requestId: string;
@@ -30,16 +32,31 @@ export interface RunView {
   detached(command: string, d: Detach, follow: string): void;
   /** --dry-run: the plan that would run */
   dryRun(plan: Plan): void;
+  /** the agent is about to be installed on the host: what is copied, before it is */
+  installing(preview: AgentInstallPreview): void;
+  /** nothing to do: the host is where the update would take it already */
+  upToDate(command: string, plan: Plan): void;
   /** the run's outcome; `journal` is a file here or HOST:PATH */
   done(command: string, r: ExecuteResult & { journal: string }): void;
 }
 
 const planDocument = (plan: Plan): { type: 'plan' } & Plan => ({ type: 'plan', ...plan });
+const upToDateLine = (command: string, plan: Plan): UpToDateLine => ({
+  type: 'result',
+  command,
+  host: plan.host,
+  ok: true,
+  changed: false,
+  upToDate: plan.upToDate ?? '',
+  failures: [],
+  blackouts: [],
+});
 
 /** People's view; with `into`, each step's line goes there (under a stage of the demo) instead of stderr. */
 function humanRunView(out: Reporter, into?: (line: string) => void): RunView {
   return {
     planned: () => undefined,
+    installing: (p) => out.say(`installing liveupdate's agent on ${p.host}: ${describeInstall(p)}`),
     autoAbort: (step) => out.say(`${step} failed before the point of no return: aborting, every VM resumes on this kernel`),
     steps: (plan) => out.steps(plan, into),
     interrupted: () =>
@@ -51,6 +68,11 @@ function humanRunView(out: Reporter, into?: (line: string) => void): RunView {
         `detached from ${d.host} (${d.why}): the agent there goes on by itself and no VM is left paused by this.\nfollow it again: ${follow}`,
       ),
     dryRun: (plan) => out.result(renderPlan(plan, { color: out.color }), planDocument(plan)),
+    upToDate: (command, plan) =>
+      out.result(
+        `${command}: nothing to do: ${plan.upToDate}; no VM was touched (--force runs the update anyway)\n`,
+        upToDateLine(command, plan),
+      ),
     done: (command, r) => out.result(renderSummary(r, command), { type: 'result', command, ...r }),
   };
 }
@@ -59,11 +81,13 @@ function humanRunView(out: Reporter, into?: (line: string) => void): RunView {
 function jsonRunView(out: Reporter): RunView {
   return {
     planned: (plan, host) => out.event({ type: 'plan', phases: plan.phases, steps: plan.steps.length, host, profile: plan.profile }),
+    installing: (p) => out.event({ type: 'installing', ...p }),
     autoAbort: (step) => out.event({ type: 'auto-abort', step }),
     steps: (plan) => out.steps(plan),
     interrupted: () => undefined,
     detached: (command, d, follow) => out.event({ type: 'detached', command, ...d, follow }),
     dryRun: (plan) => out.result('', planDocument(plan)),
+    upToDate: (command, plan) => out.event(upToDateLine(command, plan)),
     done: (command, r) => out.event({ type: 'result', command, ...r }),
   };
 }

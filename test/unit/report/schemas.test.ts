@@ -40,7 +40,7 @@ test("the reporter's own lines (format, warning, document result, error, BUG) ar
   const o = makeReporter('json', io.stdout, io.stderr);
   o.event({ type: 'step-start', at: 1, id: 'suspend/stop/vm', phase: 'suspend', vm: 'vm', blackout: true, marks: { blackoutStart: true } });
   o.warn({ where: 'p.yaml:1:1', field: 'vms', message: 'w' });
-  o.result('', { type: 'uninstall', host: 'h', removed: ['/var/lib/liveupdate/agent'] });
+  o.result('', { type: 'uninstall', host: 'h', removed: ['/var/lib/liveupdate/agent'], kept: [] });
   o.error(new LiveupdateError('USAGE', 'bad', { hint: 'h' }));
   o.error(new Error('a bug'));
   const lines = io
