@@ -99,7 +99,7 @@ test('the collection installs from the built tarball: its module documented, its
   });
   const options = (JSON.parse(doc) as Record<string, { doc: { options: Record<string, unknown> } }>)['liveupdate.hypervisor.live_update']!
     .doc.options;
-  for (const o of ['profile', 'profile_content', 'phase', 'vmm_only', 'plan', 'facts', 'via'])
+  for (const o of ['profile', 'profile_content', 'phase', 'vmm_only', 'plan', 'facts', 'via', 'force'])
     assert.ok(o in options, `option ${o} documented`);
 });
 
@@ -295,6 +295,18 @@ test('ansible-test sanity passes for the collection (the tests that run offline)
     { encoding: 'utf8' },
   );
   assert.equal(pep8.status, 0, pep8.stdout + pep8.stderr);
+});
+
+test("ansible-test units passes for the collection's tests/unit (offline: Debian's pytest)", { timeout: 300_000 }, () => {
+  const tree = join(dir, 'units/ansible_collections/liveupdate/hypervisor');
+  cpSync(join(ROOT, 'ansible'), tree, { recursive: true });
+  execFileSync('git', ['init', '-q'], { cwd: tree });
+  const r = spawnSync('ansible-test', ['units', '--python', '3.11'], { cwd: tree, encoding: 'utf8', timeout: 240_000 });
+  assert.equal(r.status, 0, r.stdout + r.stderr);
+  // each test file ran, and every test in it passed
+  const passed = [...r.stdout.matchAll(/=+ (\d+) passed/g)].reduce((a, m) => a + Number(m[1]), 0);
+  assert.ok(passed >= 10, `${passed} tests passed:\n${r.stdout}`);
+  assert.doesNotMatch(r.stdout, /\d+ failed/);
 });
 
 /**

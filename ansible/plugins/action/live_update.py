@@ -12,6 +12,7 @@ __metaclass__ = type
 
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -71,7 +72,8 @@ class ActionModule(ActionBase):
         out = dict(changed=False)
         out['boot_id_before'] = self._boot_id()
         command = COMMANDS[args['phase']]
-        common = self._target() + self._inputs(args)
+        # a host where the update would take it already has nothing to do; force runs it anyway (run takes it)
+        common = self._target() + self._inputs(args) + (['--force'] if args['force'] and command[0] == 'run' else [])
         if self._play_context.check_mode or self._play_context.diff:
             # the plan that would run, as the run itself would make it (a saved plan: that one)
             plan = self._json(self._cli(args, command + ['--dry-run', '--json'] + common))
@@ -82,10 +84,17 @@ class ActionModule(ActionBase):
                 out['diff'] = diff(plan)
             if self._play_context.check_mode:
                 out['changed'] = out['plan']['to_do'] > 0
-                out['msg'] = 'check mode: %d of %d steps would run on %s' % (out['plan']['to_do'], out['plan']['steps'], plan['host'])
+                if plan.get('upToDate'):
+                    out.update(up_to_date=plan['upToDate'], msg='check mode: nothing to do: %s' % plan['upToDate'])
+                else:
+                    out['msg'] = 'check mode: %d of %d steps would run on %s' % (out['plan']['to_do'], out['plan']['steps'], plan['host'])
                 return out
-        events = self._events(self._cli(args, command + ['--yes', '--json'] + common))
+        events = self._events(self._stream(args, command + ['--yes', '--json'] + common))
         last = events[-1] if events else {}
+        if last.get('type') == 'result' and last.get('upToDate'):
+            # nothing ran: the host is where the update would take it (no VM touched, no journal)
+            out.update(changed=False, up_to_date=last['upToDate'], msg='nothing to do: %s' % last['upToDate'])
+            return out
         planned = [e for e in events if e.get('type') == 'plan']
         if planned and 'plan' not in out:
             out['plan'] = dict(steps=planned[-1]['steps'], phases=planned[-1]['phases'])
@@ -95,7 +104,7 @@ class ActionModule(ActionBase):
         if last.get('type') != 'result':
             raise LiveupdateFailed('liveupdate %s ended without a result' % ' '.join(command), **out)
         ran = [e for e in events if e.get('type') == 'step-end' and e.get('result') == 'ok']
-        out.update(changed=bool(ran), run_id=last['runId'], journal=last['journal'], blackouts=last['blackouts'])
+        out.update(changed=bool(ran), run_id=last.get('runId'), journal=last['journal'], blackouts=last['blackouts'])
         if last.get('aborted'):
             out['aborted'] = last['aborted']
         if not last['ok']:
@@ -166,6 +175,42 @@ class ActionModule(ActionBase):
                                    % (argv[0], args['timeout']))
         return p.returncode, to_text(p.stdout), to_text(p.stderr)
 
+    def _stream(self, args, argv):
+        """A phase command, its events read as they come: each finished or failed step is shown at once, so a long update shows life."""
+        cmd = [args['liveupdate_cli']] + argv
+        host = self._play_context.remote_addr
+        display.vvv('liveupdate: %s' % ' '.join(cmd), host=host)
+        deadline = time.time() + args['timeout']
+        with tempfile.TemporaryFile() as err:
+            try:
+                p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err)
+            except OSError as e:
+                raise LiveupdateFailed('cannot run the liveupdate CLI %r on the control node: %s (install liveupdate there, or set liveupdate_cli)'
+                                       % (args['liveupdate_cli'], e))
+            out, pending = [], b''
+            while True:
+                left = deadline - time.time()
+                if left <= 0:
+                    p.kill()
+                    p.wait()
+                    raise LiveupdateFailed('liveupdate %s took longer than timeout (%d s); the host goes on by itself: liveupdate status --follow'
+                                           % (argv[0], args['timeout']))
+                ready, _, _ = select.select([p.stdout], [], [], min(left, 5))
+                if not ready:
+                    continue
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out.append(chunk)
+                pending += chunk
+                while b'\n' in pending:
+                    line, pending = pending.split(b'\n', 1)
+                    progress(host, line)
+            p.stdout.close()
+            code = p.wait()
+            err.seek(0)
+            return code, to_text(b''.join(out)), to_text(err.read())
+
     @staticmethod
     def _json(run):
         """One JSON document (plan --json, run --dry-run --json), or liveupdate's error."""
@@ -214,6 +259,23 @@ class ActionModule(ActionBase):
                 last = e
                 time.sleep(2)
         raise LiveupdateFailed('the host did not answer over Ansible\'s connection within %d s of the update: %s' % (timeout, last))
+
+
+def progress(host, line):
+    """One event of a running update, shown as it comes: a step done or failed, the plan, a detach."""
+    try:
+        e = json.loads(line)
+    except ValueError:
+        return
+    kind = e.get('type')
+    if kind == 'plan':
+        display.display('liveupdate %s: %d steps (%s)' % (host, e.get('steps', 0), ', '.join(e.get('phases', []))))
+    elif kind == 'step-end':
+        display.display('liveupdate %s: %s %s (%d ms)' % (host, e.get('id'), e.get('result'), e.get('ms', 0)))
+    elif kind == 'step-failed':
+        display.display('liveupdate %s: %s FAILED: %s' % (host, e.get('id'), e.get('message')))
+    elif kind == 'detached':
+        display.display('liveupdate %s: detached (%s)' % (host, e.get('why')))
 
 
 def cli_failed(code, stdout, stderr):

@@ -11,6 +11,7 @@ ARGUMENT_SPEC = dict(
     profile_content=dict(type='str'),
     phase=dict(type='str', default='all', choices=['all', 'update', 'prepare', 'suspend', 'kexec', 'resume']),
     vmm_only=dict(type='bool', default=False),
+    force=dict(type='bool', default=False),
     plan=dict(type='path'),
     facts=dict(type='path'),
     via=dict(type='str', default='agent', choices=['agent', 'ssh']),

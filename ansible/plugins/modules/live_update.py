@@ -17,6 +17,10 @@ description:
     there, which installs or checks the agent on the host over SSH (the Node runtime, the agent and its
     helper come from the control node, never from the internet), hands it the plan and follows the host's
     journal across the kexec. The host finishes the update by itself if the control node goes away.
+  - Idempotent. A host that runs the kernel the profile loads already (its build string, read from the
+    image, with the command line the update would load) and whose VMs all run has nothing to do; the task
+    reports C(ok), not C(changed), in check mode too, and touches no VM. C(force) updates it anyway.
+  - Each step is shown as it finishes, so an update that takes many minutes shows life.
   - After the update it resets Ansible's connection, waits for the host to answer again and proves the
     boot by the host's boot_id (new after a kexec, unchanged after a VMM-only update).
   - The host is reached at the task's C(ansible_host), C(ansible_port), C(ansible_user) and
@@ -76,6 +80,13 @@ options:
       - Trust and record an unknown host key (a changed key is always refused).
     type: bool
     default: false
+  force:
+    description:
+      - Update even when the host runs the kernel (or, with I(vmm_only), the QEMUs) the update would bring.
+      - By default such a host has nothing to do, and the task reports C(ok) without touching a VM.
+    type: bool
+    default: false
+    version_added: 0.2.0
   liveupdate_cli:
     description:
       - The C(liveupdate) command on the control node.
@@ -136,8 +147,13 @@ boot_id_before:
   type: str
 boot_id_after:
   description: The host's boot_id after it, read over Ansible's connection once it answered again.
-  returned: when the update ran
+  returned: when the update ran (not when the host was up to date)
   type: str
+up_to_date:
+  description: Why the host had nothing to do (it runs what the update would bring); the task changed nothing.
+  returned: when the host was up to date
+  type: str
+  sample: hv1 runs 6.1.0-28-amd64 (/boot/vmlinuz, built '#1 SMP ...') with the command line the update would load, and its VM runs
 run_id:
   description: The run's id in its journal.
   returned: when the update ran
