@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'MIGRATION_FAILED'
   | 'STEP_FAILED'
   | 'JOURNAL_CONFLICT'
+  /** the journal's disk is full: what a run could not record; with the reserve freed, the window ran to its end */
+  | 'JOURNAL_FULL'
   | 'HOST_BUSY'
   | 'HELPER_ERROR'
   /** a VM's guest RAM after the kexec is not what its fingerprint before the kexec says: nothing was started on it */

@@ -48,11 +48,20 @@ async function runLane(
   for (const step of lane) {
     const ref = stepRef(step);
     if (env.stop?.aborted && !step.blackout) {
-      // nothing of this step ran: it fails without a start, and the lane stops here
-      const error = new LiveupdateError(
-        'INTERRUPTED',
-        `${step.id}: not started: the run was interrupted (${String(env.stop.reason ?? 'signal')}); no VM is paused by it`,
-      );
+      // nothing of this step ran: it fails without a start, and the lane stops here; a reason that is
+      // an error of its own (the journal's disk filled) is said as that, else it was the operator
+      const why: unknown = env.stop.reason;
+      const error =
+        why instanceof LiveupdateError
+          ? new LiveupdateError(
+              why.code,
+              `${step.id}: not started: ${why.message}; no VM is paused by it`,
+              why.hint ? { hint: why.hint } : {},
+            )
+          : new LiveupdateError(
+              'INTERRUPTED',
+              `${step.id}: not started: the run was interrupted (${typeof why === 'string' ? why : 'signal'}); no VM is paused by it`,
+            );
       emit({ type: 'step-failed', ...ref, at: now(), ms: 0, code: error.code, message: error.message });
       failures.push({ step, error });
       return;

@@ -54,16 +54,28 @@ export async function execute(input: {
       bootId: plan.facts.bootId,
       vms: plan.vms.map((v) => ({ name: v.name, qmp: v.qmp })),
     });
+  // a run continued from its journal gets its reserve back where the disk has room (exec/journal.ts)
+  else journal.reserve(false);
+  // the run stops between steps, never inside the blackout window, when the operator interrupts it or
+  // the journal's disk fills (its reserve spent on recording the window to its end)
+  const stop = new AbortController();
+  const interrupt = (): void => stop.abort(input.stop!.reason);
+  if (input.stop?.aborted) interrupt();
+  input.stop?.addEventListener('abort', interrupt, { once: true });
+  journal.onFull = (why) => stop.abort(why);
+  if (journal.full) stop.abort(journal.full);
   const state = journal.openRun!;
   journal.append({ type: 'phase', at: Date.now(), phases: plan.phases, bootId: input.liveBootId, plan }, true);
 
   const { todo, fromJournal } = selectSteps(plan, state, await deadVmms(plan, host, state));
-  const env = runEnv(plan, host, state, kexecFrom, input.stop);
+  const env = runEnv(plan, host, state, kexecFrom, stop.signal);
   let result;
   try {
     result = await runSteps(todo, env, journalWriter(input, env, kexecFrom));
   } finally {
     await env.qmp.closeAll();
+    input.stop?.removeEventListener('abort', interrupt);
+    journal.onFull = undefined;
   }
   const measured = blackouts(journalEvents(journal.state?.records ?? []));
   const finishing = result.ok && (plan.phases.includes('resume') || plan.phases.includes('abort'));
@@ -263,10 +275,13 @@ export async function executeGuarded(
   onAbort: (stepId: string) => void = () => undefined,
 ): Promise<ExecuteResult> {
   const result = await run(plan);
-  // a failed guard, or a step the operator's interruption kept from starting before the jump
+  // a failed guard, or a step the operator's interruption (or a full journal disk) kept from starting before the jump
   const guard = result.failures.find((f) => {
     const step = plan.steps.find((s) => s.id === f.id);
-    return step !== undefined && (step.abortOnFailure === true || (f.code === 'INTERRUPTED' && beforeJump(plan, step)));
+    return (
+      step !== undefined &&
+      (step.abortOnFailure === true || ((f.code === 'INTERRUPTED' || f.code === 'JOURNAL_FULL') && beforeJump(plan, step)))
+    );
   });
   if (!guard || !abortPlan) return result;
   onAbort(guard.id);

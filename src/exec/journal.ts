@@ -1,4 +1,4 @@
-import { closeSync, existsSync, fsyncSync, renameSync, statSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, renameSync, rmSync, statSync, truncateSync, writeSync } from 'node:fs';
 import { readBounded, whyUnreadable } from '../bounded-read.js';
 import { dirname, join } from 'node:path';
 import { LiveupdateError } from '../errors.js';
@@ -151,10 +151,24 @@ function dropTornTail(file: string, text: string): void {
   truncateSync(file, Buffer.byteLength(text.slice(0, text.lastIndexOf('\n') + 1)));
 }
 
-/** Write-ahead journal: append-only NDJSON, fsync'd, one per host. */
+/** Room kept beside an open run's journal (JOURNAL.reserve): freed when its disk fills, so the window it is in can still be recorded to its end. */
+export const JOURNAL_RESERVE_BYTES = 2 ** 20;
+
+const diskFull = (err: unknown): boolean => ['ENOSPC', 'EDQUOT'].includes((err as NodeJS.ErrnoException).code ?? '');
+
+/**
+ * Write-ahead journal: append-only NDJSON, fsync'd, one per host. A run keeps JOURNAL_RESERVE_BYTES
+ * of its disk in a file beside it; when a record finds the disk full, the reserve is given back, the
+ * record written, and `onFull` told (the executor then starts no step outside the blackout window:
+ * the window is recorded to its end, then the run stops with what is left in the journal).
+ */
 export class Journal {
   private fd: number | undefined;
   state: RunState | undefined;
+  /** why the disk filled (the reserve is spent): set once, when it happened */
+  full: LiveupdateError | undefined;
+  /** told once when the disk fills and the reserve is spent */
+  onFull: ((why: LiveupdateError) => void) | undefined;
 
   private constructor(readonly file: string) {}
 
@@ -189,21 +203,72 @@ export class Journal {
     return this.state && !this.state.finished ? this.state : undefined;
   }
 
-  /** Begin a run; a finished run's file is renamed aside first (atomically). */
+  /** Begin a run; a finished run's file is renamed aside first (atomically). Refused, with nothing done, when its disk has no room for the reserve. */
   begin(run: Omit<Extract<JournalRecord, { type: 'run' }>, 'type' | 'format'>): void {
     if (this.openRun) throw new Error('a run is already open');
+    this.reserve(true);
     if (existsSync(this.file) && this.state) renameSync(this.file, `${this.file}.${this.state.run.runId}`);
     this.state = undefined;
     this.append({ type: 'run', format: JOURNAL_FORMAT_VERSION, ...run }, true);
+  }
+
+  /** The reserve beside the journal, made when it is not there; `required`: a disk without room for it refuses the run (else it goes on without one). */
+  reserve(required: boolean): void {
+    const file = `${this.file}.reserve`;
+    if (existsSync(file)) return;
+    try {
+      const fd = openPrivate(file, 'create');
+      try {
+        writeAll(fd, Buffer.alloc(JOURNAL_RESERVE_BYTES));
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    } catch (err) {
+      rmSync(file, { force: true });
+      if (!required) return;
+      if (!diskFull(err)) throw err;
+      throw new LiveupdateError(
+        'JOURNAL_FULL',
+        `${dirname(this.file)} has no room for a run's journal and its ${JOURNAL_RESERVE_BYTES / 2 ** 20} MiB reserve (${(err as Error).message}); nothing was done`,
+        { hint: `free space on the file system of ${dirname(this.file)}, then run the same command again` },
+      );
+    }
   }
 
   append(r: JournalRecord, sync: boolean): void {
     if (this.fd === undefined) {
       this.fd = openPrivate(this.file);
     }
-    writeSync(this.fd, JSON.stringify(r) + '\n');
-    if (sync) fsyncSync(this.fd);
+    const bytes = Buffer.from(JSON.stringify(r) + '\n');
+    let written = 0;
+    try {
+      written = writeAll(this.fd, bytes);
+      if (sync) fsyncSync(this.fd);
+    } catch (err) {
+      if (!diskFull(err) || !this.spendReserve(err)) throw err;
+      // the record goes on from where the full disk cut it: never a torn line between records
+      writeAll(this.fd, bytes.subarray(partial(err, written)));
+      if (sync) fsyncSync(this.fd);
+    }
     this.state = apply(this.state, r);
+    if (r.type === 'done') rmSync(`${this.file}.reserve`, { force: true });
+  }
+
+  /** Give the reserve back to the full disk, once; false when there is none left to give. */
+  private spendReserve(err: unknown): boolean {
+    const file = `${this.file}.reserve`;
+    if (this.full !== undefined || !existsSync(file)) return false;
+    rmSync(file, { force: true });
+    this.full = new LiveupdateError(
+      'JOURNAL_FULL',
+      `the journal's disk (${dirname(this.file)}) is full (${(err as Error).message}); its reserve was freed so that the blackout window is recorded to its end`,
+      {
+        hint: `free space on the file system of ${dirname(this.file)}; then liveupdate status says where the run is, and the same command continues it`,
+      },
+    );
+    this.onFull?.(this.full);
+    return true;
   }
 
   /** Flush everything written so far (before kexec: it drops the page cache). */
@@ -216,6 +281,23 @@ export class Journal {
     this.fd = undefined;
   }
 }
+
+/** Write all of `bytes` at the fd's offset; the bytes written, also when a write fails part-way (the error carries them: `written`). */
+function writeAll(fd: number, bytes: Buffer): number {
+  let off = 0;
+  while (off < bytes.length) {
+    try {
+      off += writeSync(fd, bytes, off, bytes.length - off);
+    } catch (err) {
+      (err as { written?: number }).written = off;
+      throw err;
+    }
+  }
+  return off;
+}
+
+/** How far a write got before it failed (writeAll's count). */
+const partial = (err: unknown, fallback: number): number => (err as { written?: number }).written ?? fallback;
 
 /** The host's journal records (the agent writes them), or [] when there is none. */
 export async function readRemoteJournal(host: Host, journal: string): Promise<JournalRecord[]> {

@@ -2,7 +2,8 @@
 // The only double is the facts edit described in test/helpers/cli-host.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { JOURNAL_FORMAT_VERSION, journalFile, type JournalRecord } from '../../src/exec/journal.js';
@@ -475,3 +476,75 @@ test(
     }
   },
 );
+
+test(
+  "the journal's disk fills inside the blackout window: the reserve beside the journal is given back, the window is recorded to its end and the VM runs; the run stops saying so (exit 3); with room again the same command finishes it",
+  T,
+  async () => {
+    const h = await cliHost({ vms: 1 });
+    const dir = join(h.dir, 'journal');
+    mkdirSync(dir, { recursive: true });
+    // the journal's own file system, small: the run's 1 MiB reserve and its records fit, then a filler takes the rest
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1400k,mode=0700', 'lu-journal', dir]);
+    try {
+      await prepare(h);
+      const vm = h.names[0]!;
+      let filled = false;
+      const args = ['run', '--phase', 'update', '--yes', '--json', ...base(h)];
+      const r = await h.cli(args, (line) => {
+        // the window has opened (the VM is being paused): fill the disk to its last block
+        if (!filled && line.includes(`"type":"step-start","id":"suspend/stop/${vm}"`)) {
+          filled = true;
+          spawnSync('dd', ['if=/dev/zero', `of=${dir}/filler`, 'bs=4k']);
+        }
+      });
+      assert.ok(filled, 'the disk was filled inside the window');
+      assert.equal(r.code, 3, r.stderr + r.stdout.slice(-2000));
+      const last = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { ok: boolean; failures: Array<{ code: string; message: string }> };
+      assert.equal(last.ok, false);
+      assert.equal(last.failures[0]?.code, 'JOURNAL_FULL', JSON.stringify(last.failures));
+      assert.match(
+        last.failures[0]?.message ?? '',
+        /not started: the journal's disk \(\S+\) is full \(.*\); its reserve was freed so that the blackout window is recorded to its end; no VM is paused by it/,
+      );
+      // nothing lost: every record whole, the window to its end (the VM's cont), the VM running
+      const recs = journal(h);
+      assert.ok(
+        recs.some((x) => x.type === 'step-end' && x.id === `resume/cont/${vm}`),
+        'the window was recorded to its end',
+      );
+      assert.ok(!existsSync(join(dir, 'clihost.journal.reserve')), 'the reserve was spent');
+      const c = await counter(h, vm);
+      assert.equal(c.status, 'running');
+      // room again: the same command finishes the run from its journal
+      rmSync(join(dir, 'filler'));
+      const again = await h.cli(args);
+      assert.equal(again.code, 0, again.stderr + again.stdout.slice(-2000));
+      assert.equal(journal(h).filter((x) => x.type === 'done').length, 1);
+      assert.ok(!existsSync(join(dir, 'clihost.journal.reserve')), 'a finished run leaves no reserve');
+      await assertRecovered(h, vm, 'after the full disk');
+    } finally {
+      spawnSync('umount', ['-l', dir]);
+      h.cleanup();
+    }
+  },
+);
+
+test('a journal disk without room for a run and its reserve: the run is refused before anything changes', T, async () => {
+  const h = await cliHost({ vms: 1 });
+  const dir = join(h.dir, 'journal');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'lu-journal', dir]);
+  try {
+    await prepare(h);
+    const pids = h.qemuPids();
+    const r = await h.cli(['run', '--phase', 'update', '--yes', ...base(h)]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /has no room for a run's journal and its 1 MiB reserve \(.*\); nothing was done/);
+    assert.deepEqual(h.qemuPids(), pids, 'no VM touched');
+    assert.deepEqual(readdirSync(dir), [], 'nothing written');
+  } finally {
+    spawnSync('umount', ['-l', dir]);
+    h.cleanup();
+  }
+});
