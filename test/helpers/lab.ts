@@ -68,6 +68,16 @@ export interface LabFixture {
   remote: (argv: string[]) => Promise<string>;
 }
 
+/** The flags that reach the fixture's lab host as any control node does: --host, --identity, --known-hosts. */
+export const labHostFlags = (fx: LabFixture): string[] => [
+  '--host',
+  fx.lab.target,
+  '--identity',
+  fx.lab.identity,
+  '--known-hosts',
+  fx.lab.knownHosts,
+];
+
 /**
  * The lab tests' one harness: before the file's tests, the artefacts are required (never built: a
  * build is never inside a test timeout), the lab host is resumed from its booted snapshot (or booted,

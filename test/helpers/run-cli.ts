@@ -11,8 +11,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; `env` replaces the environment; LAB_VERBOSE echoes stderr. */
-export function runCli(args: string[], opts: { onStdout?: (chunk: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
+/**
+ * bin/liveupdate.js ARGS; `onStdout` sees stdout as it comes; `env` replaces the environment; `signalAt`
+ * sends the child a signal once its stdout or stderr first shows `text` (as a terminal's Ctrl-C, a
+ * service manager's SIGTERM); LAB_VERBOSE echoes stderr.
+ */
+export function runCli(
+  args: string[],
+  opts: { onStdout?: (chunk: string) => void; env?: NodeJS.ProcessEnv; signalAt?: { text: string; signal: NodeJS.Signals } } = {},
+): Promise<CliResult & { signalled?: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -20,15 +27,24 @@ export function runCli(args: string[], opts: { onStdout?: (chunk: string) => voi
     });
     let stdout = '';
     let stderr = '';
+    let signalled = false;
+    const watch = (): void => {
+      if (opts.signalAt && !signalled && (stdout + stderr).includes(opts.signalAt.text)) {
+        signalled = true;
+        child.kill(opts.signalAt.signal);
+      }
+    };
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
       opts.onStdout?.(d.toString());
+      watch();
     });
     child.stderr.on('data', (d: Buffer) => {
       stderr += d.toString();
       if (process.env['LAB_VERBOSE']) process.stderr.write(d);
+      watch();
     });
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.on('close', (code) => resolve({ code, stdout, stderr, ...(opts.signalAt ? { signalled } : {}) }));
   });
 }
 

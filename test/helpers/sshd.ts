@@ -1,5 +1,5 @@
 /** A real OpenSSH sshd on loopback (127.0.0.1, or ::1) with its own host key, config and authorized key, for tests. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -147,4 +147,31 @@ export async function startSshd(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The real OpenSSH client's verdict on a server, with only these known_hosts (no ssh_config, batch mode, strict checking): its exit status running `true` there. */
+export function realSsh(o: { port: number; key: string; knownHosts: string; name?: string }): { status: number | null; stderr: string } {
+  const r = spawnSync(
+    'ssh',
+    [
+      '-F',
+      '/dev/null',
+      '-o',
+      'BatchMode=yes',
+      '-o',
+      'StrictHostKeyChecking=yes',
+      '-o',
+      `UserKnownHostsFile=${o.knownHosts}`,
+      '-o',
+      'GlobalKnownHostsFile=/dev/null',
+      '-i',
+      o.key,
+      '-p',
+      String(o.port),
+      `root@${o.name ?? '127.0.0.1'}`,
+      'true',
+    ],
+    { encoding: 'utf8' },
+  );
+  return { status: r.status, stderr: r.stderr };
 }

@@ -8,7 +8,7 @@ import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshd, type Sshd, realSsh } from '../helpers/sshd.js';
 import { onTerminal } from '../helpers/terminal.js';
 import { tempDir } from '../helpers/temp.js';
 import { ROOT } from '../helpers/paths.js';
@@ -296,25 +296,7 @@ test(
         ]);
       reached(await via(certified));
       // OpenSSH's own verdict on the same known_hosts: the good certificate accepted, the others refused
-      const ssh = (s: Sshd): number | null =>
-        spawnSync('ssh', [
-          '-F',
-          '/dev/null',
-          '-o',
-          'BatchMode=yes',
-          '-o',
-          'StrictHostKeyChecking=yes',
-          '-o',
-          `UserKnownHostsFile=${kh}`,
-          '-o',
-          'GlobalKnownHostsFile=/dev/null',
-          '-i',
-          s.clientKey,
-          '-p',
-          String(s.port),
-          'root@127.0.0.1',
-          'true',
-        ]).status;
+      const ssh = (s: Sshd): number | null => realSsh({ port: s.port, key: s.clientKey, knownHosts: kh }).status;
       assert.deepEqual([ssh(certified), ssh(misnamed) === 0, ssh(critical) === 0], [0, false, false]);
       const crit = await via(critical);
       assert.equal(crit.code, 1, crit.stdout);

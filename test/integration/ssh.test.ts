@@ -1,7 +1,7 @@
 // Real OpenSSH sshd on loopback (test/helpers/sshd.ts); real QEMU for QMP over SSH.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,7 +11,7 @@ import { QmpClient } from '../../src/qemu/qmp.js';
 import { LiveupdateError } from '../../src/errors.js';
 import { runSteps } from '../../src/exec/engine.js';
 import { startFleetSim } from '../helpers/fleet-sim.js';
-import { startSshd, type Sshd } from '../helpers/sshd.js';
+import { startSshd, type Sshd, realSsh } from '../helpers/sshd.js';
 import { harness } from '../helpers/vm-harness.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -291,28 +291,7 @@ test(
         const file = join(dir, `known_hosts.${cases.findIndex((c) => c[0] === what)}`);
         writeFileSync(file, known);
         if (what.startsWith('a hashed')) execFileSync('ssh-keygen', ['-q', '-H', '-f', file]);
-        const real = spawnSync(
-          'ssh',
-          [
-            '-F',
-            '/dev/null',
-            '-o',
-            'BatchMode=yes',
-            '-o',
-            'StrictHostKeyChecking=yes',
-            '-o',
-            `UserKnownHostsFile=${file}`,
-            '-o',
-            'GlobalKnownHostsFile=/dev/null',
-            '-i',
-            two.clientKey,
-            '-p',
-            String(two.port),
-            `root@${name}`,
-            'true',
-          ],
-          { encoding: 'utf8' },
-        );
+        const real = realSsh({ port: two.port, key: two.clientKey, knownHosts: file, name });
         assert.equal(real.status === 0, accepted, `${what}: OpenSSH ${accepted ? 'accepts' : 'refuses'} (${real.stderr.trim()})`);
         const h = new SshHost(parseTarget(`root@${name}:${two.port}`), { identity: two.clientKey, knownHosts: file, acceptNew: false });
         try {

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../helpers/paths.js';
-import { useLab } from '../helpers/lab.js';
+import { useLab, labHostFlags } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { bootIdOf, mustRun, waitNewBoot } from '../helpers/remote.js';
@@ -21,16 +21,7 @@ const profile = join(ROOT, 'profiles/lab.yaml');
 
 const fx = useLab('systemd', { init: 'systemd', timeoutMs: 420_000 });
 
-const hostArgs = (): string[] => [
-  '--host',
-  fx.lab.target,
-  '--identity',
-  fx.lab.identity,
-  '--known-hosts',
-  fx.lab.knownHosts,
-  '--journal-dir',
-  tempDir('/var/tmp/lu-cn-'),
-];
+const hostArgs = (): string[] => [...labHostFlags(fx), '--journal-dir', tempDir('/var/tmp/lu-cn-')];
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
 test(

@@ -1,7 +1,10 @@
 // The on-host agent in the lab: a real kexec of Debian's kernel under TCG, OpenSSH, the agent's
 // bundle copied by liveupdate onto a Debian 12 host, run there by the host's own Node (Debian's
 // nodejs 18.20: no runtime copied; the LUO and pkernfs hosts get the copied runtime), and the lab
-// init's boot-time resume. The control node here is the CLI as a child process, killed for real.
+// init's boot-time resume. The control node here is the CLI as a child process, signalled for real
+// (SIGTERM at kexec -e: it detaches, and from there the host has no control node, as if it had died:
+// the host's side is the same; a control node cut off by the network, and none at all, are below and
+// in agent-systemd.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../helpers/paths.js';
-import { acrossUpdate, useLab } from '../helpers/lab.js';
+import { acrossUpdate, useLab, labHostFlags } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
@@ -21,23 +24,14 @@ const profile = join(ROOT, 'profiles/lab.yaml');
 const fx = useLab('agent');
 
 /** A control node: the CLI with its own (empty) journal folder, so nothing it knows comes from an earlier one. */
-const hostArgs = (): string[] => [
-  '--host',
-  fx.lab.target,
-  '--identity',
-  fx.lab.identity,
-  '--known-hosts',
-  fx.lab.knownHosts,
-  '--journal-dir',
-  tempDir('/var/tmp/lu-cn-'),
-];
+const hostArgs = (): string[] => [...labHostFlags(fx), '--journal-dir', tempDir('/var/tmp/lu-cn-')];
 const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 
-/** `liveupdate ARGS --json` as a child; `at.step` starting (per its NDJSON) calls `at.then` once, with a way to SIGKILL it. */
+/** `liveupdate ARGS --json` as a child; `at.step` starting (per its NDJSON) calls `at.then` once, with a way to signal it (SIGKILL unless named). */
 function controlNode(
   args: string[],
-  at?: { step: string; then: (kill: () => void) => void },
+  at?: { step: string; then: (kill: (signal?: NodeJS.Signals) => void) => void },
 ): Promise<{ code: number | null; signal: string | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(ROOT, 'bin/liveupdate.js'), ...args, ...hostArgs(), '--json'], {
@@ -50,7 +44,7 @@ function controlNode(
       stdout += d.toString();
       if (at && !fired && stdout.includes(`"type":"step-start","id":"${at.step}"`)) {
         fired = true;
-        at.then(() => child.kill('SIGKILL'));
+        at.then((signal = 'SIGKILL') => child.kill(signal));
       }
     });
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -59,7 +53,7 @@ function controlNode(
 }
 
 test(
-  'the control node is SIGKILLed right after kexec -e: the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run',
+  'the control node gets SIGTERM (as from a service manager) right at kexec -e: it detaches (exit 4) and the host resumes the VM by itself, before its sshd; status from a fresh control node shows the whole run',
   { timeout: 1_500_000 },
   async () => {
     assert.match(
@@ -74,9 +68,13 @@ test(
     const u = await acrossUpdate(fx, async () => {
       const cn = await controlNode(['run', '--profile', profile, '--agent', '--yes', '--force'], {
         step: 'kexec/kexec-exec',
-        then: (kill) => kill(),
+        then: (kill) => kill('SIGTERM'),
       });
-      assert.equal(cn.signal, 'SIGKILL', `the control node was killed at kexec -e: ${cn.stderr}`);
+      // SIGTERM, as Ctrl-C: the follower detaches and says how to follow again; the host goes on
+      assert.equal(cn.code, 4, `the control node detached at kexec -e: ${cn.stderr}${cn.stdout.slice(-1000)}`);
+      const last = JSON.parse(cn.stdout.trim().split('\n').at(-1)!) as { type: string; follow: string };
+      assert.equal(last.type, 'detached');
+      assert.match(last.follow, /^liveupdate status --follow --profile /);
     });
     const { bootAfter, counterBefore: beforeRun, counterAfter: c } = u;
     assert.equal(beforeRun.status, 'running');

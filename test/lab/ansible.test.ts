@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseTarget } from '../../src/host/ssh.js';
 import { ROOT } from '../helpers/paths.js';
 import { installCollection, runPlaybook } from '../helpers/ansible.js';
-import { useLab } from '../helpers/lab.js';
+import { useLab, labHostFlags } from '../helpers/lab.js';
 import { runCli } from '../helpers/run-cli.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { bootIdOf, mustRun } from '../helpers/remote.js';
@@ -31,18 +31,7 @@ test(
   async () => {
     const collections = installCollection(dir);
 
-    const prep = await runCli([
-      'prepare',
-      '--profile',
-      profile,
-      '--host',
-      fx.lab.target,
-      '--identity',
-      fx.lab.identity,
-      '--known-hosts',
-      fx.lab.knownHosts,
-      '--agent',
-    ]);
+    const prep = await runCli(['prepare', '--profile', profile, ...labHostFlags(fx), '--agent']);
     assert.equal(prep.code, 0, prep.stderr + prep.stdout);
     await sleep(10_000);
     const before = await counterOn(fx.ssh);
@@ -118,7 +107,7 @@ test(
       );
       assert.match(again.out, /changed=0/);
     }
-    const target = ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts];
+    const target = labHostFlags(fx);
     const plan = await runCli(['plan', '--profile', profile, '--detailed-exitcode', ...target]);
     assert.equal(plan.code, 0, plan.stderr + plan.stdout);
     assert.match(plan.stdout, /Nothing to do: lab runs /);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ROOT } from '../helpers/paths.js';
-import { useLab, type LabFixture } from '../helpers/lab.js';
+import { useLab, type LabFixture, labHostFlags } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { bootIdOf, mustRun, outcomeOf, waitNewBoot } from '../helpers/remote.js';
 import { parseJournal } from '../../src/exec/journal.js';
@@ -55,7 +55,7 @@ const fx = useLab('libvirt', { init: 'systemd', timeoutMs: 600_000 }, async (fx)
   await mustRun(fx.ssh, ['systemctl', 'start', 'libvirt-guests.service'], 180_000);
 });
 
-const hostArgs = (): string[] => ['--host', fx.lab.target, '--identity', fx.lab.identity, '--known-hosts', fx.lab.knownHosts];
+const hostArgs = (): string[] => labHostFlags(fx);
 const cli = (args: string[]): Promise<CliResult> => runCli([...args, ...hostArgs()]);
 
 test(

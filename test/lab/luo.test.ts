@@ -14,7 +14,7 @@ import { LAB_LUO_PROFILE, LAB_QEMU10, LAB_QEMU11 } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun, outcomeOf, startedQemu, qemuOn } from '../helpers/remote.js';
 import { HelperError, holderRequest, runHelper } from '../../src/native/helper.js';
-import { journalRecords, useLab } from '../helpers/lab.js';
+import { journalRecords, useLab, labHostFlags } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -29,12 +29,7 @@ function cli(args: string[], profile = LAB_LUO_PROFILE): Promise<CliResult> {
     ...(args.includes('--agent') ? [] : ['--via', 'ssh']),
     '--profile',
     profile,
-    '--host',
-    fx.lab.target,
-    '--identity',
-    fx.lab.identity,
-    '--known-hosts',
-    fx.lab.knownHosts,
+    ...labHostFlags(fx),
     '--journal-dir',
     journalDir,
   ]);

@@ -16,7 +16,7 @@ import { LAB_PKERNFS_PROFILE } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun } from '../helpers/remote.js';
 import { HelperError, runHelper } from '../../src/native/helper.js';
-import { journalRecords, useLab } from '../helpers/lab.js';
+import { journalRecords, useLab, labHostFlags } from '../helpers/lab.js';
 import { ROOT } from '../helpers/paths.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp.js';
@@ -49,12 +49,7 @@ function cli(args: string[]): Promise<CliResult> {
     ...(args.includes('--agent') ? [] : ['--via', 'ssh']),
     '--profile',
     LAB_PKERNFS_PROFILE,
-    '--host',
-    fx.lab.target,
-    '--identity',
-    fx.lab.identity,
-    '--known-hosts',
-    fx.lab.knownHosts,
+    ...labHostFlags(fx),
     '--journal-dir',
     journalDir,
   ]);

@@ -12,7 +12,7 @@ import { QmpClient } from '../../src/qemu/qmp.js';
 import { LAB_VFIO_CPR_PROFILE } from '../../src/lab/lab.js';
 import { counterOn } from '../../src/lab/counter.js';
 import { mustRun, outcomeOf } from '../helpers/remote.js';
-import { journalRecords, useLab } from '../helpers/lab.js';
+import { journalRecords, useLab, labHostFlags } from '../helpers/lab.js';
 import { runCli, type CliResult } from '../helpers/run-cli.js';
 import { tempDir } from '../helpers/temp.js';
 
@@ -29,12 +29,7 @@ const cli = (args: string[]): Promise<CliResult> =>
     ...(args[0] === 'plan' ? [] : ['--via', 'ssh', '--journal-dir', journalDir]),
     '--profile',
     LAB_VFIO_CPR_PROFILE,
-    '--host',
-    fx.lab.target,
-    '--identity',
-    fx.lab.identity,
-    '--known-hosts',
-    fx.lab.knownHosts,
+    ...labHostFlags(fx),
   ]);
 const remote = (argv: string[]): Promise<string> => mustRun(fx.ssh, argv);
 const pid = async (): Promise<number> => Number(await remote(['cat', '/run/liveupdate/vms/counter/qemu.pid']));
