@@ -5,6 +5,7 @@
 // --vmm-only (the VMMs restart on the running kernel), one host per batch, with a health gate.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliHost, type CliHost } from '../helpers/cli-host.js';
@@ -224,5 +225,45 @@ test(
     assert.notEqual(qemuPid(hosts[0]!), pids[0], 'hv1 updated all the same');
     assert.ok(existsSync(gateRan), 'its health gate ran');
     assert.ok((await counter(hosts[0]!)) > 0n);
+  },
+);
+
+test(
+  "plan --host says what run would put on the host before anything is (real sshd; this machine's Node 20 is the host's own), and changes nothing there",
+  { timeout: 120_000 },
+  async () => {
+    const h = hosts[0]!;
+    const s = sshds[0]!;
+    const target = ['--host', `root@127.0.0.1:${s.port}`, '--identity', s.clientKey, '--known-hosts', knownHosts];
+    const listing = (): string => spawnSync('sh', ['-c', 'ls -la /var/lib/liveupdate/agent 2>&1'], { encoding: 'utf8' }).stdout;
+    const before = listing();
+    const json = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--json', ...target]);
+    assert.equal(json.code, 0, json.stderr);
+    const doc = JSON.parse(json.stdout) as {
+      agentInstall: {
+        runtime: { hosts: boolean; version: string };
+        files: Array<{ path: string; bytes: number; present: boolean }>;
+        toCopy: number;
+      };
+    };
+    assert.deepEqual([doc.agentInstall.runtime.hosts, doc.agentInstall.runtime.version], [true, process.version]);
+    const names = doc.agentInstall.files.map((f) => f.path.replace(/-[0-9a-f]{16}/, '-SHA'));
+    assert.deepEqual(names, [
+      '/var/lib/liveupdate/agent/liveupdate-agent-SHA.cjs',
+      '/var/lib/liveupdate/agent/liveupdate-SHA.mjs',
+      '/var/lib/liveupdate/agent/liveupdate-agent',
+      '/var/lib/liveupdate/agent/liveupdate',
+      '/var/lib/liveupdate/bin/lu-helper-SHA',
+    ]);
+    assert.equal(
+      doc.agentInstall.toCopy,
+      doc.agentInstall.files.filter((f) => !f.present).reduce((a, f) => a + f.bytes, 0),
+    );
+    const human = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', ...target]);
+    assert.match(
+      human.stdout,
+      /\n(before it runs, run --host installs liveupdate's agent on \S+: .*the host's own Node v\d+\.\d+\.\d+ \(\S+\) runs it: no runtime copied.*\(--no-install refuses; host uninstall removes it\)|on \S+, liveupdate's agent is this build's: run installs nothing)\n/,
+    );
+    assert.equal(listing(), before, 'nothing was installed');
   },
 );
