@@ -477,15 +477,21 @@ test(
   },
 );
 
+/** A host whose journal folder is a tmpfs of its own of `size` (a real, small file system: the caller unmounts it before h.cleanup()). */
+async function journalOnTmpfs(size: string): Promise<{ h: CliHost; dir: string }> {
+  const h = await cliHost({ vms: 1 });
+  const dir = join(h.dir, 'journal');
+  mkdirSync(dir, { recursive: true });
+  execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0700`, 'lu-journal', dir]);
+  return { h, dir };
+}
+
 test(
   "the journal's disk fills inside the blackout window: the reserve beside the journal is given back, the window is recorded to its end and the VM runs; the run stops saying so (exit 3); with room again the same command finishes it",
   T,
   async () => {
-    const h = await cliHost({ vms: 1 });
-    const dir = join(h.dir, 'journal');
-    mkdirSync(dir, { recursive: true });
     // the journal's own file system, small: the run's 1 MiB reserve and its records fit, then a filler takes the rest
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1400k,mode=0700', 'lu-journal', dir]);
+    const { h, dir } = await journalOnTmpfs('1400k');
     try {
       await prepare(h);
       const vm = h.names[0]!;
@@ -531,10 +537,7 @@ test(
 );
 
 test('a journal disk without room for a run and its reserve: the run is refused before anything changes', T, async () => {
-  const h = await cliHost({ vms: 1 });
-  const dir = join(h.dir, 'journal');
-  mkdirSync(dir, { recursive: true });
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k,mode=0700', 'lu-journal', dir]);
+  const { h, dir } = await journalOnTmpfs('512k');
   try {
     await prepare(h);
     const pids = h.qemuPids();
