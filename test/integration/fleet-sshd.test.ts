@@ -237,7 +237,7 @@ test(
     const target = ['--host', `root@127.0.0.1:${s.port}`, '--identity', s.clientKey, '--known-hosts', knownHosts];
     const listing = (): string => spawnSync('sh', ['-c', 'ls -la /var/lib/liveupdate/agent 2>&1'], { encoding: 'utf8' }).stdout;
     const before = listing();
-    const json = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--json', ...target]);
+    const json = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--force', '--json', ...target]);
     assert.equal(json.code, 0, json.stderr);
     const doc = JSON.parse(json.stdout) as {
       agentInstall: {
@@ -259,7 +259,7 @@ test(
       doc.agentInstall.toCopy,
       doc.agentInstall.files.filter((f) => !f.present).reduce((a, f) => a + f.bytes, 0),
     );
-    const human = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', ...target]);
+    const human = await runCli(['plan', '--profile', h.profile, '--facts', h.facts, '--vmm-only', '--force', ...target]);
     assert.match(
       human.stdout,
       /\n(before it runs, run --host installs liveupdate's agent on \S+: .*the host's own Node v\d+\.\d+\.\d+ \(\S+\) runs it: no runtime copied.*\(--no-install refuses; host uninstall removes it\)|on \S+, liveupdate's agent is this build's: run installs nothing)\n/,
