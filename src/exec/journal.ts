@@ -241,14 +241,13 @@ export class Journal {
       this.fd = openPrivate(this.file);
     }
     const bytes = Buffer.from(JSON.stringify(r) + '\n');
-    let written = 0;
     try {
-      written = writeAll(this.fd, bytes);
+      writeAll(this.fd, bytes);
       if (sync) fsyncSync(this.fd);
     } catch (err) {
       if (!diskFull(err) || !this.spendReserve(err)) throw err;
       // the record goes on from where the full disk cut it: never a torn line between records
-      writeAll(this.fd, bytes.subarray(partial(err, written)));
+      writeAll(this.fd, bytes.subarray(partial(err)));
       if (sync) fsyncSync(this.fd);
     }
     this.state = apply(this.state, r);
@@ -282,8 +281,8 @@ export class Journal {
   }
 }
 
-/** Write all of `bytes` at the fd's offset; the bytes written, also when a write fails part-way (the error carries them: `written`). */
-function writeAll(fd: number, bytes: Buffer): number {
+/** Write all of `bytes` at the fd's offset; when a write fails part-way, the error carries how far it got (`written`). */
+function writeAll(fd: number, bytes: Buffer): void {
   let off = 0;
   while (off < bytes.length) {
     try {
@@ -293,11 +292,10 @@ function writeAll(fd: number, bytes: Buffer): number {
       throw err;
     }
   }
-  return off;
 }
 
-/** How far a write got before it failed (writeAll's count). */
-const partial = (err: unknown, fallback: number): number => (err as { written?: number }).written ?? fallback;
+/** How far a write got before it failed (writeAll's count; none when the failure was not a write's). */
+const partial = (err: unknown): number => (err as { written?: number }).written ?? 0;
 
 /** The host's journal records (the agent writes them), or [] when there is none. */
 export async function readRemoteJournal(host: Host, journal: string): Promise<JournalRecord[]> {
